@@ -1,0 +1,1 @@
+//! ocirun runtime-core.
