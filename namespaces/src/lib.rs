@@ -1,1 +1,16 @@
-//! ocirun namespaces.
+//! Linux namespaces for ocirun: the eight kinds, their clone flags, joining by path,
+//! uid/gid maps, time offsets, and `clone3` process creation with a pidfd.
+//!
+//! Functions documented with "Runs in the child" are called between clone and exec:
+//! they make one raw system call on data prepared beforehand and never allocate.
+
+mod clone;
+mod error;
+mod idmap;
+mod kind;
+pub mod sys;
+
+pub use clone::{CloneArgs, Spawned, spawn};
+pub use error::NamespaceError;
+pub use idmap::{IdMap, write_id_maps};
+pub use kind::{NamespaceKind, NamespaceSet};

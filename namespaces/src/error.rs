@@ -1,0 +1,46 @@
+use std::path::PathBuf;
+
+/// What went wrong while preparing or creating namespaces.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NamespaceError {
+    /// A namespace file given by path could not be opened.
+    #[error("open {kind} namespace {path}")]
+    Open {
+        /// The namespace kind, as /proc/<pid>/ns names it.
+        kind: &'static str,
+        /// The path from the spec.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A path is not a namespace of the expected kind.
+    #[error("{path} is not a {kind} namespace")]
+    WrongKind {
+        /// The namespace kind expected.
+        kind: &'static str,
+        /// The path from the spec.
+        path: PathBuf,
+    },
+    /// Writing a uid_map, gid_map or setgroups file failed.
+    #[error("write {path}: {content:?}")]
+    WriteMap {
+        /// The /proc file written.
+        path: PathBuf,
+        /// What was written.
+        content: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The clone3 (or clone) system call failed.
+    #[error("clone the container process with flags {flags:#x}")]
+    Clone {
+        /// The clone flags used.
+        flags: u64,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,114 @@
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use crate::NamespaceError;
+
+/// One line of a uid_map or gid_map: `size` ids from `container_id` map to `host_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    /// First id inside the user namespace.
+    pub container_id: u32,
+    /// First id on the host it maps to.
+    pub host_id: u32,
+    /// How many ids the range holds.
+    pub size: u32,
+}
+
+impl From<&oci_spec::runtime::LinuxIdMapping> for IdMap {
+    fn from(m: &oci_spec::runtime::LinuxIdMapping) -> Self {
+        IdMap {
+            container_id: m.container_id(),
+            host_id: m.host_id(),
+            size: m.size(),
+        }
+    }
+}
+
+/// Renders maps in the kernel's format, one `container host size` line each.
+fn render(maps: &[IdMap]) -> String {
+    let mut out = String::new();
+    for m in maps {
+        // Writing into a String cannot fail.
+        let _ = writeln!(out, "{} {} {}", m.container_id, m.host_id, m.size);
+    }
+    out
+}
+
+fn write_proc_file(path: PathBuf, content: String) -> Result<(), NamespaceError> {
+    // The kernel takes a map in a single write(2); File::write_all on a short
+    // string is one call.
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(content.as_bytes()));
+    result.map_err(|source| NamespaceError::WriteMap {
+        path,
+        content,
+        source,
+    })
+}
+
+/// Writes the uid and gid maps of the user namespace of `pid`, from the parent.
+///
+/// With `deny_setgroups`, `setgroups` is set to `deny` first, which the kernel
+/// requires when the writer lacks CAP_SETGID over the parent namespace.
+pub fn write_id_maps(
+    pid: i32,
+    uid_maps: &[IdMap],
+    gid_maps: &[IdMap],
+    deny_setgroups: bool,
+) -> Result<(), NamespaceError> {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    if deny_setgroups {
+        write_proc_file(proc.join("setgroups"), "deny".to_string())?;
+    }
+    if !uid_maps.is_empty() {
+        write_proc_file(proc.join("uid_map"), render(uid_maps))?;
+    }
+    if !gid_maps.is_empty() {
+        write_proc_file(proc.join("gid_map"), render(gid_maps))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_render_in_kernel_format() {
+        let maps = [
+            IdMap {
+                container_id: 0,
+                host_id: 100000,
+                size: 65536,
+            },
+            IdMap {
+                container_id: 65536,
+                host_id: 5,
+                size: 1,
+            },
+        ];
+        assert_eq!(render(&maps), "0 100000 65536\n65536 5 1\n");
+    }
+
+    #[test]
+    fn writing_maps_of_a_missing_process_names_the_file() {
+        let err = write_id_maps(
+            i32::MAX,
+            &[IdMap {
+                container_id: 0,
+                host_id: 0,
+                size: 1,
+            }],
+            &[],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("/proc/2147483647/uid_map"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+use oci_spec::runtime::LinuxNamespaceType;
+
+/// One of the eight Linux namespace kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NamespaceKind {
+    /// Users and groups (CLONE_NEWUSER); created or joined first.
+    User,
+    /// Mount table (CLONE_NEWNS).
+    Mount,
+    /// Hostname and domain name (CLONE_NEWUTS).
+    Uts,
+    /// System V IPC and POSIX message queues (CLONE_NEWIPC).
+    Ipc,
+    /// Process ids (CLONE_NEWPID).
+    Pid,
+    /// Network stack (CLONE_NEWNET).
+    Network,
+    /// Cgroup root (CLONE_NEWCGROUP).
+    Cgroup,
+    /// Monotonic and boot-time clock offsets (CLONE_NEWTIME).
+    Time,
+}
+
+impl NamespaceKind {
+    /// Every kind, in the order they are joined: the user namespace first so the
+    /// others are joined with its privileges, and mount last but one before pid.
+    pub const ALL: [NamespaceKind; 8] = [
+        NamespaceKind::User,
+        NamespaceKind::Ipc,
+        NamespaceKind::Uts,
+        NamespaceKind::Network,
+        NamespaceKind::Pid,
+        NamespaceKind::Cgroup,
+        NamespaceKind::Time,
+        NamespaceKind::Mount,
+    ];
+
+    /// The `CLONE_NEW*` flag that creates this kind.
+    pub const fn clone_flag(self) -> u64 {
+        (match self {
+            NamespaceKind::User => libc::CLONE_NEWUSER,
+            NamespaceKind::Mount => libc::CLONE_NEWNS,
+            NamespaceKind::Uts => libc::CLONE_NEWUTS,
+            NamespaceKind::Ipc => libc::CLONE_NEWIPC,
+            NamespaceKind::Pid => libc::CLONE_NEWPID,
+            NamespaceKind::Network => libc::CLONE_NEWNET,
+            NamespaceKind::Cgroup => libc::CLONE_NEWCGROUP,
+            NamespaceKind::Time => libc::CLONE_NEWTIME,
+        }) as u32 as u64
+    }
+
+    /// The name of this kind under `/proc/<pid>/ns/`.
+    pub const fn proc_name(self) -> &'static str {
+        match self {
+            NamespaceKind::User => "user",
+            NamespaceKind::Mount => "mnt",
+            NamespaceKind::Uts => "uts",
+            NamespaceKind::Ipc => "ipc",
+            NamespaceKind::Pid => "pid",
+            NamespaceKind::Network => "net",
+            NamespaceKind::Cgroup => "cgroup",
+            NamespaceKind::Time => "time",
+        }
+    }
+
+    /// The `NS_GET_NSTYPE` answer for a namespace file of this kind.
+    const fn ns_type(self) -> libc::c_int {
+        self.clone_flag() as libc::c_int
+    }
+}
+
+impl From<LinuxNamespaceType> for NamespaceKind {
+    fn from(t: LinuxNamespaceType) -> Self {
+        match t {
+            LinuxNamespaceType::Mount => NamespaceKind::Mount,
+            LinuxNamespaceType::Cgroup => NamespaceKind::Cgroup,
+            LinuxNamespaceType::Uts => NamespaceKind::Uts,
+            LinuxNamespaceType::Ipc => NamespaceKind::Ipc,
+            LinuxNamespaceType::User => NamespaceKind::User,
+            LinuxNamespaceType::Pid => NamespaceKind::Pid,
+            LinuxNamespaceType::Network => NamespaceKind::Network,
+            LinuxNamespaceType::Time => NamespaceKind::Time,
+        }
+    }
+}
+
+/// A set of namespace kinds, kept as the union of their clone flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NamespaceSet(u64);
+
+impl NamespaceSet {
+    /// The empty set.
+    pub const fn empty() -> Self {
+        NamespaceSet(0)
+    }
+    /// Adds a kind.
+    pub fn insert(&mut self, kind: NamespaceKind) {
+        self.0 |= kind.clone_flag();
+    }
+    /// Removes a kind.
+    pub fn remove(&mut self, kind: NamespaceKind) {
+        self.0 &= !kind.clone_flag();
+    }
+    /// Whether the set holds this kind.
+    pub const fn contains(self, kind: NamespaceKind) -> bool {
+        self.0 & kind.clone_flag() != 0
+    }
+    /// The union of the clone flags, as clone3 and unshare take them.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+pub(crate) fn expected_ns_type(kind: NamespaceKind) -> libc::c_int {
+    kind.ns_type()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_distinct_flag_and_name() {
+        let mut set = NamespaceSet::empty();
+        for kind in NamespaceKind::ALL {
+            assert!(!set.contains(kind), "{kind:?} shares a flag");
+            set.insert(kind);
+            assert!(
+                std::path::Path::new("/proc/self/ns")
+                    .join(kind.proc_name())
+                    .exists()
+            );
+        }
+        set.remove(NamespaceKind::Pid);
+        assert!(!set.contains(NamespaceKind::Pid));
+        assert!(set.contains(NamespaceKind::Mount));
+    }
+
+    #[test]
+    fn oci_types_map_to_kinds() {
+        assert_eq!(
+            NamespaceKind::from(LinuxNamespaceType::Network).proc_name(),
+            "net"
+        );
+        assert_eq!(
+            NamespaceKind::from(LinuxNamespaceType::Mount).proc_name(),
+            "mnt"
+        );
+        assert_eq!(
+            NamespaceKind::from(LinuxNamespaceType::Time).clone_flag(),
+            libc::CLONE_NEWTIME as u64
+        );
+    }
+}

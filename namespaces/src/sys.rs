@@ -1,0 +1,112 @@
+//! Raw system calls used in the child between clone and exec.
+//!
+//! Runs in the child: no allocation, no locks. Every function makes one system
+//! call on borrowed, prepared data and returns the errno on failure.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use crate::kind::expected_ns_type;
+use crate::{NamespaceError, NamespaceKind};
+
+/// The calling thread's errno. Runs in the child: no allocation, no locks.
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+fn check(ret: libc::c_long) -> Result<libc::c_long, i32> {
+    if ret < 0 { Err(errno()) } else { Ok(ret) }
+}
+
+/// Joins the namespace behind `fd`. Runs in the child: no allocation, no locks.
+pub fn setns(fd: BorrowedFd<'_>, kind: NamespaceKind) -> Result<(), i32> {
+    // SAFETY: setns takes an fd we borrow for the call and an integer flag.
+    let ret = unsafe { libc::setns(fd.as_raw_fd(), kind.clone_flag() as libc::c_int) };
+    check(ret.into()).map(drop)
+}
+
+/// Creates new namespaces of the kinds in `flags`. Runs in the child: no allocation, no locks.
+pub fn unshare(flags: u64) -> Result<(), i32> {
+    // SAFETY: unshare takes only an integer flag set.
+    let ret = unsafe { libc::unshare(flags as libc::c_int) };
+    check(ret.into()).map(drop)
+}
+
+/// Sets the hostname of the current UTS namespace. Runs in the child: no allocation, no locks.
+pub fn sethostname(name: &CStr) -> Result<(), i32> {
+    // SAFETY: the pointer and length describe the bytes of a live CStr.
+    let ret = unsafe { libc::sethostname(name.as_ptr(), name.to_bytes().len()) };
+    check(ret.into()).map(drop)
+}
+
+/// Sets the NIS domain name of the current UTS namespace. Runs in the child: no allocation, no locks.
+pub fn setdomainname(name: &CStr) -> Result<(), i32> {
+    // SAFETY: the pointer and length describe the bytes of a live CStr.
+    let ret = unsafe { libc::setdomainname(name.as_ptr(), name.to_bytes().len()) };
+    check(ret.into()).map(drop)
+}
+
+/// Writes `content` to the file at `path` in one write(2), as /proc files that
+/// take a whole record at once require. Runs in the child: no allocation, no locks.
+pub fn write_file(path: &CStr, content: &[u8]) -> Result<(), i32> {
+    // SAFETY: path is a valid NUL-terminated string; flags are constants.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: fd was just opened; content is a live slice for the call.
+    let n = unsafe { libc::write(fd, content.as_ptr().cast(), content.len()) };
+    let result = if n < 0 {
+        Err(errno())
+    } else if n as usize != content.len() {
+        Err(libc::EIO)
+    } else {
+        Ok(())
+    };
+    // SAFETY: fd is ours and closed exactly once.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// Opens a namespace file given in the spec, and checks that it is of `kind`.
+///
+/// Runs in the parent; the fd is later passed to [`setns`] in the child.
+pub fn open_namespace(kind: NamespaceKind, path: &Path) -> Result<OwnedFd, NamespaceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| NamespaceError::Open {
+            kind: kind.proc_name(),
+            path: path.to_owned(),
+            source,
+        })?;
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the fd's namespace.
+    let ty = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if ty != expected_ns_type(kind) {
+        return Err(NamespaceError::WrongKind {
+            kind: kind.proc_name(),
+            path: path.to_owned(),
+        });
+    }
+    Ok(OwnedFd::from(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_namespace_checks_the_kind() {
+        let fd = open_namespace(NamespaceKind::Network, Path::new("/proc/self/ns/net"));
+        assert!(fd.is_ok());
+        let err = open_namespace(NamespaceKind::Pid, Path::new("/proc/self/ns/net")).unwrap_err();
+        assert!(err.to_string().contains("is not a pid namespace"), "{err}");
+        let err = open_namespace(NamespaceKind::Pid, Path::new("/nonexistent/ns")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ns"), "{err}");
+    }
+}
