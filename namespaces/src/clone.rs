@@ -22,6 +22,9 @@ pub struct Spawned {
     pub in_cgroup: bool,
 }
 
+/// `CLONE_INTO_CGROUP`, which does not fit libc's 32-bit flag type.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// The kernel's `struct clone_args`, up to and including `cgroup` (version 2).
 #[repr(C)]
 #[derive(Default)]
@@ -62,7 +65,7 @@ pub unsafe fn spawn<F: FnOnce() -> i32>(
         ..Default::default()
     };
     if let Some(fd) = args.cgroup_fd {
-        raw.flags |= libc::CLONE_INTO_CGROUP as u64;
+        raw.flags |= CLONE_INTO_CGROUP;
         raw.cgroup = fd as u64;
     }
     // SAFETY: raw is a valid clone_args of the size we pass; without CLONE_VM and
