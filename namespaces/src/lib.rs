@@ -8,6 +8,7 @@ mod clone;
 mod error;
 mod idmap;
 mod kind;
+pub mod pidfd;
 pub mod sys;
 
 pub use clone::{CloneArgs, Spawned, spawn};
