@@ -122,6 +122,7 @@ mod tests {
 
     #[test]
     fn a_signalled_child_reports_128_plus_the_signal() {
+        #[allow(clippy::zombie_processes, reason = "reaped through the pidfd below")]
         let child = std::process::Command::new("sleep")
             .arg("100")
             .spawn()
