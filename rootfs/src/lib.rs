@@ -1,1 +1,74 @@
-//! ocirun rootfs.
+//! ocirun rootfs: the container's filesystem, from the OCI spec to `pivot_root`.
+//!
+//! The parent compiles the spec's filesystem part into a [`MountPlan`] (all parsing,
+//! validation and allocation happen there); the container's init child, already in its new
+//! mount namespace, runs [`MountPlan::execute`] with raw syscalls only and reports a `Copy`
+//! [`StepFailure`], which the parent turns into a rich [`RootfsError`] with
+//! [`MountPlan::explain`].
+//!
+//! Every path of the spec is resolved inside the rootfs with `openat2(RESOLVE_IN_ROOT)` and
+//! mounted onto the opened fd (through `/proc/self/fd/<n>`), so a symlink planted in the image
+//! cannot redirect a mount onto the host.
+
+use std::path::PathBuf;
+
+mod child;
+mod error;
+mod options;
+mod plan;
+mod sys;
+
+pub use error::RootfsError;
+pub use options::{MountOptions, parse_mount_options};
+pub use plan::MountPlan;
+
+/// Everything the rootfs needs from the spec, owned; built by runtime-core.
+#[derive(Debug, Clone, Default)]
+pub struct RootfsConfig {
+    /// Absolute, canonical host path of `root.path`.
+    pub rootfs: PathBuf,
+    /// `root.readonly`: remount `/` read-only at the end.
+    pub readonly: bool,
+    /// `linux.rootfsPropagation` (`shared`, `slave`, `private`, `unbindable`, `r*`); `None` = rslave.
+    pub propagation: Option<String>,
+    /// `mounts`, in order.
+    pub mounts: Vec<oci_spec::runtime::Mount>,
+    /// `linux.devices`; runc's default devices are added unless a path is named here.
+    pub devices: Vec<oci_spec::runtime::LinuxDevice>,
+    /// `linux.maskedPaths`.
+    pub masked_paths: Vec<String>,
+    /// `linux.readonlyPaths`.
+    pub readonly_paths: Vec<String>,
+    /// `--no-pivot`: `MS_MOVE` the rootfs onto `/` and chroot instead of `pivot_root`.
+    pub no_pivot: bool,
+    /// The container has its own user namespace: devices are bind mounts of host nodes.
+    pub new_user_namespace: bool,
+    /// The container has its own cgroup namespace: "cgroup" mounts are real cgroup mounts.
+    pub new_cgroup_namespace: bool,
+    /// SELinux `context=` for non-bind mounts (not proc, sysfs, mqueue, cgroup), as runc.
+    pub mount_label: Option<String>,
+    /// What a mount of type "cgroup" shows.
+    pub cgroup_mounts: Vec<CgroupMount>,
+}
+
+/// One cgroup hierarchy as the container should see it under its "cgroup" mount.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupMount {
+    /// Directory name under the cgroup mount (`cpu`, `systemd`, `unified`); "" = v2 mounted directly.
+    pub name: String,
+    /// v1 mount data (`cpu`, `memory`, `none,name=systemd`); empty for cgroup2.
+    pub controllers: String,
+    /// This hierarchy is cgroup2.
+    pub unified: bool,
+    /// The container's cgroup directory on the host in this hierarchy.
+    pub host_path: PathBuf,
+}
+
+/// Which step of a [`MountPlan`] failed in the child, and the errno; `Copy` so the child can send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepFailure {
+    /// Index of the failed step; [`MountPlan::explain`] names it.
+    pub step: u32,
+    /// The errno the kernel returned.
+    pub errno: i32,
+}

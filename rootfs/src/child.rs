@@ -1,0 +1,419 @@
+//! Executing a [`MountPlan`] in the container's init child.
+//!
+//! Runs in the child: no allocation, no locks. Everything here reads data the parent prepared
+//! (C strings, flags, step numbers), calls the wrappers in [`crate::sys`], and keeps paths in
+//! stack buffers. Errors are `Copy` [`StepFailure`] values.
+
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use libc::c_ulong;
+
+use crate::plan::{
+    Action, DeviceOp, Leaf, MountOp, Op, PER_MOUNT_FLAGS, Remount, RemountTargetOp, SymlinkOp,
+    Target,
+};
+use crate::sys::{self, SysResult};
+use crate::{MountPlan, StepFailure};
+
+/// How every container path is resolved: inside the rootfs, no magic links.
+const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// `ST_NOSYMFOLLOW` from `sys/statvfs.h` (not in libc for every target).
+const ST_NOSYMFOLLOW: c_ulong = 0x2000;
+
+/// The mount flags statfs reports that a bind remount must keep (they may be locked in a
+/// user namespace), as (ST_* bit, MS_* bit).
+const LOCKED_FLAGS: [(c_ulong, c_ulong); 5] = [
+    (libc::ST_RDONLY, libc::MS_RDONLY),
+    (libc::ST_NOSUID, libc::MS_NOSUID),
+    (libc::ST_NODEV, libc::MS_NODEV),
+    (libc::ST_NOEXEC, libc::MS_NOEXEC),
+    (ST_NOSYMFOLLOW, libc::MS_NOSYMFOLLOW),
+];
+
+/// Attaches a step number to an errno.
+fn at(step: u32) -> impl Fn(i32) -> StepFailure {
+    move |errno| StepFailure { step, errno }
+}
+
+/// `/proc/self/fd/<n>` in a stack buffer.
+///
+/// Runs in the child: no allocation, no locks.
+struct ProcFdPath {
+    /// NUL-terminated path.
+    buf: [u8; 32],
+}
+
+impl ProcFdPath {
+    /// Formats the path of `fd`.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn new(fd: BorrowedFd<'_>) -> Self {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        let mut buf = [0u8; 32];
+        let mut len = 0;
+        for (dst, src) in buf.iter_mut().zip(PREFIX) {
+            *dst = *src;
+            len += 1;
+        }
+        let mut digits = [0u8; 10];
+        let mut n = fd.as_raw_fd().unsigned_abs();
+        let mut count = 0;
+        loop {
+            if let Some(d) = digits.get_mut(count) {
+                // n % 10 < 10, so the cast cannot truncate.
+                *d = b'0' + (n % 10) as u8;
+            }
+            count += 1;
+            n /= 10;
+            if n == 0 || count >= digits.len() {
+                break;
+            }
+        }
+        for i in (0..count).rev() {
+            if let (Some(dst), Some(src)) = (buf.get_mut(len), digits.get(i)) {
+                *dst = *src;
+            }
+            len += 1;
+        }
+        // The buffer was zeroed, so it stays NUL-terminated (at most 14 + 10 < 32 bytes used).
+        ProcFdPath { buf }
+    }
+
+    /// The path as a C string.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn as_cstr(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"/proc/self/fd/")
+    }
+}
+
+/// Opens `rel` inside the root with `RESOLVE_IN_ROOT`.
+///
+/// Runs in the child: no allocation, no locks.
+fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool) -> SysResult<OwnedFd> {
+    let mut flags = libc::O_PATH | libc::O_CLOEXEC;
+    if dir {
+        flags |= libc::O_DIRECTORY;
+    }
+    sys::openat2(root, rel, flags, RESOLVE)
+}
+
+/// Resolves `target` inside the root, creating missing directories one component at a time
+/// (mkdirat in the already-resolved parent, never a multi-component mkdir) and, for
+/// `Some(Leaf::File)`, an empty file at the end. `None` creates nothing.
+///
+/// Runs in the child: no allocation, no locks.
+fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResult<OwnedFd> {
+    let Some(full) = target.prefixes.last() else {
+        return open_in_root(root, c".", true);
+    };
+    let leaf_is_dir = leaf != Some(Leaf::File);
+    match open_in_root(root, full, leaf == Some(Leaf::Dir)) {
+        Ok(fd) => return Ok(fd),
+        Err(libc::ENOENT) if leaf.is_some() => {}
+        Err(e) => return Err(e),
+    }
+    let mut parent: Option<OwnedFd> = None;
+    let count = target.prefixes.len();
+    for (i, (prefix, name)) in target.prefixes.iter().zip(&target.names).enumerate() {
+        let last = i + 1 == count;
+        let want_dir = !last || leaf_is_dir;
+        let fd = match open_in_root(root, prefix, want_dir) {
+            Ok(fd) => fd,
+            Err(libc::ENOENT) => {
+                let dir = parent.as_ref().map_or(root, AsFd::as_fd);
+                let created = if want_dir {
+                    sys::mkdirat(dir, name, 0o755)
+                } else {
+                    sys::openat(
+                        dir,
+                        name,
+                        libc::O_CREAT
+                            | libc::O_EXCL
+                            | libc::O_WRONLY
+                            | libc::O_NOFOLLOW
+                            | libc::O_CLOEXEC,
+                        0o644,
+                    )
+                    .map(drop)
+                };
+                // EEXIST: lost a race, or a dangling symlink (the reopen then fails closed).
+                match created {
+                    Ok(()) | Err(libc::EEXIST) => {}
+                    Err(e) => return Err(e),
+                }
+                open_in_root(root, prefix, want_dir)?
+            }
+            Err(e) => return Err(e),
+        };
+        parent = Some(fd);
+    }
+    parent.ok_or(libc::ENOENT)
+}
+
+/// Remounts the mount at `target` (`MS_BIND|MS_REMOUNT`) with `r.set`, keeping the flags
+/// statfs reports (`locked_from`) unless the spec cleared them, so it also works where those
+/// flags are locked (user namespaces).
+///
+/// Runs in the child: no allocation, no locks.
+fn remount(target: &CStr, current: c_ulong, r: &Remount) -> Result<(), StepFailure> {
+    let mut keep: c_ulong = 0;
+    for (st, ms) in LOCKED_FLAGS {
+        if current & st != 0 {
+            keep |= ms;
+        }
+    }
+    let flags = libc::MS_BIND | libc::MS_REMOUNT | (r.set & PER_MOUNT_FLAGS) | (keep & !r.cleared);
+    sys::mount(None, target, None, flags, None).map_err(at(r.step))
+}
+
+/// The state the ops share.
+struct Ctx {
+    /// The rootfs directory, once opened.
+    root: Option<OwnedFd>,
+}
+
+impl Ctx {
+    /// The rootfs fd, or EBADF (with `step`) when the plan did not open it yet.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn root(&self, step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
+        self.root.as_ref().map(AsFd::as_fd).ok_or(StepFailure {
+            step,
+            errno: libc::EBADF,
+        })
+    }
+}
+
+/// Runs one spec mount.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
+    let root = ctx.root(op.resolve_step)?;
+    let fd = resolve(root, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
+    let path = ProcFdPath::new(fd.as_fd());
+    match &op.action {
+        Action::Bind {
+            source,
+            flags,
+            step,
+        } => {
+            sys::mount(Some(source), path.as_cstr(), None, *flags, None).map_err(at(*step))?;
+        }
+        Action::Fs {
+            source,
+            fstype,
+            flags,
+            data,
+            step,
+        } => {
+            sys::mount(
+                Some(source),
+                path.as_cstr(),
+                Some(fstype),
+                *flags,
+                data.as_deref(),
+            )
+            .map_err(at(*step))?;
+        }
+    }
+    drop(fd);
+    if !op.needs_reopen() {
+        return Ok(());
+    }
+    // The old fd still points below the new mount; reopen to reach the new mount's root.
+    let fd = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
+    let path = ProcFdPath::new(fd.as_fd());
+    if let Some(r) = &op.remount {
+        let current = sys::fstatfs_flags(fd.as_fd()).map_err(at(r.statfs_step))?;
+        remount(path.as_cstr(), current, r)?;
+    }
+    for &(flags, step) in &op.propagation {
+        sys::mount(None, path.as_cstr(), None, flags, None).map_err(at(step))?;
+    }
+    if let Some((attr, step)) = &op.attrs {
+        sys::mount_setattr(fd.as_fd(), true, attr).map_err(at(*step))?;
+    }
+    Ok(())
+}
+
+/// Remounts something mounted earlier inside the rootfs.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_remount_target(ctx: &Ctx, op: &RemountTargetOp) -> Result<(), StepFailure> {
+    let root = ctx.root(op.resolve_step)?;
+    let fd = resolve(root, &op.target, None).map_err(at(op.resolve_step))?;
+    let current = sys::fstatfs_flags(fd.as_fd()).map_err(at(op.remount.statfs_step))?;
+    remount(ProcFdPath::new(fd.as_fd()).as_cstr(), current, &op.remount)
+}
+
+/// Creates one device node: mknod, or a bind of the host node in a user namespace (and, as
+/// runc, when mknod is not permitted). An existing entry is kept, as runc.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_device(ctx: &Ctx, op: &DeviceOp) -> Result<(), StepFailure> {
+    let root = ctx.root(op.parent_step)?;
+    if let Some(m) = &op.mknod {
+        let parent = resolve(root, &op.parent, Some(Leaf::Dir)).map_err(at(op.parent_step))?;
+        match sys::mknodat(parent.as_fd(), &op.name, m.mode, m.dev) {
+            Ok(()) => {
+                sys::fchownat(parent.as_fd(), &op.name, m.uid, m.gid).map_err(at(m.chown_step))?;
+                return sys::fchmodat(parent.as_fd(), &op.name, m.mode & 0o7777)
+                    .map_err(at(m.chmod_step));
+            }
+            Err(libc::EEXIST) => return Ok(()),
+            Err(libc::EPERM) => {}
+            Err(e) => return Err(at(m.mknod_step)(e)),
+        }
+    }
+    let fd = resolve(root, &op.file, Some(Leaf::File)).map_err(at(op.file_step))?;
+    let path = ProcFdPath::new(fd.as_fd());
+    sys::mount(Some(&op.host), path.as_cstr(), None, libc::MS_BIND, None).map_err(at(op.bind_step))
+}
+
+/// Creates one symlink; an existing entry is kept unless `replace`.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_symlink(ctx: &Ctx, op: &SymlinkOp) -> Result<(), StepFailure> {
+    let root = ctx.root(op.parent_step)?;
+    let parent = resolve(root, &op.parent, Some(Leaf::Dir)).map_err(at(op.parent_step))?;
+    if op.replace {
+        match sys::unlinkat(parent.as_fd(), &op.name) {
+            Ok(()) | Err(libc::ENOENT) => {}
+            Err(e) => return Err(at(op.unlink_step)(e)),
+        }
+    }
+    match sys::symlinkat(&op.link, parent.as_fd(), &op.name) {
+        Ok(()) => Ok(()),
+        Err(libc::EEXIST) if !op.replace => Ok(()),
+        Err(e) => Err(at(op.step)(e)),
+    }
+}
+
+/// pivot_root(".", ".") in the rootfs, then detach the old root (runc's pivotRoot).
+///
+/// Runs in the child: no allocation, no locks.
+fn run_pivot(ctx: &Ctx, steps: &[u32; 7]) -> Result<(), StepFailure> {
+    let [
+        open_old,
+        chdir_new,
+        pivot,
+        chdir_old,
+        slave_old,
+        detach,
+        chdir_root,
+    ] = *steps;
+    let oldroot = sys::open(c"/", libc::O_DIRECTORY | libc::O_PATH | libc::O_CLOEXEC)
+        .map_err(at(open_old))?;
+    sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
+    sys::pivot_root(c".", c".").map_err(at(pivot))?;
+    sys::fchdir(oldroot.as_fd()).map_err(at(chdir_old))?;
+    // Make sure the unmount below cannot propagate anywhere.
+    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).map_err(at(slave_old))?;
+    sys::umount2(c".", libc::MNT_DETACH).map_err(at(detach))?;
+    sys::chdir(c"/").map_err(at(chdir_root))
+}
+
+/// `--no-pivot`: move the rootfs mount onto `/`, chroot into it (runc's msMoveRoot, without
+/// its unmounting of host /proc and /sys mounts, which the chroot hides anyway).
+///
+/// Runs in the child: no allocation, no locks.
+fn run_move_root(ctx: &Ctx, rootfs: &CStr, steps: &[u32; 4]) -> Result<(), StepFailure> {
+    let [chdir_new, mv, chroot, chdir_root] = *steps;
+    sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
+    sys::mount(Some(rootfs), c"/", None, libc::MS_MOVE, None).map_err(at(mv))?;
+    sys::chroot(c".").map_err(at(chroot))?;
+    sys::chdir(c"/").map_err(at(chdir_root))
+}
+
+/// Runs one op.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
+    match op {
+        Op::Propagate { path, flags, step } => {
+            sys::mount(None, path, None, *flags, None).map_err(at(*step))
+        }
+        Op::ParentPrivate { candidates, step } => {
+            for dir in candidates {
+                match sys::mount(None, dir, None, libc::MS_PRIVATE, None) {
+                    Ok(()) => return Ok(()),
+                    // Not a mount point: try the parent directory.
+                    Err(libc::EINVAL) => {}
+                    Err(e) => return Err(at(*step)(e)),
+                }
+            }
+            Err(at(*step)(libc::EINVAL))
+        }
+        Op::BindRootfs { rootfs, step } => sys::mount(
+            Some(rootfs),
+            rootfs,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )
+        .map_err(at(*step)),
+        Op::OpenRoot { rootfs, step } => {
+            let fd = sys::open(rootfs, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .map_err(at(*step))?;
+            ctx.root = Some(fd);
+            Ok(())
+        }
+        Op::Mount(m) => run_mount(ctx, m),
+        Op::RemountTarget(r) => run_remount_target(ctx, r),
+        Op::Device(d) => run_device(ctx, d),
+        Op::Symlink(s) => run_symlink(ctx, s),
+        Op::Pivot { steps } => run_pivot(ctx, steps),
+        Op::MoveRoot { rootfs, steps } => run_move_root(ctx, rootfs, steps),
+        Op::ReadonlyPath {
+            path,
+            bind_step,
+            remount: r,
+        } => {
+            match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
+                Ok(()) => {}
+                Err(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err(at(*bind_step)(e)),
+            }
+            let current = sys::statfs_flags(path).map_err(at(r.statfs_step))?;
+            remount(path, current, r)
+        }
+        Op::MaskPath {
+            path,
+            data,
+            bind_step,
+            tmpfs_step,
+        } => match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
+            Ok(()) | Err(libc::ENOENT) => Ok(()),
+            Err(libc::ENOTDIR) => sys::mount(
+                Some(c"tmpfs"),
+                path,
+                Some(c"tmpfs"),
+                libc::MS_RDONLY,
+                data.as_deref(),
+            )
+            .map_err(at(*tmpfs_step)),
+            Err(e) => Err(at(*bind_step)(e)),
+        },
+        Op::RemountPath { path, remount: r } => {
+            let current = sys::statfs_flags(path).map_err(at(r.statfs_step))?;
+            remount(path, current, r)
+        }
+    }
+}
+
+impl MountPlan {
+    /// Runs the plan in the container's init child, which must already be in its own mount
+    /// namespace; ends in the new root with the current directory `/`.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub fn execute(&self) -> Result<(), StepFailure> {
+        let mut ctx = Ctx { root: None };
+        for op in &self.ops {
+            run_op(&mut ctx, op)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,52 @@
+//! The error type of the rootfs crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while compiling or executing a mount plan.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RootfsError {
+    /// A configuration field holds a value we reject (fail closed).
+    #[error("{field} = {value:?}: {reason}")]
+    InvalidField {
+        /// The field, e.g. `mounts[2].destination`.
+        field: String,
+        /// The offending value.
+        value: String,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// A host path named by the configuration could not be inspected while compiling.
+    #[error("{field}: inspect {}", path.display())]
+    Inspect {
+        /// The field that names the path, e.g. `mounts[0].source`.
+        field: String,
+        /// The host path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A step of the plan failed in the child.
+    #[error("{operation}")]
+    Step {
+        /// The index of the failed step.
+        step: u32,
+        /// What the step does, naming the container path and the host path.
+        operation: String,
+        /// The errno the kernel returned.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The child reported a step index that this plan does not have.
+    #[error("unknown mount plan step {step} (plan has {steps} steps)")]
+    UnknownStep {
+        /// The reported step index.
+        step: u32,
+        /// The number of steps in the plan.
+        steps: usize,
+        /// The errno the child reported.
+        #[source]
+        source: std::io::Error,
+    },
+}

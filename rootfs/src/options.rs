@@ -1,0 +1,379 @@
+//! Parsing of fstab-style mount options into flags, the way runc does.
+
+use libc::c_ulong;
+
+use crate::RootfsError;
+use crate::sys::{
+    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME,
+    MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY,
+    MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
+};
+
+/// The mount options of one OCI mount, split into what each kernel call needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MountOptions {
+    /// `MS_*` flags to set in mount(2) (`ro`, `nosuid`, `bind`, `rbind` -> `MS_BIND|MS_REC`, ...).
+    pub flags: c_ulong,
+    /// `MS_*` flags the options explicitly clear (`rw`, `suid`, `dev`, `exec`, `atime`, ...).
+    pub cleared: c_ulong,
+    /// Propagation changes (`MS_SHARED`, `MS_PRIVATE|MS_REC`, ...), applied in order after the mount.
+    pub propagation: Vec<c_ulong>,
+    /// `MOUNT_ATTR_*` to set recursively with mount_setattr(2) (`rro`, `rnosuid`, ...).
+    pub attr_set: u64,
+    /// `MOUNT_ATTR_*` to clear recursively with mount_setattr(2) (`rrw`, `rsuid`, ...).
+    pub attr_clr: u64,
+    /// `tmpcopyup`: copy the target directory's contents into the new tmpfs.
+    pub tmpcopyup: bool,
+    /// Everything else, in order, for the data argument of mount(2) (`mode=755`, `size=64k`).
+    pub data: Vec<String>,
+}
+
+impl MountOptions {
+    /// Whether the options ask for a bind mount (`bind` or `rbind`).
+    pub fn is_bind(&self) -> bool {
+        self.flags & libc::MS_BIND != 0
+    }
+
+    /// Whether the options ask for a recursive bind mount (`rbind`).
+    pub fn is_recursive_bind(&self) -> bool {
+        self.is_bind() && self.flags & libc::MS_REC != 0
+    }
+
+    /// Whether any recursive mount attribute (`rro`, `rnosuid`, ...) was given.
+    pub fn has_recursive_attrs(&self) -> bool {
+        self.attr_set != 0 || self.attr_clr != 0
+    }
+
+    /// The data options joined with commas, as mount(2) takes them.
+    pub fn data_string(&self) -> String {
+        self.data.join(",")
+    }
+}
+
+/// What one classic option does to the `MS_*` flags.
+enum Flag {
+    /// Set these flags.
+    Set(c_ulong),
+    /// Clear these flags.
+    Clear(c_ulong),
+}
+
+/// runc's table of classic mount options.
+fn classic(option: &str) -> Option<Flag> {
+    use Flag::{Clear, Set};
+    Some(match option {
+        "async" => Clear(libc::MS_SYNCHRONOUS),
+        "atime" => Clear(libc::MS_NOATIME),
+        "bind" => Set(libc::MS_BIND),
+        "defaults" => Set(0),
+        "dev" => Clear(libc::MS_NODEV),
+        "diratime" => Clear(libc::MS_NODIRATIME),
+        "dirsync" => Set(libc::MS_DIRSYNC),
+        "exec" => Clear(libc::MS_NOEXEC),
+        "iversion" => Set(libc::MS_I_VERSION),
+        "lazytime" => Set(libc::MS_LAZYTIME),
+        "loud" => Clear(libc::MS_SILENT),
+        "mand" => Set(libc::MS_MANDLOCK),
+        "noatime" => Set(libc::MS_NOATIME),
+        "nodev" => Set(libc::MS_NODEV),
+        "nodiratime" => Set(libc::MS_NODIRATIME),
+        "noexec" => Set(libc::MS_NOEXEC),
+        "noiversion" => Clear(libc::MS_I_VERSION),
+        "nolazytime" => Clear(libc::MS_LAZYTIME),
+        "nomand" => Clear(libc::MS_MANDLOCK),
+        "norelatime" => Clear(libc::MS_RELATIME),
+        "nostrictatime" => Clear(libc::MS_STRICTATIME),
+        "nosuid" => Set(libc::MS_NOSUID),
+        "nosymfollow" => Set(libc::MS_NOSYMFOLLOW),
+        "rbind" => Set(libc::MS_BIND | libc::MS_REC),
+        "relatime" => Set(libc::MS_RELATIME),
+        "remount" => Set(libc::MS_REMOUNT),
+        "ro" => Set(libc::MS_RDONLY),
+        "rw" => Clear(libc::MS_RDONLY),
+        "silent" => Set(libc::MS_SILENT),
+        "strictatime" => Set(libc::MS_STRICTATIME),
+        "suid" => Clear(libc::MS_NOSUID),
+        "sync" => Set(libc::MS_SYNCHRONOUS),
+        _ => return None,
+    })
+}
+
+/// runc's table of propagation options.
+fn propagation(option: &str) -> Option<c_ulong> {
+    Some(match option {
+        "private" => libc::MS_PRIVATE,
+        "rprivate" => libc::MS_PRIVATE | libc::MS_REC,
+        "shared" => libc::MS_SHARED,
+        "rshared" => libc::MS_SHARED | libc::MS_REC,
+        "slave" => libc::MS_SLAVE,
+        "rslave" => libc::MS_SLAVE | libc::MS_REC,
+        "unbindable" => libc::MS_UNBINDABLE,
+        "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
+        _ => return None,
+    })
+}
+
+/// What one recursive option does with mount_setattr(2).
+enum Attr {
+    /// Set a flag attribute.
+    Set(u64),
+    /// Clear a flag attribute.
+    Clear(u64),
+    /// Set the atime field (needs the whole atime mask in `attr_clr`).
+    Atime(u64),
+}
+
+/// The recursive (`AT_RECURSIVE` mount_setattr) options.
+///
+/// runc maps `ratime`, `rnorelatime` and `rnostrictatime` to a "clear" of a single atime bit,
+/// which the kernel rejects with EINVAL; we give them the meaning of their classic
+/// counterparts instead: `ratime` and `rnostrictatime` select relatime (the kernel default),
+/// `rnorelatime` selects strictatime.
+fn recursive(option: &str) -> Option<Attr> {
+    use Attr::{Atime, Clear, Set};
+    Some(match option {
+        "rro" => Set(MOUNT_ATTR_RDONLY),
+        "rrw" => Clear(MOUNT_ATTR_RDONLY),
+        "rnosuid" => Set(MOUNT_ATTR_NOSUID),
+        "rsuid" => Clear(MOUNT_ATTR_NOSUID),
+        "rnodev" => Set(MOUNT_ATTR_NODEV),
+        "rdev" => Clear(MOUNT_ATTR_NODEV),
+        "rnoexec" => Set(MOUNT_ATTR_NOEXEC),
+        "rexec" => Clear(MOUNT_ATTR_NOEXEC),
+        "rnodiratime" => Set(MOUNT_ATTR_NODIRATIME),
+        "rdiratime" => Clear(MOUNT_ATTR_NODIRATIME),
+        "rnosymfollow" => Set(MOUNT_ATTR_NOSYMFOLLOW),
+        "rsymfollow" => Clear(MOUNT_ATTR_NOSYMFOLLOW),
+        "rrelatime" | "ratime" | "rnostrictatime" => Atime(MOUNT_ATTR_RELATIME),
+        "rnoatime" => Atime(MOUNT_ATTR_NOATIME),
+        "rstrictatime" | "rnorelatime" => Atime(MOUNT_ATTR_STRICTATIME),
+        _ => return None,
+    })
+}
+
+/// Parses OCI mount options the way runc does; later options win over earlier ones.
+///
+/// Unknown options go, in order, into [`MountOptions::data`]. `idmap` and `ridmap` are
+/// rejected (id-mapped mounts are not supported, and we fail closed). The error names the
+/// field `options`; [`crate::MountPlan::compile`] reports it as `mounts[i].options`.
+pub fn parse_mount_options<S: AsRef<str>>(options: &[S]) -> Result<MountOptions, RootfsError> {
+    let mut out = MountOptions::default();
+    for option in options {
+        let option = option.as_ref();
+        if let Some(flag) = classic(option) {
+            match flag {
+                Flag::Set(f) => {
+                    out.flags |= f;
+                    out.cleared &= !f;
+                }
+                Flag::Clear(f) => {
+                    out.flags &= !f;
+                    out.cleared |= f;
+                }
+            }
+        } else if let Some(p) = propagation(option) {
+            out.propagation.push(p);
+        } else if let Some(attr) = recursive(option) {
+            match attr {
+                Attr::Set(a) => {
+                    out.attr_set |= a;
+                    out.attr_clr &= !a;
+                }
+                Attr::Clear(a) => {
+                    out.attr_clr |= a;
+                    out.attr_set &= !a;
+                }
+                Attr::Atime(a) => {
+                    out.attr_set = (out.attr_set & !MOUNT_ATTR_ATIME_MASK) | a;
+                    out.attr_clr |= MOUNT_ATTR_ATIME_MASK;
+                }
+            }
+        } else if option == "tmpcopyup" {
+            out.tmpcopyup = true;
+        } else if option == "idmap" || option == "ridmap" {
+            return Err(RootfsError::InvalidField {
+                field: "options".to_owned(),
+                value: option.to_owned(),
+                reason: "id-mapped mounts are not supported",
+            });
+        } else if option.is_empty() {
+            return Err(RootfsError::InvalidField {
+                field: "options".to_owned(),
+                value: String::new(),
+                reason: "empty mount option",
+            });
+        } else if option.contains('\0') {
+            return Err(RootfsError::InvalidField {
+                field: "options".to_owned(),
+                value: option.to_owned(),
+                reason: "mount option contains a NUL byte",
+            });
+        } else {
+            out.data.push(option.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_flags_set_and_clear_in_order() {
+        let o = parse_mount_options(&["nosuid", "ro", "rw", "nodev", "dev", "noexec"]).unwrap();
+        assert_eq!(o.flags, libc::MS_NOSUID | libc::MS_NOEXEC);
+        assert_eq!(o.cleared, libc::MS_RDONLY | libc::MS_NODEV);
+        assert!(o.data.is_empty());
+        let o = parse_mount_options(&["rw", "ro"]).unwrap();
+        assert_eq!(o.flags, libc::MS_RDONLY);
+        assert_eq!(o.cleared, 0);
+    }
+
+    #[test]
+    fn bind_and_rbind() {
+        let o = parse_mount_options(&["bind"]).unwrap();
+        assert!(o.is_bind() && !o.is_recursive_bind());
+        let o = parse_mount_options(&["rbind", "ro"]).unwrap();
+        assert!(o.is_recursive_bind());
+        assert_eq!(o.flags, libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY);
+    }
+
+    #[test]
+    fn every_runc_option_is_known() {
+        let all = [
+            "async",
+            "atime",
+            "bind",
+            "defaults",
+            "dev",
+            "diratime",
+            "dirsync",
+            "exec",
+            "iversion",
+            "lazytime",
+            "loud",
+            "mand",
+            "noatime",
+            "nodev",
+            "nodiratime",
+            "noexec",
+            "noiversion",
+            "nolazytime",
+            "nomand",
+            "norelatime",
+            "nostrictatime",
+            "nosuid",
+            "nosymfollow",
+            "rbind",
+            "relatime",
+            "remount",
+            "ro",
+            "rw",
+            "silent",
+            "strictatime",
+            "suid",
+            "sync",
+            "private",
+            "rprivate",
+            "shared",
+            "rshared",
+            "slave",
+            "rslave",
+            "unbindable",
+            "runbindable",
+            "rro",
+            "rrw",
+            "rnosuid",
+            "rsuid",
+            "rnodev",
+            "rdev",
+            "rnoexec",
+            "rexec",
+            "rnodiratime",
+            "rdiratime",
+            "rrelatime",
+            "rnorelatime",
+            "rnoatime",
+            "ratime",
+            "rstrictatime",
+            "rnostrictatime",
+            "rnosymfollow",
+            "rsymfollow",
+            "tmpcopyup",
+        ];
+        for opt in all {
+            let o = parse_mount_options(&[opt]).unwrap();
+            assert!(o.data.is_empty(), "{opt} went to data");
+        }
+    }
+
+    #[test]
+    fn propagation_in_order() {
+        let o = parse_mount_options(&["rshared", "private", "runbindable"]).unwrap();
+        assert_eq!(
+            o.propagation,
+            vec![
+                libc::MS_SHARED | libc::MS_REC,
+                libc::MS_PRIVATE,
+                libc::MS_UNBINDABLE | libc::MS_REC
+            ]
+        );
+        assert_eq!(o.flags, 0);
+    }
+
+    #[test]
+    fn recursive_attrs() {
+        let o = parse_mount_options(&["rro", "rnosuid", "rnodev", "rexec"]).unwrap();
+        assert_eq!(
+            o.attr_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+        );
+        assert_eq!(o.attr_clr, MOUNT_ATTR_NOEXEC);
+        let o = parse_mount_options(&["rro", "rrw"]).unwrap();
+        assert_eq!(o.attr_set, 0);
+        assert_eq!(o.attr_clr, MOUNT_ATTR_RDONLY);
+    }
+
+    #[test]
+    fn recursive_atime_sets_whole_mask_in_clear() {
+        let o = parse_mount_options(&["rnoatime"]).unwrap();
+        assert_eq!(o.attr_set, MOUNT_ATTR_NOATIME);
+        assert_eq!(o.attr_clr, MOUNT_ATTR_ATIME_MASK);
+        let o = parse_mount_options(&["rnoatime", "rstrictatime"]).unwrap();
+        assert_eq!(o.attr_set, MOUNT_ATTR_STRICTATIME);
+        let o = parse_mount_options(&["rnoatime", "rrelatime"]).unwrap();
+        assert_eq!(o.attr_set, MOUNT_ATTR_RELATIME);
+        assert_eq!(o.attr_clr, MOUNT_ATTR_ATIME_MASK);
+    }
+
+    #[test]
+    fn unknown_options_go_to_data_in_order() {
+        let o = parse_mount_options(&["nosuid", "mode=755", "size=65536k", "newinstance"]).unwrap();
+        assert_eq!(o.data, vec!["mode=755", "size=65536k", "newinstance"]);
+        assert_eq!(o.data_string(), "mode=755,size=65536k,newinstance");
+        assert_eq!(o.flags, libc::MS_NOSUID);
+    }
+
+    #[test]
+    fn tmpcopyup_is_recorded() {
+        assert!(parse_mount_options(&["tmpcopyup"]).unwrap().tmpcopyup);
+    }
+
+    #[test]
+    fn idmap_is_rejected_naming_the_option() {
+        for opt in ["idmap", "ridmap"] {
+            let err = parse_mount_options(&["bind", opt]).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(opt), "{msg}");
+            assert!(msg.starts_with("options"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn empty_and_nul_options_are_rejected() {
+        assert!(parse_mount_options(&[""]).is_err());
+        assert!(parse_mount_options(&["mode=7\x0055"]).is_err());
+    }
+}

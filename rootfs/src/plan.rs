@@ -1,0 +1,1280 @@
+//! Compiling the spec's filesystem part into a [`MountPlan`] (runs in the parent).
+
+use std::ffi::{CString, OsStr};
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use libc::{c_ulong, dev_t, gid_t, mode_t, uid_t};
+use oci_spec::runtime::{LinuxDeviceType, Mount};
+
+use crate::options::{MountOptions, parse_mount_options};
+use crate::sys::MountAttr;
+use crate::{RootfsConfig, RootfsError, StepFailure};
+
+/// The per-mount flags a bind remount can change (everything else is a superblock flag).
+pub(crate) const PER_MOUNT_FLAGS: c_ulong = libc::MS_RDONLY
+    | libc::MS_NOSUID
+    | libc::MS_NODEV
+    | libc::MS_NOEXEC
+    | libc::MS_NOATIME
+    | libc::MS_NODIRATIME
+    | libc::MS_RELATIME
+    | libc::MS_STRICTATIME
+    | libc::MS_NOSYMFOLLOW;
+
+/// Flags of the tmpfs runc puts under a cgroup v1 mount.
+const CGROUP_TMPFS_FLAGS: c_ulong = libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV;
+
+/// runc's default device nodes: path, major, minor (all character devices, mode 0666).
+const DEFAULT_DEVICES: [(&str, u32, u32); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+/// A path inside the container, prepared for component-by-component resolution in the rootfs.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// Relative prefixes: `dev`, `dev/pts`.
+    pub(crate) prefixes: Vec<CString>,
+    /// The single components: `dev`, `pts`.
+    pub(crate) names: Vec<CString>,
+}
+
+/// What to create at the end of a [`Target`] when it is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leaf {
+    /// A directory (mode 0755).
+    Dir,
+    /// An empty regular file (mode 0644), for bind mounts of files and device nodes.
+    File,
+}
+
+/// A `MS_BIND|MS_REMOUNT` that sets per-mount flags, keeping the locked ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remount {
+    /// `MS_*` flags to set.
+    pub(crate) set: c_ulong,
+    /// `MS_*` flags the spec explicitly cleared (not kept from the current mount).
+    pub(crate) cleared: c_ulong,
+    /// Step of the fstatfs that reads the current flags.
+    pub(crate) statfs_step: u32,
+    /// Step of the remount.
+    pub(crate) step: u32,
+}
+
+/// The mount(2) call of a [`MountOp`].
+#[derive(Debug, Clone)]
+pub(crate) enum Action {
+    /// Bind mount of a host path.
+    Bind {
+        /// Host source path.
+        source: CString,
+        /// `MS_BIND`, maybe `|MS_REC`.
+        flags: c_ulong,
+        /// Step of the mount.
+        step: u32,
+    },
+    /// A new filesystem instance.
+    Fs {
+        /// The source argument.
+        source: CString,
+        /// The filesystem type.
+        fstype: CString,
+        /// `MS_*` flags.
+        flags: c_ulong,
+        /// The data argument, if any.
+        data: Option<CString>,
+        /// Step of the mount.
+        step: u32,
+    },
+}
+
+/// One mount onto a path inside the rootfs, and what follows it on the new mount.
+#[derive(Debug, Clone)]
+pub(crate) struct MountOp {
+    /// Where, inside the rootfs.
+    pub(crate) target: Target,
+    /// What to create there when missing.
+    pub(crate) leaf: Leaf,
+    /// Step of the resolution/creation of the target.
+    pub(crate) resolve_step: u32,
+    /// The mount itself.
+    pub(crate) action: Action,
+    /// Step of re-opening the target after the mount (to act on the new mount).
+    pub(crate) reopen_step: u32,
+    /// Per-mount flags to apply after a bind.
+    pub(crate) remount: Option<Remount>,
+    /// Propagation changes, in order, each with its step.
+    pub(crate) propagation: Vec<(c_ulong, u32)>,
+    /// Recursive attributes (mount_setattr with `AT_RECURSIVE`) and their step.
+    pub(crate) attrs: Option<(MountAttr, u32)>,
+}
+
+impl MountOp {
+    /// Whether anything acts on the new mount after it is made.
+    pub(crate) fn needs_reopen(&self) -> bool {
+        self.remount.is_some() || !self.propagation.is_empty() || self.attrs.is_some()
+    }
+}
+
+/// A remount of an existing mount found at a path inside the rootfs (before the pivot).
+#[derive(Debug, Clone)]
+pub(crate) struct RemountTargetOp {
+    /// Where, inside the rootfs.
+    pub(crate) target: Target,
+    /// Step of the resolution of the target.
+    pub(crate) resolve_step: u32,
+    /// The remount.
+    pub(crate) remount: Remount,
+}
+
+/// mknod parameters of a device node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mknod {
+    /// File type bits | permission bits.
+    pub(crate) mode: mode_t,
+    /// Device number.
+    pub(crate) dev: dev_t,
+    /// Owner.
+    pub(crate) uid: uid_t,
+    /// Group.
+    pub(crate) gid: gid_t,
+    /// Step of mknodat.
+    pub(crate) mknod_step: u32,
+    /// Step of fchownat.
+    pub(crate) chown_step: u32,
+    /// Step of fchmodat (mknod is subject to the umask).
+    pub(crate) chmod_step: u32,
+}
+
+/// One device node inside the rootfs.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceOp {
+    /// The directory that holds the node.
+    pub(crate) parent: Target,
+    /// Step of resolving/creating the parent directory.
+    pub(crate) parent_step: u32,
+    /// The node's name in its parent.
+    pub(crate) name: CString,
+    /// `None` in a user namespace: bind-mount the host node instead.
+    pub(crate) mknod: Option<Mknod>,
+    /// The node's full path (for the bind fallback).
+    pub(crate) file: Target,
+    /// Step of creating the empty file the host node is bound onto.
+    pub(crate) file_step: u32,
+    /// The host node (same path on the host, as runc).
+    pub(crate) host: CString,
+    /// Step of the bind mount.
+    pub(crate) bind_step: u32,
+}
+
+/// A symlink inside the rootfs.
+#[derive(Debug, Clone)]
+pub(crate) struct SymlinkOp {
+    /// The directory that holds the link.
+    pub(crate) parent: Target,
+    /// Step of resolving/creating the parent directory.
+    pub(crate) parent_step: u32,
+    /// The link's name in its parent.
+    pub(crate) name: CString,
+    /// What the link points to.
+    pub(crate) link: CString,
+    /// Remove what is there first (`/dev/ptmx`); otherwise an existing entry is kept.
+    pub(crate) replace: bool,
+    /// Step of the unlink when `replace`.
+    pub(crate) unlink_step: u32,
+    /// Step of symlinkat.
+    pub(crate) step: u32,
+}
+
+/// One operation of the plan; the child runs them in order.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    /// `mount(NULL, path, NULL, flags)`: change propagation.
+    Propagate {
+        /// The mount point.
+        path: CString,
+        /// `MS_SLAVE|MS_REC`, ...
+        flags: c_ulong,
+        /// Step.
+        step: u32,
+    },
+    /// Make the mount containing the rootfs private: try each candidate (the rootfs, then its
+    /// ancestors) until one is a mount point.
+    ParentPrivate {
+        /// The rootfs and its ancestors, deepest first.
+        candidates: Vec<CString>,
+        /// Step.
+        step: u32,
+    },
+    /// Bind-mount the rootfs onto itself (`MS_BIND|MS_REC`).
+    BindRootfs {
+        /// The rootfs.
+        rootfs: CString,
+        /// Step.
+        step: u32,
+    },
+    /// Open the rootfs directory; every later path resolves in it.
+    OpenRoot {
+        /// The rootfs.
+        rootfs: CString,
+        /// Step.
+        step: u32,
+    },
+    /// A mount from the spec.
+    Mount(MountOp),
+    /// A remount of something mounted earlier (cgroup tmpfs read-only).
+    RemountTarget(RemountTargetOp),
+    /// A device node.
+    Device(DeviceOp),
+    /// A symlink.
+    Symlink(SymlinkOp),
+    /// `pivot_root(".", ".")` and detach the old root.
+    Pivot {
+        /// Steps: open old root, fchdir new root, pivot_root, fchdir old root, make old root
+        /// rslave, umount2 detach, chdir "/".
+        steps: [u32; 7],
+    },
+    /// `--no-pivot`: move the rootfs mount onto `/` and chroot into it.
+    MoveRoot {
+        /// The rootfs.
+        rootfs: CString,
+        /// Steps: fchdir rootfs, MS_MOVE, chroot ".", chdir "/".
+        steps: [u32; 4],
+    },
+    /// A read-only path (after the pivot): bind onto itself, then remount read-only.
+    ReadonlyPath {
+        /// The path in the container.
+        path: CString,
+        /// Step of the bind.
+        bind_step: u32,
+        /// The read-only remount.
+        remount: Remount,
+    },
+    /// A masked path (after the pivot): `/dev/null` over files, a read-only tmpfs over dirs.
+    MaskPath {
+        /// The path in the container.
+        path: CString,
+        /// Data for the tmpfs (the mount label), if any.
+        data: Option<CString>,
+        /// Step of the bind of /dev/null.
+        bind_step: u32,
+        /// Step of the tmpfs mount.
+        tmpfs_step: u32,
+    },
+    /// A remount of a path (after the pivot): `/dev` and `/` read-only.
+    RemountPath {
+        /// The path in the container.
+        path: CString,
+        /// The remount.
+        remount: Remount,
+    },
+}
+
+/// The compiled filesystem setup of one container: every string, flag and step prepared in
+/// the parent, ready for [`MountPlan::execute`] in the child.
+#[derive(Debug, Clone)]
+pub struct MountPlan {
+    /// The operations, in order.
+    pub(crate) ops: Vec<Op>,
+    /// Description of each step, indexed by step number.
+    pub(crate) steps: Vec<String>,
+}
+
+/// The MS_* flag names, for messages.
+const FLAG_NAMES: [(c_ulong, &str); 18] = [
+    (libc::MS_RDONLY, "ro"),
+    (libc::MS_NOSUID, "nosuid"),
+    (libc::MS_NODEV, "nodev"),
+    (libc::MS_NOEXEC, "noexec"),
+    (libc::MS_SYNCHRONOUS, "sync"),
+    (libc::MS_REMOUNT, "remount"),
+    (libc::MS_MANDLOCK, "mand"),
+    (libc::MS_DIRSYNC, "dirsync"),
+    (libc::MS_NOSYMFOLLOW, "nosymfollow"),
+    (libc::MS_NOATIME, "noatime"),
+    (libc::MS_NODIRATIME, "nodiratime"),
+    (libc::MS_BIND, "bind"),
+    (libc::MS_REC, "rec"),
+    (libc::MS_SILENT, "silent"),
+    (libc::MS_RELATIME, "relatime"),
+    (libc::MS_I_VERSION, "iversion"),
+    (libc::MS_STRICTATIME, "strictatime"),
+    (libc::MS_LAZYTIME, "lazytime"),
+];
+
+/// Renders `MS_*` flags as option names (`ro,nosuid`), for messages.
+fn flag_names(flags: c_ulong) -> String {
+    let mut out = String::new();
+    for (bit, name) in FLAG_NAMES {
+        if flags & bit != 0 {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(name);
+        }
+    }
+    if out.is_empty() {
+        out.push_str("none");
+    }
+    out
+}
+
+/// Renders a propagation change (`rslave`, `private`), for messages.
+fn propagation_name(flags: c_ulong) -> &'static str {
+    let rec = flags & libc::MS_REC != 0;
+    match (flags & !libc::MS_REC, rec) {
+        (libc::MS_SHARED, false) => "shared",
+        (libc::MS_SHARED, true) => "rshared",
+        (libc::MS_SLAVE, false) => "slave",
+        (libc::MS_SLAVE, true) => "rslave",
+        (libc::MS_PRIVATE, false) => "private",
+        (libc::MS_PRIVATE, true) => "rprivate",
+        (libc::MS_UNBINDABLE, false) => "unbindable",
+        (libc::MS_UNBINDABLE, true) => "runbindable",
+        _ => "unknown propagation",
+    }
+}
+
+/// Parses `linux.rootfsPropagation`.
+fn parse_root_propagation(value: &str) -> Option<c_ulong> {
+    Some(match value {
+        "shared" => libc::MS_SHARED,
+        "rshared" => libc::MS_SHARED | libc::MS_REC,
+        "slave" => libc::MS_SLAVE,
+        "rslave" => libc::MS_SLAVE | libc::MS_REC,
+        "private" => libc::MS_PRIVATE,
+        "rprivate" => libc::MS_PRIVATE | libc::MS_REC,
+        "unbindable" => libc::MS_UNBINDABLE,
+        "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
+        _ => return None,
+    })
+}
+
+/// A `RootfsError::InvalidField`.
+fn invalid(
+    field: impl Into<String>,
+    value: impl Into<String>,
+    reason: &'static str,
+) -> RootfsError {
+    RootfsError::InvalidField {
+        field: field.into(),
+        value: value.into(),
+        reason,
+    }
+}
+
+/// A C string from bytes, or an error naming the field when they hold a NUL.
+fn cstring(field: &str, bytes: &[u8]) -> Result<CString, RootfsError> {
+    CString::new(bytes).map_err(|_| {
+        invalid(
+            field,
+            String::from_utf8_lossy(bytes).into_owned(),
+            "contains a NUL byte",
+        )
+    })
+}
+
+/// A container path split into its normal components; rejects relative paths and "..".
+fn container_components(field: &str, path: &Path) -> Result<Vec<Vec<u8>>, RootfsError> {
+    let shown = || path.display().to_string();
+    if !path.is_absolute() {
+        return Err(invalid(field, shown(), "must be an absolute path"));
+    }
+    let mut parts = Vec::new();
+    for comp in path.components() {
+        match comp {
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(invalid(field, shown(), "must not contain \"..\""));
+            }
+            Component::Normal(s) => {
+                if s.as_bytes().contains(&0) {
+                    return Err(invalid(field, shown(), "contains a NUL byte"));
+                }
+                parts.push(s.as_bytes().to_vec());
+            }
+            Component::Prefix(_) => return Err(invalid(field, shown(), "is not a unix path")),
+        }
+    }
+    Ok(parts)
+}
+
+/// `/a/b` from components, for messages and post-pivot paths.
+fn absolute_from(parts: &[Vec<u8>]) -> Vec<u8> {
+    if parts.is_empty() {
+        return b"/".to_vec();
+    }
+    let mut out = Vec::new();
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// A [`Target`] from components.
+fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
+    let mut prefixes = Vec::with_capacity(parts.len());
+    let mut names = Vec::with_capacity(parts.len());
+    let mut prefix: Vec<u8> = Vec::new();
+    for p in parts {
+        if !prefix.is_empty() {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(p);
+        prefixes.push(cstring(field, &prefix)?);
+        names.push(cstring(field, p)?);
+    }
+    Ok(Target { prefixes, names })
+}
+
+/// Builds the plan: ops plus step descriptions.
+struct Builder<'a> {
+    /// The configuration being compiled.
+    cfg: &'a RootfsConfig,
+    /// The operations so far.
+    ops: Vec<Op>,
+    /// Step descriptions so far.
+    steps: Vec<String>,
+}
+
+impl Builder<'_> {
+    /// Registers a step and returns its index.
+    fn step(&mut self, description: String) -> u32 {
+        self.steps.push(description);
+        u32::try_from(self.steps.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// `/dev (<rootfs>/dev)` for messages.
+    fn where_(&self, parts: &[Vec<u8>]) -> String {
+        let inside = String::from_utf8_lossy(&absolute_from(parts)).into_owned();
+        let mut host = self.cfg.rootfs.clone();
+        for p in parts {
+            host.push(OsStr::from_bytes(p));
+        }
+        format!("{inside} ({})", host.display())
+    }
+
+    /// `resolve /x in the rootfs ...` step.
+    fn resolve_step(&mut self, parts: &[Vec<u8>], leaf: Option<Leaf>) -> u32 {
+        let what = match leaf {
+            Some(Leaf::Dir) => " (creating missing directories)",
+            Some(Leaf::File) => " (creating missing directories and an empty file)",
+            None => "",
+        };
+        let desc = format!("resolve {} inside the rootfs{what}", self.where_(parts));
+        self.step(desc)
+    }
+
+    /// Registers a remount of per-mount flags on `place`.
+    fn remount(&mut self, place: &str, set: c_ulong, cleared: c_ulong) -> Remount {
+        let statfs_step = self.step(format!("read the mount flags of {place}"));
+        let step = self.step(format!(
+            "remount {place} with flags {} (keeping locked flags)",
+            flag_names(set)
+        ));
+        Remount {
+            set,
+            cleared,
+            statfs_step,
+            step,
+        }
+    }
+
+    /// The label data for a mount of `fstype`, as runc's `label.FormatMountLabel`.
+    fn label_data(&self, data: &str, fstype: &str) -> String {
+        match self.cfg.mount_label.as_deref() {
+            Some(label)
+                if !label.is_empty()
+                    && !matches!(fstype, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2") =>
+            {
+                if data.is_empty() {
+                    format!("context=\"{label}\"")
+                } else {
+                    format!("{data},context=\"{label}\"")
+                }
+            }
+            _ => data.to_owned(),
+        }
+    }
+
+    /// Adds one mount of a new filesystem or a bind, with its follow-up operations.
+    #[allow(clippy::too_many_arguments)]
+    fn push_mount(
+        &mut self,
+        field: &str,
+        parts: &[Vec<u8>],
+        leaf: Leaf,
+        kind: MountKind,
+        opts: &MountOptions,
+        remount: Option<(c_ulong, c_ulong)>,
+    ) -> Result<(), RootfsError> {
+        let target = target_from(field, parts)?;
+        let place = self.where_(parts);
+        let resolve_step = self.resolve_step(parts, Some(leaf));
+        let action = match kind {
+            MountKind::Bind { source, recursive } => {
+                let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
+                let step = self.step(format!(
+                    "{} {} on {place}",
+                    if recursive {
+                        "rbind mount"
+                    } else {
+                        "bind mount"
+                    },
+                    source.display()
+                ));
+                Action::Bind {
+                    source: cstring(&format!("{field}.source"), source.as_os_str().as_bytes())?,
+                    flags,
+                    step,
+                }
+            }
+            MountKind::Fs {
+                source,
+                fstype,
+                flags,
+                data,
+            } => {
+                let step = self.step(format!(
+                    "mount {fstype} on {place} with flags {}{}",
+                    flag_names(flags),
+                    if data.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and data {data:?}")
+                    }
+                ));
+                Action::Fs {
+                    source: cstring(&format!("{field}.source"), source.as_bytes())?,
+                    fstype: cstring(&format!("{field}.type"), fstype.as_bytes())?,
+                    flags,
+                    data: if data.is_empty() {
+                        None
+                    } else {
+                        Some(cstring(&format!("{field}.options"), data.as_bytes())?)
+                    },
+                    step,
+                }
+            }
+        };
+        let reopen_step = self.step(format!("reopen {place} after mounting on it"));
+        let remount = remount.map(|(set, cleared)| self.remount(&place, set, cleared));
+        let propagation = opts
+            .propagation
+            .iter()
+            .map(|&p| {
+                let step = self.step(format!("make {place} {}", propagation_name(p)));
+                (p, step)
+            })
+            .collect();
+        let attrs = if opts.has_recursive_attrs() {
+            let step = self.step(format!(
+                "set recursive mount attributes (set {:#x}, clear {:#x}) on {place}",
+                opts.attr_set, opts.attr_clr
+            ));
+            Some((
+                MountAttr {
+                    attr_set: opts.attr_set,
+                    attr_clr: opts.attr_clr,
+                    ..MountAttr::default()
+                },
+                step,
+            ))
+        } else {
+            None
+        };
+        self.ops.push(Op::Mount(MountOp {
+            target,
+            leaf,
+            resolve_step,
+            action,
+            reopen_step,
+            remount,
+            propagation,
+            attrs,
+        }));
+        Ok(())
+    }
+
+    /// Adds one entry of `mounts`; returns whether it asked for a read-only /dev.
+    fn push_spec_mount(&mut self, index: usize, m: &Mount) -> Result<(), RootfsError> {
+        let field = format!("mounts[{index}]");
+        let parts = container_components(&format!("{field}.destination"), m.destination())?;
+        if parts.is_empty() {
+            return Err(invalid(
+                format!("{field}.destination"),
+                m.destination().display().to_string(),
+                "mounting over the container's root is not supported",
+            ));
+        }
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return Err(invalid(
+                format!("{field}.uidMappings"),
+                "set",
+                "id-mapped mounts are not supported",
+            ));
+        }
+        let raw_opts: &[String] = m.options().as_deref().unwrap_or(&[]);
+        let opts = parse_mount_options(raw_opts).map_err(|e| match e {
+            RootfsError::InvalidField { value, reason, .. } => {
+                invalid(format!("{field}.options"), value, reason)
+            }
+            other => other,
+        })?;
+        if opts.tmpcopyup {
+            return Err(invalid(
+                format!("{field}.options"),
+                "tmpcopyup",
+                "copying a directory's contents into a tmpfs is not supported",
+            ));
+        }
+        let typ = m.typ().as_deref().unwrap_or("");
+        let is_bind = typ == "bind" || typ == "none" || opts.is_bind();
+        if typ == "cgroup" && !is_bind {
+            return self.push_cgroup_mount(&field, &parts, &opts);
+        }
+        if is_bind {
+            let Some(source) = m.source() else {
+                return Err(invalid(
+                    format!("{field}.source"),
+                    "",
+                    "a bind mount needs a source",
+                ));
+            };
+            let source = std::path::absolute(source).map_err(|e| RootfsError::Inspect {
+                field: format!("{field}.source"),
+                path: source.clone(),
+                source: e,
+            })?;
+            let meta = std::fs::metadata(&source).map_err(|e| RootfsError::Inspect {
+                field: format!("{field}.source"),
+                path: source.clone(),
+                source: e,
+            })?;
+            let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
+            let set = opts.flags & PER_MOUNT_FLAGS;
+            let remount = (set != 0 || opts.cleared & PER_MOUNT_FLAGS != 0)
+                .then_some((set, opts.cleared & PER_MOUNT_FLAGS));
+            let recursive = opts.flags & libc::MS_REC != 0;
+            return self.push_mount(
+                &field,
+                &parts,
+                leaf,
+                MountKind::Bind { source, recursive },
+                &opts,
+                remount,
+            );
+        }
+        if typ.is_empty() {
+            return Err(invalid(
+                format!("{field}.type"),
+                "",
+                "a mount that is not a bind mount needs a filesystem type",
+            ));
+        }
+        let source = match m.source() {
+            Some(s) => s.as_os_str().as_bytes().to_vec(),
+            None => typ.as_bytes().to_vec(),
+        };
+        let mut flags = opts.flags;
+        if parts.len() == 1 && parts[0] == b"dev" {
+            // As runc: /dev stays writable until the devices are made, then goes read-only.
+            flags &= !libc::MS_RDONLY;
+        }
+        let data = self.label_data(&opts.data_string(), typ);
+        self.push_mount(
+            &field,
+            &parts,
+            Leaf::Dir,
+            MountKind::Fs {
+                source: String::from_utf8_lossy(&source).into_owned(),
+                fstype: typ.to_owned(),
+                flags,
+                data,
+            },
+            &opts,
+            None,
+        )
+    }
+
+    /// Adds a mount of type "cgroup", from [`RootfsConfig::cgroup_mounts`], as runc.
+    fn push_cgroup_mount(
+        &mut self,
+        field: &str,
+        parts: &[Vec<u8>],
+        opts: &MountOptions,
+    ) -> Result<(), RootfsError> {
+        let cfg = self.cfg;
+        if cfg.cgroup_mounts.is_empty() {
+            return Err(invalid(
+                format!("{field}.type"),
+                "cgroup",
+                "a cgroup mount needs cgroup hierarchies (RootfsConfig::cgroup_mounts is empty)",
+            ));
+        }
+        let cgroupns = cfg.new_cgroup_namespace;
+        let ro = opts.flags & libc::MS_RDONLY;
+        let set = opts.flags & PER_MOUNT_FLAGS;
+        let cleared = opts.cleared & PER_MOUNT_FLAGS;
+        let bind_remount = (set != 0 || cleared != 0).then_some((set, cleared));
+        // cgroup2 mounted directly at the destination.
+        if cfg.cgroup_mounts.iter().any(|c| c.name.is_empty()) {
+            let [cm] = cfg.cgroup_mounts.as_slice() else {
+                return Err(invalid(
+                    "cgroup_mounts",
+                    "\"\"",
+                    "a hierarchy mounted directly (empty name) must be the only one",
+                ));
+            };
+            if cgroupns {
+                let data = opts.data_string();
+                return self.push_mount(
+                    field,
+                    parts,
+                    Leaf::Dir,
+                    MountKind::Fs {
+                        source: "cgroup2".to_owned(),
+                        fstype: "cgroup2".to_owned(),
+                        flags: opts.flags & !libc::MS_BIND,
+                        data,
+                    },
+                    opts,
+                    None,
+                );
+            }
+            return self.push_mount(
+                field,
+                parts,
+                Leaf::Dir,
+                MountKind::Bind {
+                    source: cm.host_path.clone(),
+                    recursive: true,
+                },
+                opts,
+                bind_remount,
+            );
+        }
+        // cgroup v1 (or hybrid): a tmpfs with one directory per hierarchy.
+        let data = self.label_data("mode=755", "tmpfs");
+        self.push_mount(
+            field,
+            parts,
+            Leaf::Dir,
+            MountKind::Fs {
+                source: "tmpfs".to_owned(),
+                fstype: "tmpfs".to_owned(),
+                flags: CGROUP_TMPFS_FLAGS,
+                data,
+            },
+            opts,
+            None,
+        )?;
+        let no_propagation = MountOptions::default();
+        for (i, cm) in cfg.cgroup_mounts.iter().enumerate() {
+            let cm_field = format!("cgroup_mounts[{i}].name");
+            if cm.name.contains('/') || cm.name == "." || cm.name == ".." || cm.name.contains('\0')
+            {
+                return Err(invalid(
+                    cm_field,
+                    cm.name.clone(),
+                    "must be a single path component",
+                ));
+            }
+            let mut sub = parts.to_vec();
+            sub.push(cm.name.as_bytes().to_vec());
+            let kind = match (cm.unified, cgroupns) {
+                (true, true) => MountKind::Fs {
+                    source: "cgroup2".to_owned(),
+                    fstype: "cgroup2".to_owned(),
+                    flags: CGROUP_TMPFS_FLAGS | ro,
+                    data: String::new(),
+                },
+                (false, true) => MountKind::Fs {
+                    source: "cgroup".to_owned(),
+                    fstype: "cgroup".to_owned(),
+                    flags: CGROUP_TMPFS_FLAGS | ro,
+                    data: cm.controllers.clone(),
+                },
+                (_, false) => MountKind::Bind {
+                    source: cm.host_path.clone(),
+                    recursive: true,
+                },
+            };
+            let remount = if cgroupns { None } else { bind_remount };
+            self.push_mount(field, &sub, Leaf::Dir, kind, &no_propagation, remount)?;
+            // runc links each controller of a co-mounted hierarchy: cpu -> cpu,cpuacct.
+            if cm.name.contains(',') {
+                for part in cm
+                    .name
+                    .split(',')
+                    .filter(|p| !p.is_empty() && *p != cm.name)
+                {
+                    let mut link_parts = parts.to_vec();
+                    link_parts.push(part.as_bytes().to_vec());
+                    self.push_symlink(field, &link_parts, cm.name.as_bytes(), false)?;
+                }
+            }
+        }
+        if ro != 0 {
+            let target = target_from(field, parts)?;
+            let resolve_step = self.resolve_step(parts, None);
+            let place = self.where_(parts);
+            let remount = self.remount(&place, CGROUP_TMPFS_FLAGS | libc::MS_RDONLY, 0);
+            self.ops.push(Op::RemountTarget(RemountTargetOp {
+                target,
+                resolve_step,
+                remount,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Adds a symlink at `parts` (inside the rootfs) pointing to `link`.
+    fn push_symlink(
+        &mut self,
+        field: &str,
+        parts: &[Vec<u8>],
+        link: &[u8],
+        replace: bool,
+    ) -> Result<(), RootfsError> {
+        let Some((name, parent_parts)) = parts.split_last() else {
+            return Err(invalid(field, "/", "cannot make the root a symlink"));
+        };
+        let parent = target_from(field, parent_parts)?;
+        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir));
+        let place = self.where_(parts);
+        let unlink_step = self.step(format!("remove {place} to replace it with a symlink"));
+        let step = self.step(format!(
+            "create symlink {place} -> {}",
+            String::from_utf8_lossy(link)
+        ));
+        self.ops.push(Op::Symlink(SymlinkOp {
+            parent,
+            parent_step,
+            name: cstring(field, name)?,
+            link: cstring(field, link)?,
+            replace,
+            unlink_step,
+            step,
+        }));
+        Ok(())
+    }
+
+    /// Adds one device node.
+    #[allow(clippy::too_many_arguments)]
+    fn push_device(
+        &mut self,
+        field: &str,
+        path: &Path,
+        kind: LinuxDeviceType,
+        major: i64,
+        minor: i64,
+        file_mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<(), RootfsError> {
+        let parts = container_components(&format!("{field}.path"), path)?;
+        let Some((name, parent_parts)) = parts.split_last() else {
+            return Err(invalid(
+                format!("{field}.path"),
+                path.display().to_string(),
+                "a device cannot be the container's root",
+            ));
+        };
+        let file_type = match kind {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(invalid(
+                    format!("{field}.type"),
+                    kind.as_str(),
+                    "not a device node type (expected c, u, b or p)",
+                ));
+            }
+        };
+        let major = u32::try_from(major)
+            .map_err(|_| invalid(format!("{field}.major"), major.to_string(), "out of range"))?;
+        let minor = u32::try_from(minor)
+            .map_err(|_| invalid(format!("{field}.minor"), minor.to_string(), "out of range"))?;
+        let perm = file_mode.unwrap_or(0o666);
+        if perm & !0o7777 != 0 && perm & libc::S_IFMT != file_type {
+            return Err(invalid(
+                format!("{field}.fileMode"),
+                format!("{perm:#o}"),
+                "file type bits do not match the device type",
+            ));
+        }
+        let perm = perm & 0o7777;
+        let dev = if file_type == libc::S_IFIFO {
+            0
+        } else {
+            libc::makedev(major, minor)
+        };
+        let place = self.where_(&parts);
+        let parent = target_from(field, parent_parts)?;
+        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir));
+        let mknod = if self.cfg.new_user_namespace {
+            None
+        } else {
+            let mknod_step = self.step(format!(
+                "mknod {place} (type {}, {major}:{minor}, mode {perm:#o})",
+                kind.as_str()
+            ));
+            let (uid, gid) = (uid.unwrap_or(0), gid.unwrap_or(0));
+            let chown_step = self.step(format!("chown {place} to {uid}:{gid}"));
+            let chmod_step = self.step(format!("chmod {place} to {perm:#o}"));
+            Some(Mknod {
+                mode: file_type | perm,
+                dev,
+                uid,
+                gid,
+                mknod_step,
+                chown_step,
+                chmod_step,
+            })
+        };
+        let file = target_from(field, &parts)?;
+        let file_step = self.resolve_step(&parts, Some(Leaf::File));
+        let host = absolute_from(&parts);
+        let bind_step = self.step(format!(
+            "bind mount host device {} on {place}",
+            String::from_utf8_lossy(&host)
+        ));
+        self.ops.push(Op::Device(DeviceOp {
+            parent,
+            parent_step,
+            name: cstring(field, name)?,
+            mknod,
+            file,
+            file_step,
+            host: cstring(field, &host)?,
+            bind_step,
+        }));
+        Ok(())
+    }
+
+    /// Adds the devices of the spec plus runc's defaults, then the default symlinks and ptmx.
+    fn push_devices(&mut self, devpts_at_dev_pts: bool) -> Result<(), RootfsError> {
+        let cfg = self.cfg;
+        let mut named: Vec<Vec<Vec<u8>>> = Vec::new();
+        for (i, d) in cfg.devices.iter().enumerate() {
+            let field = format!("devices[{i}]");
+            named.push(container_components(&format!("{field}.path"), d.path())?);
+            self.push_device(
+                &field,
+                d.path(),
+                d.typ(),
+                d.major(),
+                d.minor(),
+                d.file_mode(),
+                d.uid(),
+                d.gid(),
+            )?;
+        }
+        for (path, major, minor) in DEFAULT_DEVICES {
+            let p = Path::new(path);
+            let parts = container_components("devices", p)?;
+            if named.contains(&parts) {
+                continue;
+            }
+            self.push_device(
+                &format!("default device {path}"),
+                p,
+                LinuxDeviceType::C,
+                i64::from(major),
+                i64::from(minor),
+                Some(0o666),
+                Some(0),
+                Some(0),
+            )?;
+        }
+        // runc's setupPtmx: /dev/ptmx -> pts/ptmx, replacing what is there.
+        if devpts_at_dev_pts {
+            self.push_symlink(
+                "/dev/ptmx",
+                &[b"dev".to_vec(), b"ptmx".to_vec()],
+                b"pts/ptmx",
+                true,
+            )?;
+        }
+        // runc's setupDevSymlinks.
+        let mut links: Vec<(&[u8], &[u8])> = vec![
+            (b"fd", b"/proc/self/fd"),
+            (b"stdin", b"/proc/self/fd/0"),
+            (b"stdout", b"/proc/self/fd/1"),
+            (b"stderr", b"/proc/self/fd/2"),
+        ];
+        if Path::new("/proc/kcore").exists() {
+            links.push((b"core", b"/proc/kcore"));
+        }
+        for (name, link) in links {
+            let parts = [b"dev".to_vec(), name.to_vec()];
+            self.push_symlink("default symlinks", &parts, link, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// What kind of mount [`Builder::push_mount`] makes.
+enum MountKind {
+    /// A bind mount of a host path.
+    Bind {
+        /// The host path.
+        source: PathBuf,
+        /// `rbind`.
+        recursive: bool,
+    },
+    /// A new filesystem instance.
+    Fs {
+        /// Source argument.
+        source: String,
+        /// Filesystem type.
+        fstype: String,
+        /// `MS_*` flags.
+        flags: c_ulong,
+        /// Data string.
+        data: String,
+    },
+}
+
+impl MountPlan {
+    /// Compiles the configuration in the parent: all parsing, validation and allocation.
+    ///
+    /// Fails with an error naming the field for anything unsupported: relative or `..`
+    /// destinations, an unknown propagation, a device of type `a`, `idmap`/`tmpcopyup`, ...
+    pub fn compile(cfg: &RootfsConfig) -> Result<MountPlan, RootfsError> {
+        let rootfs_shown = cfg.rootfs.display().to_string();
+        if !cfg.rootfs.is_absolute() {
+            return Err(invalid("rootfs", rootfs_shown, "must be an absolute path"));
+        }
+        let meta = std::fs::metadata(&cfg.rootfs).map_err(|e| RootfsError::Inspect {
+            field: "rootfs".to_owned(),
+            path: cfg.rootfs.clone(),
+            source: e,
+        })?;
+        if !meta.is_dir() {
+            return Err(invalid("rootfs", rootfs_shown, "is not a directory"));
+        }
+        let rootfs = cstring("rootfs", cfg.rootfs.as_os_str().as_bytes())?;
+        let configured = match cfg.propagation.as_deref() {
+            None | Some("") => None,
+            Some(p) => Some(parse_root_propagation(p).ok_or_else(|| {
+                invalid(
+                    "rootfsPropagation",
+                    p,
+                    "unknown propagation (expected [r]shared, [r]slave, [r]private or [r]unbindable)",
+                )
+            })?),
+        };
+        let root_flags = configured.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+        if let Some(label) = &cfg.mount_label {
+            if label.contains('"') || label.contains('\0') {
+                return Err(invalid(
+                    "mountLabel",
+                    label.clone(),
+                    "contains a quote or a NUL byte",
+                ));
+            }
+        }
+
+        let mut b = Builder {
+            cfg,
+            ops: Vec::new(),
+            steps: Vec::new(),
+        };
+
+        // 1. Propagation, rootfs parent private, rootfs bind.
+        let step = b.step(format!(
+            "make / {} before setting up the rootfs",
+            propagation_name(root_flags)
+        ));
+        b.ops.push(Op::Propagate {
+            path: c"/".to_owned(),
+            flags: root_flags,
+            step,
+        });
+        if root_flags != libc::MS_SLAVE | libc::MS_REC
+            && root_flags != libc::MS_PRIVATE | libc::MS_REC
+        {
+            // Mounts may still be shared: pivot_root and the rootfs bind need a private parent.
+            let mut candidates = Vec::new();
+            let mut p: Option<&Path> = Some(&cfg.rootfs);
+            while let Some(dir) = p {
+                candidates.push(cstring("rootfs", dir.as_os_str().as_bytes())?);
+                p = dir.parent();
+            }
+            let step = b.step(format!("make the mount containing {rootfs_shown} private"));
+            b.ops.push(Op::ParentPrivate { candidates, step });
+        }
+        let step = b.step(format!("bind mount the rootfs {rootfs_shown} onto itself"));
+        b.ops.push(Op::BindRootfs {
+            rootfs: rootfs.clone(),
+            step,
+        });
+        let step = b.step(format!("open the rootfs {rootfs_shown}"));
+        b.ops.push(Op::OpenRoot {
+            rootfs: rootfs.clone(),
+            step,
+        });
+
+        // 2. Mounts.
+        let mut setup_dev = true;
+        let mut devpts_at_dev_pts = false;
+        let mut dev_ro = false;
+        for (i, m) in cfg.mounts.iter().enumerate() {
+            b.push_spec_mount(i, m)?;
+            let parts = container_components("mounts", m.destination())?;
+            let typ = m.typ().as_deref().unwrap_or("");
+            let opts = m.options().as_deref().unwrap_or(&[]);
+            let bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+            let is_dev = parts.len() == 1 && parts[0] == b"dev";
+            if is_dev && bind {
+                setup_dev = false;
+            }
+            if is_dev {
+                // The last "ro"/"rw" wins, as in parse_mount_options.
+                dev_ro = opts
+                    .iter()
+                    .rev()
+                    .find(|o| *o == "ro" || *o == "rw")
+                    .is_some_and(|o| o == "ro");
+            }
+            if typ == "devpts" && parts.len() == 2 && parts[0] == b"dev" && parts[1] == b"pts" {
+                devpts_at_dev_pts = true;
+            }
+        }
+
+        // 3. Devices and default symlinks (skipped when /dev is a bind mount, as runc).
+        if setup_dev {
+            b.push_devices(devpts_at_dev_pts)?;
+        }
+
+        // 4. Switch root.
+        if cfg.no_pivot {
+            let steps = [
+                b.step(format!("change directory to the rootfs {rootfs_shown}")),
+                b.step(format!("move the mount {rootfs_shown} onto /")),
+                b.step(format!("chroot into {rootfs_shown}")),
+                b.step("change directory to / after chroot".to_owned()),
+            ];
+            b.ops.push(Op::MoveRoot { rootfs, steps });
+        } else {
+            let steps = [
+                b.step("open the old root /".to_owned()),
+                b.step(format!("change directory to the rootfs {rootfs_shown}")),
+                b.step(format!("pivot_root into {rootfs_shown}")),
+                b.step("change directory to the old root".to_owned()),
+                b.step("make the old root rslave".to_owned()),
+                b.step("detach the old root".to_owned()),
+                b.step("change directory to / after pivot_root".to_owned()),
+            ];
+            b.ops.push(Op::Pivot { steps });
+        }
+
+        // 5. After the switch.
+        if let Some(flags) = configured {
+            let step = b.step(format!(
+                "make / {} in the container",
+                propagation_name(flags)
+            ));
+            b.ops.push(Op::Propagate {
+                path: c"/".to_owned(),
+                flags,
+                step,
+            });
+        }
+        for (i, p) in cfg.readonly_paths.iter().enumerate() {
+            let field = format!("readonlyPaths[{i}]");
+            let parts = container_components(&field, Path::new(p))?;
+            let abs = absolute_from(&parts);
+            let shown = String::from_utf8_lossy(&abs).into_owned();
+            let bind_step = b.step(format!("bind mount read-only path {shown} onto itself"));
+            let remount = b.remount(&shown, libc::MS_RDONLY, 0);
+            b.ops.push(Op::ReadonlyPath {
+                path: cstring(&field, &abs)?,
+                bind_step,
+                remount,
+            });
+        }
+        for (i, p) in cfg.masked_paths.iter().enumerate() {
+            let field = format!("maskedPaths[{i}]");
+            let parts = container_components(&field, Path::new(p))?;
+            let abs = absolute_from(&parts);
+            let shown = String::from_utf8_lossy(&abs).into_owned();
+            let bind_step = b.step(format!("mask {shown} with a bind mount of /dev/null"));
+            let tmpfs_step = b.step(format!("mask directory {shown} with a read-only tmpfs"));
+            let data = b.label_data("", "tmpfs");
+            let data = if data.is_empty() {
+                None
+            } else {
+                Some(cstring("mountLabel", data.as_bytes())?)
+            };
+            b.ops.push(Op::MaskPath {
+                path: cstring(&field, &abs)?,
+                data,
+                bind_step,
+                tmpfs_step,
+            });
+        }
+        if dev_ro {
+            let remount = b.remount("/dev", libc::MS_RDONLY, 0);
+            b.ops.push(Op::RemountPath {
+                path: c"/dev".to_owned(),
+                remount,
+            });
+        }
+        if cfg.readonly {
+            let remount = b.remount("/", libc::MS_RDONLY, 0);
+            b.ops.push(Op::RemountPath {
+                path: c"/".to_owned(),
+                remount,
+            });
+        }
+        Ok(MountPlan {
+            ops: b.ops,
+            steps: b.steps,
+        })
+    }
+
+    /// Turns a failure reported by the child into a rich error naming the operation and paths.
+    pub fn explain(&self, failure: StepFailure) -> RootfsError {
+        let source = std::io::Error::from_raw_os_error(failure.errno);
+        let described = usize::try_from(failure.step)
+            .ok()
+            .and_then(|i| self.steps.get(i));
+        match described {
+            Some(operation) => RootfsError::Step {
+                step: failure.step,
+                operation: operation.clone(),
+                source,
+            },
+            None => RootfsError::UnknownStep {
+                step: failure.step,
+                steps: self.steps.len(),
+                source,
+            },
+        }
+    }
+
+    /// The number of steps, for diagnostics.
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// A human-readable listing of the plan's steps, one per line, for debugging.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            let _ = writeln!(out, "{i:3}: {s}");
+        }
+        out
+    }
+}

@@ -1,0 +1,281 @@
+//! Thin wrappers, one syscall each, used by the child-side executor.
+//!
+//! Runs in the child: no allocation, no locks. Every wrapper returns the raw errno on failure
+//! so the caller can build a `Copy` [`crate::StepFailure`].
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use libc::{c_int, c_ulong, c_void};
+
+/// Result of a raw syscall: the errno on failure.
+pub(crate) type SysResult<T> = Result<T, i32>;
+
+/// `MOUNT_ATTR_RDONLY` from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+/// `MOUNT_ATTR_NOSUID` from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x0000_0002;
+/// `MOUNT_ATTR_NODEV` from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x0000_0004;
+/// `MOUNT_ATTR_NOEXEC` from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x0000_0008;
+/// `MOUNT_ATTR__ATIME` (the atime field mask) from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_ATIME_MASK: u64 = 0x0000_0070;
+/// `MOUNT_ATTR_RELATIME` from `linux/mount.h` (the value 0 of the atime field).
+pub(crate) const MOUNT_ATTR_RELATIME: u64 = 0x0000_0000;
+/// `MOUNT_ATTR_NOATIME` from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_NOATIME: u64 = 0x0000_0010;
+/// `MOUNT_ATTR_STRICTATIME` from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_STRICTATIME: u64 = 0x0000_0020;
+/// `MOUNT_ATTR_NODIRATIME` from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_NODIRATIME: u64 = 0x0000_0080;
+/// `MOUNT_ATTR_NOSYMFOLLOW` from `linux/mount.h`.
+pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+/// `struct mount_attr` from `linux/mount.h` (`MOUNT_ATTR_SIZE_VER0`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MountAttr {
+    /// Attributes to set.
+    pub attr_set: u64,
+    /// Attributes to clear.
+    pub attr_clr: u64,
+    /// Propagation type (unused here).
+    pub propagation: u64,
+    /// User namespace fd for id-mapped mounts (unused here).
+    pub userns_fd: u64,
+}
+
+/// `struct open_how` from `linux/openat2.h` (libc's is `#[non_exhaustive]`).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// The errno of the last failed libc call.
+fn errno() -> i32 {
+    // `last_os_error` only reads errno; it does not allocate.
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Turns a `-1`-on-error return value into a `SysResult`.
+fn check(ret: c_int) -> SysResult<c_int> {
+    if ret < 0 { Err(errno()) } else { Ok(ret) }
+}
+
+/// Turns a `-1`-on-error `syscall(2)` return value into a `SysResult`.
+fn check_long(ret: libc::c_long) -> SysResult<libc::c_long> {
+    if ret < 0 { Err(errno()) } else { Ok(ret) }
+}
+
+/// Takes ownership of a freshly returned file descriptor.
+fn owned(fd: c_int) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open-like syscall; nobody else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Converts an optional C string to a possibly-null pointer.
+fn opt_ptr(s: Option<&CStr>) -> *const libc::c_char {
+    s.map_or(std::ptr::null(), CStr::as_ptr)
+}
+
+/// mount(2).
+pub(crate) fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: c_ulong,
+    data: Option<&CStr>,
+) -> SysResult<()> {
+    let data_ptr = data.map_or(std::ptr::null(), |d| d.as_ptr().cast::<c_void>());
+    // SAFETY: all pointers are null or point to NUL-terminated strings that outlive the call.
+    check(unsafe {
+        libc::mount(
+            opt_ptr(source),
+            target.as_ptr(),
+            opt_ptr(fstype),
+            flags,
+            data_ptr,
+        )
+    })
+    .map(drop)
+}
+
+/// umount2(2).
+pub(crate) fn umount2(target: &CStr, flags: c_int) -> SysResult<()> {
+    // SAFETY: `target` is a NUL-terminated string that outlives the call.
+    check(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+}
+
+/// openat2(2) relative to `dirfd`.
+pub(crate) fn openat2(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: c_int,
+    resolve: u64,
+) -> SysResult<OwnedFd> {
+    let how = OpenHow {
+        // The flags are non-negative bit masks; the kernel takes them as u64.
+        flags: u64::try_from(flags).map_err(|_| libc::EINVAL)?,
+        mode: 0,
+        resolve,
+    };
+    // SAFETY: `path` is NUL-terminated, `how` is a valid `struct open_how` whose size is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            &raw const how,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    let fd = check_long(ret)?;
+    Ok(owned(c_int::try_from(fd).map_err(|_| libc::EBADF)?))
+}
+
+/// open(2) of an absolute or cwd-relative path.
+pub(crate) fn open(path: &CStr, flags: c_int) -> SysResult<OwnedFd> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::open(path.as_ptr(), flags) }).map(owned)
+}
+
+/// openat(2) of a single name below `dirfd`, with a creation mode.
+pub(crate) fn openat(
+    dirfd: BorrowedFd<'_>,
+    name: &CStr,
+    flags: c_int,
+    mode: libc::mode_t,
+) -> SysResult<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
+    check(unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags, mode) }).map(owned)
+}
+
+/// mkdirat(2).
+pub(crate) fn mkdirat(dirfd: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> SysResult<()> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
+    check(unsafe { libc::mkdirat(dirfd.as_raw_fd(), name.as_ptr(), mode) }).map(drop)
+}
+
+/// mknodat(2).
+pub(crate) fn mknodat(
+    dirfd: BorrowedFd<'_>,
+    name: &CStr,
+    mode: libc::mode_t,
+    dev: libc::dev_t,
+) -> SysResult<()> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
+    check(unsafe { libc::mknodat(dirfd.as_raw_fd(), name.as_ptr(), mode, dev) }).map(drop)
+}
+
+/// fchownat(2) without following a final symlink.
+pub(crate) fn fchownat(
+    dirfd: BorrowedFd<'_>,
+    name: &CStr,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+) -> SysResult<()> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
+    check(unsafe {
+        libc::fchownat(
+            dirfd.as_raw_fd(),
+            name.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
+}
+
+/// fchmodat(2).
+pub(crate) fn fchmodat(dirfd: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> SysResult<()> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
+    check(unsafe { libc::fchmodat(dirfd.as_raw_fd(), name.as_ptr(), mode, 0) }).map(drop)
+}
+
+/// symlinkat(2).
+pub(crate) fn symlinkat(target: &CStr, dirfd: BorrowedFd<'_>, name: &CStr) -> SysResult<()> {
+    // SAFETY: both strings are NUL-terminated and outlive the call; `dirfd` is open.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dirfd.as_raw_fd(), name.as_ptr()) }).map(drop)
+}
+
+/// unlinkat(2) of a non-directory.
+pub(crate) fn unlinkat(dirfd: BorrowedFd<'_>, name: &CStr) -> SysResult<()> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
+    check(unsafe { libc::unlinkat(dirfd.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
+}
+
+/// fchdir(2).
+pub(crate) fn fchdir(fd: BorrowedFd<'_>) -> SysResult<()> {
+    // SAFETY: `fd` is an open descriptor.
+    check(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
+}
+
+/// chdir(2).
+pub(crate) fn chdir(path: &CStr) -> SysResult<()> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+}
+
+/// chroot(2).
+pub(crate) fn chroot(path: &CStr) -> SysResult<()> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
+}
+
+/// pivot_root(2).
+pub(crate) fn pivot_root(new_root: &CStr, put_old: &CStr) -> SysResult<()> {
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    check_long(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
+        .map(drop)
+}
+
+/// The `f_flags` (ST_* mount flags) of the filesystem mounted where `fd` lives, via fstatfs64(3) (a direct syscall in glibc).
+pub(crate) fn fstatfs_flags(fd: BorrowedFd<'_>) -> SysResult<c_ulong> {
+    let mut buf = std::mem::MaybeUninit::<libc::statfs64>::zeroed();
+    // SAFETY: `buf` is a writable `struct statfs64`; `fd` is open.
+    check(unsafe { libc::fstatfs64(fd.as_raw_fd(), buf.as_mut_ptr()) })?;
+    // SAFETY: fstatfs succeeded, so it filled `buf` (which was zeroed before anyway).
+    let st = unsafe { buf.assume_init() };
+    Ok(c_ulong::try_from(st.f_flags).unwrap_or(0))
+}
+
+/// The `f_flags` (ST_* mount flags) of the filesystem at `path`, via statfs64(3) (a direct syscall in glibc).
+pub(crate) fn statfs_flags(path: &CStr) -> SysResult<c_ulong> {
+    let mut buf = std::mem::MaybeUninit::<libc::statfs64>::zeroed();
+    // SAFETY: `buf` is a writable `struct statfs64`; `path` is NUL-terminated.
+    check(unsafe { libc::statfs64(path.as_ptr(), buf.as_mut_ptr()) })?;
+    // SAFETY: statfs succeeded, so it filled `buf` (which was zeroed before anyway).
+    let st = unsafe { buf.assume_init() };
+    Ok(c_ulong::try_from(st.f_flags).unwrap_or(0))
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (`AT_EMPTY_PATH`), optionally recursive.
+pub(crate) fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    attr: &MountAttr,
+) -> SysResult<()> {
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: the path is the empty C string, `attr` is a valid `struct mount_attr` whose size
+    // is passed; `fd` is open.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            std::ptr::from_ref(attr),
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
