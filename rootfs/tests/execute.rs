@@ -1,0 +1,935 @@
+//! Execution tests: build a rootfs in a temp dir, fork, unshare a mount namespace in the child,
+//! execute the plan there and check the container's view from the inside. The child reports
+//! through a pipe and its exit code; its mount namespace (and every mount the plan made)
+//! disappears when it exits, and the temp dirs are removed by their guards.
+
+use std::ffi::CString;
+use std::io::Read as _;
+use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, Mount, MountBuilder};
+use rootfs::{CgroupMount, MountPlan, RootfsConfig, RootfsError, StepFailure};
+
+/// Whether the test can run; prints why not otherwise (it then does not pass silently).
+fn have_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        eprintln!("SKIP {test}: needs root (mount namespaces, mount, mknod, pivot_root)");
+        return false;
+    }
+    true
+}
+
+/// A bundle directory with a small rootfs; removed on drop.
+struct Bundle {
+    /// The temp dir (removed on drop).
+    dir: tempfile::TempDir,
+    /// `<dir>/rootfs`.
+    rootfs: PathBuf,
+}
+
+impl Bundle {
+    /// A rootfs with busybox and the usual top-level directories.
+    fn new(test: &str) -> Bundle {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("ocirun-rootfs-{test}-{}-", std::process::id()))
+            .tempdir()
+            .expect("create temp dir");
+        let rootfs = dir.path().join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
+            std::fs::create_dir_all(rootfs.join(d)).expect("create rootfs dir");
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox-static is installed");
+        std::fs::copy(busybox, rootfs.join("bin/busybox")).expect("copy busybox");
+        std::fs::write(rootfs.join("marker"), b"rootfs").expect("write marker");
+        Bundle { dir, rootfs }
+    }
+
+    /// A config for this rootfs with nothing else.
+    fn config(&self) -> RootfsConfig {
+        RootfsConfig {
+            rootfs: self.rootfs.clone(),
+            ..RootfsConfig::default()
+        }
+    }
+
+    /// A host directory in the bundle, outside the rootfs.
+    fn host_dir(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(&p).expect("create host dir");
+        p
+    }
+}
+
+/// An OCI mount.
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
+    MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        .build()
+        .expect("valid mount")
+}
+
+/// The usual container mounts.
+fn standard_mounts() -> Vec<Mount> {
+    vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+            ],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
+    ]
+}
+
+/// How the child ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The plan ran and every check passed.
+    Ok,
+    /// `execute` failed.
+    Step(StepFailure),
+    /// A check (or the setup before `execute`) failed.
+    Check(String),
+}
+
+/// Forks; the child unshares a mount namespace (plus `extra_ns`), makes everything rslave so
+/// nothing can reach the host, runs `pre`, executes the plan and runs `check`.
+fn run_child(
+    plan: &MountPlan,
+    extra_ns: libc::c_int,
+    pre: impl FnOnce() -> Result<(), String>,
+    check: impl FnOnce() -> Result<(), String>,
+) -> Outcome {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2");
+    // SAFETY: pipe2 returned two new descriptors that nothing else owns.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: the child only runs the closure below and then _exit()s; glibc's fork keeps
+    // malloc usable in the child.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        drop(rd);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            child_body(plan, extra_ns, pre, check)
+        }));
+        let (code, msg): (i32, Vec<u8>) = match result {
+            Ok(Ok(())) => (0, Vec::new()),
+            Ok(Err(Outcome::Step(f))) => {
+                let mut m = b"S".to_vec();
+                m.extend_from_slice(&f.step.to_ne_bytes());
+                m.extend_from_slice(&f.errno.to_ne_bytes());
+                (2, m)
+            }
+            Ok(Err(Outcome::Check(s))) => (1, [b"C".as_slice(), s.as_bytes()].concat()),
+            Ok(Err(Outcome::Ok)) => (0, Vec::new()),
+            Err(_) => (3, b"Cpanic in the child".to_vec()),
+        };
+        let mut file = std::fs::File::from(wr);
+        let _ = std::io::Write::write_all(&mut file, &msg);
+        drop(file);
+        // SAFETY: _exit ends the forked child without running the test harness's exit code.
+        unsafe { libc::_exit(code) };
+    }
+    drop(wr);
+    let mut msg = Vec::new();
+    let _ = std::fs::File::from(rd).read_to_end(&mut msg);
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` is writable.
+    let waited = unsafe { libc::waitpid(pid, &raw mut status, 0) };
+    assert_eq!(waited, pid, "waitpid");
+    match msg.split_first() {
+        None if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 => Outcome::Ok,
+        Some((b'S', rest)) if rest.len() == 8 => Outcome::Step(StepFailure {
+            step: u32::from_ne_bytes(rest[..4].try_into().expect("4 bytes")),
+            errno: i32::from_ne_bytes(rest[4..].try_into().expect("4 bytes")),
+        }),
+        Some((b'C', rest)) => Outcome::Check(String::from_utf8_lossy(rest).into_owned()),
+        _ => Outcome::Check(format!("child ended with status {status:#x}")),
+    }
+}
+
+/// The child's work; any error is reported to the parent.
+fn child_body(
+    plan: &MountPlan,
+    extra_ns: libc::c_int,
+    pre: impl FnOnce() -> Result<(), String>,
+    check: impl FnOnce() -> Result<(), String>,
+) -> Result<(), Outcome> {
+    // SAFETY: unshare takes flags only.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS | extra_ns) } != 0 {
+        return Err(Outcome::Check(format!(
+            "unshare: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: constant NUL-terminated strings.
+    let r = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(Outcome::Check(format!(
+            "make / rslave: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    pre().map_err(Outcome::Check)?;
+    plan.execute().map_err(Outcome::Step)?;
+    check().map_err(Outcome::Check)
+}
+
+/// Asserts the child succeeded, explaining a step failure with the plan.
+fn assert_ok(plan: &MountPlan, outcome: Outcome) {
+    match outcome {
+        Outcome::Ok => {}
+        Outcome::Step(f) => panic!("execute failed: {} ({f:?})", error_chain(&plan.explain(f))),
+        Outcome::Check(s) => panic!("check failed in the child: {s}"),
+    }
+}
+
+/// The error and its sources, joined.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// One line of /proc/self/mountinfo.
+#[derive(Debug)]
+struct MountInfo {
+    /// Mount point.
+    point: String,
+    /// Per-mount options.
+    opts: String,
+    /// Optional fields (shared:N, master:N).
+    optional: String,
+    /// Filesystem type.
+    fstype: String,
+}
+
+/// The current mount table.
+fn mountinfo() -> Result<Vec<MountInfo>, String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("read mountinfo: {e}"))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let (left, right) = line.split_once(" - ").ok_or("bad mountinfo line")?;
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        out.push(MountInfo {
+            point: l.get(4).copied().unwrap_or("").to_owned(),
+            opts: l.get(5).copied().unwrap_or("").to_owned(),
+            optional: l.get(6..).map(|x| x.join(" ")).unwrap_or_default(),
+            fstype: r.first().copied().unwrap_or("").to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// The topmost mount at `point`.
+fn mount_at(point: &str) -> Result<MountInfo, String> {
+    mountinfo()?
+        .into_iter()
+        .rev()
+        .find(|m| m.point == point)
+        .ok_or_else(|| format!("nothing mounted at {point}"))
+}
+
+/// Checks that writing `path` fails with `errno`.
+fn write_fails(path: &str, errno: i32) -> Result<(), String> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+    {
+        Ok(_) => Err(format!("{path}: write succeeded, expected errno {errno}")),
+        Err(e) if e.raw_os_error() == Some(errno) => Ok(()),
+        Err(e) => Err(format!("{path}: expected errno {errno}, got {e}")),
+    }
+}
+
+/// Checks a device node.
+fn check_dev(path: &str, block: bool, major: u32, minor: u32, mode: u32) -> Result<(), String> {
+    let md = std::fs::symlink_metadata(path).map_err(|e| format!("{path}: {e}"))?;
+    let ft = md.file_type();
+    if (block && !ft.is_block_device()) || (!block && !ft.is_char_device()) {
+        return Err(format!("{path}: wrong file type {ft:?}"));
+    }
+    let (ma, mi) = (libc::major(md.rdev()), libc::minor(md.rdev()));
+    if (ma, mi) != (major, minor) {
+        return Err(format!(
+            "{path}: device {ma}:{mi}, expected {major}:{minor}"
+        ));
+    }
+    if md.permissions().mode() & 0o7777 != mode {
+        return Err(format!(
+            "{path}: mode {:o}, expected {mode:o}",
+            md.permissions().mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a symlink's target.
+fn check_link(path: &str, target: &str) -> Result<(), String> {
+    let t = std::fs::read_link(path).map_err(|e| format!("{path}: {e}"))?;
+    if t != Path::new(target) {
+        return Err(format!("{path} -> {}, expected {target}", t.display()));
+    }
+    Ok(())
+}
+
+/// Turns a false condition into an error.
+fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond { Ok(()) } else { Err(what()) }
+}
+
+#[test]
+fn full_container_view_after_pivot() {
+    if !have_root("full_container_view_after_pivot") {
+        return;
+    }
+    let b = Bundle::new("full");
+    let data = b.host_dir("data");
+    std::fs::write(data.join("hello"), b"hello from the host").unwrap();
+    let file_src = b.dir.path().join("hostname");
+    std::fs::write(&file_src, b"container-host\n").unwrap();
+
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.mounts.push(mount(
+        "/data",
+        "bind",
+        data.to_str().unwrap(),
+        &["rbind", "ro"],
+    ));
+    cfg.mounts.push(mount(
+        "/etc/hostname",
+        "bind",
+        file_src.to_str().unwrap(),
+        &["bind"],
+    ));
+    cfg.mounts
+        .push(mount("/deep/new/dir", "tmpfs", "tmpfs", &["size=1m"]));
+    cfg.readonly = true;
+    cfg.masked_paths = vec![
+        "/proc/kcore".into(),
+        "/proc/cmdline".into(),
+        "/sys/firmware".into(),
+        "/proc/does-not-exist".into(),
+    ];
+    cfg.readonly_paths = vec!["/proc/sys".into(), "/proc/also-not-there".into()];
+    cfg.devices = vec![
+        LinuxDeviceBuilder::default()
+            .path("/dev/fuse")
+            .typ(LinuxDeviceType::C)
+            .major(10)
+            .minor(229)
+            .file_mode(0o600u32)
+            .build()
+            .unwrap(),
+    ];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let host_rootfs = b.rootfs.clone();
+
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            // /proc shows this process.
+            let me = std::fs::read_link("/proc/self").map_err(|e| format!("/proc/self: {e}"))?;
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() };
+            ensure(me == Path::new(&pid.to_string()), || {
+                format!("/proc/self -> {}", me.display())
+            })?;
+            // We are in the new root, in "/".
+            ensure(
+                std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"),
+                || "no /marker".into(),
+            )?;
+            ensure(
+                std::env::current_dir().ok().as_deref() == Some(Path::new("/")),
+                || "cwd is not /".into(),
+            )?;
+            ensure(!host_rootfs.exists(), || {
+                "the host path of the rootfs is visible".into()
+            })?;
+            // Mounts.
+            for (point, fstype) in [
+                ("/proc", "proc"),
+                ("/dev", "tmpfs"),
+                ("/dev/pts", "devpts"),
+                ("/dev/shm", "tmpfs"),
+                ("/dev/mqueue", "mqueue"),
+                ("/sys", "sysfs"),
+                ("/deep/new/dir", "tmpfs"),
+            ] {
+                let m = mount_at(point)?;
+                ensure(m.fstype == fstype, || {
+                    format!("{point} is {}, expected {fstype}", m.fstype)
+                })?;
+            }
+            ensure(mount_at("/sys")?.opts.contains("ro"), || {
+                "/sys is not ro".into()
+            })?;
+            ensure(mount_at("/dev/shm")?.opts.contains("noexec"), || {
+                "/dev/shm is not noexec".into()
+            })?;
+            // Read-only root.
+            write_fails("/newfile", libc::EROFS)?;
+            // Read-only bind mount, with the host's content.
+            let hello = std::fs::read("/data/hello").map_err(|e| format!("/data/hello: {e}"))?;
+            ensure(hello == b"hello from the host", || {
+                "wrong /data/hello".into()
+            })?;
+            write_fails("/data/new", libc::EROFS)?;
+            ensure(
+                mount_at("/data")?.opts.split(',').any(|o| o == "ro"),
+                || "/data not ro".into(),
+            )?;
+            // File bind mount.
+            let hn = std::fs::read("/etc/hostname").map_err(|e| format!("/etc/hostname: {e}"))?;
+            ensure(hn == b"container-host\n", || "wrong /etc/hostname".into())?;
+            // /dev is a writable tmpfs.
+            std::fs::write("/dev/scratch", b"x").map_err(|e| format!("/dev/scratch: {e}"))?;
+            // Devices.
+            check_dev("/dev/null", false, 1, 3, 0o666)?;
+            check_dev("/dev/zero", false, 1, 5, 0o666)?;
+            check_dev("/dev/full", false, 1, 7, 0o666)?;
+            check_dev("/dev/random", false, 1, 8, 0o666)?;
+            check_dev("/dev/urandom", false, 1, 9, 0o666)?;
+            check_dev("/dev/tty", false, 5, 0, 0o666)?;
+            check_dev("/dev/fuse", false, 10, 229, 0o600)?;
+            std::fs::write("/dev/null", b"discarded")
+                .map_err(|e| format!("write /dev/null: {e}"))?;
+            // Default symlinks.
+            check_link("/dev/fd", "/proc/self/fd")?;
+            check_link("/dev/stdin", "/proc/self/fd/0")?;
+            check_link("/dev/stdout", "/proc/self/fd/1")?;
+            check_link("/dev/stderr", "/proc/self/fd/2")?;
+            check_link("/dev/ptmx", "pts/ptmx")?;
+            if Path::new("/proc/kcore").exists() {
+                check_link("/dev/core", "/proc/kcore")?;
+            }
+            // Masked paths.
+            let cmdline = std::fs::read("/proc/cmdline")
+                .map_err(|e| format!("read masked /proc/cmdline: {e}"))?;
+            ensure(cmdline.is_empty(), || {
+                "masked /proc/cmdline is not empty".into()
+            })?;
+            check_dev("/proc/cmdline", false, 1, 3, 0o666)?;
+            let fw: Vec<_> = std::fs::read_dir("/sys/firmware")
+                .map_err(|e| format!("/sys/firmware: {e}"))?
+                .collect();
+            ensure(fw.is_empty(), || "masked /sys/firmware is not empty".into())?;
+            ensure(mount_at("/sys/firmware")?.fstype == "tmpfs", || {
+                "/sys/firmware not tmpfs".into()
+            })?;
+            // Read-only paths.
+            write_fails("/proc/sys/kernel/hostname", libc::EROFS)?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
+fn symlink_in_image_cannot_redirect_mount_to_host() {
+    if !have_root("symlink_in_image_cannot_redirect_mount_to_host") {
+        return;
+    }
+    let b = Bundle::new("escape");
+    // A host directory, and an image symlink pointing at its host path.
+    let host_target = b.host_dir("hostdir");
+    std::os::unix::fs::symlink(&host_target, b.rootfs.join("evil")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../../..".to_owned() + host_target.to_str().unwrap(),
+        b.rootfs.join("evil-rel"),
+    )
+    .unwrap();
+    // The same path inside the rootfs: RESOLVE_IN_ROOT lands there.
+    let inside = b.rootfs.join(host_target.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&inside).unwrap();
+    let source = b.host_dir("source");
+    std::fs::write(source.join("payload"), b"bound").unwrap();
+
+    let mut cfg = b.config();
+    cfg.mounts = vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount("/evil", "bind", source.to_str().unwrap(), &["rbind"]),
+        mount("/evil-rel/sub", "tmpfs", "tmpfs", &["size=1m"]),
+    ];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let inside_container = PathBuf::from("/").join(host_target.strip_prefix("/").unwrap());
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            // The bind landed on <rootfs><host_target>, seen as <host_target> inside.
+            let p = inside_container.join("payload");
+            ensure(std::fs::read(&p).ok().as_deref() == Some(b"bound"), || {
+                format!("{} missing", p.display())
+            })?;
+            let sub = inside_container.join("sub");
+            let m = mount_at(sub.to_str().unwrap_or(""))?;
+            ensure(m.fstype == "tmpfs", || {
+                "tmpfs not at the in-root path".into()
+            })?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+    // On the host side: nothing was created or mounted in the host directory.
+    assert_eq!(
+        std::fs::read_dir(&host_target).unwrap().count(),
+        0,
+        "host dir was touched"
+    );
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !info.contains(host_target.to_str().unwrap()),
+        "host dir is a mount point"
+    );
+    // /evil-rel/sub resolved to <rootfs><host_target>/sub, which is inside the bind of
+    // `source` made just before: the mount point was created there.
+    assert!(source.join("sub").is_dir());
+    assert_eq!(std::fs::read_dir(&inside).unwrap().count(), 0);
+}
+
+#[test]
+fn dangling_symlink_in_image_fails_closed() {
+    if !have_root("dangling_symlink_in_image_fails_closed") {
+        return;
+    }
+    let b = Bundle::new("dangling");
+    let host_target = b.host_dir("hostdir");
+    // Points at a host directory that does not exist inside the rootfs.
+    std::os::unix::fs::symlink(&host_target, b.rootfs.join("evil")).unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = vec![mount("/evil", "tmpfs", "tmpfs", &[])];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    let Outcome::Step(f) = outcome else {
+        panic!("expected a step failure, got {outcome:?}");
+    };
+    assert_eq!(f.errno, libc::ENOENT);
+    let msg = plan.explain(f).to_string();
+    assert!(msg.starts_with("resolve /evil ("), "{msg}");
+    assert!(msg.contains(b.rootfs.to_str().unwrap()), "{msg}");
+    assert_eq!(
+        std::fs::read_dir(&host_target).unwrap().count(),
+        0,
+        "host dir was touched"
+    );
+    assert!(
+        !b.rootfs
+            .join(host_target.strip_prefix("/").unwrap())
+            .exists()
+    );
+}
+
+#[test]
+fn explain_names_operation_path_and_errno() {
+    if !have_root("explain_names_operation_path_and_errno") {
+        return;
+    }
+    let b = Bundle::new("explain");
+    let mut cfg = b.config();
+    cfg.mounts = vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount("/weird", "nosuchfs-ocirun", "none", &["ro"]),
+    ];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    let Outcome::Step(f) = outcome else {
+        panic!("expected a step failure, got {outcome:?}");
+    };
+    assert_eq!(f.errno, libc::ENODEV);
+    let err = plan.explain(f);
+    let expected = format!(
+        "mount nosuchfs-ocirun on /weird ({}/weird)",
+        b.rootfs.display()
+    );
+    assert!(err.to_string().starts_with(&expected), "{err}");
+    assert!(matches!(&err, RootfsError::Step { .. }));
+    let chain = error_chain(&err);
+    assert!(chain.contains("No such device"), "{chain}");
+    // Out-of-range steps do not panic.
+    let err = plan.explain(StepFailure {
+        step: u32::MAX,
+        errno: libc::EPERM,
+    });
+    assert!(matches!(err, RootfsError::UnknownStep { .. }));
+}
+
+#[test]
+fn no_pivot_moves_rootfs_onto_slash() {
+    if !have_root("no_pivot_moves_rootfs_onto_slash") {
+        return;
+    }
+    let b = Bundle::new("nopivot");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.no_pivot = true;
+    cfg.readonly = true;
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            ensure(
+                std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"),
+                || "no /marker".into(),
+            )?;
+            let me = std::fs::read_link("/proc/self").map_err(|e| format!("/proc/self: {e}"))?;
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() };
+            ensure(me == Path::new(&pid.to_string()), || {
+                "wrong /proc/self".into()
+            })?;
+            write_fails("/newfile", libc::EROFS)?;
+            check_dev("/dev/null", false, 1, 3, 0o666)?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
+fn user_namespace_devices_are_bind_mounts_of_host_nodes() {
+    if !have_root("user_namespace_devices_are_bind_mounts_of_host_nodes") {
+        return;
+    }
+    let b = Bundle::new("userns-dev");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.new_user_namespace = true;
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            check_dev("/dev/null", false, 1, 3, 0o666)?;
+            check_dev("/dev/urandom", false, 1, 9, 0o666)?;
+            ensure(mount_at("/dev/null").is_ok(), || {
+                "/dev/null is not a bind mount".into()
+            })?;
+            std::fs::write("/dev/null", b"x").map_err(|e| format!("write /dev/null: {e}"))?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+/// The host's hierarchies, as runtime-core would pass them (here: the hierarchy roots).
+fn host_cgroup_mounts() -> Vec<CgroupMount> {
+    let mut v = Vec::new();
+    for (name, controllers) in [
+        ("cpu", "cpu"),
+        ("memory", "memory"),
+        ("systemd", "none,name=systemd"),
+    ] {
+        let p = PathBuf::from("/sys/fs/cgroup").join(name);
+        if p.is_dir() {
+            v.push(CgroupMount {
+                name: name.to_owned(),
+                controllers: controllers.to_owned(),
+                unified: false,
+                host_path: p,
+            });
+        }
+    }
+    if Path::new("/sys/fs/cgroup/unified").is_dir() {
+        v.push(CgroupMount {
+            name: "unified".to_owned(),
+            controllers: String::new(),
+            unified: true,
+            host_path: "/sys/fs/cgroup/unified".into(),
+        });
+    }
+    v
+}
+
+/// Runs the cgroup mount test with or without a cgroup namespace.
+fn cgroup_mount_test(test: &str, cgroupns: bool) {
+    if !have_root(test) {
+        return;
+    }
+    let cgroups = host_cgroup_mounts();
+    if !cgroups.iter().any(|c| c.name == "cpu") {
+        eprintln!("SKIP {test}: needs the cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu");
+        return;
+    }
+    let b = Bundle::new(test);
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.mounts.push(mount(
+        "/sys/fs/cgroup",
+        "cgroup",
+        "cgroup",
+        &["nosuid", "noexec", "nodev", "relatime", "ro"],
+    ));
+    cfg.cgroup_mounts = cgroups.clone();
+    cfg.new_cgroup_namespace = cgroupns;
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let extra = if cgroupns { libc::CLONE_NEWCGROUP } else { 0 };
+    let outcome = run_child(
+        &plan,
+        extra,
+        || Ok(()),
+        || {
+            let top = mount_at("/sys/fs/cgroup")?;
+            ensure(top.fstype == "tmpfs", || {
+                format!("/sys/fs/cgroup is {}", top.fstype)
+            })?;
+            ensure(top.opts.split(',').any(|o| o == "ro"), || {
+                "/sys/fs/cgroup is not ro".into()
+            })?;
+            for c in &cgroups {
+                let point = format!("/sys/fs/cgroup/{}", c.name);
+                let m = mount_at(&point)?;
+                let want = if c.unified { "cgroup2" } else { "cgroup" };
+                ensure(m.fstype == want, || {
+                    format!("{point} is {}, expected {want}", m.fstype)
+                })?;
+                ensure(m.opts.split(',').any(|o| o == "ro"), || {
+                    format!("{point} is not ro")
+                })?;
+                ensure(m.opts.contains("nosuid"), || {
+                    format!("{point} is not nosuid")
+                })?;
+            }
+            ensure(Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists(), || {
+                "no cpu.shares".into()
+            })?;
+            write_fails("/sys/fs/cgroup/cpu/cpu.shares", libc::EROFS)?;
+            write_fails("/sys/fs/cgroup/newdir", libc::EROFS)?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
+fn cgroup_v1_mount_binds_host_hierarchies_read_only() {
+    cgroup_mount_test("cgroup_v1_mount_binds_host_hierarchies_read_only", false);
+}
+
+#[test]
+fn cgroup_v1_mount_with_cgroupns_mounts_cgroupfs() {
+    cgroup_mount_test("cgroup_v1_mount_with_cgroupns_mounts_cgroupfs", true);
+}
+
+/// Mounts a tmpfs at `path` (in the child's namespace) with `flags`.
+fn child_tmpfs(path: &Path, flags: libc::c_ulong) -> Result<(), String> {
+    let target = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "mount tmpfs on {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+#[test]
+fn bind_remount_keeps_source_flags_and_recursive_attrs_reach_submounts() {
+    if !have_root("bind_remount_keeps_source_flags_and_recursive_attrs_reach_submounts") {
+        return;
+    }
+    let b = Bundle::new("attrs");
+    let nosuid_src = b.host_dir("nosuid-src");
+    let tree = b.host_dir("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = vec![
+        mount("/proc", "proc", "proc", &[]),
+        // The source is nosuid,nodev (set up in the child); the spec only asks for ro.
+        mount(
+            "/kept",
+            "bind",
+            nosuid_src.to_str().unwrap(),
+            &["bind", "ro"],
+        ),
+        // A recursive bind with a submount, made recursively read-only and private.
+        mount(
+            "/tree",
+            "bind",
+            tree.to_str().unwrap(),
+            &["rbind", "rro", "rnosuid", "rprivate"],
+        ),
+        // A shared mount.
+        mount("/shared", "tmpfs", "tmpfs", &["shared"]),
+    ];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let (src, sub) = (nosuid_src.clone(), tree.join("sub"));
+    let outcome = run_child(
+        &plan,
+        0,
+        || {
+            child_tmpfs(&src, libc::MS_NOSUID | libc::MS_NODEV)?;
+            child_tmpfs(&sub, 0)
+        },
+        || {
+            let kept = mount_at("/kept")?;
+            for o in ["ro", "nosuid", "nodev"] {
+                ensure(kept.opts.split(',').any(|x| x == o), || {
+                    format!("/kept lost {o}: {}", kept.opts)
+                })?;
+            }
+            write_fails("/kept/x", libc::EROFS)?;
+            let top = mount_at("/tree")?;
+            let sub = mount_at("/tree/sub")?;
+            for m in [&top, &sub] {
+                ensure(m.opts.split(',').any(|x| x == "ro"), || {
+                    format!("{} not ro: {}", m.point, m.opts)
+                })?;
+                ensure(m.opts.contains("nosuid"), || {
+                    format!("{} not nosuid", m.point)
+                })?;
+            }
+            ensure(!top.optional.contains("shared:"), || {
+                "/tree is not private".into()
+            })?;
+            write_fails("/tree/sub/x", libc::EROFS)?;
+            let shared = mount_at("/shared")?;
+            ensure(shared.optional.contains("shared:"), || {
+                format!("/shared is not shared: {}", shared.optional)
+            })?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
+fn rshared_root_propagation_makes_rootfs_parent_private_for_pivot() {
+    if !have_root("rshared_root_propagation_makes_rootfs_parent_private_for_pivot") {
+        return;
+    }
+    let b = Bundle::new("rshared");
+    let mut cfg = b.config();
+    cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+    cfg.propagation = Some("rshared".to_owned());
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            ensure(
+                std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"),
+                || "no /marker".into(),
+            )?;
+            let root = mount_at("/")?;
+            ensure(root.optional.contains("shared:"), || {
+                format!("/ is not shared: {}", root.optional)
+            })?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
+fn bind_of_dev_skips_device_setup() {
+    if !have_root("bind_of_dev_skips_device_setup") {
+        return;
+    }
+    let b = Bundle::new("devbind");
+    let fake_dev = b.host_dir("fakedev");
+    std::fs::write(fake_dev.join("only-file"), b"").unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount("/dev", "bind", fake_dev.to_str().unwrap(), &["rbind", "ro"]),
+    ];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            ensure(Path::new("/dev/only-file").exists(), || {
+                "bind of /dev missing".into()
+            })?;
+            ensure(!Path::new("/dev/null").exists(), || {
+                "devices were created on a bound /dev".into()
+            })?;
+            write_fails("/dev/new", libc::EROFS)
+        },
+    );
+    assert_ok(&plan, outcome);
+    assert_eq!(std::fs::read_dir(&fake_dev).unwrap().count(), 1);
+}
