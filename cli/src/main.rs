@@ -1,1 +1,298 @@
-fn main() {}
+//! `ocirun`: runc's command line over runtime-core.
+
+mod log;
+mod specgen;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use runtime_core::Container;
+
+/// A fast, embeddable OCI container runtime with runc's command line.
+#[derive(Parser, Debug)]
+#[command(name = "ocirun", version, about)]
+struct Cli {
+    /// Root directory for the state of containers.
+    #[arg(long, global = true, default_value = runtime_core::state::DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Log file (runc's --log); errors are also printed to stderr.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Use systemd to manage cgroups (runc's --systemd-cgroup).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: ocirun supports only "false" (root) here.
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
+    /// Path to criu (accepted for runc compatibility).
+    #[arg(long, global = true, hide = true)]
+    criu: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags shared by create and run.
+#[derive(clap::Args, Debug)]
+struct CreateArgs {
+    /// The container id.
+    id: String,
+    /// The bundle directory (default: the current directory).
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// A unix socket that receives the pty master when process.terminal is set.
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Write the init's pid to this file.
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Do not use pivot_root (for a rootfs on a ramdisk).
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Do not create a new session keyring (ocirun never does).
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    /// Pass this many fds after stdio (3, 4, ...) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a container; its process waits for `start`.
+    Create(CreateArgs),
+    /// Start the process of a created container.
+    Start {
+        /// The container id.
+        id: String,
+    },
+    /// Create and start a container, and wait for it unless --detach.
+    Run {
+        #[command(flatten)]
+        args: CreateArgs,
+        /// Do not wait for the container.
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits.
+        #[arg(long)]
+        keep: bool,
+        /// Accepted for runc compatibility.
+        #[arg(long = "no-subreaper", hide = true)]
+        no_subreaper: bool,
+    },
+    /// Print the OCI state of a container as JSON.
+    State {
+        /// The container id.
+        id: String,
+    },
+    /// Send a signal (default SIGTERM) to a container's init.
+    Kill {
+        /// The container id.
+        id: String,
+        /// Signal name or number.
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+        /// Signal every process of the container.
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Delete a container and everything it holds.
+    Delete {
+        /// The container id.
+        id: String,
+        /// Kill the container first if it runs.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List containers.
+    List {
+        /// Output format: table or json.
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// Print only ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a default config.json (as `runc spec`).
+    Spec {
+        /// The bundle directory to write it in.
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+}
+
+fn signal_number(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        bail!("invalid signal {s:?}");
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => bail!("unknown signal {s:?}"),
+    };
+    Ok(n)
+}
+
+fn builder(cli: &Cli, a: &CreateArgs) -> Result<runtime_core::ContainerBuilder> {
+    if a.console_socket.is_some() {
+        bail!("--console-socket: terminals are not supported by this build of ocirun");
+    }
+    let mut b = Container::builder(&a.id)
+        .root(&cli.root)
+        .bundle(&a.bundle)
+        .no_pivot(a.no_pivot)
+        .preserve_fds(a.preserve_fds);
+    if let Some(p) = &a.pid_file {
+        b = b.pid_file(absolute(p)?);
+    }
+    Ok(b)
+}
+
+fn absolute(p: &std::path::Path) -> Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}
+
+fn run(cli: &Cli) -> Result<i32> {
+    if cli.systemd_cgroup {
+        bail!(
+            "--systemd-cgroup: the systemd cgroup driver is not supported by this build of ocirun"
+        );
+    }
+    if cli.rootless.as_deref().is_some_and(|r| r == "true") {
+        bail!("--rootless=true: rootless containers are not supported by this build of ocirun");
+    }
+    match &cli.command {
+        Command::Create(a) => {
+            builder(cli, a)?.create()?;
+        }
+        Command::Start { id } => {
+            Container::load(&cli.root, id)?.start()?;
+        }
+        Command::Run {
+            args, detach, keep, ..
+        } => {
+            let mut c = builder(cli, args)?.run()?;
+            if *detach {
+                return Ok(0);
+            }
+            let status = c.wait()?;
+            if !keep {
+                c.delete(true)?;
+            }
+            return Ok(status.code());
+        }
+        Command::State { id } => {
+            let state = Container::load(&cli.root, id)?.state()?;
+            println!("{}", serde_json::to_string_pretty(&state)?);
+        }
+        Command::Kill { id, signal, all } => {
+            Container::load(&cli.root, id)?.kill(signal_number(signal)?, *all)?;
+        }
+        Command::Delete { id, force } => match Container::load(&cli.root, id) {
+            Ok(c) => c.delete(*force)?,
+            // runc: `delete --force` of an unknown container succeeds; a half-created one is removed.
+            Err(runtime_core::Error::NotFound(_)) if *force => {
+                let dir = cli.root.join(id);
+                if runtime_core::state::valid_id(id) && dir.is_dir() {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("remove {}", dir.display()))?;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Command::List { format, quiet } => {
+            let states = runtime_core::list(&cli.root)?;
+            if *quiet {
+                for s in &states {
+                    println!("{}", s.id);
+                }
+            } else if format == "json" {
+                println!("{}", serde_json::to_string(&states)?);
+            } else {
+                println!(
+                    "{:<12} {:<8} {:<10} {:<40} {:<30} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                );
+                for s in &states {
+                    println!(
+                        "{:<12} {:<8} {:<10} {:<40} {:<30} {}",
+                        s.id,
+                        s.pid,
+                        s.status,
+                        s.bundle.display(),
+                        s.created,
+                        if s.owner.is_empty() { "root" } else { &s.owner }
+                    );
+                }
+            }
+        }
+        Command::Spec { bundle, .. } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                bail!("file {} exists; remove it first", path.display());
+            }
+            std::fs::write(&path, specgen::default_spec())
+                .with_context(|| format!("write {}", path.display()))?;
+        }
+    }
+    Ok(0)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let logger = log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug);
+    logger.debug(&format!("{:?}", cli.command));
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            logger.error(&msg);
+            ExitCode::FAILURE
+        }
+    }
+}

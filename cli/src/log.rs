@@ -1,0 +1,60 @@
+//! runc's log output: text or JSON lines with `level`, `msg` and `time`.
+
+use std::io::Write as _;
+use std::path::Path;
+
+/// Where messages go: stderr always for errors, and the `--log` file if given.
+pub struct Logger {
+    file: Option<std::fs::File>,
+    json: bool,
+    debug: bool,
+}
+
+impl Logger {
+    /// A logger for runc's `--log`, `--log-format` and `--debug` flags.
+    pub fn new(path: Option<&Path>, format: &str, debug: bool) -> Logger {
+        let file = path.and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        Logger {
+            file,
+            json: format == "json",
+            debug,
+        }
+    }
+
+    fn line(&self, level: &str, msg: &str) -> String {
+        let time = runtime_core::state::now_rfc3339();
+        if self.json {
+            serde_json::json!({ "level": level, "msg": msg, "time": time }).to_string()
+        } else {
+            format!("time={time:?} level={level} msg={msg:?}")
+        }
+    }
+
+    /// Logs a debug message when `--debug` is set.
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            self.write("debug", msg, false);
+        }
+    }
+
+    /// Logs an error, to stderr as well.
+    pub fn error(&self, msg: &str) {
+        self.write("error", msg, true);
+    }
+
+    fn write(&self, level: &str, msg: &str, stderr: bool) {
+        let line = self.line(level, msg);
+        if let Some(mut f) = self.file.as_ref() {
+            let _ = writeln!(f, "{line}");
+        }
+        if stderr || (self.file.is_none() && self.debug) {
+            eprintln!("ocirun: {msg}");
+        }
+    }
+}

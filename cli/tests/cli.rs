@@ -1,0 +1,230 @@
+//! End-to-end tests of the `ocirun` binary: runc's commands, flags, output and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+use test_support::{Bundle, footprint, require_prerequisites, unique_id};
+
+fn ocirun(root: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ocirun"));
+    c.arg("--root").arg(root);
+    c
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Force-deletes a container when the test ends.
+struct Guard<'a>(&'a Path, String);
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        let _ = ocirun(self.0).args(["delete", "--force", &self.1]).output();
+    }
+}
+
+fn state(root: &Path, id: &str) -> Value {
+    let out = run_ok(ocirun(root).args(["state", id]));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn run_prints_output_and_returns_the_exit_code() {
+    require_prerequisites();
+    let b = Bundle::new(&["sh", "-c", "echo hello from $(hostname); exit 7"]);
+    b.write();
+    let id = unique_id("clirun");
+    let _g = Guard(&b.state_root(), id.clone());
+    let out = ocirun(&b.state_root())
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from ocirun\n");
+    assert_eq!(out.status.code(), Some(7));
+    // run deletes the container after it exits.
+    assert!(!b.state_root().join(&id).exists());
+}
+
+#[test]
+fn create_start_state_kill_delete() {
+    require_prerequisites();
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("clilife");
+    let _g = Guard(&root, id.clone());
+    let pid_file = b.path().join("pid");
+    run_ok(
+        ocirun(&root)
+            .args(["create", "-b"])
+            .arg(b.path())
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&id),
+    );
+    let st = state(&root, &id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], json!(id));
+    assert_eq!(st["bundle"], json!(b.path().canonicalize().unwrap()));
+    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(st["pid"], json!(pid));
+
+    let out = ocirun(&root).args(["delete", &id]).output().unwrap();
+    assert!(out.status.success(), "a created container can be deleted");
+    run_ok(ocirun(&root).args(["create", "-b"]).arg(b.path()).arg(&id));
+    run_ok(ocirun(&root).args(["start", &id]));
+    assert_eq!(state(&root, &id)["status"], "running");
+    let out = ocirun(&root).args(["start", &id]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = ocirun(&root).args(["delete", &id]).output().unwrap();
+    assert!(!out.status.success(), "a running container needs --force");
+
+    let list = run_ok(ocirun(&root).args(["list", "--format", "json"]));
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["id"], json!(id));
+    assert_eq!(list[0]["status"], "running");
+
+    run_ok(ocirun(&root).args(["kill", &id, "KILL"]));
+    for _ in 0..200 {
+        if state(&root, &id)["status"] == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(state(&root, &id)["status"], "stopped");
+    let out = ocirun(&root).args(["kill", &id, "TERM"]).output().unwrap();
+    assert!(!out.status.success(), "kill of a stopped container fails");
+    run_ok(ocirun(&root).args(["delete", &id]));
+    let out = ocirun(&root).args(["state", &id]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn errors_are_logged_as_runc_json_lines() {
+    require_prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let out = ocirun(dir.path())
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "state", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("nope"));
+    assert!(line["time"].as_str().is_some());
+}
+
+#[test]
+fn spec_writes_a_config_the_runtime_accepts() {
+    require_prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(
+        ocirun(dir.path())
+            .args(["spec", "--bundle"])
+            .arg(dir.path()),
+    );
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec["process"]["args"], json!(["sh"]));
+    assert_eq!(spec["root"]["path"], "rootfs");
+    let out = ocirun(dir.path())
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "spec must not overwrite config.json");
+}
+
+#[test]
+fn preserve_fds_passes_exactly_the_extra_fds() {
+    require_prerequisites();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "ls /proc/self/fd | sort -n | tr '\\n' ' '; cat <&3",
+    ]);
+    b.write();
+    let id = unique_id("clifds");
+    let _g = Guard(&b.state_root(), id.clone());
+    let payload = b.path().join("payload");
+    std::fs::write(&payload, "via-fd-3").unwrap();
+    // The shell opens the payload as fd 3 for ocirun, which passes it on.
+    let script = format!(
+        "exec 3<{} 4</dev/null; exec {} --root {} run --preserve-fds 1 -b {} {}",
+        payload.display(),
+        env!("CARGO_BIN_EXE_ocirun"),
+        b.state_root().display(),
+        b.path().display(),
+        id
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // 0, 1, 2, 3 and the fd ls itself opens for /proc/self/fd.
+    assert!(text.starts_with("0 1 2 3 4 "), "unexpected fds: {text}");
+    assert!(!text.contains(" 5 "), "a runtime fd leaked: {text}");
+    assert!(text.ends_with("via-fd-3"), "{text}");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn two_hundred_runs_leak_nothing() {
+    require_prerequisites();
+    let b = Bundle::new(&["true"]);
+    b.write();
+    let root = b.state_root();
+    // Warm up once so lazily created directories do not count.
+    run_ok(
+        ocirun(&root)
+            .args(["run", "-b"])
+            .arg(b.path())
+            .arg(unique_id("warm")),
+    );
+    let before = footprint();
+    for _ in 0..200 {
+        let id = unique_id("loop");
+        let out = ocirun(&root)
+            .args(["run", "-b"])
+            .arg(b.path())
+            .arg(&id)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "run {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(footprint(), before);
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "state directories left behind"
+    );
+}

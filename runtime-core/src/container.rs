@@ -1,0 +1,707 @@
+//! `Container::builder()` and every lifecycle operation.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cgroups::{Cgroup, Hierarchies};
+use namespaces::pidfd::{self, ExitStatus};
+use namespaces::{CloneArgs, NamespaceKind};
+use oci_spec::runtime::Spec;
+use serde::Serialize;
+
+use crate::init::{InitPlan, PlanOptions, Step};
+use crate::state::{self, ContainerDir, Record, Status, Store};
+use crate::sync::{Msg, Tag};
+use crate::{Error, Result, spec};
+
+/// Configures and creates a container; every setting defaults to what runc would use.
+#[derive(Debug)]
+pub struct ContainerBuilder {
+    id: String,
+    root: PathBuf,
+    bundle: Option<PathBuf>,
+    spec: Option<Spec>,
+    no_pivot: bool,
+    preserve_fds: u32,
+    pid_file: Option<PathBuf>,
+    stdio: [Option<OwnedFd>; 3],
+}
+
+/// A container in the state store, and, when this process created it, its init's pidfd.
+#[derive(Debug)]
+pub struct Container {
+    store: Store,
+    record: Record,
+    pidfd: Option<OwnedFd>,
+    is_parent: bool,
+}
+
+/// The OCI state of a container, as `ocirun state` prints it (runc's fields).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    /// The spec version of its config.
+    pub oci_version: String,
+    /// The container id.
+    pub id: String,
+    /// Its status now.
+    pub status: Status,
+    /// The init's pid (0 once stopped).
+    pub pid: i32,
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// The root filesystem on the host.
+    pub rootfs: PathBuf,
+    /// When it was created.
+    pub created: String,
+    /// The owner (runc prints an empty string when not rootless).
+    pub owner: String,
+    /// The annotations of its config.
+    pub annotations: HashMap<String, String>,
+}
+
+impl ContainerBuilder {
+    /// A builder for a container named `id`, stored under [`state::DEFAULT_ROOT`].
+    pub fn new(id: impl Into<String>) -> Self {
+        ContainerBuilder {
+            id: id.into(),
+            root: PathBuf::from(state::DEFAULT_ROOT),
+            bundle: None,
+            spec: None,
+            no_pivot: false,
+            preserve_fds: 0,
+            pid_file: None,
+            stdio: [None, None, None],
+        }
+    }
+
+    /// The container process's stdin (default: the caller's).
+    pub fn stdin(mut self, fd: impl Into<OwnedFd>) -> Self {
+        self.stdio[0] = Some(fd.into());
+        self
+    }
+
+    /// The container process's stdout (default: the caller's).
+    pub fn stdout(mut self, fd: impl Into<OwnedFd>) -> Self {
+        self.stdio[1] = Some(fd.into());
+        self
+    }
+
+    /// The container process's stderr (default: the caller's).
+    pub fn stderr(mut self, fd: impl Into<OwnedFd>) -> Self {
+        self.stdio[2] = Some(fd.into());
+        self
+    }
+
+    /// The state root (runc's `--root`).
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// The bundle directory; its config.json is read unless [`spec`](Self::spec) is given.
+    pub fn bundle(mut self, bundle: impl Into<PathBuf>) -> Self {
+        self.bundle = Some(bundle.into());
+        self
+    }
+
+    /// An in-memory spec, used instead of the bundle's config.json.
+    pub fn spec(mut self, spec: Spec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+
+    /// Use MS_MOVE and chroot instead of pivot_root (`--no-pivot`).
+    pub fn no_pivot(mut self, yes: bool) -> Self {
+        self.no_pivot = yes;
+        self
+    }
+
+    /// Pass fds 3 .. 3+n to the container process (`--preserve-fds`).
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+
+    /// Write the init's pid to this file after create (`--pid-file`).
+    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pid_file = Some(path.into());
+        self
+    }
+
+    /// Creates the container: its init waits for [`Container::start`].
+    pub fn create(self) -> Result<Container> {
+        let bundle = match &self.bundle {
+            Some(b) => std::fs::canonicalize(b).map_err(|e| Error::io("open bundle", b, e))?,
+            None => std::env::current_dir().map_err(|e| Error::io("find bundle", ".", e))?,
+        };
+        let spec = match self.spec {
+            Some(s) => s,
+            None => spec::load_bundle(&bundle)?,
+        };
+        spec::validate(&spec)?;
+        let rootfs = spec::rootfs_path(&spec, &bundle)?;
+        let store = Store::new(&self.root);
+        let dir = store.create(&self.id)?;
+        let mut undo = Undo {
+            dir: Some(dir),
+            cgroup: None,
+            child: None,
+        };
+        let opts = CreateOptions {
+            no_pivot: self.no_pivot,
+            preserve_fds: self.preserve_fds,
+            stdio: self.stdio,
+        };
+        let record = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
+        if let Some(path) = &self.pid_file {
+            write_pid_file(path, record.0.pid)?;
+        }
+        let (record, pidfd) = record;
+        undo.disarm();
+        Ok(Container {
+            store,
+            record,
+            pidfd: Some(pidfd),
+            is_parent: true,
+        })
+    }
+
+    /// Creates and starts the container (runc's `run`, without the wait).
+    pub fn run(self) -> Result<Container> {
+        let mut c = self.create()?;
+        if let Err(e) = c.start() {
+            let _ = c.delete_inner(true);
+            return Err(e);
+        }
+        Ok(c)
+    }
+}
+
+/// Undoes a half-made container when create fails: kills the init, removes the cgroup and state.
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Cgroup>,
+    child: Option<OwnedFd>,
+}
+
+impl Undo {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.child = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(fd) = self.child.take() {
+            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+            let _ = pidfd::reap(&fd, true);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.remove();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("ocirun-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::io("write pid file", path, e))
+}
+
+fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a writable array of two ints.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } < 0
+    {
+        return Err(Error::sys("create the sync socketpair"));
+    }
+    // SAFETY: both fds are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
+    crate::sys::send(sock.as_raw_fd(), &Msg::new(tag, 0, 0, 0).encode()).map_err(|e| Error::Sys {
+        op: "send to the container init",
+        source: std::io::Error::from_raw_os_error(e),
+    })
+}
+
+/// Waits for the init's Ready or Error, or its death.
+fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<()> {
+    let mut fds = [
+        libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: child.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: fds is an array of two valid pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::sys("wait for the container init"));
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            let mut buf = [0u8; Msg::SIZE];
+            let n = crate::sys::recv(sock.as_raw_fd(), &mut buf).unwrap_or(0);
+            return match Msg::decode(&buf) {
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Ready => Ok(()),
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Error => Err(init_error(plan, m)),
+                _ => Err(Error::InitDied("it closed the sync socket".into())),
+            };
+        }
+        if fds[1].revents != 0 || fds[0].revents != 0 {
+            let status = pidfd::reap(child, false).ok().flatten();
+            return Err(Error::InitDied(match status {
+                Some(ExitStatus::Exited(c)) => format!("exit code {c}"),
+                Some(ExitStatus::Signaled(s)) => format!("killed by signal {s}"),
+                None => "it closed the sync socket".into(),
+            }));
+        }
+    }
+}
+
+fn init_error(plan: &InitPlan, m: Msg) -> Error {
+    let source = std::io::Error::from_raw_os_error(m.errno);
+    match Step::from_u32(m.step) {
+        Some(Step::Rootfs) => Error::Rootfs(plan.mounts.explain(rootfs::StepFailure {
+            step: m.index,
+            errno: m.errno,
+        })),
+        Some(step) => Error::Init {
+            step: plan.describe(step, m.index),
+            source,
+        },
+        None => Error::Init {
+            step: format!("unknown step {}", m.step),
+            source,
+        },
+    }
+}
+
+/// The builder settings that reach the init plan.
+struct CreateOptions {
+    no_pivot: bool,
+    preserve_fds: u32,
+    stdio: [Option<OwnedFd>; 3],
+}
+
+/// The body of create once the state directory exists; `undo` cleans up on error.
+fn create_in(
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    undo: &mut Undo,
+    opts: CreateOptions,
+) -> Result<(Record, OwnedFd)> {
+    let dir = undo
+        .dir
+        .as_ref()
+        .expect("create_in runs with the state directory made");
+    let id = dir.id().to_string();
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::spec("linux", "missing"))?;
+    let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
+    let cgroup = Cgroup::new(
+        &hierarchies,
+        linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
+        &id,
+    )
+    .map_err(Error::Cgroup)?;
+    cgroup
+        .create(linux.resources().as_ref())
+        .map_err(Error::Cgroup)?;
+    let cgroup_path = cgroup.path().to_string();
+    let cgroup_mounts = cgroup
+        .mounts()
+        .into_iter()
+        .map(
+            |(name, controllers, unified, host_path)| rootfs::CgroupMount {
+                name,
+                controllers,
+                unified,
+                host_path,
+            },
+        )
+        .collect();
+    let cgroup_fd = cgroup.unified_dir_fd();
+    undo.cgroup = Some(cgroup);
+
+    let fifo_path = dir.fifo_path();
+    let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::spec("--root", "contains a NUL byte"))?;
+    // SAFETY: c_fifo is a valid path; mkfifo only creates a node.
+    if unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) } < 0 {
+        return Err(Error::io(
+            "create exec fifo",
+            fifo_path,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(|e| Error::io("open exec fifo", &fifo_path, e))?;
+
+    let (parent_sock, child_sock) = socketpair()?;
+    let plan = InitPlan::compile(
+        spec,
+        PlanOptions {
+            rootfs,
+            no_pivot: opts.no_pivot,
+            preserve_fds: opts.preserve_fds,
+            fifo: Some(fifo.into()),
+            cgroup_mounts,
+            stdio: opts.stdio,
+            sync: child_sock,
+        },
+    )?;
+    let args = CloneArgs {
+        namespaces: plan.new_namespaces,
+        cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+    };
+    // SAFETY: InitPlan::run only makes raw system calls on data compiled above:
+    // it does not allocate, lock or unwind.
+    let spawned = unsafe { namespaces::spawn(&args, || plan.run()) }.map_err(Error::Namespace)?;
+    // The child's copies of the sync socket, stdio and namespace fds are its own now.
+    let mut plan = plan;
+    plan.close_child_fds();
+    let pid = spawned.pid;
+    undo.child = Some(spawned.pidfd);
+    let child = undo.child.as_ref().expect("set just above");
+
+    if plan.new_user {
+        namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false)
+            .map_err(Error::Namespace)?;
+        send_msg(&parent_sock, Tag::MapsWritten)?;
+    }
+    if !spawned.in_cgroup {
+        undo.cgroup
+            .as_ref()
+            .expect("set above")
+            .add_process(pid)
+            .map_err(Error::Cgroup)?;
+    }
+    send_msg(&parent_sock, Tag::Go)?;
+    wait_ready(&parent_sock, child, &plan)?;
+
+    let (_, start) =
+        state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
+    let record = Record {
+        oci_version: spec.version().clone(),
+        id,
+        pid,
+        pid_start_time: start,
+        bundle: bundle.to_path_buf(),
+        rootfs: rootfs.to_path_buf(),
+        created: state::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_path,
+        systemd_cgroup: false,
+        hooks: spec.hooks().clone(),
+    };
+    dir.save(&record)?;
+    let pidfd = undo.child.take().expect("set above");
+    Ok((record, pidfd))
+}
+
+/// The status of a stored container now.
+fn status_of(dir: &ContainerDir, record: &Record) -> Status {
+    if !state::is_alive(record.pid, record.pid_start_time) {
+        Status::Stopped
+    } else if dir.fifo_path().exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+/// Opens a pidfd for the record's init, checking it is still the same process.
+fn open_init(record: &Record) -> Option<OwnedFd> {
+    let fd = pidfd::open(record.pid).ok()?;
+    // Checked after opening: if it matches now, the pidfd names the right process.
+    state::is_alive(record.pid, record.pid_start_time).then_some(fd)
+}
+
+impl Container {
+    /// A builder for a new container.
+    pub fn builder(id: impl Into<String>) -> ContainerBuilder {
+        ContainerBuilder::new(id)
+    }
+
+    /// Loads an existing container from the store at `root`.
+    pub fn load(root: impl Into<PathBuf>, id: &str) -> Result<Container> {
+        let store = Store::new(root);
+        let dir = store.open(id)?;
+        let record = dir.load()?.ok_or_else(|| Error::NotFound(id.to_string()))?;
+        drop(dir);
+        Ok(Container {
+            store,
+            record,
+            pidfd: None,
+            is_parent: false,
+        })
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// The init's pid in the runtime's pid namespace.
+    pub fn pid(&self) -> i32 {
+        self.record.pid
+    }
+
+    /// The state store record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The status now.
+    pub fn status(&self) -> Result<Status> {
+        let dir = self.store.open(self.id())?;
+        Ok(status_of(&dir, &self.record))
+    }
+
+    /// The OCI state now.
+    pub fn state(&self) -> Result<State> {
+        let status = self.status()?;
+        Ok(state_of(&self.record, status))
+    }
+
+    /// Starts the user process of a created container.
+    pub fn start(&mut self) -> Result<()> {
+        let dir = self.store.open(self.id())?;
+        let status = status_of(&dir, &self.record);
+        if status != Status::Created {
+            return Err(Error::BadStatus {
+                op: "start",
+                id: self.id().to_string(),
+                status,
+            });
+        }
+        let init = match self.pidfd.take() {
+            Some(fd) => fd,
+            None => open_init(&self.record).ok_or(Error::BadStatus {
+                op: "start",
+                id: self.id().to_string(),
+                status: Status::Stopped,
+            })?,
+        };
+        let result = open_fifo(&dir.fifo_path(), &init);
+        self.pidfd = Some(init);
+        result?;
+        let _ = std::fs::remove_file(dir.fifo_path());
+        Ok(())
+    }
+
+    /// Sends `signal` to the init, or with `all` to every process of the container.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        let dir = self.store.open(self.id())?;
+        let status = status_of(&dir, &self.record);
+        if status == Status::Stopped {
+            return Err(Error::BadStatus {
+                op: "kill",
+                id: self.id().to_string(),
+                status,
+            });
+        }
+        if all {
+            let cgroup = self.cgroup()?;
+            for pid in cgroup.pids().map_err(Error::Cgroup)? {
+                // SAFETY: kill takes integers; these pids are in the container's cgroup.
+                unsafe { libc::kill(pid, signal) };
+            }
+            return Ok(());
+        }
+        let fd = match &self.pidfd {
+            Some(fd) if status != Status::Stopped => fd.try_clone().map_err(|e| Error::Sys {
+                op: "dup pidfd",
+                source: e,
+            })?,
+            _ => open_init(&self.record).ok_or(Error::BadStatus {
+                op: "kill",
+                id: self.id().to_string(),
+                status: Status::Stopped,
+            })?,
+        };
+        pidfd::send_signal(fd.as_fd(), signal).map_err(|source| Error::Sys {
+            op: "send signal",
+            source,
+        })
+    }
+
+    /// Waits for the init to exit and returns how it ended; only the process that created it can.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        match (&self.pidfd, self.is_parent) {
+            (Some(fd), true) => pidfd::reap(fd, true)
+                .map_err(|source| Error::Sys {
+                    op: "wait for the container",
+                    source,
+                })?
+                .ok_or_else(|| Error::InitDied("it was already reaped".into())),
+            _ => Err(Error::Sys {
+                op: "wait for the container: only its creator can read its exit status",
+                source: std::io::Error::from_raw_os_error(libc::ECHILD),
+            }),
+        }
+    }
+
+    /// Deletes a stopped or created container (any container with `force`),
+    /// leaving no process, cgroup or state behind.
+    pub fn delete(mut self, force: bool) -> Result<()> {
+        self.delete_inner(force)
+    }
+
+    fn cgroup(&self) -> Result<Cgroup> {
+        let h = Hierarchies::detect().map_err(Error::Cgroup)?;
+        Cgroup::new(&h, Some(&self.record.cgroup_path), self.id()).map_err(Error::Cgroup)
+    }
+
+    fn delete_inner(&mut self, force: bool) -> Result<()> {
+        let dir = self.store.open(self.id())?;
+        let status = status_of(&dir, &self.record);
+        match status {
+            Status::Stopped => {}
+            Status::Created | Status::Creating => {}
+            Status::Running | Status::Paused if force => {}
+            _ => {
+                return Err(Error::BadStatus {
+                    op: "delete",
+                    id: self.id().to_string(),
+                    status,
+                });
+            }
+        }
+        if status != Status::Stopped {
+            let init = match self.pidfd.take() {
+                Some(fd) => Some(fd),
+                None => open_init(&self.record),
+            };
+            if let Some(fd) = init {
+                let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+                let _ = pidfd::wait_exited(fd.as_fd(), Some(Duration::from_secs(10)));
+                self.pidfd = Some(fd);
+            }
+        }
+        if let (Some(fd), true) = (&self.pidfd, self.is_parent) {
+            let _ = pidfd::reap(fd, true);
+        }
+        self.cgroup()?.remove().map_err(Error::Cgroup)?;
+        dir.remove()
+    }
+}
+
+/// Opens the exec fifo for reading and waits for the init's byte, or its death.
+fn open_fifo(path: &Path, init: &OwnedFd) -> Result<()> {
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io("open exec fifo", path, e))?;
+    let mut fds = [
+        libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: init.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: fds is an array of two valid pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::sys("wait on the exec fifo"));
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            let mut byte = [0u8; 1];
+            // SAFETY: reading one byte into a stack buffer from an fd we own.
+            let r = unsafe { libc::read(fifo.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+            if r == 1 {
+                return Ok(());
+            }
+        }
+        if fds[1].revents != 0 {
+            return Err(Error::InitDied("it exited before start".into()));
+        }
+    }
+}
+
+fn state_of(record: &Record, status: Status) -> State {
+    State {
+        oci_version: record.oci_version.clone(),
+        id: record.id.clone(),
+        status,
+        pid: if status == Status::Stopped {
+            0
+        } else {
+            record.pid
+        },
+        bundle: record.bundle.clone(),
+        rootfs: record.rootfs.clone(),
+        created: record.created.clone(),
+        owner: String::new(),
+        annotations: record.annotations.clone(),
+    }
+}
+
+/// The state of every container under `root`, sorted by id.
+pub fn list(root: impl Into<PathBuf>) -> Result<Vec<State>> {
+    let store = Store::new(root);
+    let mut out = Vec::new();
+    for id in store.ids()? {
+        let Ok(dir) = store.open(&id) else { continue };
+        if let Ok(Some(record)) = dir.load() {
+            let status = status_of(&dir, &record);
+            out.push(state_of(&record, status));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the namespace list of a spec creates `kind` (not joins it).
+pub fn creates_namespace(spec: &Spec, kind: NamespaceKind) -> bool {
+    spec.linux().as_ref().is_some_and(|l| {
+        l.namespaces()
+            .iter()
+            .flatten()
+            .any(|ns| NamespaceKind::from(ns.typ()) == kind && ns.path().is_none())
+    })
+}

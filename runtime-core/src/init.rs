@@ -1,0 +1,703 @@
+//! The container's init: the plan the parent compiles, and the code that
+//! executes it in the child between clone and exec.
+
+use std::ffi::{CString, c_char};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use namespaces::{IdMap, NamespaceKind, NamespaceSet};
+use oci_spec::runtime::{PosixRlimitType, Spec};
+use rootfs::MountPlan;
+
+use crate::sync::{Msg, Tag};
+use crate::sys;
+use crate::{Error, Result, caps};
+
+/// The PATH used to find process.args[0] when process.env has none (runc's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The steps of the child, reported to the parent when one fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Step {
+    Prctl = 1,
+    WaitMaps,
+    BecomeRoot,
+    Setns,
+    TimeNamespace,
+    TimeOffsets,
+    Hostname,
+    Domainname,
+    OpenProc,
+    Rootfs,
+    Sysctl,
+    OomScoreAdj,
+    Rlimit,
+    Chdir,
+    BoundingSet,
+    SetGroups,
+    SetGid,
+    SetUid,
+    Capabilities,
+    Ambient,
+    Lookup,
+    WaitStart,
+    NoNewPrivileges,
+    Fds,
+}
+
+impl Step {
+    pub(crate) fn from_u32(n: u32) -> Option<Step> {
+        use Step::*;
+        [
+            Prctl,
+            WaitMaps,
+            BecomeRoot,
+            Setns,
+            TimeNamespace,
+            TimeOffsets,
+            Hostname,
+            Domainname,
+            OpenProc,
+            Rootfs,
+            Sysctl,
+            OomScoreAdj,
+            Rlimit,
+            Chdir,
+            BoundingSet,
+            SetGroups,
+            SetGid,
+            SetUid,
+            Capabilities,
+            Ambient,
+            Lookup,
+            WaitStart,
+            NoNewPrivileges,
+            Fds,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == n)
+    }
+}
+
+/// Capability sets as bit masks.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CapSets {
+    bounding: u64,
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+    ambient: u64,
+}
+
+/// Everything the child needs, compiled in the parent: no parsing or allocation is left for the child.
+pub(crate) struct InitPlan {
+    pub new_namespaces: NamespaceSet,
+    join: Vec<(NamespaceKind, OwnedFd, String)>,
+    pub new_user: bool,
+    pub uid_maps: Vec<IdMap>,
+    pub gid_maps: Vec<IdMap>,
+    new_time: bool,
+    time_offsets: Option<(CString, Vec<u8>)>,
+    hostname: Option<CString>,
+    domainname: Option<CString>,
+    proc_self_fd: CString,
+    pub mounts: MountPlan,
+    sysctl: Vec<(CString, Vec<u8>, String)>,
+    oom_score_adj: Option<(CString, Vec<u8>)>,
+    rlimits: Vec<(libc::c_int, u64, u64, String)>,
+    cwd: CString,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    groups: Vec<libc::gid_t>,
+    umask: Option<libc::mode_t>,
+    caps: Option<CapSets>,
+    last_cap: u32,
+    no_new_privileges: bool,
+    _argv: Vec<CString>,
+    argv_ptrs: Vec<*const c_char>,
+    _envp: Vec<CString>,
+    envp_ptrs: Vec<*const c_char>,
+    exe_candidates: Vec<CString>,
+    pub arg0: String,
+    preserve_fds: u32,
+    fifo_fd: Option<OwnedFd>,
+    fifo_name: CString,
+    stdio: [Option<OwnedFd>; 3],
+    sync: Option<OwnedFd>,
+    keep_fds: Vec<libc::c_uint>,
+}
+
+fn cstring(field: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::spec(field, "contains a NUL byte"))
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::c_int {
+    (match t {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    }) as libc::c_int
+}
+
+/// Moves `fd` to a number at or above `min`, so it cannot collide with preserved fds.
+fn raise_fd(fd: OwnedFd, min: i32) -> Result<OwnedFd> {
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates an fd we own into a new one.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if new < 0 {
+        return Err(Error::sys("duplicate a runtime fd above the preserved fds"));
+    }
+    // SAFETY: new is a fresh fd that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(new) })
+}
+
+/// What the builder passes down besides the spec.
+pub(crate) struct PlanOptions<'a> {
+    pub rootfs: &'a Path,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub fifo: Option<OwnedFd>,
+    pub cgroup_mounts: Vec<rootfs::CgroupMount>,
+    pub stdio: [Option<OwnedFd>; 3],
+    pub sync: OwnedFd,
+}
+
+impl InitPlan {
+    /// Compiles the spec into a plan. All parsing, validation and allocation happen here.
+    pub(crate) fn compile(spec: &Spec, opts: PlanOptions<'_>) -> Result<InitPlan> {
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::spec("process", "missing"))?;
+        let linux = spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| Error::spec("linux", "missing"))?;
+        let min_fd = 3 + opts.preserve_fds as i32;
+
+        let mut new_namespaces = NamespaceSet::empty();
+        let mut join = Vec::new();
+        let mut new_time = false;
+        for ns in linux.namespaces().iter().flatten() {
+            let kind = NamespaceKind::from(ns.typ());
+            match ns.path() {
+                Some(path) => {
+                    let fd =
+                        namespaces::sys::open_namespace(kind, path).map_err(Error::Namespace)?;
+                    join.push((kind, raise_fd(fd, min_fd)?, path.display().to_string()));
+                }
+                // A new time namespace is made by unshare in the child, so the
+                // offsets can be written before exec enters it.
+                None if kind == NamespaceKind::Time => new_time = true,
+                None => new_namespaces.insert(kind),
+            }
+        }
+        // Join in the kernel's safe order: the user namespace first.
+        join.sort_by_key(|(kind, _, _)| NamespaceKind::ALL.iter().position(|k| k == kind));
+        if join.iter().any(|(k, _, _)| *k == NamespaceKind::Pid) {
+            return Err(Error::spec(
+                "linux.namespaces",
+                "joining a pid namespace by path is not supported by this build of ocirun",
+            ));
+        }
+        if join.iter().any(|(k, _, _)| *k == NamespaceKind::User) && !new_namespaces.is_empty() {
+            return Err(Error::spec(
+                "linux.namespaces",
+                "joining a user namespace by path while creating other namespaces is not supported by this build",
+            ));
+        }
+        let new_user = new_namespaces.contains(NamespaceKind::User);
+        let uid_maps = linux
+            .uid_mappings()
+            .iter()
+            .flatten()
+            .map(IdMap::from)
+            .collect();
+        let gid_maps = linux
+            .gid_mappings()
+            .iter()
+            .flatten()
+            .map(IdMap::from)
+            .collect();
+
+        let time_offsets = match linux.time_offsets() {
+            Some(offsets) if !offsets.is_empty() => {
+                let mut text = String::new();
+                for (clock, off) in offsets {
+                    text.push_str(&format!(
+                        "{clock} {} {}\n",
+                        off.secs().unwrap_or(0),
+                        off.nanosecs().unwrap_or(0)
+                    ));
+                }
+                Some((
+                    cstring("linux.timeOffsets", "/proc/self/timens_offsets")?,
+                    text.into_bytes(),
+                ))
+            }
+            _ => None,
+        };
+
+        let hostname = spec
+            .hostname()
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| cstring("hostname", h.as_str()));
+        let domainname = spec
+            .domainname()
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| cstring("domainname", h.as_str()));
+
+        let mounts = MountPlan::compile(&rootfs::RootfsConfig {
+            rootfs: opts.rootfs.to_path_buf(),
+            readonly: spec
+                .root()
+                .as_ref()
+                .is_some_and(|r| r.readonly().unwrap_or(false)),
+            propagation: linux.rootfs_propagation().clone(),
+            mounts: spec.mounts().clone().unwrap_or_default(),
+            devices: linux.devices().clone().unwrap_or_default(),
+            masked_paths: linux.masked_paths().clone().unwrap_or_default(),
+            readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
+            no_pivot: opts.no_pivot,
+            new_user_namespace: new_user,
+            new_cgroup_namespace: new_namespaces.contains(NamespaceKind::Cgroup),
+            mount_label: None,
+            cgroup_mounts: opts.cgroup_mounts,
+        })
+        .map_err(Error::Rootfs)?;
+
+        let mut sysctl = Vec::new();
+        for (key, value) in linux.sysctl().iter().flatten() {
+            if key.contains("..") || key.contains('\0') || key.starts_with('/') {
+                return Err(Error::spec("linux.sysctl", format!("invalid key {key:?}")));
+            }
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            sysctl.push((
+                cstring("linux.sysctl", path)?,
+                value.clone().into_bytes(),
+                key.clone(),
+            ));
+        }
+
+        let oom_score_adj = match process.oom_score_adj() {
+            Some(v) if !(-1000..=1000).contains(&v) => {
+                return Err(Error::spec(
+                    "process.oomScoreAdj",
+                    format!("{v} is outside -1000..1000"),
+                ));
+            }
+            Some(v) => Some((
+                cstring("process.oomScoreAdj", "/proc/self/oom_score_adj")?,
+                v.to_string().into_bytes(),
+            )),
+            None => None,
+        };
+
+        let mut rlimits = Vec::new();
+        for r in process.rlimits().iter().flatten() {
+            let name = serde_json::to_value(r.typ())
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            if r.soft() > r.hard() {
+                return Err(Error::spec(
+                    "process.rlimits",
+                    format!(
+                        "{name}: soft limit {} is above hard limit {}",
+                        r.soft(),
+                        r.hard()
+                    ),
+                ));
+            }
+            rlimits.push((rlimit_resource(r.typ()), r.soft(), r.hard(), name));
+        }
+
+        let user = process.user();
+        let caps = match process.capabilities() {
+            Some(c) => {
+                let set = |field: &str, s: &Option<oci_spec::runtime::Capabilities>| {
+                    caps::mask(field, s.iter().flatten().map(|c| c.to_string()))
+                };
+                Some(CapSets {
+                    bounding: set("process.capabilities.bounding", c.bounding())?,
+                    effective: set("process.capabilities.effective", c.effective())?,
+                    permitted: set("process.capabilities.permitted", c.permitted())?,
+                    inheritable: set("process.capabilities.inheritable", c.inheritable())?,
+                    ambient: set("process.capabilities.ambient", c.ambient())?,
+                })
+            }
+            None => None,
+        };
+
+        let args = process
+            .args()
+            .as_ref()
+            .ok_or_else(|| Error::spec("process.args", "missing"))?;
+        let argv: Vec<CString> = args
+            .iter()
+            .map(|a| cstring("process.args", a.as_str()))
+            .collect::<Result<_>>()?;
+        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!(
+                "HOME={}",
+                if user.uid() == 0 { "/root" } else { "/" }
+            ));
+        }
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|e| cstring("process.env", e.as_str()))
+            .collect::<Result<_>>()?;
+        let arg0 = args[0].clone();
+        let exe_candidates = if arg0.contains('/') {
+            vec![cstring("process.args", arg0.as_str())?]
+        } else {
+            let path = env
+                .iter()
+                .find_map(|e| e.strip_prefix("PATH="))
+                .unwrap_or(DEFAULT_PATH);
+            path.split(':')
+                .map(|dir| if dir.is_empty() { "." } else { dir })
+                .map(|dir| cstring("process.env", format!("{dir}/{arg0}")))
+                .collect::<Result<_>>()?
+        };
+        let argv_ptrs = argv
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        let envp_ptrs = envp
+            .iter()
+            .map(|e| e.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+
+        let fifo_fd = opts.fifo.map(|fd| raise_fd(fd, min_fd)).transpose()?;
+        let [i, o, e] = opts.stdio;
+        let stdio = [
+            i.map(|fd| raise_fd(fd, min_fd)).transpose()?,
+            o.map(|fd| raise_fd(fd, min_fd)).transpose()?,
+            e.map(|fd| raise_fd(fd, min_fd)).transpose()?,
+        ];
+        let fifo_name = cstring(
+            "exec fifo",
+            fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string(),
+        )?;
+
+        let sync = raise_fd(opts.sync, min_fd)?;
+        let sync_raw = sync.as_raw_fd();
+        let mut keep_fds: Vec<libc::c_uint> = join
+            .iter()
+            .map(|(_, fd, _)| fd.as_raw_fd())
+            .chain(fifo_fd.as_ref().map(|f| f.as_raw_fd()))
+            .chain(stdio.iter().flatten().map(|f| f.as_raw_fd()))
+            .chain([sync_raw])
+            .map(|fd| fd as libc::c_uint)
+            .collect();
+        keep_fds.sort_unstable();
+        Ok(InitPlan {
+            new_namespaces,
+            join,
+            new_user,
+            uid_maps,
+            gid_maps,
+            new_time,
+            time_offsets,
+            hostname: hostname.transpose()?,
+            domainname: domainname.transpose()?,
+            proc_self_fd: cstring("proc", "/proc/self/fd")?,
+            mounts,
+            sysctl,
+            oom_score_adj,
+            rlimits,
+            cwd: cstring("process.cwd", process.cwd().as_os_str().as_encoded_bytes())?,
+            uid: user.uid(),
+            gid: user.gid(),
+            groups: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+            caps,
+            last_cap: caps::last_cap(),
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            _argv: argv,
+            argv_ptrs,
+            _envp: envp,
+            envp_ptrs,
+            exe_candidates,
+            arg0,
+            preserve_fds: opts.preserve_fds,
+            fifo_fd,
+            fifo_name,
+            stdio,
+            sync: Some(sync),
+            keep_fds,
+        })
+    }
+
+    /// Closes the parent's copies of the fds that now belong to the child, so
+    /// the parent sees EOF on the sync socket and on stdio pipes when the child goes.
+    pub(crate) fn close_child_fds(&mut self) {
+        self.sync = None;
+        self.stdio = [None, None, None];
+        self.fifo_fd = None;
+    }
+
+    /// A human description of a failed step, for the parent's error.
+    pub(crate) fn describe(&self, step: Step, index: u32) -> String {
+        let i = index as usize;
+        match step {
+            Step::Prctl => "prctl".into(),
+            Step::WaitMaps => "wait for the id maps".into(),
+            Step::BecomeRoot => "become root of the new user namespace".into(),
+            Step::Setns => match self.join.get(i) {
+                Some((kind, _, path)) => format!("join {} namespace {path}", kind.proc_name()),
+                None => "join namespace".into(),
+            },
+            Step::TimeNamespace => "create the time namespace".into(),
+            Step::TimeOffsets => "write /proc/self/timens_offsets".into(),
+            Step::Hostname => format!(
+                "set hostname {:?}",
+                self.hostname.as_deref().unwrap_or_default()
+            ),
+            Step::Domainname => format!(
+                "set domain name {:?}",
+                self.domainname.as_deref().unwrap_or_default()
+            ),
+            Step::OpenProc => "open /proc/self/fd".into(),
+            Step::Rootfs => "rootfs".into(),
+            Step::Sysctl => match self.sysctl.get(i) {
+                Some((_, value, key)) => {
+                    format!("set sysctl {key}={}", String::from_utf8_lossy(value))
+                }
+                None => "set sysctl".into(),
+            },
+            Step::OomScoreAdj => "write /proc/self/oom_score_adj".into(),
+            Step::Rlimit => match self.rlimits.get(i) {
+                Some((_, soft, hard, name)) => format!("set rlimit {name} soft {soft} hard {hard}"),
+                None => "set rlimit".into(),
+            },
+            Step::Chdir => format!("chdir to process.cwd {:?}", self.cwd),
+            Step::BoundingSet => format!(
+                "drop capability {} from the bounding set",
+                caps::name(index).unwrap_or("?")
+            ),
+            Step::SetGroups => format!("setgroups {:?}", self.groups),
+            Step::SetGid => format!("setgid {}", self.gid),
+            Step::SetUid => format!("setuid {}", self.uid),
+            Step::Capabilities => "set capabilities".into(),
+            Step::Ambient => format!(
+                "raise ambient capability {}",
+                caps::name(index).unwrap_or("?")
+            ),
+            Step::Lookup => format!(
+                "exec {:?}: executable file not found in $PATH or not executable",
+                self.arg0
+            ),
+            Step::WaitStart => "wait for the runtime".into(),
+            Step::NoNewPrivileges => "set no_new_privs".into(),
+            Step::Fds => "prepare file descriptors".into(),
+        }
+    }
+
+    /// Runs the plan in the child and execs the user process; returns only the exit code of a failure.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub(crate) fn run(&self) -> i32 {
+        let sync = self.sync.as_ref().map_or(-1, |f| f.as_raw_fd());
+        // Fds that other threads of the embedding program opened came along with
+        // the clone: close them now rather than hold them until exec.
+        if sys::close_all_but(3 + self.preserve_fds, &self.keep_fds).is_err() {
+            return 1;
+        }
+        let fail = |step: Step, index: u32, errno: i32| -> i32 {
+            let _ = sys::send(
+                sync,
+                &Msg::new(Tag::Error, step as u32, index, errno).encode(),
+            );
+            1
+        };
+        macro_rules! step {
+            ($e:expr, $step:expr) => {
+                step!($e, $step, 0)
+            };
+            ($e:expr, $step:expr, $index:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(errno) => return fail($step, $index as u32, errno),
+                }
+            };
+        }
+        step!(
+            sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
+            Step::Prctl
+        );
+        // Nothing in the container may open this process through /proc until exec.
+        step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+
+        if self.new_user {
+            let mut buf = [0u8; Msg::SIZE];
+            match sys::recv(sync, &mut buf) {
+                Ok(n)
+                    if n == Msg::SIZE
+                        && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::MapsWritten) => {}
+                Ok(_) => return fail(Step::WaitMaps, 0, libc::EPIPE),
+                Err(e) => return fail(Step::WaitMaps, 0, e),
+            }
+            step!(sys::setresgid(0), Step::BecomeRoot);
+            step!(sys::setresuid(0), Step::BecomeRoot);
+        }
+        for (i, (kind, fd, _)) in self.join.iter().enumerate() {
+            step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
+        }
+        if self.new_time {
+            step!(
+                namespaces::sys::unshare(NamespaceKind::Time.clone_flag()),
+                Step::TimeNamespace
+            );
+            if let Some((path, content)) = &self.time_offsets {
+                step!(
+                    namespaces::sys::write_file(path, content),
+                    Step::TimeOffsets
+                );
+            }
+        }
+        if let Some(h) = &self.hostname {
+            step!(namespaces::sys::sethostname(h), Step::Hostname);
+        }
+        if let Some(d) = &self.domainname {
+            step!(namespaces::sys::setdomainname(d), Step::Domainname);
+        }
+        // The host's /proc/self/fd, kept to reopen the exec fifo after pivot_root.
+        let proc_fd = if self.fifo_fd.is_some() {
+            step!(
+                sys::openat(
+                    libc::AT_FDCWD,
+                    &self.proc_self_fd,
+                    libc::O_PATH | libc::O_DIRECTORY
+                ),
+                Step::OpenProc
+            )
+        } else {
+            -1
+        };
+        if let Err(f) = self.mounts.execute() {
+            return fail(Step::Rootfs, f.step, f.errno);
+        }
+        for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
+            step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
+        }
+        if let Some((path, value)) = &self.oom_score_adj {
+            step!(namespaces::sys::write_file(path, value), Step::OomScoreAdj);
+        }
+        for (i, (res, soft, hard, _)) in self.rlimits.iter().enumerate() {
+            step!(sys::setrlimit(*res, *soft, *hard), Step::Rlimit, i);
+        }
+        step!(sys::chdir(&self.cwd), Step::Chdir);
+
+        if let Some(caps) = &self.caps {
+            for cap in 0..=self.last_cap {
+                if caps.bounding & (1 << cap) == 0 {
+                    step!(
+                        sys::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong),
+                        Step::BoundingSet,
+                        cap
+                    );
+                }
+            }
+            step!(sys::prctl(libc::PR_SET_KEEPCAPS, 1), Step::Prctl);
+        }
+        step!(sys::setgroups(&self.groups), Step::SetGroups);
+        step!(sys::setresgid(self.gid), Step::SetGid);
+        step!(sys::setresuid(self.uid), Step::SetUid);
+        if let Some(mask) = self.umask {
+            sys::umask(mask);
+        }
+        if let Some(caps) = &self.caps {
+            step!(sys::prctl(libc::PR_SET_KEEPCAPS, 0), Step::Prctl);
+            step!(
+                sys::capset(caps.effective, caps.permitted, caps.inheritable),
+                Step::Capabilities
+            );
+            for cap in 0..=self.last_cap {
+                if caps.ambient & (1 << cap) != 0 {
+                    step!(sys::ambient_raise(cap), Step::Ambient, cap);
+                }
+            }
+        }
+        let mut exe = None;
+        for candidate in &self.exe_candidates {
+            if sys::is_executable(candidate).is_ok() {
+                exe = Some(candidate);
+                break;
+            }
+        }
+        let Some(exe) = exe else {
+            return fail(Step::Lookup, 0, libc::ENOENT);
+        };
+
+        // Everything is ready but the cgroup: the parent says Go once it has put us there.
+        let mut buf = [0u8; Msg::SIZE];
+        match sys::recv(sync, &mut buf) {
+            Ok(n) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) => {}
+            Ok(_) => return fail(Step::WaitStart, 0, libc::EPIPE),
+            Err(e) => return fail(Step::WaitStart, 0, e),
+        }
+        if self.no_new_privileges {
+            step!(
+                sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
+                Step::NoNewPrivileges
+            );
+        }
+        for (target, fd) in self.stdio.iter().enumerate() {
+            if let Some(fd) = fd {
+                step!(
+                    sys::dup2(fd.as_raw_fd(), target as libc::c_int),
+                    Step::Fds,
+                    target
+                );
+            }
+        }
+        // Only stdio and the preserved fds may reach the container process.
+        let keep = 3 + self.preserve_fds;
+        step!(sys::cloexec_from(keep), Step::Fds);
+        for fd in 3..keep {
+            step!(sys::clear_cloexec(fd as libc::c_int), Step::Fds, fd);
+        }
+        step!(sys::prctl(libc::PR_SET_PDEATHSIG, 0), Step::Prctl);
+        step!(
+            sys::send(sync, &Msg::new(Tag::Ready, 0, 0, 0).encode()),
+            Step::WaitStart
+        );
+
+        if self.fifo_fd.is_some() {
+            // Blocks until `start` opens the fifo for reading.
+            let fifo = match sys::openat(proc_fd, &self.fifo_name, libc::O_WRONLY) {
+                Ok(fd) => fd,
+                Err(_) => return 1,
+            };
+            let _ = sys::write(fifo, b"0");
+            sys::close(fifo);
+            sys::close(proc_fd);
+        }
+        let errno = sys::execve(exe, &self.argv_ptrs, &self.envp_ptrs);
+        let _ = sys::write(2, b"ocirun: exec of the container process failed\n");
+        if errno == libc::ENOENT { 127 } else { 126 }
+    }
+}

@@ -1,0 +1,191 @@
+//! Loading and validating a spec before anything is created.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use namespaces::NamespaceKind;
+use oci_spec::runtime::Spec;
+
+use crate::{Error, Result};
+
+/// Reads `config.json` from a bundle directory.
+pub fn load_bundle(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    Spec::load(&path).map_err(|source| Error::LoadSpec { path, source })
+}
+
+/// The root filesystem of `spec` as an absolute host path (root.path is relative to the bundle).
+pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::spec("root", "missing"))?;
+    let path = bundle.join(root.path());
+    let canonical = std::fs::canonicalize(&path)
+        .map_err(|e| Error::spec("root.path", format!("{}: {e}", path.display())))?;
+    if !canonical.is_dir() {
+        return Err(Error::spec(
+            "root.path",
+            format!("{} is not a directory", path.display()),
+        ));
+    }
+    Ok(canonical)
+}
+
+/// Checks everything ocirun can check before creating anything; errors name the field.
+pub fn validate(spec: &Spec) -> Result<()> {
+    let version = spec.version();
+    let mut parts = version.split('.');
+    let major = parts.next().and_then(|m| m.parse::<u32>().ok());
+    if major != Some(1) || parts.next().and_then(|m| m.parse::<u32>().ok()).is_none() {
+        return Err(Error::spec(
+            "ociVersion",
+            format!("unsupported version {version:?}; ocirun runs 1.x specs"),
+        ));
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::spec("process", "missing"))?;
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err(Error::spec("process.args", "must name a program")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::spec(
+            "process.cwd",
+            format!("{} is not absolute", process.cwd().display()),
+        ));
+    }
+    for (field, set) in [
+        (
+            "process.apparmorProfile",
+            process.apparmor_profile().is_some(),
+        ),
+        ("process.selinuxLabel", process.selinux_label().is_some()),
+        ("process.ioPriority", process.io_priority().is_some()),
+        ("process.scheduler", process.scheduler().is_some()),
+        (
+            "process.execCPUAffinity",
+            process.exec_cpu_affinity().is_some(),
+        ),
+    ] {
+        if set {
+            return Err(Error::spec(field, "not supported by this build of ocirun"));
+        }
+    }
+    for env in process.env().iter().flatten() {
+        if !env.contains('=') {
+            return Err(Error::spec(
+                "process.env",
+                format!("{env:?} is not KEY=value"),
+            ));
+        }
+    }
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::spec("linux", "missing"))?;
+    let mut seen = HashSet::new();
+    for ns in linux.namespaces().iter().flatten() {
+        let kind = NamespaceKind::from(ns.typ());
+        if !seen.insert(kind) {
+            return Err(Error::spec(
+                "linux.namespaces",
+                format!("{} appears twice", kind.proc_name()),
+            ));
+        }
+        if let Some(p) = ns.path()
+            && !p.is_absolute()
+        {
+            return Err(Error::spec(
+                "linux.namespaces",
+                format!("path {} is not absolute", p.display()),
+            ));
+        }
+    }
+    if !seen.contains(&NamespaceKind::Mount) {
+        return Err(Error::spec(
+            "linux.namespaces",
+            "a mount namespace is required",
+        ));
+    }
+    let new_user = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::User && ns.path().is_none());
+    let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if has_maps && !new_user {
+        return Err(Error::spec(
+            "linux.uidMappings",
+            "id mappings need a new user namespace",
+        ));
+    }
+    if new_user && !has_maps {
+        return Err(Error::spec(
+            "linux.uidMappings",
+            "a new user namespace needs uid and gid mappings",
+        ));
+    }
+    let new_uts = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::Uts && ns.path().is_none());
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
+        return Err(Error::spec(
+            "hostname",
+            "setting a hostname needs a new uts namespace",
+        ));
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
+        return Err(Error::spec(
+            "domainname",
+            "setting a domain name needs a new uts namespace",
+        ));
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+        && !linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::Time && ns.path().is_none())
+    {
+        return Err(Error::spec(
+            "linux.timeOffsets",
+            "time offsets need a new time namespace",
+        ));
+    }
+    for (clock, _) in linux.time_offsets().iter().flatten() {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(Error::spec(
+                "linux.timeOffsets",
+                format!("unknown clock {clock:?}"),
+            ));
+        }
+    }
+    for (field, set) in [
+        ("linux.seccomp", linux.seccomp().is_some()),
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.personality", linux.personality().is_some()),
+        (
+            "linux.mountLabel",
+            linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),
+        ),
+    ] {
+        if set {
+            return Err(Error::spec(field, "not supported by this build of ocirun"));
+        }
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err(Error::spec(
+                format!("mounts[{i}].destination"),
+                format!("{} is not absolute", m.destination().display()),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! The state store: one directory per container under the root, holding
+//! `state.json` (written atomically), the exec fifo, and a lock.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The default state root, as runc's `/run/runc`.
+pub const DEFAULT_ROOT: &str = "/run/ocirun";
+
+/// The lifecycle status of a container, as the OCI runtime spec names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// `create` is still running.
+    Creating,
+    /// Created, its init waits for `start`.
+    Created,
+    /// The user process runs.
+    Running,
+    /// Frozen by `pause`.
+    Paused,
+    /// The init process has exited.
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What the store keeps about a container between commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// The spec version of its config.
+    pub oci_version: String,
+    /// The container id.
+    pub id: String,
+    /// Its init's pid in the runtime's pid namespace (0 before it exists).
+    pub pid: i32,
+    /// The init's start time in clock ticks since boot, to detect pid reuse.
+    pub pid_start_time: u64,
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// The root filesystem on the host.
+    pub rootfs: PathBuf,
+    /// When it was created, RFC 3339.
+    pub created: String,
+    /// The annotations of its config.
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// Its cgroup path, as the cgroups crate resolved it.
+    pub cgroup_path: String,
+    /// Whether the runtime that created it used the systemd cgroup driver.
+    #[serde(default)]
+    pub systemd_cgroup: bool,
+    /// The hooks of its config, for the ones that run after create.
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+}
+
+/// The state store rooted at one directory (`--root`).
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// One container's directory, locked for as long as this value lives.
+#[derive(Debug)]
+pub struct ContainerDir {
+    id: String,
+    path: PathBuf,
+    _lock: File,
+}
+
+/// Whether `id` is one runc would accept.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
+}
+
+impl Store {
+    /// A store rooted at `root`; nothing is created until a container is.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Makes the directory of a new container, failing if the id is taken.
+    pub fn create(&self, id: &str) -> Result<ContainerDir> {
+        if !valid_id(id) {
+            return Err(Error::InvalidId(id.to_string()));
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(|e| Error::io("create state root", &self.root, e))?;
+        let path = self.root.join(id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists(id.to_string()));
+            }
+            Err(e) => return Err(Error::io("create state directory", path, e)),
+        }
+        match lock(&path) {
+            Ok(lock) => Ok(ContainerDir {
+                id: id.to_string(),
+                path,
+                _lock: lock,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens and locks the directory of an existing container.
+    pub fn open(&self, id: &str) -> Result<ContainerDir> {
+        if !valid_id(id) {
+            return Err(Error::InvalidId(id.to_string()));
+        }
+        let path = self.root.join(id);
+        let lock = lock(&path).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Error::NotFound(id.to_string())
+            }
+            e => e,
+        })?;
+        // A delete may have removed the directory while we waited for the lock.
+        if !path.exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// The ids of all containers in the store, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list state root", &self.root, e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| valid_id(id))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn lock(path: &Path) -> Result<File> {
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io("open state directory", path, e))?;
+    loop {
+        // SAFETY: flock on an fd we own; it only takes an advisory lock.
+        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(dir);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::io("lock state directory", path, err));
+        }
+    }
+}
+
+impl ContainerDir {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the exec fifo lives while the container is created and not started.
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join("exec.fifo")
+    }
+
+    /// Reads state.json; `Ok(None)` if create never got as far as writing it.
+    pub fn load(&self) -> Result<Option<Record>> {
+        let file = self.path.join("state.json");
+        match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| Error::State {
+                    id: self.id.clone(),
+                    source,
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", file, e)),
+        }
+    }
+
+    /// Writes state.json atomically: a temp file, fsync'd, renamed over it.
+    pub fn save(&self, record: &Record) -> Result<()> {
+        let bytes = serde_json::to_vec(record).map_err(|source| Error::State {
+            id: self.id.clone(),
+            source,
+        })?;
+        let tmp = self.path.join(".state.json.tmp");
+        let file = self.path.join("state.json");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, &file)
+        };
+        write().map_err(|e| Error::io("write", &file, e))
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove state directory", &self.path, e)),
+        }
+    }
+}
+
+/// The state and start time of process `pid`, from `/proc/<pid>/stat`.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // After the state come 18 fields before starttime (field 22 of the whole line).
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Whether `pid` is still the process that started at `start_time` and has not exited.
+pub fn is_alive(pid: i32, start_time: u64) -> bool {
+    pid > 0
+        && matches!(proc_stat(pid), Some((state, start)) if start == start_time && state != 'Z' && state != 'X')
+}
+
+/// Now, as RFC 3339 UTC with nanoseconds (as runc writes `created`).
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_nanos()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        assert!(valid_id("abc-1_2.3+x"));
+        for bad in ["", ".", "..", "a/b", "a b", "é"] {
+            assert!(!valid_id(bad), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn own_process_is_alive_and_a_wrong_start_time_is_not() {
+        let pid = std::process::id() as i32;
+        let (state, start) = proc_stat(pid).unwrap();
+        assert_eq!(state, 'R');
+        assert!(is_alive(pid, start));
+        assert!(!is_alive(pid, start + 1));
+        assert!(!is_alive(i32::MAX, start));
+    }
+
+    #[test]
+    fn create_refuses_a_duplicate_and_open_an_unknown_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("root"));
+        let dir = store.create("one").unwrap();
+        drop(dir);
+        assert!(matches!(store.create("one"), Err(Error::AlreadyExists(_))));
+        assert!(matches!(store.open("two"), Err(Error::NotFound(_))));
+        assert_eq!(store.ids().unwrap(), vec!["one".to_string()]);
+        store.open("one").unwrap().remove().unwrap();
+        assert!(store.ids().unwrap().is_empty());
+    }
+
+    #[test]
+    fn rfc3339_has_the_right_shape() {
+        let s = now_rfc3339();
+        assert_eq!(s.len(), 30, "{s}");
+        assert!(
+            s.starts_with("20") && s.ends_with('Z') && &s[10..11] == "T",
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! Fixed-size messages between the runtime and the container's init over a
+//! socketpair: encoding and decoding never allocate.
+
+/// What a message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Tag {
+    /// Parent to child: the uid/gid maps are written.
+    MapsWritten = 1,
+    /// Parent to child: the cgroup is joined; finish and wait for start.
+    Go = 2,
+    /// Child to parent: everything is done, the init waits on the exec fifo.
+    Ready = 3,
+    /// Child to parent: a step failed.
+    Error = 4,
+}
+
+/// One message: a tag, and for errors the step, an index within it and the errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Msg {
+    pub tag: Tag,
+    pub step: u32,
+    pub index: u32,
+    pub errno: i32,
+}
+
+impl Msg {
+    /// The encoded size.
+    pub const SIZE: usize = 16;
+
+    pub fn new(tag: Tag, step: u32, index: u32, errno: i32) -> Msg {
+        Msg {
+            tag,
+            step,
+            index,
+            errno,
+        }
+    }
+
+    /// Encodes into a stack array. Runs in the child: no allocation, no locks.
+    pub fn encode(&self) -> [u8; Msg::SIZE] {
+        let mut out = [0u8; Msg::SIZE];
+        let words = [self.tag as u32, self.step, self.index, self.errno as u32];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        out
+    }
+
+    /// Decodes; `None` for an unknown tag. Runs in the child: no allocation, no locks.
+    pub fn decode(buf: &[u8; Msg::SIZE]) -> Option<Msg> {
+        let mut words = [0u32; 4];
+        for (word, chunk) in words.iter_mut().zip(buf.chunks_exact(4)) {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(chunk);
+            *word = u32::from_ne_bytes(b);
+        }
+        let tag = match words[0] {
+            1 => Tag::MapsWritten,
+            2 => Tag::Go,
+            3 => Tag::Ready,
+            4 => Tag::Error,
+            _ => return None,
+        };
+        Some(Msg {
+            tag,
+            step: words[1],
+            index: words[2],
+            errno: words[3] as i32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let m = Msg::new(Tag::Error, 7, 3, libc::EPERM);
+        assert_eq!(Msg::decode(&m.encode()), Some(m));
+        assert_eq!(Msg::decode(&[0xff; Msg::SIZE]), None);
+    }
+}

@@ -1,0 +1,250 @@
+//! The few raw system calls runtime-core makes in the container's init between
+//! clone and exec, each wrapped once.
+//!
+//! Runs in the child: no allocation, no locks. Every function returns the errno
+//! on failure and never panics.
+
+use std::ffi::CStr;
+
+pub use namespaces::sys::errno;
+
+fn check(ret: libc::c_long) -> Result<libc::c_long, i32> {
+    if ret < 0 { Err(errno()) } else { Ok(ret) }
+}
+
+/// prctl with integer arguments.
+pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> Result<(), i32> {
+    // SAFETY: every option used here takes plain integers.
+    check(
+        unsafe {
+            libc::prctl(
+                option,
+                arg2,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        }
+        .into(),
+    )
+    .map(drop)
+}
+
+/// Raises one ambient capability.
+pub fn ambient_raise(cap: u32) -> Result<(), i32> {
+    // SAFETY: PR_CAP_AMBIENT takes integer arguments only.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            cap as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    check(ret.into()).map(drop)
+}
+
+/// Sends one fixed-size message on a socket.
+pub fn send(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
+    // SAFETY: buf is a live slice; MSG_NOSIGNAL avoids SIGPIPE if the peer left.
+    let n = check(
+        unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) }
+            as libc::c_long,
+    )?;
+    if n as usize == buf.len() {
+        Ok(())
+    } else {
+        Err(libc::EMSGSIZE)
+    }
+}
+
+/// Receives one fixed-size message; `Ok(0)` means the peer closed.
+pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
+    loop {
+        // SAFETY: buf is a live, writable slice of the given length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return check(n as libc::c_long).map(|n| n as usize);
+    }
+}
+
+/// Opens `name` relative to `dirfd`.
+pub fn openat(dirfd: libc::c_int, name: &CStr, flags: libc::c_int) -> Result<libc::c_int, i32> {
+    loop {
+        // SAFETY: name is NUL-terminated; mode is unused without O_CREAT.
+        let fd = unsafe { libc::openat(dirfd, name.as_ptr(), flags | libc::O_CLOEXEC) };
+        if fd < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return check(fd.into()).map(|fd| fd as libc::c_int);
+    }
+}
+
+/// Writes all of `buf` to `fd`.
+pub fn write(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
+    // SAFETY: buf is a live slice.
+    let n = check(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as libc::c_long)?;
+    if n as usize == buf.len() {
+        Ok(())
+    } else {
+        Err(libc::EIO)
+    }
+}
+
+/// Makes `target` a copy of `fd`, without close-on-exec.
+pub fn dup2(fd: libc::c_int, target: libc::c_int) -> Result<(), i32> {
+    // SAFETY: dup3 only manipulates the fd table; target is one of stdio.
+    check(unsafe { libc::dup3(fd, target, 0) }.into()).map(drop)
+}
+
+/// Closes an fd we own.
+pub fn close(fd: libc::c_int) {
+    // SAFETY: the caller owns fd and does not use it afterwards.
+    unsafe { libc::close(fd) };
+}
+
+/// Changes the working directory.
+pub fn chdir(path: &CStr) -> Result<(), i32> {
+    // SAFETY: path is NUL-terminated.
+    check(unsafe { libc::chdir(path.as_ptr()) }.into()).map(drop)
+}
+
+/// Sets the supplementary groups.
+pub fn setgroups(groups: &[libc::gid_t]) -> Result<(), i32> {
+    // SAFETY: the pointer and length describe a live slice (the raw syscall, so
+    // glibc does not try to broadcast it to other threads).
+    check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
+}
+
+/// Sets real, effective and saved gid (raw syscall: this thread only, no glibc broadcast).
+pub fn setresgid(gid: libc::gid_t) -> Result<(), i32> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+}
+
+/// Sets real, effective and saved uid (raw syscall: this thread only, no glibc broadcast).
+pub fn setresuid(uid: libc::uid_t) -> Result<(), i32> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+}
+
+/// Sets the file mode creation mask.
+pub fn umask(mask: libc::mode_t) {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask) };
+}
+
+/// Sets a resource limit of this process.
+pub fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> Result<(), i32> {
+    let lim = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: lim is a valid rlimit64; a null old-limit pointer is allowed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            resource,
+            &lim,
+            std::ptr::null_mut::<libc::rlimit64>(),
+        )
+    })
+    .map(drop)
+}
+
+/// Marks every fd from `first` up as close-on-exec.
+pub fn cloexec_from(first: libc::c_uint) -> Result<(), i32> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    })
+    .map(drop)
+}
+
+/// Closes every fd from `first` up except those in `keep` (sorted).
+pub fn close_all_but(first: libc::c_uint, keep: &[libc::c_uint]) -> Result<(), i32> {
+    let close_range = |lo: libc::c_uint, hi: libc::c_uint| {
+        // SAFETY: close_range only closes fds; the ones we need are outside [lo, hi].
+        check(unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) }).map(drop)
+    };
+    let mut next = first;
+    for &fd in keep {
+        if fd > next {
+            close_range(next, fd - 1)?;
+        }
+        next = next.max(fd.saturating_add(1));
+    }
+    close_range(next, libc::c_uint::MAX)
+}
+
+/// Clears close-on-exec on one fd so it survives exec (preserved fds, stdio).
+pub fn clear_cloexec(fd: libc::c_int) -> Result<(), i32> {
+    // SAFETY: F_SETFD with 0 only clears the descriptor flags.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }.into()).map(drop)
+}
+
+/// Whether `path` names an executable regular file.
+pub fn is_executable(path: &CStr) -> Result<(), i32> {
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: path is NUL-terminated and st is writable.
+    check(unsafe { libc::stat(path.as_ptr(), &mut st) }.into())?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(libc::EACCES);
+    }
+    // SAFETY: path is NUL-terminated.
+    check(unsafe { libc::access(path.as_ptr(), libc::X_OK) }.into()).map(drop)
+}
+
+/// Replaces this process image. Returns only on failure.
+pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> i32 {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings
+    // that the plan owns and that outlive this call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    errno()
+}
+
+/// The kernel's capability header and data for capset, version 3.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Sets the effective, permitted and inheritable capability sets (64-bit masks).
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<(), i32> {
+    let mut header = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: effective as u32,
+            permitted: permitted as u32,
+            inheritable: inheritable as u32,
+        },
+        CapData {
+            effective: (effective >> 32) as u32,
+            permitted: (permitted >> 32) as u32,
+            inheritable: (inheritable >> 32) as u32,
+        },
+    ];
+    // SAFETY: header and data have the layout of _LINUX_CAPABILITY_VERSION_3.
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
+}

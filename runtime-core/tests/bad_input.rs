@@ -1,0 +1,130 @@
+//! Bad input gets a clear error naming the problem and leaves nothing behind.
+
+use runtime_core::{Container, Error};
+use serde_json::json;
+use test_support::{Bundle, footprint, require_prerequisites, unique_id};
+
+fn err_text(e: &Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Creates from the bundle's config.json and expects an error containing `want`,
+/// with no state directory, cgroup, fd, mount or child left.
+fn expect_create_error(b: &Bundle, want: &str) {
+    let before = footprint();
+    let id = unique_id("bad");
+    let err = Container::builder(&id)
+        .root(b.state_root())
+        .bundle(b.path())
+        .create()
+        .unwrap_err();
+    let text = err_text(&err);
+    assert!(
+        text.contains(want),
+        "error {text:?} does not mention {want:?}"
+    );
+    assert!(
+        !b.state_root().join(&id).exists(),
+        "state directory left behind"
+    );
+    assert_eq!(footprint(), before, "something leaked after: {text}");
+}
+
+// These run one after another in one test so the footprint counts are not
+// disturbed by other tests of this file.
+#[test]
+fn bad_input_is_named_and_leaves_nothing() {
+    require_prerequisites();
+    // A malformed config.json.
+    let b = Bundle::new(&["true"]);
+    std::fs::write(b.path().join("config.json"), "{ not json").unwrap();
+    expect_create_error(&b, "config.json");
+
+    // A missing rootfs.
+    let b = Bundle::new(&["true"]);
+    std::fs::remove_dir_all(b.rootfs()).unwrap();
+    b.write();
+    expect_create_error(&b, "root.path");
+
+    // An unsupported ociVersion.
+    let mut b = Bundle::new(&["true"]);
+    b.spec["ociVersion"] = json!("2.0.0");
+    b.write();
+    expect_create_error(&b, "ociVersion");
+
+    // A process that does not exist in the rootfs.
+    let b = Bundle::new(&["no-such-binary"]);
+    b.write();
+    expect_create_error(&b, "no-such-binary");
+
+    // A mount the kernel refuses.
+    let mut b = Bundle::new(&["true"]);
+    let mut mounts = b.spec["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({"destination": "/bad", "type": "nosuchfs", "source": "x"}));
+    b.spec["mounts"] = json!(mounts);
+    b.write();
+    expect_create_error(&b, "/bad");
+
+    // An rlimit whose soft value is above its hard value.
+    let mut b = Bundle::new(&["true"]);
+    b.spec["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}]);
+    b.write();
+    expect_create_error(&b, "RLIMIT_NOFILE");
+
+    // A hostname without a uts namespace.
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}]);
+    b.write();
+    expect_create_error(&b, "hostname");
+
+    // A namespace path that is not a namespace.
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["namespaces"] =
+        json!([{"type": "mount"}, {"type": "uts"}, {"type": "network", "path": "/etc/hostname"}]);
+    b.write();
+    expect_create_error(&b, "/etc/hostname");
+
+    // A duplicate id, an unknown id, start twice.
+    let b = Bundle::new(&["sleep", "100"]);
+    b.write();
+    let id = unique_id("dup");
+    let before = footprint();
+    let c = Container::builder(&id)
+        .root(b.state_root())
+        .bundle(b.path())
+        .create()
+        .unwrap();
+    let err = Container::builder(&id)
+        .root(b.state_root())
+        .bundle(b.path())
+        .create()
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists(_)), "{err}");
+    assert!(err.to_string().contains(&id));
+    let err = Container::load(b.state_root(), "nope").unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound(_)) && err.to_string().contains("nope"),
+        "{err}"
+    );
+    c.delete(true).unwrap();
+    assert_eq!(footprint(), before, "delete --force left something");
+
+    let b = Bundle::new(&["true"]);
+    b.write();
+    let mut c = Container::builder(unique_id("twice"))
+        .root(b.state_root())
+        .bundle(b.path())
+        .run()
+        .unwrap();
+    c.wait().unwrap();
+    let err = c.start().unwrap_err();
+    assert!(err.to_string().contains("cannot start"), "{err}");
+    c.delete(false).unwrap();
+}

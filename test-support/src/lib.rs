@@ -1,0 +1,229 @@
+//! Test bundles with a busybox rootfs the tests build themselves, unique ids,
+//! and counters of what a container may leak (mounts, cgroups, fds, state dirs).
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+
+/// Where Debian's busybox-static puts its binary.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Whether the machine can run the end-to-end tests (root, busybox-static).
+/// Returns the reason when it cannot, so a test can say why it skips.
+pub fn missing_prerequisite() -> Option<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("end-to-end tests need root".into());
+    }
+    if !Path::new(BUSYBOX).exists() {
+        return Some(format!(
+            "end-to-end tests need {BUSYBOX} (apt-get install busybox-static)"
+        ));
+    }
+    None
+}
+
+/// Panics with the reason when the machine cannot run end-to-end tests: they
+/// must never pass silently. `.ci/run` installs what they need.
+pub fn require_prerequisites() {
+    if let Some(why) = missing_prerequisite() {
+        panic!("cannot run end-to-end test: {why}");
+    }
+}
+
+/// A unique container id for this test process: `<prefix>-<pid>-<n>`.
+pub fn unique_id(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A bundle in a temp dir: a busybox rootfs and a config.json, plus a state root.
+pub struct Bundle {
+    dir: tempfile::TempDir,
+    /// The spec, written by [`Bundle::write`].
+    pub spec: Value,
+}
+
+/// Lays out a busybox rootfs at `rootfs`: /bin/busybox, a symlink per applet,
+/// and the directories a container expects.
+pub fn build_rootfs(rootfs: &Path) -> std::io::Result<()> {
+    for d in [
+        "bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "var",
+    ] {
+        std::fs::create_dir_all(rootfs.join(d))?;
+    }
+    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox"))?;
+    let out = std::process::Command::new(BUSYBOX).arg("--list").output()?;
+    for applet in String::from_utf8_lossy(&out.stdout).lines() {
+        if applet != "busybox" && !applet.is_empty() {
+            let _ = symlink("busybox", rootfs.join("bin").join(applet));
+        }
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )?;
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    Ok(())
+}
+
+/// runc's default spec with `terminal` off and `args` as given.
+pub fn default_spec(args: &[&str]) -> Value {
+    json!({
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "ocirun",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                           {"type": "mount"}, {"type": "cgroup"}],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+impl Bundle {
+    /// A bundle whose process runs `args`, with runc's default spec otherwise.
+    pub fn new(args: &[&str]) -> Bundle {
+        let dir = tempfile::Builder::new()
+            .prefix("ocirun-test-")
+            .tempdir()
+            .expect("create a temp dir");
+        build_rootfs(&dir.path().join("rootfs")).expect("build the busybox rootfs");
+        let mut b = Bundle {
+            dir,
+            spec: default_spec(args),
+        };
+        b.set_cgroups_path();
+        b
+    }
+
+    /// The bundle directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The rootfs directory.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// A state root private to this bundle.
+    pub fn state_root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn set_cgroups_path(&mut self) {
+        let name = self
+            .dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.spec["linux"]["cgroupsPath"] = json!(format!("/ocirun-test/{name}"));
+    }
+
+    /// Writes config.json from [`Bundle::spec`].
+    pub fn write(&self) {
+        let text = serde_json::to_string_pretty(&self.spec).expect("serialize the spec");
+        std::fs::write(self.dir.path().join("config.json"), text).expect("write config.json");
+    }
+
+    /// The spec as the library takes it.
+    pub fn spec_json(&self) -> String {
+        serde_json::to_string(&self.spec).expect("serialize the spec")
+    }
+}
+
+/// What the test process holds or the host shows, to compare before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footprint {
+    /// Open fds of this process.
+    pub fds: usize,
+    /// Lines of this process's mountinfo.
+    pub mounts: usize,
+    /// Cgroup directories under `/ocirun-test` in every hierarchy.
+    pub cgroups: usize,
+    /// Child processes of this process that still exist (zombies included).
+    pub children: usize,
+}
+
+/// Counts what a container could leave behind.
+pub fn footprint() -> Footprint {
+    let count = |p: &str| std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|s| s.lines().count())
+        .unwrap_or(0);
+    let mut cgroups = 0;
+    if let Ok(hier) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in hier.flatten() {
+            let dir = h.path().join("ocirun-test");
+            cgroups += std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .count()
+                })
+                .unwrap_or(0);
+        }
+    }
+    let me = std::process::id();
+    let children = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+                .filter(|stat| {
+                    // Field 4, after the parenthesised command name, is the parent pid.
+                    stat.rfind(')').and_then(|i| {
+                        stat[i + 2..]
+                            .split(' ')
+                            .nth(1)
+                            .and_then(|p| p.parse::<u32>().ok())
+                    }) == Some(me)
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    Footprint {
+        fds: count("/proc/self/fd"),
+        mounts,
+        cgroups,
+        children,
+    }
+}
