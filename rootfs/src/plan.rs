@@ -1278,3 +1278,302 @@ impl MountPlan {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use oci_spec::runtime::{LinuxDeviceBuilder, MountBuilder};
+
+    use super::*;
+    use crate::CgroupMount;
+
+    /// A config whose rootfs is `/` (compile only inspects it).
+    fn cfg() -> RootfsConfig {
+        RootfsConfig {
+            rootfs: PathBuf::from("/"),
+            ..RootfsConfig::default()
+        }
+    }
+
+    /// A mount entry.
+    fn mount(dest: &str, typ: Option<&str>, source: Option<&str>, options: &[&str]) -> Mount {
+        let mut b = MountBuilder::default().destination(dest);
+        if let Some(t) = typ {
+            b = b.typ(t);
+        }
+        if let Some(s) = source {
+            b = b.source(s);
+        }
+        b.options(options.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .build()
+            .unwrap()
+    }
+
+    /// Compiles a config with one mount and returns the error message.
+    fn mount_error(m: Mount) -> String {
+        let mut c = cfg();
+        c.mounts = vec![m];
+        MountPlan::compile(&c).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_plain_config_compiles_with_described_steps() {
+        let mut c = cfg();
+        c.mounts = vec![
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount(
+                "/dev",
+                Some("tmpfs"),
+                Some("tmpfs"),
+                &["nosuid", "mode=755"],
+            ),
+            mount("/data", Some("bind"), Some("/"), &["rbind", "ro"]),
+        ];
+        c.readonly = true;
+        c.masked_paths = vec!["/proc/kcore".into()];
+        c.readonly_paths = vec!["/proc/sys".into()];
+        let plan = MountPlan::compile(&c).unwrap();
+        let text = plan.describe();
+        assert!(text.contains("mount proc on /proc (/proc)"), "{text}");
+        assert!(text.contains("rbind mount / on /data (/data)"), "{text}");
+        assert!(text.contains("mknod /dev/null (/dev/null)"), "{text}");
+        assert!(text.contains("pivot_root into /"), "{text}");
+        assert!(text.contains("mask /proc/kcore"), "{text}");
+        assert!(text.contains("remount / with flags ro"), "{text}");
+        assert_eq!(plan.step_count(), text.lines().count());
+    }
+
+    #[test]
+    fn destination_must_be_absolute_and_without_dotdot() {
+        let e = mount_error(mount("proc", Some("proc"), None, &[]));
+        assert!(
+            e.starts_with("mounts[0].destination = \"proc\": must be an absolute path"),
+            "{e}"
+        );
+        let e = mount_error(mount("/a/../../etc", Some("tmpfs"), None, &[]));
+        assert!(e.starts_with("mounts[0].destination"), "{e}");
+        assert!(e.contains(".."), "{e}");
+        let e = mount_error(mount("/", Some("tmpfs"), None, &[]));
+        assert!(e.contains("root"), "{e}");
+    }
+
+    #[test]
+    fn rejected_options_name_the_field_and_option() {
+        let e = mount_error(mount("/x", Some("bind"), Some("/"), &["idmap"]));
+        assert_eq!(
+            e,
+            "mounts[0].options = \"idmap\": id-mapped mounts are not supported"
+        );
+        let e = mount_error(mount("/x", Some("tmpfs"), None, &["tmpcopyup"]));
+        assert!(e.starts_with("mounts[0].options = \"tmpcopyup\""), "{e}");
+    }
+
+    #[test]
+    fn uid_mappings_are_rejected() {
+        let mut m = mount("/x", Some("bind"), Some("/"), &["bind"]);
+        m.set_uid_mappings(Some(vec![]));
+        let e = mount_error(m);
+        assert!(e.starts_with("mounts[0].uidMappings"), "{e}");
+    }
+
+    #[test]
+    fn bind_needs_an_existing_source_and_fs_needs_a_type() {
+        let e = mount_error(mount("/x", Some("bind"), None, &[]));
+        assert!(e.starts_with("mounts[0].source"), "{e}");
+        let e = mount_error(mount(
+            "/x",
+            None,
+            Some("/does/not/exist/ocirun"),
+            &["rbind"],
+        ));
+        assert!(
+            e.starts_with("mounts[0].source: inspect /does/not/exist/ocirun"),
+            "{e}"
+        );
+        let e = mount_error(mount("/x", None, Some("foo"), &["ro"]));
+        assert!(e.starts_with("mounts[0].type"), "{e}");
+    }
+
+    #[test]
+    fn type_none_and_bind_options_are_binds() {
+        let mut c = cfg();
+        c.mounts = vec![
+            mount("/a", Some("none"), Some("/"), &["ro"]),
+            mount("/b", Some("ext4"), Some("/"), &["rbind"]),
+        ];
+        let text = MountPlan::compile(&c).unwrap().describe();
+        assert!(text.contains("bind mount / on /a"), "{text}");
+        assert!(text.contains("rbind mount / on /b"), "{text}");
+    }
+
+    #[test]
+    fn unknown_root_propagation_is_rejected() {
+        let mut c = cfg();
+        c.propagation = Some("sideways".into());
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("rootfsPropagation = \"sideways\""), "{e}");
+        for ok in [
+            "",
+            "shared",
+            "rshared",
+            "slave",
+            "rslave",
+            "private",
+            "rprivate",
+            "unbindable",
+            "runbindable",
+        ] {
+            c.propagation = Some(ok.into());
+            MountPlan::compile(&c).unwrap();
+        }
+    }
+
+    #[test]
+    fn rootfs_must_be_an_absolute_directory() {
+        let mut c = cfg();
+        c.rootfs = PathBuf::from("relative/rootfs");
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("rootfs = \"relative/rootfs\""), "{e}");
+        c.rootfs = PathBuf::from("/does/not/exist/ocirun");
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("rootfs: inspect"), "{e}");
+    }
+
+    #[test]
+    fn device_type_a_and_bad_numbers_are_rejected() {
+        let dev = |typ, major| {
+            LinuxDeviceBuilder::default()
+                .path("/dev/x")
+                .typ(typ)
+                .major(major)
+                .minor(1)
+                .build()
+                .unwrap()
+        };
+        let mut c = cfg();
+        c.devices = vec![dev(LinuxDeviceType::A, 1)];
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("devices[0].type = \"a\""), "{e}");
+        c.devices = vec![dev(LinuxDeviceType::C, -1)];
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("devices[0].major = \"-1\""), "{e}");
+        c.devices = vec![dev(LinuxDeviceType::C, 1)];
+        c.devices[0].set_path(PathBuf::from("dev/x"));
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("devices[0].path"), "{e}");
+    }
+
+    #[test]
+    fn spec_devices_replace_defaults() {
+        let mut c = cfg();
+        c.devices = vec![
+            LinuxDeviceBuilder::default()
+                .path("/dev/null")
+                .typ(LinuxDeviceType::C)
+                .major(1)
+                .minor(3)
+                .file_mode(0o600u32)
+                .build()
+                .unwrap(),
+        ];
+        let text = MountPlan::compile(&c).unwrap().describe();
+        assert_eq!(text.matches("mknod /dev/null").count(), 1, "{text}");
+        assert!(text.contains("mode 0o600"), "{text}");
+    }
+
+    #[test]
+    fn masked_and_readonly_paths_are_validated() {
+        let mut c = cfg();
+        c.masked_paths = vec!["proc/kcore".into()];
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("maskedPaths[0]"), "{e}");
+        c.masked_paths.clear();
+        c.readonly_paths = vec!["/proc/../etc".into()];
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("readonlyPaths[0]"), "{e}");
+    }
+
+    #[test]
+    fn cgroup_mount_needs_hierarchies() {
+        let e = mount_error(mount(
+            "/sys/fs/cgroup",
+            Some("cgroup"),
+            Some("cgroup"),
+            &["ro"],
+        ));
+        assert!(e.starts_with("mounts[0].type = \"cgroup\""), "{e}");
+        let mut c = cfg();
+        c.mounts = vec![mount(
+            "/sys/fs/cgroup",
+            Some("cgroup"),
+            Some("cgroup"),
+            &["ro"],
+        )];
+        c.cgroup_mounts = vec![
+            CgroupMount {
+                name: String::new(),
+                unified: true,
+                host_path: "/".into(),
+                ..CgroupMount::default()
+            },
+            CgroupMount {
+                name: "cpu".into(),
+                host_path: "/".into(),
+                ..CgroupMount::default()
+            },
+        ];
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("cgroup_mounts"), "{e}");
+        c.cgroup_mounts = vec![CgroupMount {
+            name: "a/b".into(),
+            host_path: "/".into(),
+            ..CgroupMount::default()
+        }];
+        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        assert!(e.starts_with("cgroup_mounts[0].name"), "{e}");
+    }
+
+    #[test]
+    fn mount_label_goes_to_non_bind_data_except_proc_sysfs_mqueue() {
+        let mut c = cfg();
+        c.mount_label = Some("system_u:object_r:container_file_t:s0".into());
+        c.mounts = vec![
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/dev", Some("tmpfs"), Some("tmpfs"), &["mode=755"]),
+        ];
+        let text = MountPlan::compile(&c).unwrap().describe();
+        assert!(
+            text.contains("mount tmpfs on /dev (/dev) with flags none and data \"mode=755,context=\\\"system_u:object_r:container_file_t:s0\\\"\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("mount proc on /proc (/proc) with flags none\n"),
+            "{text}"
+        );
+        c.mount_label = Some("bad\"label".into());
+        assert!(MountPlan::compile(&c).is_err());
+    }
+
+    #[test]
+    fn explain_maps_steps_and_never_panics() {
+        let plan = MountPlan::compile(&cfg()).unwrap();
+        let e = plan.explain(StepFailure {
+            step: 0,
+            errno: libc::EPERM,
+        });
+        assert_eq!(e.to_string(), "make / rslave before setting up the rootfs");
+        let src = std::error::Error::source(&e).unwrap().to_string();
+        assert!(src.contains("Operation not permitted"), "{src}");
+        let e = plan.explain(StepFailure {
+            step: 99_999,
+            errno: 0,
+        });
+        assert!(matches!(e, RootfsError::UnknownStep { step: 99_999, .. }));
+    }
+
+    #[test]
+    fn flag_names_render() {
+        assert_eq!(flag_names(libc::MS_RDONLY | libc::MS_NOSUID), "ro,nosuid");
+        assert_eq!(flag_names(0), "none");
+        assert_eq!(propagation_name(libc::MS_SLAVE | libc::MS_REC), "rslave");
+    }
+}

@@ -933,3 +933,85 @@ fn bind_of_dev_skips_device_setup() {
     assert_ok(&plan, outcome);
     assert_eq!(std::fs::read_dir(&fake_dev).unwrap().count(), 1);
 }
+
+/// Enters a new user namespace (uid/gid 0 mapped to host 0) with a new mount namespace, so
+/// every mount inherited from the previous namespace has its flags locked.
+fn enter_user_namespace() -> Result<(), String> {
+    // SAFETY: unshare takes flags only.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+        return Err(format!(
+            "unshare user+mount namespace: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    for (file, content) in [
+        ("/proc/self/setgroups", "deny"),
+        ("/proc/self/uid_map", "0 0 1"),
+        ("/proc/self/gid_map", "0 0 1"),
+    ] {
+        std::fs::write(file, content).map_err(|e| format!("write {file}: {e}"))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn user_namespace_keeps_locked_flags_and_binds_devices() {
+    if !have_root("user_namespace_keeps_locked_flags_and_binds_devices") {
+        return;
+    }
+    let b = Bundle::new("userns");
+    let locked_src = b.host_dir("locked-src");
+    let mut cfg = b.config();
+    cfg.mounts = vec![
+        // proc needs a pid namespace owned by the user namespace; bind the host's instead.
+        mount("/proc", "bind", "/proc", &["rbind"]),
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "mode=755"]),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["newinstance", "ptmxmode=0666"],
+        ),
+        // The source is nosuid,nodev and those flags are locked; the spec only asks for ro.
+        mount(
+            "/kept",
+            "bind",
+            locked_src.to_str().unwrap(),
+            &["bind", "ro"],
+        ),
+    ];
+    cfg.new_user_namespace = true;
+    cfg.readonly = true;
+    cfg.masked_paths = vec!["/proc/cmdline".into()];
+    cfg.readonly_paths = vec!["/proc/sys".into()];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let src = locked_src.clone();
+    let outcome = run_child(
+        &plan,
+        0,
+        || {
+            child_tmpfs(&src, libc::MS_NOSUID | libc::MS_NODEV)?;
+            enter_user_namespace()
+        },
+        || {
+            let kept = mount_at("/kept")?;
+            for o in ["ro", "nosuid", "nodev"] {
+                ensure(kept.opts.split(',').any(|x| x == o), || {
+                    format!("/kept lost {o}: {}", kept.opts)
+                })?;
+            }
+            write_fails("/newfile", libc::EROFS)?;
+            check_dev("/dev/null", false, 1, 3, 0o666)?;
+            std::fs::write("/dev/null", b"x").map_err(|e| format!("write /dev/null: {e}"))?;
+            check_link("/dev/ptmx", "pts/ptmx")?;
+            let cmdline =
+                std::fs::read("/proc/cmdline").map_err(|e| format!("/proc/cmdline: {e}"))?;
+            ensure(cmdline.is_empty(), || {
+                "masked /proc/cmdline is not empty".into()
+            })?;
+            write_fails("/proc/sys/kernel/hostname", libc::EROFS)?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
