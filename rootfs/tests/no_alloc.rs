@@ -3,7 +3,7 @@
 //! whole plans (one that succeeds, one that fails) in the child with the flag set.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use oci_spec::runtime::{Mount, MountBuilder};
@@ -163,11 +163,9 @@ fn execute_does_not_allocate() {
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(!ok, "the failing plan succeeded");
     assert_eq!(allocs, 0, "execute allocated {allocs} times on failure");
+    let bad = dir.path().join("rootfs/bad");
     assert!(
-        !Path::new(&dir.path().join("rootfs/bad"))
-            .read_dir()
-            .unwrap()
-            .next()
-            .is_some()
+        bad.read_dir().unwrap().next().is_none(),
+        "the failed mount left entries"
     );
 }
