@@ -1,0 +1,347 @@
+//! Finding the cgroup hierarchies: v1, v2 or hybrid, and which controllers each one has.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{CgroupError, Result};
+use crate::fsio;
+
+/// The v1 controllers this crate knows; anything else in a v1 mount's options is not a controller.
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "net_prio",
+    "blkio",
+    "perf_event",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+];
+
+/// How cgroups are mounted on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Only cgroup v1 hierarchies.
+    V1,
+    /// Only the cgroup v2 unified hierarchy.
+    V2,
+    /// cgroup v1 hierarchies plus a cgroup v2 mount (usually /sys/fs/cgroup/unified).
+    Hybrid,
+}
+
+/// One mounted cgroup hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hierarchy {
+    /// Where it is mounted (/sys/fs/cgroup/cpu).
+    pub(crate) mountpoint: PathBuf,
+    /// The cgroup path of the mount's root ("/" unless mounted from inside a cgroup namespace).
+    pub(crate) root: String,
+    /// True for cgroup2.
+    pub(crate) v2: bool,
+    /// The controllers it has (for v2, those listed in the root's cgroup.controllers).
+    pub(crate) controllers: Vec<String>,
+    /// A v1 named hierarchy ("systemd" for name=systemd).
+    pub(crate) name: Option<String>,
+}
+
+impl Hierarchy {
+    /// The directory name under /sys/fs/cgroup ("cpu", "unified", "systemd").
+    pub(crate) fn dir_name(&self) -> String {
+        self.mountpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The v1 mount data that recreates this hierarchy ("cpu,cpuacct", "none,name=systemd"), "" for v2.
+    pub(crate) fn mount_data(&self) -> String {
+        if self.v2 {
+            return String::new();
+        }
+        let mut parts: Vec<String> = self.controllers.clone();
+        if let Some(name) = &self.name {
+            if parts.is_empty() {
+                parts.push("none".to_owned());
+            }
+            parts.push(format!("name={name}"));
+        }
+        parts.join(",")
+    }
+
+    /// The host directory of cgroup `path` ("/ocirun/abc") in this hierarchy.
+    pub(crate) fn dir_of(&self, path: &str) -> PathBuf {
+        let rel = if self.root != "/" {
+            path.strip_prefix(self.root.as_str())
+                .filter(|r| r.is_empty() || r.starts_with('/'))
+                .unwrap_or(path)
+        } else {
+            path
+        };
+        fsio::join_cgroup(&self.mountpoint, rel)
+    }
+
+    /// Whether this hierarchy has `controller`.
+    pub(crate) fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+}
+
+/// The cgroup hierarchies mounted on this host (parsed from /proc/self/mountinfo, or a fake root for tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchies {
+    layout: Layout,
+    pub(crate) list: Vec<Hierarchy>,
+}
+
+impl Hierarchies {
+    /// Reads /proc/self/mountinfo and the v2 root's cgroup.controllers.
+    pub fn detect() -> Result<Hierarchies> {
+        let path = Path::new("/proc/self/mountinfo");
+        let text = std::fs::read_to_string(path).map_err(|source| CgroupError::Mounts {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_mountinfo(&text)
+    }
+
+    /// Builds the hierarchy list from the text of a mountinfo file.
+    pub fn from_mountinfo(text: &str) -> Result<Hierarchies> {
+        let mut list: Vec<Hierarchy> = Vec::new();
+        for line in text.lines() {
+            let Some(h) = parse_mountinfo_line(line) else {
+                continue;
+            };
+            // Bind mounts of a hierarchy appear more than once: keep the first.
+            let dup = list.iter().any(|o| {
+                o.v2 == h.v2 && (h.v2 || (o.controllers == h.controllers && o.name == h.name))
+            });
+            if !dup {
+                list.push(h);
+            }
+        }
+        for h in list.iter_mut().filter(|h| h.v2) {
+            h.controllers = read_v2_controllers(&h.mountpoint)?;
+        }
+        Self::from_list(list)
+    }
+
+    /// Describes a fake cgroupfs tree under `root`, for tests and for callers that mount cgroupfs elsewhere.
+    ///
+    /// `V2`: `root` is the unified hierarchy (controllers from `root/cgroup.controllers`).
+    /// `V1`: every subdirectory of `root` is a hierarchy whose name lists its controllers
+    /// ("cpu,cpuacct"), "systemd" being the named `name=systemd` hierarchy.
+    /// `Hybrid`: as `V1`, with `root/unified` as the v2 hierarchy.
+    pub fn from_root(root: &Path, layout: Layout) -> Result<Hierarchies> {
+        let mounts_err = |source| CgroupError::Mounts {
+            path: root.to_path_buf(),
+            source,
+        };
+        let mut list = Vec::new();
+        if layout == Layout::V2 {
+            list.push(Hierarchy {
+                mountpoint: root.to_path_buf(),
+                root: "/".to_owned(),
+                v2: true,
+                controllers: read_v2_controllers(root)?,
+                name: None,
+            });
+            return Self::from_list(list);
+        }
+        let mut names: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(root).map_err(mounts_err)? {
+            let entry = entry.map_err(mounts_err)?;
+            if entry.file_type().map_err(mounts_err)?.is_dir() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        for name in names {
+            let mountpoint = root.join(&name);
+            if name == "unified" {
+                if layout == Layout::Hybrid {
+                    list.push(Hierarchy {
+                        controllers: read_v2_controllers(&mountpoint)?,
+                        mountpoint,
+                        root: "/".to_owned(),
+                        v2: true,
+                        name: None,
+                    });
+                }
+                continue;
+            }
+            let (controllers, named) = if name == "systemd" {
+                (Vec::new(), Some("systemd".to_owned()))
+            } else {
+                (name.split(',').map(str::to_owned).collect(), None)
+            };
+            list.push(Hierarchy {
+                mountpoint,
+                root: "/".to_owned(),
+                v2: false,
+                controllers,
+                name: named,
+            });
+        }
+        Self::from_list(list)
+    }
+
+    fn from_list(list: Vec<Hierarchy>) -> Result<Hierarchies> {
+        let v1 = list.iter().any(|h| !h.v2);
+        let v2 = list.iter().any(|h| h.v2);
+        let layout = match (v1, v2) {
+            (true, true) => Layout::Hybrid,
+            (true, false) => Layout::V1,
+            (false, true) => Layout::V2,
+            (false, false) => return Err(CgroupError::NoCgroupMounts),
+        };
+        Ok(Hierarchies { layout, list })
+    }
+
+    /// The layout: v1, v2 or hybrid.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Every controller available on this host, v1 and v2, sorted.
+    pub fn controllers(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .list
+            .iter()
+            .flat_map(|h| h.controllers.iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The mountpoint of the cgroup v2 hierarchy, if there is one.
+    pub fn unified_mountpoint(&self) -> Option<&Path> {
+        self.list
+            .iter()
+            .find(|h| h.v2)
+            .map(|h| h.mountpoint.as_path())
+    }
+}
+
+fn read_v2_controllers(dir: &Path) -> Result<Vec<String>> {
+    Ok(fsio::read_opt(dir, "cgroup.controllers")?
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if let (Some(b'\\'), Some(oct)) = (b.get(i), b.get(i + 1..i + 4)) {
+            let digits = std::str::from_utf8(oct).ok();
+            if let Some(v) = digits.and_then(|d| u8::from_str_radix(d, 8).ok()) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        if let Some(c) = b.get(i) {
+            out.push(*c);
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses one mountinfo line into a hierarchy, `None` when it is not a cgroup mount.
+fn parse_mountinfo_line(line: &str) -> Option<Hierarchy> {
+    let fields: Vec<&str> = line.split(' ').collect();
+    let sep = fields.iter().position(|f| *f == "-")?;
+    let fstype = *fields.get(sep + 1)?;
+    let superopts = *fields.get(sep + 3)?;
+    let root = unescape(fields.get(3)?);
+    let mountpoint = PathBuf::from(unescape(fields.get(4)?));
+    match fstype {
+        "cgroup2" => Some(Hierarchy {
+            mountpoint,
+            root,
+            v2: true,
+            controllers: Vec::new(),
+            name: None,
+        }),
+        "cgroup" => {
+            let mut controllers = Vec::new();
+            let mut name = None;
+            for opt in superopts.split(',') {
+                if let Some(n) = opt.strip_prefix("name=") {
+                    name = Some(n.to_owned());
+                } else if V1_CONTROLLERS.contains(&opt) {
+                    controllers.push(opt.to_owned());
+                }
+            }
+            Some(Hierarchy {
+                mountpoint,
+                root,
+                v2: false,
+                controllers,
+                name,
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+99 31 0:32 /sub /mnt/mem\\040x rw,relatime - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn mountinfo_hybrid_is_parsed() {
+        let h = Hierarchies::from_mountinfo(HYBRID).expect("parse");
+        assert_eq!(h.layout(), Layout::Hybrid);
+        assert_eq!(h.list.len(), 4, "the memory bind mount is a duplicate");
+        assert_eq!(h.list[0].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(h.list[0].mount_data(), "cpu,cpuacct");
+        assert_eq!(h.list[0].dir_name(), "cpu,cpuacct");
+        assert_eq!(h.list[2].mount_data(), "none,name=systemd");
+        assert!(h.list[3].v2);
+        assert_eq!(h.list[3].mount_data(), "");
+    }
+
+    #[test]
+    fn mountinfo_escapes_and_roots() {
+        let line = "99 31 0:32 /sub /mnt/mem\\040x rw,relatime - cgroup cgroup rw,memory";
+        let h = parse_mountinfo_line(line).expect("a cgroup line");
+        assert_eq!(h.mountpoint, PathBuf::from("/mnt/mem x"));
+        assert_eq!(h.root, "/sub");
+        assert_eq!(h.dir_of("/sub/a"), PathBuf::from("/mnt/mem x/a"));
+        assert_eq!(h.dir_of("/other"), PathBuf::from("/mnt/mem x/other"));
+    }
+
+    #[test]
+    fn no_cgroup_mounts_is_an_error() {
+        let err = Hierarchies::from_mountinfo("1 0 0:1 / / rw - ext4 /dev/sda rw\n");
+        assert!(matches!(err, Err(CgroupError::NoCgroupMounts)));
+    }
+
+    #[test]
+    fn this_host_is_detected() {
+        let h = Hierarchies::detect().expect("detect");
+        // The build machine is hybrid; any layout is fine elsewhere, but it must have a hierarchy.
+        assert!(!h.list.is_empty());
+    }
+}

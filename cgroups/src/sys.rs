@@ -1,0 +1,225 @@
+//! The few system calls this crate makes outside the filesystem API.
+
+use std::fs::OpenOptions;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Opens a directory with `O_PATH|O_DIRECTORY|O_CLOEXEC`, as clone3's cgroup field takes it.
+pub(crate) fn open_dir_path(dir: &Path) -> std::io::Result<OwnedFd> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    Ok(OwnedFd::from(file))
+}
+
+/// Opens a directory read-only (`O_RDONLY|O_DIRECTORY|O_CLOEXEC`), as bpf(2) attach takes it.
+pub(crate) fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    Ok(OwnedFd::from(file))
+}
+
+/// Sends `sig` to `pid`.
+pub(crate) fn kill(pid: i32, sig: i32) -> std::io::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let ret = unsafe { libc::kill(pid, sig) };
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+use std::os::fd::{AsRawFd, FromRawFd};
+
+use crate::devices::Insn;
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_DETACH: libc::c_long = 9;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_PROG_QUERY: libc::c_long = 16;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// union bpf_attr as BPF_PROG_LOAD reads it.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// union bpf_attr as BPF_PROG_ATTACH and BPF_PROG_DETACH read it.
+#[repr(C)]
+#[derive(Default)]
+struct AttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+    pad: u32,
+}
+
+/// union bpf_attr as BPF_PROG_QUERY reads it.
+#[repr(C)]
+#[derive(Default)]
+struct QueryAttr {
+    target_fd: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    prog_cnt: u32,
+    pad: u32,
+}
+
+/// union bpf_attr as BPF_PROG_GET_FD_BY_ID reads it.
+#[repr(C)]
+#[derive(Default)]
+struct GetFdAttr {
+    prog_id: u32,
+    next_id: u32,
+    open_flags: u32,
+    pad: u32,
+}
+
+/// bpf(2) with an attribute struct of type `T`.
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live, initialised repr(C) bpf_attr variant of the given size for the
+    // duration of the call; the pointers inside it, if any, are set by callers to live buffers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            std::ptr::from_mut(attr).cast::<libc::c_void>(),
+            std::mem::size_of::<T>(),
+        )
+    };
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn owned_fd(ret: libc::c_long) -> std::io::Result<OwnedFd> {
+    let fd = i32::try_from(ret).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn fd_u32(fd: &OwnedFd) -> u32 {
+    u32::try_from(fd.as_raw_fd()).unwrap_or(u32::MAX)
+}
+
+/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program; on failure returns the verifier log too.
+pub(crate) fn bpf_prog_load_cgroup_device(
+    insns: &[Insn],
+) -> Result<OwnedFd, (std::io::Error, String)> {
+    let license = c"Apache";
+    let mut log = vec![0u8; 0];
+    for attempt in 0..2 {
+        if attempt == 1 {
+            log = vec![0u8; 64 * 1024];
+        }
+        let mut attr = ProgLoadAttr {
+            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+            insn_cnt: u32::try_from(insns.len()).unwrap_or(u32::MAX),
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level: u32::from(attempt == 1),
+            log_size: u32::try_from(log.len()).unwrap_or(0),
+            log_buf: if log.is_empty() {
+                0
+            } else {
+                log.as_mut_ptr() as u64
+            },
+            expected_attach_type: BPF_CGROUP_DEVICE,
+            ..ProgLoadAttr::default()
+        };
+        attr.prog_name[..6].copy_from_slice(b"ocirun");
+        match bpf(BPF_PROG_LOAD, &mut attr) {
+            Ok(fd) => return owned_fd(fd).map_err(|e| (e, String::new())),
+            Err(e) if attempt == 1 => {
+                let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+                let text = String::from_utf8_lossy(log.get(..end).unwrap_or_default());
+                return Err((e, text.into_owned()));
+            }
+            Err(_) => {}
+        }
+    }
+    Err((
+        std::io::Error::from_raw_os_error(libc::EINVAL),
+        String::new(),
+    ))
+}
+
+/// Attaches a device program to a cgroup with BPF_F_ALLOW_MULTI.
+pub(crate) fn bpf_prog_attach_cgroup_device(
+    cgroup: &OwnedFd,
+    prog: &OwnedFd,
+) -> std::io::Result<()> {
+    let mut attr = AttachAttr {
+        target_fd: fd_u32(cgroup),
+        attach_bpf_fd: fd_u32(prog),
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        ..AttachAttr::default()
+    };
+    bpf(BPF_PROG_ATTACH, &mut attr).map(drop)
+}
+
+/// Detaches a device program from a cgroup.
+pub(crate) fn bpf_prog_detach_cgroup_device(
+    cgroup: &OwnedFd,
+    prog: &OwnedFd,
+) -> std::io::Result<()> {
+    let mut attr = AttachAttr {
+        target_fd: fd_u32(cgroup),
+        attach_bpf_fd: fd_u32(prog),
+        attach_type: BPF_CGROUP_DEVICE,
+        ..AttachAttr::default()
+    };
+    bpf(BPF_PROG_DETACH, &mut attr).map(drop)
+}
+
+/// The ids of the device programs attached directly to a cgroup.
+pub(crate) fn bpf_prog_query_cgroup_device(cgroup: &OwnedFd) -> std::io::Result<Vec<u32>> {
+    let mut ids = vec![0u32; 64];
+    let mut attr = QueryAttr {
+        target_fd: fd_u32(cgroup),
+        attach_type: BPF_CGROUP_DEVICE,
+        prog_ids: ids.as_mut_ptr() as u64,
+        prog_cnt: u32::try_from(ids.len()).unwrap_or(0),
+        ..QueryAttr::default()
+    };
+    bpf(BPF_PROG_QUERY, &mut attr)?;
+    ids.truncate(usize::try_from(attr.prog_cnt).unwrap_or(0));
+    Ok(ids)
+}
+
+/// An fd for the program with this id.
+pub(crate) fn bpf_prog_get_fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
+    let mut attr = GetFdAttr {
+        prog_id: id,
+        ..GetFdAttr::default()
+    };
+    owned_fd(bpf(BPF_PROG_GET_FD_BY_ID, &mut attr)?)
+}

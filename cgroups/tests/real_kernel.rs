@@ -1,0 +1,348 @@
+//! Real-kernel tests: they create cgroups under every mounted hierarchy of this host (the build
+//! machine is hybrid), put a child they spawned in them, and remove everything, even on failure.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use cgroups::{Cgroup, CgroupError, FreezerState, Hierarchies, Layout};
+use oci_spec::runtime::LinuxResources;
+
+/// Removes the cgroup (and kills what we put in it) when the test ends, passed or not.
+struct Guard {
+    cg: Cgroup,
+    extra_dirs: Vec<PathBuf>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.cg.remove();
+        for d in self.extra_dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// A child this test started: killed and reaped when dropped.
+struct Kid(Child);
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn setup(test: &str) -> Option<(Hierarchies, String)> {
+    if !is_root() {
+        eprintln!("skipped {test}: needs root to create cgroups");
+        return None;
+    }
+    let h = Hierarchies::detect().expect("detect cgroup hierarchies");
+    Some((h, format!("/ocirun-test-{test}-{}", std::process::id())))
+}
+
+fn resources(json: &str) -> LinuxResources {
+    serde_json::from_str(json).expect("valid resources json")
+}
+
+fn read(p: PathBuf) -> String {
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_owned()
+}
+
+fn sleeper() -> Kid {
+    Kid(Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .expect("spawn sleep"))
+}
+
+fn pid_of(k: &Kid) -> i32 {
+    i32::try_from(k.0.id()).expect("pid fits i32")
+}
+
+#[test]
+fn lifecycle_on_every_hierarchy() {
+    let Some((h, path)) = setup("lifecycle") else {
+        return;
+    };
+    let cg = Cgroup::new(&h, Some(&path), "unused").expect("resolve");
+    assert_eq!(cg.path(), path);
+    let guard = Guard {
+        cg: cg.clone(),
+        extra_dirs: Vec::new(),
+    };
+    let r = resources(
+        r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432,"swappiness":10},
+            "pids":{"limit":32},
+            "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"}}"#,
+    );
+    cg.create(Some(&r)).expect("create");
+    for (name, _, _, dir) in cg.mounts() {
+        assert!(dir.is_dir(), "{name}: {} missing", dir.display());
+    }
+    let dir = |c: &str| cg.dir_of_controller(c).expect("controller").to_path_buf();
+    if h.layout() != Layout::V2 {
+        assert_eq!(
+            read(dir("memory").join("memory.limit_in_bytes")),
+            "67108864"
+        );
+        assert_eq!(
+            read(dir("memory").join("memory.memsw.limit_in_bytes")),
+            "134217728"
+        );
+        assert_eq!(
+            read(dir("memory").join("memory.soft_limit_in_bytes")),
+            "33554432"
+        );
+        assert_eq!(read(dir("memory").join("memory.swappiness")), "10");
+        assert_eq!(read(dir("cpu").join("cpu.shares")), "512");
+        assert_eq!(read(dir("cpu").join("cpu.cfs_quota_us")), "50000");
+        assert_eq!(read(dir("cpu").join("cpu.cfs_period_us")), "100000");
+    }
+    assert_eq!(read(dir("pids").join("pids.max")), "32");
+    assert_eq!(read(dir("cpuset").join("cpuset.cpus")), "0");
+
+    let kid = sleeper();
+    let pid = pid_of(&kid);
+    cg.add_process(pid).expect("add process");
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("proc cgroup");
+    for line in own.lines() {
+        assert!(
+            line.ends_with(&path),
+            "not moved in every hierarchy: {line}"
+        );
+    }
+    assert_eq!(cg.pids().expect("pids"), vec![pid]);
+
+    cg.freeze().expect("freeze");
+    assert_eq!(cg.state().expect("state"), FreezerState::Frozen);
+    cg.thaw().expect("thaw");
+    assert_eq!(cg.state().expect("state"), FreezerState::Thawed);
+
+    let stats = cg.stats().expect("stats");
+    assert_eq!(stats.pids.current, 1);
+    assert_eq!(stats.pids.limit, 32);
+    assert_eq!(stats.memory.usage.limit, 67108864);
+    // v1 does not move charges with the task, so usage may be 0 here; memory.stat must be read.
+    assert!(!stats.memory.raw.is_empty());
+    let json = serde_json::to_value(&stats).expect("serialise");
+    for k in ["cpu", "memory", "pids", "blkio", "hugetlb"] {
+        assert!(json.get(k).is_some(), "stats json lacks {k}: {json}");
+    }
+
+    let upd = resources(r#"{"memory":{"limit":33554432,"swap":67108864},"pids":{"limit":16}}"#);
+    cg.update(&upd).expect("update");
+    assert_eq!(read(dir("pids").join("pids.max")), "16");
+    if h.layout() != Layout::V2 {
+        assert_eq!(
+            read(dir("memory").join("memory.limit_in_bytes")),
+            "33554432"
+        );
+        assert_eq!(
+            read(dir("memory").join("memory.memsw.limit_in_bytes")),
+            "67108864"
+        );
+    }
+
+    // Remove a frozen cgroup with a live process: it must thaw, kill and remove.
+    cg.freeze().expect("freeze again");
+    cg.remove().expect("remove");
+    assert!(!cg.exists(), "a directory is left");
+    for (name, _, _, d) in cg.mounts() {
+        assert!(!d.exists(), "{name}: {} left behind", d.display());
+    }
+    let mut kid = kid;
+    let status = kid.0.wait().expect("wait");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // Removing again is fine.
+    cg.remove().expect("remove twice");
+    drop(guard);
+}
+
+#[test]
+fn hugetlb_limit_goes_to_the_hierarchy_that_has_it() {
+    let Some((h, path)) = setup("hugetlb") else {
+        return;
+    };
+    if !h.controllers().iter().any(|c| c == "hugetlb") {
+        eprintln!("skipped: this host has no hugetlb controller");
+        return;
+    }
+    let cg = Cgroup::new(&h, Some(&path), "x").expect("resolve");
+    let _g = Guard {
+        cg: cg.clone(),
+        extra_dirs: Vec::new(),
+    };
+    let r = resources(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#);
+    cg.create(Some(&r)).expect("create");
+    let (_, _, v2, _) = cg
+        .mounts()
+        .into_iter()
+        .find(|m| cg.dir_of_controller("hugetlb") == Some(m.3.as_path()))
+        .expect("hugetlb mount");
+    let d = cg.dir_of_controller("hugetlb").expect("dir").to_path_buf();
+    let file = if v2 {
+        "hugetlb.2MB.max"
+    } else {
+        "hugetlb.2MB.limit_in_bytes"
+    };
+    assert_eq!(read(d.join(file)), "4194304");
+    let bad = resources(r#"{"hugepageLimits":[{"pageSize":"3MB","limit":4194304}]}"#);
+    assert!(matches!(
+        cg.apply(&bad),
+        Err(CgroupError::InvalidValue { .. })
+    ));
+    cg.remove().expect("remove");
+    assert!(!cg.exists());
+}
+
+#[test]
+fn bad_input_is_refused_and_leaves_nothing() {
+    let Some((h, path)) = setup("bad") else {
+        return;
+    };
+    let cg = Cgroup::new(&h, Some(&format!("{path}/nested")), "x").expect("resolve");
+    let parent = Cgroup::new(&h, Some(&path), "x").expect("resolve parent");
+    let _g = Guard {
+        cg: parent.clone(),
+        extra_dirs: Vec::new(),
+    };
+    let cases = [
+        r#"{"memory":{"limit":-5}}"#,
+        r#"{"pids":{"limit":-7}}"#,
+        r#"{"cpu":{"quota":-3}}"#,
+        r#"{"memory":{"swappiness":200}}"#,
+        r#"{"cpu":{"shares":1000000000}}"#,
+        r#"{"pids":{"limit":9223372036854775807}}"#,
+        r#"{"network":{"classID":1048577}}"#,
+        r#"{"blockIO":{"weight":5}}"#,
+        r#"{"devices":[{"allow":true,"type":"p","access":"rwm"}]}"#,
+        r#"{"unified":{"memory.max":"1"}}"#,
+    ];
+    for json in cases {
+        let r = resources(json);
+        let err = cg.create(Some(&r)).expect_err(json);
+        let msg = format!("{err}");
+        assert!(!msg.is_empty());
+        assert!(!cg.exists(), "{json}: the nested cgroup is left");
+        assert!(
+            !parent.exists(),
+            "{json}: the parent cgroup is left ({err})"
+        );
+    }
+    assert!(matches!(
+        Cgroup::new(&h, Some("/ocirun-test/../etc"), "x"),
+        Err(CgroupError::InvalidPath { .. })
+    ));
+}
+
+#[test]
+fn remove_kills_and_removes_nested_cgroups() {
+    let Some((h, path)) = setup("nested") else {
+        return;
+    };
+    let cg = Cgroup::new(&h, Some(&path), "x").expect("resolve");
+    let _g = Guard {
+        cg: cg.clone(),
+        extra_dirs: Vec::new(),
+    };
+    cg.create(None).expect("create");
+    // A nested cgroup in every hierarchy, with a process in it (as a container's own manager would).
+    let kid = sleeper();
+    let pid = pid_of(&kid);
+    for (_, _, _, dir) in cg.mounts() {
+        let sub = dir.join("inner");
+        std::fs::create_dir(&sub).expect("mkdir inner");
+        if dir.join("cpuset.cpus").exists() {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                std::fs::write(sub.join(f), read(dir.join(f))).expect("cpuset");
+            }
+        }
+        std::fs::write(sub.join("cgroup.procs"), pid.to_string()).expect("move");
+    }
+    assert_eq!(cg.pids().expect("pids"), vec![pid]);
+    cg.remove().expect("remove");
+    assert!(!cg.exists());
+    drop(kid);
+}
+
+#[test]
+fn v1_devices_deny_by_default() {
+    let Some((h, path)) = setup("devices") else {
+        return;
+    };
+    if h.layout() == Layout::V2 {
+        eprintln!("skipped: no v1 devices controller on a v2 host");
+        return;
+    }
+    let cg = Cgroup::new(&h, Some(&path), "x").expect("resolve");
+    let _g = Guard {
+        cg: cg.clone(),
+        extra_dirs: Vec::new(),
+    };
+    let r = resources(
+        r#"{"devices":[{"allow":false,"access":"rwm"},
+                       {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#,
+    );
+    cg.create(Some(&r)).expect("create");
+    let list = read(
+        cg.dir_of_controller("devices")
+            .expect("devices")
+            .join("devices.list"),
+    );
+    assert_eq!(list, "c 1:3 rwm");
+    let mut child = Kid(Command::new("/bin/sh")
+        .arg("-c")
+        .arg("read x; (exec 3</dev/null) 2>/dev/null && echo null-ok; (exec 3</dev/zero) 2>/dev/null && echo zero-ok; exit 0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn sh"));
+    cg.add_process(pid_of(&child)).expect("add");
+    child
+        .0
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("write");
+    let mut out = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert_eq!(out, "null-ok\n");
+    cg.remove().expect("remove");
+}
+
+#[test]
+fn systemd_driver_without_systemd_is_a_clear_error() {
+    let h = Hierarchies::detect().expect("detect");
+    let err =
+        Cgroup::new_systemd(&h, Some("system.slice:docker:abc"), "abc").expect_err("no D-Bus");
+    assert!(matches!(err, CgroupError::Systemd { .. }), "{err}");
+    assert!(Cgroup::new_systemd(&h, Some("/not/systemd"), "abc").is_err());
+}
+
+#[test]
+fn unified_dir_fd_only_on_pure_v2() {
+    let h = Hierarchies::detect().expect("detect");
+    let cg = Cgroup::new(&h, None, "fd-test").expect("resolve");
+    assert_eq!(cg.path(), "/ocirun/fd-test");
+    if h.layout() != Layout::V2 {
+        assert!(cg.unified_dir_fd().is_none());
+    }
+}
