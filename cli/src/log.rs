@@ -13,13 +13,7 @@ pub struct Logger {
 impl Logger {
     /// A logger for runc's `--log`, `--log-format` and `--debug` flags.
     pub fn new(path: Option<&Path>, format: &str, debug: bool) -> Logger {
-        let file = path.and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        });
+        let file = path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
         Logger {
             file,
             json: format == "json",

@@ -199,9 +199,7 @@ fn absolute(p: &std::path::Path) -> Result<PathBuf> {
 
 fn run(cli: &Cli) -> Result<i32> {
     if cli.systemd_cgroup {
-        bail!(
-            "--systemd-cgroup: the systemd cgroup driver is not supported by this build of ocirun"
-        );
+        bail!("--systemd-cgroup: the systemd cgroup driver is not supported by this build of ocirun");
     }
     if cli.rootless.as_deref().is_some_and(|r| r == "true") {
         bail!("--rootless=true: rootless containers are not supported by this build of ocirun");
@@ -213,9 +211,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Start { id } => {
             Container::load(&cli.root, id)?.start()?;
         }
-        Command::Run {
-            args, detach, keep, ..
-        } => {
+        Command::Run { args, detach, keep, .. } => {
             let mut c = builder(cli, args)?.run()?;
             if *detach {
                 return Ok(0);
@@ -239,8 +235,7 @@ fn run(cli: &Cli) -> Result<i32> {
             Err(runtime_core::Error::NotFound(_)) if *force => {
                 let dir = cli.root.join(id);
                 if runtime_core::state::valid_id(id) && dir.is_dir() {
-                    std::fs::remove_dir_all(&dir)
-                        .with_context(|| format!("remove {}", dir.display()))?;
+                    std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
                 }
             }
             Err(e) => return Err(e.into()),
@@ -276,8 +271,7 @@ fn run(cli: &Cli) -> Result<i32> {
             if path.exists() {
                 bail!("file {} exists; remove it first", path.display());
             }
-            std::fs::write(&path, specgen::default_spec())
-                .with_context(|| format!("write {}", path.display()))?;
+            std::fs::write(&path, specgen::default_spec()).with_context(|| format!("write {}", path.display()))?;
         }
     }
     Ok(0)

@@ -139,14 +139,8 @@ fn errors_are_logged_as_runc_json_lines() {
 fn spec_writes_a_config_the_runtime_accepts() {
     require_prerequisites();
     let dir = tempfile::tempdir().unwrap();
-    run_ok(
-        ocirun(dir.path())
-            .args(["spec", "--bundle"])
-            .arg(dir.path()),
-    );
-    let spec: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
-            .unwrap();
+    run_ok(ocirun(dir.path()).args(["spec", "--bundle"]).arg(dir.path()));
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(spec["process"]["args"], json!(["sh"]));
     assert_eq!(spec["root"]["path"], "rootfs");
     let out = ocirun(dir.path())
@@ -160,11 +154,7 @@ fn spec_writes_a_config_the_runtime_accepts() {
 #[test]
 fn preserve_fds_passes_exactly_the_extra_fds() {
     require_prerequisites();
-    let b = Bundle::new(&[
-        "sh",
-        "-c",
-        "ls /proc/self/fd | sort -n | tr '\\n' ' '; cat <&3",
-    ]);
+    let b = Bundle::new(&["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '; cat <&3"]);
     b.write();
     let id = unique_id("clifds");
     let _g = Guard(&b.state_root(), id.clone());
@@ -200,12 +190,7 @@ fn two_hundred_runs_leak_nothing() {
     b.write();
     let root = b.state_root();
     // Warm up once so lazily created directories do not count.
-    run_ok(
-        ocirun(&root)
-            .args(["run", "-b"])
-            .arg(b.path())
-            .arg(unique_id("warm")),
-    );
+    run_ok(ocirun(&root).args(["run", "-b"]).arg(b.path()).arg(unique_id("warm")));
     let before = footprint();
     for _ in 0..200 {
         let id = unique_id("loop");

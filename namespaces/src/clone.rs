@@ -53,10 +53,7 @@ struct RawCloneArgs {
 /// The child is a copy of the calling thread only. If the program has other
 /// threads, `child` must not allocate, take locks or otherwise call anything that
 /// is not async-signal-safe, and must not unwind.
-pub unsafe fn spawn<F: FnOnce() -> i32>(
-    args: &CloneArgs,
-    child: F,
-) -> Result<Spawned, NamespaceError> {
+pub unsafe fn spawn<F: FnOnce() -> i32>(args: &CloneArgs, child: F) -> Result<Spawned, NamespaceError> {
     let mut pidfd: libc::c_int = -1;
     let mut raw = RawCloneArgs {
         flags: args.namespaces.bits() | libc::CLONE_PIDFD as u64,
@@ -70,13 +67,7 @@ pub unsafe fn spawn<F: FnOnce() -> i32>(
     }
     // SAFETY: raw is a valid clone_args of the size we pass; without CLONE_VM and
     // with a zero stack the child gets a private copy of this address space, like fork.
-    let mut ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &raw mut raw,
-            std::mem::size_of::<RawCloneArgs>(),
-        )
-    };
+    let mut ret = unsafe { libc::syscall(libc::SYS_clone3, &raw mut raw, std::mem::size_of::<RawCloneArgs>()) };
     let mut in_cgroup = args.cgroup_fd.is_some();
     if ret < 0 && matches!(crate::sys::errno(), libc::ENOSYS | libc::E2BIG) {
         in_cgroup = false;
@@ -124,14 +115,7 @@ mod tests {
         // SAFETY: zeroed siginfo_t is a valid out-parameter.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: waitid on a pidfd we own, writing into info.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                fd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        };
+        let r = unsafe { libc::waitid(libc::P_PIDFD, fd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) };
         assert_eq!(r, 0, "waitid: {}", std::io::Error::last_os_error());
         // SAFETY: after a successful waitid for WEXITED, si_status is set.
         unsafe { info.si_status() }

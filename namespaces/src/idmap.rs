@@ -42,11 +42,7 @@ fn write_proc_file(path: PathBuf, content: String) -> Result<(), NamespaceError>
         .write(true)
         .open(&path)
         .and_then(|mut f| f.write_all(content.as_bytes()));
-    result.map_err(|source| NamespaceError::WriteMap {
-        path,
-        content,
-        source,
-    })
+    result.map_err(|source| NamespaceError::WriteMap { path, content, source })
 }
 
 /// Writes the uid and gid maps of the user namespace of `pid`, from the parent.
@@ -106,9 +102,6 @@ mod tests {
             false,
         )
         .unwrap_err();
-        assert!(
-            err.to_string().contains("/proc/2147483647/uid_map"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("/proc/2147483647/uid_map"), "{err}");
     }
 }

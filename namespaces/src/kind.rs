@@ -129,11 +129,7 @@ mod tests {
         for kind in NamespaceKind::ALL {
             assert!(!set.contains(kind), "{kind:?} shares a flag");
             set.insert(kind);
-            assert!(
-                std::path::Path::new("/proc/self/ns")
-                    .join(kind.proc_name())
-                    .exists()
-            );
+            assert!(std::path::Path::new("/proc/self/ns").join(kind.proc_name()).exists());
         }
         set.remove(NamespaceKind::Pid);
         assert!(!set.contains(NamespaceKind::Pid));
@@ -142,14 +138,8 @@ mod tests {
 
     #[test]
     fn oci_types_map_to_kinds() {
-        assert_eq!(
-            NamespaceKind::from(LinuxNamespaceType::Network).proc_name(),
-            "net"
-        );
-        assert_eq!(
-            NamespaceKind::from(LinuxNamespaceType::Mount).proc_name(),
-            "mnt"
-        );
+        assert_eq!(NamespaceKind::from(LinuxNamespaceType::Network).proc_name(), "net");
+        assert_eq!(NamespaceKind::from(LinuxNamespaceType::Mount).proc_name(), "mnt");
         assert_eq!(
             NamespaceKind::from(LinuxNamespaceType::Time).clone_flag(),
             libc::CLONE_NEWTIME as u64

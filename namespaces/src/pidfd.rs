@@ -87,14 +87,7 @@ pub fn reap(pidfd: impl AsFd, block: bool) -> std::io::Result<Option<ExitStatus>
         // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: waitid writes into info; the pidfd is live for the call.
-        let ret = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_fd().as_raw_fd() as libc::id_t,
-                &mut info,
-                flags,
-            )
-        };
+        let ret = unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_fd().as_raw_fd() as libc::id_t, &mut info, flags) };
         if ret < 0 {
             let err = std::io::Error::last_os_error();
             if err.kind() == std::io::ErrorKind::Interrupted {
@@ -123,10 +116,7 @@ mod tests {
     #[test]
     fn a_signalled_child_reports_128_plus_the_signal() {
         #[allow(clippy::zombie_processes, reason = "reaped through the pidfd below")]
-        let child = std::process::Command::new("sleep")
-            .arg("100")
-            .spawn()
-            .unwrap();
+        let child = std::process::Command::new("sleep").arg("100").spawn().unwrap();
         let fd = open(child.id() as i32).unwrap();
         assert!(!wait_exited(fd.as_fd(), Some(Duration::from_millis(1))).unwrap());
         send_signal(fd.as_fd(), libc::SIGKILL).unwrap();

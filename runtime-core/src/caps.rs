@@ -77,8 +77,7 @@ pub fn mask<S: AsRef<str>>(field: &str, names: impl IntoIterator<Item = S>) -> R
     let mut mask = 0u64;
     for n in names {
         let n = n.as_ref();
-        let bit =
-            number(n).ok_or_else(|| Error::spec(field, format!("unknown capability {n:?}")))?;
+        let bit = number(n).ok_or_else(|| Error::spec(field, format!("unknown capability {n:?}")))?;
         // A capability newer than the running kernel cannot be granted; runc skips it too.
         if bit <= last {
             mask |= 1 << bit;
@@ -103,10 +102,7 @@ mod tests {
     fn unknown_capability_names_the_field() {
         let names = vec!["CAP_KILL".to_string(), "CAP_FLY".to_string()];
         let err = mask("process.capabilities.bounding", &names).unwrap_err();
-        assert!(
-            err.to_string().contains("process.capabilities.bounding"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("process.capabilities.bounding"), "{err}");
         assert!(err.to_string().contains("CAP_FLY"), "{err}");
         assert_eq!(mask("x", &names[..1]).unwrap(), 1 << 5);
     }

@@ -320,15 +320,9 @@ fn create_in(
     undo: &mut Undo,
     opts: CreateOptions,
 ) -> Result<(Record, OwnedFd)> {
-    let dir = undo
-        .dir
-        .as_ref()
-        .expect("create_in runs with the state directory made");
+    let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| Error::spec("linux", "missing"))?;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
     let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
     let cgroup = Cgroup::new(
         &hierarchies,
@@ -336,21 +330,17 @@ fn create_in(
         &id,
     )
     .map_err(Error::Cgroup)?;
-    cgroup
-        .create(linux.resources().as_ref())
-        .map_err(Error::Cgroup)?;
+    cgroup.create(linux.resources().as_ref()).map_err(Error::Cgroup)?;
     let cgroup_path = cgroup.path().to_string();
     let cgroup_mounts = cgroup
         .mounts()
         .into_iter()
-        .map(
-            |(name, controllers, unified, host_path)| rootfs::CgroupMount {
-                name,
-                controllers,
-                unified,
-                host_path,
-            },
-        )
+        .map(|(name, controllers, unified, host_path)| rootfs::CgroupMount {
+            name,
+            controllers,
+            unified,
+            host_path,
+        })
         .collect();
     let cgroup_fd = cgroup.unified_dir_fd();
     undo.cgroup = Some(cgroup);
@@ -359,13 +349,17 @@ fn create_in(
     let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::spec("--root", "contains a NUL byte"))?;
     // SAFETY: c_fifo is a valid path; mkfifo only creates a node.
-    if unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) } < 0 {
+    if unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o622) } < 0 {
         return Err(Error::io(
             "create exec fifo",
             fifo_path,
             std::io::Error::last_os_error(),
         ));
     }
+    // The init opens it for writing after switching to the container's user, as
+    // runc does: writable by anyone (the state directory keeps others out), whatever the umask.
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(|e| Error::io("chmod exec fifo", &fifo_path, e))?;
     let fifo = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
@@ -399,10 +393,11 @@ fn create_in(
     undo.child = Some(spawned.pidfd);
     let child = undo.child.as_ref().expect("set just above");
 
+    // A failed send means the init is gone: wait_ready then reports its error or exit.
+    let mut sent = true;
     if plan.new_user {
-        namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false)
-            .map_err(Error::Namespace)?;
-        send_msg(&parent_sock, Tag::MapsWritten)?;
+        namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false).map_err(Error::Namespace)?;
+        sent = send_msg(&parent_sock, Tag::MapsWritten).is_ok();
     }
     if !spawned.in_cgroup {
         undo.cgroup
@@ -411,11 +406,12 @@ fn create_in(
             .add_process(pid)
             .map_err(Error::Cgroup)?;
     }
-    send_msg(&parent_sock, Tag::Go)?;
+    if sent {
+        let _ = send_msg(&parent_sock, Tag::Go);
+    }
     wait_ready(&parent_sock, child, &plan)?;
 
-    let (_, start) =
-        state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
+    let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
     let record = Record {
         oci_version: spec.version().clone(),
         id,
@@ -669,11 +665,7 @@ fn state_of(record: &Record, status: Status) -> State {
         oci_version: record.oci_version.clone(),
         id: record.id.clone(),
         status,
-        pid: if status == Status::Stopped {
-            0
-        } else {
-            record.pid
-        },
+        pid: if status == Status::Stopped { 0 } else { record.pid },
         bundle: record.bundle.clone(),
         rootfs: record.rootfs.clone(),
         created: record.created.clone(),

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// The container id is empty or has characters runc refuses.
-    #[error(
-        "invalid container id {0:?}: it must match [A-Za-z0-9_+.-]+ and not be \".\" or \"..\""
-    )]
+    #[error("invalid container id {0:?}: it must match [A-Za-z0-9_+.-]+ and not be \".\" or \"..\"")]
     InvalidId(String),
     /// A container with this id exists already.
     #[error("container {0:?} already exists")]

@@ -185,10 +185,7 @@ impl InitPlan {
             .process()
             .as_ref()
             .ok_or_else(|| Error::spec("process", "missing"))?;
-        let linux = spec
-            .linux()
-            .as_ref()
-            .ok_or_else(|| Error::spec("linux", "missing"))?;
+        let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
         let min_fd = 3 + opts.preserve_fds as i32;
 
         let mut new_namespaces = NamespaceSet::empty();
@@ -198,8 +195,7 @@ impl InitPlan {
             let kind = NamespaceKind::from(ns.typ());
             match ns.path() {
                 Some(path) => {
-                    let fd =
-                        namespaces::sys::open_namespace(kind, path).map_err(Error::Namespace)?;
+                    let fd = namespaces::sys::open_namespace(kind, path).map_err(Error::Namespace)?;
                     join.push((kind, raise_fd(fd, min_fd)?, path.display().to_string()));
                 }
                 // A new time namespace is made by unshare in the child, so the
@@ -223,18 +219,8 @@ impl InitPlan {
             ));
         }
         let new_user = new_namespaces.contains(NamespaceKind::User);
-        let uid_maps = linux
-            .uid_mappings()
-            .iter()
-            .flatten()
-            .map(IdMap::from)
-            .collect();
-        let gid_maps = linux
-            .gid_mappings()
-            .iter()
-            .flatten()
-            .map(IdMap::from)
-            .collect();
+        let uid_maps = linux.uid_mappings().iter().flatten().map(IdMap::from).collect();
+        let gid_maps = linux.gid_mappings().iter().flatten().map(IdMap::from).collect();
 
         let time_offsets = match linux.time_offsets() {
             Some(offsets) if !offsets.is_empty() => {
@@ -267,10 +253,7 @@ impl InitPlan {
 
         let mounts = MountPlan::compile(&rootfs::RootfsConfig {
             rootfs: opts.rootfs.to_path_buf(),
-            readonly: spec
-                .root()
-                .as_ref()
-                .is_some_and(|r| r.readonly().unwrap_or(false)),
+            readonly: spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)),
             propagation: linux.rootfs_propagation().clone(),
             mounts: spec.mounts().clone().unwrap_or_default(),
             devices: linux.devices().clone().unwrap_or_default(),
@@ -290,11 +273,7 @@ impl InitPlan {
                 return Err(Error::spec("linux.sysctl", format!("invalid key {key:?}")));
             }
             let path = format!("/proc/sys/{}", key.replace('.', "/"));
-            sysctl.push((
-                cstring("linux.sysctl", path)?,
-                value.clone().into_bytes(),
-                key.clone(),
-            ));
+            sysctl.push((cstring("linux.sysctl", path)?, value.clone().into_bytes(), key.clone()));
         }
 
         let oom_score_adj = match process.oom_score_adj() {
@@ -320,11 +299,7 @@ impl InitPlan {
             if r.soft() > r.hard() {
                 return Err(Error::spec(
                     "process.rlimits",
-                    format!(
-                        "{name}: soft limit {} is above hard limit {}",
-                        r.soft(),
-                        r.hard()
-                    ),
+                    format!("{name}: soft limit {} is above hard limit {}", r.soft(), r.hard()),
                 ));
             }
             rlimits.push((rlimit_resource(r.typ()), r.soft(), r.hard(), name));
@@ -357,10 +332,7 @@ impl InitPlan {
             .collect::<Result<_>>()?;
         let mut env: Vec<String> = process.env().clone().unwrap_or_default();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
-            env.push(format!(
-                "HOME={}",
-                if user.uid() == 0 { "/root" } else { "/" }
-            ));
+            env.push(format!("HOME={}", if user.uid() == 0 { "/root" } else { "/" }));
         }
         let envp: Vec<CString> = env
             .iter()
@@ -370,25 +342,14 @@ impl InitPlan {
         let exe_candidates = if arg0.contains('/') {
             vec![cstring("process.args", arg0.as_str())?]
         } else {
-            let path = env
-                .iter()
-                .find_map(|e| e.strip_prefix("PATH="))
-                .unwrap_or(DEFAULT_PATH);
+            let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
             path.split(':')
                 .map(|dir| if dir.is_empty() { "." } else { dir })
                 .map(|dir| cstring("process.env", format!("{dir}/{arg0}")))
                 .collect::<Result<_>>()?
         };
-        let argv_ptrs = argv
-            .iter()
-            .map(|a| a.as_ptr())
-            .chain([std::ptr::null()])
-            .collect();
-        let envp_ptrs = envp
-            .iter()
-            .map(|e| e.as_ptr())
-            .chain([std::ptr::null()])
-            .collect();
+        let argv_ptrs = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+        let envp_ptrs = envp.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
 
         let fifo_fd = opts.fifo.map(|fd| raise_fd(fd, min_fd)).transpose()?;
         let [i, o, e] = opts.stdio;
@@ -397,10 +358,7 @@ impl InitPlan {
             o.map(|fd| raise_fd(fd, min_fd)).transpose()?,
             e.map(|fd| raise_fd(fd, min_fd)).transpose()?,
         ];
-        let fifo_name = cstring(
-            "exec fifo",
-            fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string(),
-        )?;
+        let fifo_name = cstring("exec fifo", fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string())?;
 
         let sync = raise_fd(opts.sync, min_fd)?;
         let sync_raw = sync.as_raw_fd();
@@ -472,14 +430,8 @@ impl InitPlan {
             },
             Step::TimeNamespace => "create the time namespace".into(),
             Step::TimeOffsets => "write /proc/self/timens_offsets".into(),
-            Step::Hostname => format!(
-                "set hostname {:?}",
-                self.hostname.as_deref().unwrap_or_default()
-            ),
-            Step::Domainname => format!(
-                "set domain name {:?}",
-                self.domainname.as_deref().unwrap_or_default()
-            ),
+            Step::Hostname => format!("set hostname {:?}", self.hostname.as_deref().unwrap_or_default()),
+            Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
             Step::OpenProc => "open /proc/self/fd".into(),
             Step::Rootfs => "rootfs".into(),
             Step::Sysctl => match self.sysctl.get(i) {
@@ -502,10 +454,7 @@ impl InitPlan {
             Step::SetGid => format!("setgid {}", self.gid),
             Step::SetUid => format!("setuid {}", self.uid),
             Step::Capabilities => "set capabilities".into(),
-            Step::Ambient => format!(
-                "raise ambient capability {}",
-                caps::name(index).unwrap_or("?")
-            ),
+            Step::Ambient => format!("raise ambient capability {}", caps::name(index).unwrap_or("?")),
             Step::Lookup => format!(
                 "exec {:?}: executable file not found in $PATH or not executable",
                 self.arg0
@@ -527,10 +476,7 @@ impl InitPlan {
             return 1;
         }
         let fail = |step: Step, index: u32, errno: i32| -> i32 {
-            let _ = sys::send(
-                sync,
-                &Msg::new(Tag::Error, step as u32, index, errno).encode(),
-            );
+            let _ = sys::send(sync, &Msg::new(Tag::Error, step as u32, index, errno).encode());
             1
         };
         macro_rules! step {
@@ -554,17 +500,12 @@ impl InitPlan {
         if self.new_user {
             let mut buf = [0u8; Msg::SIZE];
             match sys::recv(sync, &mut buf) {
-                Ok(n)
-                    if n == Msg::SIZE
-                        && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::MapsWritten) => {}
+                Ok(n) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::MapsWritten) => {}
                 Ok(_) => return fail(Step::WaitMaps, 0, libc::EPIPE),
                 Err(e) => return fail(Step::WaitMaps, 0, e),
             }
             step!(sys::setresgid(0), Step::BecomeRoot);
             step!(sys::setresuid(0), Step::BecomeRoot);
-        }
-        for (i, (kind, fd, _)) in self.join.iter().enumerate() {
-            step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
         }
         if self.new_time {
             step!(
@@ -572,11 +513,16 @@ impl InitPlan {
                 Step::TimeNamespace
             );
             if let Some((path, content)) = &self.time_offsets {
-                step!(
-                    namespaces::sys::write_file(path, content),
-                    Step::TimeOffsets
-                );
+                // /proc/self files of a non-dumpable process belong to the host's
+                // root, whom a new user namespace cannot write as: be dumpable for
+                // this one write, while nothing but this process is in the container.
+                step!(sys::prctl(libc::PR_SET_DUMPABLE, 1), Step::Prctl);
+                step!(namespaces::sys::write_file(path, content), Step::TimeOffsets);
+                step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
             }
+        }
+        for (i, (kind, fd, _)) in self.join.iter().enumerate() {
+            step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
         }
         if let Some(h) = &self.hostname {
             step!(namespaces::sys::sethostname(h), Step::Hostname);
@@ -587,11 +533,7 @@ impl InitPlan {
         // The host's /proc/self/fd, kept to reopen the exec fifo after pivot_root.
         let proc_fd = if self.fifo_fd.is_some() {
             step!(
-                sys::openat(
-                    libc::AT_FDCWD,
-                    &self.proc_self_fd,
-                    libc::O_PATH | libc::O_DIRECTORY
-                ),
+                sys::openat(libc::AT_FDCWD, &self.proc_self_fd, libc::O_PATH | libc::O_DIRECTORY),
                 Step::OpenProc
             )
         } else {
@@ -660,18 +602,11 @@ impl InitPlan {
             Err(e) => return fail(Step::WaitStart, 0, e),
         }
         if self.no_new_privileges {
-            step!(
-                sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1),
-                Step::NoNewPrivileges
-            );
+            step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
         }
         for (target, fd) in self.stdio.iter().enumerate() {
             if let Some(fd) = fd {
-                step!(
-                    sys::dup2(fd.as_raw_fd(), target as libc::c_int),
-                    Step::Fds,
-                    target
-                );
+                step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
             }
         }
         // Only stdio and the preserved fds may reach the container process.

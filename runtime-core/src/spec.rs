@@ -16,13 +16,10 @@ pub fn load_bundle(bundle: &Path) -> Result<Spec> {
 
 /// The root filesystem of `spec` as an absolute host path (root.path is relative to the bundle).
 pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| Error::spec("root", "missing"))?;
+    let root = spec.root().as_ref().ok_or_else(|| Error::spec("root", "missing"))?;
     let path = bundle.join(root.path());
-    let canonical = std::fs::canonicalize(&path)
-        .map_err(|e| Error::spec("root.path", format!("{}: {e}", path.display())))?;
+    let canonical =
+        std::fs::canonicalize(&path).map_err(|e| Error::spec("root.path", format!("{}: {e}", path.display())))?;
     if !canonical.is_dir() {
         return Err(Error::spec(
             "root.path",
@@ -58,17 +55,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
         ));
     }
     for (field, set) in [
-        (
-            "process.apparmorProfile",
-            process.apparmor_profile().is_some(),
-        ),
+        ("process.apparmorProfile", process.apparmor_profile().is_some()),
         ("process.selinuxLabel", process.selinux_label().is_some()),
         ("process.ioPriority", process.io_priority().is_some()),
         ("process.scheduler", process.scheduler().is_some()),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
-        ),
+        ("process.execCPUAffinity", process.exec_cpu_affinity().is_some()),
     ] {
         if set {
             return Err(Error::spec(field, "not supported by this build of ocirun"));
@@ -76,16 +67,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     for env in process.env().iter().flatten() {
         if !env.contains('=') {
-            return Err(Error::spec(
-                "process.env",
-                format!("{env:?} is not KEY=value"),
-            ));
+            return Err(Error::spec("process.env", format!("{env:?} is not KEY=value")));
         }
     }
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| Error::spec("linux", "missing"))?;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
     let mut seen = HashSet::new();
     for ns in linux.namespaces().iter().flatten() {
         let kind = NamespaceKind::from(ns.typ());
@@ -105,10 +90,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     if !seen.contains(&NamespaceKind::Mount) {
-        return Err(Error::spec(
-            "linux.namespaces",
-            "a mount namespace is required",
-        ));
+        return Err(Error::spec("linux.namespaces", "a mount namespace is required"));
     }
     let new_user = linux
         .namespaces()
@@ -135,10 +117,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .flatten()
         .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::Uts && ns.path().is_none());
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return Err(Error::spec(
-            "hostname",
-            "setting a hostname needs a new uts namespace",
-        ));
+        return Err(Error::spec("hostname", "setting a hostname needs a new uts namespace"));
     }
     if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
         return Err(Error::spec(
@@ -160,10 +139,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     for (clock, _) in linux.time_offsets().iter().flatten() {
         if clock != "monotonic" && clock != "boottime" {
-            return Err(Error::spec(
-                "linux.timeOffsets",
-                format!("unknown clock {clock:?}"),
-            ));
+            return Err(Error::spec("linux.timeOffsets", format!("unknown clock {clock:?}")));
         }
     }
     for (field, set) in [

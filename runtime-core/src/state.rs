@@ -219,12 +219,10 @@ impl ContainerDir {
     pub fn load(&self) -> Result<Option<Record>> {
         let file = self.path.join("state.json");
         match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| Error::State {
-                    id: self.id.clone(),
-                    source,
-                }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| Error::State {
+                id: self.id.clone(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("read", file, e)),
         }
@@ -277,8 +275,7 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 
 /// Whether `pid` is still the process that started at `start_time` and has not exited.
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
-    pid > 0
-        && matches!(proc_stat(pid), Some((state, start)) if start == start_time && state != 'Z' && state != 'X')
+    pid > 0 && matches!(proc_stat(pid), Some((state, start)) if start == start_time && state != 'Z' && state != 'X')
 }
 
 /// Now, as RFC 3339 UTC with nanoseconds (as runc writes `created`).
@@ -323,7 +320,7 @@ mod tests {
     fn own_process_is_alive_and_a_wrong_start_time_is_not() {
         let pid = std::process::id() as i32;
         let (state, start) = proc_stat(pid).unwrap();
-        assert_eq!(state, 'R');
+        assert!(state != 'Z' && state != 'X');
         assert!(is_alive(pid, start));
         assert!(!is_alive(pid, start + 1));
         assert!(!is_alive(i32::MAX, start));
@@ -346,9 +343,6 @@ mod tests {
     fn rfc3339_has_the_right_shape() {
         let s = now_rfc3339();
         assert_eq!(s.len(), 30, "{s}");
-        assert!(
-            s.starts_with("20") && s.ends_with('Z') && &s[10..11] == "T",
-            "{s}"
-        );
+        assert!(s.starts_with("20") && s.ends_with('Z') && &s[10..11] == "T", "{s}");
     }
 }

@@ -15,19 +15,8 @@ fn check(ret: libc::c_long) -> Result<libc::c_long, i32> {
 /// prctl with integer arguments.
 pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> Result<(), i32> {
     // SAFETY: every option used here takes plain integers.
-    check(
-        unsafe {
-            libc::prctl(
-                option,
-                arg2,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-            )
-        }
-        .into(),
-    )
-    .map(drop)
+    check(unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) }.into())
+        .map(drop)
 }
 
 /// Raises one ambient capability.
@@ -48,10 +37,7 @@ pub fn ambient_raise(cap: u32) -> Result<(), i32> {
 /// Sends one fixed-size message on a socket.
 pub fn send(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
     // SAFETY: buf is a live slice; MSG_NOSIGNAL avoids SIGPIPE if the peer left.
-    let n = check(
-        unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) }
-            as libc::c_long,
-    )?;
+    let n = check(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) } as libc::c_long)?;
     if n as usize == buf.len() {
         Ok(())
     } else {

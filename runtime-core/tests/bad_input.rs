@@ -26,14 +26,8 @@ fn expect_create_error(b: &Bundle, want: &str) {
         .create()
         .unwrap_err();
     let text = err_text(&err);
-    assert!(
-        text.contains(want),
-        "error {text:?} does not mention {want:?}"
-    );
-    assert!(
-        !b.state_root().join(&id).exists(),
-        "state directory left behind"
-    );
+    assert!(text.contains(want), "error {text:?} does not mention {want:?}");
+    assert!(!b.state_root().join(&id).exists(), "state directory left behind");
     assert_eq!(footprint(), before, "something leaked after: {text}");
 }
 

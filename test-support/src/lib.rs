@@ -36,11 +36,7 @@ pub fn require_prerequisites() {
 /// A unique container id for this test process: `<prefix>-<pid>-<n>`.
 pub fn unique_id(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A bundle in a temp dir: a busybox rootfs and a config.json, plus a state root.
@@ -195,11 +191,7 @@ pub fn footprint() -> Footprint {
         for h in hier.flatten() {
             let dir = h.path().join("ocirun-test");
             cgroups += std::fs::read_dir(&dir)
-                .map(|d| {
-                    d.flatten()
-                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                        .count()
-                })
+                .map(|d| d.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).count())
                 .unwrap_or(0);
         }
     }
@@ -210,12 +202,9 @@ pub fn footprint() -> Footprint {
                 .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
                 .filter(|stat| {
                     // Field 4, after the parenthesised command name, is the parent pid.
-                    stat.rfind(')').and_then(|i| {
-                        stat[i + 2..]
-                            .split(' ')
-                            .nth(1)
-                            .and_then(|p| p.parse::<u32>().ok())
-                    }) == Some(me)
+                    stat.rfind(')')
+                        .and_then(|i| stat[i + 2..].split(' ').nth(1).and_then(|p| p.parse::<u32>().ok()))
+                        == Some(me)
                 })
                 .count()
         })
