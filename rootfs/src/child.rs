@@ -9,10 +9,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use libc::c_ulong;
 
-use crate::plan::{
-    Action, DeviceOp, Leaf, MountOp, Op, PER_MOUNT_FLAGS, Remount, RemountTargetOp, SymlinkOp,
-    Target,
-};
+use crate::copyup;
+use crate::plan::{Action, DeviceOp, Leaf, MountOp, Op, PER_MOUNT_FLAGS, Remount, RemountTargetOp, SymlinkOp, Target};
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
 
@@ -100,6 +98,14 @@ fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool) -> SysResult<OwnedF
     sys::openat2(root, rel, flags, RESOLVE)
 }
 
+/// Opens the existing directory `target` inside the root for reading (getdents, *at calls).
+///
+/// Runs in the child: no allocation, no locks.
+fn open_dir_in_root(root: BorrowedFd<'_>, target: &Target) -> SysResult<OwnedFd> {
+    let rel = target.prefixes.last().map_or(c".", |p| p.as_c_str());
+    sys::openat2(root, rel, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, RESOLVE)
+}
+
 /// Resolves `target` inside the root, creating missing directories one component at a time
 /// (mkdirat in the already-resolved parent, never a multi-component mkdir) and, for
 /// `Some(Leaf::File)`, an empty file at the end. `None` creates nothing.
@@ -130,11 +136,7 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
                     sys::openat(
                         dir,
                         name,
-                        libc::O_CREAT
-                            | libc::O_EXCL
-                            | libc::O_WRONLY
-                            | libc::O_NOFOLLOW
-                            | libc::O_CLOEXEC,
+                        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                         0o644,
                     )
                     .map(drop)
@@ -194,12 +196,13 @@ fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
     let root = ctx.root(op.resolve_step)?;
     let fd = resolve(root, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
     let path = ProcFdPath::new(fd.as_fd());
+    // For tmpcopyup, hold the old directory open: it stays readable under the new mount.
+    let copy_from = match &op.copyup {
+        Some(c) => Some(open_dir_in_root(root, &op.target).map_err(at(c.open_step))?),
+        None => None,
+    };
     match &op.action {
-        Action::Bind {
-            source,
-            flags,
-            step,
-        } => {
+        Action::Bind { source, flags, step } => {
             sys::mount(Some(source), path.as_cstr(), None, *flags, None).map_err(at(*step))?;
         }
         Action::Fs {
@@ -209,14 +212,7 @@ fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
             data,
             step,
         } => {
-            sys::mount(
-                Some(source),
-                path.as_cstr(),
-                Some(fstype),
-                *flags,
-                data.as_deref(),
-            )
-            .map_err(at(*step))?;
+            sys::mount(Some(source), path.as_cstr(), Some(fstype), *flags, data.as_deref()).map_err(at(*step))?;
         }
     }
     drop(fd);
@@ -226,6 +222,10 @@ fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
     // The old fd still points below the new mount; reopen to reach the new mount's root.
     let fd = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
     let path = ProcFdPath::new(fd.as_fd());
+    if let (Some(c), Some(src)) = (&op.copyup, &copy_from) {
+        let dst = open_dir_in_root(root, &op.target).map_err(at(c.copy_step))?;
+        copyup::copy_tree(src.as_fd(), dst.as_fd()).map_err(at(c.copy_step))?;
+    }
     if let Some(r) = &op.remount {
         let current = sys::fstatfs_flags(fd.as_fd()).map_err(at(r.statfs_step))?;
         remount(path.as_cstr(), current, r)?;
@@ -260,8 +260,7 @@ fn run_device(ctx: &Ctx, op: &DeviceOp) -> Result<(), StepFailure> {
         match sys::mknodat(parent.as_fd(), &op.name, m.mode, m.dev) {
             Ok(()) => {
                 sys::fchownat(parent.as_fd(), &op.name, m.uid, m.gid).map_err(at(m.chown_step))?;
-                return sys::fchmodat(parent.as_fd(), &op.name, m.mode & 0o7777)
-                    .map_err(at(m.chmod_step));
+                return sys::fchmodat(parent.as_fd(), &op.name, m.mode & 0o7777).map_err(at(m.chmod_step));
             }
             Err(libc::EEXIST) => return Ok(()),
             Err(libc::EPERM) => {}
@@ -296,17 +295,8 @@ fn run_symlink(ctx: &Ctx, op: &SymlinkOp) -> Result<(), StepFailure> {
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_pivot(ctx: &Ctx, steps: &[u32; 7]) -> Result<(), StepFailure> {
-    let [
-        open_old,
-        chdir_new,
-        pivot,
-        chdir_old,
-        slave_old,
-        detach,
-        chdir_root,
-    ] = *steps;
-    let oldroot = sys::open(c"/", libc::O_DIRECTORY | libc::O_PATH | libc::O_CLOEXEC)
-        .map_err(at(open_old))?;
+    let [open_old, chdir_new, pivot, chdir_old, slave_old, detach, chdir_root] = *steps;
+    let oldroot = sys::open(c"/", libc::O_DIRECTORY | libc::O_PATH | libc::O_CLOEXEC).map_err(at(open_old))?;
     sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
     sys::pivot_root(c".", c".").map_err(at(pivot))?;
     sys::fchdir(oldroot.as_fd()).map_err(at(chdir_old))?;
@@ -333,9 +323,7 @@ fn run_move_root(ctx: &Ctx, rootfs: &CStr, steps: &[u32; 4]) -> Result<(), StepF
 /// Runs in the child: no allocation, no locks.
 fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
     match op {
-        Op::Propagate { path, flags, step } => {
-            sys::mount(None, path, None, *flags, None).map_err(at(*step))
-        }
+        Op::Propagate { path, flags, step } => sys::mount(None, path, None, *flags, None).map_err(at(*step)),
         Op::ParentPrivate { candidates, step } => {
             for dir in candidates {
                 match sys::mount(None, dir, None, libc::MS_PRIVATE, None) {
@@ -347,17 +335,11 @@ fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
             }
             Err(at(*step)(libc::EINVAL))
         }
-        Op::BindRootfs { rootfs, step } => sys::mount(
-            Some(rootfs),
-            rootfs,
-            None,
-            libc::MS_BIND | libc::MS_REC,
-            None,
-        )
-        .map_err(at(*step)),
+        Op::BindRootfs { rootfs, step } => {
+            sys::mount(Some(rootfs), rootfs, None, libc::MS_BIND | libc::MS_REC, None).map_err(at(*step))
+        }
         Op::OpenRoot { rootfs, step } => {
-            let fd = sys::open(rootfs, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-                .map_err(at(*step))?;
+            let fd = sys::open(rootfs, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(at(*step))?;
             ctx.root = Some(fd);
             Ok(())
         }
@@ -387,14 +369,8 @@ fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
             tmpfs_step,
         } => match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
             Ok(()) | Err(libc::ENOENT) => Ok(()),
-            Err(libc::ENOTDIR) => sys::mount(
-                Some(c"tmpfs"),
-                path,
-                Some(c"tmpfs"),
-                libc::MS_RDONLY,
-                data.as_deref(),
-            )
-            .map_err(at(*tmpfs_step)),
+            Err(libc::ENOTDIR) => sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, data.as_deref())
+                .map_err(at(*tmpfs_step)),
             Err(e) => Err(at(*bind_step)(e)),
         },
         Op::RemountPath { path, remount: r } => {

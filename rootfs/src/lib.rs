@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 mod child;
+mod copyup;
 mod error;
 mod options;
 mod plan;

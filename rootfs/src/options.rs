@@ -4,9 +4,8 @@ use libc::c_ulong;
 
 use crate::RootfsError;
 use crate::sys::{
-    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME,
-    MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY,
-    MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
+    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
 };
 
 /// The mount options of one OCI mount, split into what each kernel call needs.
@@ -326,10 +325,7 @@ mod tests {
     #[test]
     fn recursive_attrs() {
         let o = parse_mount_options(&["rro", "rnosuid", "rnodev", "rexec"]).unwrap();
-        assert_eq!(
-            o.attr_set,
-            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
-        );
+        assert_eq!(o.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
         assert_eq!(o.attr_clr, MOUNT_ATTR_NOEXEC);
         let o = parse_mount_options(&["rro", "rrw"]).unwrap();
         assert_eq!(o.attr_set, 0);

@@ -113,12 +113,23 @@ pub(crate) struct MountOp {
     pub(crate) propagation: Vec<(c_ulong, u32)>,
     /// Recursive attributes (mount_setattr with `AT_RECURSIVE`) and their step.
     pub(crate) attrs: Option<(MountAttr, u32)>,
+    /// `tmpcopyup`: copy the target's old contents into the new tmpfs.
+    pub(crate) copyup: Option<CopyUp>,
+}
+
+/// Steps of a `tmpcopyup`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CopyUp {
+    /// Step of opening the target directory (before the mount) for reading.
+    pub(crate) open_step: u32,
+    /// Step of opening the new tmpfs and copying.
+    pub(crate) copy_step: u32,
 }
 
 impl MountOp {
     /// Whether anything acts on the new mount after it is made.
     pub(crate) fn needs_reopen(&self) -> bool {
-        self.remount.is_some() || !self.propagation.is_empty() || self.attrs.is_some()
+        self.remount.is_some() || !self.propagation.is_empty() || self.attrs.is_some() || self.copyup.is_some()
     }
 }
 
@@ -357,11 +368,7 @@ fn parse_root_propagation(value: &str) -> Option<c_ulong> {
 }
 
 /// A `RootfsError::InvalidField`.
-fn invalid(
-    field: impl Into<String>,
-    value: impl Into<String>,
-    reason: &'static str,
-) -> RootfsError {
+fn invalid(field: impl Into<String>, value: impl Into<String>, reason: &'static str) -> RootfsError {
     RootfsError::InvalidField {
         field: field.into(),
         value: value.into(),
@@ -491,8 +498,7 @@ impl Builder<'_> {
     fn label_data(&self, data: &str, fstype: &str) -> String {
         match self.cfg.mount_label.as_deref() {
             Some(label)
-                if !label.is_empty()
-                    && !matches!(fstype, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2") =>
+                if !label.is_empty() && !matches!(fstype, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2") =>
             {
                 if data.is_empty() {
                     format!("context=\"{label}\"")
@@ -518,16 +524,15 @@ impl Builder<'_> {
         let target = target_from(field, parts)?;
         let place = self.where_(parts);
         let resolve_step = self.resolve_step(parts, Some(leaf));
+        let copyup_open = opts
+            .tmpcopyup
+            .then(|| self.step(format!("open {place} to copy its contents into the new tmpfs")));
         let action = match kind {
             MountKind::Bind { source, recursive } => {
                 let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
                 let step = self.step(format!(
                     "{} {} on {place}",
-                    if recursive {
-                        "rbind mount"
-                    } else {
-                        "bind mount"
-                    },
+                    if recursive { "rbind mount" } else { "bind mount" },
                     source.display()
                 ));
                 Action::Bind {
@@ -565,6 +570,12 @@ impl Builder<'_> {
             }
         };
         let reopen_step = self.step(format!("reopen {place} after mounting on it"));
+        let copyup = copyup_open.map(|open_step| CopyUp {
+            open_step,
+            copy_step: self.step(format!(
+                "copy the old contents of {place} into the new tmpfs (tmpcopyup)"
+            )),
+        });
         let remount = remount.map(|(set, cleared)| self.remount(&place, set, cleared));
         let propagation = opts
             .propagation
@@ -599,6 +610,7 @@ impl Builder<'_> {
             remount,
             propagation,
             attrs,
+            copyup,
         }));
         Ok(())
     }
@@ -623,30 +635,24 @@ impl Builder<'_> {
         }
         let raw_opts: &[String] = m.options().as_deref().unwrap_or(&[]);
         let opts = parse_mount_options(raw_opts).map_err(|e| match e {
-            RootfsError::InvalidField { value, reason, .. } => {
-                invalid(format!("{field}.options"), value, reason)
-            }
+            RootfsError::InvalidField { value, reason, .. } => invalid(format!("{field}.options"), value, reason),
             other => other,
         })?;
-        if opts.tmpcopyup {
+        let typ = m.typ().as_deref().unwrap_or("");
+        let is_bind = typ == "bind" || typ == "none" || opts.is_bind();
+        if opts.tmpcopyup && (is_bind || typ != "tmpfs") {
             return Err(invalid(
                 format!("{field}.options"),
                 "tmpcopyup",
-                "copying a directory's contents into a tmpfs is not supported",
+                "tmpcopyup is only valid on tmpfs mounts",
             ));
         }
-        let typ = m.typ().as_deref().unwrap_or("");
-        let is_bind = typ == "bind" || typ == "none" || opts.is_bind();
         if typ == "cgroup" && !is_bind {
             return self.push_cgroup_mount(&field, &parts, &opts);
         }
         if is_bind {
             let Some(source) = m.source() else {
-                return Err(invalid(
-                    format!("{field}.source"),
-                    "",
-                    "a bind mount needs a source",
-                ));
+                return Err(invalid(format!("{field}.source"), "", "a bind mount needs a source"));
             };
             let source = std::path::absolute(source).map_err(|e| RootfsError::Inspect {
                 field: format!("{field}.source"),
@@ -660,8 +666,8 @@ impl Builder<'_> {
             })?;
             let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
             let set = opts.flags & PER_MOUNT_FLAGS;
-            let remount = (set != 0 || opts.cleared & PER_MOUNT_FLAGS != 0)
-                .then_some((set, opts.cleared & PER_MOUNT_FLAGS));
+            let remount =
+                (set != 0 || opts.cleared & PER_MOUNT_FLAGS != 0).then_some((set, opts.cleared & PER_MOUNT_FLAGS));
             let recursive = opts.flags & libc::MS_REC != 0;
             return self.push_mount(
                 &field,
@@ -684,9 +690,14 @@ impl Builder<'_> {
             None => typ.as_bytes().to_vec(),
         };
         let mut flags = opts.flags;
+        let mut remount = None;
         if parts.len() == 1 && parts[0] == b"dev" {
             // As runc: /dev stays writable until the devices are made, then goes read-only.
             flags &= !libc::MS_RDONLY;
+        } else if opts.tmpcopyup && flags & libc::MS_RDONLY != 0 {
+            // Writable for the copy, read-only right after it (as runc).
+            flags &= !libc::MS_RDONLY;
+            remount = Some((libc::MS_RDONLY, 0));
         }
         let data = self.label_data(&opts.data_string(), typ);
         self.push_mount(
@@ -700,17 +711,12 @@ impl Builder<'_> {
                 data,
             },
             &opts,
-            None,
+            remount,
         )
     }
 
     /// Adds a mount of type "cgroup", from [`RootfsConfig::cgroup_mounts`], as runc.
-    fn push_cgroup_mount(
-        &mut self,
-        field: &str,
-        parts: &[Vec<u8>],
-        opts: &MountOptions,
-    ) -> Result<(), RootfsError> {
+    fn push_cgroup_mount(&mut self, field: &str, parts: &[Vec<u8>], opts: &MountOptions) -> Result<(), RootfsError> {
         let cfg = self.cfg;
         if cfg.cgroup_mounts.is_empty() {
             return Err(invalid(
@@ -779,13 +785,8 @@ impl Builder<'_> {
         let no_propagation = MountOptions::default();
         for (i, cm) in cfg.cgroup_mounts.iter().enumerate() {
             let cm_field = format!("cgroup_mounts[{i}].name");
-            if cm.name.contains('/') || cm.name == "." || cm.name == ".." || cm.name.contains('\0')
-            {
-                return Err(invalid(
-                    cm_field,
-                    cm.name.clone(),
-                    "must be a single path component",
-                ));
+            if cm.name.contains('/') || cm.name == "." || cm.name == ".." || cm.name.contains('\0') {
+                return Err(invalid(cm_field, cm.name.clone(), "must be a single path component"));
             }
             let mut sub = parts.to_vec();
             sub.push(cm.name.as_bytes().to_vec());
@@ -811,11 +812,7 @@ impl Builder<'_> {
             self.push_mount(field, &sub, Leaf::Dir, kind, &no_propagation, remount)?;
             // runc links each controller of a co-mounted hierarchy: cpu -> cpu,cpuacct.
             if cm.name.contains(',') {
-                for part in cm
-                    .name
-                    .split(',')
-                    .filter(|p| !p.is_empty() && *p != cm.name)
-                {
+                for part in cm.name.split(',').filter(|p| !p.is_empty() && *p != cm.name) {
                     let mut link_parts = parts.to_vec();
                     link_parts.push(part.as_bytes().to_vec());
                     self.push_symlink(field, &link_parts, cm.name.as_bytes(), false)?;
@@ -837,13 +834,7 @@ impl Builder<'_> {
     }
 
     /// Adds a symlink at `parts` (inside the rootfs) pointing to `link`.
-    fn push_symlink(
-        &mut self,
-        field: &str,
-        parts: &[Vec<u8>],
-        link: &[u8],
-        replace: bool,
-    ) -> Result<(), RootfsError> {
+    fn push_symlink(&mut self, field: &str, parts: &[Vec<u8>], link: &[u8], replace: bool) -> Result<(), RootfsError> {
         let Some((name, parent_parts)) = parts.split_last() else {
             return Err(invalid(field, "/", "cannot make the root a symlink"));
         };
@@ -851,10 +842,7 @@ impl Builder<'_> {
         let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir));
         let place = self.where_(parts);
         let unlink_step = self.step(format!("remove {place} to replace it with a symlink"));
-        let step = self.step(format!(
-            "create symlink {place} -> {}",
-            String::from_utf8_lossy(link)
-        ));
+        let step = self.step(format!("create symlink {place} -> {}", String::from_utf8_lossy(link)));
         self.ops.push(Op::Symlink(SymlinkOp {
             parent,
             parent_step,
@@ -900,10 +888,10 @@ impl Builder<'_> {
                 ));
             }
         };
-        let major = u32::try_from(major)
-            .map_err(|_| invalid(format!("{field}.major"), major.to_string(), "out of range"))?;
-        let minor = u32::try_from(minor)
-            .map_err(|_| invalid(format!("{field}.minor"), minor.to_string(), "out of range"))?;
+        let major =
+            u32::try_from(major).map_err(|_| invalid(format!("{field}.major"), major.to_string(), "out of range"))?;
+        let minor =
+            u32::try_from(minor).map_err(|_| invalid(format!("{field}.minor"), minor.to_string(), "out of range"))?;
         let perm = file_mode.unwrap_or(0o666);
         if perm & !0o7777 != 0 && perm & libc::S_IFMT != file_type {
             return Err(invalid(
@@ -998,12 +986,7 @@ impl Builder<'_> {
         }
         // runc's setupPtmx: /dev/ptmx -> pts/ptmx, replacing what is there.
         if devpts_at_dev_pts {
-            self.push_symlink(
-                "/dev/ptmx",
-                &[b"dev".to_vec(), b"ptmx".to_vec()],
-                b"pts/ptmx",
-                true,
-            )?;
+            self.push_symlink("/dev/ptmx", &[b"dev".to_vec(), b"ptmx".to_vec()], b"pts/ptmx", true)?;
         }
         // runc's setupDevSymlinks.
         let mut links: Vec<(&[u8], &[u8])> = vec![
@@ -1049,7 +1032,8 @@ impl MountPlan {
     /// Compiles the configuration in the parent: all parsing, validation and allocation.
     ///
     /// Fails with an error naming the field for anything unsupported: relative or `..`
-    /// destinations, an unknown propagation, a device of type `a`, `idmap`/`tmpcopyup`, ...
+    /// destinations, an unknown propagation, a device of type `a`, `idmap`, `tmpcopyup` on a
+    /// non-tmpfs mount, ...
     pub fn compile(cfg: &RootfsConfig) -> Result<MountPlan, RootfsError> {
         let rootfs_shown = cfg.rootfs.display().to_string();
         if !cfg.rootfs.is_absolute() {
@@ -1077,11 +1061,7 @@ impl MountPlan {
         let root_flags = configured.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
         if let Some(label) = &cfg.mount_label {
             if label.contains('"') || label.contains('\0') {
-                return Err(invalid(
-                    "mountLabel",
-                    label.clone(),
-                    "contains a quote or a NUL byte",
-                ));
+                return Err(invalid("mountLabel", label.clone(), "contains a quote or a NUL byte"));
             }
         }
 
@@ -1101,9 +1081,7 @@ impl MountPlan {
             flags: root_flags,
             step,
         });
-        if root_flags != libc::MS_SLAVE | libc::MS_REC
-            && root_flags != libc::MS_PRIVATE | libc::MS_REC
-        {
+        if root_flags != libc::MS_SLAVE | libc::MS_REC && root_flags != libc::MS_PRIVATE | libc::MS_REC {
             // Mounts may still be shared: pivot_root and the rootfs bind need a private parent.
             let mut candidates = Vec::new();
             let mut p: Option<&Path> = Some(&cfg.rootfs);
@@ -1181,10 +1159,7 @@ impl MountPlan {
 
         // 5. After the switch.
         if let Some(flags) = configured {
-            let step = b.step(format!(
-                "make / {} in the container",
-                propagation_name(flags)
-            ));
+            let step = b.step(format!("make / {} in the container", propagation_name(flags)));
             b.ops.push(Op::Propagate {
                 path: c"/".to_owned(),
                 flags,
@@ -1247,9 +1222,7 @@ impl MountPlan {
     /// Turns a failure reported by the child into a rich error naming the operation and paths.
     pub fn explain(&self, failure: StepFailure) -> RootfsError {
         let source = std::io::Error::from_raw_os_error(failure.errno);
-        let described = usize::try_from(failure.step)
-            .ok()
-            .and_then(|i| self.steps.get(i));
+        let described = usize::try_from(failure.step).ok().and_then(|i| self.steps.get(i));
         match described {
             Some(operation) => RootfsError::Step {
                 step: failure.step,
@@ -1320,12 +1293,7 @@ mod tests {
         let mut c = cfg();
         c.mounts = vec![
             mount("/proc", Some("proc"), Some("proc"), &[]),
-            mount(
-                "/dev",
-                Some("tmpfs"),
-                Some("tmpfs"),
-                &["nosuid", "mode=755"],
-            ),
+            mount("/dev", Some("tmpfs"), Some("tmpfs"), &["nosuid", "mode=755"]),
             mount("/data", Some("bind"), Some("/"), &["rbind", "ro"]),
         ];
         c.readonly = true;
@@ -1359,12 +1327,21 @@ mod tests {
     #[test]
     fn rejected_options_name_the_field_and_option() {
         let e = mount_error(mount("/x", Some("bind"), Some("/"), &["idmap"]));
+        assert_eq!(e, "mounts[0].options = \"idmap\": id-mapped mounts are not supported");
+        let e = mount_error(mount("/x", Some("bind"), Some("/"), &["tmpcopyup"]));
         assert_eq!(
             e,
-            "mounts[0].options = \"idmap\": id-mapped mounts are not supported"
+            "mounts[0].options = \"tmpcopyup\": tmpcopyup is only valid on tmpfs mounts"
         );
-        let e = mount_error(mount("/x", Some("tmpfs"), None, &["tmpcopyup"]));
-        assert!(e.starts_with("mounts[0].options = \"tmpcopyup\""), "{e}");
+        let mut c = cfg();
+        c.mounts = vec![mount("/x", Some("tmpfs"), None, &["tmpcopyup", "ro"])];
+        let text = MountPlan::compile(&c).unwrap().describe();
+        assert!(
+            text.contains("copy the old contents of /x (/x) into the new tmpfs"),
+            "{text}"
+        );
+        assert!(text.contains("mount tmpfs on /x (/x) with flags none"), "{text}");
+        assert!(text.contains("remount /x (/x) with flags ro"), "{text}");
     }
 
     #[test]
@@ -1379,16 +1356,8 @@ mod tests {
     fn bind_needs_an_existing_source_and_fs_needs_a_type() {
         let e = mount_error(mount("/x", Some("bind"), None, &[]));
         assert!(e.starts_with("mounts[0].source"), "{e}");
-        let e = mount_error(mount(
-            "/x",
-            None,
-            Some("/does/not/exist/ocirun"),
-            &["rbind"],
-        ));
-        assert!(
-            e.starts_with("mounts[0].source: inspect /does/not/exist/ocirun"),
-            "{e}"
-        );
+        let e = mount_error(mount("/x", None, Some("/does/not/exist/ocirun"), &["rbind"]));
+        assert!(e.starts_with("mounts[0].source: inspect /does/not/exist/ocirun"), "{e}");
         let e = mount_error(mount("/x", None, Some("foo"), &["ro"]));
         assert!(e.starts_with("mounts[0].type"), "{e}");
     }
@@ -1494,20 +1463,10 @@ mod tests {
 
     #[test]
     fn cgroup_mount_needs_hierarchies() {
-        let e = mount_error(mount(
-            "/sys/fs/cgroup",
-            Some("cgroup"),
-            Some("cgroup"),
-            &["ro"],
-        ));
+        let e = mount_error(mount("/sys/fs/cgroup", Some("cgroup"), Some("cgroup"), &["ro"]));
         assert!(e.starts_with("mounts[0].type = \"cgroup\""), "{e}");
         let mut c = cfg();
-        c.mounts = vec![mount(
-            "/sys/fs/cgroup",
-            Some("cgroup"),
-            Some("cgroup"),
-            &["ro"],
-        )];
+        c.mounts = vec![mount("/sys/fs/cgroup", Some("cgroup"), Some("cgroup"), &["ro"])];
         c.cgroup_mounts = vec![
             CgroupMount {
                 name: String::new(),
@@ -1545,10 +1504,7 @@ mod tests {
             text.contains("mount tmpfs on /dev (/dev) with flags none and data \"mode=755,context=\\\"system_u:object_r:container_file_t:s0\\\"\""),
             "{text}"
         );
-        assert!(
-            text.contains("mount proc on /proc (/proc) with flags none\n"),
-            "{text}"
-        );
+        assert!(text.contains("mount proc on /proc (/proc) with flags none\n"), "{text}");
         c.mount_label = Some("bad\"label".into());
         assert!(MountPlan::compile(&c).is_err());
     }
@@ -1563,10 +1519,7 @@ mod tests {
         assert_eq!(e.to_string(), "make / rslave before setting up the rootfs");
         let src = std::error::Error::source(&e).unwrap().to_string();
         assert!(src.contains("Operation not permitted"), "{src}");
-        let e = plan.explain(StepFailure {
-            step: 99_999,
-            errno: 0,
-        });
+        let e = plan.explain(StepFailure { step: 99_999, errno: 0 });
         assert!(matches!(e, RootfsError::UnknownStep { step: 99_999, .. }));
     }
 

@@ -57,9 +57,7 @@ struct OpenHow {
 /// The errno of the last failed libc call.
 fn errno() -> i32 {
     // `last_os_error` only reads errno; it does not allocate.
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// Turns a `-1`-on-error return value into a `SysResult`.
@@ -93,16 +91,7 @@ pub(crate) fn mount(
 ) -> SysResult<()> {
     let data_ptr = data.map_or(std::ptr::null(), |d| d.as_ptr().cast::<c_void>());
     // SAFETY: all pointers are null or point to NUL-terminated strings that outlive the call.
-    check(unsafe {
-        libc::mount(
-            opt_ptr(source),
-            target.as_ptr(),
-            opt_ptr(fstype),
-            flags,
-            data_ptr,
-        )
-    })
-    .map(drop)
+    check(unsafe { libc::mount(opt_ptr(source), target.as_ptr(), opt_ptr(fstype), flags, data_ptr) }).map(drop)
 }
 
 /// umount2(2).
@@ -112,12 +101,7 @@ pub(crate) fn umount2(target: &CStr, flags: c_int) -> SysResult<()> {
 }
 
 /// openat2(2) relative to `dirfd`.
-pub(crate) fn openat2(
-    dirfd: BorrowedFd<'_>,
-    path: &CStr,
-    flags: c_int,
-    resolve: u64,
-) -> SysResult<OwnedFd> {
+pub(crate) fn openat2(dirfd: BorrowedFd<'_>, path: &CStr, flags: c_int, resolve: u64) -> SysResult<OwnedFd> {
     let how = OpenHow {
         // The flags are non-negative bit masks; the kernel takes them as u64.
         flags: u64::try_from(flags).map_err(|_| libc::EINVAL)?,
@@ -145,12 +129,7 @@ pub(crate) fn open(path: &CStr, flags: c_int) -> SysResult<OwnedFd> {
 }
 
 /// openat(2) of a single name below `dirfd`, with a creation mode.
-pub(crate) fn openat(
-    dirfd: BorrowedFd<'_>,
-    name: &CStr,
-    flags: c_int,
-    mode: libc::mode_t,
-) -> SysResult<OwnedFd> {
+pub(crate) fn openat(dirfd: BorrowedFd<'_>, name: &CStr, flags: c_int, mode: libc::mode_t) -> SysResult<OwnedFd> {
     // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
     check(unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags, mode) }).map(owned)
 }
@@ -162,34 +141,15 @@ pub(crate) fn mkdirat(dirfd: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) ->
 }
 
 /// mknodat(2).
-pub(crate) fn mknodat(
-    dirfd: BorrowedFd<'_>,
-    name: &CStr,
-    mode: libc::mode_t,
-    dev: libc::dev_t,
-) -> SysResult<()> {
+pub(crate) fn mknodat(dirfd: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> SysResult<()> {
     // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
     check(unsafe { libc::mknodat(dirfd.as_raw_fd(), name.as_ptr(), mode, dev) }).map(drop)
 }
 
 /// fchownat(2) without following a final symlink.
-pub(crate) fn fchownat(
-    dirfd: BorrowedFd<'_>,
-    name: &CStr,
-    uid: libc::uid_t,
-    gid: libc::gid_t,
-) -> SysResult<()> {
+pub(crate) fn fchownat(dirfd: BorrowedFd<'_>, name: &CStr, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
     // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
-    check(unsafe {
-        libc::fchownat(
-            dirfd.as_raw_fd(),
-            name.as_ptr(),
-            uid,
-            gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
-    .map(drop)
+    check(unsafe { libc::fchownat(dirfd.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }).map(drop)
 }
 
 /// fchmodat(2).
@@ -231,8 +191,7 @@ pub(crate) fn chroot(path: &CStr) -> SysResult<()> {
 /// pivot_root(2).
 pub(crate) fn pivot_root(new_root: &CStr, put_old: &CStr) -> SysResult<()> {
     // SAFETY: both strings are NUL-terminated and outlive the call.
-    check_long(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
-        .map(drop)
+    check_long(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(drop)
 }
 
 /// The `f_flags` (ST_* mount flags) of the filesystem mounted where `fd` lives, via fstatfs64(3) (a direct syscall in glibc).
@@ -256,11 +215,7 @@ pub(crate) fn statfs_flags(path: &CStr) -> SysResult<c_ulong> {
 }
 
 /// mount_setattr(2) on the mount `fd` refers to (`AT_EMPTY_PATH`), optionally recursive.
-pub(crate) fn mount_setattr(
-    fd: BorrowedFd<'_>,
-    recursive: bool,
-    attr: &MountAttr,
-) -> SysResult<()> {
+pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> SysResult<()> {
     let mut flags = libc::AT_EMPTY_PATH;
     if recursive {
         flags |= libc::AT_RECURSIVE;
@@ -278,4 +233,78 @@ pub(crate) fn mount_setattr(
         )
     })
     .map(drop)
+}
+
+/// fstatat(2) without following a final symlink.
+pub(crate) fn fstatat_nofollow(dirfd: BorrowedFd<'_>, name: &CStr) -> SysResult<libc::stat> {
+    let mut buf = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: `buf` is a writable `struct stat`; `name` is NUL-terminated; `dirfd` is open.
+    check(unsafe {
+        libc::fstatat(
+            dirfd.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: fstatat succeeded, so it filled `buf` (which was zeroed before anyway).
+    Ok(unsafe { buf.assume_init() })
+}
+
+/// fstat(2).
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<libc::stat> {
+    let mut buf = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: `buf` is a writable `struct stat`; `fd` is open.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), buf.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it filled `buf` (which was zeroed before anyway).
+    Ok(unsafe { buf.assume_init() })
+}
+
+/// getdents64(2) into `buf`; returns the number of bytes filled (0 at the end).
+pub(crate) fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> SysResult<usize> {
+    // SAFETY: `buf` is writable for its length (the kernel copies with no alignment needs).
+    let n = check_long(unsafe { libc::syscall(libc::SYS_getdents64, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) })?;
+    usize::try_from(n).map_err(|_| libc::EIO)
+}
+
+/// read(2).
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> SysResult<usize> {
+    // SAFETY: `buf` is writable for its length; `fd` is open.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(errno());
+    }
+    usize::try_from(n).map_err(|_| libc::EIO)
+}
+
+/// write(2).
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> SysResult<usize> {
+    // SAFETY: `buf` is readable for its length; `fd` is open.
+    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(errno());
+    }
+    usize::try_from(n).map_err(|_| libc::EIO)
+}
+
+/// readlinkat(2) into `buf`; returns the length (not NUL-terminated).
+pub(crate) fn readlinkat(dirfd: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> SysResult<usize> {
+    // SAFETY: `buf` is writable for its length; `name` is NUL-terminated; `dirfd` is open.
+    let n = unsafe { libc::readlinkat(dirfd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(errno());
+    }
+    usize::try_from(n).map_err(|_| libc::EIO)
+}
+
+/// fchown(2).
+pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
+    // SAFETY: `fd` is open.
+    check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+}
+
+/// fchmod(2).
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> SysResult<()> {
+    // SAFETY: `fd` is open.
+    check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
 }

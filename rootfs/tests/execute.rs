@@ -92,13 +92,7 @@ fn standard_mounts() -> Vec<Mount> {
             "/dev/pts",
             "devpts",
             "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-            ],
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
         ),
         mount(
             "/dev/shm",
@@ -106,18 +100,8 @@ fn standard_mounts() -> Vec<Mount> {
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
         ),
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
-        ),
+        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
     ]
 }
 
@@ -152,9 +136,7 @@ fn run_child(
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
         drop(rd);
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            child_body(plan, extra_ns, pre, check)
-        }));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child_body(plan, extra_ns, pre, check)));
         let (code, msg): (i32, Vec<u8>) = match result {
             Ok(Ok(())) => (0, Vec::new()),
             Ok(Err(Outcome::Step(f))) => {
@@ -200,10 +182,7 @@ fn child_body(
 ) -> Result<(), Outcome> {
     // SAFETY: unshare takes flags only.
     if unsafe { libc::unshare(libc::CLONE_NEWNS | extra_ns) } != 0 {
-        return Err(Outcome::Check(format!(
-            "unshare: {}",
-            std::io::Error::last_os_error()
-        )));
+        return Err(Outcome::Check(format!("unshare: {}", std::io::Error::last_os_error())));
     }
     // SAFETY: constant NUL-terminated strings.
     let r = unsafe {
@@ -262,8 +241,7 @@ struct MountInfo {
 
 /// The current mount table.
 fn mountinfo() -> Result<Vec<MountInfo>, String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("read mountinfo: {e}"))?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("read mountinfo: {e}"))?;
     let mut out = Vec::new();
     for line in text.lines() {
         let (left, right) = line.split_once(" - ").ok_or("bad mountinfo line")?;
@@ -311,9 +289,7 @@ fn check_dev(path: &str, block: bool, major: u32, minor: u32, mode: u32) -> Resu
     }
     let (ma, mi) = (libc::major(md.rdev()), libc::minor(md.rdev()));
     if (ma, mi) != (major, minor) {
-        return Err(format!(
-            "{path}: device {ma}:{mi}, expected {major}:{minor}"
-        ));
+        return Err(format!("{path}: device {ma}:{mi}, expected {major}:{minor}"));
     }
     if md.permissions().mode() & 0o7777 != mode {
         return Err(format!(
@@ -351,20 +327,11 @@ fn full_container_view_after_pivot() {
 
     let mut cfg = b.config();
     cfg.mounts = standard_mounts();
-    cfg.mounts.push(mount(
-        "/data",
-        "bind",
-        data.to_str().unwrap(),
-        &["rbind", "ro"],
-    ));
-    cfg.mounts.push(mount(
-        "/etc/hostname",
-        "bind",
-        file_src.to_str().unwrap(),
-        &["bind"],
-    ));
     cfg.mounts
-        .push(mount("/deep/new/dir", "tmpfs", "tmpfs", &["size=1m"]));
+        .push(mount("/data", "bind", data.to_str().unwrap(), &["rbind", "ro"]));
+    cfg.mounts
+        .push(mount("/etc/hostname", "bind", file_src.to_str().unwrap(), &["bind"]));
+    cfg.mounts.push(mount("/deep/new/dir", "tmpfs", "tmpfs", &["size=1m"]));
     cfg.readonly = true;
     cfg.masked_paths = vec![
         "/proc/kcore".into(),
@@ -399,14 +366,12 @@ fn full_container_view_after_pivot() {
                 format!("/proc/self -> {}", me.display())
             })?;
             // We are in the new root, in "/".
-            ensure(
-                std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"),
-                || "no /marker".into(),
-            )?;
-            ensure(
-                std::env::current_dir().ok().as_deref() == Some(Path::new("/")),
-                || "cwd is not /".into(),
-            )?;
+            ensure(std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"), || {
+                "no /marker".into()
+            })?;
+            ensure(std::env::current_dir().ok().as_deref() == Some(Path::new("/")), || {
+                "cwd is not /".into()
+            })?;
             ensure(!host_rootfs.exists(), || {
                 "the host path of the rootfs is visible".into()
             })?;
@@ -425,9 +390,7 @@ fn full_container_view_after_pivot() {
                     format!("{point} is {}, expected {fstype}", m.fstype)
                 })?;
             }
-            ensure(mount_at("/sys")?.opts.contains("ro"), || {
-                "/sys is not ro".into()
-            })?;
+            ensure(mount_at("/sys")?.opts.contains("ro"), || "/sys is not ro".into())?;
             ensure(mount_at("/dev/shm")?.opts.contains("noexec"), || {
                 "/dev/shm is not noexec".into()
             })?;
@@ -435,14 +398,11 @@ fn full_container_view_after_pivot() {
             write_fails("/newfile", libc::EROFS)?;
             // Read-only bind mount, with the host's content.
             let hello = std::fs::read("/data/hello").map_err(|e| format!("/data/hello: {e}"))?;
-            ensure(hello == b"hello from the host", || {
-                "wrong /data/hello".into()
-            })?;
+            ensure(hello == b"hello from the host", || "wrong /data/hello".into())?;
             write_fails("/data/new", libc::EROFS)?;
-            ensure(
-                mount_at("/data")?.opts.split(',').any(|o| o == "ro"),
-                || "/data not ro".into(),
-            )?;
+            ensure(mount_at("/data")?.opts.split(',').any(|o| o == "ro"), || {
+                "/data not ro".into()
+            })?;
             // File bind mount.
             let hn = std::fs::read("/etc/hostname").map_err(|e| format!("/etc/hostname: {e}"))?;
             ensure(hn == b"container-host\n", || "wrong /etc/hostname".into())?;
@@ -456,8 +416,7 @@ fn full_container_view_after_pivot() {
             check_dev("/dev/urandom", false, 1, 9, 0o666)?;
             check_dev("/dev/tty", false, 5, 0, 0o666)?;
             check_dev("/dev/fuse", false, 10, 229, 0o600)?;
-            std::fs::write("/dev/null", b"discarded")
-                .map_err(|e| format!("write /dev/null: {e}"))?;
+            std::fs::write("/dev/null", b"discarded").map_err(|e| format!("write /dev/null: {e}"))?;
             // Default symlinks.
             check_link("/dev/fd", "/proc/self/fd")?;
             check_link("/dev/stdin", "/proc/self/fd/0")?;
@@ -468,11 +427,8 @@ fn full_container_view_after_pivot() {
                 check_link("/dev/core", "/proc/kcore")?;
             }
             // Masked paths.
-            let cmdline = std::fs::read("/proc/cmdline")
-                .map_err(|e| format!("read masked /proc/cmdline: {e}"))?;
-            ensure(cmdline.is_empty(), || {
-                "masked /proc/cmdline is not empty".into()
-            })?;
+            let cmdline = std::fs::read("/proc/cmdline").map_err(|e| format!("read masked /proc/cmdline: {e}"))?;
+            ensure(cmdline.is_empty(), || "masked /proc/cmdline is not empty".into())?;
             check_dev("/proc/cmdline", false, 1, 3, 0o666)?;
             let fw: Vec<_> = std::fs::read_dir("/sys/firmware")
                 .map_err(|e| format!("/sys/firmware: {e}"))?
@@ -529,9 +485,7 @@ fn symlink_in_image_cannot_redirect_mount_to_host() {
             })?;
             let sub = inside_container.join("sub");
             let m = mount_at(sub.to_str().unwrap_or(""))?;
-            ensure(m.fstype == "tmpfs", || {
-                "tmpfs not at the in-root path".into()
-            })?;
+            ensure(m.fstype == "tmpfs", || "tmpfs not at the in-root path".into())?;
             Ok(())
         },
     );
@@ -578,11 +532,7 @@ fn dangling_symlink_in_image_fails_closed() {
         0,
         "host dir was touched"
     );
-    assert!(
-        !b.rootfs
-            .join(host_target.strip_prefix("/").unwrap())
-            .exists()
-    );
+    assert!(!b.rootfs.join(host_target.strip_prefix("/").unwrap()).exists());
 }
 
 #[test]
@@ -603,10 +553,7 @@ fn explain_names_operation_path_and_errno() {
     };
     assert_eq!(f.errno, libc::ENODEV);
     let err = plan.explain(f);
-    let expected = format!(
-        "mount nosuchfs-ocirun on /weird ({}/weird)",
-        b.rootfs.display()
-    );
+    let expected = format!("mount nosuchfs-ocirun on /weird ({}/weird)", b.rootfs.display());
     assert!(err.to_string().starts_with(&expected), "{err}");
     assert!(matches!(&err, RootfsError::Step { .. }));
     let chain = error_chain(&err);
@@ -635,16 +582,13 @@ fn no_pivot_moves_rootfs_onto_slash() {
         0,
         || Ok(()),
         || {
-            ensure(
-                std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"),
-                || "no /marker".into(),
-            )?;
+            ensure(std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"), || {
+                "no /marker".into()
+            })?;
             let me = std::fs::read_link("/proc/self").map_err(|e| format!("/proc/self: {e}"))?;
             // SAFETY: getpid has no preconditions.
             let pid = unsafe { libc::getpid() };
-            ensure(me == Path::new(&pid.to_string()), || {
-                "wrong /proc/self".into()
-            })?;
+            ensure(me == Path::new(&pid.to_string()), || "wrong /proc/self".into())?;
             write_fails("/newfile", libc::EROFS)?;
             check_dev("/dev/null", false, 1, 3, 0o666)?;
             Ok(())
@@ -670,9 +614,7 @@ fn user_namespace_devices_are_bind_mounts_of_host_nodes() {
         || {
             check_dev("/dev/null", false, 1, 3, 0o666)?;
             check_dev("/dev/urandom", false, 1, 9, 0o666)?;
-            ensure(mount_at("/dev/null").is_ok(), || {
-                "/dev/null is not a bind mount".into()
-            })?;
+            ensure(mount_at("/dev/null").is_ok(), || "/dev/null is not a bind mount".into())?;
             std::fs::write("/dev/null", b"x").map_err(|e| format!("write /dev/null: {e}"))?;
             Ok(())
         },
@@ -683,11 +625,7 @@ fn user_namespace_devices_are_bind_mounts_of_host_nodes() {
 /// The host's hierarchies, as runtime-core would pass them (here: the hierarchy roots).
 fn host_cgroup_mounts() -> Vec<CgroupMount> {
     let mut v = Vec::new();
-    for (name, controllers) in [
-        ("cpu", "cpu"),
-        ("memory", "memory"),
-        ("systemd", "none,name=systemd"),
-    ] {
+    for (name, controllers) in [("cpu", "cpu"), ("memory", "memory"), ("systemd", "none,name=systemd")] {
         let p = PathBuf::from("/sys/fs/cgroup").join(name);
         if p.is_dir() {
             v.push(CgroupMount {
@@ -738,9 +676,7 @@ fn cgroup_mount_test(test: &str, cgroupns: bool) {
         || Ok(()),
         || {
             let top = mount_at("/sys/fs/cgroup")?;
-            ensure(top.fstype == "tmpfs", || {
-                format!("/sys/fs/cgroup is {}", top.fstype)
-            })?;
+            ensure(top.fstype == "tmpfs", || format!("/sys/fs/cgroup is {}", top.fstype))?;
             ensure(top.opts.split(',').any(|o| o == "ro"), || {
                 "/sys/fs/cgroup is not ro".into()
             })?;
@@ -748,15 +684,9 @@ fn cgroup_mount_test(test: &str, cgroupns: bool) {
                 let point = format!("/sys/fs/cgroup/{}", c.name);
                 let m = mount_at(&point)?;
                 let want = if c.unified { "cgroup2" } else { "cgroup" };
-                ensure(m.fstype == want, || {
-                    format!("{point} is {}, expected {want}", m.fstype)
-                })?;
-                ensure(m.opts.split(',').any(|o| o == "ro"), || {
-                    format!("{point} is not ro")
-                })?;
-                ensure(m.opts.contains("nosuid"), || {
-                    format!("{point} is not nosuid")
-                })?;
+                ensure(m.fstype == want, || format!("{point} is {}, expected {want}", m.fstype))?;
+                ensure(m.opts.split(',').any(|o| o == "ro"), || format!("{point} is not ro"))?;
+                ensure(m.opts.contains("nosuid"), || format!("{point} is not nosuid"))?;
             }
             ensure(Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists(), || {
                 "no cpu.shares".into()
@@ -816,12 +746,7 @@ fn bind_remount_keeps_source_flags_and_recursive_attrs_reach_submounts() {
     cfg.mounts = vec![
         mount("/proc", "proc", "proc", &[]),
         // The source is nosuid,nodev (set up in the child); the spec only asks for ro.
-        mount(
-            "/kept",
-            "bind",
-            nosuid_src.to_str().unwrap(),
-            &["bind", "ro"],
-        ),
+        mount("/kept", "bind", nosuid_src.to_str().unwrap(), &["bind", "ro"]),
         // A recursive bind with a submount, made recursively read-only and private.
         mount(
             "/tree",
@@ -855,13 +780,9 @@ fn bind_remount_keeps_source_flags_and_recursive_attrs_reach_submounts() {
                 ensure(m.opts.split(',').any(|x| x == "ro"), || {
                     format!("{} not ro: {}", m.point, m.opts)
                 })?;
-                ensure(m.opts.contains("nosuid"), || {
-                    format!("{} not nosuid", m.point)
-                })?;
+                ensure(m.opts.contains("nosuid"), || format!("{} not nosuid", m.point))?;
             }
-            ensure(!top.optional.contains("shared:"), || {
-                "/tree is not private".into()
-            })?;
+            ensure(!top.optional.contains("shared:"), || "/tree is not private".into())?;
             write_fails("/tree/sub/x", libc::EROFS)?;
             let shared = mount_at("/shared")?;
             ensure(shared.optional.contains("shared:"), || {
@@ -888,10 +809,9 @@ fn rshared_root_propagation_makes_rootfs_parent_private_for_pivot() {
         0,
         || Ok(()),
         || {
-            ensure(
-                std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"),
-                || "no /marker".into(),
-            )?;
+            ensure(std::fs::read("/marker").ok().as_deref() == Some(b"rootfs"), || {
+                "no /marker".into()
+            })?;
             let root = mount_at("/")?;
             ensure(root.optional.contains("shared:"), || {
                 format!("/ is not shared: {}", root.optional)
@@ -921,9 +841,7 @@ fn bind_of_dev_skips_device_setup() {
         0,
         || Ok(()),
         || {
-            ensure(Path::new("/dev/only-file").exists(), || {
-                "bind of /dev missing".into()
-            })?;
+            ensure(Path::new("/dev/only-file").exists(), || "bind of /dev missing".into())?;
             ensure(!Path::new("/dev/null").exists(), || {
                 "devices were created on a bound /dev".into()
             })?;
@@ -966,19 +884,9 @@ fn user_namespace_keeps_locked_flags_and_binds_devices() {
         // proc needs a pid namespace owned by the user namespace; bind the host's instead.
         mount("/proc", "bind", "/proc", &["rbind"]),
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "mode=755"]),
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &["newinstance", "ptmxmode=0666"],
-        ),
+        mount("/dev/pts", "devpts", "devpts", &["newinstance", "ptmxmode=0666"]),
         // The source is nosuid,nodev and those flags are locked; the spec only asks for ro.
-        mount(
-            "/kept",
-            "bind",
-            locked_src.to_str().unwrap(),
-            &["bind", "ro"],
-        ),
+        mount("/kept", "bind", locked_src.to_str().unwrap(), &["bind", "ro"]),
     ];
     cfg.new_user_namespace = true;
     cfg.readonly = true;
@@ -1004,14 +912,75 @@ fn user_namespace_keeps_locked_flags_and_binds_devices() {
             check_dev("/dev/null", false, 1, 3, 0o666)?;
             std::fs::write("/dev/null", b"x").map_err(|e| format!("write /dev/null: {e}"))?;
             check_link("/dev/ptmx", "pts/ptmx")?;
-            let cmdline =
-                std::fs::read("/proc/cmdline").map_err(|e| format!("/proc/cmdline: {e}"))?;
-            ensure(cmdline.is_empty(), || {
-                "masked /proc/cmdline is not empty".into()
-            })?;
+            let cmdline = std::fs::read("/proc/cmdline").map_err(|e| format!("/proc/cmdline: {e}"))?;
+            ensure(cmdline.is_empty(), || "masked /proc/cmdline is not empty".into())?;
             write_fails("/proc/sys/kernel/hostname", libc::EROFS)?;
             Ok(())
         },
     );
     assert_ok(&plan, outcome);
+}
+
+#[test]
+fn tmpcopyup_copies_the_image_directory_into_the_tmpfs() {
+    if !have_root("tmpcopyup_copies_the_image_directory_into_the_tmpfs") {
+        return;
+    }
+    let b = Bundle::new("copyup");
+    let etc = b.rootfs.join("etc");
+    std::fs::create_dir_all(etc.join("sub/deeper")).unwrap();
+    std::fs::write(etc.join("passwd"), b"root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::set_permissions(etc.join("passwd"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(etc.join("passwd"), Some(1000), Some(1001)).unwrap();
+    std::fs::write(etc.join("sub/deeper/big"), vec![7u8; 100_000]).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", etc.join("link")).unwrap();
+    std::os::unix::fs::symlink("../outside", etc.join("sub/dangling")).unwrap();
+    let fifo = CString::new(etc.join("fifo").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o620) }, 0);
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o751)).unwrap();
+
+    let mut cfg = b.config();
+    cfg.mounts = vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount("/etc", "tmpfs", "tmpfs", &["tmpcopyup", "ro", "size=1m"]),
+    ];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            let m = mount_at("/etc")?;
+            ensure(m.fstype == "tmpfs", || format!("/etc is {}", m.fstype))?;
+            ensure(m.opts.split(',').any(|o| o == "ro"), || "/etc is not ro".into())?;
+            write_fails("/etc/new", libc::EROFS)?;
+            let passwd = std::fs::read("/etc/passwd").map_err(|e| format!("/etc/passwd: {e}"))?;
+            ensure(passwd == b"root:x:0:0::/root:/bin/sh\n", || "wrong /etc/passwd".into())?;
+            let md = std::fs::metadata("/etc/passwd").map_err(|e| e.to_string())?;
+            ensure(md.mode() & 0o7777 == 0o640, || format!("passwd mode {:o}", md.mode()))?;
+            ensure((md.uid(), md.gid()) == (1000, 1001), || {
+                format!("passwd owner {}:{}", md.uid(), md.gid())
+            })?;
+            let big = std::fs::read("/etc/sub/deeper/big").map_err(|e| format!("big: {e}"))?;
+            ensure(big.len() == 100_000 && big.iter().all(|&x| x == 7), || {
+                "wrong big file".into()
+            })?;
+            check_link("/etc/link", "/etc/passwd")?;
+            check_link("/etc/sub/dangling", "../outside")?;
+            let f = std::fs::symlink_metadata("/etc/fifo").map_err(|e| e.to_string())?;
+            ensure(f.file_type().is_fifo(), || "fifo not copied".into())?;
+            let root = std::fs::metadata("/etc").map_err(|e| e.to_string())?;
+            ensure(root.mode() & 0o7777 == 0o751, || format!("/etc mode {:o}", root.mode()))?;
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+    // The image directory itself is unchanged.
+    let mut names: Vec<_> = std::fs::read_dir(&etc)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["fifo", "link", "passwd", "sub"]);
 }

@@ -123,6 +123,9 @@ fn execute_does_not_allocate() {
     assert!(allocs > 0, "the counting allocator does not count");
 
     let (dir, root) = rootfs("noalloc");
+    std::fs::create_dir_all(dir.path().join("rootfs/etc/a/b")).unwrap();
+    std::fs::write(dir.path().join("rootfs/etc/a/b/file"), b"copied").unwrap();
+    std::os::unix::fs::symlink("a/b/file", dir.path().join("rootfs/etc/link")).unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let cfg = RootfsConfig {
@@ -131,13 +134,9 @@ fn execute_does_not_allocate() {
         mounts: vec![
             mount("/proc", "proc", "proc", &[]),
             mount("/dev", "tmpfs", "tmpfs", &["nosuid", "mode=755", "ro"]),
-            mount(
-                "/dev/pts",
-                "devpts",
-                "devpts",
-                &["newinstance", "ptmxmode=0666"],
-            ),
+            mount("/dev/pts", "devpts", "devpts", &["newinstance", "ptmxmode=0666"]),
             mount("/sys", "sysfs", "sysfs", &["ro", "nosuid"]),
+            mount("/etc", "tmpfs", "tmpfs", &["tmpcopyup", "ro"]),
             mount(
                 "/data/a/b",
                 "bind",
@@ -156,9 +155,7 @@ fn execute_does_not_allocate() {
 
     // The failure path does not allocate either.
     let mut failing = cfg.clone();
-    failing
-        .mounts
-        .push(mount("/bad", "nosuchfs-ocirun", "none", &[]));
+    failing.mounts.push(mount("/bad", "nosuchfs-ocirun", "none", &[]));
     let plan = MountPlan::compile(&failing).expect("compile");
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(!ok, "the failing plan succeeded");
