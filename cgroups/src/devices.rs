@@ -59,10 +59,7 @@ fn perms_of(access: Option<&str>) -> Result<u8> {
             'w' => ACC_WRITE,
             'm' => ACC_MKNOD,
             _ => {
-                return Err(bad(
-                    a.to_owned(),
-                    "access takes only the letters r, w and m",
-                ));
+                return Err(bad(a.to_owned(), "access takes only the letters r, w and m"));
             }
         };
     }
@@ -142,14 +139,8 @@ impl Policy {
     fn remove(&mut self, meta: Meta, perms: u8) -> Result<()> {
         // cgroup v1 silently ignores removing part of a wildcard exception: refuse, as runc does.
         let partial = [
-            Meta {
-                major: None,
-                ..meta
-            },
-            Meta {
-                minor: None,
-                ..meta
-            },
+            Meta { major: None, ..meta },
+            Meta { minor: None, ..meta },
             Meta {
                 major: None,
                 minor: None,
@@ -186,13 +177,7 @@ impl Policy {
                 return Some(Policy::allow_all());
             }
             let (maj, min) = nums.split_once(':')?;
-            let num = |s: &str| -> Option<Option<u32>> {
-                if s == "*" {
-                    Some(None)
-                } else {
-                    s.parse().ok().map(Some)
-                }
-            };
+            let num = |s: &str| -> Option<Option<u32>> { if s == "*" { Some(None) } else { s.parse().ok().map(Some) } };
             let meta = Meta {
                 kind: *kind.as_bytes().first()?,
                 major: num(maj)?,
@@ -218,11 +203,7 @@ fn rule_string(m: Meta, perms: u8) -> String {
 /// The v1 writes (file, rule) that move a cgroup from `from` to `to`, as runc's Transition.
 pub(crate) fn transition(from: &Policy, to: &Policy) -> Vec<(&'static str, String)> {
     let file = |allow: bool| {
-        if allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        }
+        if allow { "devices.allow" } else { "devices.deny" }
     };
     let mut out = Vec::new();
     let empty = BTreeMap::new();
@@ -394,16 +375,13 @@ pub(crate) fn apply_bpf(dir: &Path, target: &Policy) -> Result<()> {
         source,
     };
     let insns = program(target);
-    let prog = sys::bpf_prog_load_cgroup_device(&insns)
-        .map_err(|(e, log)| bpf_err("prog load", log, e))?;
+    let prog = sys::bpf_prog_load_cgroup_device(&insns).map_err(|(e, log)| bpf_err("prog load", log, e))?;
     let cg = sys::open_dir(dir).map_err(|source| CgroupError::Open {
         path: dir.to_path_buf(),
         source,
     })?;
-    let old = sys::bpf_prog_query_cgroup_device(&cg)
-        .map_err(|e| bpf_err("prog query", String::new(), e))?;
-    sys::bpf_prog_attach_cgroup_device(&cg, &prog)
-        .map_err(|e| bpf_err("prog attach", String::new(), e))?;
+    let old = sys::bpf_prog_query_cgroup_device(&cg).map_err(|e| bpf_err("prog query", String::new(), e))?;
+    sys::bpf_prog_attach_cgroup_device(&cg, &prog).map_err(|e| bpf_err("prog attach", String::new(), e))?;
     for id in old {
         match sys::bpf_prog_get_fd_by_id(id) {
             Ok(fd) => sys::bpf_prog_detach_cgroup_device(&cg, &fd)
@@ -449,4 +427,180 @@ pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
         rule(C, Some(5), Some(2), "rwm"),
         rule(C, Some(10), Some(200), "rwm"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+
+    fn rules(json: &str) -> Vec<LinuxDeviceCgroup> {
+        serde_json::from_str(json).expect("rules json")
+    }
+
+    /// Runs a device program the way the kernel would, for the instructions we emit.
+    fn run(prog: &[Insn], typ: u32, access: u32, major: u32, minor: u32) -> u64 {
+        let ctx = [(access << 16) | typ, major, minor];
+        let mut r = [0u64; 11];
+        let mut pc = 0usize;
+        for _ in 0..10_000 {
+            let i = prog[pc];
+            let (dst, src) = (usize::from(i.regs & 0xf), usize::from(i.regs >> 4));
+            let imm = i.imm as i64 as u64;
+            pc += 1;
+            let jump = |cond: bool, pc: &mut usize| {
+                if cond {
+                    *pc += usize::try_from(i.off).expect("forward jump");
+                }
+            };
+            match i.code {
+                0x61 => r[dst] = u64::from(ctx[usize::try_from(i.off / 4).expect("offset")]),
+                0x54 => r[dst] = u64::from((r[dst] as u32) & (i.imm as u32)),
+                0x74 => r[dst] = u64::from((r[dst] as u32) >> i.imm),
+                0xbc => r[dst] = u64::from(r[src] as u32),
+                0xb7 => r[dst] = imm,
+                0x55 => jump(r[dst] != imm, &mut pc),
+                0x5d => jump(r[dst] != r[src], &mut pc),
+                0x15 => jump(r[dst] == imm, &mut pc),
+                0x95 => return r[0],
+                c => panic!("unexpected opcode {c:#x}"),
+            }
+        }
+        panic!("program did not exit")
+    }
+
+    const R: u32 = ACC_READ as u32;
+    const W: u32 = ACC_WRITE as u32;
+    const M: u32 = ACC_MKNOD as u32;
+
+    #[test]
+    fn allow_list_program_matches_v1_semantics() {
+        let mut spec = rules(r#"[{"allow":false,"access":"rwm"}]"#);
+        spec.extend(default_device_rules());
+        spec.extend(rules(r#"[{"allow":true,"type":"c","major":4,"minor":1,"access":"r"}]"#));
+        let p = Policy::from_rules(&spec).expect("policy");
+        assert!(!p.default_allow);
+        let prog = program(&p);
+        let (blk, chr) = (1, 2);
+        assert_eq!(run(&prog, chr, R | W, 1, 3), 1, "/dev/null rw");
+        assert_eq!(run(&prog, chr, R, 1, 4), 0, "/dev/port");
+        assert_eq!(run(&prog, chr, M, 1, 4), 1, "mknod of any char device");
+        assert_eq!(run(&prog, blk, M, 8, 0), 1, "mknod of any block device");
+        assert_eq!(run(&prog, blk, R, 8, 0), 0, "reading a disk");
+        assert_eq!(run(&prog, chr, R | W, 136, 7), 1, "/dev/pts/7");
+        assert_eq!(run(&prog, chr, R, 4, 1), 1, "read-only tty1");
+        assert_eq!(run(&prog, chr, R | W, 4, 1), 0, "tty1 is read-only");
+    }
+
+    #[test]
+    fn deny_list_program_denies_any_overlap() {
+        let p = Policy::from_rules(&rules(
+            r#"[{"allow":true,"access":"rwm"},
+                {"allow":false,"type":"b","major":8,"access":"w"}]"#,
+        ))
+        .expect("policy");
+        assert!(p.default_allow);
+        let prog = program(&p);
+        assert_eq!(run(&prog, 1, R, 8, 0), 1);
+        assert_eq!(run(&prog, 1, R | W, 8, 16), 0, "any requested bit in a deny rule");
+        assert_eq!(run(&prog, 1, R | W, 9, 0), 1);
+        assert_eq!(run(&prog, 2, W, 8, 0), 1, "char 8:0 is another device");
+    }
+
+    #[test]
+    fn emulator_resets_merges_and_refuses_holes() {
+        let p = Policy::from_rules(&rules(
+            r#"[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"c","major":1,"minor":3,"access":"r"},
+                {"allow":true,"type":"c","major":1,"minor":3,"access":"w"},
+                {"allow":false,"type":"c","major":1,"minor":3,"access":"r"}]"#,
+        ))
+        .expect("policy");
+        assert_eq!(p.rules.len(), 1);
+        assert_eq!(p.rules.values().next(), Some(&ACC_WRITE));
+        // A later "a" rule resets everything before it.
+        let p = Policy::from_rules(&rules(
+            r#"[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+                {"allow":true,"access":"rwm"}]"#,
+        ))
+        .expect("policy");
+        assert_eq!(p, Policy::allow_all());
+        let hole = Policy::from_rules(&rules(
+            r#"[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"c","major":136,"access":"rwm"},
+                {"allow":false,"type":"c","major":136,"minor":1,"access":"r"}]"#,
+        ));
+        assert!(matches!(hole, Err(CgroupError::InvalidValue { .. })));
+        for bad in [
+            r#"[{"allow":true,"type":"c","major":1,"minor":3,"access":"rx"}]"#,
+            r#"[{"allow":true,"type":"c","major":1,"minor":3,"access":""}]"#,
+            r#"[{"allow":true,"type":"c","major":-5,"minor":3,"access":"r"}]"#,
+            r#"[{"allow":true,"type":"u","major":1,"minor":3,"access":"r"}]"#,
+        ] {
+            assert!(Policy::from_rules(&rules(bad)).is_err(), "{bad}");
+        }
+    }
+
+    /// A cgroup dir made by this test in the host's v2 mount, removed (after its processes) on drop.
+    struct V2Dir(std::path::PathBuf);
+
+    impl Drop for V2Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+
+    fn opens(dir: &Path) -> String {
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg("read x; (exec 3</dev/null) 2>/dev/null && echo null-ok; (exec 3</dev/zero) 2>/dev/null && echo zero-ok; exit 0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let moved = std::fs::write(dir.join("cgroup.procs"), child.id().to_string());
+        if let Err(e) = moved {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("move into {}: {e}", dir.display());
+        }
+        let mut out = String::new();
+        let _ = child.stdin.take().map(|mut s| s.write_all(b"go\n"));
+        let _ = child.stdout.take().map(|mut s| s.read_to_string(&mut out));
+        let _ = child.wait();
+        out
+    }
+
+    #[test]
+    fn bpf_program_attached_on_the_real_kernel_filters_opens() {
+        let h = crate::Hierarchies::detect().expect("detect");
+        let Some(mnt) = h.unified_mountpoint() else {
+            eprintln!("skipped: no cgroup v2 mount on this host");
+            return;
+        };
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to load BPF programs and create cgroups");
+            return;
+        }
+        let dir = V2Dir(mnt.join(format!("ocirun-test-bpf-{}", std::process::id())));
+        std::fs::create_dir(&dir.0).expect("mkdir");
+        let only_null = Policy::from_rules(&rules(
+            r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]"#,
+        ))
+        .expect("policy");
+        apply_bpf(&dir.0, &only_null).expect("attach");
+        assert_eq!(opens(&dir.0), "null-ok\n");
+        // An update replaces the program: one attached, the new rules in force.
+        let both = Policy::from_rules(&rules(
+            r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"access":"rwm"}]"#,
+        ))
+        .expect("policy");
+        apply_bpf(&dir.0, &both).expect("replace");
+        let fd = sys::open_dir(&dir.0).expect("open");
+        assert_eq!(sys::bpf_prog_query_cgroup_device(&fd).expect("query").len(), 1);
+        assert_eq!(opens(&dir.0), "null-ok\nzero-ok\n");
+    }
 }

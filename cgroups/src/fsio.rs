@@ -57,10 +57,7 @@ pub(crate) fn read_opt(dir: &Path, file: &str) -> Result<Option<String>> {
 }
 
 fn read_path(path: &Path) -> std::io::Result<String> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)?;
+    let mut file = OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)?;
     let mut s = String::new();
     file.read_to_string(&mut s)?;
     Ok(s)

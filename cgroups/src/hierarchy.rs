@@ -117,9 +117,9 @@ impl Hierarchies {
                 continue;
             };
             // Bind mounts of a hierarchy appear more than once: keep the first.
-            let dup = list.iter().any(|o| {
-                o.v2 == h.v2 && (h.v2 || (o.controllers == h.controllers && o.name == h.name))
-            });
+            let dup = list
+                .iter()
+                .any(|o| o.v2 == h.v2 && (h.v2 || (o.controllers == h.controllers && o.name == h.name)));
             if !dup {
                 list.push(h);
             }
@@ -209,11 +209,7 @@ impl Hierarchies {
 
     /// Every controller available on this host, v1 and v2, sorted.
     pub fn controllers(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
-            .list
-            .iter()
-            .flat_map(|h| h.controllers.iter().cloned())
-            .collect();
+        let mut all: Vec<String> = self.list.iter().flat_map(|h| h.controllers.iter().cloned()).collect();
         all.sort();
         all.dedup();
         all
@@ -221,10 +217,7 @@ impl Hierarchies {
 
     /// The mountpoint of the cgroup v2 hierarchy, if there is one.
     pub fn unified_mountpoint(&self) -> Option<&Path> {
-        self.list
-            .iter()
-            .find(|h| h.v2)
-            .map(|h| h.mountpoint.as_path())
+        self.list.iter().find(|h| h.v2).map(|h| h.mountpoint.as_path())
     }
 }
 

@@ -38,6 +38,8 @@
 
 mod devices;
 mod error;
+#[cfg(test)]
+mod fake_tests;
 mod freezer;
 mod fsio;
 mod hierarchy;
@@ -58,8 +60,7 @@ pub use freezer::FreezerState;
 pub use hierarchy::{Hierarchies, Layout};
 pub use path::{DEFAULT_PARENT, SYSTEMD_SOCKETS, SystemdPath, expand_slice, parse_systemd};
 pub use stats::{
-    BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
-    Stats, Throttling,
+    BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats, Stats, Throttling,
 };
 
 use error::Result;
@@ -296,11 +297,7 @@ impl Cgroup {
                 return Ok(());
             }
             if start.elapsed() > KILL_WAIT {
-                let path = self
-                    .dirs
-                    .first()
-                    .map(|d| d.path.clone())
-                    .unwrap_or_default();
+                let path = self.dirs.first().map(|d| d.path.clone()).unwrap_or_default();
                 return Err(CgroupError::NotEmpty {
                     path,
                     waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),

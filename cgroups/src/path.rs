@@ -89,23 +89,15 @@ pub fn parse_systemd(cgroups_path: Option<&str>, id: &str) -> Result<SystemdPath
     };
     let parts: Vec<&str> = raw.split(':').collect();
     let [slice, prefix, name] = parts.as_slice() else {
-        return Err(invalid(
-            "expected \"slice:prefix:name\" for the systemd cgroup driver",
-        ));
+        return Err(invalid("expected \"slice:prefix:name\" for the systemd cgroup driver"));
     };
     if name.is_empty() {
         return Err(invalid("the unit name part is empty"));
     }
     if [prefix, name].iter().any(|p| p.contains(['/', '\0', '\n'])) || *name == ".." {
-        return Err(invalid(
-            "prefix and name must not contain '/', NUL or newlines",
-        ));
+        return Err(invalid("prefix and name must not contain '/', NUL or newlines"));
     }
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
-    };
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
     let unit = if name.ends_with(".slice") {
         (*name).to_owned()
     } else if prefix.is_empty() {

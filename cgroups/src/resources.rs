@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxNetwork, LinuxPids, LinuxRdma,
-    LinuxResources,
+    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxNetwork, LinuxPids, LinuxRdma, LinuxResources,
 };
 
 use crate::error::{CgroupError, Result};
@@ -76,11 +75,7 @@ fn unsupported(field: &str, reason: &'static str) -> CgroupError {
 /// A byte limit: 0 is unset, -1 unlimited, anything else below 0 is an error.
 fn check_bytes(field: &'static str, v: Option<i64>) -> Result<i64> {
     match v.unwrap_or(0) {
-        v if v < -1 => Err(invalid(
-            field,
-            v,
-            "must be -1 (unlimited), 0 (unset) or a byte count",
-        )),
+        v if v < -1 => Err(invalid(field, v, "must be -1 (unlimited), 0 (unset) or a byte count")),
         v => Ok(v),
     }
 }
@@ -192,12 +187,7 @@ fn memory_v1(
         if swap == 0 {
             return Ok(());
         }
-        set(
-            dir,
-            "memory.memsw.limit_in_bytes",
-            &swap.to_string(),
-            MEM_SWAP,
-        )
+        set(dir, "memory.memsw.limit_in_bytes", &swap.to_string(), MEM_SWAP)
     };
     // The kernel wants memory <= memory+swap at every step: order the writes like runc.
     if limit != 0 && swap != 0 {
@@ -234,12 +224,7 @@ fn memory_v1(
         set(dir, "memory.oom_control", "1", MEM_OOM)?;
     }
     if let Some(h) = m.use_hierarchy() {
-        set(
-            dir,
-            "memory.use_hierarchy",
-            if h { "1" } else { "0" },
-            MEM_HIERARCHY,
-        )?;
+        set(dir, "memory.use_hierarchy", if h { "1" } else { "0" }, MEM_HIERARCHY)?;
     }
     Ok(())
 }
@@ -248,17 +233,10 @@ fn memory_v1(
 /// ignore them, which must not pass for a limit in force.
 fn set_checked_bytes(dir: &Path, file: &str, value: i64, field: &'static str) -> Result<()> {
     if value < -1 {
-        return Err(invalid(
-            field,
-            value,
-            "must be -1 (unlimited) or a byte count",
-        ));
+        return Err(invalid(field, value, "must be -1 (unlimited) or a byte count"));
     }
     if !fsio::exists(dir, file) {
-        return Err(unsupported(
-            field,
-            "the kernel no longer has kernel memory limits",
-        ));
+        return Err(unsupported(field, "the kernel no longer has kernel memory limits"));
     }
     set(dir, file, &value.to_string(), field)?;
     if value == -1 {
@@ -294,11 +272,7 @@ pub(crate) fn swap_to_v2(swap: i64, limit: i64) -> Result<i64> {
         ));
     }
     if swap < limit {
-        return Err(invalid(
-            MEM_SWAP,
-            swap,
-            "memory+swap must be at least the memory limit",
-        ));
+        return Err(invalid(MEM_SWAP, swap, "memory+swap must be at least the memory limit"));
     }
     Ok(swap - limit)
 }
@@ -313,34 +287,19 @@ fn memory_v2(
     check: bool,
 ) -> Result<()> {
     if m.kernel().is_some() {
-        return Err(unsupported(
-            MEM_KERNEL,
-            "cgroup v2 has no kernel memory limit",
-        ));
+        return Err(unsupported(MEM_KERNEL, "cgroup v2 has no kernel memory limit"));
     }
     if m.kernel_tcp().is_some() {
-        return Err(unsupported(
-            MEM_KERNEL_TCP,
-            "cgroup v2 has no kernel TCP memory limit",
-        ));
+        return Err(unsupported(MEM_KERNEL_TCP, "cgroup v2 has no kernel TCP memory limit"));
     }
     if swappiness.is_some() {
-        return Err(unsupported(
-            MEM_SWAPPINESS,
-            "cgroup v2 has no per-cgroup swappiness",
-        ));
+        return Err(unsupported(MEM_SWAPPINESS, "cgroup v2 has no per-cgroup swappiness"));
     }
     if m.disable_oom_killer() == Some(true) {
-        return Err(unsupported(
-            MEM_OOM,
-            "cgroup v2 cannot disable the OOM killer",
-        ));
+        return Err(unsupported(MEM_OOM, "cgroup v2 cannot disable the OOM killer"));
     }
     if m.use_hierarchy() == Some(false) {
-        return Err(unsupported(
-            MEM_HIERARCHY,
-            "cgroup v2 is always hierarchical",
-        ));
+        return Err(unsupported(MEM_HIERARCHY, "cgroup v2 is always hierarchical"));
     }
     if check {
         check_usage(dir, "memory.current", limit)?;
@@ -431,11 +390,7 @@ fn cpu_bandwidth(cg: &Cgroup, c: &LinuxCpu) -> Result<()> {
         return Ok(());
     }
     if quota < -1 {
-        return Err(invalid(
-            CPU_QUOTA,
-            quota,
-            "must be -1 (unlimited) or positive",
-        ));
+        return Err(invalid(CPU_QUOTA, quota, "must be -1 (unlimited) or positive"));
     }
     let d = need(cg, "cpu", "linux.resources.cpu")?;
     if d.h.v2 {
@@ -462,20 +417,10 @@ fn cpu_v1(
     rt_period: u64,
 ) -> Result<()> {
     if rt_period != 0 {
-        set(
-            dir,
-            "cpu.rt_period_us",
-            &rt_period.to_string(),
-            CPU_RT_PERIOD,
-        )?;
+        set(dir, "cpu.rt_period_us", &rt_period.to_string(), CPU_RT_PERIOD)?;
     }
     if rt_runtime != 0 {
-        set(
-            dir,
-            "cpu.rt_runtime_us",
-            &rt_runtime.to_string(),
-            CPU_RT_RUNTIME,
-        )?;
+        set(dir, "cpu.rt_runtime_us", &rt_runtime.to_string(), CPU_RT_RUNTIME)?;
     }
     if shares != 0 {
         set(dir, "cpu.shares", &shares.to_string(), CPU_SHARES)?;
@@ -531,16 +476,10 @@ fn cpu_v2(
     rt_period: u64,
 ) -> Result<()> {
     if rt_runtime != 0 {
-        return Err(unsupported(
-            CPU_RT_RUNTIME,
-            "cgroup v2 has no realtime cpu bandwidth",
-        ));
+        return Err(unsupported(CPU_RT_RUNTIME, "cgroup v2 has no realtime cpu bandwidth"));
     }
     if rt_period != 0 {
-        return Err(unsupported(
-            CPU_RT_PERIOD,
-            "cgroup v2 has no realtime cpu bandwidth",
-        ));
+        return Err(unsupported(CPU_RT_PERIOD, "cgroup v2 has no realtime cpu bandwidth"));
     }
     if let Some(i) = c.idle() {
         set(dir, "cpu.idle", &i.to_string(), CPU_IDLE)?;
@@ -549,12 +488,7 @@ fn cpu_v2(
         if !(2..=262_144).contains(&shares) {
             return Err(invalid(CPU_SHARES, shares, "the range is 2-262144"));
         }
-        set(
-            dir,
-            "cpu.weight",
-            &shares_to_weight(shares).to_string(),
-            CPU_SHARES,
-        )?;
+        set(dir, "cpu.weight", &shares_to_weight(shares).to_string(), CPU_SHARES)?;
     }
     let mut retry_burst = None;
     if let Some(b) = c.burst() {
@@ -580,12 +514,7 @@ fn cpu_v2(
             value.push(' ');
             value.push_str(&period.to_string());
         }
-        set(
-            dir,
-            "cpu.max",
-            &value,
-            if quota != 0 { CPU_QUOTA } else { CPU_PERIOD },
-        )?;
+        set(dir, "cpu.max", &value, if quota != 0 { CPU_QUOTA } else { CPU_PERIOD })?;
     }
     if let Some(b) = retry_burst {
         set(dir, "cpu.max.burst", &b.to_string(), CPU_BURST)?;
@@ -601,19 +530,11 @@ const PIDS_LIMIT: &str = "linux.resources.pids.limit";
 fn pids(cg: &Cgroup, p: &LinuxPids) -> Result<()> {
     let limit = p.limit();
     if limit < -1 {
-        return Err(invalid(
-            PIDS_LIMIT,
-            limit,
-            "must be -1 or 0 (unlimited) or positive",
-        ));
+        return Err(invalid(PIDS_LIMIT, limit, "must be -1 or 0 (unlimited) or positive"));
     }
     let d = need(cg, "pids", PIDS_LIMIT)?;
     // As runc: zero or negative means no limit, written as "max" (same file name on v1 and v2).
-    let value = if limit > 0 {
-        limit.to_string()
-    } else {
-        "max".to_owned()
-    };
+    let value = if limit > 0 { limit.to_string() } else { "max".to_owned() };
     set(&d.path, "pids.max", &value, PIDS_LIMIT)
 }
 
@@ -647,11 +568,7 @@ fn check_weight(field: &'static str, w: u16) -> Result<()> {
 
 fn check_dev(field: &'static str, major: i64, minor: i64) -> Result<()> {
     if major < 0 || minor < 0 || major > i64::from(u32::MAX) || minor > i64::from(u32::MAX) {
-        return Err(invalid(
-            field,
-            format!("{major}:{minor}"),
-            "not a device number",
-        ));
+        return Err(invalid(field, format!("{major}:{minor}"), "not a device number"));
     }
     Ok(())
 }
@@ -664,9 +581,7 @@ fn block_io(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {
         b.throttle_read_bps_device().as_deref().unwrap_or_default(),
         b.throttle_write_bps_device().as_deref().unwrap_or_default(),
         b.throttle_read_iops_device().as_deref().unwrap_or_default(),
-        b.throttle_write_iops_device()
-            .as_deref()
-            .unwrap_or_default(),
+        b.throttle_write_iops_device().as_deref().unwrap_or_default(),
     ];
     if weight == 0 && leaf == 0 && wdev.is_empty() && throttles.iter().all(|t| t.is_empty()) {
         return Ok(());
@@ -688,21 +603,14 @@ fn block_io(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {
         (None, None) => {
             return Err(CgroupError::MissingController {
                 field: "linux.resources.blockIO",
-                controller: if cg.layout == Layout::V2 {
-                    "io"
-                } else {
-                    "blkio"
-                },
+                controller: if cg.layout == Layout::V2 { "io" } else { "blkio" },
             });
         }
     };
     let dir = d.path.as_path();
     if d.h.v2 {
         if leaf != 0 || wdev.iter().any(|w| w.leaf_weight().is_some_and(|l| l != 0)) {
-            return Err(unsupported(
-                BLKIO_LEAF_WEIGHT,
-                "cgroup v2 has no leaf weights",
-            ));
+            return Err(unsupported(BLKIO_LEAF_WEIGHT, "cgroup v2 has no leaf weights"));
         }
         let bfq = fsio::exists(dir, "io.bfq.weight");
         if weight != 0 {
@@ -760,12 +668,7 @@ fn block_io(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {
     }
     if leaf != 0 {
         need_file("blkio.leaf_weight", BLKIO_LEAF_WEIGHT)?;
-        set(
-            dir,
-            "blkio.leaf_weight",
-            &leaf.to_string(),
-            BLKIO_LEAF_WEIGHT,
-        )?;
+        set(dir, "blkio.leaf_weight", &leaf.to_string(), BLKIO_LEAF_WEIGHT)?;
     }
     for wd in wdev {
         if let Some(w) = wd.weight().filter(|w| *w != 0) {
@@ -809,11 +712,7 @@ fn hugetlb(cg: &Cgroup, limits: &[LinuxHugepageLimit]) -> Result<()> {
             return Err(invalid(HUGETLB, size, "not a page size such as \"2MB\""));
         }
         if l.limit() < 0 {
-            return Err(invalid(
-                HUGETLB,
-                l.limit(),
-                "a hugepage limit is a byte count",
-            ));
+            return Err(invalid(HUGETLB, l.limit(), "a hugepage limit is a byte count"));
         }
         let value = l.limit().to_string();
         let file = if d.h.v2 {
@@ -822,11 +721,7 @@ fn hugetlb(cg: &Cgroup, limits: &[LinuxHugepageLimit]) -> Result<()> {
             format!("hugetlb.{size}.limit_in_bytes")
         };
         if !fsio::exists(&d.path, &file) {
-            return Err(invalid(
-                HUGETLB,
-                size,
-                "the host has no hugepages of this size",
-            ));
+            return Err(invalid(HUGETLB, size, "the host has no hugepages of this size"));
         }
         set(&d.path, &file, &value, HUGETLB)?;
         if d.h.v2 {
@@ -854,10 +749,7 @@ fn network(cg: &Cgroup, n: &LinuxNetwork) -> Result<()> {
         } else {
             NET_PRIORITIES
         };
-        return Err(unsupported(
-            field,
-            "cgroup v2 has no net_cls or net_prio controller",
-        ));
+        return Err(unsupported(field, "cgroup v2 has no net_cls or net_prio controller"));
     }
     if let Some(id) = n.class_id() {
         let d = need(cg, "net_cls", NET_CLASSID)?;

@@ -130,10 +130,7 @@ pub struct PidsStats {
 #[non_exhaustive]
 pub struct BlkioStats {
     /// Bytes transferred.
-    #[serde(
-        rename = "ioServiceBytesRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(rename = "ioServiceBytesRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     /// Operations.
     #[serde(rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
@@ -226,9 +223,7 @@ fn numbers(dir: &Path, file: &str) -> Result<Vec<u64>> {
         return Ok(Vec::new());
     };
     let path = dir.join(file);
-    s.split_whitespace()
-        .map(|v| fsio::parse_u64(&path, v))
-        .collect()
+    s.split_whitespace().map(|v| fsio::parse_u64(&path, v)).collect()
 }
 
 fn cpu_v1(dir: &Path, c: &mut CpuStats) -> Result<()> {
@@ -397,11 +392,7 @@ fn hugetlb(d: &Dir, out: &mut BTreeMap<String, HugetlbStats>) -> Result<()> {
         path: d.path.clone(),
         source,
     };
-    let suffix = if d.h.v2 {
-        ".current"
-    } else {
-        ".usage_in_bytes"
-    };
+    let suffix = if d.h.v2 { ".current" } else { ".usage_in_bytes" };
     let mut sizes = Vec::new();
     for entry in std::fs::read_dir(&d.path).map_err(read_err)? {
         let name = entry.map_err(read_err)?.file_name();

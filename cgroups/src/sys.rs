@@ -130,9 +130,7 @@ fn fd_u32(fd: &OwnedFd) -> u32 {
 }
 
 /// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program; on failure returns the verifier log too.
-pub(crate) fn bpf_prog_load_cgroup_device(
-    insns: &[Insn],
-) -> Result<OwnedFd, (std::io::Error, String)> {
+pub(crate) fn bpf_prog_load_cgroup_device(insns: &[Insn]) -> Result<OwnedFd, (std::io::Error, String)> {
     let license = c"Apache";
     let mut log = vec![0u8; 0];
     for attempt in 0..2 {
@@ -146,11 +144,7 @@ pub(crate) fn bpf_prog_load_cgroup_device(
             license: license.as_ptr() as u64,
             log_level: u32::from(attempt == 1),
             log_size: u32::try_from(log.len()).unwrap_or(0),
-            log_buf: if log.is_empty() {
-                0
-            } else {
-                log.as_mut_ptr() as u64
-            },
+            log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
             expected_attach_type: BPF_CGROUP_DEVICE,
             ..ProgLoadAttr::default()
         };
@@ -165,17 +159,11 @@ pub(crate) fn bpf_prog_load_cgroup_device(
             Err(_) => {}
         }
     }
-    Err((
-        std::io::Error::from_raw_os_error(libc::EINVAL),
-        String::new(),
-    ))
+    Err((std::io::Error::from_raw_os_error(libc::EINVAL), String::new()))
 }
 
 /// Attaches a device program to a cgroup with BPF_F_ALLOW_MULTI.
-pub(crate) fn bpf_prog_attach_cgroup_device(
-    cgroup: &OwnedFd,
-    prog: &OwnedFd,
-) -> std::io::Result<()> {
+pub(crate) fn bpf_prog_attach_cgroup_device(cgroup: &OwnedFd, prog: &OwnedFd) -> std::io::Result<()> {
     let mut attr = AttachAttr {
         target_fd: fd_u32(cgroup),
         attach_bpf_fd: fd_u32(prog),
@@ -187,10 +175,7 @@ pub(crate) fn bpf_prog_attach_cgroup_device(
 }
 
 /// Detaches a device program from a cgroup.
-pub(crate) fn bpf_prog_detach_cgroup_device(
-    cgroup: &OwnedFd,
-    prog: &OwnedFd,
-) -> std::io::Result<()> {
+pub(crate) fn bpf_prog_detach_cgroup_device(cgroup: &OwnedFd, prog: &OwnedFd) -> std::io::Result<()> {
     let mut attr = AttachAttr {
         target_fd: fd_u32(cgroup),
         attach_bpf_fd: fd_u32(prog),

@@ -59,10 +59,7 @@ fn read(p: PathBuf) -> String {
 }
 
 fn sleeper() -> Kid {
-    Kid(Command::new("sleep")
-        .arg("1000")
-        .spawn()
-        .expect("spawn sleep"))
+    Kid(Command::new("sleep").arg("1000").spawn().expect("spawn sleep"))
 }
 
 fn pid_of(k: &Kid) -> i32 {
@@ -91,18 +88,9 @@ fn lifecycle_on_every_hierarchy() {
     }
     let dir = |c: &str| cg.dir_of_controller(c).expect("controller").to_path_buf();
     if h.layout() != Layout::V2 {
-        assert_eq!(
-            read(dir("memory").join("memory.limit_in_bytes")),
-            "67108864"
-        );
-        assert_eq!(
-            read(dir("memory").join("memory.memsw.limit_in_bytes")),
-            "134217728"
-        );
-        assert_eq!(
-            read(dir("memory").join("memory.soft_limit_in_bytes")),
-            "33554432"
-        );
+        assert_eq!(read(dir("memory").join("memory.limit_in_bytes")), "67108864");
+        assert_eq!(read(dir("memory").join("memory.memsw.limit_in_bytes")), "134217728");
+        assert_eq!(read(dir("memory").join("memory.soft_limit_in_bytes")), "33554432");
         assert_eq!(read(dir("memory").join("memory.swappiness")), "10");
         assert_eq!(read(dir("cpu").join("cpu.shares")), "512");
         assert_eq!(read(dir("cpu").join("cpu.cfs_quota_us")), "50000");
@@ -116,10 +104,7 @@ fn lifecycle_on_every_hierarchy() {
     cg.add_process(pid).expect("add process");
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("proc cgroup");
     for line in own.lines() {
-        assert!(
-            line.ends_with(&path),
-            "not moved in every hierarchy: {line}"
-        );
+        assert!(line.ends_with(&path), "not moved in every hierarchy: {line}");
     }
     assert_eq!(cg.pids().expect("pids"), vec![pid]);
 
@@ -143,14 +128,8 @@ fn lifecycle_on_every_hierarchy() {
     cg.update(&upd).expect("update");
     assert_eq!(read(dir("pids").join("pids.max")), "16");
     if h.layout() != Layout::V2 {
-        assert_eq!(
-            read(dir("memory").join("memory.limit_in_bytes")),
-            "33554432"
-        );
-        assert_eq!(
-            read(dir("memory").join("memory.memsw.limit_in_bytes")),
-            "67108864"
-        );
+        assert_eq!(read(dir("memory").join("memory.limit_in_bytes")), "33554432");
+        assert_eq!(read(dir("memory").join("memory.memsw.limit_in_bytes")), "67108864");
     }
 
     // Remove a frozen cgroup with a live process: it must thaw, kill and remove.
@@ -198,10 +177,7 @@ fn hugetlb_limit_goes_to_the_hierarchy_that_has_it() {
     };
     assert_eq!(read(d.join(file)), "4194304");
     let bad = resources(r#"{"hugepageLimits":[{"pageSize":"3MB","limit":4194304}]}"#);
-    assert!(matches!(
-        cg.apply(&bad),
-        Err(CgroupError::InvalidValue { .. })
-    ));
+    assert!(matches!(cg.apply(&bad), Err(CgroupError::InvalidValue { .. })));
     cg.remove().expect("remove");
     assert!(!cg.exists());
 }
@@ -235,10 +211,7 @@ fn bad_input_is_refused_and_leaves_nothing() {
         let msg = format!("{err}");
         assert!(!msg.is_empty());
         assert!(!cg.exists(), "{json}: the nested cgroup is left");
-        assert!(
-            !parent.exists(),
-            "{json}: the parent cgroup is left ({err})"
-        );
+        assert!(!parent.exists(), "{json}: the parent cgroup is left ({err})");
     }
     assert!(matches!(
         Cgroup::new(&h, Some("/ocirun-test/../etc"), "x"),
@@ -295,11 +268,7 @@ fn v1_devices_deny_by_default() {
                        {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#,
     );
     cg.create(Some(&r)).expect("create");
-    let list = read(
-        cg.dir_of_controller("devices")
-            .expect("devices")
-            .join("devices.list"),
-    );
+    let list = read(cg.dir_of_controller("devices").expect("devices").join("devices.list"));
     assert_eq!(list, "c 1:3 rwm");
     let mut child = Kid(Command::new("/bin/sh")
         .arg("-c")
@@ -309,13 +278,7 @@ fn v1_devices_deny_by_default() {
         .spawn()
         .expect("spawn sh"));
     cg.add_process(pid_of(&child)).expect("add");
-    child
-        .0
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"go\n")
-        .expect("write");
+    child.0.stdin.take().expect("stdin").write_all(b"go\n").expect("write");
     let mut out = String::new();
     child
         .0
@@ -331,8 +294,7 @@ fn v1_devices_deny_by_default() {
 #[test]
 fn systemd_driver_without_systemd_is_a_clear_error() {
     let h = Hierarchies::detect().expect("detect");
-    let err =
-        Cgroup::new_systemd(&h, Some("system.slice:docker:abc"), "abc").expect_err("no D-Bus");
+    let err = Cgroup::new_systemd(&h, Some("system.slice:docker:abc"), "abc").expect_err("no D-Bus");
     assert!(matches!(err, CgroupError::Systemd { .. }), "{err}");
     assert!(Cgroup::new_systemd(&h, Some("/not/systemd"), "abc").is_err());
 }
