@@ -229,8 +229,9 @@ pub(crate) fn transition(from: &Policy, to: &Policy) -> Vec<(&'static str, Strin
     out
 }
 
-/// Applies device rules: v1 devices controller where mounted, else the v2 eBPF program.
-pub(crate) fn apply(cg: &Cgroup, rules: &[LinuxDeviceCgroup], _update: bool) -> Result<()> {
+/// Applies device rules: v1 devices controller where mounted (moving from the current
+/// devices.list, so an update does not briefly deny what stays allowed), else the v2 eBPF program.
+pub(crate) fn apply(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let target = Policy::from_rules(rules)?;
     if let Some(d) = cg.dirs.iter().find(|d| !d.h.v2 && d.h.has("devices")) {
         return apply_v1(&d.path, &target);

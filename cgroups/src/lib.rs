@@ -1,7 +1,7 @@
 //! ocirun cgroups: container resource control on cgroup v1, v2 and hybrid hosts.
 //!
 //! [`Hierarchies::detect`] finds how cgroups are mounted; [`Cgroup::new`] resolves
-//! `linux.cgroupsPath` to a cgroup path ("/ocirun/<id>") without touching the filesystem;
+//! `linux.cgroupsPath` to a cgroup path (`/ocirun/<id>`) without touching the filesystem;
 //! [`Cgroup::create`] makes the directory in every hierarchy and applies `linux.resources`;
 //! [`Cgroup::add_process`], [`Cgroup::freeze`], [`Cgroup::stats`], [`Cgroup::update`] and
 //! [`Cgroup::remove`] do the rest of a container's life.
@@ -31,6 +31,21 @@
 //! The cgroup v2 device eBPF program is loaded and attached on the real kernel (to a cgroup in
 //! the hybrid host's v2 mount) and checked by opening devices from a process inside it; its use
 //! as the only device control on a v2-only host is not exercised here.
+//!
+//! # Choices where runc is not the whole answer
+//! - A relative cgroupsPath is placed under the hierarchy root (runc's cgroupfs driver joins it
+//!   onto the runtime's own cgroup); no cgroupsPath gives `/ocirun/<id>`; ".." is refused.
+//! - `linux.resources.unified` is an error on v1; on hybrid hosts a key is accepted only for a
+//!   controller bound to the v2 mount (or a core `cgroup.*` file), where runc refuses it outright.
+//! - Kernel memory limits are written and read back: kernels since 5.16 accept and ignore them,
+//!   which is an error here (runc ignores the field). On v2 they, swappiness, disableOOMKiller
+//!   and useHierarchy=false are errors (runc skips some silently).
+//! - memory.checkBeforeUpdate is honoured on v1 as well as v2.
+//! - A v2 update that sets only cpu.period keeps the quota in force (runc writes "max").
+//! - A device rule without access means "rwm" (as crun); type "u" and "p" are refused (as runc).
+//! - pids.limit 0 or -1 means unlimited, as runc; below -1 is an error.
+//! - [`default_device_rules`] is runc's list of always-allowed devices: the caller appends it
+//!   to the spec's rules, as runc's spec conversion does; this crate applies exactly what it gets.
 //!
 //! # Not done
 //! The systemd driver only parses "slice:prefix:name" into the path systemd would create; it does
@@ -89,7 +104,7 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
-    /// Resolves linux.cgroupsPath (None -> "/ocirun/<id>"; relative -> under the hierarchy root;
+    /// Resolves linux.cgroupsPath (None -> `/ocirun/<id>`; relative -> under the hierarchy root;
     /// ".." refused) for the cgroupfs driver, without touching the filesystem.
     pub fn new(h: &Hierarchies, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
         let path = path::resolve(cgroups_path, id)?;

@@ -71,8 +71,8 @@ pub struct SystemdPath {
     pub path: String,
 }
 
-/// Parses runc's systemd form "slice:prefix:name" (`None` means "system.slice:ocirun:<id>", as runc
-/// uses "system.slice:runc:<id>") into the cgroup path systemd would create, without asking systemd.
+/// Parses runc's systemd form "slice:prefix:name" (`None` means `system.slice:ocirun:<id>`, as runc
+/// uses `system.slice:runc:<id>`) into the cgroup path systemd would create, without asking systemd.
 pub fn parse_systemd(cgroups_path: Option<&str>, id: &str) -> Result<SystemdPath> {
     let owned;
     let raw = match cgroups_path.filter(|p| !p.is_empty()) {

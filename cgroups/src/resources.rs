@@ -11,14 +11,13 @@ use crate::error::{CgroupError, Result};
 use crate::fsio::{self, set};
 use crate::{Cgroup, Dir, Layout, devices};
 
-/// Applies every class in `r`. `update` enables memory.checkBeforeUpdate and the device
-/// transition that keeps current rules in place.
+/// Applies every class in `r`. `update` enables memory.checkBeforeUpdate.
 pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, update: bool) -> Result<()> {
     if let Some(cpu) = r.cpu() {
         cpuset(cg, cpu)?;
     }
     if let Some(rules) = r.devices() {
-        devices::apply(cg, rules, update)?;
+        devices::apply(cg, rules)?;
     }
     if let Some(m) = r.memory() {
         memory(cg, m, update)?;

@@ -201,9 +201,12 @@ fn bad_input_is_refused_and_leaves_nothing() {
         r#"{"cpu":{"shares":1000000000}}"#,
         r#"{"pids":{"limit":9223372036854775807}}"#,
         r#"{"network":{"classID":1048577}}"#,
+        r#"{"rdma":{"mlx5_0":{"hcaHandles":1}}}"#,
         r#"{"blockIO":{"weight":5}}"#,
         r#"{"devices":[{"allow":true,"type":"p","access":"rwm"}]}"#,
         r#"{"unified":{"memory.max":"1"}}"#,
+        // Kernels since 5.16 accept a kernel memory limit and ignore it: refused, not skipped.
+        r#"{"memory":{"kernel":1048576}}"#,
     ];
     for json in cases {
         let r = resources(json);
@@ -213,6 +216,14 @@ fn bad_input_is_refused_and_leaves_nothing() {
         assert!(!cg.exists(), "{json}: the nested cgroup is left");
         assert!(!parent.exists(), "{json}: the parent cgroup is left ({err})");
     }
+    let kmem = cg
+        .create(Some(&resources(r#"{"memory":{"kernel":1048576}}"#)))
+        .expect_err("kernel memory");
+    assert!(
+        matches!(kmem, CgroupError::NotApplied { .. } | CgroupError::Unsupported { .. }),
+        "{kmem}"
+    );
+    assert!(!parent.exists());
     assert!(matches!(
         Cgroup::new(&h, Some("/ocirun-test/../etc"), "x"),
         Err(CgroupError::InvalidPath { .. })
