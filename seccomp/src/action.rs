@@ -56,9 +56,7 @@ pub(crate) fn action_value(
         Ok(base)
     };
     match action {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            no_data(RET_KILL_THREAD)
-        }
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => no_data(RET_KILL_THREAD),
         LinuxSeccompAction::ScmpActKillProcess => no_data(RET_KILL_PROCESS),
         LinuxSeccompAction::ScmpActTrap => no_data(RET_TRAP),
         LinuxSeccompAction::ScmpActErrno => with_data(RET_ERRNO),

@@ -35,9 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use libc::sock_filter;
-use oci_spec::runtime::{
-    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
-};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
 
 use crate::action::{self, RET_ENOSYS, RET_KILL_THREAD, RET_USER_NOTIF};
 use crate::arch::ScmpArch;
@@ -154,10 +152,7 @@ impl SeccompProgram {
     }
 
     /// Compile `profile` as if `native` were the host's architecture (for tests and tools).
-    pub fn compile_for(
-        profile: &LinuxSeccomp,
-        native: ScmpArch,
-    ) -> Result<SeccompProgram, SeccompError> {
+    pub fn compile_for(profile: &LinuxSeccomp, native: ScmpArch) -> Result<SeccompProgram, SeccompError> {
         let (plan, flags, listener) = plan(profile, native)?;
         let filter = generate(&plan);
         if filter.len() > MAX_INSTRUCTIONS {
@@ -196,11 +191,7 @@ fn plan(profile: &LinuxSeccomp, native: ScmpArch) -> Result<(Plan, u32, bool), S
             reason: "cannot be the default action (the runtime itself must still write after loading)",
         });
     }
-    let default = action::action_value(
-        profile.default_action(),
-        profile.default_errno_ret(),
-        "defaultErrnoRet",
-    )?;
+    let default = action::action_value(profile.default_action(), profile.default_errno_ret(), "defaultErrnoRet")?;
 
     let mut arches = vec![native];
     let mut listed = BTreeSet::new();
@@ -221,11 +212,7 @@ fn plan(profile: &LinuxSeccomp, native: ScmpArch) -> Result<(Plan, u32, bool), S
         if sc.names().iter().any(String::is_empty) {
             return Err(SeccompError::EmptyName { index: i });
         }
-        let act = action::action_value(
-            sc.action(),
-            sc.errno_ret(),
-            &format!("syscalls[{i}].errnoRet"),
-        )?;
+        let act = action::action_value(sc.action(), sc.errno_ret(), &format!("syscalls[{i}].errnoRet"))?;
         if act == RET_USER_NOTIF {
             listener = true;
             if sc.names().iter().any(|n| n == NOTIFY_FORBIDDEN) {
@@ -237,13 +224,14 @@ fn plan(profile: &LinuxSeccomp, native: ScmpArch) -> Result<(Plan, u32, bool), S
         }
         let mut conds = Vec::new();
         for (j, a) in sc.args().iter().flatten().enumerate() {
-            let arg = u8::try_from(a.index()).ok().filter(|x| *x < 6).ok_or(
-                SeccompError::ArgumentIndex {
+            let arg = u8::try_from(a.index())
+                .ok()
+                .filter(|x| *x < 6)
+                .ok_or(SeccompError::ArgumentIndex {
                     index: i,
                     arg: j,
                     value: a.index(),
-                },
-            )?;
+                })?;
             conds.push(Cond {
                 arg,
                 op: a.op(),
@@ -362,10 +350,7 @@ fn place(rules: &[Rule], default: u32, arch: ScmpArch) -> BTreeMap<u32, Verdict>
                     per_nr.entry(nr).or_default().push((r.action, c));
                 }
                 if let Some(nr) = syscalls::syscall_number(arch, name) {
-                    per_nr
-                        .entry(nr)
-                        .or_default()
-                        .push((r.action, conds.clone()));
+                    per_nr.entry(nr).or_default().push((r.action, conds.clone()));
                 }
             }
         }
@@ -448,10 +433,7 @@ impl Plan {
         let has = |a| abis.contains(&a);
         if has(ScmpArch::X86_64) || has(ScmpArch::X32) {
             // runc's stub on x86-64 (jset on the x32 bit), then libseccomp's filter.
-            let (s64, s32) = (
-                self.stub_for(ScmpArch::X86_64),
-                self.stub_for(ScmpArch::X32),
-            );
+            let (s64, s32) = (self.stub_for(ScmpArch::X86_64), self.stub_for(ScmpArch::X32));
             let over = |m: Option<u32>| m.is_some_and(|m| nr > m);
             if (x32_bit && s32.is_some() && over(s32)) || (!x32_bit && s64.is_some() && over(s64)) {
                 return Handler::Ret(RET_ENOSYS);

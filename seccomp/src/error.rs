@@ -66,9 +66,7 @@ pub enum SeccompError {
         value: u32,
     },
     /// An errno value given with an action that returns none.
-    #[error(
-        "{field} is set but the action {action} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)"
-    )]
+    #[error("{field} is set but the action {action} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)")]
     ErrnoWithoutErrnoAction {
         /// `defaultErrnoRet` or `syscalls[i].errnoRet`.
         field: String,

@@ -29,10 +29,7 @@ impl SeccompProgram {
         if flags & libc::c_ulong::from(FLAG_NEW_LISTENER) != 0 {
             return RawFd::try_from(rc).map(Some).map_err(|_| libc::EBADF);
         }
-        if rc != 0
-            && flags & libc::c_ulong::from(FLAG_TSYNC | FLAG_TSYNC_ESRCH)
-                == libc::c_ulong::from(FLAG_TSYNC)
-        {
+        if rc != 0 && flags & libc::c_ulong::from(FLAG_TSYNC | FLAG_TSYNC_ESRCH) == libc::c_ulong::from(FLAG_TSYNC) {
             // Without TSYNC_ESRCH the kernel returns the id of the thread that failed.
             return Err(libc::ESRCH);
         }
@@ -43,10 +40,7 @@ impl SeccompProgram {
 /// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog). Returns the syscall's result or errno.
 ///
 /// Runs in the child: no allocation, no locks.
-fn seccomp_set_mode_filter(
-    flags: libc::c_ulong,
-    prog: &libc::sock_fprog,
-) -> Result<libc::c_long, i32> {
+fn seccomp_set_mode_filter(flags: libc::c_ulong, prog: &libc::sock_fprog) -> Result<libc::c_long, i32> {
     // SAFETY: `prog` points to a valid sock_fprog whose `filter` points to `len`
     // instructions that live as long as the borrowed program; the kernel copies them
     // and does not keep the pointer. No other memory is touched.
@@ -60,9 +54,7 @@ fn seccomp_set_mode_filter(
     };
     if rc < 0 {
         // Reading errno allocates nothing.
-        return Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EINVAL));
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL));
     }
     Ok(rc)
 }

@@ -13,16 +13,11 @@ use crate::error::SeccompError;
 /// Connect to the agent's socket at `listener_path` and send `state_json` (the
 /// ContainerProcessState) with `fd` attached as SCM_RIGHTS, as runc does: one
 /// message carries the fd and the start of the JSON, the rest follows on the stream.
-pub fn send_to_listener(
-    listener_path: &Path,
-    fd: BorrowedFd<'_>,
-    state_json: &[u8],
-) -> Result<(), SeccompError> {
-    let mut sock =
-        UnixStream::connect(listener_path).map_err(|source| SeccompError::ListenerConnect {
-            path: listener_path.to_path_buf(),
-            source,
-        })?;
+pub fn send_to_listener(listener_path: &Path, fd: BorrowedFd<'_>, state_json: &[u8]) -> Result<(), SeccompError> {
+    let mut sock = UnixStream::connect(listener_path).map_err(|source| SeccompError::ListenerConnect {
+        path: listener_path.to_path_buf(),
+        source,
+    })?;
     let send_err = |source: std::io::Error| SeccompError::ListenerSend {
         path: listener_path.to_path_buf(),
         source,
@@ -81,9 +76,7 @@ mod tests {
     #[test]
     fn listener_receives_fd_and_state() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir
-            .path()
-            .join(format!("agent-{}.sock", std::process::id()));
+        let path = dir.path().join(format!("agent-{}.sock", std::process::id()));
         let listener = UnixListener::bind(&path).expect("bind");
         let big = vec![b'x'; 300_000];
         let payload = [b"{\"k\":\"".as_slice(), &big, b"\"}"].concat();
@@ -94,13 +87,9 @@ mod tests {
             let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
             let (n, fd) = {
                 let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-                let msg = nix::sys::socket::recvmsg::<()>(
-                    sock.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut space),
-                    MsgFlags::empty(),
-                )
-                .expect("recvmsg");
+                let msg =
+                    nix::sys::socket::recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
+                        .expect("recvmsg");
                 let mut fd = None;
                 for c in msg.cmsgs().expect("cmsgs") {
                     if let nix::sys::socket::ControlMessageOwned::ScmRights(v) = c {

@@ -62,8 +62,7 @@ pub fn check_known(v: &Value) -> Result<(), SeccompError> {
         .flatten()
         .enumerate()
     {
-        let ok =
-            |s: &str| s.parse::<oci_spec::runtime::Arch>().is_ok() && s.starts_with("SCMP_ARCH_");
+        let ok = |s: &str| s.parse::<oci_spec::runtime::Arch>().is_ok() && s.starts_with("SCMP_ARCH_");
         check(format!("architectures[{i}]"), a, &ok)?;
     }
     for (i, f) in v
@@ -93,9 +92,7 @@ pub fn check_known(v: &Value) -> Result<(), SeccompError> {
             .enumerate()
         {
             if let Some(op) = arg.get("op") {
-                check(format!("syscalls[{i}].args[{j}].op"), op, &|s| {
-                    OPERATORS.contains(&s)
-                })?;
+                check(format!("syscalls[{i}].args[{j}].op"), op, &|s| OPERATORS.contains(&s))?;
             }
         }
     }

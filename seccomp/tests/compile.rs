@@ -42,10 +42,7 @@ fn simple_allow_list() {
     // Another architecture: killed.
     assert_eq!(run(&p, AUDIT_ARCH_I386, 3, [0; 6]), RET_KILL_THREAD);
     // An x32 number on an x86_64-only filter: bad arch; -1 gets the default.
-    assert_eq!(
-        run(&p, AUDIT_ARCH_X86_64, 0x4000_0000, [0; 6]),
-        RET_KILL_THREAD
-    );
+    assert_eq!(run(&p, AUDIT_ARCH_X86_64, 0x4000_0000, [0; 6]), RET_KILL_THREAD);
     assert_eq!(run(&p, AUDIT_ARCH_X86_64, u32::MAX, [0; 6]), RET_ERRNO | 1);
     assert!(!p.needs_listener());
     assert_eq!(p.flags(), 0);
@@ -72,15 +69,7 @@ fn every_operator_on_64_bit_arguments() {
         a[i] = v;
         a
     };
-    for v in [
-        0,
-        5,
-        big - 1,
-        big,
-        big + 1,
-        0xffff_ffff_ffff_ffff,
-        0x2_0000_0000,
-    ] {
+    for v in [0, 5, big - 1, big, big + 1, 0xffff_ffff_ffff_ffff, 0x2_0000_0000] {
         let expect = |cond: bool, n: u32| if cond { e(n) } else { RET_ALLOW };
         assert_eq!(x64(&p, "read", at(0, v)), expect(v == big, 1), "eq {v:#x}");
         assert_eq!(x64(&p, "write", at(1, v)), expect(v != big, 2), "ne {v:#x}");
@@ -89,11 +78,7 @@ fn every_operator_on_64_bit_arguments() {
         assert_eq!(x64(&p, "stat", at(4, v)), expect(v >= big, 5), "ge {v:#x}");
         assert_eq!(x64(&p, "fstat", at(5, v)), expect(v > big, 6), "gt {v:#x}");
         let m = 0xffff_ffff_0000_00ffu64;
-        assert_eq!(
-            x64(&p, "lstat", at(0, v)),
-            expect(v & m == big & m, 7),
-            "masked {v:#x}"
-        );
+        assert_eq!(x64(&p, "lstat", at(0, v)), expect(v & m == big & m, 7), "masked {v:#x}");
     }
 }
 
@@ -135,10 +120,7 @@ fn x86_socket_calls_also_match_through_socketcall() {
     // numbers there), so without pidfd_open (434) socket (359) would get ENOSYS.
     assert_eq!(run(&p, AUDIT_ARCH_I386, 359, [0; 6]), RET_ALLOW);
     assert_eq!(run(&p, AUDIT_ARCH_I386, 102, [1, 0, 0, 0, 0, 0]), RET_ALLOW);
-    assert_eq!(
-        run(&p, AUDIT_ARCH_I386, 102, [2, 0, 0, 0, 0, 0]),
-        RET_ERRNO | 1
-    );
+    assert_eq!(run(&p, AUDIT_ARCH_I386, 102, [2, 0, 0, 0, 0, 0]), RET_ERRNO | 1);
     assert_eq!(run(&p, AUDIT_ARCH_I386, 3, [0; 6]), RET_ALLOW);
 }
 
@@ -153,10 +135,7 @@ fn other_architectures_compile() {
     assert_eq!(run(&p, AUDIT_ARCH_ARM, 0x0f_0005, [0; 6]), RET_ALLOW);
     let prof = parse_profile(json.as_bytes()).expect("parse");
     let native_arm = SeccompProgram::compile_for(&prof, ScmpArch::Aarch64).expect("compile");
-    assert_eq!(
-        run(&native_arm, AUDIT_ARCH_X86_64, 0, [0; 6]),
-        RET_KILL_THREAD
-    );
+    assert_eq!(run(&native_arm, AUDIT_ARCH_X86_64, 0, [0; 6]), RET_KILL_THREAD);
 }
 
 #[test]
@@ -171,37 +150,18 @@ fn bad_input_is_an_error_naming_it() {
         }
     };
     let e = err(r#"{"defaultAction":"SCMP_ACT_FOO"}"#);
-    assert!(
-        e.contains("defaultAction") && e.contains("SCMP_ACT_FOO"),
-        "{e}"
-    );
-    let e = err(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_BAR"}]}"#,
-    );
-    assert!(
-        e.contains("syscalls[0].action") && e.contains("SCMP_ACT_BAR"),
-        "{e}"
-    );
+    assert!(e.contains("defaultAction") && e.contains("SCMP_ACT_FOO"), "{e}");
+    let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_BAR"}]}"#);
+    assert!(e.contains("syscalls[0].action") && e.contains("SCMP_ACT_BAR"), "{e}");
     let e = err(
         r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_XX"}]}]}"#,
     );
-    assert!(
-        e.contains("syscalls[0].args[0].op") && e.contains("SCMP_CMP_XX"),
-        "{e}"
-    );
+    assert!(e.contains("syscalls[0].args[0].op") && e.contains("SCMP_CMP_XX"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_VAX"]}"#);
-    assert!(
-        e.contains("architectures[0]") && e.contains("SCMP_ARCH_VAX"),
-        "{e}"
-    );
+    assert!(e.contains("architectures[0]") && e.contains("SCMP_ARCH_VAX"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_MIPS"]}"#);
-    assert!(
-        e.contains("SCMP_ARCH_MIPS") && e.contains("not supported"),
-        "{e}"
-    );
-    let e = err(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":[],"action":"SCMP_ACT_ERRNO"}]}"#,
-    );
+    assert!(e.contains("SCMP_ARCH_MIPS") && e.contains("not supported"), "{e}");
+    let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":[],"action":"SCMP_ACT_ERRNO"}]}"#);
     assert!(e.contains("syscalls[0].names is empty"), "{e}");
     let e = err(
         r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
@@ -217,13 +177,9 @@ fn bad_input_is_an_error_naming_it() {
         r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x","syscalls":[{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#,
     );
     assert!(e.contains("write"), "{e}");
-    let e = err(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
-    );
+    let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#);
     assert!(e.contains("listenerPath"), "{e}");
-    let e = err(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#,
-    );
+    let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#);
     assert!(e.contains("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"), "{e}");
     let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_NOPE"]}"#);
     assert!(e.contains("flags[0]"), "{e}");
@@ -285,8 +241,7 @@ fn loads_for_real_in_a_child() {
         "syscalls":[{"names":["exit_group","exit","getpid","getppid"],"action":"SCMP_ACT_ALLOW"},
                     {"names":["getuid"],"action":"SCMP_ACT_ERRNO","errnoRet":42},
                     {"names":["kill"],"action":"SCMP_ACT_ALLOW","args":[{"index":1,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#;
-    let p =
-        SeccompProgram::compile(&parse_profile(json.as_bytes()).expect("parse")).expect("compile");
+    let p = SeccompProgram::compile(&parse_profile(json.as_bytes()).expect("parse")).expect("compile");
     // Allowed syscalls work, errnoRet and defaultErrnoRet come back, argument checks hold,
     // and a syscall above the profile's highest gets ENOSYS.
     let code = in_child(&p, || {
@@ -319,9 +274,9 @@ fn loads_for_real_in_a_child() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn kill_process_action_kills_for_real() {
-    let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getuid"],"action":"SCMP_ACT_KILL_PROCESS"}]}"#;
-    let p =
-        SeccompProgram::compile(&parse_profile(json.as_bytes()).expect("parse")).expect("compile");
+    let json =
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getuid"],"action":"SCMP_ACT_KILL_PROCESS"}]}"#;
+    let p = SeccompProgram::compile(&parse_profile(json.as_bytes()).expect("parse")).expect("compile");
     let code = in_child(&p, || {
         // SAFETY: getuid has no arguments.
         unsafe { libc::syscall(libc::SYS_getuid) };
@@ -334,8 +289,7 @@ fn kill_process_action_kills_for_real() {
 #[test]
 fn notify_returns_a_listener_fd() {
     let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/unused","syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_NOTIFY"}]}"#;
-    let p =
-        SeccompProgram::compile(&parse_profile(json.as_bytes()).expect("parse")).expect("compile");
+    let p = SeccompProgram::compile(&parse_profile(json.as_bytes()).expect("parse")).expect("compile");
     let code = in_child(&p, || 0);
     assert_eq!(code, 0);
     // SAFETY: fork; the child makes raw syscalls only and _exits.

@@ -43,9 +43,7 @@ pub fn syscall_names(arch: ScmpArch) -> impl Iterator<Item = (&'static str, u32)
 
 /// Whether `name` is a syscall on at least one supported architecture.
 pub fn is_known_syscall(name: &str) -> bool {
-    ScmpArch::ALL
-        .iter()
-        .any(|a| syscall_number(*a, name).is_some())
+    ScmpArch::ALL.iter().any(|a| syscall_number(*a, name).is_some())
 }
 
 /// A socket syscall that 32-bit x86 also reaches through `socketcall(call, args)`.
@@ -125,14 +123,8 @@ mod tests {
             let host = ScmpArch::X86_64;
             assert_eq!(syscall_number(host, "read"), Some(libc::SYS_read as u32));
             assert_eq!(syscall_number(host, "futex"), Some(libc::SYS_futex as u32));
-            assert_eq!(
-                syscall_number(host, "epoll_wait"),
-                Some(libc::SYS_epoll_wait as u32)
-            );
-            assert_eq!(
-                syscall_number(host, "clone3"),
-                Some(libc::SYS_clone3 as u32)
-            );
+            assert_eq!(syscall_number(host, "epoll_wait"), Some(libc::SYS_epoll_wait as u32));
+            assert_eq!(syscall_number(host, "clone3"), Some(libc::SYS_clone3 as u32));
             assert_eq!(syscall_number(host, "mseal"), Some(462));
         }
         assert_eq!(syscall_number(ScmpArch::X32, "read"), Some(X32_SYSCALL_BIT));
