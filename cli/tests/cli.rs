@@ -31,6 +31,20 @@ impl Drop for Guard<'_> {
     }
 }
 
+/// Runs a command whose container outlives it (create, run --detach): the
+/// container inherits stdio, so nothing may wait for EOF on a pipe of it.
+fn run_detached(cmd: &mut Command) {
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err.reopen().unwrap())
+        .status()
+        .unwrap();
+    let text = std::fs::read_to_string(err.path()).unwrap();
+    assert!(status.success(), "{cmd:?} failed: {text}");
+}
+
 fn state(root: &Path, id: &str) -> Value {
     let out = run_ok(ocirun(root).args(["state", id]));
     serde_json::from_slice(&out.stdout).unwrap()
@@ -64,7 +78,7 @@ fn create_start_state_kill_delete() {
     let id = unique_id("clilife");
     let _g = Guard(&root, id.clone());
     let pid_file = b.path().join("pid");
-    run_ok(
+    run_detached(
         ocirun(&root)
             .args(["create", "-b"])
             .arg(b.path())
@@ -81,8 +95,8 @@ fn create_start_state_kill_delete() {
 
     let out = ocirun(&root).args(["delete", &id]).output().unwrap();
     assert!(out.status.success(), "a created container can be deleted");
-    run_ok(ocirun(&root).args(["create", "-b"]).arg(b.path()).arg(&id));
-    run_ok(ocirun(&root).args(["start", &id]));
+    run_detached(ocirun(&root).args(["create", "-b"]).arg(b.path()).arg(&id));
+    run_detached(ocirun(&root).args(["start", &id]));
     assert_eq!(state(&root, &id)["status"], "running");
     let out = ocirun(&root).args(["start", &id]).output().unwrap();
     assert!(!out.status.success());

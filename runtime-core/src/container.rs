@@ -330,7 +330,9 @@ fn create_in(
         &id,
     )
     .map_err(Error::Cgroup)?;
-    cgroup.create(linux.resources().as_ref()).map_err(Error::Cgroup)?;
+    cgroup
+        .create(Some(&resources_with_default_devices(linux)))
+        .map_err(Error::Cgroup)?;
     let cgroup_path = cgroup.path().to_string();
     let cgroup_mounts = cgroup
         .mounts()
@@ -428,6 +430,25 @@ fn create_in(
     dir.save(&record)?;
     let pidfd = undo.child.take().expect("set above");
     Ok((record, pidfd))
+}
+
+/// The spec's resources with runc's device rules added after the spec's own:
+/// its always-allowed devices, then every device of `linux.devices`.
+fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    rules.extend(cgroups::default_device_rules());
+    for d in linux.devices().iter().flatten() {
+        let mut rule = oci_spec::runtime::LinuxDeviceCgroup::default();
+        rule.set_allow(true)
+            .set_typ(Some(d.typ()))
+            .set_major(Some(d.major()))
+            .set_minor(Some(d.minor()))
+            .set_access(Some("rwm".to_string()));
+        rules.push(rule);
+    }
+    resources.set_devices(Some(rules));
+    resources
 }
 
 /// The status of a stored container now.

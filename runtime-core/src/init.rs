@@ -26,6 +26,7 @@ pub(crate) enum Step {
     Setns,
     TimeNamespace,
     TimeOffsets,
+    CgroupNamespace,
     Hostname,
     Domainname,
     OpenProc,
@@ -56,6 +57,7 @@ impl Step {
             Setns,
             TimeNamespace,
             TimeOffsets,
+            CgroupNamespace,
             Hostname,
             Domainname,
             OpenProc,
@@ -98,6 +100,7 @@ pub(crate) struct InitPlan {
     pub uid_maps: Vec<IdMap>,
     pub gid_maps: Vec<IdMap>,
     new_time: bool,
+    new_cgroup: bool,
     time_offsets: Option<(CString, Vec<u8>)>,
     hostname: Option<CString>,
     domainname: Option<CString>,
@@ -191,6 +194,7 @@ impl InitPlan {
         let mut new_namespaces = NamespaceSet::empty();
         let mut join = Vec::new();
         let mut new_time = false;
+        let mut new_cgroup = false;
         for ns in linux.namespaces().iter().flatten() {
             let kind = NamespaceKind::from(ns.typ());
             match ns.path() {
@@ -201,6 +205,9 @@ impl InitPlan {
                 // A new time namespace is made by unshare in the child, so the
                 // offsets can be written before exec enters it.
                 None if kind == NamespaceKind::Time => new_time = true,
+                // The cgroup namespace is made by unshare once the init is in its
+                // cgroup, so that cgroup becomes the namespace's root.
+                None if kind == NamespaceKind::Cgroup => new_cgroup = true,
                 None => new_namespaces.insert(kind),
             }
         }
@@ -261,7 +268,7 @@ impl InitPlan {
             readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
             no_pivot: opts.no_pivot,
             new_user_namespace: new_user,
-            new_cgroup_namespace: new_namespaces.contains(NamespaceKind::Cgroup),
+            new_cgroup_namespace: new_cgroup,
             mount_label: None,
             cgroup_mounts: opts.cgroup_mounts,
         })
@@ -378,6 +385,7 @@ impl InitPlan {
             uid_maps,
             gid_maps,
             new_time,
+            new_cgroup,
             time_offsets,
             hostname: hostname.transpose()?,
             domainname: domainname.transpose()?,
@@ -430,6 +438,7 @@ impl InitPlan {
             },
             Step::TimeNamespace => "create the time namespace".into(),
             Step::TimeOffsets => "write /proc/self/timens_offsets".into(),
+            Step::CgroupNamespace => "create the cgroup namespace".into(),
             Step::Hostname => format!("set hostname {:?}", self.hostname.as_deref().unwrap_or_default()),
             Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
             Step::OpenProc => "open /proc/self/fd".into(),
@@ -524,6 +533,14 @@ impl InitPlan {
         for (i, (kind, fd, _)) in self.join.iter().enumerate() {
             step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
         }
+        if self.new_cgroup {
+            // Wait for the cgroup early: the new cgroup namespace is rooted where the init is now.
+            step!(wait_go(sync), Step::WaitStart);
+            step!(
+                namespaces::sys::unshare(NamespaceKind::Cgroup.clone_flag()),
+                Step::CgroupNamespace
+            );
+        }
         if let Some(h) = &self.hostname {
             step!(namespaces::sys::sethostname(h), Step::Hostname);
         }
@@ -595,11 +612,8 @@ impl InitPlan {
         };
 
         // Everything is ready but the cgroup: the parent says Go once it has put us there.
-        let mut buf = [0u8; Msg::SIZE];
-        match sys::recv(sync, &mut buf) {
-            Ok(n) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) => {}
-            Ok(_) => return fail(Step::WaitStart, 0, libc::EPIPE),
-            Err(e) => return fail(Step::WaitStart, 0, e),
+        if !self.new_cgroup {
+            step!(wait_go(sync), Step::WaitStart);
         }
         if self.no_new_privileges {
             step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
@@ -634,5 +648,14 @@ impl InitPlan {
         let errno = sys::execve(exe, &self.argv_ptrs, &self.envp_ptrs);
         let _ = sys::write(2, b"ocirun: exec of the container process failed\n");
         if errno == libc::ENOENT { 127 } else { 126 }
+    }
+}
+
+/// Waits for the parent's Go: the init is in its cgroup. Runs in the child: no allocation, no locks.
+fn wait_go(sync: libc::c_int) -> Result<(), i32> {
+    let mut buf = [0u8; Msg::SIZE];
+    match sys::recv(sync, &mut buf)? {
+        n if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) => Ok(()),
+        _ => Err(libc::EPIPE),
     }
 }

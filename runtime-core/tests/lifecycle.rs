@@ -59,14 +59,23 @@ fn container_sees_pid1_hostname_env_cwd_and_its_own_proc() {
         "sh",
         "-c",
         "echo pid=$$; echo host=$(hostname); echo foo=$FOO; echo cwd=$(pwd); \
-         echo procs=$(grep -c ' /proc .* - proc ' /proc/self/mountinfo); echo n=$(ls /proc | grep -c '^[0-9]')",
+         echo procs=$(grep -c ' /proc .* - proc ' /proc/self/mountinfo); echo n=$(ls /proc | grep -c '^[0-9]'); \
+         echo cgroup-not-root=$(grep -vc ':/$' /proc/self/cgroup)",
     ]);
     b.spec["hostname"] = json!("inside");
     b.spec["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
     b.spec["process"]["cwd"] = json!("/tmp");
     let (code, out) = run_capture(&b);
     assert_eq!(code, 0, "{out}");
-    for want in ["pid=1\n", "host=inside\n", "foo=bar baz\n", "cwd=/tmp\n", "procs=1\n"] {
+    // With a cgroup namespace, the container's own cgroup is its root in every hierarchy.
+    for want in [
+        "pid=1\n",
+        "host=inside\n",
+        "foo=bar baz\n",
+        "cwd=/tmp\n",
+        "procs=1\n",
+        "cgroup-not-root=0\n",
+    ] {
         assert!(out.contains(want), "missing {want:?} in {out:?}");
     }
     // Only the container's own processes are in its /proc: sh and its children.
@@ -108,7 +117,8 @@ fn default_and_listed_devices_exist() {
         "sh",
         "-c",
         "for d in null zero full random urandom tty mydev; do echo $d=$(stat -c '%F %t,%T' /dev/$d); done; \
-         echo fd=$(readlink /dev/fd); echo ptmx=$(readlink /dev/ptmx)",
+         echo fd=$(readlink /dev/fd); echo ptmx=$(readlink /dev/ptmx); \
+         head -c 3 /dev/zero | wc -c | sed 's/^/zero-read=/'; head -c 3 /dev/mydev | wc -c | sed 's/^/mydev-read=/'",
     ]);
     b.spec["linux"]["devices"] =
         json!([{"path": "/dev/mydev", "type": "c", "major": 1, "minor": 5, "fileMode": 438, "uid": 0, "gid": 0}]);
@@ -124,6 +134,9 @@ fn default_and_listed_devices_exist() {
         "mydev=character special file 1,5\n",
         "fd=/proc/self/fd\n",
         "ptmx=pts/ptmx\n",
+        // The device cgroup denies all but runc's defaults and the listed devices.
+        "zero-read=3\n",
+        "mydev-read=3\n",
     ] {
         assert!(out.contains(want), "missing {want:?} in {out:?}");
     }

@@ -105,6 +105,7 @@ pub fn default_spec(args: &[&str]) -> Value {
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
         ],
         "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
             "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
                            {"type": "mount"}, {"type": "cgroup"}],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",

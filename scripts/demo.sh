@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds ocirun and a busybox bundle (no download: Debian's busybox-static), then runs a container.
+# Usage: scripts/demo.sh [command...]   (default: a shell one-liner that shows the container's view)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x /bin/busybox ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static
+fi
+cargo build --release -q -p ocirun
+bin=$PWD/target/release/ocirun
+bundle=${BUNDLE:-/tmp/ocirun-demo}
+rm -rf "$bundle" && mkdir -p "$bundle/rootfs"
+for d in bin proc sys dev tmp etc root; do mkdir -p "$bundle/rootfs/$d"; done
+cp /bin/busybox "$bundle/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$bundle/rootfs/etc/passwd"
+"$bin" spec --bundle "$bundle"
+if [ $# -eq 0 ]; then
+    set -- sh -c 'echo "hello from $(hostname), pid $$"; id; ls /; cat /proc/self/cgroup | head -3'
+fi
+args=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@")
+python3 - "$bundle/config.json" "$args" <<'PY'
+import json, sys
+path, args = sys.argv[1], json.loads(sys.argv[2])
+spec = json.load(open(path))
+spec["process"]["terminal"] = False
+spec["process"]["args"] = args
+json.dump(spec, open(path, "w"), indent=2)
+PY
+exec "$bin" --root /run/ocirun-demo run --bundle "$bundle" "demo-$$"
