@@ -149,6 +149,10 @@ fn planted_symlink_does_not_redirect_a_mount_onto_the_host() {
     std::fs::write(host_dir.path().join("canary"), "host").unwrap();
     let mut b = Bundle::new(&["sh", "-c", "ls /evil; echo done"]);
     std::os::unix::fs::symlink(host_dir.path(), b.rootfs().join("evil")).unwrap();
+    // Resolved inside the rootfs, the link names <rootfs>/<host path>: let that exist
+    // (a dangling one is refused, which a separate check below covers).
+    let inside = b.rootfs().join(host_dir.path().strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&inside).unwrap();
     let mut mounts = b.spec["mounts"].as_array().unwrap().clone();
     mounts.push(json!({"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}));
     b.spec["mounts"] = json!(mounts);
@@ -162,7 +166,22 @@ fn planted_symlink_does_not_redirect_a_mount_onto_the_host() {
     );
     assert_eq!(std::fs::read_to_string(host_dir.path().join("canary")).unwrap(), "host");
     assert!(!out.contains("canary"), "the container saw the host directory: {out}");
-    assert!(b.rootfs().join(host_dir.path().strip_prefix("/").unwrap()).is_dir());
+    assert!(out.contains("done"), "{out}");
+
+    // Dangling inside the rootfs: refused with an error naming the destination, host untouched.
+    std::fs::remove_dir_all(&inside).unwrap();
+    let err = Container::builder(unique_id("evil"))
+        .root(b.state_root())
+        .bundle(b.path())
+        .spec(spec_of(&b))
+        .create()
+        .unwrap_err();
+    assert!(chain(&err).contains("/evil"), "{}", chain(&err));
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(host_dir.path().to_str().unwrap()),
+        "host dir was mounted over"
+    );
 }
 
 #[test]
