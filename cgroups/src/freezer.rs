@@ -63,7 +63,7 @@ pub(crate) fn freeze(cg: &Cgroup) -> Result<()> {
             });
         }
         polls += 1;
-        if polls % 10 == 0 {
+        if polls.is_multiple_of(10) {
             // v1 can stay in FREEZING while a task sleeps uninterruptibly: ask again, as runc does.
             fsio::write(dir, file, value)?;
         }

@@ -1059,10 +1059,10 @@ impl MountPlan {
             })?),
         };
         let root_flags = configured.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-        if let Some(label) = &cfg.mount_label {
-            if label.contains('"') || label.contains('\0') {
-                return Err(invalid("mountLabel", label.clone(), "contains a quote or a NUL byte"));
-            }
+        if let Some(label) = &cfg.mount_label
+            && (label.contains('"') || label.contains('\0'))
+        {
+            return Err(invalid("mountLabel", label.clone(), "contains a quote or a NUL byte"));
         }
 
         let mut b = Builder {
