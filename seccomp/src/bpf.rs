@@ -197,7 +197,7 @@ impl SeccompData {
             4 => Some(self.arch),
             8 => Some(lo_hi(self.instruction_pointer, false)),
             12 => Some(lo_hi(self.instruction_pointer, true)),
-            16..=60 if k % 4 == 0 => {
+            16..=60 if k & 3 == 0 => {
                 let i = usize::try_from((k - 16) / 8).ok()?;
                 let v = *self.args.get(i)?;
                 Some(lo_hi(v, (k - 16) % 8 == 4))
