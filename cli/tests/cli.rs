@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
-use test_support::{Bundle, footprint, require_prerequisites, unique_id};
+use test_support::{Bundle, require_prerequisites, unique_id};
 
 fn ocirun(root: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ocirun"));
@@ -195,35 +195,4 @@ fn preserve_fds_passes_exactly_the_extra_fds() {
     assert!(!text.contains(" 5 "), "a runtime fd leaked: {text}");
     assert!(text.ends_with("via-fd-3"), "{text}");
     assert_eq!(out.status.code(), Some(0));
-}
-
-#[test]
-fn two_hundred_runs_leak_nothing() {
-    require_prerequisites();
-    let b = Bundle::new(&["true"]);
-    b.write();
-    let root = b.state_root();
-    // Warm up once so lazily created directories do not count.
-    run_ok(ocirun(&root).args(["run", "-b"]).arg(b.path()).arg(unique_id("warm")));
-    let before = footprint();
-    for _ in 0..200 {
-        let id = unique_id("loop");
-        let out = ocirun(&root)
-            .args(["run", "-b"])
-            .arg(b.path())
-            .arg(&id)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "run {id}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert_eq!(footprint(), before);
-    assert_eq!(
-        std::fs::read_dir(&root).unwrap().count(),
-        0,
-        "state directories left behind"
-    );
 }
