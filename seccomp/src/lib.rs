@@ -17,7 +17,12 @@
 //! The program is a jump tree over syscall numbers: each architecture's numbers are
 //! cut into runs with one outcome, and a binary search of `jge` comparisons finds the
 //! run, so an allowed syscall under Docker's default profile costs about a dozen
-//! instructions. See [`compile`](crate::compile) for what a profile means.
+//! instructions (336 instructions in all for Docker's profile on x86_64+x86+x32,
+//! where libseccomp emits 1227). See [`compile`](crate::compile) for what a profile means.
+//!
+//! No cache of compiled programs: compiling Docker's default profile takes about
+//! 0.5 ms (benches/benches/seccomp.rs), small next to a container start, and a cache
+//! keyed by a hash of the profile would have to serialise the profile to hash it.
 
 pub mod action;
 pub mod arch;
