@@ -1,8 +1,5 @@
 //! Cgroup costs on the spawn path: detecting the hierarchies, creating a cgroup with typical
 //! limits, moving a process in, and removing it. Needs root; each iteration cleans up after itself.
-//!
-//! Wiring (benches/Cargo.toml): `[[bench]] name = "cgroups" harness = false`, dev-dependencies
-//! `cgroups`, `oci-spec`, `serde_json`, `criterion`.
 
 use std::process::Command;
 
