@@ -9,6 +9,36 @@ pub struct CloneArgs {
     pub namespaces: NamespaceSet,
     /// A cgroup v2 directory fd to create the child in (`CLONE_INTO_CGROUP`).
     pub cgroup_fd: Option<RawFd>,
+    /// An existing pid namespace to create the child in: the calling thread joins it
+    /// for its children around the clone, then returns to its own.
+    pub pid_namespace: Option<RawFd>,
+}
+
+/// Sets the calling thread's pid namespace for children to `target` until dropped.
+struct PidNsForChildren(OwnedFd);
+
+impl PidNsForChildren {
+    fn enter(target: RawFd) -> Result<PidNsForChildren, NamespaceError> {
+        let own = std::fs::File::open("/proc/thread-self/ns/pid_for_children")
+            .map_err(|source| NamespaceError::Clone { flags: 0, source })?;
+        // SAFETY: setns with a namespace fd the caller owns; for a pid namespace it only
+        // changes where this thread's future children are created.
+        if unsafe { libc::setns(target, libc::CLONE_NEWPID) } < 0 {
+            return Err(NamespaceError::Clone {
+                flags: 0,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(PidNsForChildren(own.into()))
+    }
+}
+
+impl Drop for PidNsForChildren {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: returning to the thread's own pid namespace, which it is a member of.
+        unsafe { libc::setns(self.0.as_raw_fd(), libc::CLONE_NEWPID) };
+    }
 }
 
 /// A child created by [`spawn`].
@@ -65,6 +95,7 @@ pub unsafe fn spawn<F: FnOnce() -> i32>(args: &CloneArgs, child: F) -> Result<Sp
         raw.flags |= CLONE_INTO_CGROUP;
         raw.cgroup = fd as u64;
     }
+    let joined = args.pid_namespace.map(PidNsForChildren::enter).transpose()?;
     // SAFETY: raw is a valid clone_args of the size we pass; without CLONE_VM and
     // with a zero stack the child gets a private copy of this address space, like fork.
     let mut ret = unsafe { libc::syscall(libc::SYS_clone3, &raw mut raw, std::mem::size_of::<RawCloneArgs>()) };
@@ -84,6 +115,12 @@ pub unsafe fn spawn<F: FnOnce() -> i32>(args: &CloneArgs, child: F) -> Result<Sp
                 0 as libc::c_ulong,
             )
         };
+    }
+    if ret != 0 {
+        // Back to the thread's own pid namespace (the child, ret == 0, never returns here).
+        drop(joined);
+    } else {
+        std::mem::forget(joined);
     }
     match ret {
         0 => {

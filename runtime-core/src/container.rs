@@ -384,6 +384,7 @@ fn create_in(
     let args = CloneArgs {
         namespaces: plan.new_namespaces,
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+        pid_namespace: plan.pid_namespace.as_ref().map(|f| f.as_raw_fd()),
     };
     // SAFETY: InitPlan::run only makes raw system calls on data compiled above:
     // it does not allocate, lock or unwind.

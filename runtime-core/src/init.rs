@@ -95,6 +95,7 @@ pub(crate) struct CapSets {
 /// Everything the child needs, compiled in the parent: no parsing or allocation is left for the child.
 pub(crate) struct InitPlan {
     pub new_namespaces: NamespaceSet,
+    pub pid_namespace: Option<OwnedFd>,
     join: Vec<(NamespaceKind, OwnedFd, String)>,
     pub new_user: bool,
     pub uid_maps: Vec<IdMap>,
@@ -213,12 +214,11 @@ impl InitPlan {
         }
         // Join in the kernel's safe order: the user namespace first.
         join.sort_by_key(|(kind, _, _)| NamespaceKind::ALL.iter().position(|k| k == kind));
-        if join.iter().any(|(k, _, _)| *k == NamespaceKind::Pid) {
-            return Err(Error::spec(
-                "linux.namespaces",
-                "joining a pid namespace by path is not supported by this build of ocirun",
-            ));
-        }
+        // A pid namespace is joined by the clone itself: the init must be created in it.
+        let pid_namespace = match join.iter().position(|(k, _, _)| *k == NamespaceKind::Pid) {
+            Some(i) => Some(join.remove(i).1),
+            None => None,
+        };
         if join.iter().any(|(k, _, _)| *k == NamespaceKind::User) && !new_namespaces.is_empty() {
             return Err(Error::spec(
                 "linux.namespaces",
@@ -380,6 +380,7 @@ impl InitPlan {
         keep_fds.sort_unstable();
         Ok(InitPlan {
             new_namespaces,
+            pid_namespace,
             join,
             new_user,
             uid_maps,

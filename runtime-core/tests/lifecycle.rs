@@ -344,3 +344,43 @@ fn in_memory_spec_with_absolute_root_needs_no_bundle_file() {
     let mut g = Guard(Some(c));
     assert_eq!(g.0.as_mut().unwrap().wait().unwrap().code(), 0);
 }
+
+#[test]
+fn joined_pid_namespace_is_shared() {
+    require_prerequisites();
+    let a = Bundle::new(&["sleep", "1000"]);
+    let ca = Container::builder(unique_id("pida"))
+        .root(a.state_root())
+        .bundle(a.path())
+        .spec(spec_of(&a))
+        .run()
+        .unwrap();
+    let ga = Guard(Some(ca));
+    let pid = ga.0.as_ref().unwrap().pid();
+    let mut b = Bundle::new(&["sh", "-c", "readlink /proc/self/ns/pid; echo me=$$; cat /proc/1/comm"]);
+    let ns = format!("/proc/{pid}/ns/pid");
+    b.spec["linux"]["namespaces"] =
+        json!([{"type": "pid", "path": ns}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
+    let (code, out) = run_capture(&b);
+    assert_eq!(code, 0, "{out}");
+    let host_pid_ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        host_pid_ns.to_str().unwrap(),
+        "pid namespace not shared"
+    );
+    assert_ne!(
+        lines.next().unwrap(),
+        "me=1",
+        "the joiner must not be init of the joined namespace"
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        "sleep",
+        "pid 1 of the joined namespace is the first container's"
+    );
+    // The runtime's own thread is back in its pid namespace.
+    let own = std::fs::read_link("/proc/thread-self/ns/pid_for_children").unwrap();
+    assert_eq!(own, std::fs::read_link("/proc/self/ns/pid").unwrap());
+}
