@@ -166,6 +166,7 @@ mod tests {
         let args = CloneArgs {
             namespaces: ns,
             cgroup_fd: None,
+            pid_namespace: None,
         };
         // SAFETY: the child makes only the getpid system call.
         let child = unsafe { spawn(&args, || if libc::getpid() == 1 { 7 } else { 1 }) }.unwrap();
