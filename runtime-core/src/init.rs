@@ -215,10 +215,10 @@ impl InitPlan {
         // Join in the kernel's safe order: the user namespace first.
         join.sort_by_key(|(kind, _, _)| NamespaceKind::ALL.iter().position(|k| k == kind));
         // A pid namespace is joined by the clone itself: the init must be created in it.
-        let pid_namespace = match join.iter().position(|(k, _, _)| *k == NamespaceKind::Pid) {
-            Some(i) => Some(join.remove(i).1),
-            None => None,
-        };
+        let pid_namespace = join
+            .iter()
+            .position(|(k, _, _)| *k == NamespaceKind::Pid)
+            .map(|i| join.remove(i).1);
         if join.iter().any(|(k, _, _)| *k == NamespaceKind::User) && !new_namespaces.is_empty() {
             return Err(Error::spec(
                 "linux.namespaces",
