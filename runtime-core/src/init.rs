@@ -16,11 +16,27 @@ use crate::{Error, Result, caps};
 /// The PATH used to find process.args[0] when process.env has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The steps of the child, reported to the parent when one fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub(crate) enum Step {
-    Prctl = 1,
+/// Declares the child's steps once: the enum, and its decoding from the wire.
+macro_rules! steps {
+    ($($name:ident),* $(,)?) => {
+        /// The steps of the child, reported to the parent when one fails.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u32)]
+        pub(crate) enum Step {
+            $($name),*
+        }
+
+        impl Step {
+            /// The step a message names, if any.
+            pub(crate) fn from_u32(n: u32) -> Option<Step> {
+                [$(Step::$name),*].into_iter().find(|s| *s as u32 == n)
+            }
+        }
+    };
+}
+
+steps!(
+    Prctl,
     WaitMaps,
     BecomeRoot,
     Setns,
@@ -45,42 +61,7 @@ pub(crate) enum Step {
     WaitStart,
     NoNewPrivileges,
     Fds,
-}
-
-impl Step {
-    pub(crate) fn from_u32(n: u32) -> Option<Step> {
-        use Step::*;
-        [
-            Prctl,
-            WaitMaps,
-            BecomeRoot,
-            Setns,
-            TimeNamespace,
-            TimeOffsets,
-            CgroupNamespace,
-            Hostname,
-            Domainname,
-            OpenProc,
-            Rootfs,
-            Sysctl,
-            OomScoreAdj,
-            Rlimit,
-            Chdir,
-            BoundingSet,
-            SetGroups,
-            SetGid,
-            SetUid,
-            Capabilities,
-            Ambient,
-            Lookup,
-            WaitStart,
-            NoNewPrivileges,
-            Fds,
-        ]
-        .into_iter()
-        .find(|s| *s as u32 == n)
-    }
-}
+);
 
 /// Capability sets as bit masks.
 #[derive(Debug, Clone, Copy, Default)]
