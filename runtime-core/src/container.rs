@@ -244,16 +244,16 @@ fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
     })
 }
 
-/// Waits for the init's Ready or Error, or its death.
-fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<()> {
+/// Blocks until `fd` or the init's pidfd has an event; returns both `revents`.
+fn poll_with_init(fd: &impl AsRawFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
     let mut fds = [
         libc::pollfd {
-            fd: sock.as_raw_fd(),
+            fd: fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         },
         libc::pollfd {
-            fd: child.as_raw_fd(),
+            fd: init.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         },
@@ -261,13 +261,20 @@ fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<()> {
     loop {
         // SAFETY: fds is an array of two valid pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(Error::sys("wait for the container init"));
+        if n >= 0 {
+            return Ok((fds[0].revents, fds[1].revents));
         }
-        if fds[0].revents & libc::POLLIN != 0 {
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::sys(op));
+        }
+    }
+}
+
+/// Waits for the init's Ready or Error, or its death.
+fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<()> {
+    loop {
+        let (sock_events, child_events) = poll_with_init(sock, child, "wait for the container init")?;
+        if sock_events & libc::POLLIN != 0 {
             let mut buf = [0u8; Msg::SIZE];
             let n = crate::sys::recv(sock.as_raw_fd(), &mut buf).unwrap_or(0);
             return match Msg::decode(&buf) {
@@ -276,7 +283,7 @@ fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<()> {
                 _ => Err(Error::InitDied("it closed the sync socket".into())),
             };
         }
-        if fds[1].revents != 0 || fds[0].revents != 0 {
+        if child_events != 0 || sock_events != 0 {
             let status = pidfd::reap(child, false).ok().flatten();
             return Err(Error::InitDied(match status {
                 Some(ExitStatus::Exited(c)) => format!("exit code {c}"),
@@ -647,28 +654,9 @@ fn open_fifo(path: &Path, init: &OwnedFd) -> Result<()> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| Error::io("open exec fifo", path, e))?;
-    let mut fds = [
-        libc::pollfd {
-            fd: fifo.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: init.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
     loop {
-        // SAFETY: fds is an array of two valid pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(Error::sys("wait on the exec fifo"));
-        }
-        if fds[0].revents & libc::POLLIN != 0 {
+        let (fifo_events, init_events) = poll_with_init(&fifo, init, "wait on the exec fifo")?;
+        if fifo_events & libc::POLLIN != 0 {
             let mut byte = [0u8; 1];
             // SAFETY: reading one byte into a stack buffer from an fd we own.
             let r = unsafe { libc::read(fifo.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
@@ -676,7 +664,7 @@ fn open_fifo(path: &Path, init: &OwnedFd) -> Result<()> {
                 return Ok(());
             }
         }
-        if fds[1].revents != 0 {
+        if init_events != 0 {
             return Err(Error::InitDied("it exited before start".into()));
         }
     }
