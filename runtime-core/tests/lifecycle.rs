@@ -272,18 +272,24 @@ fn exit_codes_propagate() {
     assert_eq!(code, 255);
 }
 
-#[test]
-fn joined_network_namespace_is_shared() {
-    require_prerequisites();
+/// Starts a container that sleeps, whose namespaces another one can join; returns
+/// its bundle, its delete guard and its init's pid.
+fn start_sleeper(prefix: &str) -> (Bundle, Guard, i32) {
     let a = Bundle::new(&["sleep", "1000"]);
-    let ca = Container::builder(unique_id("nsa"))
+    let c = Container::builder(unique_id(prefix))
         .root(a.state_root())
         .bundle(a.path())
         .spec(spec_of(&a))
         .run()
         .unwrap();
-    let ga = Guard(Some(ca));
-    let pid = ga.0.as_ref().unwrap().pid();
+    let pid = c.pid();
+    (a, Guard(Some(c)), pid)
+}
+
+#[test]
+fn joined_network_namespace_is_shared() {
+    require_prerequisites();
+    let (_a, _ga, pid) = start_sleeper("nsa");
     let mut b = Bundle::new(&["sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/uts"]);
     let ns = format!("/proc/{pid}/ns/net");
     b.spec["linux"]["namespaces"] =
@@ -348,15 +354,7 @@ fn in_memory_spec_with_absolute_root_needs_no_bundle_file() {
 #[test]
 fn joined_pid_namespace_is_shared() {
     require_prerequisites();
-    let a = Bundle::new(&["sleep", "1000"]);
-    let ca = Container::builder(unique_id("pida"))
-        .root(a.state_root())
-        .bundle(a.path())
-        .spec(spec_of(&a))
-        .run()
-        .unwrap();
-    let ga = Guard(Some(ca));
-    let pid = ga.0.as_ref().unwrap().pid();
+    let (_a, _ga, pid) = start_sleeper("pida");
     let mut b = Bundle::new(&["sh", "-c", "readlink /proc/self/ns/pid; echo me=$$; cat /proc/1/comm"]);
     let ns = format!("/proc/{pid}/ns/pid");
     b.spec["linux"]["namespaces"] =
