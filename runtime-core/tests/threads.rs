@@ -45,7 +45,7 @@ fn two_hundred_containers_from_eight_threads_while_others_allocate() {
                     // Every container needs a cgroup of its own.
                     let mut spec = spec.clone();
                     if let Some(linux) = spec.linux_mut() {
-                        linux.set_cgroups_path(Some(format!("/ocirun-test/{id}").into()));
+                        linux.set_cgroups_path(Some(format!("/{}/{id}", test_support::cgroup_parent()).into()));
                     }
                     let mut c = Container::builder(&id)
                         .root(&root)

@@ -153,7 +153,7 @@ impl Bundle {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.spec["linux"]["cgroupsPath"] = json!(format!("/ocirun-test/{name}"));
+        self.spec["linux"]["cgroupsPath"] = json!(format!("/{}/{name}", cgroup_parent()));
     }
 
     /// Writes config.json from [`Bundle::spec`].
@@ -168,6 +168,13 @@ impl Bundle {
     }
 }
 
+/// The cgroup under which test containers live: `OCIRUN_TEST_CGROUP`, else `ocirun-test`.
+/// Test runs that share a machine at the same time each set their own, so that
+/// one run's footprint does not count the other's cgroups.
+pub fn cgroup_parent() -> String {
+    std::env::var("OCIRUN_TEST_CGROUP").unwrap_or_else(|_| "ocirun-test".into())
+}
+
 /// What the test process holds or the host shows, to compare before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Footprint {
@@ -175,7 +182,7 @@ pub struct Footprint {
     pub fds: usize,
     /// Lines of this process's mountinfo.
     pub mounts: usize,
-    /// Cgroup directories under `/ocirun-test` in every hierarchy.
+    /// Cgroup directories under [`cgroup_parent`] in every hierarchy.
     pub cgroups: usize,
     /// Child processes of this process that still exist (zombies included).
     pub children: usize,
@@ -190,7 +197,7 @@ pub fn footprint() -> Footprint {
     let mut cgroups = 0;
     if let Ok(hier) = std::fs::read_dir("/sys/fs/cgroup") {
         for h in hier.flatten() {
-            let dir = h.path().join("ocirun-test");
+            let dir = h.path().join(cgroup_parent());
             cgroups += std::fs::read_dir(&dir)
                 .map(|d| d.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).count())
                 .unwrap_or(0);
