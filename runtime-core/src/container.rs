@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::init::{InitPlan, PlanOptions, Step};
 use crate::state::{self, ContainerDir, Record, Status, Store};
-use crate::sync::{Msg, Tag};
+use crate::sync::{FdKind, Msg, Tag};
 use crate::{Error, Result, spec};
 
 /// Configures and creates a container; every setting defaults to what runc would use.
@@ -270,17 +270,36 @@ fn poll_with_init(fd: &impl AsRawFd, init: &OwnedFd, op: &'static str) -> Result
     }
 }
 
-/// Waits for the init's Ready or Error, or its death.
-fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<()> {
+/// The fds the init sent the runtime before Ready.
+#[derive(Debug, Default)]
+pub(crate) struct InitFds {
+    /// The seccomp notify listener, when the profile has SCMP_ACT_NOTIFY.
+    pub seccomp_listener: Option<OwnedFd>,
+    /// The master side of the container's pty, when process.terminal is set.
+    pub pty_master: Option<OwnedFd>,
+}
+
+/// Waits for the init's Ready or Error, or its death, keeping the fds it sends on the way.
+fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<InitFds> {
+    let mut fds = InitFds::default();
     loop {
         let (sock_events, child_events) = poll_with_init(sock, child, "wait for the container init")?;
         if sock_events & libc::POLLIN != 0 {
             let mut buf = [0u8; Msg::SIZE];
-            let n = crate::sys::recv(sock.as_raw_fd(), &mut buf).unwrap_or(0);
-            return match Msg::decode(&buf) {
-                Some(m) if n == Msg::SIZE && m.tag == Tag::Ready => Ok(()),
-                Some(m) if n == Msg::SIZE && m.tag == Tag::Error => Err(init_error(plan, m)),
-                _ => Err(Error::InitDied("it closed the sync socket".into())),
+            let (n, fd) = crate::sys::recv_with_fd(sock.as_raw_fd(), &mut buf).unwrap_or((0, None));
+            match Msg::decode(&buf) {
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Fd => {
+                    let slot = match FdKind::from_u32(m.step) {
+                        Some(FdKind::SeccompListener) => &mut fds.seccomp_listener,
+                        Some(FdKind::PtyMaster) => &mut fds.pty_master,
+                        None => return Err(Error::InitDied(format!("it sent an fd of unknown kind {}", m.step))),
+                    };
+                    *slot = Some(fd.ok_or_else(|| Error::InitDied("its fd message carried no fd".into()))?);
+                    continue;
+                }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Ready => return Ok(fds),
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Error => return Err(init_error(plan, m)),
+                _ => return Err(Error::InitDied("it closed the sync socket".into())),
             };
         }
         if child_events != 0 || sock_events != 0 {
@@ -419,7 +438,7 @@ fn create_in(
     if sent {
         let _ = send_msg(&parent_sock, Tag::Go);
     }
-    wait_ready(&parent_sock, child, &plan)?;
+    let _init_fds = wait_ready(&parent_sock, child, &plan)?;
 
     let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
     let record = Record {

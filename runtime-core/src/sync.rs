@@ -13,6 +13,27 @@ pub(crate) enum Tag {
     Ready = 3,
     /// Child to parent: a step failed.
     Error = 4,
+    /// Child to parent: an fd rides along (SCM_RIGHTS); `step` says which [`FdKind`].
+    Fd = 5,
+}
+
+/// What an fd sent with [`Tag::Fd`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum FdKind {
+    /// The seccomp notify listener.
+    SeccompListener = 1,
+    /// The master side of the container's pty.
+    PtyMaster = 2,
+}
+
+impl FdKind {
+    /// The kind a message's `step` names.
+    pub fn from_u32(n: u32) -> Option<FdKind> {
+        [FdKind::SeccompListener, FdKind::PtyMaster]
+            .into_iter()
+            .find(|k| *k as u32 == n)
+    }
 }
 
 /// One message: a tag, and for errors the step, an index within it and the errno.
@@ -60,6 +81,7 @@ impl Msg {
             2 => Tag::Go,
             3 => Tag::Ready,
             4 => Tag::Error,
+            5 => Tag::Fd,
             _ => return None,
         };
         Some(Msg {
@@ -80,5 +102,28 @@ mod tests {
         let m = Msg::new(Tag::Error, 7, 3, libc::EPERM);
         assert_eq!(Msg::decode(&m.encode()), Some(m));
         assert_eq!(Msg::decode(&[0xff; Msg::SIZE]), None);
+    }
+
+    #[test]
+    fn an_fd_rides_with_a_message() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().expect("socketpair");
+        let (mut r, mut w) = std::io::pipe().expect("pipe");
+        let m = Msg::new(Tag::Fd, FdKind::PtyMaster as u32, 0, 0);
+        crate::sys::send_with_fd(a.as_raw_fd(), &m.encode(), w.as_raw_fd()).expect("send");
+        let mut buf = [0u8; Msg::SIZE];
+        let (n, fd) = crate::sys::recv_with_fd(b.as_raw_fd(), &mut buf).expect("recv");
+        assert_eq!((n, Msg::decode(&buf)), (Msg::SIZE, Some(m)));
+        let fd = fd.expect("an fd arrived");
+        assert_ne!(fd.as_raw_fd(), w.as_raw_fd(), "the received fd is a new one");
+        // Writing through the received fd reaches the same pipe.
+        std::fs::File::from(fd).write_all(b"x").expect("write");
+        w.flush().ok();
+        let mut byte = [0u8; 1];
+        r.read_exact(&mut byte).expect("read");
+        assert_eq!(&byte, b"x");
+        assert_eq!(FdKind::from_u32(2), Some(FdKind::PtyMaster));
+        assert_eq!(FdKind::from_u32(9), None);
     }
 }

@@ -45,6 +45,49 @@ pub fn send(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
     }
 }
 
+/// Sends one fixed-size message with `fd` attached (SCM_RIGHTS).
+#[allow(dead_code)] // The seccomp and terminal steps of the init send fds with it.
+pub fn send_with_fd(sock: libc::c_int, buf: &[u8], fd: libc::c_int) -> Result<(), i32> {
+    // A control buffer for one fd, aligned as cmsghdr needs, on the stack.
+    #[repr(C)]
+    struct Control {
+        _align: [libc::cmsghdr; 0],
+        bytes: [u8; 32],
+    }
+    let mut control = Control {
+        _align: [],
+        bytes: [0; 32],
+    };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    debug_assert!(msg.msg_controllen <= control.bytes.len());
+    // SAFETY: msg points at a control buffer large enough for one cmsghdr with one int,
+    // so CMSG_FIRSTHDR is non-null and CMSG_DATA points inside the buffer.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
+    }
+    // SAFETY: msg and everything it points to live across the call.
+    let n = check(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as libc::c_long)?;
+    if n as usize == buf.len() {
+        Ok(())
+    } else {
+        Err(libc::EMSGSIZE)
+    }
+}
+
 /// Receives one fixed-size message; `Ok(0)` means the peer closed.
 pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
     loop {
@@ -55,6 +98,59 @@ pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
         }
         return check(n as libc::c_long).map(|n| n as usize);
     }
+}
+
+/// Receives one fixed-size message and the fd that may ride with it; `Ok((0, None))` means the peer closed.
+pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<std::os::fd::OwnedFd>), i32> {
+    #[repr(C)]
+    struct Control {
+        _align: [libc::cmsghdr; 0],
+        bytes: [u8; 64],
+    }
+    let mut control = Control {
+        _align: [],
+        bytes: [0; 64],
+    };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes.as_mut_ptr().cast();
+    msg.msg_controllen = control.bytes.len();
+    let n = loop {
+        // SAFETY: msg points at live buffers; MSG_CMSG_CLOEXEC marks received fds close-on-exec.
+        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        break check(n as libc::c_long)? as usize;
+    };
+    let mut fd = None;
+    // SAFETY: the kernel filled msg_control with msg_controllen bytes of cmsghdrs;
+    // CMSG_FIRSTHDR/NXTHDR stay within it and CMSG_DATA of an SCM_RIGHTS header holds ints.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                let count = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
+                for i in 0..count {
+                    let raw = std::ptr::read_unaligned(data.add(i));
+                    // Each received fd is new in this process; keep the first, close any others.
+                    let owned = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw);
+                    if fd.is_none() {
+                        fd = Some(owned);
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n, fd))
 }
 
 /// Opens `name` relative to `dirfd`.
