@@ -438,7 +438,12 @@ fn create_in(
     if sent {
         let _ = send_msg(&parent_sock, Tag::Go);
     }
-    let _init_fds = wait_ready(&parent_sock, child, &plan)?;
+    let init_fds = wait_ready(&parent_sock, child, &plan)?;
+    if let (Some(fd), Some((path, metadata))) = (&init_fds.seccomp_listener, &plan.seccomp_listener) {
+        let state = oci_state(spec, &id, bundle, oci_spec::runtime::ContainerState::Creating, pid);
+        let json = seccomp::container_process_state(&state, pid, metadata.as_deref());
+        seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
+    }
 
     let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
     let record = Record {
@@ -457,6 +462,25 @@ fn create_in(
     dir.save(&record)?;
     let pidfd = undo.child.take().expect("set above");
     Ok((record, pidfd))
+}
+
+/// The OCI state of a container being made, as hooks and the seccomp agent receive it.
+pub(crate) fn oci_state(
+    spec: &Spec,
+    id: &str,
+    bundle: &Path,
+    status: oci_spec::runtime::ContainerState,
+    pid: i32,
+) -> oci_spec::runtime::State {
+    let mut state = oci_spec::runtime::State::default();
+    state
+        .set_version(spec.version().clone())
+        .set_id(id.to_string())
+        .set_status(status)
+        .set_pid(Some(pid))
+        .set_bundle(bundle.to_path_buf())
+        .set_annotations(spec.annotations().clone());
+    state
 }
 
 /// The spec's resources with runc's device rules added after the spec's own:

@@ -75,6 +75,9 @@ pub enum Error {
     /// The cgroup could not be created, joined or removed.
     #[error("cgroup")]
     Cgroup(#[source] cgroups::CgroupError),
+    /// The seccomp profile could not be compiled or its listener reached.
+    #[error("linux.seccomp")]
+    Seccomp(#[source] seccomp::SeccompError),
     /// The root filesystem could not be set up.
     #[error("rootfs")]
     Rootfs(#[source] rootfs::RootfsError),

@@ -9,7 +9,7 @@ use namespaces::{IdMap, NamespaceKind, NamespaceSet};
 use oci_spec::runtime::{PosixRlimitType, Spec};
 use rootfs::MountPlan;
 
-use crate::sync::{Msg, Tag};
+use crate::sync::{FdKind, Msg, Tag};
 use crate::sys;
 use crate::{Error, Result, caps};
 
@@ -60,6 +60,7 @@ steps!(
     Lookup,
     WaitStart,
     NoNewPrivileges,
+    Seccomp,
     Fds,
 );
 
@@ -99,6 +100,12 @@ pub(crate) struct InitPlan {
     caps: Option<CapSets>,
     last_cap: u32,
     no_new_privileges: bool,
+    seccomp: Option<seccomp::SeccompProgram>,
+    /// Load the filter before the user switch: without no_new_privs, loading it
+    /// needs CAP_SYS_ADMIN, which the process does not keep (runc's order).
+    seccomp_early: bool,
+    /// Where the notify listener fd goes, and the profile's listenerMetadata.
+    pub seccomp_listener: Option<(std::path::PathBuf, Option<String>)>,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
     _envp: Vec<CString>,
@@ -310,6 +317,25 @@ impl InitPlan {
             None => None,
         };
 
+        let no_new_privileges = process.no_new_privileges().unwrap_or(false);
+        let (seccomp, seccomp_early, seccomp_listener) = match linux.seccomp() {
+            Some(profile) => {
+                let program = seccomp::SeccompProgram::compile(profile).map_err(Error::Seccomp)?;
+                // Loading last needs no_new_privs or CAP_SYS_ADMIN in the final effective set.
+                let keeps_sys_admin = match &caps {
+                    Some(c) => caps::number("CAP_SYS_ADMIN").is_some_and(|n| c.effective & (1 << n) != 0),
+                    // Without a capabilities object only root keeps its capabilities.
+                    None => user.uid() == 0,
+                };
+                let listener = match profile.listener_path() {
+                    Some(path) if program.needs_listener() => Some((path.clone(), profile.listener_metadata().clone())),
+                    _ => None,
+                };
+                (Some(program), !no_new_privileges && !keeps_sys_admin, listener)
+            }
+            None => (None, false, None),
+        };
+
         let args = process
             .args()
             .as_ref()
@@ -383,7 +409,10 @@ impl InitPlan {
             umask: user.umask(),
             caps,
             last_cap: caps::last_cap(),
-            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            no_new_privileges,
+            seccomp,
+            seccomp_early,
+            seccomp_listener,
             _argv: argv,
             argv_ptrs,
             _envp: envp,
@@ -452,6 +481,7 @@ impl InitPlan {
             ),
             Step::WaitStart => "wait for the runtime".into(),
             Step::NoNewPrivileges => "set no_new_privs".into(),
+            Step::Seccomp => "load the seccomp filter".into(),
             Step::Fds => "prepare file descriptors".into(),
         }
     }
@@ -564,6 +594,9 @@ impl InitPlan {
             }
             step!(sys::prctl(libc::PR_SET_KEEPCAPS, 1), Step::Prctl);
         }
+        if self.seccomp_early {
+            step!(self.load_seccomp(sync), Step::Seccomp);
+        }
         step!(sys::setgroups(&self.groups), Step::SetGroups);
         step!(sys::setresgid(self.gid), Step::SetGid);
         step!(sys::setresuid(self.uid), Step::SetUid);
@@ -612,6 +645,10 @@ impl InitPlan {
             step!(sys::clear_cloexec(fd as libc::c_int), Step::Fds, fd);
         }
         step!(sys::prctl(libc::PR_SET_PDEATHSIG, 0), Step::Prctl);
+        // As late as possible, so the profile governs the fewest of the runtime's own syscalls.
+        if !self.seccomp_early {
+            step!(self.load_seccomp(sync), Step::Seccomp);
+        }
         step!(
             sys::send(sync, &Msg::new(Tag::Ready, 0, 0, 0).encode()),
             Step::WaitStart
@@ -630,6 +667,25 @@ impl InitPlan {
         let errno = sys::execve(exe, &self.argv_ptrs, &self.envp_ptrs);
         let _ = sys::write(2, b"ocirun: exec of the container process failed\n");
         if errno == libc::ENOENT { 127 } else { 126 }
+    }
+}
+
+impl InitPlan {
+    /// Loads the seccomp filter, if any, and hands its notify listener to the parent.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn load_seccomp(&self, sync: libc::c_int) -> Result<(), i32> {
+        let Some(program) = &self.seccomp else {
+            return Ok(());
+        };
+        if let Some(listener) = program.load()? {
+            let msg = Msg::new(Tag::Fd, FdKind::SeccompListener as u32, 0, 0).encode();
+            let sent = sys::send_with_fd(sync, &msg, listener);
+            // The container process must never hold the listener.
+            sys::close(listener);
+            sent?;
+        }
+        Ok(())
     }
 }
 

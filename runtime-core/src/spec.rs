@@ -11,7 +11,22 @@ use crate::{Error, Result};
 /// Reads `config.json` from a bundle directory.
 pub fn load_bundle(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    Spec::load(&path).map_err(|source| Error::LoadSpec { path, source })
+    Spec::load(&path).map_err(|source| {
+        // serde stops at the first bad enum value without naming its field: for a
+        // seccomp profile, name it.
+        if let Some(e) = seccomp_field_error(&path) {
+            return e;
+        }
+        Error::LoadSpec { path, source }
+    })
+}
+
+/// The seccomp profile's own error, when `linux.seccomp` of the JSON at `path` has an unknown value.
+fn seccomp_field_error(path: &Path) -> Option<Error> {
+    let text = std::fs::read(path).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let profile = json.get("linux")?.get("seccomp")?;
+    seccomp::check_known(profile).err().map(Error::Seccomp)
 }
 
 /// The root filesystem of `spec` as an absolute host path (root.path is relative to the bundle).
@@ -143,7 +158,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     for (field, set) in [
-        ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
         (

@@ -46,7 +46,6 @@ pub fn send(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
 }
 
 /// Sends one fixed-size message with `fd` attached (SCM_RIGHTS).
-#[allow(dead_code)] // The seccomp and terminal steps of the init send fds with it.
 pub fn send_with_fd(sock: libc::c_int, buf: &[u8], fd: libc::c_int) -> Result<(), i32> {
     // A control buffer for one fd, aligned as cmsghdr needs, on the stack.
     #[repr(C)]

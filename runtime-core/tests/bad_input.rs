@@ -1,19 +1,11 @@
 //! Bad input gets a clear error naming the problem and leaves nothing behind.
 
+mod common;
+
+use common::chain;
 use runtime_core::{Container, Error};
 use serde_json::json;
 use test_support::{Bundle, footprint, require_prerequisites, unique_id};
-
-fn err_text(e: &Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 /// Creates from the bundle's config.json and expects an error containing `want`,
 /// with no state directory, cgroup, fd, mount or child left.
@@ -25,7 +17,7 @@ fn expect_create_error(b: &Bundle, want: &str) {
         .bundle(b.path())
         .create()
         .unwrap_err();
-    let text = err_text(&err);
+    let text = chain(&err);
     assert!(text.contains(want), "error {text:?} does not mention {want:?}");
     assert!(!b.state_root().join(&id).exists(), "state directory left behind");
     assert_eq!(footprint(), before, "something leaked after: {text}");
@@ -84,6 +76,46 @@ fn bad_input_is_named_and_leaves_nothing() {
         json!([{"type": "mount"}, {"type": "uts"}, {"type": "network", "path": "/etc/hostname"}]);
     b.write();
     expect_create_error(&b, "/etc/hostname");
+
+    // Seccomp profiles: an unknown action, operator or architecture, an empty names list.
+    for (profile, want) in [
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_MAYBE"}]}),
+            "syscalls[0].action",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO",
+                   "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ROUGHLY"}]}]}),
+            "syscalls[0].args[0].op",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}),
+            "architectures[0]",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PPC64LE"]}),
+            "SCMP_ARCH_PPC64LE is not supported",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}),
+            "syscalls[0].names is empty",
+        ),
+    ] {
+        let mut b = Bundle::new(&["true"]);
+        b.spec["linux"]["seccomp"] = profile;
+        b.write();
+        expect_create_error(&b, want);
+    }
+    // A notify listener nobody listens on: no container rather than one without its agent.
+    let mut b = Bundle::new(&["true"]);
+    let sock = b.path().join("nobody.sock");
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.write();
+    expect_create_error(&b, &sock.display().to_string());
 
     // A duplicate id, an unknown id, start twice.
     let b = Bundle::new(&["sleep", "100"]);
