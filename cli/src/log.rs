@@ -37,6 +37,11 @@ impl Logger {
         }
     }
 
+    /// Logs a warning (a failed poststart or poststop hook), to stderr as well.
+    pub fn warn(&self, msg: &str) {
+        self.write("warning", msg, true);
+    }
+
     /// Logs an error, to stderr as well.
     pub fn error(&self, msg: &str) {
         self.write("error", msg, true);
@@ -48,7 +53,10 @@ impl Logger {
             let _ = writeln!(f, "{line}");
         }
         if stderr || (self.file.is_none() && self.debug) {
-            eprintln!("ocirun: {msg}");
+            match level {
+                "warning" => eprintln!("ocirun: warning: {msg}"),
+                _ => eprintln!("ocirun: {msg}"),
+            }
         }
     }
 }

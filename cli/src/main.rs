@@ -279,8 +279,10 @@ fn run(cli: &Cli) -> Result<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logger = log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug);
+    let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug));
     logger.debug(&format!("{:?}", cli.command));
+    let warnings = logger.clone();
+    runtime_core::set_warning_handler(move |msg| warnings.warn(msg));
     match run(&cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {

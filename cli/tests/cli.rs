@@ -1,54 +1,12 @@
 //! End-to-end tests of the `ocirun` binary: runc's commands, flags, output and exit codes.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::process::{Command, Stdio};
+
+use common::{Guard, ocirun, run_detached, run_ok, state};
 use serde_json::{Value, json};
 use test_support::{Bundle, require_prerequisites, unique_id};
-
-fn ocirun(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ocirun"));
-    c.arg("--root").arg(root);
-    c
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Force-deletes a container when the test ends.
-struct Guard<'a>(&'a Path, String);
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        let _ = ocirun(self.0).args(["delete", "--force", &self.1]).output();
-    }
-}
-
-/// Runs a command whose container outlives it (create, run --detach): the
-/// container inherits stdio, so nothing may wait for EOF on a pipe of it.
-fn run_detached(cmd: &mut Command) {
-    let err = tempfile::NamedTempFile::new().unwrap();
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err.reopen().unwrap())
-        .status()
-        .unwrap();
-    let text = std::fs::read_to_string(err.path()).unwrap();
-    assert!(status.success(), "{cmd:?} failed: {text}");
-}
-
-fn state(root: &Path, id: &str) -> Value {
-    let out = run_ok(ocirun(root).args(["state", id]));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn run_prints_output_and_returns_the_exit_code() {

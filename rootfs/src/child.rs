@@ -380,15 +380,45 @@ fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
     }
 }
 
+/// Why [`MountPlan::execute_with`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop<E> {
+    /// A step of the plan failed.
+    Step(StepFailure),
+    /// The caller's `before_switch` failed.
+    Caller(E),
+}
+
 impl MountPlan {
     /// Runs the plan in the container's init child, which must already be in its own mount
     /// namespace; ends in the new root with the current directory `/`.
     ///
     /// Runs in the child: no allocation, no locks.
     pub fn execute(&self) -> Result<(), StepFailure> {
+        self.execute_with(|| Ok::<(), ()>(())).map_err(|stop| match stop {
+            Stop::Step(f) => f,
+            Stop::Caller(()) => unreachable!("the caller's pause cannot fail"),
+        })
+    }
+
+    /// Like [`execute`](Self::execute), but calls `before_switch` once every mount is in
+    /// place and before the root switch (pivot_root, or the move with `no_pivot`): where
+    /// OCI's createContainer hooks run. Its error stops the plan.
+    ///
+    /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
+    pub fn execute_with<E>(&self, before_switch: impl FnOnce() -> Result<(), E>) -> Result<(), Stop<E>> {
         let mut ctx = Ctx { root: None };
+        let mut pause = Some(before_switch);
         for op in &self.ops {
-            run_op(&mut ctx, op)?;
+            if matches!(op, Op::Pivot { .. } | Op::MoveRoot { .. })
+                && let Some(f) = pause.take()
+            {
+                f().map_err(Stop::Caller)?;
+            }
+            run_op(&mut ctx, op).map_err(Stop::Step)?;
+        }
+        if let Some(f) = pause.take() {
+            f().map_err(Stop::Caller)?;
         }
         Ok(())
     }

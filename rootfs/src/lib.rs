@@ -19,6 +19,7 @@ mod options;
 mod plan;
 mod sys;
 
+pub use child::Stop;
 pub use error::RootfsError;
 pub use options::{MountOptions, parse_mount_options};
 pub use plan::MountPlan;

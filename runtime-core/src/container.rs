@@ -10,9 +10,10 @@ use std::time::Duration;
 use cgroups::{Cgroup, Hierarchies};
 use namespaces::pidfd::{self, ExitStatus};
 use namespaces::{CloneArgs, NamespaceKind};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{ContainerState, Spec};
 use serde::Serialize;
 
+use crate::hooks::{self, HookKind};
 use crate::init::{InitPlan, PlanOptions, Step};
 use crate::state::{self, ContainerDir, Record, Status, Store};
 use crate::sync::{FdKind, Msg, Tag};
@@ -151,6 +152,7 @@ impl ContainerBuilder {
             dir: Some(dir),
             cgroup: None,
             child: None,
+            poststop: None,
         };
         let opts = CreateOptions {
             no_pivot: self.no_pivot,
@@ -187,6 +189,8 @@ struct Undo {
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
     child: Option<OwnedFd>,
+    /// The hooks to run once the container is destroyed, with its state.
+    poststop: Option<(oci_spec::runtime::Hooks, oci_spec::runtime::State)>,
 }
 
 impl Undo {
@@ -194,6 +198,7 @@ impl Undo {
         self.dir = None;
         self.cgroup = None;
         self.child = None;
+        self.poststop = None;
     }
 }
 
@@ -208,6 +213,10 @@ impl Drop for Undo {
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
+        }
+        if let Some((hooks, mut state)) = self.poststop.take() {
+            state.set_status(ContainerState::Stopped);
+            hooks::run_warn(HookKind::Poststop, Some(&hooks), &state);
         }
     }
 }
@@ -280,7 +289,13 @@ pub(crate) struct InitFds {
 }
 
 /// Waits for the init's Ready or Error, or its death, keeping the fds it sends on the way.
-fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<InitFds> {
+/// `on_hooks` runs when the init stops before its root switch for the create hooks.
+fn wait_ready(
+    sock: &OwnedFd,
+    child: &OwnedFd,
+    plan: &InitPlan,
+    on_hooks: &mut dyn FnMut() -> Result<()>,
+) -> Result<InitFds> {
     let mut fds = InitFds::default();
     loop {
         let (sock_events, child_events) = poll_with_init(sock, child, "wait for the container init")?;
@@ -295,6 +310,11 @@ fn wait_ready(sock: &OwnedFd, child: &OwnedFd, plan: &InitPlan) -> Result<InitFd
                         None => return Err(Error::InitDied(format!("it sent an fd of unknown kind {}", m.step))),
                     };
                     *slot = Some(fd.ok_or_else(|| Error::InitDied("its fd message carried no fd".into()))?);
+                    continue;
+                }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Hooks => {
+                    on_hooks()?;
+                    send_msg(sock, Tag::HooksDone)?;
                     continue;
                 }
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Ready => return Ok(fds),
@@ -438,10 +458,25 @@ fn create_in(
     if sent {
         let _ = send_msg(&parent_sock, Tag::Go);
     }
-    let init_fds = wait_ready(&parent_sock, child, &plan)?;
+    let creating = oci_state(
+        spec.version(),
+        &id,
+        bundle,
+        spec.annotations().as_ref(),
+        ContainerState::Creating,
+        pid,
+    );
+    // From here a failed create is a destroyed container: its poststop hooks run.
+    undo.poststop = spec.hooks().clone().map(|h| (h, creating.clone()));
+    let mut create_hooks = || {
+        for kind in [HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer] {
+            hooks::run(kind, spec.hooks().as_ref(), &creating, pid)?;
+        }
+        Ok(())
+    };
+    let init_fds = wait_ready(&parent_sock, child, &plan, &mut create_hooks)?;
     if let (Some(fd), Some((path, metadata))) = (&init_fds.seccomp_listener, &plan.seccomp_listener) {
-        let state = oci_state(spec, &id, bundle, oci_spec::runtime::ContainerState::Creating, pid);
-        let json = seccomp::container_process_state(&state, pid, metadata.as_deref());
+        let json = seccomp::container_process_state(&creating, pid, metadata.as_deref());
         seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
     }
 
@@ -464,23 +499,36 @@ fn create_in(
     Ok((record, pidfd))
 }
 
-/// The OCI state of a container being made, as hooks and the seccomp agent receive it.
-pub(crate) fn oci_state(
-    spec: &Spec,
+/// The OCI state of a container, as hooks and the seccomp agent receive it.
+fn oci_state(
+    version: &str,
     id: &str,
     bundle: &Path,
-    status: oci_spec::runtime::ContainerState,
+    annotations: Option<&HashMap<String, String>>,
+    status: ContainerState,
     pid: i32,
 ) -> oci_spec::runtime::State {
     let mut state = oci_spec::runtime::State::default();
     state
-        .set_version(spec.version().clone())
+        .set_version(version.to_string())
         .set_id(id.to_string())
         .set_status(status)
         .set_pid(Some(pid))
         .set_bundle(bundle.to_path_buf())
-        .set_annotations(spec.annotations().clone());
+        .set_annotations(annotations.filter(|a| !a.is_empty()).cloned());
     state
+}
+
+/// The OCI state of a stored container with `status`.
+fn record_state(record: &Record, status: ContainerState) -> oci_spec::runtime::State {
+    oci_state(
+        &record.oci_version,
+        &record.id,
+        &record.bundle,
+        Some(&record.annotations),
+        status,
+        record.pid,
+    )
 }
 
 /// The spec's resources with runc's device rules added after the spec's own:
@@ -586,10 +634,27 @@ impl Container {
                 status: Status::Stopped,
             })?,
         };
+        let hooks = self.record.hooks.as_ref();
+        if let Err(e) = hooks::run(
+            HookKind::StartContainer,
+            hooks,
+            &record_state(&self.record, ContainerState::Created),
+            self.record.pid,
+        ) {
+            // The spec: a failed startContainer hook stops the container.
+            let _ = pidfd::send_signal(init.as_fd(), libc::SIGKILL);
+            self.pidfd = Some(init);
+            return Err(e);
+        }
         let result = open_fifo(&dir.fifo_path(), &init);
         self.pidfd = Some(init);
         result?;
         let _ = std::fs::remove_file(dir.fifo_path());
+        hooks::run_warn(
+            HookKind::Poststart,
+            hooks,
+            &record_state(&self.record, ContainerState::Running),
+        );
         Ok(())
     }
 
@@ -686,7 +751,13 @@ impl Container {
             let _ = pidfd::reap(fd, true);
         }
         self.cgroup()?.remove().map_err(Error::Cgroup)?;
-        dir.remove()
+        dir.remove()?;
+        hooks::run_warn(
+            HookKind::Poststop,
+            self.record.hooks.as_ref(),
+            &record_state(&self.record, ContainerState::Stopped),
+        );
+        Ok(())
     }
 }
 

@@ -90,6 +90,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A hook failed, timed out or could not be started.
+    #[error("{kind} hook {index} ({path}): {reason}")]
+    Hook {
+        /// Which list: `prestart`, `createRuntime`, ...
+        kind: &'static str,
+        /// Its index in that list.
+        index: usize,
+        /// Its path.
+        path: PathBuf,
+        /// What went wrong, with what it printed.
+        reason: String,
+    },
     /// The container's init died before it reported back.
     #[error("container init exited before it was ready ({0})")]
     InitDied(String),

@@ -9,6 +9,7 @@ use namespaces::{IdMap, NamespaceKind, NamespaceSet};
 use oci_spec::runtime::{PosixRlimitType, Spec};
 use rootfs::MountPlan;
 
+use crate::hooks::HookKind;
 use crate::sync::{FdKind, Msg, Tag};
 use crate::sys;
 use crate::{Error, Result, caps};
@@ -47,6 +48,7 @@ steps!(
     Domainname,
     OpenProc,
     Rootfs,
+    Hooks,
     Sysctl,
     OomScoreAdj,
     Rlimit,
@@ -89,6 +91,8 @@ pub(crate) struct InitPlan {
     domainname: Option<CString>,
     proc_self_fd: CString,
     pub mounts: MountPlan,
+    /// Stop before the root switch for the parent to run the create hooks.
+    create_hooks: bool,
     sysctl: Vec<(CString, Vec<u8>, String)>,
     oom_score_adj: Option<(CString, Vec<u8>)>,
     rlimits: Vec<(libc::c_int, u64, u64, String)>,
@@ -399,6 +403,10 @@ impl InitPlan {
             domainname: domainname.transpose()?,
             proc_self_fd: cstring("proc", "/proc/self/fd")?,
             mounts,
+            create_hooks: crate::hooks::any(
+                spec.hooks().as_ref(),
+                &[HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer],
+            ),
             sysctl,
             oom_score_adj,
             rlimits,
@@ -454,6 +462,7 @@ impl InitPlan {
             Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
             Step::OpenProc => "open /proc/self/fd".into(),
             Step::Rootfs => "rootfs".into(),
+            Step::Hooks => "wait for the create hooks".into(),
             Step::Sysctl => match self.sysctl.get(i) {
                 Some((_, value, key)) => {
                     format!("set sysctl {key}={}", String::from_utf8_lossy(value))
@@ -568,8 +577,17 @@ impl InitPlan {
         } else {
             -1
         };
-        if let Err(f) = self.mounts.execute() {
-            return fail(Step::Rootfs, f.step, f.errno);
+        // The parent's Go may arrive while the init waits for the hooks: remember it.
+        let mut go_received = false;
+        let mounted = if self.create_hooks {
+            self.mounts.execute_with(|| hooks_pause(sync, &mut go_received))
+        } else {
+            self.mounts.execute().map_err(rootfs::Stop::Step)
+        };
+        match mounted {
+            Ok(()) => {}
+            Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
+            Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
         }
         for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
             step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
@@ -627,7 +645,7 @@ impl InitPlan {
         };
 
         // Everything is ready but the cgroup: the parent says Go once it has put us there.
-        if !self.new_cgroup {
+        if !self.new_cgroup && !go_received {
             step!(wait_go(sync), Step::WaitStart);
         }
         if self.no_new_privileges {
@@ -686,6 +704,23 @@ impl InitPlan {
             sent?;
         }
         Ok(())
+    }
+}
+
+/// Asks the parent to run the create hooks and waits until it has; notes a Go that comes first.
+/// Runs in the child: no allocation, no locks.
+fn hooks_pause(sync: libc::c_int, go_received: &mut bool) -> Result<(), i32> {
+    sys::send(sync, &Msg::new(Tag::Hooks, 0, 0, 0).encode())?;
+    loop {
+        let mut buf = [0u8; Msg::SIZE];
+        match sys::recv(sync, &mut buf)? {
+            n if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
+                Some(Tag::HooksDone) => return Ok(()),
+                Some(Tag::Go) => *go_received = true,
+                _ => return Err(libc::EPROTO),
+            },
+            _ => return Err(libc::EPIPE),
+        }
     }
 }
 

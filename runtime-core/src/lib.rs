@@ -14,6 +14,7 @@
 mod caps;
 mod container;
 mod error;
+mod hooks;
 mod init;
 pub mod spec;
 pub mod state;
@@ -22,6 +23,7 @@ mod sys;
 
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
 pub use error::{Error, Result};
+pub use hooks::{HookKind, set_warning_handler};
 pub use namespaces::pidfd::ExitStatus;
 pub use oci_spec::runtime::Spec;
 pub use state::Status;

@@ -169,6 +169,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return Err(Error::spec(field, "not supported by this build of ocirun"));
         }
     }
+    if let Some(hooks) = spec.hooks() {
+        crate::hooks::validate(hooks)?;
+    }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
             return Err(Error::spec(

@@ -15,6 +15,10 @@ pub(crate) enum Tag {
     Error = 4,
     /// Child to parent: an fd rides along (SCM_RIGHTS); `step` says which [`FdKind`].
     Fd = 5,
+    /// Child to parent: the mounts are in place, before pivot_root: run the create hooks.
+    Hooks = 6,
+    /// Parent to child: the create hooks have run.
+    HooksDone = 7,
 }
 
 /// What an fd sent with [`Tag::Fd`] is.
@@ -82,6 +86,8 @@ impl Msg {
             3 => Tag::Ready,
             4 => Tag::Error,
             5 => Tag::Fd,
+            6 => Tag::Hooks,
+            7 => Tag::HooksDone,
             _ => return None,
         };
         Some(Msg {

@@ -117,6 +117,36 @@ fn bad_input_is_named_and_leaves_nothing() {
     b.write();
     expect_create_error(&b, &sock.display().to_string());
 
+    // Hooks: a relative path, a binary that does not exist, one that fails, one that times out.
+    for (kind, hook, want) in [
+        ("prestart", json!({"path": "bin/true"}), "hooks.prestart[0].path"),
+        (
+            "createRuntime",
+            json!({"path": "/no/such/hook"}),
+            "createRuntime hook 0 (/no/such/hook): exec /no/such/hook: No such file or directory",
+        ),
+        (
+            "createContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 4"]}),
+            "createContainer hook 0 (/bin/sh): exited with status 4, stderr: nope",
+        ),
+        (
+            "prestart",
+            json!({"path": "/bin/sleep", "args": ["sleep", "60"], "timeout": 1}),
+            "prestart hook 0 (/bin/sleep): did not finish within its timeout of 1s",
+        ),
+        (
+            "poststop",
+            json!({"path": "/bin/true", "timeout": 0}),
+            "hooks.poststop[0].timeout",
+        ),
+    ] {
+        let mut b = Bundle::new(&["true"]);
+        b.spec["hooks"] = json!({ kind: [hook] });
+        b.write();
+        expect_create_error(&b, want);
+    }
+
     // A duplicate id, an unknown id, start twice.
     let b = Bundle::new(&["sleep", "100"]);
     b.write();

@@ -341,3 +341,28 @@ fn joined_pid_namespace_is_shared() {
     let own = std::fs::read_link("/proc/thread-self/ns/pid_for_children").unwrap();
     assert_eq!(own, std::fs::read_link("/proc/self/ns/pid").unwrap());
 }
+
+#[test]
+fn a_failing_start_container_hook_fails_start_and_stops_the_container() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    // startContainer runs in the container: the path is busybox's sh.
+    b.spec["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 5"]}]});
+    let c = Container::builder(unique_id("starthook"))
+        .root(b.state_root())
+        .spec(spec_of(&b))
+        .bundle(b.path())
+        .create()
+        .unwrap();
+    let mut g = Guard(Some(c));
+    let c = g.0.as_mut().unwrap();
+    let err = c.start().unwrap_err();
+    assert!(
+        chain(&err).contains("startContainer hook 0 (/bin/sh): exited with status 5"),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(c.wait().unwrap().code(), 128 + libc::SIGKILL);
+    assert_eq!(c.status().unwrap(), Status::Stopped);
+    g.0.take().unwrap().delete(false).unwrap();
+}
