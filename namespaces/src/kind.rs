@@ -84,6 +84,21 @@ impl From<LinuxNamespaceType> for NamespaceKind {
     }
 }
 
+impl From<NamespaceKind> for LinuxNamespaceType {
+    fn from(k: NamespaceKind) -> Self {
+        match k {
+            NamespaceKind::Mount => LinuxNamespaceType::Mount,
+            NamespaceKind::Cgroup => LinuxNamespaceType::Cgroup,
+            NamespaceKind::Uts => LinuxNamespaceType::Uts,
+            NamespaceKind::Ipc => LinuxNamespaceType::Ipc,
+            NamespaceKind::User => LinuxNamespaceType::User,
+            NamespaceKind::Pid => LinuxNamespaceType::Pid,
+            NamespaceKind::Network => LinuxNamespaceType::Network,
+            NamespaceKind::Time => LinuxNamespaceType::Time,
+        }
+    }
+}
+
 /// A set of namespace kinds, kept as the union of their clone flags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NamespaceSet(u64);

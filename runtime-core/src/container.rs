@@ -35,7 +35,7 @@ pub struct ContainerBuilder {
 /// A container in the state store, and, when this process created it, its init's pidfd.
 #[derive(Debug)]
 pub struct Container {
-    store: Store,
+    pub(crate) store: Store,
     record: Record,
     pidfd: Option<OwnedFd>,
     is_parent: bool,
@@ -221,14 +221,14 @@ impl Drop for Undo {
     }
 }
 
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("ocirun-tmp");
     std::fs::write(&tmp, pid.to_string())
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| Error::io("write pid file", path, e))
 }
 
-fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a writable array of two ints.
     if unsafe {
@@ -246,7 +246,7 @@ fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
+pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
     crate::sys::send(sock.as_raw_fd(), &Msg::new(tag, 0, 0, 0).encode()).map_err(|e| Error::Sys {
         op: "send to the container init",
         source: std::io::Error::from_raw_os_error(e),
@@ -290,7 +290,7 @@ pub(crate) struct InitFds {
 
 /// Waits for the init's Ready or Error, or its death, keeping the fds it sends on the way.
 /// `on_hooks` runs when the init stops before its root switch for the create hooks.
-fn wait_ready(
+pub(crate) fn wait_ready(
     sock: &OwnedFd,
     child: &OwnedFd,
     plan: &InitPlan,
@@ -336,10 +336,12 @@ fn wait_ready(
 fn init_error(plan: &InitPlan, m: Msg) -> Error {
     let source = std::io::Error::from_raw_os_error(m.errno);
     match Step::from_u32(m.step) {
-        Some(Step::Rootfs) => Error::Rootfs(plan.mounts.explain(rootfs::StepFailure {
-            step: m.index,
-            errno: m.errno,
-        })),
+        Some(Step::Rootfs) if plan.mounts.is_some() => {
+            Error::Rootfs(plan.mounts.as_ref().expect("checked").explain(rootfs::StepFailure {
+                step: m.index,
+                errno: m.errno,
+            }))
+        }
         Some(step) => Error::Init {
             step: plan.describe(step, m.index),
             source,
@@ -425,6 +427,7 @@ fn create_in(
             cgroup_mounts,
             stdio: opts.stdio,
             sync: child_sock,
+            exec: false,
         },
     )?;
     let args = CloneArgs {
@@ -494,6 +497,7 @@ fn create_in(
         systemd_cgroup: false,
         hooks: spec.hooks().clone(),
     };
+    dir.save_spec(spec)?;
     dir.save(&record)?;
     let pidfd = undo.child.take().expect("set above");
     Ok((record, pidfd))
@@ -520,7 +524,7 @@ fn oci_state(
 }
 
 /// The OCI state of a stored container with `status`.
-fn record_state(record: &Record, status: ContainerState) -> oci_spec::runtime::State {
+pub(crate) fn record_state(record: &Record, status: ContainerState) -> oci_spec::runtime::State {
     oci_state(
         &record.oci_version,
         &record.id,
@@ -717,8 +721,33 @@ impl Container {
     }
 
     fn cgroup(&self) -> Result<Cgroup> {
+        self.cgroup_of(None)
+    }
+
+    /// The container's cgroup, or an existing sub-cgroup of it.
+    pub(crate) fn cgroup_of(&self, sub: Option<&str>) -> Result<Cgroup> {
         let h = Hierarchies::detect().map_err(Error::Cgroup)?;
-        Cgroup::new(&h, Some(&self.record.cgroup_path), self.id()).map_err(Error::Cgroup)
+        let path = match sub {
+            Some(sub) => format!("{}/{}", self.record.cgroup_path, sub.trim_start_matches('/')),
+            None => self.record.cgroup_path.clone(),
+        };
+        let cgroup = Cgroup::new(&h, Some(&path), self.id()).map_err(Error::Cgroup)?;
+        if sub.is_some() && !cgroup.exists() {
+            return Err(Error::spec(
+                "--cgroup",
+                format!("{path} does not exist in the container's cgroup"),
+            ));
+        }
+        Ok(cgroup)
+    }
+
+    /// A pidfd for the init, or an error naming `op` when it is gone.
+    pub(crate) fn init_pidfd(&self, op: &'static str) -> Result<OwnedFd> {
+        open_init(&self.record).ok_or(Error::BadStatus {
+            op,
+            id: self.id().to_string(),
+            status: Status::Stopped,
+        })
     }
 
     fn delete_inner(&mut self, force: bool) -> Result<()> {
@@ -736,6 +765,7 @@ impl Container {
                 });
             }
         }
+        let mut exited = true;
         if status != Status::Stopped {
             let init = match self.pidfd.take() {
                 Some(fd) => Some(fd),
@@ -743,12 +773,14 @@ impl Container {
             };
             if let Some(fd) = init {
                 let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
-                let _ = pidfd::wait_exited(fd.as_fd(), Some(Duration::from_secs(10)));
+                exited = pidfd::wait_exited(fd.as_fd(), Some(Duration::from_secs(10))).unwrap_or(false);
                 self.pidfd = Some(fd);
             }
         }
         if let (Some(fd), true) = (&self.pidfd, self.is_parent) {
-            let _ = pidfd::reap(fd, true);
+            // An init that outlives SIGKILL waits for processes of its pid namespace
+            // that nobody reaps: never block on it.
+            let _ = pidfd::reap(fd, exited);
         }
         self.cgroup()?.remove().map_err(Error::Cgroup)?;
         dir.remove()?;

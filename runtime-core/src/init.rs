@@ -90,7 +90,8 @@ pub(crate) struct InitPlan {
     hostname: Option<CString>,
     domainname: Option<CString>,
     proc_self_fd: CString,
-    pub mounts: MountPlan,
+    /// The filesystem setup; `None` for exec, which joins the container's.
+    pub mounts: Option<MountPlan>,
     /// Stop before the root switch for the parent to run the create hooks.
     create_hooks: bool,
     sysctl: Vec<(CString, Vec<u8>, String)>,
@@ -172,6 +173,8 @@ pub(crate) struct PlanOptions<'a> {
     pub cgroup_mounts: Vec<rootfs::CgroupMount>,
     pub stdio: [Option<OwnedFd>; 3],
     pub sync: OwnedFd,
+    /// An exec'd process: it joins every namespace and sets up no filesystem.
+    pub exec: bool,
 }
 
 impl InitPlan {
@@ -250,21 +253,25 @@ impl InitPlan {
             .filter(|h| !h.is_empty())
             .map(|h| cstring("domainname", h.as_str()));
 
-        let mounts = MountPlan::compile(&rootfs::RootfsConfig {
-            rootfs: opts.rootfs.to_path_buf(),
-            readonly: spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)),
-            propagation: linux.rootfs_propagation().clone(),
-            mounts: spec.mounts().clone().unwrap_or_default(),
-            devices: linux.devices().clone().unwrap_or_default(),
-            masked_paths: linux.masked_paths().clone().unwrap_or_default(),
-            readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
-            no_pivot: opts.no_pivot,
-            new_user_namespace: new_user,
-            new_cgroup_namespace: new_cgroup,
-            mount_label: None,
-            cgroup_mounts: opts.cgroup_mounts,
-        })
-        .map_err(Error::Rootfs)?;
+        let mounts = (!opts.exec)
+            .then(|| {
+                MountPlan::compile(&rootfs::RootfsConfig {
+                    rootfs: opts.rootfs.to_path_buf(),
+                    readonly: spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)),
+                    propagation: linux.rootfs_propagation().clone(),
+                    mounts: spec.mounts().clone().unwrap_or_default(),
+                    devices: linux.devices().clone().unwrap_or_default(),
+                    masked_paths: linux.masked_paths().clone().unwrap_or_default(),
+                    readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
+                    no_pivot: opts.no_pivot,
+                    new_user_namespace: new_user,
+                    new_cgroup_namespace: new_cgroup,
+                    mount_label: None,
+                    cgroup_mounts: opts.cgroup_mounts,
+                })
+            })
+            .transpose()
+            .map_err(Error::Rootfs)?;
 
         let mut sysctl = Vec::new();
         for (key, value) in linux.sysctl().iter().flatten() {
@@ -579,10 +586,10 @@ impl InitPlan {
         };
         // The parent's Go may arrive while the init waits for the hooks: remember it.
         let mut go_received = false;
-        let mounted = if self.create_hooks {
-            self.mounts.execute_with(|| hooks_pause(sync, &mut go_received))
-        } else {
-            self.mounts.execute().map_err(rootfs::Stop::Step)
+        let mounted = match &self.mounts {
+            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync, &mut go_received)),
+            Some(mounts) => mounts.execute().map_err(rootfs::Stop::Step),
+            None => Ok(()),
         };
         match mounted {
             Ok(()) => {}

@@ -14,6 +14,7 @@
 mod caps;
 mod container;
 mod error;
+mod exec;
 mod hooks;
 mod init;
 pub mod spec;
@@ -23,6 +24,7 @@ mod sys;
 
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
 pub use error::{Error, Result};
+pub use exec::{ExecBuilder, ExecProcess};
 pub use hooks::{HookKind, set_warning_handler};
 pub use namespaces::pidfd::ExitStatus;
 pub use oci_spec::runtime::Spec;

@@ -251,6 +251,33 @@ impl ContainerDir {
         write().map_err(|e| Error::io("write", &file, e))
     }
 
+    /// Keeps the container's spec beside its state, for `exec` (runc keeps it in state.json).
+    pub fn save_spec(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let bytes = serde_json::to_vec(spec).map_err(|source| Error::State {
+            id: self.id.clone(),
+            source,
+        })?;
+        let file = self.path.join("config.json");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&file)
+            .and_then(|mut f| f.write_all(&bytes))
+            .map_err(|e| Error::io("write", &file, e))
+    }
+
+    /// The spec [`save_spec`](Self::save_spec) kept.
+    pub fn load_spec(&self) -> Result<oci_spec::runtime::Spec> {
+        let file = self.path.join("config.json");
+        let bytes = std::fs::read(&file).map_err(|e| Error::io("read", &file, e))?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::State {
+            id: self.id.clone(),
+            source,
+        })
+    }
+
     /// Removes the directory and everything in it.
     pub fn remove(self) -> Result<()> {
         match std::fs::remove_dir_all(&self.path) {

@@ -1,0 +1,259 @@
+//! `exec`: another process in a running container, in every namespace and the
+//! cgroup of its init, with its own user, capabilities, rlimits and the
+//! container's seccomp profile.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use namespaces::pidfd::{self, ExitStatus};
+use namespaces::{CloneArgs, NamespaceKind};
+use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType, Process};
+
+use crate::container::{Container, record_state, socketpair, wait_ready, write_pid_file};
+use crate::init::{InitPlan, PlanOptions};
+use crate::state::Status;
+use crate::sync::Tag;
+use crate::{Error, Result, spec};
+
+/// Configures a process to run in a container; see [`Container::exec`].
+#[derive(Debug)]
+pub struct ExecBuilder<'a> {
+    container: &'a Container,
+    process: Process,
+    stdio: [Option<OwnedFd>; 3],
+    preserve_fds: u32,
+    pid_file: Option<PathBuf>,
+    sub_cgroup: Option<String>,
+    ignore_paused: bool,
+}
+
+/// A process started by [`ExecBuilder::spawn`]. Dropping it without [`wait`](Self::wait)
+/// leaves it running and reaps it in the background when it exits: an unreaped
+/// process would keep the container's pid namespace, and its delete, from ending.
+#[derive(Debug)]
+pub struct ExecProcess {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Drop for ExecProcess {
+    fn drop(&mut self) {
+        if let Some(fd) = self.pidfd.take() {
+            let _ = std::thread::Builder::new()
+                .name("ocirun-exec-reaper".into())
+                .spawn(move || pidfd::reap(&fd, true));
+        }
+    }
+}
+
+impl ExecProcess {
+    /// Its pid in the runtime's pid namespace.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// A pidfd naming it, to poll or signal.
+    pub fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pidfd.as_ref().expect("held until wait or drop").as_fd()
+    }
+
+    /// Waits for it to exit and returns how it ended.
+    pub fn wait(mut self) -> Result<ExitStatus> {
+        let fd = self.pidfd.take().expect("held until wait or drop");
+        pidfd::reap(&fd, true)
+            .map_err(|source| Error::Sys {
+                op: "wait for the exec'd process",
+                source,
+            })?
+            .ok_or_else(|| Error::InitDied("it was already reaped".into()))
+    }
+}
+
+impl Container {
+    /// A builder for `process` run inside this container (runc's `exec`).
+    pub fn exec(&self, process: Process) -> ExecBuilder<'_> {
+        ExecBuilder {
+            container: self,
+            process,
+            stdio: [None, None, None],
+            preserve_fds: 0,
+            pid_file: None,
+            sub_cgroup: None,
+            ignore_paused: false,
+        }
+    }
+}
+
+impl ExecBuilder<'_> {
+    /// The process's stdin (default: the caller's).
+    pub fn stdin(mut self, fd: impl Into<OwnedFd>) -> Self {
+        self.stdio[0] = Some(fd.into());
+        self
+    }
+
+    /// The process's stdout (default: the caller's).
+    pub fn stdout(mut self, fd: impl Into<OwnedFd>) -> Self {
+        self.stdio[1] = Some(fd.into());
+        self
+    }
+
+    /// The process's stderr (default: the caller's).
+    pub fn stderr(mut self, fd: impl Into<OwnedFd>) -> Self {
+        self.stdio[2] = Some(fd.into());
+        self
+    }
+
+    /// Pass fds 3 .. 3+n to the process (`--preserve-fds`).
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+
+    /// Write the process's pid to this file once it runs (`--pid-file`).
+    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pid_file = Some(path.into());
+        self
+    }
+
+    /// Put the process in this existing sub-cgroup of the container's cgroup (`--cgroup`).
+    pub fn sub_cgroup(mut self, path: impl Into<String>) -> Self {
+        self.sub_cgroup = Some(path.into());
+        self
+    }
+
+    /// Run even when the container is paused (`--ignore-paused`).
+    pub fn ignore_paused(mut self, yes: bool) -> Self {
+        self.ignore_paused = yes;
+        self
+    }
+
+    /// Starts the process; it runs the user program once this returns.
+    pub fn spawn(self) -> Result<ExecProcess> {
+        let c = self.container;
+        let status = c.status()?;
+        match status {
+            Status::Created | Status::Running => {}
+            Status::Paused if self.ignore_paused => {}
+            _ => {
+                return Err(Error::BadStatus {
+                    op: "exec",
+                    id: c.id().to_string(),
+                    status,
+                });
+            }
+        }
+        let dir = c.store.open(c.id())?;
+        let mut spec = dir.load_spec()?;
+        let init = c.init_pidfd("exec")?;
+        let joins = joinable_namespaces(c.pid())?;
+        // The namespaces are open: if the init is still the same process now, they are its own.
+        if pidfd::wait_exited(init.as_fd(), Some(std::time::Duration::ZERO)).unwrap_or(true) {
+            return Err(Error::BadStatus {
+                op: "exec",
+                id: c.id().to_string(),
+                status: Status::Stopped,
+            });
+        }
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        linux
+            .set_namespaces(Some(joins))
+            .set_uid_mappings(None)
+            .set_gid_mappings(None)
+            .set_time_offsets(None)
+            .set_sysctl(None);
+        spec.set_linux(Some(linux))
+            .set_process(Some(self.process))
+            .set_hostname(None)
+            .set_domainname(None)
+            .set_hooks(None);
+        spec::validate(&spec)?;
+
+        let cgroup = c.cgroup_of(self.sub_cgroup.as_deref())?;
+        let (parent_sock, child_sock) = socketpair()?;
+        let mut plan = InitPlan::compile(
+            &spec,
+            PlanOptions {
+                rootfs: &c.record().rootfs,
+                no_pivot: false,
+                preserve_fds: self.preserve_fds,
+                fifo: None,
+                cgroup_mounts: Vec::new(),
+                stdio: self.stdio,
+                sync: child_sock,
+                exec: true,
+            },
+        )?;
+        let cgroup_fd = cgroup.unified_dir_fd();
+        let args = CloneArgs {
+            namespaces: plan.new_namespaces,
+            cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+            pid_namespace: plan.pid_namespace.as_ref().map(|f| f.as_raw_fd()),
+        };
+        // SAFETY: InitPlan::run only makes raw system calls on data compiled above:
+        // it does not allocate, lock or unwind.
+        let spawned = unsafe { namespaces::spawn(&args, || plan.run()) }.map_err(Error::Namespace)?;
+        plan.close_child_fds();
+        let child = KillOnDrop(Some(spawned.pidfd));
+        if !spawned.in_cgroup {
+            cgroup.add_process(spawned.pid).map_err(Error::Cgroup)?;
+        }
+        let _ = crate::container::send_msg(&parent_sock, Tag::Go);
+        let pidfd = child.0.as_ref().expect("set above");
+        let fds = wait_ready(&parent_sock, pidfd, &plan, &mut || Ok(()))?;
+        if let (Some(fd), Some((path, metadata))) = (&fds.seccomp_listener, &plan.seccomp_listener) {
+            let state = record_state(c.record(), ContainerState::Running);
+            let json = seccomp::container_process_state(&state, spawned.pid, metadata.as_deref());
+            seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
+        }
+        if let Some(path) = &self.pid_file {
+            write_pid_file(path, spawned.pid)?;
+        }
+        Ok(ExecProcess {
+            pid: spawned.pid,
+            pidfd: Some(child.disarm()),
+        })
+    }
+}
+
+/// Kills and reaps a half-started exec'd process when spawn fails.
+struct KillOnDrop(Option<OwnedFd>);
+
+impl KillOnDrop {
+    fn disarm(mut self) -> OwnedFd {
+        self.0.take().expect("armed")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(fd) = self.0.take() {
+            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+            let _ = pidfd::reap(&fd, true);
+        }
+    }
+}
+
+/// Every namespace of `pid` that differs from this process's own, as paths to join.
+fn joinable_namespaces(pid: i32) -> Result<Vec<LinuxNamespace>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for kind in NamespaceKind::ALL {
+        let name = kind.proc_name();
+        let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let ours = format!("/proc/self/ns/{name}");
+        let (a, b) = match (std::fs::metadata(&theirs), std::fs::metadata(&ours)) {
+            (Ok(a), Ok(b)) => (a, b),
+            // A kernel without this namespace kind.
+            (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            (Err(e), _) => return Err(Error::io("stat", theirs, e)),
+            (_, Err(e)) => return Err(Error::io("stat", ours, e)),
+        };
+        if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+            continue;
+        }
+        let mut ns = LinuxNamespace::default();
+        ns.set_typ(LinuxNamespaceType::from(kind)).set_path(Some(theirs));
+        out.push(ns);
+    }
+    Ok(out)
+}
