@@ -27,6 +27,7 @@ pub struct ContainerBuilder {
     spec: Option<Spec>,
     no_pivot: bool,
     preserve_fds: u32,
+    listen_fds: u32,
     pid_file: Option<PathBuf>,
     stdio: [Option<OwnedFd>; 3],
 }
@@ -74,6 +75,7 @@ impl ContainerBuilder {
             spec: None,
             no_pivot: false,
             preserve_fds: 0,
+            listen_fds: 0,
             pid_file: None,
             stdio: [None, None, None],
         }
@@ -127,6 +129,13 @@ impl ContainerBuilder {
         self
     }
 
+    /// Pass `n` systemd socket-activation fds (3 .. 3+n) to the container process, with
+    /// `LISTEN_FDS=n` and `LISTEN_PID=1` in its environment; the `preserve_fds` come after them.
+    pub fn listen_fds(mut self, n: u32) -> Self {
+        self.listen_fds = n;
+        self
+    }
+
     /// Write the init's pid to this file after create (`--pid-file`).
     pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.pid_file = Some(path.into());
@@ -154,7 +163,8 @@ impl ContainerBuilder {
         };
         let opts = CreateOptions {
             no_pivot: self.no_pivot,
-            preserve_fds: self.preserve_fds,
+            preserve_fds: self.listen_fds.saturating_add(self.preserve_fds),
+            listen_fds: self.listen_fds,
             stdio: self.stdio,
         };
         let record = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
@@ -335,6 +345,7 @@ fn init_error(plan: &InitPlan, m: Msg) -> Error {
 struct CreateOptions {
     no_pivot: bool,
     preserve_fds: u32,
+    listen_fds: u32,
     stdio: [Option<OwnedFd>; 3],
 }
 
@@ -405,6 +416,7 @@ fn create_in(
             cgroup_mounts,
             stdio: opts.stdio,
             sync: child_sock,
+            listen_fds: opts.listen_fds,
         },
     )?;
     let args = CloneArgs {
@@ -421,6 +433,13 @@ fn create_in(
     let pid = spawned.pid;
     undo.child = Some(spawned.pidfd);
     let child = undo.child.as_ref().expect("set just above");
+    // The CPUs the init runs on until it is in its cgroup (which resets them).
+    if let Some(set) = &plan.affinity_initial {
+        crate::sys::sched_setaffinity(pid, set).map_err(|e| Error::Init {
+            step: "set process.execCPUAffinity.initial".into(),
+            source: std::io::Error::from_raw_os_error(e),
+        })?;
+    }
 
     // A failed send means the init is gone: wait_ready then reports its error or exit.
     let mut sent = true;

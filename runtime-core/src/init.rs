@@ -10,8 +10,8 @@ use oci_spec::runtime::{PosixRlimitType, Spec};
 use rootfs::MountPlan;
 
 use crate::sync::{Msg, Tag};
-use crate::sys;
-use crate::{Error, Result, caps};
+use crate::sys::{self, SchedAttr};
+use crate::{Error, Result, caps, lsm, sched, sysctl};
 
 /// The PATH used to find process.args[0] when process.env has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -61,6 +61,12 @@ steps!(
     WaitStart,
     NoNewPrivileges,
     Fds,
+    IoPriority,
+    Scheduler,
+    CpuAffinity,
+    OpenExecLabel,
+    ExecLabel,
+    Personality,
 );
 
 /// Capability sets as bit masks.
@@ -99,6 +105,13 @@ pub(crate) struct InitPlan {
     caps: Option<CapSets>,
     last_cap: u32,
     no_new_privileges: bool,
+    io_priority: Option<libc::c_int>,
+    scheduler: Option<SchedAttr>,
+    /// `process.execCPUAffinity.initial`, which the parent applies to the init before its cgroup join.
+    pub affinity_initial: Option<libc::cpu_set_t>,
+    affinity_final: Option<libc::cpu_set_t>,
+    personality: Option<libc::c_ulong>,
+    exec_labels: Vec<lsm::ExecLabel>,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
     _envp: Vec<CString>,
@@ -161,6 +174,9 @@ pub(crate) struct PlanOptions<'a> {
     pub cgroup_mounts: Vec<rootfs::CgroupMount>,
     pub stdio: [Option<OwnedFd>; 3],
     pub sync: OwnedFd,
+    /// The first this many preserved fds are systemd socket-activation fds: the
+    /// process gets `LISTEN_FDS` and `LISTEN_PID=1`.
+    pub listen_fds: u32,
 }
 
 impl InitPlan {
@@ -250,17 +266,15 @@ impl InitPlan {
             no_pivot: opts.no_pivot,
             new_user_namespace: new_user,
             new_cgroup_namespace: new_cgroup,
-            mount_label: None,
+            mount_label: lsm::mount_label(linux)?,
             cgroup_mounts: opts.cgroup_mounts,
         })
         .map_err(Error::Rootfs)?;
 
         let mut sysctl = Vec::new();
         for (key, value) in linux.sysctl().iter().flatten() {
-            if key.contains("..") || key.contains('\0') || key.starts_with('/') {
-                return Err(Error::spec("linux.sysctl", format!("invalid key {key:?}")));
-            }
-            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            sysctl::check(linux, key)?;
+            let path = sysctl::proc_path(key);
             sysctl.push((cstring("linux.sysctl", path)?, value.clone().into_bytes(), key.clone()));
         }
 
@@ -278,12 +292,15 @@ impl InitPlan {
             None => None,
         };
 
-        let mut rlimits = Vec::new();
+        let mut rlimits: Vec<(libc::c_int, u64, u64, String)> = Vec::new();
         for r in process.rlimits().iter().flatten() {
             let name = serde_json::to_value(r.typ())
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default();
+            if rlimits.iter().any(|(res, ..)| *res == rlimit_resource(r.typ())) {
+                return Err(Error::spec("process.rlimits", format!("{name} appears twice")));
+            }
             if r.soft() > r.hard() {
                 return Err(Error::spec(
                     "process.rlimits",
@@ -319,6 +336,13 @@ impl InitPlan {
             .map(|a| cstring("process.args", a.as_str()))
             .collect::<Result<_>>()?;
         let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+        if opts.listen_fds > 0 {
+            // systemd socket activation, as runc passes it on: the fds are 3.., and the
+            // container process is pid 1 of its namespace.
+            env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+            env.push("LISTEN_PID=1".into());
+        }
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", if user.uid() == 0 { "/root" } else { "/" }));
         }
@@ -338,6 +362,15 @@ impl InitPlan {
         };
         let argv_ptrs = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
         let envp_ptrs = envp.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
+
+        let io_priority = process.io_priority().as_ref().map(sched::io_priority).transpose()?;
+        let scheduler = process.scheduler().as_ref().map(sched::scheduler).transpose()?;
+        let (affinity_initial, affinity_final) = match process.exec_cpu_affinity() {
+            Some(a) => sched::cpu_affinity(a)?,
+            None => (None, None),
+        };
+        let personality = linux.personality().as_ref().map(sched::personality).transpose()?;
+        let exec_labels = lsm::exec_labels(process)?;
 
         let fifo_fd = opts.fifo.map(|fd| raise_fd(fd, min_fd)).transpose()?;
         let [i, o, e] = opts.stdio;
@@ -384,6 +417,12 @@ impl InitPlan {
             caps,
             last_cap: caps::last_cap(),
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            io_priority,
+            scheduler,
+            affinity_initial,
+            affinity_final,
+            personality,
+            exec_labels,
             _argv: argv,
             argv_ptrs,
             _envp: envp,
@@ -427,13 +466,13 @@ impl InitPlan {
             Step::Rootfs => "rootfs".into(),
             Step::Sysctl => match self.sysctl.get(i) {
                 Some((_, value, key)) => {
-                    format!("set sysctl {key}={}", String::from_utf8_lossy(value))
+                    format!("set linux.sysctl {key}={}", String::from_utf8_lossy(value))
                 }
                 None => "set sysctl".into(),
             },
             Step::OomScoreAdj => "write /proc/self/oom_score_adj".into(),
             Step::Rlimit => match self.rlimits.get(i) {
-                Some((_, soft, hard, name)) => format!("set rlimit {name} soft {soft} hard {hard}"),
+                Some((_, soft, hard, name)) => format!("set process.rlimits {name} soft {soft} hard {hard}"),
                 None => "set rlimit".into(),
             },
             Step::Chdir => format!("chdir to process.cwd {:?}", self.cwd),
@@ -453,6 +492,24 @@ impl InitPlan {
             Step::WaitStart => "wait for the runtime".into(),
             Step::NoNewPrivileges => "set no_new_privs".into(),
             Step::Fds => "prepare file descriptors".into(),
+            Step::IoPriority => format!("set process.ioPriority (ioprio {:#x})", self.io_priority.unwrap_or(0)),
+            Step::Scheduler => match &self.scheduler {
+                Some(s) => format!(
+                    "set process.scheduler (policy {} nice {} priority {})",
+                    s.policy, s.nice, s.priority
+                ),
+                None => "set process.scheduler".into(),
+            },
+            Step::CpuAffinity => "set process.execCPUAffinity.final".into(),
+            Step::OpenExecLabel => match self.exec_labels.get(i) {
+                Some(l) => format!("open {:?} for {}", l.path, l.field),
+                None => "open the exec label file".into(),
+            },
+            Step::ExecLabel => match self.exec_labels.get(i) {
+                Some(l) => format!("set {} {:?}", l.field, String::from_utf8_lossy(&l.content)),
+                None => "set the exec label".into(),
+            },
+            Step::Personality => format!("set linux.personality {:#x}", self.personality.unwrap_or(0)),
         }
     }
 
@@ -515,9 +572,12 @@ impl InitPlan {
         for (i, (kind, fd, _)) in self.join.iter().enumerate() {
             step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
         }
+        // Whether the parent's Go (the init is in its cgroup) has come.
+        let mut in_cgroup = false;
         if self.new_cgroup {
             // Wait for the cgroup early: the new cgroup namespace is rooted where the init is now.
             step!(wait_go(sync), Step::WaitStart);
+            in_cgroup = true;
             step!(
                 namespaces::sys::unshare(NamespaceKind::Cgroup.clone_flag()),
                 Step::CgroupNamespace
@@ -538,11 +598,23 @@ impl InitPlan {
         } else {
             -1
         };
-        if let Err(f) = self.mounts.execute() {
-            return fail(Step::Rootfs, f.step, f.errno);
+        // The label files of the host's /proc, opened before the container's /proc
+        // (which the image could fake) is in place; written just before exec.
+        let mut label_fds = [-1; 2];
+        for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
+            label_fds[i] = step!(
+                sys::openat(libc::AT_FDCWD, &label.path, libc::O_WRONLY),
+                Step::OpenExecLabel,
+                i
+            );
         }
+        // Through the host's /proc, in the container's namespaces: the rootfs may make
+        // the container's /proc/sys read-only.
         for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
             step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
+        }
+        if let Err(f) = self.mounts.execute() {
+            return fail(Step::Rootfs, f.step, f.errno);
         }
         if let Some((path, value)) = &self.oom_score_adj {
             step!(namespaces::sys::write_file(path, value), Step::OomScoreAdj);
@@ -551,6 +623,19 @@ impl InitPlan {
             step!(sys::setrlimit(*res, *soft, *hard), Step::Rlimit, i);
         }
         step!(sys::chdir(&self.cwd), Step::Chdir);
+        // I/O priority and scheduler while the init still has every capability (an
+        // RT class or policy and a negative nice need CAP_SYS_ADMIN or CAP_SYS_NICE).
+        if let Some(prio) = self.io_priority {
+            step!(sys::ioprio_set(prio), Step::IoPriority);
+        }
+        if let Some(attr) = &self.scheduler {
+            // In the cgroup first: a v1 cpu cgroup without RT runtime refuses an RT task.
+            if !in_cgroup {
+                step!(wait_go(sync), Step::WaitStart);
+                in_cgroup = true;
+            }
+            step!(sys::sched_setattr(attr), Step::Scheduler);
+        }
 
         if let Some(caps) = &self.caps {
             for cap in 0..=self.last_cap {
@@ -594,11 +679,22 @@ impl InitPlan {
         };
 
         // Everything is ready but the cgroup: the parent says Go once it has put us there.
-        if !self.new_cgroup {
+        if !in_cgroup {
             step!(wait_go(sync), Step::WaitStart);
+        }
+        // After the cgroup join, which resets the affinity to the cgroup's cpuset.
+        if let Some(set) = &self.affinity_final {
+            step!(sys::sched_setaffinity(0, set), Step::CpuAffinity);
         }
         if self.no_new_privileges {
             step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
+        }
+        for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
+            step!(sys::write(label_fds[i], &label.content), Step::ExecLabel, i);
+            sys::close(label_fds[i]);
+        }
+        if let Some(persona) = self.personality {
+            step!(sys::personality(persona), Step::Personality);
         }
         for (target, fd) in self.stdio.iter().enumerate() {
             if let Some(fd) = fd {

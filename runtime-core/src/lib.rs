@@ -15,10 +15,13 @@ mod caps;
 mod container;
 mod error;
 mod init;
+mod lsm;
+mod sched;
 pub mod spec;
 pub mod state;
 mod sync;
 mod sys;
+mod sysctl;
 
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
 pub use error::{Error, Result};

@@ -54,17 +54,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             format!("{} is not absolute", process.cwd().display()),
         ));
     }
-    for (field, set) in [
-        ("process.apparmorProfile", process.apparmor_profile().is_some()),
-        ("process.selinuxLabel", process.selinux_label().is_some()),
-        ("process.ioPriority", process.io_priority().is_some()),
-        ("process.scheduler", process.scheduler().is_some()),
-        ("process.execCPUAffinity", process.exec_cpu_affinity().is_some()),
-    ] {
-        if set {
-            return Err(Error::spec(field, "not supported by this build of ocirun"));
-        }
-    }
     for env in process.env().iter().flatten() {
         if !env.contains('=') {
             return Err(Error::spec("process.env", format!("{env:?} is not KEY=value")));
@@ -145,11 +134,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
     for (field, set) in [
         ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.personality", linux.personality().is_some()),
-        (
-            "linux.mountLabel",
-            linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),
-        ),
     ] {
         if set {
             return Err(Error::spec(field, "not supported by this build of ocirun"));
