@@ -109,7 +109,7 @@ pub(crate) struct InitPlan {
     scheduler: Option<SchedAttr>,
     /// `process.execCPUAffinity.initial`, which the parent applies to the init before its cgroup join.
     pub affinity_initial: Option<libc::cpu_set_t>,
-    affinity_final: Option<libc::cpu_set_t>,
+    affinity_final: libc::cpu_set_t,
     personality: Option<libc::c_ulong>,
     exec_labels: Vec<lsm::ExecLabel>,
     _argv: Vec<CString>,
@@ -365,10 +365,7 @@ impl InitPlan {
 
         let io_priority = process.io_priority().as_ref().map(sched::io_priority).transpose()?;
         let scheduler = process.scheduler().as_ref().map(sched::scheduler).transpose()?;
-        let (affinity_initial, affinity_final) = match process.exec_cpu_affinity() {
-            Some(a) => sched::cpu_affinity(a)?,
-            None => (None, None),
-        };
+        let (affinity_initial, affinity_final) = sched::cpu_affinity(process.exec_cpu_affinity().as_ref())?;
         let personality = linux.personality().as_ref().map(sched::personality).transpose()?;
         let exec_labels = lsm::exec_labels(process)?;
 
@@ -500,7 +497,7 @@ impl InitPlan {
                 ),
                 None => "set process.scheduler".into(),
             },
-            Step::CpuAffinity => "set process.execCPUAffinity.final".into(),
+            Step::CpuAffinity => "set the CPU affinity (process.execCPUAffinity.final)".into(),
             Step::OpenExecLabel => match self.exec_labels.get(i) {
                 Some(l) => format!("open {:?} for {}", l.path, l.field),
                 None => "open the exec label file".into(),
@@ -652,6 +649,8 @@ impl InitPlan {
         step!(sys::setgroups(&self.groups), Step::SetGroups);
         step!(sys::setresgid(self.gid), Step::SetGid);
         step!(sys::setresuid(self.uid), Step::SetUid);
+        // A change of user sets dumpable to fs.suid_dumpable, which a host may have at 1.
+        step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         if let Some(mask) = self.umask {
             sys::umask(mask);
         }
@@ -682,10 +681,9 @@ impl InitPlan {
         if !in_cgroup {
             step!(wait_go(sync), Step::WaitStart);
         }
-        // After the cgroup join, which resets the affinity to the cgroup's cpuset.
-        if let Some(set) = &self.affinity_final {
-            step!(sys::sched_setaffinity(0, set), Step::CpuAffinity);
-        }
+        // In the cgroup now: `final`, or every CPU of the cgroup's cpuset, whatever
+        // affinity the runtime or `initial` gave.
+        step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
         if self.no_new_privileges {
             step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
         }

@@ -149,11 +149,27 @@ fn cpu_set(field: &str, list: Option<&str>) -> Result<Option<libc::cpu_set_t>> {
     Ok(Some(set))
 }
 
-/// The `initial` and `final` CPU sets of `process.execCPUAffinity`.
-pub(crate) fn cpu_affinity(a: &ExecCPUAffinity) -> Result<(Option<libc::cpu_set_t>, Option<libc::cpu_set_t>)> {
+/// Every CPU: the kernel narrows it to the CPUs of the task's cpuset.
+pub(crate) fn all_cpus() -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for cpu in 0..8 * std::mem::size_of::<libc::cpu_set_t>() {
+        // SAFETY: cpu is below the number of bits of the set.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    set
+}
+
+/// The `initial` CPU set of `process.execCPUAffinity`, and the set the process runs on
+/// once in its cgroup: `final`, else every CPU of its cpuset (runc resets it too, since
+/// the kernel keeps an affinity across a cgroup move).
+pub(crate) fn cpu_affinity(a: Option<&ExecCPUAffinity>) -> Result<(Option<libc::cpu_set_t>, libc::cpu_set_t)> {
+    let Some(a) = a else {
+        return Ok((None, all_cpus()));
+    };
     Ok((
         cpu_set("process.execCPUAffinity.initial", a.initial().as_deref())?,
-        cpu_set("process.execCPUAffinity.final", a.cpu_affinity_final().as_deref())?,
+        cpu_set("process.execCPUAffinity.final", a.cpu_affinity_final().as_deref())?.unwrap_or_else(all_cpus),
     ))
 }
 

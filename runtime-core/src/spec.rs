@@ -4,14 +4,32 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use namespaces::NamespaceKind;
+use oci_spec::OciSpecError;
 use oci_spec::runtime::Spec;
 
 use crate::{Error, Result};
 
-/// Reads `config.json` from a bundle directory.
+/// Reads `config.json` from a bundle directory; a parse error names the JSON path of the bad field.
 pub fn load_bundle(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    Spec::load(&path).map_err(|source| Error::LoadSpec { path, source })
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => return Err(Error::LoadSpec { path, source: e.into() }),
+    };
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if field == "." {
+            OciSpecError::SerDe(inner)
+        } else {
+            OciSpecError::Other(format!("{field}: {inner}"))
+        }
+    });
+    match parsed.and_then(|spec| de.end().map(|()| spec).map_err(OciSpecError::SerDe)) {
+        Ok(spec) => Ok(spec),
+        Err(source) => Err(Error::LoadSpec { path, source }),
+    }
 }
 
 /// The root filesystem of `spec` as an absolute host path (root.path is relative to the bundle).
