@@ -153,6 +153,7 @@ impl ContainerBuilder {
             None => spec::load_bundle(&bundle)?,
         };
         spec::validate(&spec)?;
+        check_passed_fds(self.listen_fds.saturating_add(self.preserve_fds))?;
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
         let store = Store::new(&self.root);
         let dir = store.create(&self.id)?;
@@ -220,6 +221,35 @@ impl Drop for Undo {
             let _ = dir.remove();
         }
     }
+}
+
+/// Checks that fds 3 .. 3+n (listen and preserved fds) are open, as runc does.
+fn check_passed_fds(n: u32) -> Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } < 0 {
+        return Err(Error::sys("read RLIMIT_NOFILE"));
+    }
+    if 3 + u64::from(n) > lim.rlim_cur {
+        return Err(Error::spec(
+            "preserve_fds",
+            format!("{n} fds from 3 on exceed this process's fd limit {}", lim.rlim_cur),
+        ));
+    }
+    for fd in 3..3 + n as i32 {
+        // SAFETY: F_GETFD only reads the descriptor flags of fd, if it is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(Error::io(
+                "pass fd to the container",
+                format!("/proc/self/fd/{fd}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {

@@ -44,10 +44,16 @@ pub(crate) fn scheduler(s: &Scheduler) -> Result<SchedAttr> {
     };
     let nice = s.nice().unwrap_or(0);
     if !(-20..=19).contains(&nice) {
-        return Err(Error::spec("process.scheduler.nice", format!("{nice} is outside -20..19")));
+        return Err(Error::spec(
+            "process.scheduler.nice",
+            format!("{nice} is outside -20..19"),
+        ));
     }
     let priority = s.priority().unwrap_or(0);
-    let realtime = matches!(*s.policy(), LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr);
+    let realtime = matches!(
+        *s.policy(),
+        LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr
+    );
     if priority != 0 && !realtime {
         return Err(Error::spec(
             "process.scheduler.priority",
@@ -213,11 +219,21 @@ mod tests {
     #[test]
     fn scheduler_is_validated_as_runc_does() {
         let s: Scheduler = serde_json::from_str(r#"{"policy": "SCHED_OTHER", "priority": 5}"#).unwrap();
-        assert!(scheduler(&s).unwrap_err().to_string().contains("process.scheduler.priority"));
+        assert!(
+            scheduler(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("process.scheduler.priority")
+        );
         let s: Scheduler = serde_json::from_str(r#"{"policy": "SCHED_BATCH", "runtime": 5}"#).unwrap();
         assert!(scheduler(&s).unwrap_err().to_string().contains("SCHED_DEADLINE"));
         let s: Scheduler = serde_json::from_str(r#"{"policy": "SCHED_OTHER", "nice": 20}"#).unwrap();
-        assert!(scheduler(&s).unwrap_err().to_string().contains("process.scheduler.nice"));
+        assert!(
+            scheduler(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("process.scheduler.nice")
+        );
         let s: Scheduler =
             serde_json::from_str(r#"{"policy": "SCHED_RR", "priority": 10, "flags": ["SCHED_RESET_ON_FORK"]}"#)
                 .unwrap();
@@ -230,6 +246,11 @@ mod tests {
         let p: LinuxIOPriority = serde_json::from_str(r#"{"class": "IOPRIO_CLASS_BE", "priority": 5}"#).unwrap();
         assert_eq!(io_priority(&p).unwrap(), (2 << 13) | 5);
         let p: LinuxIOPriority = serde_json::from_str(r#"{"class": "IOPRIO_CLASS_RT", "priority": 8}"#).unwrap();
-        assert!(io_priority(&p).unwrap_err().to_string().contains("process.ioPriority.priority"));
+        assert!(
+            io_priority(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("process.ioPriority.priority")
+        );
     }
 }

@@ -132,17 +132,32 @@ mod tests {
     #[test]
     fn keys_need_their_namespace() {
         let all = linux(r#"[{"type": "ipc"}, {"type": "network"}, {"type": "uts"}, {"type": "mount"}]"#);
-        for key in ["kernel.shmmax", "fs.mqueue.msg_max", "net.ipv4.ip_forward", "kernel.domainname"] {
+        for key in [
+            "kernel.shmmax",
+            "fs.mqueue.msg_max",
+            "net.ipv4.ip_forward",
+            "kernel.domainname",
+        ] {
             check(&all, key).unwrap();
         }
         let none = linux(r#"[{"type": "mount"}]"#);
-        for key in ["kernel.shmmax", "fs.mqueue.msg_max", "net.ipv4.ip_forward", "kernel.domainname"] {
+        for key in [
+            "kernel.shmmax",
+            "fs.mqueue.msg_max",
+            "net.ipv4.ip_forward",
+            "kernel.domainname",
+        ] {
             let err = check(&none, key).unwrap_err().to_string();
             assert!(err.contains("linux.sysctl") && err.contains(key), "{err}");
         }
         let err = check(&all, "vm.swappiness").unwrap_err().to_string();
         assert!(err.contains("not namespaced"), "{err}");
-        assert!(check(&all, "kernel.hostname").unwrap_err().to_string().contains("hostname"));
+        assert!(
+            check(&all, "kernel.hostname")
+                .unwrap_err()
+                .to_string()
+                .contains("hostname")
+        );
         assert!(check(&all, "net..x").is_err());
         assert!(check(&all, "../x").is_err());
     }

@@ -241,7 +241,9 @@ fn only_stdio_reaches_the_container_process() {
     // Fds this process holds without close-on-exec must not reach the container.
     let path = c"/proc/self/status";
     // SAFETY: opening a file by a NUL-terminated path; the fds are closed below.
-    let leaky: Vec<i32> = (0..3).map(|_| unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) }).collect();
+    let leaky: Vec<i32> = (0..3)
+        .map(|_| unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) })
+        .collect();
     assert!(leaky.iter().all(|fd| *fd >= 0));
     let b = Bundle::new(&["ls", "/proc/self/fd"]);
     let out = run_ok(&b);
@@ -274,7 +276,10 @@ fn init_is_not_dumpable_until_it_execs() {
     // ... but non-dumpable: its private /proc entries belong to root, so that user cannot open them.
     for entry in ["fd", "environ", "mem"] {
         let owner = std::fs::metadata(format!("/proc/{pid}/{entry}")).unwrap().uid();
-        assert_eq!(owner, 0, "the init's /proc/{pid}/{entry} belongs to uid {owner}: it is dumpable");
+        assert_eq!(
+            owner, 0,
+            "the init's /proc/{pid}/{entry} belongs to uid {owner}: it is dumpable"
+        );
     }
     g.0.as_mut().unwrap().start().unwrap();
     let mut out = String::new();
@@ -351,10 +356,7 @@ fn exec_cpu_affinity_final_applies_and_without_it_the_cgroup_cpuset_does() {
 
     // Nor the runtime's own affinity (runc resets it too): pin this thread, whose
     // affinity the init inherits, to one CPU.
-    b.spec["process"]
-        .as_object_mut()
-        .unwrap()
-        .remove("execCPUAffinity");
+    b.spec["process"].as_object_mut().unwrap().remove("execCPUAffinity");
     // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
     let mut saved: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::cpu_set_t>();

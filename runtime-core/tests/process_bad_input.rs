@@ -143,6 +143,19 @@ fn bad_process_attributes_are_named_and_leave_nothing() {
         &["linux.personality.domain", "LINUX64"],
     );
 
+    // More preserved fds than this process may have open.
+    let b = Bundle::new(&["true"]);
+    b.write();
+    let before = footprint();
+    let err = Container::builder(unique_id("badfds"))
+        .root(b.state_root())
+        .bundle(b.path())
+        .preserve_fds(u32::MAX - 3)
+        .create()
+        .unwrap_err();
+    assert!(err_text(&err).contains("preserve_fds"), "{}", err_text(&err));
+    assert_eq!(footprint(), before);
+
     // LSM labels on a host without that LSM.
     if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
         expect_create_error(
