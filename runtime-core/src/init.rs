@@ -493,7 +493,9 @@ impl InitPlan {
             Step::Scheduler => match &self.scheduler {
                 Some(s) => format!(
                     "set process.scheduler (policy {} nice {} priority {})",
-                    s.policy, s.nice, s.priority
+                    sched::policy_name(s.policy),
+                    s.nice,
+                    s.priority
                 ),
                 None => "set process.scheduler".into(),
             },
@@ -571,10 +573,20 @@ impl InitPlan {
         }
         // Whether the parent's Go (the init is in its cgroup) has come.
         let mut in_cgroup = false;
+        // Waits for Go once; then, in the cgroup, sets the CPU affinity: `final`, or every
+        // CPU of the cgroup's cpuset, whatever affinity the runtime or `initial` gave.
+        macro_rules! enter_cgroup {
+            () => {
+                if !in_cgroup {
+                    step!(wait_go(sync), Step::WaitStart);
+                    in_cgroup = true;
+                    step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
+                }
+            };
+        }
         if self.new_cgroup {
             // Wait for the cgroup early: the new cgroup namespace is rooted where the init is now.
-            step!(wait_go(sync), Step::WaitStart);
-            in_cgroup = true;
+            enter_cgroup!();
             step!(
                 namespaces::sys::unshare(NamespaceKind::Cgroup.clone_flag()),
                 Step::CgroupNamespace
@@ -627,10 +639,7 @@ impl InitPlan {
         }
         if let Some(attr) = &self.scheduler {
             // In the cgroup first: a v1 cpu cgroup without RT runtime refuses an RT task.
-            if !in_cgroup {
-                step!(wait_go(sync), Step::WaitStart);
-                in_cgroup = true;
-            }
+            enter_cgroup!();
             step!(sys::sched_setattr(attr), Step::Scheduler);
         }
 
@@ -680,16 +689,15 @@ impl InitPlan {
         // Everything is ready but the cgroup: the parent says Go once it has put us there.
         if !in_cgroup {
             step!(wait_go(sync), Step::WaitStart);
+            step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
         }
-        // In the cgroup now: `final`, or every CPU of the cgroup's cpuset, whatever
-        // affinity the runtime or `initial` gave.
-        step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
-        if self.no_new_privileges {
-            step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
-        }
+        // The labels the exec takes; before no_new_privs, as runc applies AppArmor's.
         for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
             step!(sys::write(label_fds[i], &label.content), Step::ExecLabel, i);
             sys::close(label_fds[i]);
+        }
+        if self.no_new_privileges {
+            step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
         }
         if let Some(persona) = self.personality {
             step!(sys::personality(persona), Step::Personality);

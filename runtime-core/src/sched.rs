@@ -103,6 +103,19 @@ pub(crate) fn scheduler(s: &Scheduler) -> Result<SchedAttr> {
     })
 }
 
+/// The name of a scheduling policy number, for errors.
+pub(crate) fn policy_name(policy: u32) -> &'static str {
+    match policy as libc::c_int {
+        libc::SCHED_OTHER => "SCHED_OTHER",
+        libc::SCHED_FIFO => "SCHED_FIFO",
+        libc::SCHED_RR => "SCHED_RR",
+        libc::SCHED_BATCH => "SCHED_BATCH",
+        libc::SCHED_IDLE => "SCHED_IDLE",
+        6 => "SCHED_DEADLINE",
+        _ => "?",
+    }
+}
+
 /// The CPUs this host can ever have, from `/sys/devices/system/cpu/possible`.
 fn possible_cpus() -> Option<Vec<usize>> {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;

@@ -303,6 +303,12 @@ fn io_priority_applies() {
     }
 }
 
+/// Takes the cgroup namespace out of the spec: the init then joins its cgroup only before exec.
+fn without_cgroup_namespace(b: &mut Bundle) {
+    let ns = b.spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "cgroup");
+}
+
 /// Field `n` (1-based, as proc(5) numbers them) of a /proc/<pid>/stat line.
 fn stat_field(stat: &str, n: usize) -> String {
     let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
@@ -324,6 +330,10 @@ fn scheduler_policy_and_nice_apply() {
         let out = run_ok(&b);
         assert_eq!(stat_field(&out, 41), policy, "{sched}: {out}");
         assert_eq!(stat_field(&out, 19), nice, "{sched}: {out}");
+        without_cgroup_namespace(&mut b);
+        let out = run_ok(&b);
+        assert_eq!(stat_field(&out, 41), policy, "{sched} without cgroupns: {out}");
+        assert_eq!(stat_field(&out, 19), nice, "{sched} without cgroupns: {out}");
     }
 }
 
@@ -346,6 +356,10 @@ fn exec_cpu_affinity_final_applies_and_without_it_the_cgroup_cpuset_does() {
     let mut b = Bundle::new(&["grep", "Cpus_allowed_list", "/proc/self/status"]);
     b.spec["process"]["execCPUAffinity"] = json!({"initial": first.to_string(), "final": last.to_string()});
     assert_eq!(run_ok(&b), format!("Cpus_allowed_list:\t{last}\n"));
+    let mut late = Bundle::new(&["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    late.spec["process"]["execCPUAffinity"] = b.spec["process"]["execCPUAffinity"].clone();
+    without_cgroup_namespace(&mut late);
+    assert_eq!(run_ok(&late), format!("Cpus_allowed_list:\t{last}\n"));
 
     // Without final, the container gets every CPU of its cgroup's cpuset (all of them here),
     // not the initial set, which the kernel would otherwise keep across the cgroup move.
