@@ -234,9 +234,13 @@ fn check_passed_fds(n: u32) -> Result<()> {
         return Err(Error::sys("read RLIMIT_NOFILE"));
     }
     if 3 + u64::from(n) > lim.rlim_cur {
-        return Err(Error::spec(
-            "preserve_fds",
-            format!("{n} fds from 3 on exceed this process's fd limit {}", lim.rlim_cur),
+        return Err(Error::io(
+            "pass fd to the container",
+            format!("/proc/self/fd/{}", 2 + u64::from(n)),
+            std::io::Error::other(format!(
+                "{n} listen and preserved fds from 3 on exceed this process's fd limit {}",
+                lim.rlim_cur
+            )),
         ));
     }
     for fd in 3..3 + n as i32 {

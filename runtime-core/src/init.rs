@@ -467,7 +467,13 @@ impl InitPlan {
                 }
                 None => "set sysctl".into(),
             },
-            Step::OomScoreAdj => "write /proc/self/oom_score_adj".into(),
+            Step::OomScoreAdj => match &self.oom_score_adj {
+                Some((_, v)) => format!(
+                    "set process.oomScoreAdj {} (write /proc/self/oom_score_adj)",
+                    String::from_utf8_lossy(v)
+                ),
+                None => "write /proc/self/oom_score_adj".into(),
+            },
             Step::Rlimit => match self.rlimits.get(i) {
                 Some((_, soft, hard, name)) => format!("set process.rlimits {name} soft {soft} hard {hard}"),
                 None => "set rlimit".into(),

@@ -441,3 +441,27 @@ fn lsm_labels_apply_where_the_host_has_the_lsm() {
         assert!(chain(&err).contains(&format!("process.{field}")), "{}", chain(&err));
     }
 }
+
+#[test]
+fn namespaced_sysctls_apply_in_a_user_namespace() {
+    require_prerequisites();
+    let mut b = Bundle::new(&[
+        "cat",
+        "/proc/sys/kernel/shmmax",
+        "/proc/sys/net/ipv4/conf/lo/forwarding",
+    ]);
+    let mut ns = b.spec["linux"]["namespaces"].as_array().unwrap().clone();
+    ns.push(json!({"type": "user"}));
+    b.spec["linux"]["namespaces"] = json!(ns);
+    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["sysctl"] = json!({"kernel.shmmax": "7654321", "net.ipv4.conf.lo.forwarding": "1"});
+    // The rootfs must be readable by the mapped root.
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    assert_eq!(run_ok(&b), "7654321\n1\n");
+}

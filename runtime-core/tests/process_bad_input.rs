@@ -153,7 +153,11 @@ fn bad_process_attributes_are_named_and_leave_nothing() {
         .preserve_fds(u32::MAX - 3)
         .create()
         .unwrap_err();
-    assert!(err_text(&err).contains("preserve_fds"), "{}", err_text(&err));
+    assert!(
+        err_text(&err).contains("exceed this process's fd limit"),
+        "{}",
+        err_text(&err)
+    );
     assert_eq!(footprint(), before);
 
     // LSM labels on a host without that LSM.
