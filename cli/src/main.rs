@@ -182,11 +182,22 @@ fn builder(cli: &Cli, a: &CreateArgs) -> Result<runtime_core::ContainerBuilder> 
         .root(&cli.root)
         .bundle(&a.bundle)
         .no_pivot(a.no_pivot)
+        .listen_fds(listen_fds())
         .preserve_fds(a.preserve_fds);
     if let Some(p) = &a.pid_file {
         b = b.pid_file(absolute(p)?);
     }
     Ok(b)
+}
+
+/// The systemd socket-activation fds this process was given, as runc reads them
+/// (go-systemd's `activation.Files`): `LISTEN_FDS`, when `LISTEN_PID` is our pid.
+fn listen_fds() -> u32 {
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    match (var("LISTEN_PID"), var("LISTEN_FDS")) {
+        (Some(pid), Some(n)) if pid == std::process::id() => n,
+        _ => 0,
+    }
 }
 
 fn absolute(p: &std::path::Path) -> Result<PathBuf> {

@@ -28,6 +28,7 @@ pub struct ContainerBuilder {
     spec: Option<Spec>,
     no_pivot: bool,
     preserve_fds: u32,
+    listen_fds: u32,
     pid_file: Option<PathBuf>,
     stdio: [Option<OwnedFd>; 3],
 }
@@ -75,6 +76,7 @@ impl ContainerBuilder {
             spec: None,
             no_pivot: false,
             preserve_fds: 0,
+            listen_fds: 0,
             pid_file: None,
             stdio: [None, None, None],
         }
@@ -128,6 +130,13 @@ impl ContainerBuilder {
         self
     }
 
+    /// Pass `n` systemd socket-activation fds (3 .. 3+n) to the container process, with
+    /// `LISTEN_FDS=n` and `LISTEN_PID=1` in its environment; the `preserve_fds` come after them.
+    pub fn listen_fds(mut self, n: u32) -> Self {
+        self.listen_fds = n;
+        self
+    }
+
     /// Write the init's pid to this file after create (`--pid-file`).
     pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.pid_file = Some(path.into());
@@ -145,6 +154,7 @@ impl ContainerBuilder {
             None => spec::load_bundle(&bundle)?,
         };
         spec::validate(&spec)?;
+        check_passed_fds(self.listen_fds.saturating_add(self.preserve_fds))?;
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
         let store = Store::new(&self.root);
         let dir = store.create(&self.id)?;
@@ -156,7 +166,8 @@ impl ContainerBuilder {
         };
         let opts = CreateOptions {
             no_pivot: self.no_pivot,
-            preserve_fds: self.preserve_fds,
+            preserve_fds: self.listen_fds.saturating_add(self.preserve_fds),
+            listen_fds: self.listen_fds,
             stdio: self.stdio,
         };
         let record = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
@@ -219,6 +230,39 @@ impl Drop for Undo {
             hooks::run_warn(HookKind::Poststop, Some(&hooks), &state);
         }
     }
+}
+
+/// Checks that fds 3 .. 3+n (listen and preserved fds) are open, as runc does.
+fn check_passed_fds(n: u32) -> Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } < 0 {
+        return Err(Error::sys("read RLIMIT_NOFILE"));
+    }
+    if 3 + u64::from(n) > lim.rlim_cur {
+        return Err(Error::io(
+            "pass fd to the container",
+            format!("/proc/self/fd/{}", 2 + u64::from(n)),
+            std::io::Error::other(format!(
+                "{n} listen and preserved fds from 3 on exceed this process's fd limit {}",
+                lim.rlim_cur
+            )),
+        ));
+    }
+    for fd in 3..3 + n as i32 {
+        // SAFETY: F_GETFD only reads the descriptor flags of fd, if it is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(Error::io(
+                "pass fd to the container",
+                format!("/proc/self/fd/{fd}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
@@ -357,6 +401,7 @@ fn init_error(plan: &InitPlan, m: Msg) -> Error {
 struct CreateOptions {
     no_pivot: bool,
     preserve_fds: u32,
+    listen_fds: u32,
     stdio: [Option<OwnedFd>; 3],
 }
 
@@ -428,6 +473,7 @@ fn create_in(
             stdio: opts.stdio,
             sync: child_sock,
             exec: false,
+            listen_fds: opts.listen_fds,
         },
     )?;
     let args = CloneArgs {
@@ -444,6 +490,7 @@ fn create_in(
     let pid = spawned.pid;
     undo.child = Some(spawned.pidfd);
     let child = undo.child.as_ref().expect("set just above");
+    plan.apply_initial_affinity(pid)?;
 
     // A failed send means the init is gone: wait_ready then reports its error or exit.
     let mut sent = true;

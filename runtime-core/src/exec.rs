@@ -181,6 +181,7 @@ impl ExecBuilder<'_> {
                 stdio: self.stdio,
                 sync: child_sock,
                 exec: true,
+                listen_fds: 0,
             },
         )?;
         let cgroup_fd = cgroup.unified_dir_fd();
@@ -194,6 +195,7 @@ impl ExecBuilder<'_> {
         let spawned = unsafe { namespaces::spawn(&args, || plan.run()) }.map_err(Error::Namespace)?;
         plan.close_child_fds();
         let child = KillOnDrop(Some(spawned.pidfd));
+        plan.apply_initial_affinity(spawned.pid)?;
         if !spawned.in_cgroup {
             cgroup.add_process(spawned.pid).map_err(Error::Cgroup)?;
         }

@@ -11,8 +11,8 @@ use rootfs::MountPlan;
 
 use crate::hooks::HookKind;
 use crate::sync::{FdKind, Msg, Tag};
-use crate::sys;
-use crate::{Error, Result, caps};
+use crate::sys::{self, SchedAttr};
+use crate::{Error, Result, caps, lsm, sched, sysctl};
 
 /// The PATH used to find process.args[0] when process.env has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -64,6 +64,12 @@ steps!(
     NoNewPrivileges,
     Seccomp,
     Fds,
+    IoPriority,
+    Scheduler,
+    CpuAffinity,
+    OpenExecLabel,
+    ExecLabel,
+    Personality,
 );
 
 /// Capability sets as bit masks.
@@ -111,6 +117,13 @@ pub(crate) struct InitPlan {
     seccomp_early: bool,
     /// Where the notify listener fd goes, and the profile's listenerMetadata.
     pub seccomp_listener: Option<(std::path::PathBuf, Option<String>)>,
+    io_priority: Option<libc::c_int>,
+    scheduler: Option<SchedAttr>,
+    /// `process.execCPUAffinity.initial`, which the parent applies to the init before its cgroup join.
+    affinity_initial: Option<libc::cpu_set_t>,
+    affinity_final: libc::cpu_set_t,
+    personality: Option<libc::c_ulong>,
+    exec_labels: Vec<lsm::ExecLabel>,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
     _envp: Vec<CString>,
@@ -175,6 +188,9 @@ pub(crate) struct PlanOptions<'a> {
     pub sync: OwnedFd,
     /// An exec'd process: it joins every namespace and sets up no filesystem.
     pub exec: bool,
+    /// The first this many preserved fds are systemd socket-activation fds: the
+    /// process gets `LISTEN_FDS` and `LISTEN_PID=1`.
+    pub listen_fds: u32,
 }
 
 impl InitPlan {
@@ -253,6 +269,7 @@ impl InitPlan {
             .filter(|h| !h.is_empty())
             .map(|h| cstring("domainname", h.as_str()));
 
+        let mount_label = lsm::mount_label(linux)?;
         let mounts = (!opts.exec)
             .then(|| {
                 MountPlan::compile(&rootfs::RootfsConfig {
@@ -266,7 +283,7 @@ impl InitPlan {
                     no_pivot: opts.no_pivot,
                     new_user_namespace: new_user,
                     new_cgroup_namespace: new_cgroup,
-                    mount_label: None,
+                    mount_label,
                     cgroup_mounts: opts.cgroup_mounts,
                 })
             })
@@ -275,10 +292,8 @@ impl InitPlan {
 
         let mut sysctl = Vec::new();
         for (key, value) in linux.sysctl().iter().flatten() {
-            if key.contains("..") || key.contains('\0') || key.starts_with('/') {
-                return Err(Error::spec("linux.sysctl", format!("invalid key {key:?}")));
-            }
-            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            sysctl::check(linux, key)?;
+            let path = sysctl::proc_path(key);
             sysctl.push((cstring("linux.sysctl", path)?, value.clone().into_bytes(), key.clone()));
         }
 
@@ -296,12 +311,15 @@ impl InitPlan {
             None => None,
         };
 
-        let mut rlimits = Vec::new();
+        let mut rlimits: Vec<(libc::c_int, u64, u64, String)> = Vec::new();
         for r in process.rlimits().iter().flatten() {
             let name = serde_json::to_value(r.typ())
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default();
+            if rlimits.iter().any(|(res, ..)| *res == rlimit_resource(r.typ())) {
+                return Err(Error::spec("process.rlimits", format!("{name} appears twice")));
+            }
             if r.soft() > r.hard() {
                 return Err(Error::spec(
                     "process.rlimits",
@@ -356,6 +374,13 @@ impl InitPlan {
             .map(|a| cstring("process.args", a.as_str()))
             .collect::<Result<_>>()?;
         let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+        if opts.listen_fds > 0 {
+            // systemd socket activation, as runc passes it on: the fds are 3.., and the
+            // container process is pid 1 of its namespace.
+            env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+            env.push("LISTEN_PID=1".into());
+        }
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", if user.uid() == 0 { "/root" } else { "/" }));
         }
@@ -375,6 +400,12 @@ impl InitPlan {
         };
         let argv_ptrs = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
         let envp_ptrs = envp.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
+
+        let io_priority = process.io_priority().as_ref().map(sched::io_priority).transpose()?;
+        let scheduler = process.scheduler().as_ref().map(sched::scheduler).transpose()?;
+        let (affinity_initial, affinity_final) = sched::cpu_affinity(process.exec_cpu_affinity().as_ref())?;
+        let personality = linux.personality().as_ref().map(sched::personality).transpose()?;
+        let exec_labels = lsm::exec_labels(process)?;
 
         let fifo_fd = opts.fifo.map(|fd| raise_fd(fd, min_fd)).transpose()?;
         let [i, o, e] = opts.stdio;
@@ -428,6 +459,12 @@ impl InitPlan {
             seccomp,
             seccomp_early,
             seccomp_listener,
+            io_priority,
+            scheduler,
+            affinity_initial,
+            affinity_final,
+            personality,
+            exec_labels,
             _argv: argv,
             argv_ptrs,
             _envp: envp,
@@ -451,6 +488,18 @@ impl InitPlan {
         self.fifo_fd = None;
     }
 
+    /// Sets the CPUs the child runs on until it is in its cgroup (which resets them):
+    /// `process.execCPUAffinity.initial`. Runs in the parent, right after the clone.
+    pub(crate) fn apply_initial_affinity(&self, pid: i32) -> Result<()> {
+        match &self.affinity_initial {
+            Some(set) => sys::sched_setaffinity(pid, set).map_err(|e| Error::Init {
+                step: "set process.execCPUAffinity.initial".into(),
+                source: std::io::Error::from_raw_os_error(e),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A human description of a failed step, for the parent's error.
     pub(crate) fn describe(&self, step: Step, index: u32) -> String {
         let i = index as usize;
@@ -472,13 +521,19 @@ impl InitPlan {
             Step::Hooks => "wait for the create hooks".into(),
             Step::Sysctl => match self.sysctl.get(i) {
                 Some((_, value, key)) => {
-                    format!("set sysctl {key}={}", String::from_utf8_lossy(value))
+                    format!("set linux.sysctl {key}={}", String::from_utf8_lossy(value))
                 }
                 None => "set sysctl".into(),
             },
-            Step::OomScoreAdj => "write /proc/self/oom_score_adj".into(),
+            Step::OomScoreAdj => match &self.oom_score_adj {
+                Some((_, v)) => format!(
+                    "set process.oomScoreAdj {} (write /proc/self/oom_score_adj)",
+                    String::from_utf8_lossy(v)
+                ),
+                None => "write /proc/self/oom_score_adj".into(),
+            },
             Step::Rlimit => match self.rlimits.get(i) {
-                Some((_, soft, hard, name)) => format!("set rlimit {name} soft {soft} hard {hard}"),
+                Some((_, soft, hard, name)) => format!("set process.rlimits {name} soft {soft} hard {hard}"),
                 None => "set rlimit".into(),
             },
             Step::Chdir => format!("chdir to process.cwd {:?}", self.cwd),
@@ -499,6 +554,26 @@ impl InitPlan {
             Step::NoNewPrivileges => "set no_new_privs".into(),
             Step::Seccomp => "load the seccomp filter".into(),
             Step::Fds => "prepare file descriptors".into(),
+            Step::IoPriority => format!("set process.ioPriority (ioprio {:#x})", self.io_priority.unwrap_or(0)),
+            Step::Scheduler => match &self.scheduler {
+                Some(s) => format!(
+                    "set process.scheduler (policy {} nice {} priority {})",
+                    sched::policy_name(s.policy),
+                    s.nice,
+                    s.priority
+                ),
+                None => "set process.scheduler".into(),
+            },
+            Step::CpuAffinity => "set the CPU affinity (process.execCPUAffinity.final)".into(),
+            Step::OpenExecLabel => match self.exec_labels.get(i) {
+                Some(l) => format!("open {:?} for {}", l.path, l.field),
+                None => "open the exec label file".into(),
+            },
+            Step::ExecLabel => match self.exec_labels.get(i) {
+                Some(l) => format!("set {} {:?}", l.field, String::from_utf8_lossy(&l.content)),
+                None => "set the exec label".into(),
+            },
+            Step::Personality => format!("set linux.personality {:#x}", self.personality.unwrap_or(0)),
         }
     }
 
@@ -561,9 +636,22 @@ impl InitPlan {
         for (i, (kind, fd, _)) in self.join.iter().enumerate() {
             step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
         }
+        // Whether the parent's Go (the init is in its cgroup) has come.
+        let mut in_cgroup = false;
+        // Waits for Go once; then, in the cgroup, sets the CPU affinity: `final`, or every
+        // CPU of the cgroup's cpuset, whatever affinity the runtime or `initial` gave.
+        macro_rules! enter_cgroup {
+            () => {
+                if !in_cgroup {
+                    step!(wait_go(sync), Step::WaitStart);
+                    in_cgroup = true;
+                    step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
+                }
+            };
+        }
         if self.new_cgroup {
             // Wait for the cgroup early: the new cgroup namespace is rooted where the init is now.
-            step!(wait_go(sync), Step::WaitStart);
+            enter_cgroup!();
             step!(
                 namespaces::sys::unshare(NamespaceKind::Cgroup.clone_flag()),
                 Step::CgroupNamespace
@@ -584,6 +672,21 @@ impl InitPlan {
         } else {
             -1
         };
+        // The label files of the host's /proc, opened before the container's /proc
+        // (which the image could fake) is in place; written just before exec.
+        let mut label_fds = [-1; 2];
+        for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
+            label_fds[i] = step!(
+                sys::openat(libc::AT_FDCWD, &label.path, libc::O_WRONLY),
+                Step::OpenExecLabel,
+                i
+            );
+        }
+        // Through the host's /proc, in the container's namespaces: the rootfs may make
+        // the container's /proc/sys read-only.
+        for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
+            step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
+        }
         // The parent's Go may arrive while the init waits for the hooks: remember it.
         let mut go_received = false;
         let mounted = match &self.mounts {
@@ -596,8 +699,9 @@ impl InitPlan {
             Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
             Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
         }
-        for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
-            step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
+        if go_received && !in_cgroup {
+            in_cgroup = true;
+            step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
         }
         if let Some((path, value)) = &self.oom_score_adj {
             step!(namespaces::sys::write_file(path, value), Step::OomScoreAdj);
@@ -606,6 +710,16 @@ impl InitPlan {
             step!(sys::setrlimit(*res, *soft, *hard), Step::Rlimit, i);
         }
         step!(sys::chdir(&self.cwd), Step::Chdir);
+        // I/O priority and scheduler while the init still has every capability (an
+        // RT class or policy and a negative nice need CAP_SYS_ADMIN or CAP_SYS_NICE).
+        if let Some(prio) = self.io_priority {
+            step!(sys::ioprio_set(prio), Step::IoPriority);
+        }
+        if let Some(attr) = &self.scheduler {
+            // In the cgroup first: a v1 cpu cgroup without RT runtime refuses an RT task.
+            enter_cgroup!();
+            step!(sys::sched_setattr(attr), Step::Scheduler);
+        }
 
         if let Some(caps) = &self.caps {
             for cap in 0..=self.last_cap {
@@ -625,6 +739,8 @@ impl InitPlan {
         step!(sys::setgroups(&self.groups), Step::SetGroups);
         step!(sys::setresgid(self.gid), Step::SetGid);
         step!(sys::setresuid(self.uid), Step::SetUid);
+        // A change of user sets dumpable to fs.suid_dumpable, which a host may have at 1.
+        step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         if let Some(mask) = self.umask {
             sys::umask(mask);
         }
@@ -652,11 +768,20 @@ impl InitPlan {
         };
 
         // Everything is ready but the cgroup: the parent says Go once it has put us there.
-        if !self.new_cgroup && !go_received {
+        if !in_cgroup {
             step!(wait_go(sync), Step::WaitStart);
+            step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
+        }
+        // The labels the exec takes; before no_new_privs, as runc applies AppArmor's.
+        for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
+            step!(sys::write(label_fds[i], &label.content), Step::ExecLabel, i);
+            sys::close(label_fds[i]);
         }
         if self.no_new_privileges {
             step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
+        }
+        if let Some(persona) = self.personality {
+            step!(sys::personality(persona), Step::Personality);
         }
         for (target, fd) in self.stdio.iter().enumerate() {
             if let Some(fd) = fd {

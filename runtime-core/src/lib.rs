@@ -17,10 +17,13 @@ mod error;
 mod exec;
 mod hooks;
 mod init;
+mod lsm;
+mod sched;
 pub mod spec;
 pub mod state;
 mod sync;
 mod sys;
+mod sysctl;
 
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
 pub use error::{Error, Result};

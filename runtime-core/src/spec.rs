@@ -4,29 +4,32 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use namespaces::NamespaceKind;
+use oci_spec::OciSpecError;
 use oci_spec::runtime::Spec;
 
 use crate::{Error, Result};
 
-/// Reads `config.json` from a bundle directory.
+/// Reads `config.json` from a bundle directory; a parse error names the JSON path of the bad field.
 pub fn load_bundle(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    Spec::load(&path).map_err(|source| {
-        // serde stops at the first bad enum value without naming its field: for a
-        // seccomp profile, name it.
-        if let Some(e) = seccomp_field_error(&path) {
-            return e;
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => return Err(Error::LoadSpec { path, source: e.into() }),
+    };
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if field == "." {
+            OciSpecError::SerDe(inner)
+        } else {
+            OciSpecError::Other(format!("{field}: {inner}"))
         }
-        Error::LoadSpec { path, source }
-    })
-}
-
-/// The seccomp profile's own error, when `linux.seccomp` of the JSON at `path` has an unknown value.
-fn seccomp_field_error(path: &Path) -> Option<Error> {
-    let text = std::fs::read(path).ok()?;
-    let json: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    let profile = json.get("linux")?.get("seccomp")?;
-    seccomp::check_known(profile).err().map(Error::Seccomp)
+    });
+    match parsed.and_then(|spec| de.end().map(|()| spec).map_err(OciSpecError::SerDe)) {
+        Ok(spec) => Ok(spec),
+        Err(source) => Err(Error::LoadSpec { path, source }),
+    }
 }
 
 /// The root filesystem of `spec` as an absolute host path (root.path is relative to the bundle).
@@ -68,17 +71,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "process.cwd",
             format!("{} is not absolute", process.cwd().display()),
         ));
-    }
-    for (field, set) in [
-        ("process.apparmorProfile", process.apparmor_profile().is_some()),
-        ("process.selinuxLabel", process.selinux_label().is_some()),
-        ("process.ioPriority", process.io_priority().is_some()),
-        ("process.scheduler", process.scheduler().is_some()),
-        ("process.execCPUAffinity", process.exec_cpu_affinity().is_some()),
-    ] {
-        if set {
-            return Err(Error::spec(field, "not supported by this build of ocirun"));
-        }
     }
     for env in process.env().iter().flatten() {
         if !env.contains('=') {
@@ -157,14 +149,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return Err(Error::spec("linux.timeOffsets", format!("unknown clock {clock:?}")));
         }
     }
-    for (field, set) in [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.personality", linux.personality().is_some()),
-        (
-            "linux.mountLabel",
-            linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()),
-        ),
-    ] {
+    for (field, set) in [("linux.intelRdt", linux.intel_rdt().is_some())] {
         if set {
             return Err(Error::spec(field, "not supported by this build of ocirun"));
         }

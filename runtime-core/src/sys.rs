@@ -329,3 +329,54 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<(), i3
     // SAFETY: header and data have the layout of _LINUX_CAPABILITY_VERSION_3.
     check(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
 }
+
+/// Sets the I/O priority of this process (`ioprio_set(IOPRIO_WHO_PROCESS, 0, value)`).
+pub fn ioprio_set(value: libc::c_int) -> Result<(), i32> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: integer arguments only; who 0 is the calling process.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) }).map(drop)
+}
+
+/// The kernel's `struct sched_attr` (SCHED_ATTR_SIZE_VER1, with the utilisation clamps).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    /// The size of this struct.
+    pub size: u32,
+    /// SCHED_OTHER, SCHED_FIFO, ...
+    pub policy: u32,
+    /// SCHED_FLAG_* bits.
+    pub flags: u64,
+    /// The nice value (SCHED_OTHER, SCHED_BATCH).
+    pub nice: i32,
+    /// The static priority (SCHED_FIFO, SCHED_RR).
+    pub priority: u32,
+    /// SCHED_DEADLINE runtime in nanoseconds.
+    pub runtime: u64,
+    /// SCHED_DEADLINE deadline in nanoseconds.
+    pub deadline: u64,
+    /// SCHED_DEADLINE period in nanoseconds.
+    pub period: u64,
+    /// The minimum utilisation clamp.
+    pub util_min: u32,
+    /// The maximum utilisation clamp.
+    pub util_max: u32,
+}
+
+/// Sets the scheduling policy and attributes of this thread.
+pub fn sched_setattr(attr: &SchedAttr) -> Result<(), i32> {
+    // SAFETY: attr is a live sched_attr whose size field says how much the kernel may read.
+    check(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) }).map(drop)
+}
+
+/// Sets the CPU affinity of process `pid` (0: this thread).
+pub fn sched_setaffinity(pid: libc::pid_t, set: &libc::cpu_set_t) -> Result<(), i32> {
+    // SAFETY: set is a live cpu_set_t of the size passed.
+    check(unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), set) }.into()).map(drop)
+}
+
+/// Sets the execution domain of this process.
+pub fn personality(persona: libc::c_ulong) -> Result<(), i32> {
+    // SAFETY: an integer argument only; the old persona is returned, or -1 with errno.
+    check(unsafe { libc::syscall(libc::SYS_personality, persona) }).map(drop)
+}
