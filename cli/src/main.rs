@@ -1,5 +1,6 @@
 //! `ocirun`: runc's command line over runtime-core.
 
+mod exec;
 mod log;
 mod specgen;
 
@@ -120,6 +121,8 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Run a process in a running container.
+    Exec(Box<exec::ExecArgs>),
     /// Write a default config.json (as `runc spec`).
     Spec {
         /// The bundle directory to write it in.
@@ -200,7 +203,7 @@ fn listen_fds() -> u32 {
     }
 }
 
-fn absolute(p: &std::path::Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &std::path::Path) -> Result<PathBuf> {
     Ok(if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -227,7 +230,9 @@ fn run(cli: &Cli) -> Result<i32> {
             if *detach {
                 return Ok(0);
             }
+            let forward = c.pidfd().map(runtime_core::signals::Forwarder::start);
             let status = c.wait()?;
+            drop(forward);
             if !keep {
                 c.delete(true)?;
             }
@@ -277,6 +282,7 @@ fn run(cli: &Cli) -> Result<i32> {
                 }
             }
         }
+        Command::Exec(a) => return exec::exec(&cli.root, a),
         Command::Spec { bundle, .. } => {
             let path = bundle.join("config.json");
             if path.exists() {
@@ -290,6 +296,10 @@ fn run(cli: &Cli) -> Result<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run { detach: false, .. } | Command::Exec(_)) {
+        // Before any thread starts: the foreground container process gets these signals.
+        runtime_core::signals::block_forwarded();
+    }
     let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug));
     logger.debug(&format!("{:?}", cli.command));
     let warnings = logger.clone();

@@ -649,6 +649,11 @@ impl Container {
         self.record.pid
     }
 
+    /// The init's pidfd, when this process created or started the container.
+    pub fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|fd| fd.as_fd())
+    }
+
     /// The state store record.
     pub fn record(&self) -> &Record {
         &self.record

@@ -84,6 +84,13 @@ impl Container {
     }
 }
 
+impl Container {
+    /// The spec the container was created with.
+    pub fn spec(&self) -> Result<oci_spec::runtime::Spec> {
+        self.store.open(self.id())?.load_spec()
+    }
+}
+
 impl ExecBuilder<'_> {
     /// The process's stdin (default: the caller's).
     pub fn stdin(mut self, fd: impl Into<OwnedFd>) -> Self {

@@ -267,6 +267,9 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
             let _ = sys::write(report, &msg);
             127
         };
+        if let Err(e) = sys::reset_signals() {
+            return fail(0, e);
+        }
         for (target, fd) in io.iter().enumerate() {
             if let Err(e) = sys::dup2(*fd, target as libc::c_int) {
                 return fail(0, e);

@@ -37,6 +37,7 @@ macro_rules! steps {
 }
 
 steps!(
+    Signals,
     Prctl,
     WaitMaps,
     BecomeRoot,
@@ -504,6 +505,7 @@ impl InitPlan {
     pub(crate) fn describe(&self, step: Step, index: u32) -> String {
         let i = index as usize;
         match step {
+            Step::Signals => "reset the signal mask and dispositions".into(),
             Step::Prctl => "prctl".into(),
             Step::WaitMaps => "wait for the id maps".into(),
             Step::BecomeRoot => "become root of the new user namespace".into(),
@@ -602,6 +604,7 @@ impl InitPlan {
                 }
             };
         }
+        step!(sys::reset_signals(), Step::Signals);
         step!(
             sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
             Step::Prctl

@@ -19,6 +19,7 @@ mod hooks;
 mod init;
 mod lsm;
 mod sched;
+pub mod signals;
 pub mod spec;
 pub mod state;
 mod sync;

@@ -380,3 +380,34 @@ pub fn personality(persona: libc::c_ulong) -> Result<(), i32> {
     // SAFETY: an integer argument only; the old persona is returned, or -1 with errno.
     check(unsafe { libc::syscall(libc::SYS_personality, persona) }).map(drop)
 }
+
+/// Unblocks every signal and puts every disposition back to its default, so a
+/// container process never inherits a mask or an ignored signal (Rust programs
+/// ignore SIGPIPE) from the program that made it.
+pub fn reset_signals() -> Result<(), i32> {
+    // SAFETY: a zeroed sigset_t emptied by sigemptyset is a valid empty set.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a sigset_t we own.
+    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: setting the mask of this thread to the empty set.
+    check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) }.into())?;
+    // The kernel's struct sigaction, all zero: handler SIG_DFL, no flags, empty mask (the
+    // raw call, since libc refuses the real-time signals it reserves for itself).
+    let default = [0u64; 4];
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: rt_sigaction reads a zeroed kernel sigaction (SIG_DFL) of the size
+            // the kernel expects for an 8-byte signal set; the old action is not asked for.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8,
+                )
+            };
+        }
+    }
+    Ok(())
+}
