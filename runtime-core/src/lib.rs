@@ -13,6 +13,7 @@
 
 mod caps;
 mod container;
+mod control;
 mod error;
 mod init;
 pub mod spec;
@@ -23,5 +24,6 @@ mod sys;
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
 pub use error::{Error, Result};
 pub use namespaces::pidfd::ExitStatus;
-pub use oci_spec::runtime::Spec;
+pub use cgroups::{FreezerState, Stats};
+pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;
