@@ -46,7 +46,7 @@ pub enum CgroupCommand {
         id: String,
     },
     /// Change the resource limits of a container.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
 }
 
 /// runc's `update` flags.
@@ -322,10 +322,8 @@ fn ram_in_bytes(s: &str) -> Result<i64> {
     }
     let digits_end = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (number, rest) = s.split_at(digits_end);
-    let valid_number = !number.is_empty()
-        && !number.starts_with('.')
-        && !number.ends_with('.')
-        && number.matches('.').count() <= 1;
+    let valid_number =
+        !number.is_empty() && !number.starts_with('.') && !number.ends_with('.') && number.matches('.').count() <= 1;
     if !valid_number {
         bail!("invalid size {s:?}: expected a number of bytes, optionally with a unit (k, m, g, t, p)");
     }
@@ -368,7 +366,9 @@ fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
         let number: f64 = rest[..n].parse().map_err(|_| bad("expected a number"))?;
         rest = &rest[n..];
         let u = rest

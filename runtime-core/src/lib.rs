@@ -21,9 +21,9 @@ pub mod state;
 mod sync;
 mod sys;
 
+pub use cgroups::{FreezerState, Stats};
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
 pub use error::{Error, Result};
 pub use namespaces::pidfd::ExitStatus;
-pub use cgroups::{FreezerState, Stats};
 pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;

@@ -79,8 +79,19 @@ fn read_until(r: &mut impl BufRead, prefix: &str) -> String {
 
 /// The container's cgroup directory in the v1 hierarchy of `controller`.
 fn cgroup_dir(b: &Bundle, controller: &str) -> PathBuf {
-    let path = b.spec["linux"]["cgroupsPath"].as_str().expect("Bundle sets a cgroupsPath");
-    PathBuf::from("/sys/fs/cgroup").join(controller).join(path.trim_start_matches('/'))
+    let path = b.spec["linux"]["cgroupsPath"]
+        .as_str()
+        .expect("Bundle sets a cgroupsPath");
+    PathBuf::from("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+}
+
+/// Whether `pid` is a live process (a zombie waiting for its reaper is dead already).
+fn alive(pid: i64) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    state.is_some_and(|s| s != "Z" && s != "X")
 }
 
 fn read(dir: &std::path::Path, file: &str) -> String {
@@ -103,7 +114,10 @@ fn cgroup_mounts() -> Vec<PathBuf> {
             (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(mountpoint))
         })
         .collect();
-    assert!(mounts.len() > 1, "expected the hybrid layout's hierarchies, found {mounts:?}");
+    assert!(
+        mounts.len() > 1,
+        "expected the hybrid layout's hierarchies, found {mounts:?}"
+    );
     mounts
 }
 
@@ -220,7 +234,10 @@ fn a_device_rule_denies_access() {
     // The same container without the rule opens it: the rule made the difference.
     assert_eq!(open_kmsg_with(json!([all])), "kmsg=open");
     // runc's default: deny all but its list, which does not hold /dev/kmsg.
-    assert_eq!(open_kmsg_with(json!([{"allow": false, "access": "rwm"}])), "kmsg=denied");
+    assert_eq!(
+        open_kmsg_with(json!([{"allow": false, "access": "rwm"}])),
+        "kmsg=denied"
+    );
 }
 
 /// The counter the container renames into place (0 before the first one).
@@ -248,7 +265,17 @@ fn pause_freezes_and_resume_thaws() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let err = g.c().resume().unwrap_err();
-    assert!(matches!(err, Error::BadStatus { op: "resume", status: Status::Running, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::BadStatus {
+                op: "resume",
+                status: Status::Running,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     g.c().pause().unwrap();
     assert_eq!(g.c().status().unwrap(), Status::Paused);
@@ -260,9 +287,23 @@ fn pause_freezes_and_resume_thaws() {
     let cpu_at = g.c().stats().unwrap().cpu.usage.total;
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(counter(&count), frozen_at, "the counter moved while paused");
-    assert_eq!(g.c().stats().unwrap().cpu.usage.total, cpu_at, "cpu time was used while paused");
+    assert_eq!(
+        g.c().stats().unwrap().cpu.usage.total,
+        cpu_at,
+        "cpu time was used while paused"
+    );
     let err = g.c().pause().unwrap_err();
-    assert!(matches!(err, Error::BadStatus { op: "pause", status: Status::Paused, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::BadStatus {
+                op: "pause",
+                status: Status::Paused,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = g.c().start().unwrap_err();
     assert!(matches!(err, Error::BadStatus { op: "start", .. }), "{err}");
 
@@ -278,7 +319,17 @@ fn pause_freezes_and_resume_thaws() {
     assert_eq!(g.c().wait().unwrap(), ExitStatus::Signaled(libc::SIGKILL));
     assert_eq!(g.c().status().unwrap(), Status::Stopped);
     let err = g.c().pause().unwrap_err();
-    assert!(matches!(err, Error::BadStatus { op: "pause", status: Status::Stopped, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::BadStatus {
+                op: "pause",
+                status: Status::Stopped,
+                ..
+            }
+        ),
+        "{err}"
+    );
     g.0.take().unwrap().delete(false).unwrap();
 }
 
@@ -355,10 +406,7 @@ fn bad_updates_are_refused_and_change_nothing() {
             json!({"devices": [{"allow": false, "access": "rwm"}]}),
             "linux.resources.devices",
         ),
-        (
-            json!({"rdma": {"mlx5_0": {"hcaHandles": 1}}}),
-            "rdma cgroup controller",
-        ),
+        (json!({"rdma": {"mlx5_0": {"hcaHandles": 1}}}), "rdma cgroup controller"),
         // Below what the container already uses: checkBeforeUpdate, and the kernel's EBUSY.
         (
             json!({"memory": {"limit": 4096, "checkBeforeUpdate": true}}),
@@ -369,14 +417,27 @@ fn bad_updates_are_refused_and_change_nothing() {
         let r: LinuxResources = serde_json::from_value(resources.clone()).unwrap();
         let err = g.c().update(&r).unwrap_err();
         let text = chain(&err);
-        assert!(text.contains(want), "update {resources}: {text:?} does not mention {want:?}");
+        assert!(
+            text.contains(want),
+            "update {resources}: {text:?} does not mention {want:?}"
+        );
         assert_eq!(read(&memory, "memory.limit_in_bytes"), (64u64 << 20).to_string());
     }
     g.c().kill(libc::SIGKILL, false).unwrap();
     g.c().wait().unwrap();
     let r: LinuxResources = serde_json::from_value(json!({"memory": {"limit": 32 << 20}})).unwrap();
     let err = g.c().update(&r).unwrap_err();
-    assert!(matches!(err, Error::BadStatus { op: "update", status: Status::Stopped, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::BadStatus {
+                op: "update",
+                status: Status::Stopped,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -407,7 +468,11 @@ fn delete_leaves_no_cgroup_directory_in_any_hierarchy() {
     let b = Bundle::new(&["sh", "-c", "sleep 1000 & sleep 1000 & echo ready; wait"]);
     let (mut g, mut out) = run_piped(&b);
     read_until(&mut out, "ready");
-    let rel = b.spec["linux"]["cgroupsPath"].as_str().unwrap().trim_start_matches('/').to_string();
+    let rel = b.spec["linux"]["cgroupsPath"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
     let mounts = cgroup_mounts();
     for m in &mounts {
         let dir = m.join(&rel);
@@ -429,7 +494,7 @@ fn delete_leaves_no_cgroup_directory_in_any_hierarchy() {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
     for pid in pids {
-        assert!(!PathBuf::from(format!("/proc/{pid}")).exists(), "process {pid} left behind");
+        assert!(!alive(pid.into()), "process {pid} left behind");
     }
 }
 
@@ -467,18 +532,27 @@ fn bad_resources_are_named_and_leave_nothing() {
     expect_create_error(&with("memory", json!({"limit": -5})), "linux.resources.memory.limit");
     expect_create_error(&with("pids", json!({"limit": -2})), "linux.resources.pids.limit");
     expect_create_error(&with("cpu", json!({"quota": -20})), "linux.resources.cpu.quota");
-    expect_create_error(&with("cpu", json!({"shares": 1u64 << 40})), "linux.resources.cpu.shares");
+    expect_create_error(
+        &with("cpu", json!({"shares": 1u64 << 40})),
+        "linux.resources.cpu.shares",
+    );
     expect_create_error(
         &with("memory", json!({"limit": 32 << 20, "swap": 16 << 20})),
         "linux.resources.memory.swap",
     );
-    expect_create_error(&with("blockIO", json!({"weight": 5000})), "linux.resources.blockIO.weight");
+    expect_create_error(
+        &with("blockIO", json!({"weight": 5000})),
+        "linux.resources.blockIO.weight",
+    );
     // A cgroupsPath with "..".
     let mut b = Bundle::new(&["true"]);
     b.spec["linux"]["cgroupsPath"] = json!("/ocirun-test-escape/../../etc");
     expect_create_error(&b, "\"..\"");
     // Controllers and hugepage sizes this host lacks.
-    expect_create_error(&with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})), "rdma cgroup controller");
+    expect_create_error(
+        &with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
+        "rdma cgroup controller",
+    );
     expect_create_error(
         &with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
         "linux.resources.hugepageLimits",
