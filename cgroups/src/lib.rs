@@ -58,6 +58,7 @@ mod fake_tests;
 mod freezer;
 mod fsio;
 mod hierarchy;
+mod oom;
 mod path;
 mod resources;
 mod stats;
@@ -73,6 +74,7 @@ pub use devices::default_device_rules;
 pub use error::CgroupError;
 pub use freezer::FreezerState;
 pub use hierarchy::{Hierarchies, Layout};
+pub use oom::OomNotifier;
 pub use path::{DEFAULT_PARENT, SYSTEMD_SOCKETS, SystemdPath, expand_slice, parse_systemd};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats, Stats, Throttling,
@@ -359,6 +361,11 @@ impl Cgroup {
     /// The statistics `runc events --stats` prints (its "data" object).
     pub fn stats(&self) -> Result<Stats> {
         stats::collect(self)
+    }
+
+    /// Starts listening for OOM events in this cgroup (the memory controller's hierarchy).
+    pub fn oom_notifier(&self) -> Result<OomNotifier> {
+        OomNotifier::new(self)
     }
 }
 

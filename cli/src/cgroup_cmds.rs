@@ -2,7 +2,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -34,7 +34,8 @@ pub enum CgroupCommand {
         #[arg(value_name = "ID [PS OPTIONS]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Print a container's statistics as JSON: once with --stats, else every --interval until it stops.
+    /// Print a container's statistics as JSON: once with --stats, else every --interval (and OOM
+    /// events as they happen) until it stops.
     Events {
         /// Print the statistics once and exit.
         #[arg(long)]
@@ -201,11 +202,22 @@ fn events(root: &Path, id: &str, once: bool, interval: Duration, logger: &Logger
         writeln!(stdout, "{}", event("stats", id, Some(&stats)))?;
         return Ok(());
     }
+    // As runc: an "oom" event whenever the kernel reports one, and a stats event every interval
+    // (a failed read is logged and skipped), until the container stops or is deleted.
+    let mut oom = c.oom_notifier()?;
     drop(c);
-    // As runc: a stats event every interval (a failed read is logged and skipped) until the
-    // container stops or is deleted.
     loop {
-        std::thread::sleep(interval);
+        let deadline = Instant::now() + interval;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if oom.wait(left)? > 0 {
+                writeln!(stdout, "{}", event("oom", id, None))?;
+                stdout.flush()?;
+            }
+        }
         let c = match Container::load(root, id) {
             Ok(c) => c,
             Err(runtime_core::Error::NotFound(_)) => return Ok(()),

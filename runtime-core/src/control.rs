@@ -1,6 +1,6 @@
 //! Resource control of a live container through its cgroup: pause, resume, ps, stats and update.
 
-use cgroups::{Cgroup, FreezerState, Hierarchies, Stats};
+use cgroups::{Cgroup, FreezerState, Hierarchies, OomNotifier, Stats};
 use oci_spec::runtime::LinuxResources;
 
 use crate::container::{Container, status_of};
@@ -49,6 +49,12 @@ impl Container {
             });
         }
         cgroup.stats().map_err(Error::Cgroup)
+    }
+
+    /// Starts listening for the container's OOM events (what `runc events` streams as "oom").
+    pub fn oom_notifier(&self) -> Result<OomNotifier> {
+        let _dir = self.store.open(self.id())?;
+        self.cgroup()?.oom_notifier().map_err(Error::Cgroup)
     }
 
     /// Changes the resources of a created, running or paused container (runc's `update`).

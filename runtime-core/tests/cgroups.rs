@@ -558,3 +558,32 @@ fn bad_resources_are_named_and_leave_nothing() {
         "linux.resources.hugepageLimits",
     );
 }
+
+#[test]
+fn the_oom_notifier_reports_an_oom() {
+    require_prerequisites();
+    let _s = serial();
+    // Once the host says go, the shell allocates over the limit again and again, so an OOM
+    // after the notifier is registered is certain.
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "while true; do [ -e /tmp/go ] && head -c 200m /dev/zero | tail > /dev/null; usleep 10000; done",
+    ]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    let (mut g, _out) = run_piped(&b);
+    let mut oom = g.c().oom_notifier().unwrap();
+    assert_eq!(
+        oom.wait(Duration::from_millis(1)).unwrap(),
+        0,
+        "no OOM before the go-ahead"
+    );
+    std::fs::write(b.rootfs().join("tmp/go"), "").unwrap();
+    while oom.wait(Duration::from_secs(60)).unwrap() == 0 {}
+    std::fs::remove_file(b.rootfs().join("tmp/go")).unwrap();
+    // The eventfd fires as the cgroup goes out of memory, before the kill is counted.
+    while read(&cgroup_dir(&b, "memory"), "memory.oom_control").contains("oom_kill 0") {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
