@@ -21,7 +21,7 @@ pub mod state;
 mod sync;
 mod sys;
 
-pub use cgroups::{FreezerState, OomNotifier, Stats};
+pub use cgroups::{OomNotifier, Stats};
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
 pub use error::{Error, Result};
 pub use namespaces::pidfd::ExitStatus;
