@@ -1,5 +1,6 @@
 //! `ocirun`: runc's command line over runtime-core.
 
+mod cgroup_cmds;
 mod exec;
 mod log;
 mod specgen;
@@ -129,6 +130,8 @@ enum Command {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
     },
+    #[command(flatten)]
+    Cgroup(cgroup_cmds::CgroupCommand),
 }
 
 fn signal_number(s: &str) -> Result<i32> {
@@ -290,6 +293,7 @@ fn run(cli: &Cli) -> Result<i32> {
             }
             std::fs::write(&path, specgen::default_spec()).with_context(|| format!("write {}", path.display()))?;
         }
+        Command::Cgroup(c) => return cgroup_cmds::run(cli, c),
     }
     Ok(0)
 }

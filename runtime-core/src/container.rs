@@ -37,7 +37,7 @@ pub struct ContainerBuilder {
 #[derive(Debug)]
 pub struct Container {
     pub(crate) store: Store,
-    record: Record,
+    pub(crate) record: Record,
     pidfd: Option<OwnedFd>,
     is_parent: bool,
 }
@@ -601,10 +601,12 @@ fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec:
     resources
 }
 
-/// The status of a stored container now.
-fn status_of(dir: &ContainerDir, record: &Record) -> Status {
+/// The status of a stored container now: a frozen cgroup is "paused", as runc reports it.
+pub(crate) fn status_of(dir: &ContainerDir, record: &Record) -> Status {
     if !state::is_alive(record.pid, record.pid_start_time) {
         Status::Stopped
+    } else if crate::control::is_frozen(record) {
+        Status::Paused
     } else if dir.fifo_path().exists() {
         Status::Created
     } else {
@@ -731,6 +733,7 @@ impl Container {
                 // SAFETY: kill takes integers; these pids are in the container's cgroup.
                 unsafe { libc::kill(pid, signal) };
             }
+            self.thaw_after_kill(signal, status);
             return Ok(());
         }
         let fd = match &self.pidfd {
@@ -747,7 +750,9 @@ impl Container {
         pidfd::send_signal(fd.as_fd(), signal).map_err(|source| Error::Sys {
             op: "send signal",
             source,
-        })
+        })?;
+        self.thaw_after_kill(signal, status);
+        Ok(())
     }
 
     /// Waits for the init to exit and returns how it ended; only the process that created it can.
@@ -772,7 +777,8 @@ impl Container {
         self.delete_inner(force)
     }
 
-    fn cgroup(&self) -> Result<Cgroup> {
+    /// The container's cgroup.
+    pub(crate) fn cgroup(&self) -> Result<Cgroup> {
         self.cgroup_of(None)
     }
 
@@ -825,6 +831,7 @@ impl Container {
             };
             if let Some(fd) = init {
                 let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+                self.thaw_after_kill(libc::SIGKILL, status);
                 exited = pidfd::wait_exited(fd.as_fd(), Some(Duration::from_secs(10))).unwrap_or(false);
                 self.pidfd = Some(fd);
             }

@@ -13,6 +13,7 @@
 
 mod caps;
 mod container;
+mod control;
 mod error;
 mod exec;
 mod hooks;
@@ -26,10 +27,11 @@ mod sync;
 mod sys;
 mod sysctl;
 
+pub use cgroups::{OomNotifier, Stats};
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
 pub use error::{Error, Result};
 pub use exec::{ExecBuilder, ExecProcess};
 pub use hooks::{HookKind, set_warning_handler};
 pub use namespaces::pidfd::ExitStatus;
-pub use oci_spec::runtime::Spec;
+pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;
