@@ -584,18 +584,48 @@ pub(crate) fn record_state(record: &Record, status: ContainerState) -> oci_spec:
 
 /// The spec's resources with runc's device rules added after the spec's own:
 /// its always-allowed devices, then every device of `linux.devices`.
+///
+/// Unlike runc, a spec rule that denies one device by type, major and minor keeps
+/// its word: the access it denies is taken out of the rules added after it, so a
+/// spec can deny `/dev/null` (runc's later allow rule would silently re-open it).
 fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
     let mut resources = linux.resources().clone().unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();
-    rules.extend(cgroups::default_device_rules());
+    let denials: Vec<(Option<LinuxDeviceType>, i64, i64, String)> = rules
+        .iter()
+        .filter(|r| !r.allow())
+        .filter_map(|r| {
+            Some((
+                r.typ(),
+                r.major()?,
+                r.minor()?,
+                r.access().clone().unwrap_or_else(|| "rwm".into()),
+            ))
+        })
+        .collect();
+    let mut added: Vec<LinuxDeviceCgroup> = cgroups::default_device_rules();
     for d in linux.devices().iter().flatten() {
-        let mut rule = oci_spec::runtime::LinuxDeviceCgroup::default();
+        let mut rule = LinuxDeviceCgroup::default();
         rule.set_allow(true)
             .set_typ(Some(d.typ()))
             .set_major(Some(d.major()))
             .set_minor(Some(d.minor()))
             .set_access(Some("rwm".to_string()));
-        rules.push(rule);
+        added.push(rule);
+    }
+    for mut rule in added {
+        let mut access = rule.access().clone().unwrap_or_else(|| "rwm".into());
+        for (typ, major, minor, denied) in &denials {
+            let same_type = matches!(typ, None | Some(LinuxDeviceType::A)) || *typ == rule.typ();
+            if same_type && rule.major() == Some(*major) && rule.minor() == Some(*minor) {
+                access.retain(|c| !denied.contains(c));
+            }
+        }
+        if !access.is_empty() {
+            rule.set_access(Some(access));
+            rules.push(rule);
+        }
     }
     resources.set_devices(Some(rules));
     resources

@@ -240,6 +240,30 @@ fn a_device_rule_denies_access() {
     );
 }
 
+#[test]
+fn an_explicit_rule_denies_even_an_always_allowed_device() {
+    require_prerequisites();
+    let _s = serial();
+    let open_null = |rules: serde_json::Value| {
+        let mut b = Bundle::new(&[
+            "sh",
+            "-c",
+            "(: > /dev/null) 2>&- && echo null=open || echo null=denied",
+        ]);
+        b.spec["linux"]["resources"]["devices"] = rules;
+        let (mut g, mut out) = run_piped(&b);
+        let line = read_until(&mut out, "null=");
+        assert_eq!(g.c().wait().unwrap().code(), 0);
+        line
+    };
+    let deny_all = json!({"allow": false, "access": "rwm"});
+    // runc's default spec: everything denied but the always-allowed list, /dev/null among it.
+    assert_eq!(open_null(json!([deny_all])), "null=open");
+    // Denying /dev/null by its numbers takes it out of that list.
+    let deny_null = json!({"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"});
+    assert_eq!(open_null(json!([deny_all, deny_null])), "null=denied");
+}
+
 /// The counter the container renames into place (0 before the first one).
 fn counter(path: &std::path::Path) -> u64 {
     match std::fs::read_to_string(path) {
