@@ -124,6 +124,8 @@ enum Command {
     },
     /// Run a process in a running container.
     Exec(Box<exec::ExecArgs>),
+    /// Print the OCI features document of this build as JSON.
+    Features,
     /// Write a default config.json (as `runc spec`).
     Spec {
         /// The bundle directory to write it in.
@@ -286,6 +288,7 @@ fn run(cli: &Cli) -> Result<i32> {
             }
         }
         Command::Exec(a) => return exec::exec(&cli.root, a),
+        Command::Features => println!("{}", serde_json::to_string_pretty(&runtime_core::features())?),
         Command::Spec { bundle, .. } => {
             let path = bundle.join("config.json");
             if path.exists() {

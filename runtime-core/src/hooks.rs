@@ -32,6 +32,16 @@ pub enum HookKind {
 }
 
 impl HookKind {
+    /// All six, in the order of the lifecycle.
+    pub const ALL: [HookKind; 6] = [
+        HookKind::Prestart,
+        HookKind::CreateRuntime,
+        HookKind::CreateContainer,
+        HookKind::StartContainer,
+        HookKind::Poststart,
+        HookKind::Poststop,
+    ];
+
     /// The name config.json gives this list.
     pub fn name(self) -> &'static str {
         match self {
@@ -71,14 +81,7 @@ pub(crate) fn any(hooks: Option<&Hooks>, kinds: &[HookKind]) -> bool {
 
 /// Checks every hook before anything is created: absolute paths, positive timeouts.
 pub(crate) fn validate(hooks: &Hooks) -> Result<()> {
-    for kind in [
-        HookKind::Prestart,
-        HookKind::CreateRuntime,
-        HookKind::CreateContainer,
-        HookKind::StartContainer,
-        HookKind::Poststart,
-        HookKind::Poststop,
-    ] {
+    for kind in HookKind::ALL {
         for (i, hook) in kind.of(hooks).iter().enumerate() {
             let field = || format!("hooks.{}[{i}]", kind.name());
             if !hook.path().is_absolute() {

@@ -245,11 +245,7 @@ fn an_explicit_rule_denies_even_an_always_allowed_device() {
     require_prerequisites();
     let _s = serial();
     let open_null = |rules: serde_json::Value| {
-        let mut b = Bundle::new(&[
-            "sh",
-            "-c",
-            "(: > /dev/null) 2>&- && echo null=open || echo null=denied",
-        ]);
+        let mut b = Bundle::new(&["sh", "-c", "(: > /dev/null) 2>&- && echo null=open || echo null=denied"]);
         b.spec["linux"]["resources"]["devices"] = rules;
         let (mut g, mut out) = run_piped(&b);
         let line = read_until(&mut out, "null=");
