@@ -9,7 +9,7 @@ use namespaces::{IdMap, NamespaceKind, NamespaceSet};
 use oci_spec::runtime::{PosixRlimitType, Spec};
 use rootfs::MountPlan;
 
-use crate::sync::{Msg, Tag};
+use crate::sync::{FdKind, Msg, Tag};
 use crate::sys;
 use crate::{Error, Result, caps};
 
@@ -47,6 +47,7 @@ steps!(
     Domainname,
     OpenProc,
     Rootfs,
+    Console,
     Sysctl,
     OomScoreAdj,
     Rlimit,
@@ -62,6 +63,30 @@ steps!(
     NoNewPrivileges,
     Fds,
 );
+
+/// What each index of [`Step::Console`] was doing, for the parent's error.
+const CONSOLE_STEPS: [&str; 12] = [
+    "open /dev/pts",
+    "check that /dev/pts is a devpts mount (process.terminal needs one)",
+    "open /dev/pts/ptmx",
+    "unlock the pty",
+    "set process.consoleSize",
+    "open the pty peer",
+    "create /dev/console",
+    "open /dev/console",
+    "bind-mount the pty onto /dev/console",
+    "send the pty master to the runtime",
+    "start a new session",
+    "make the pty the controlling terminal",
+];
+const CONSOLE_CHOWN: u32 = CONSOLE_STEPS.len() as u32;
+
+/// The pty the init makes when process.terminal is true.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Terminal {
+    /// process.consoleSize as (rows, columns), when both are set.
+    size: Option<(u16, u16)>,
+}
 
 /// Capability sets as bit masks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,6 +113,7 @@ pub(crate) struct InitPlan {
     domainname: Option<CString>,
     proc_self_fd: CString,
     pub mounts: MountPlan,
+    terminal: Option<Terminal>,
     sysctl: Vec<(CString, Vec<u8>, String)>,
     oom_score_adj: Option<(CString, Vec<u8>)>,
     rlimits: Vec<(libc::c_int, u64, u64, String)>,
@@ -255,6 +281,13 @@ impl InitPlan {
         })
         .map_err(Error::Rootfs)?;
 
+        let terminal = match process.terminal() {
+            Some(true) => Some(Terminal {
+                size: console_size(process)?,
+            }),
+            _ => None,
+        };
+
         let mut sysctl = Vec::new();
         for (key, value) in linux.sysctl().iter().flatten() {
             if key.contains("..") || key.contains('\0') || key.starts_with('/') {
@@ -373,6 +406,7 @@ impl InitPlan {
             domainname: domainname.transpose()?,
             proc_self_fd: cstring("proc", "/proc/self/fd")?,
             mounts,
+            terminal,
             sysctl,
             oom_score_adj,
             rlimits,
@@ -425,6 +459,10 @@ impl InitPlan {
             Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
             Step::OpenProc => "open /proc/self/fd".into(),
             Step::Rootfs => "rootfs".into(),
+            Step::Console if index == CONSOLE_CHOWN => {
+                format!("console: give the pty to uid {} (process.user.uid)", self.uid)
+            }
+            Step::Console => format!("console: {}", CONSOLE_STEPS.get(i).unwrap_or(&"set up the pty")),
             Step::Sysctl => match self.sysctl.get(i) {
                 Some((_, value, key)) => {
                     format!("set sysctl {key}={}", String::from_utf8_lossy(value))
@@ -541,6 +579,14 @@ impl InitPlan {
         if let Err(f) = self.mounts.execute() {
             return fail(Step::Rootfs, f.step, f.errno);
         }
+        // The pty comes from the container's own devpts, now that the root is the container's.
+        let pty = match &self.terminal {
+            Some(t) => match open_console(sync, t) {
+                Ok(slave) => slave,
+                Err((index, errno)) => return fail(Step::Console, index, errno),
+            },
+            None => -1,
+        };
         for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
             step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
         }
@@ -563,6 +609,14 @@ impl InitPlan {
                 }
             }
             step!(sys::prctl(libc::PR_SET_KEEPCAPS, 1), Step::Prctl);
+        }
+        if pty >= 0 {
+            // The process's user must be able to use its console (runc's fixStdioPermissions):
+            // the uid changes, the group stays what devpts gave it.
+            match sys::fchown(pty, self.uid, libc::gid_t::MAX) {
+                Ok(()) | Err(libc::EINVAL | libc::EPERM | libc::EROFS) => {}
+                Err(e) => return fail(Step::Console, CONSOLE_CHOWN, e),
+            }
         }
         step!(sys::setgroups(&self.groups), Step::SetGroups);
         step!(sys::setresgid(self.gid), Step::SetGid);
@@ -600,9 +654,20 @@ impl InitPlan {
         if self.no_new_privileges {
             step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
         }
-        for (target, fd) in self.stdio.iter().enumerate() {
-            if let Some(fd) = fd {
-                step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
+        if pty >= 0 {
+            // With a terminal, the pty is the process's stdin, stdout and stderr.
+            for target in 0..3 {
+                if pty == target {
+                    step!(sys::clear_cloexec(target), Step::Fds, target);
+                } else {
+                    step!(sys::dup2(pty, target), Step::Fds, target);
+                }
+            }
+        } else {
+            for (target, fd) in self.stdio.iter().enumerate() {
+                if let Some(fd) = fd {
+                    step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
+                }
             }
         }
         // Only stdio and the preserved fds may reach the container process.
@@ -630,6 +695,93 @@ impl InitPlan {
         let errno = sys::execve(exe, &self.argv_ptrs, &self.envp_ptrs);
         let _ = sys::write(2, b"ocirun: exec of the container process failed\n");
         if errno == libc::ENOENT { 127 } else { 126 }
+    }
+}
+
+/// process.consoleSize as (rows, columns) when both are non-zero, as runc applies it.
+fn console_size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16)>> {
+    let Some(size) = process.console_size() else {
+        return Ok(None);
+    };
+    let fit =
+        |field: &str, v: u64| u16::try_from(v).map_err(|_| Error::spec(field, format!("{v} is above {}", u16::MAX)));
+    let rows = fit("process.consoleSize.height", size.height())?;
+    let cols = fit("process.consoleSize.width", size.width())?;
+    Ok((rows != 0 && cols != 0).then_some((rows, cols)))
+}
+
+/// Makes the container's pty from its own devpts: sends the master to the runtime, makes the
+/// peer the controlling terminal of a new session, and returns the peer's fd. A failure
+/// returns the index into [`CONSOLE_STEPS`] and the errno.
+///
+/// Runs in the child: no allocation, no locks.
+fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+    let at = |index: u32| move |errno: i32| (index, errno);
+    let pts = sys::openat(libc::AT_FDCWD, c"/dev/pts", libc::O_PATH | libc::O_DIRECTORY).map_err(at(0))?;
+    // Only a devpts mount's own ptmx is opened: not a device node an image planted there.
+    let fs_type = sys::fstatfs_type(pts);
+    if fs_type != Ok(libc::DEVPTS_SUPER_MAGIC as i64) {
+        sys::close(pts);
+        return Err((1, fs_type.err().unwrap_or(libc::ENOTTY)));
+    }
+    let master = sys::openat2(
+        pts,
+        c"ptmx",
+        libc::O_RDWR | libc::O_NOCTTY,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS,
+    );
+    sys::close(pts);
+    let master = master.map_err(at(2))?;
+    let slave = pty_pair(master, terminal);
+    let sent = slave.and_then(|_| {
+        sys::send_with_fd(
+            sync,
+            &Msg::new(Tag::Fd, FdKind::PtyMaster as u32, 0, 0).encode(),
+            master,
+        )
+        .map_err(at(9))
+    });
+    sys::close(master);
+    let slave = slave?;
+    let finish = sent
+        .and_then(|()| sys::setsid().map_err(at(10)))
+        .and_then(|()| sys::set_controlling_tty(slave).map_err(at(11)));
+    match finish {
+        Ok(()) => Ok(slave),
+        Err(e) => {
+            sys::close(slave);
+            Err(e)
+        }
+    }
+}
+
+/// Unlocks and sizes the pty of `master`, opens its peer and mounts the peer on /dev/console.
+///
+/// Runs in the child: no allocation, no locks.
+fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+    let at = |index: u32| move |errno: i32| (index, errno);
+    sys::unlock_pty(master).map_err(at(3))?;
+    if let Some((rows, cols)) = terminal.size {
+        sys::set_winsize(master, rows, cols).map_err(at(4))?;
+    }
+    let slave = sys::pty_peer(master, libc::O_RDWR).map_err(at(5))?;
+    // runc's mountConsole: programs that write to /dev/console reach the container's pty.
+    let mounted = match sys::mknodat(libc::AT_FDCWD, c"/dev/console", libc::S_IFREG | 0o666) {
+        Ok(()) | Err(libc::EEXIST) => Ok(()),
+        Err(e) => Err((6, e)),
+    }
+    .and_then(|()| sys::openat(libc::AT_FDCWD, c"/dev/console", libc::O_PATH | libc::O_NOFOLLOW).map_err(at(7)))
+    .and_then(|console| {
+        let r = sys::bind_fd_onto_fd(slave, console).map_err(at(8));
+        sys::close(console);
+        r
+    });
+    match mounted {
+        Ok(()) => Ok(slave),
+        Err(e) => {
+            sys::close(slave);
+            Err(e)
+        }
     }
 }
 
