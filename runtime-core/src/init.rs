@@ -719,10 +719,16 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
     let at = |index: u32| move |errno: i32| (index, errno);
     let pts = sys::openat(libc::AT_FDCWD, c"/dev/pts", libc::O_PATH | libc::O_DIRECTORY).map_err(at(0))?;
     // Only a devpts mount's own ptmx is opened: not a device node an image planted there.
-    let fs_type = sys::fstatfs_type(pts);
-    if fs_type != Ok(libc::DEVPTS_SUPER_MAGIC as i64) {
-        sys::close(pts);
-        return Err((1, fs_type.err().unwrap_or(libc::ENOTTY)));
+    match sys::is_devpts(pts) {
+        Ok(true) => {}
+        Ok(false) => {
+            sys::close(pts);
+            return Err((1, libc::ENOTTY));
+        }
+        Err(e) => {
+            sys::close(pts);
+            return Err((1, e));
+        }
     }
     let master = sys::openat2(
         pts,

@@ -355,13 +355,13 @@ pub fn openat2(dirfd: libc::c_int, name: &CStr, flags: libc::c_int, resolve: u64
     }
 }
 
-/// The filesystem type (statfs `f_type`) of the file behind `fd`.
-pub fn fstatfs_type(fd: libc::c_int) -> Result<i64, i32> {
+/// Whether the file behind `fd` is on a devpts file system.
+pub fn is_devpts(fd: libc::c_int) -> Result<bool, i32> {
     // SAFETY: a zeroed statfs is a valid out-parameter.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: st is writable and fd is open.
     check(unsafe { libc::fstatfs(fd, &mut st) }.into())?;
-    Ok(st.f_type as i64)
+    Ok(st.f_type == libc::DEVPTS_SUPER_MAGIC)
 }
 
 /// Unlocks the peer of a pty master (TIOCSPTLCK 0), as unlockpt(3) does.

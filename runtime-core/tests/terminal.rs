@@ -116,6 +116,40 @@ fn the_pty_is_stdio_controlling_terminal_and_console_with_the_console_size() {
 }
 
 #[test]
+fn a_terminal_in_a_user_namespace_belongs_to_the_process_user() {
+    require_prerequisites();
+    let _serial = serial();
+    let mut b = terminal_bundle(&["sh", "-c", "tty; id -u; stat -c %u /dev/pts/0; echo x >/dev/console"]);
+    let mut ns = b.spec["linux"]["namespaces"].as_array().unwrap().clone();
+    ns.push(json!({"type": "user"}));
+    b.spec["linux"]["namespaces"] = json!(ns);
+    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    // The rootfs must be readable by the mapped root.
+    std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    let mut c = Container::builder(unique_id("tty"))
+        .root(b.state_root())
+        .bundle(b.path())
+        .spec(spec_of(&b))
+        .keep_pty_master(true)
+        .run()
+        .unwrap_or_else(|e| panic!("run failed: {}", chain(&e)));
+    let master = c.take_pty_master().expect("keep_pty_master keeps the master");
+    let mut guard = Guard(Some(c));
+    let out = read_pty_until(&master, None);
+    let status = guard.0.as_mut().unwrap().wait().unwrap();
+    assert_eq!(status.code(), 0, "{out}");
+    guard.0.take().unwrap().delete(false).unwrap();
+    // The process user can write to its console.
+    assert_eq!(out, "/dev/pts/0\n1000\n1000\nx\n");
+}
+
+#[test]
 fn bad_console_settings_are_named_and_leave_nothing() {
     require_prerequisites();
     let _serial = serial();
