@@ -64,22 +64,68 @@ steps!(
     Fds,
 );
 
-/// What each index of [`Step::Console`] was doing, for the parent's error.
-const CONSOLE_STEPS: [&str; 12] = [
-    "open /dev/pts",
-    "check that /dev/pts is a devpts mount (process.terminal needs one)",
-    "open /dev/pts/ptmx",
-    "unlock the pty",
-    "set process.consoleSize",
-    "open the pty peer",
-    "create /dev/console",
-    "open /dev/console",
-    "bind-mount the pty onto /dev/console",
-    "send the pty master to the runtime",
-    "start a new session",
-    "make the pty the controlling terminal",
-];
-const CONSOLE_CHOWN: u32 = CONSOLE_STEPS.len() as u32;
+/// The parts of [`Step::Console`], sent as its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+enum ConsoleStep {
+    OpenPts,
+    CheckDevpts,
+    OpenPtmx,
+    Unlock,
+    Size,
+    Peer,
+    CreateConsole,
+    OpenConsole,
+    MountConsole,
+    SendMaster,
+    Setsid,
+    ControllingTty,
+    Chown,
+}
+
+impl ConsoleStep {
+    const ALL: [ConsoleStep; 13] = [
+        ConsoleStep::OpenPts,
+        ConsoleStep::CheckDevpts,
+        ConsoleStep::OpenPtmx,
+        ConsoleStep::Unlock,
+        ConsoleStep::Size,
+        ConsoleStep::Peer,
+        ConsoleStep::CreateConsole,
+        ConsoleStep::OpenConsole,
+        ConsoleStep::MountConsole,
+        ConsoleStep::SendMaster,
+        ConsoleStep::Setsid,
+        ConsoleStep::ControllingTty,
+        ConsoleStep::Chown,
+    ];
+
+    /// A failure of this part: the index and errno the child reports. Runs in the child: no allocation.
+    fn failed(self) -> impl Fn(i32) -> (u32, i32) {
+        move |errno| (self as u32, errno)
+    }
+
+    /// What it was doing, for the parent's error.
+    fn describe(index: u32, uid: libc::uid_t) -> String {
+        let what = match ConsoleStep::ALL.into_iter().find(|s| *s as u32 == index) {
+            Some(ConsoleStep::OpenPts) => "open /dev/pts",
+            Some(ConsoleStep::CheckDevpts) => "check that /dev/pts is a devpts mount (process.terminal needs one)",
+            Some(ConsoleStep::OpenPtmx) => "open /dev/pts/ptmx",
+            Some(ConsoleStep::Unlock) => "unlock the pty",
+            Some(ConsoleStep::Size) => "set process.consoleSize",
+            Some(ConsoleStep::Peer) => "open the pty peer",
+            Some(ConsoleStep::CreateConsole) => "create /dev/console",
+            Some(ConsoleStep::OpenConsole) => "open /dev/console",
+            Some(ConsoleStep::MountConsole) => "bind-mount the pty onto /dev/console",
+            Some(ConsoleStep::SendMaster) => "send the pty master to the runtime",
+            Some(ConsoleStep::Setsid) => "start a new session",
+            Some(ConsoleStep::ControllingTty) => "make the pty the controlling terminal",
+            Some(ConsoleStep::Chown) => return format!("console: give the pty to uid {uid} (process.user.uid)"),
+            None => "set up the pty",
+        };
+        format!("console: {what}")
+    }
+}
 
 /// The pty the init makes when process.terminal is true.
 #[derive(Debug, Clone, Copy)]
@@ -459,10 +505,7 @@ impl InitPlan {
             Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
             Step::OpenProc => "open /proc/self/fd".into(),
             Step::Rootfs => "rootfs".into(),
-            Step::Console if index == CONSOLE_CHOWN => {
-                format!("console: give the pty to uid {} (process.user.uid)", self.uid)
-            }
-            Step::Console => format!("console: {}", CONSOLE_STEPS.get(i).unwrap_or(&"set up the pty")),
+            Step::Console => ConsoleStep::describe(index, self.uid),
             Step::Sysctl => match self.sysctl.get(i) {
                 Some((_, value, key)) => {
                     format!("set sysctl {key}={}", String::from_utf8_lossy(value))
@@ -615,7 +658,7 @@ impl InitPlan {
             // the uid changes, the group stays what devpts gave it.
             match sys::fchown(pty, self.uid, libc::gid_t::MAX) {
                 Ok(()) | Err(libc::EINVAL | libc::EPERM | libc::EROFS) => {}
-                Err(e) => return fail(Step::Console, CONSOLE_CHOWN, e),
+                Err(e) => return fail(Step::Console, ConsoleStep::Chown as u32, e),
             }
         }
         step!(sys::setgroups(&self.groups), Step::SetGroups);
@@ -712,23 +755,21 @@ fn console_size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16
 
 /// Makes the container's pty from its own devpts: sends the master to the runtime, makes the
 /// peer the controlling terminal of a new session, and returns the peer's fd. A failure
-/// returns the index into [`CONSOLE_STEPS`] and the errno.
+/// returns the [`ConsoleStep`] and the errno.
 ///
 /// Runs in the child: no allocation, no locks.
 fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
-    let at = |index: u32| move |errno: i32| (index, errno);
-    let pts = sys::openat(libc::AT_FDCWD, c"/dev/pts", libc::O_PATH | libc::O_DIRECTORY).map_err(at(0))?;
+    let pts = sys::openat(libc::AT_FDCWD, c"/dev/pts", libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(ConsoleStep::OpenPts.failed())?;
     // Only a devpts mount's own ptmx is opened: not a device node an image planted there.
-    match sys::is_devpts(pts) {
-        Ok(true) => {}
-        Ok(false) => {
-            sys::close(pts);
-            return Err((1, libc::ENOTTY));
-        }
-        Err(e) => {
-            sys::close(pts);
-            return Err((1, e));
-        }
+    let devpts = match sys::is_devpts(pts) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(libc::ENOTTY),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = devpts {
+        sys::close(pts);
+        return Err((ConsoleStep::CheckDevpts as u32, e));
     }
     let master = sys::openat2(
         pts,
@@ -737,7 +778,7 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
         libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS,
     );
     sys::close(pts);
-    let master = master.map_err(at(2))?;
+    let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
     let slave = pty_pair(master, terminal);
     let sent = slave.and_then(|_| {
         sys::send_with_fd(
@@ -745,13 +786,13 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
             &Msg::new(Tag::Fd, FdKind::PtyMaster as u32, 0, 0).encode(),
             master,
         )
-        .map_err(at(9))
+        .map_err(ConsoleStep::SendMaster.failed())
     });
     sys::close(master);
     let slave = slave?;
     let finish = sent
-        .and_then(|()| sys::setsid().map_err(at(10)))
-        .and_then(|()| sys::set_controlling_tty(slave).map_err(at(11)));
+        .and_then(|()| sys::setsid().map_err(ConsoleStep::Setsid.failed()))
+        .and_then(|()| sys::set_controlling_tty(slave).map_err(ConsoleStep::ControllingTty.failed()));
     match finish {
         Ok(()) => Ok(slave),
         Err(e) => {
@@ -765,20 +806,22 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
 ///
 /// Runs in the child: no allocation, no locks.
 fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
-    let at = |index: u32| move |errno: i32| (index, errno);
-    sys::unlock_pty(master).map_err(at(3))?;
+    sys::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
     if let Some((rows, cols)) = terminal.size {
-        sys::set_winsize(master, rows, cols).map_err(at(4))?;
+        sys::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
     }
-    let slave = sys::pty_peer(master, libc::O_RDWR).map_err(at(5))?;
+    let slave = sys::pty_peer(master, libc::O_RDWR).map_err(ConsoleStep::Peer.failed())?;
     // runc's mountConsole: programs that write to /dev/console reach the container's pty.
     let mounted = match sys::mknodat(libc::AT_FDCWD, c"/dev/console", libc::S_IFREG | 0o666) {
         Ok(()) | Err(libc::EEXIST) => Ok(()),
-        Err(e) => Err((6, e)),
+        Err(e) => Err((ConsoleStep::CreateConsole as u32, e)),
     }
-    .and_then(|()| sys::openat(libc::AT_FDCWD, c"/dev/console", libc::O_PATH | libc::O_NOFOLLOW).map_err(at(7)))
+    .and_then(|()| {
+        sys::openat(libc::AT_FDCWD, c"/dev/console", libc::O_PATH | libc::O_NOFOLLOW)
+            .map_err(ConsoleStep::OpenConsole.failed())
+    })
     .and_then(|console| {
-        let r = sys::bind_fd_onto_fd(slave, console).map_err(at(8));
+        let r = sys::bind_fd_onto_fd(slave, console).map_err(ConsoleStep::MountConsole.failed());
         sys::close(console);
         r
     });
