@@ -66,9 +66,6 @@ pub struct ExecArgs {
 
 /// Runs `ocirun exec`; returns the process's exit code (0 when detached).
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
-    if a.console_socket.is_some() || a.tty {
-        bail!("--tty/--console-socket: terminals for exec are not supported by this build of ocirun");
-    }
     let c = Container::load(root, &a.id)?;
     let process = match &a.process {
         Some(path) => {
@@ -77,10 +74,24 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         }
         None => process_from_flags(&c, a)?,
     };
+    // runc's checkTerminal rules, on the process that will run.
+    let terminal = process.terminal().unwrap_or(false);
+    let relay = match (terminal, a.detach, &a.console_socket) {
+        (true, true, None) => bail!("cannot allocate tty if ocirun will detach without setting console socket"),
+        (_, _, Some(_)) if !(terminal && a.detach) => {
+            bail!("cannot use console socket if ocirun will not detach or allocate tty")
+        }
+        (true, false, None) => true,
+        _ => false,
+    };
     let mut b = c
         .exec(process)
         .preserve_fds(a.preserve_fds)
-        .ignore_paused(a.ignore_paused);
+        .ignore_paused(a.ignore_paused)
+        .keep_pty_master(relay);
+    if let Some(path) = &a.console_socket {
+        b = b.console_socket(crate::absolute(path)?);
+    }
     if let Some(p) = &a.pid_file {
         b = b.pid_file(crate::absolute(p)?);
     }
@@ -93,13 +104,16 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         }
         b = b.sub_cgroup(cg);
     }
-    let p = b.spawn()?;
+    let mut p = b.spawn()?;
     if a.detach {
         // Detached: the process is reparented when ocirun exits; nothing reaps it here.
         std::mem::forget(p);
         return Ok(0);
     }
     let forward = runtime_core::signals::Forwarder::start(p.pidfd());
+    if let Some(master) = p.take_pty_master() {
+        runtime_core::console::relay_stdio(&master).context("relay the process's terminal")?;
+    }
     let status = p.wait()?;
     drop(forward);
     Ok(status.code())
@@ -112,7 +126,9 @@ fn process_from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
     }
     let spec = c.spec()?;
     let mut p = spec.process().clone().unwrap_or_default();
-    p.set_args(Some(a.command.clone())).set_terminal(Some(a.tty));
+    p.set_args(Some(a.command.clone()))
+        .set_terminal(Some(a.tty))
+        .set_console_size(None);
     if let Some(cwd) = &a.cwd {
         p.set_cwd(cwd.clone());
     }

@@ -182,20 +182,44 @@ fn signal_number(s: &str) -> Result<i32> {
     Ok(n)
 }
 
-fn builder(cli: &Cli, a: &CreateArgs) -> Result<runtime_core::ContainerBuilder> {
-    if a.console_socket.is_some() {
-        bail!("--console-socket: terminals are not supported by this build of ocirun");
-    }
+/// How the container's terminal is handled: runc's checkTerminal rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tty {
+    /// No terminal: stdio passes through.
+    None,
+    /// The pty master goes to --console-socket.
+    Socket,
+    /// Foreground `run`: ocirun relays its own stdio to the pty.
+    Relay,
+}
+
+/// The builder for create and run; `detach` is true for create and `run --detach`.
+fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::ContainerBuilder, Tty)> {
+    let bundle = absolute(&a.bundle)?;
+    let spec = runtime_core::spec::load_bundle(&bundle)?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let tty = match (terminal, detach, &a.console_socket) {
+        (true, true, None) => bail!("cannot allocate tty if ocirun will detach without setting console socket"),
+        (true, true, Some(_)) => Tty::Socket,
+        (_, _, Some(_)) => bail!("cannot use console socket if ocirun will not detach or allocate tty"),
+        (true, false, None) => Tty::Relay,
+        (false, _, None) => Tty::None,
+    };
     let mut b = Container::builder(&a.id)
         .root(&cli.root)
-        .bundle(&a.bundle)
+        .bundle(&bundle)
+        .spec(spec)
         .no_pivot(a.no_pivot)
         .listen_fds(listen_fds())
-        .preserve_fds(a.preserve_fds);
+        .preserve_fds(a.preserve_fds)
+        .keep_pty_master(tty == Tty::Relay);
+    if let Some(p) = &a.console_socket {
+        b = b.console_socket(absolute(p)?);
+    }
     if let Some(p) = &a.pid_file {
         b = b.pid_file(absolute(p)?);
     }
-    Ok(b)
+    Ok((b, tty))
 }
 
 /// The systemd socket-activation fds this process was given, as runc reads them
@@ -225,17 +249,27 @@ fn run(cli: &Cli) -> Result<i32> {
     }
     match &cli.command {
         Command::Create(a) => {
-            builder(cli, a)?.create()?;
+            builder(cli, a, true)?.0.create()?;
         }
         Command::Start { id } => {
             Container::load(&cli.root, id)?.start()?;
         }
         Command::Run { args, detach, keep, .. } => {
-            let mut c = builder(cli, args)?.run()?;
+            let (b, tty) = builder(cli, args, *detach)?;
+            let mut c = b.run()?;
             if *detach {
                 return Ok(0);
             }
             let forward = c.pidfd().map(runtime_core::signals::Forwarder::start);
+            if tty == Tty::Relay {
+                let master = c.take_pty_master().context("the container's pty master is missing")?;
+                if let Err(e) = runtime_core::console::relay_stdio(&master) {
+                    let _ = c.kill(libc::SIGKILL, false);
+                    let _ = c.wait();
+                    let _ = c.delete(true);
+                    return Err(anyhow::Error::new(e).context("relay the container's terminal"));
+                }
+            }
             let status = c.wait()?;
             drop(forward);
             if !keep {

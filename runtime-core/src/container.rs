@@ -17,7 +17,7 @@ use crate::hooks::{self, HookKind};
 use crate::init::{InitPlan, PlanOptions, Step};
 use crate::state::{self, ContainerDir, Record, Status, Store};
 use crate::sync::{FdKind, Msg, Tag};
-use crate::{Error, Result, spec};
+use crate::{Error, Result, console, spec};
 
 /// Configures and creates a container; every setting defaults to what runc would use.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub struct ContainerBuilder {
     listen_fds: u32,
     pid_file: Option<PathBuf>,
     stdio: [Option<OwnedFd>; 3],
+    console_socket: Option<PathBuf>,
+    keep_pty_master: bool,
 }
 
 /// A container in the state store, and, when this process created it, its init's pidfd.
@@ -40,6 +42,7 @@ pub struct Container {
     pub(crate) record: Record,
     pidfd: Option<OwnedFd>,
     is_parent: bool,
+    pty_master: Option<OwnedFd>,
 }
 
 /// The OCI state of a container, as `ocirun state` prints it (runc's fields).
@@ -79,6 +82,8 @@ impl ContainerBuilder {
             listen_fds: 0,
             pid_file: None,
             stdio: [None, None, None],
+            console_socket: None,
+            keep_pty_master: false,
         }
     }
 
@@ -143,6 +148,20 @@ impl ContainerBuilder {
         self
     }
 
+    /// Send the master of the container's pty to this unix socket (`--console-socket`), as runc does:
+    /// one message whose data is the ptmx path, with the fd as SCM_RIGHTS. Needs `process.terminal`.
+    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_socket = Some(path.into());
+        self
+    }
+
+    /// Keep the master of the container's pty in the returned [`Container`], for
+    /// [`Container::take_pty_master`], instead of sending it to a console socket. Needs `process.terminal`.
+    pub fn keep_pty_master(mut self, yes: bool) -> Self {
+        self.keep_pty_master = yes;
+        self
+    }
+
     /// Creates the container: its init waits for [`Container::start`].
     pub fn create(self) -> Result<Container> {
         let bundle = match &self.bundle {
@@ -156,6 +175,13 @@ impl ContainerBuilder {
         spec::validate(&spec)?;
         check_passed_fds(self.listen_fds.saturating_add(self.preserve_fds))?;
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let console = console::Destination::prepare(
+            terminal,
+            self.console_socket.as_deref(),
+            self.keep_pty_master,
+            self.stdio.iter().any(Option::is_some),
+        )?;
         let store = Store::new(&self.root);
         let dir = store.create(&self.id)?;
         let mut undo = Undo {
@@ -169,18 +195,19 @@ impl ContainerBuilder {
             preserve_fds: self.listen_fds.saturating_add(self.preserve_fds),
             listen_fds: self.listen_fds,
             stdio: self.stdio,
+            console,
         };
-        let record = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
+        let (record, pidfd, pty_master) = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
         if let Some(path) = &self.pid_file {
-            write_pid_file(path, record.0.pid)?;
+            write_pid_file(path, record.pid)?;
         }
-        let (record, pidfd) = record;
         undo.disarm();
         Ok(Container {
             store,
             record,
             pidfd: Some(pidfd),
             is_parent: true,
+            pty_master,
         })
     }
 
@@ -403,6 +430,7 @@ struct CreateOptions {
     preserve_fds: u32,
     listen_fds: u32,
     stdio: [Option<OwnedFd>; 3],
+    console: console::Destination,
 }
 
 /// The body of create once the state directory exists; `undo` cleans up on error.
@@ -412,7 +440,7 @@ fn create_in(
     rootfs: &Path,
     undo: &mut Undo,
     opts: CreateOptions,
-) -> Result<(Record, OwnedFd)> {
+) -> Result<(Record, OwnedFd, Option<OwnedFd>)> {
     let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
@@ -529,6 +557,7 @@ fn create_in(
         let json = seccomp::container_process_state(&creating, pid, metadata.as_deref());
         seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
     }
+    let pty_master = opts.console.deliver(init_fds.pty_master)?;
 
     let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
     let record = Record {
@@ -547,7 +576,7 @@ fn create_in(
     dir.save_spec(spec)?;
     dir.save(&record)?;
     let pidfd = undo.child.take().expect("set above");
-    Ok((record, pidfd))
+    Ok((record, pidfd, pty_master))
 }
 
 /// The OCI state of a container, as hooks and the seccomp agent receive it.
@@ -668,6 +697,7 @@ impl Container {
             record,
             pidfd: None,
             is_parent: false,
+            pty_master: None,
         })
     }
 
@@ -689,6 +719,13 @@ impl Container {
     /// The state store record.
     pub fn record(&self) -> &Record {
         &self.record
+    }
+
+    /// The master of the container's pty, once: set when it was created with
+    /// [`ContainerBuilder::keep_pty_master`]. Reading it gives the container's output,
+    /// writing to it types into its terminal.
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.pty_master.take()
     }
 
     /// The status now.

@@ -102,6 +102,17 @@ pub enum Error {
         /// What went wrong, with what it printed.
         reason: String,
     },
+    /// The console socket (`--console-socket`) could not be used.
+    #[error("console socket {path} (--console-socket): {reason}")]
+    ConsoleSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// What went wrong.
+        reason: &'static str,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// The container's init died before it reported back.
     #[error("container init exited before it was ready ({0})")]
     InitDied(String),

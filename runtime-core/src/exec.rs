@@ -13,7 +13,7 @@ use crate::container::{Container, record_state, socketpair, wait_ready, write_pi
 use crate::init::{InitPlan, PlanOptions};
 use crate::state::Status;
 use crate::sync::Tag;
-use crate::{Error, Result, spec};
+use crate::{Error, Result, console, spec};
 
 /// Configures a process to run in a container; see [`Container::exec`].
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub struct ExecBuilder<'a> {
     pid_file: Option<PathBuf>,
     sub_cgroup: Option<String>,
     ignore_paused: bool,
+    console_socket: Option<PathBuf>,
+    keep_pty_master: bool,
 }
 
 /// A process started by [`ExecBuilder::spawn`]. Dropping it without [`wait`](Self::wait)
@@ -34,6 +36,7 @@ pub struct ExecBuilder<'a> {
 pub struct ExecProcess {
     pid: i32,
     pidfd: Option<OwnedFd>,
+    pty_master: Option<OwnedFd>,
 }
 
 impl Drop for ExecProcess {
@@ -50,6 +53,11 @@ impl ExecProcess {
     /// Its pid in the runtime's pid namespace.
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// The master of its pty, with `process.terminal` and [`ExecBuilder::keep_pty_master`]; once.
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.pty_master.take()
     }
 
     /// A pidfd naming it, to poll or signal.
@@ -80,6 +88,8 @@ impl Container {
             pid_file: None,
             sub_cgroup: None,
             ignore_paused: false,
+            console_socket: None,
+            keep_pty_master: false,
         }
     }
 }
@@ -125,6 +135,18 @@ impl ExecBuilder<'_> {
     /// Put the process in this existing sub-cgroup of the container's cgroup (`--cgroup`).
     pub fn sub_cgroup(mut self, path: impl Into<String>) -> Self {
         self.sub_cgroup = Some(path.into());
+        self
+    }
+
+    /// Send the master of the process's pty to this unix socket (`--console-socket`).
+    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_socket = Some(path.into());
+        self
+    }
+
+    /// Keep the master of the process's pty for [`ExecProcess::take_pty_master`].
+    pub fn keep_pty_master(mut self, yes: bool) -> Self {
+        self.keep_pty_master = yes;
         self
     }
 
@@ -174,6 +196,13 @@ impl ExecBuilder<'_> {
             .set_domainname(None)
             .set_hooks(None);
         spec::validate(&spec)?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let console = console::Destination::prepare(
+            terminal,
+            self.console_socket.as_deref(),
+            self.keep_pty_master,
+            self.stdio.iter().any(Option::is_some),
+        )?;
 
         let cgroup = c.cgroup_of(self.sub_cgroup.as_deref())?;
         let (parent_sock, child_sock) = socketpair()?;
@@ -214,12 +243,14 @@ impl ExecBuilder<'_> {
             let json = seccomp::container_process_state(&state, spawned.pid, metadata.as_deref());
             seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
         }
+        let pty_master = console.deliver(fds.pty_master)?;
         if let Some(path) = &self.pid_file {
             write_pid_file(path, spawned.pid)?;
         }
         Ok(ExecProcess {
             pid: spawned.pid,
             pidfd: Some(child.disarm()),
+            pty_master,
         })
     }
 }

@@ -12,6 +12,7 @@
 //! ```
 
 mod caps;
+pub mod console;
 mod container;
 mod control;
 mod error;

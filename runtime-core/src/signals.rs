@@ -6,8 +6,9 @@ use std::thread::JoinHandle;
 
 use namespaces::pidfd;
 
-/// The signals passed on: the ones a terminal or a supervisor sends.
-const FORWARDED: [libc::c_int; 8] = [
+/// The signals passed on: the ones a terminal or a supervisor sends. Not SIGWINCH: with a
+/// terminal, a new window size reaches the container through its pty (as in runc).
+const FORWARDED: [libc::c_int; 7] = [
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -15,7 +16,6 @@ const FORWARDED: [libc::c_int; 8] = [
     libc::SIGUSR1,
     libc::SIGUSR2,
     libc::SIGALRM,
-    libc::SIGWINCH,
 ];
 
 fn forwarded_set() -> libc::sigset_t {

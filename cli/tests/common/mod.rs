@@ -34,9 +34,9 @@ impl Drop for Guard<'_> {
     }
 }
 
-/// Runs a command whose container outlives it (create, run --detach): the
-/// container inherits stdio, so nothing may wait for EOF on a pipe of it.
-pub fn run_detached(cmd: &mut Command) {
+/// Runs `cmd` with null stdin and stdout (a container may outlive it and hold them) and
+/// returns whether it succeeded and its stderr.
+pub fn run_status(cmd: &mut Command) -> (bool, String) {
     let err = tempfile::NamedTempFile::new().unwrap();
     let status = cmd
         .stdin(Stdio::null())
@@ -44,8 +44,13 @@ pub fn run_detached(cmd: &mut Command) {
         .stderr(err.reopen().unwrap())
         .status()
         .unwrap();
-    let text = std::fs::read_to_string(err.path()).unwrap();
-    assert!(status.success(), "{cmd:?} failed: {text}");
+    (status.success(), std::fs::read_to_string(err.path()).unwrap())
+}
+
+/// Runs a command whose container outlives it (create, run --detach) and asserts it succeeded.
+pub fn run_detached(cmd: &mut Command) {
+    let (ok, err) = run_status(cmd);
+    assert!(ok, "{cmd:?} failed: {err}");
 }
 
 /// `ocirun state` of `id`, parsed.
