@@ -23,6 +23,9 @@ pub struct ExecArgs {
     /// A unix socket that receives the pty master with --tty.
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
+    /// A unix socket that receives a pidfd of the process.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
     /// The working directory in the container.
     #[arg(long)]
     cwd: Option<PathBuf>,
@@ -91,6 +94,9 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         .keep_pty_master(relay);
     if let Some(path) = &a.console_socket {
         b = b.console_socket(crate::absolute(path)?);
+    }
+    if let Some(path) = &a.pidfd_socket {
+        b = b.pidfd_socket(crate::absolute(path)?);
     }
     if let Some(p) = &a.pid_file {
         b = b.pid_file(crate::absolute(p)?);

@@ -55,6 +55,9 @@ struct CreateArgs {
     /// Write the init's pid to this file.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// A unix socket that receives a pidfd of the init.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
     /// Do not use pivot_root (for a rootfs on a ramdisk).
     #[arg(long = "no-pivot")]
     no_pivot: bool,
@@ -215,6 +218,9 @@ fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::Con
         .keep_pty_master(tty == Tty::Relay);
     if let Some(p) = &a.console_socket {
         b = b.console_socket(absolute(p)?);
+    }
+    if let Some(p) = &a.pidfd_socket {
+        b = b.pidfd_socket(absolute(p)?);
     }
     if let Some(p) = &a.pid_file {
         b = b.pid_file(absolute(p)?);

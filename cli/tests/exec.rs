@@ -175,3 +175,67 @@ fn foreground_run_and_exec_forward_signals_and_reset_what_ocirun_ignores() {
     assert_eq!(lines.next().unwrap().unwrap(), "got-term");
     assert_eq!(child.wait().unwrap().code(), Some(8));
 }
+
+/// The pid a pidfd names, from its fdinfo.
+fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i64 {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .expect("a pidfd's fdinfo has Pid")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn pidfd_socket_receives_the_init_and_the_exec_process() {
+    require_prerequisites();
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("clipidfd");
+    let _g = Guard(&root, id.clone());
+    let socket = test_support::ConsoleSocket::new();
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--pidfd-socket"])
+            .arg(socket.path())
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(&id),
+    );
+    let (fd, name) = socket.accept_master();
+    assert_eq!(name, "pidfd");
+    assert_eq!(pidfd_pid(&fd), state(&root, &id)["pid"].as_i64().unwrap());
+
+    let pid_file = b.path().join("exec.pid");
+    run_detached(
+        ocirun(&root)
+            .args(["exec", "--detach", "--pidfd-socket"])
+            .arg(socket.path())
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .args([&id, "sleep", "1000"]),
+    );
+    let (fd, _) = socket.accept_master();
+    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert_eq!(pidfd_pid(&fd), pid);
+
+    // Nobody listening: a clear error, and no container.
+    let dead = b.path().join("dead.sock");
+    let id2 = unique_id("clipidfd");
+    let (ok, err) = common::run_status(
+        ocirun(&root)
+            .args(["run", "--detach", "--pidfd-socket"])
+            .arg(&dead)
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(&id2),
+    );
+    assert!(
+        !ok && err.contains("--pidfd-socket") && err.contains("dead.sock"),
+        "{err}"
+    );
+    assert!(!root.join(&id2).exists(), "a state directory was left behind");
+}

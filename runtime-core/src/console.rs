@@ -244,3 +244,35 @@ fn forward_window_changes(master: OwnedFd) -> std::io::Result<()> {
     });
     Ok(())
 }
+
+/// A connection to a `--pidfd-socket`, made before anything is created; it receives
+/// the pidfd of the container's init (or of an exec'd process) as runc sends it.
+#[derive(Debug)]
+pub(crate) struct PidfdSocket {
+    path: PathBuf,
+    stream: UnixStream,
+}
+
+impl PidfdSocket {
+    /// Connects, so that a socket nobody listens on fails before anything is created.
+    pub(crate) fn connect(path: &Path) -> Result<PidfdSocket> {
+        let stream = UnixStream::connect(path).map_err(|source| Error::PidfdSocket {
+            path: path.to_path_buf(),
+            reason: "connect",
+            source,
+        })?;
+        Ok(PidfdSocket {
+            path: path.to_path_buf(),
+            stream,
+        })
+    }
+
+    /// Sends `pidfd` in one message whose data is its name, as SCM_RIGHTS.
+    pub(crate) fn send(self, pidfd: BorrowedFd<'_>) -> Result<()> {
+        crate::sys::send_with_fd(self.stream.as_raw_fd(), b"pidfd", pidfd.as_raw_fd()).map_err(|e| Error::PidfdSocket {
+            path: self.path,
+            reason: "send the pidfd",
+            source: std::io::Error::from_raw_os_error(e),
+        })
+    }
+}

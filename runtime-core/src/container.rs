@@ -32,6 +32,7 @@ pub struct ContainerBuilder {
     pid_file: Option<PathBuf>,
     stdio: [Option<OwnedFd>; 3],
     console_socket: Option<PathBuf>,
+    pidfd_socket: Option<PathBuf>,
     keep_pty_master: bool,
 }
 
@@ -83,6 +84,7 @@ impl ContainerBuilder {
             pid_file: None,
             stdio: [None, None, None],
             console_socket: None,
+            pidfd_socket: None,
             keep_pty_master: false,
         }
     }
@@ -155,6 +157,12 @@ impl ContainerBuilder {
         self
     }
 
+    /// Send a pidfd of the container's init to this unix socket once it is created (`--pidfd-socket`).
+    pub fn pidfd_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pidfd_socket = Some(path.into());
+        self
+    }
+
     /// Keep the master of the container's pty in the returned [`Container`], for
     /// [`Container::take_pty_master`], instead of sending it to a console socket. Needs `process.terminal`.
     pub fn keep_pty_master(mut self, yes: bool) -> Self {
@@ -182,6 +190,11 @@ impl ContainerBuilder {
             self.keep_pty_master,
             self.stdio.iter().any(Option::is_some),
         )?;
+        let pidfd_socket = self
+            .pidfd_socket
+            .as_deref()
+            .map(console::PidfdSocket::connect)
+            .transpose()?;
         let store = Store::new(&self.root);
         let dir = store.create(&self.id)?;
         let mut undo = Undo {
@@ -198,9 +211,15 @@ impl ContainerBuilder {
             console,
         };
         let (record, pidfd, pty_master) = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
+        // Until the end, a failure still kills the init: it goes back into the undo.
+        undo.child = Some(pidfd);
         if let Some(path) = &self.pid_file {
             write_pid_file(path, record.pid)?;
         }
+        if let Some(socket) = pidfd_socket {
+            socket.send(undo.child.as_ref().expect("set just above").as_fd())?;
+        }
+        let pidfd = undo.child.take().expect("set just above");
         undo.disarm();
         Ok(Container {
             store,

@@ -113,6 +113,17 @@ pub enum Error {
         #[source]
         source: Option<std::io::Error>,
     },
+    /// The pidfd socket (`--pidfd-socket`) could not be used.
+    #[error("pidfd socket {path} (--pidfd-socket): {reason}")]
+    PidfdSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// What went wrong.
+        reason: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The container's init died before it reported back.
     #[error("container init exited before it was ready ({0})")]
     InitDied(String),

@@ -27,6 +27,7 @@ pub struct ExecBuilder<'a> {
     ignore_paused: bool,
     console_socket: Option<PathBuf>,
     keep_pty_master: bool,
+    pidfd_socket: Option<PathBuf>,
 }
 
 /// A process started by [`ExecBuilder::spawn`]. Dropping it without [`wait`](Self::wait)
@@ -90,6 +91,7 @@ impl Container {
             ignore_paused: false,
             console_socket: None,
             keep_pty_master: false,
+            pidfd_socket: None,
         }
     }
 }
@@ -141,6 +143,12 @@ impl ExecBuilder<'_> {
     /// Send the master of the process's pty to this unix socket (`--console-socket`).
     pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.console_socket = Some(path.into());
+        self
+    }
+
+    /// Send a pidfd of the process to this unix socket once it runs (`--pidfd-socket`).
+    pub fn pidfd_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pidfd_socket = Some(path.into());
         self
     }
 
@@ -204,6 +212,11 @@ impl ExecBuilder<'_> {
             self.stdio.iter().any(Option::is_some),
         )?;
 
+        let pidfd_socket = self
+            .pidfd_socket
+            .as_deref()
+            .map(console::PidfdSocket::connect)
+            .transpose()?;
         let cgroup = c.cgroup_of(self.sub_cgroup.as_deref())?;
         let (parent_sock, child_sock) = socketpair()?;
         let mut plan = InitPlan::compile(
@@ -246,6 +259,9 @@ impl ExecBuilder<'_> {
         let pty_master = console.deliver(fds.pty_master)?;
         if let Some(path) = &self.pid_file {
             write_pid_file(path, spawned.pid)?;
+        }
+        if let Some(socket) = pidfd_socket {
+            socket.send(pidfd.as_fd())?;
         }
         Ok(ExecProcess {
             pid: spawned.pid,
