@@ -213,6 +213,7 @@ fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::Con
         .bundle(&bundle)
         .spec(spec)
         .no_pivot(a.no_pivot)
+        .systemd_cgroup(cli.systemd_cgroup)
         .listen_fds(listen_fds())
         .preserve_fds(a.preserve_fds)
         .keep_pty_master(tty == Tty::Relay);
@@ -247,9 +248,6 @@ pub(crate) fn absolute(p: &std::path::Path) -> Result<PathBuf> {
 }
 
 fn run(cli: &Cli) -> Result<i32> {
-    if cli.systemd_cgroup {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not supported by this build of ocirun");
-    }
     if cli.rootless.as_deref().is_some_and(|r| r == "true") {
         bail!("--rootless=true: rootless containers are not supported by this build of ocirun");
     }

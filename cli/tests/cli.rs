@@ -154,3 +154,28 @@ fn preserve_fds_passes_exactly_the_extra_fds() {
     assert!(text.ends_with("via-fd-3"), "{text}");
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn systemd_cgroup_driver_without_systemd_is_a_clear_error() {
+    require_prerequisites();
+    if std::path::Path::new("/run/systemd/system").exists() {
+        // This host runs systemd: the driver's error path is not reachable here.
+        return;
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["cgroupsPath"] = json!("system.slice:ocirun:test");
+    b.write();
+    let id = unique_id("clisysd");
+    let (ok, err) = common::run_status(
+        ocirun(&b.state_root())
+            .args(["--systemd-cgroup", "run", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("system.slice:ocirun:test") && err.contains("systemd is not running"),
+        "{err}"
+    );
+    assert!(!b.state_root().join(&id).exists());
+}

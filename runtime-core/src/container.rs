@@ -33,6 +33,7 @@ pub struct ContainerBuilder {
     stdio: [Option<OwnedFd>; 3],
     console_socket: Option<PathBuf>,
     pidfd_socket: Option<PathBuf>,
+    systemd_cgroup: bool,
     keep_pty_master: bool,
 }
 
@@ -85,6 +86,7 @@ impl ContainerBuilder {
             stdio: [None, None, None],
             console_socket: None,
             pidfd_socket: None,
+            systemd_cgroup: false,
             keep_pty_master: false,
         }
     }
@@ -157,6 +159,13 @@ impl ContainerBuilder {
         self
     }
 
+    /// Read linux.cgroupsPath as systemd's `slice:prefix:name` and let systemd manage the
+    /// cgroup (`--systemd-cgroup`).
+    pub fn systemd_cgroup(mut self, yes: bool) -> Self {
+        self.systemd_cgroup = yes;
+        self
+    }
+
     /// Send a pidfd of the container's init to this unix socket once it is created (`--pidfd-socket`).
     pub fn pidfd_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.pidfd_socket = Some(path.into());
@@ -205,6 +214,7 @@ impl ContainerBuilder {
         };
         let opts = CreateOptions {
             no_pivot: self.no_pivot,
+            systemd_cgroup: self.systemd_cgroup,
             preserve_fds: self.listen_fds.saturating_add(self.preserve_fds),
             listen_fds: self.listen_fds,
             stdio: self.stdio,
@@ -446,6 +456,7 @@ fn init_error(plan: &InitPlan, m: Msg) -> Error {
 /// The builder settings that reach the init plan.
 struct CreateOptions {
     no_pivot: bool,
+    systemd_cgroup: bool,
     preserve_fds: u32,
     listen_fds: u32,
     stdio: [Option<OwnedFd>; 3],
@@ -464,11 +475,12 @@ fn create_in(
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
     let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
-    let cgroup = Cgroup::new(
-        &hierarchies,
-        linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
-        &id,
-    )
+    let cgroups_path = linux.cgroups_path().as_ref().and_then(|p| p.to_str());
+    let cgroup = if opts.systemd_cgroup {
+        Cgroup::new_systemd(&hierarchies, cgroups_path, &id)
+    } else {
+        Cgroup::new(&hierarchies, cgroups_path, &id)
+    }
     .map_err(Error::Cgroup)?;
     cgroup
         .create(Some(&resources_with_default_devices(linux)))
@@ -589,7 +601,7 @@ fn create_in(
         created: state::now_rfc3339(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path,
-        systemd_cgroup: false,
+        systemd_cgroup: opts.systemd_cgroup,
         hooks: spec.hooks().clone(),
     };
     dir.save_spec(spec)?;
