@@ -34,9 +34,9 @@ struct Cli {
     /// Rootless mode: ocirun supports only "false" (root) here.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
-    /// Path to criu (accepted for runc compatibility).
-    #[arg(long, global = true, hide = true)]
-    criu: Option<PathBuf>,
+    /// The CRIU binary for checkpoint and restore.
+    #[arg(long, global = true, default_value = "criu")]
+    criu: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +67,42 @@ struct CreateArgs {
     /// Pass this many fds after stdio (3, 4, ...) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+}
+
+/// The CRIU flags checkpoint and restore share (runc's).
+#[derive(clap::Args, Debug)]
+struct CriuArgs {
+    /// Where the images are.
+    #[arg(long = "image-path", default_value = "checkpoint")]
+    image_path: PathBuf,
+    /// Where CRIU writes its logs (default: the image path).
+    #[arg(long = "work-path")]
+    work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long = "tcp-established")]
+    tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    ext_unix_sk: bool,
+    /// Allow shell jobs.
+    #[arg(long = "shell-job")]
+    shell_job: bool,
+    /// Handle file locks.
+    #[arg(long = "file-locks")]
+    file_locks: bool,
+}
+
+impl CriuArgs {
+    fn options(&self, criu: &std::path::Path) -> Result<runtime_core::CriuOptions> {
+        let mut o = runtime_core::CriuOptions::new(absolute(&self.image_path)?);
+        o.criu = criu.to_path_buf();
+        o.work_path = self.work_path.as_deref().map(absolute).transpose()?;
+        o.tcp_established = self.tcp_established;
+        o.ext_unix_sk = self.ext_unix_sk;
+        o.shell_job = self.shell_job;
+        o.file_locks = self.file_locks;
+        Ok(o)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,6 +163,32 @@ enum Command {
     },
     /// Run a process in a running container.
     Exec(Box<exec::ExecArgs>),
+    /// Checkpoint a running container with CRIU.
+    Checkpoint {
+        /// The container id.
+        id: String,
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// Leave the container running after the checkpoint.
+        #[arg(long = "leave-running")]
+        leave_running: bool,
+    },
+    /// Restore a container from a CRIU checkpoint.
+    Restore {
+        /// The container id.
+        id: String,
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// The bundle directory (default: the current directory).
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Write the restored init's pid to this file.
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        /// Return once restored (ocirun always does: the restored container runs detached).
+        #[arg(short, long)]
+        detach: bool,
+    },
     /// Print the OCI features document of this build as JSON.
     Features,
     /// Write a default config.json (as `runc spec`).
@@ -326,6 +388,31 @@ fn run(cli: &Cli) -> Result<i32> {
             }
         }
         Command::Exec(a) => return exec::exec(&cli.root, a),
+        Command::Checkpoint {
+            id,
+            criu,
+            leave_running,
+        } => {
+            let mut opts = criu.options(&cli.criu)?;
+            opts.leave_running = *leave_running;
+            Container::load(&cli.root, id)?.checkpoint(&opts)?;
+        }
+        Command::Restore {
+            id,
+            criu,
+            bundle,
+            pid_file,
+            ..
+        } => {
+            let mut b = Container::builder(id)
+                .root(&cli.root)
+                .bundle(absolute(bundle)?)
+                .systemd_cgroup(cli.systemd_cgroup);
+            if let Some(p) = pid_file {
+                b = b.pid_file(absolute(p)?);
+            }
+            b.restore(&criu.options(&cli.criu)?)?;
+        }
         Command::Features => println!("{}", serde_json::to_string_pretty(&runtime_core::features())?),
         Command::Spec { bundle, .. } => {
             let path = bundle.join("config.json");

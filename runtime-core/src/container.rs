@@ -179,19 +179,73 @@ impl ContainerBuilder {
         self
     }
 
-    /// Creates the container: its init waits for [`Container::start`].
-    pub fn create(self) -> Result<Container> {
+    /// The bundle, the validated spec and the rootfs this builder names.
+    fn resolve(&mut self) -> Result<(PathBuf, Spec, PathBuf)> {
         let bundle = match &self.bundle {
             Some(b) => std::fs::canonicalize(b).map_err(|e| Error::io("open bundle", b, e))?,
             None => std::env::current_dir().map_err(|e| Error::io("find bundle", ".", e))?,
         };
-        let spec = match self.spec {
+        let spec = match self.spec.take() {
             Some(s) => s,
             None => spec::load_bundle(&bundle)?,
         };
         spec::validate(&spec)?;
-        check_passed_fds(self.listen_fds.saturating_add(self.preserve_fds))?;
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
+        Ok((bundle, spec, rootfs))
+    }
+
+    /// Makes a container whose init `spawn` brings up some other way (CRIU's restore), with
+    /// the state directory, cgroup and record create would make; `spawn` gets the spec, the
+    /// rootfs and the cgroup path and returns the init's pid.
+    pub(crate) fn create_with(mut self, spawn: impl FnOnce(&Spec, &Path, &str) -> Result<i32>) -> Result<Container> {
+        let (bundle, spec, rootfs) = self.resolve()?;
+        let store = Store::new(&self.root);
+        let mut undo = Undo {
+            dir: Some(store.create(&self.id)?),
+            cgroup: None,
+            child: None,
+            poststop: None,
+        };
+        let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
+        let cgroup = make_cgroup(linux, &self.id, self.systemd_cgroup)?;
+        let cgroup_path = cgroup.path().to_string();
+        undo.cgroup = Some(cgroup);
+        let pid = spawn(&spec, &rootfs, &cgroup_path)?;
+        undo.child = Some(pidfd::open(pid).map_err(|source| Error::Sys {
+            op: "open a pidfd for the restored init",
+            source,
+        })?);
+        let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
+        let record = new_record(
+            &spec,
+            &self.id,
+            (pid, start),
+            &bundle,
+            &rootfs,
+            cgroup_path,
+            self.systemd_cgroup,
+        );
+        if let Some(path) = &self.pid_file {
+            write_pid_file(path, pid)?;
+        }
+        let dir = undo.dir.as_ref().expect("set above");
+        dir.save_spec(&spec)?;
+        dir.save(&record)?;
+        let pidfd = undo.child.take().expect("set above");
+        undo.disarm();
+        Ok(Container {
+            store,
+            record,
+            pidfd: Some(pidfd),
+            is_parent: false,
+            pty_master: None,
+        })
+    }
+
+    /// Creates the container: its init waits for [`Container::start`].
+    pub fn create(mut self) -> Result<Container> {
+        let (bundle, spec, rootfs) = self.resolve()?;
+        check_passed_fds(self.listen_fds.saturating_add(self.preserve_fds))?;
         let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
         let console = console::Destination::prepare(
             terminal,
@@ -474,17 +528,7 @@ fn create_in(
     let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
-    let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
-    let cgroups_path = linux.cgroups_path().as_ref().and_then(|p| p.to_str());
-    let cgroup = if opts.systemd_cgroup {
-        Cgroup::new_systemd(&hierarchies, cgroups_path, &id)
-    } else {
-        Cgroup::new(&hierarchies, cgroups_path, &id)
-    }
-    .map_err(Error::Cgroup)?;
-    cgroup
-        .create(Some(&resources_with_default_devices(linux)))
-        .map_err(Error::Cgroup)?;
+    let cgroup = make_cgroup(linux, &id, opts.systemd_cgroup)?;
     let cgroup_path = cgroup.path().to_string();
     let cgroup_mounts = cgroup
         .mounts()
@@ -591,23 +635,60 @@ fn create_in(
     let pty_master = opts.console.deliver(init_fds.pty_master)?;
 
     let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
-    let record = Record {
+    let record = new_record(
+        spec,
+        &id,
+        (pid, start),
+        bundle,
+        rootfs,
+        cgroup_path,
+        opts.systemd_cgroup,
+    );
+    dir.save_spec(spec)?;
+    dir.save(&record)?;
+    let pidfd = undo.child.take().expect("set above");
+    Ok((record, pidfd, pty_master))
+}
+
+/// Makes the container's cgroup in every hierarchy with the spec's resources.
+fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str, systemd: bool) -> Result<Cgroup> {
+    let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
+    let cgroups_path = linux.cgroups_path().as_ref().and_then(|p| p.to_str());
+    let cgroup = if systemd {
+        Cgroup::new_systemd(&hierarchies, cgroups_path, id)
+    } else {
+        Cgroup::new(&hierarchies, cgroups_path, id)
+    }
+    .map_err(Error::Cgroup)?;
+    cgroup
+        .create(Some(&resources_with_default_devices(linux)))
+        .map_err(Error::Cgroup)?;
+    Ok(cgroup)
+}
+
+/// The record of a new container whose init is `(pid, start time)`.
+fn new_record(
+    spec: &Spec,
+    id: &str,
+    (pid, pid_start_time): (i32, u64),
+    bundle: &Path,
+    rootfs: &Path,
+    cgroup_path: String,
+    systemd_cgroup: bool,
+) -> Record {
+    Record {
         oci_version: spec.version().clone(),
-        id,
+        id: id.to_string(),
         pid,
-        pid_start_time: start,
+        pid_start_time,
         bundle: bundle.to_path_buf(),
         rootfs: rootfs.to_path_buf(),
         created: state::now_rfc3339(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path,
-        systemd_cgroup: opts.systemd_cgroup,
+        systemd_cgroup,
         hooks: spec.hooks().clone(),
-    };
-    dir.save_spec(spec)?;
-    dir.save(&record)?;
-    let pidfd = undo.child.take().expect("set above");
-    Ok((record, pidfd, pty_master))
+    }
 }
 
 /// The OCI state of a container, as hooks and the seccomp agent receive it.

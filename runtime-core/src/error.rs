@@ -124,6 +124,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// CRIU could not checkpoint or restore, or cannot run on this host.
+    #[error("checkpoint/restore: criu {op}: {reason}")]
+    Criu {
+        /// What was run: check, dump or restore.
+        op: &'static str,
+        /// Why it failed, with what CRIU said.
+        reason: String,
+    },
     /// The container's init died before it reported back.
     #[error("container init exited before it was ready ({0})")]
     InitDied(String),

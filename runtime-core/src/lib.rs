@@ -15,6 +15,7 @@ mod caps;
 pub mod console;
 mod container;
 mod control;
+mod criu;
 mod error;
 mod exec;
 mod features;
@@ -31,6 +32,7 @@ mod sysctl;
 
 pub use cgroups::{OomNotifier, Stats};
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
+pub use criu::CriuOptions;
 pub use error::{Error, Result};
 pub use exec::{ExecBuilder, ExecProcess};
 pub use features::{OCI_VERSION_MAX, OCI_VERSION_MIN, features};
