@@ -3,44 +3,13 @@
 
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::sync::Mutex;
 
-use runtime_core::{Container, Error, Spec};
+mod common;
+
+use common::{Guard, chain, serial, spec_of};
+use runtime_core::Container;
 use serde_json::json;
 use test_support::{Bundle, ConsoleSocket, footprint, read_pty_until, require_prerequisites, unique_id};
-
-/// The tests of this file compare footprints (fds, mounts, children): one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Deletes the container when the test ends, even when it fails.
-struct Guard(Option<Container>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.take() {
-            let _ = c.delete(true);
-        }
-    }
-}
-
-fn spec_of(b: &Bundle) -> Spec {
-    serde_json::from_str(&b.spec_json()).expect("test spec parses")
-}
-
-fn chain(e: &Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 fn terminal_bundle(args: &[&str]) -> Bundle {
     let mut b = Bundle::new(args);

@@ -180,7 +180,9 @@ pub fn cgroup_parent() -> String {
 pub struct Footprint {
     /// Open fds of this process.
     pub fds: usize,
-    /// Lines of this process's mountinfo.
+    /// Mounts of this process's mount namespace that touch a test bundle (a temp dir named
+    /// `ocirun-test-`). Other mounts are the host's business: a container engine on the same
+    /// machine mounts and unmounts.
     pub mounts: usize,
     /// Cgroup directories under [`cgroup_parent`] in every hierarchy.
     pub cgroups: usize,
@@ -191,8 +193,9 @@ pub struct Footprint {
 /// Counts what a container could leave behind.
 pub fn footprint() -> Footprint {
     let count = |p: &str| std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0);
+    let tmp = std::env::temp_dir().display().to_string();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|s| s.lines().count())
+        .map(|s| s.lines().filter(|l| l.contains(&tmp) || l.contains("ocirun")).count())
         .unwrap_or(0);
     let mut cgroups = 0;
     if let Ok(hier) = std::fs::read_dir("/sys/fs/cgroup") {
