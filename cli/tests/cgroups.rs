@@ -6,76 +6,28 @@
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::process::Stdio;
 use std::time::Duration;
 
+mod common;
+
+use common::{Guard, ocirun, run_err, run_ok, serial, state};
 use serde_json::{Value, json};
 use test_support::{Bundle, footprint, require_prerequisites, unique_id};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn ocirun(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ocirun"));
-    c.arg("--root").arg(root);
-    c
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Runs a command that must fail; returns its stderr.
-fn run_err(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "{cmd:?} succeeded");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Force-deletes a container when the test ends.
-struct Guard(PathBuf, String);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = ocirun(&self.0).args(["delete", "--force", &self.1]).output();
-    }
-}
-
-/// `ocirun run --detach` of the bundle's config.json with null stdio (the container inherits
-/// it, so nothing may wait for EOF on a pipe of it); returns the id and its guard.
+/// `ocirun run --detach` of the bundle's config.json; returns the id and its guard.
 fn run_detached(b: &Bundle, prefix: &str) -> (String, Guard) {
     b.write();
     let root = b.state_root();
     let id = unique_id(prefix);
     let guard = Guard(root.clone(), id.clone());
-    let err = tempfile::NamedTempFile::new().unwrap();
-    let status = ocirun(&root)
-        .args(["run", "--detach", "--bundle"])
-        .arg(b.path())
-        .arg(&id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err.reopen().unwrap())
-        .status()
-        .unwrap();
-    let text = std::fs::read_to_string(err.path()).unwrap();
-    assert!(status.success(), "run --detach {id} failed: {text}");
+    common::run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
     (id, guard)
-}
-
-fn state(root: &Path, id: &str) -> Value {
-    let out = run_ok(ocirun(root).args(["state", id]));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn stats(root: &Path, id: &str) -> Value {

@@ -20,7 +20,7 @@ fn checkpoint_and_restore_round_trip_or_fail_clearly() {
     b.write();
     let root = b.state_root();
     let id = unique_id("cliCR");
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     run_detached(
         ocirun(&root)
             .args(["run", "--detach", "--bundle"])

@@ -14,7 +14,7 @@ fn run_prints_output_and_returns_the_exit_code() {
     let b = Bundle::new(&["sh", "-c", "echo hello from $(hostname); exit 7"]);
     b.write();
     let id = unique_id("clirun");
-    let _g = Guard(&b.state_root(), id.clone());
+    let _g = Guard(b.state_root(), id.clone());
     let out = ocirun(&b.state_root())
         .args(["run", "--bundle"])
         .arg(b.path())
@@ -34,7 +34,7 @@ fn create_start_state_kill_delete() {
     b.write();
     let root = b.state_root();
     let id = unique_id("clilife");
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let pid_file = b.path().join("pid");
     run_detached(
         ocirun(&root)
@@ -129,7 +129,7 @@ fn preserve_fds_passes_exactly_the_extra_fds() {
     let b = Bundle::new(&["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '; cat <&3"]);
     b.write();
     let id = unique_id("clifds");
-    let _g = Guard(&b.state_root(), id.clone());
+    let _g = Guard(b.state_root(), id.clone());
     let payload = b.path().join("payload");
     std::fs::write(&payload, "via-fd-3").unwrap();
     // The shell opens the payload as fd 3 for ocirun, which passes it on.

@@ -28,7 +28,7 @@ fn sleeper(prefix: &str) -> (Bundle, String) {
 fn exec_runs_with_the_flags_and_returns_the_exit_code() {
     let (b, id) = sleeper("cliexec");
     let root = b.state_root();
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let out = ocirun(&root)
         .args(["exec", "--env", "FOO=bar", "--cwd", "/tmp", "--user", "nobody", &id])
         .args(["sh", "-c", "echo $FOO $(pwd) $(id -u):$(id -g) pid=$$; exit 5"])
@@ -63,7 +63,7 @@ fn exec_runs_with_the_flags_and_returns_the_exit_code() {
 fn exec_detach_writes_the_pid_of_a_process_in_the_container() {
     let (b, id) = sleeper("cliexecd");
     let root = b.state_root();
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let pid_file = b.path().join("exec.pid");
     run_detached(
         ocirun(&root)
@@ -85,7 +85,7 @@ fn exec_detach_writes_the_pid_of_a_process_in_the_container() {
 fn exec_refuses_bad_input_and_leaves_nothing() {
     let (b, id) = sleeper("cliexecbad");
     let root = b.state_root();
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let procs =
         || std::fs::read_to_string(format!("/proc/{}/task/{0}/children", state(&root, &id)["pid"])).unwrap_or_default();
     let before = procs();
@@ -134,7 +134,7 @@ fn foreground_run_and_exec_forward_signals_and_reset_what_ocirun_ignores() {
     b.write();
     let id = unique_id("clisig");
     let root = b.state_root();
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let mut child = ocirun(&root)
         .args(["run", "--bundle"])
         .arg(b.path())
@@ -155,7 +155,7 @@ fn foreground_run_and_exec_forward_signals_and_reset_what_ocirun_ignores() {
     // The same through a foreground exec.
     let (b, id) = sleeper("cliexecsig");
     let root = b.state_root();
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let mut child = ocirun(&root)
         .args([
             "exec",
@@ -195,7 +195,7 @@ fn pidfd_socket_receives_the_init_and_the_exec_process() {
     b.write();
     let root = b.state_root();
     let id = unique_id("clipidfd");
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let socket = test_support::ConsoleSocket::new();
     run_detached(
         ocirun(&root)

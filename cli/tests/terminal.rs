@@ -25,7 +25,7 @@ fn create_sends_the_pty_master_to_the_console_socket() {
     let b = terminal_bundle(&["sh"]);
     let root = b.state_root();
     let id = unique_id("clitty");
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let console = ConsoleSocket::new();
     let (ok, err) = run_status(
         ocirun(&root)
@@ -62,7 +62,7 @@ fn run_detach_sends_the_pty_master_to_the_console_socket() {
     b.write();
     let root = b.state_root();
     let id = unique_id("clitty");
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let console = ConsoleSocket::new();
     let (ok, err) = run_status(
         ocirun(&root)
@@ -89,7 +89,7 @@ fn foreground_run_relays_its_stdio_to_the_pty_and_returns_the_exit_code() {
     let b = terminal_bundle(&["sh"]);
     let root = b.state_root();
     let id = unique_id("clitty");
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let mut child = ocirun(&root)
         .args(["run", "--bundle"])
         .arg(b.path())
@@ -177,7 +177,7 @@ fn console_socket_rules_and_bad_sockets_are_named_and_leave_nothing() {
     for (b, args, want) in cases {
         let root = b.state_root();
         let id = unique_id("clittybad");
-        let _g = Guard(&root, id.clone());
+        let _g = Guard(root.clone(), id.clone());
         let (ok, err) = run_status(ocirun(&root).args(&args).arg("--bundle").arg(b.path()).arg(&id));
         assert!(!ok, "{args:?} succeeded");
         for w in want {
@@ -204,7 +204,7 @@ fn exec_tty_sends_a_pty_of_the_containers_devpts_to_the_console_socket() {
     b.write();
     let root = b.state_root();
     let id = unique_id("cliexectty");
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let (ok, err) = run_status(
         ocirun(&root)
             .args(["run", "--detach", "--bundle"])
