@@ -27,15 +27,102 @@ pub struct ContainerBuilder {
     bundle: Option<PathBuf>,
     spec: Option<Spec>,
     no_pivot: bool,
-    preserve_fds: u32,
     listen_fds: u32,
-    pid_file: Option<PathBuf>,
-    stdio: [Option<OwnedFd>; 3],
-    console_socket: Option<PathBuf>,
-    pidfd_socket: Option<PathBuf>,
     systemd_cgroup: bool,
-    keep_pty_master: bool,
+    io: ProcessIo,
 }
+
+/// What create and exec share about their process: its stdio, extra fds, pty and pid.
+#[derive(Debug, Default)]
+pub(crate) struct ProcessIo {
+    pub stdio: [Option<OwnedFd>; 3],
+    pub preserve_fds: u32,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub pidfd_socket: Option<PathBuf>,
+    pub keep_pty_master: bool,
+}
+
+impl ProcessIo {
+    /// Where the pty master goes, checked against `process.terminal`; a console socket is
+    /// connected now, so that one nobody listens on fails before anything is created.
+    pub(crate) fn console(&self, terminal: bool) -> Result<console::Destination> {
+        console::Destination::prepare(
+            terminal,
+            self.console_socket.as_deref(),
+            self.keep_pty_master,
+            self.stdio.iter().any(Option::is_some),
+        )
+    }
+
+    /// The pidfd socket, connected now for the same reason.
+    pub(crate) fn pidfd_socket(&self) -> Result<Option<console::PidfdSocket>> {
+        self.pidfd_socket
+            .as_deref()
+            .map(console::PidfdSocket::connect)
+            .transpose()
+    }
+}
+
+/// The builder methods of [`ProcessIo`], for a builder with an `io` field; `$who` names its process.
+macro_rules! process_io_setters {
+    ($who:literal) => {
+        #[doc = concat!("The ", $who, "'s stdin (default: the caller's).")]
+        pub fn stdin(mut self, fd: impl Into<std::os::fd::OwnedFd>) -> Self {
+            self.io.stdio[0] = Some(fd.into());
+            self
+        }
+
+        #[doc = concat!("The ", $who, "'s stdout (default: the caller's).")]
+        pub fn stdout(mut self, fd: impl Into<std::os::fd::OwnedFd>) -> Self {
+            self.io.stdio[1] = Some(fd.into());
+            self
+        }
+
+        #[doc = concat!("The ", $who, "'s stderr (default: the caller's).")]
+        pub fn stderr(mut self, fd: impl Into<std::os::fd::OwnedFd>) -> Self {
+            self.io.stdio[2] = Some(fd.into());
+            self
+        }
+
+        #[doc = concat!("Pass fds 3 .. 3+n to the ", $who, " (`--preserve-fds`).")]
+        pub fn preserve_fds(mut self, n: u32) -> Self {
+            self.io.preserve_fds = n;
+            self
+        }
+
+        #[doc = concat!("Write the ", $who, "'s pid to this file once it exists (`--pid-file`).")]
+        pub fn pid_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.io.pid_file = Some(path.into());
+            self
+        }
+
+        #[doc = concat!(
+            "Send the master of the ", $who, "'s pty to this unix socket (`--console-socket`), as runc ",
+            "does: one message whose data is the ptmx path, with the fd as SCM_RIGHTS. Needs `process.terminal`."
+        )]
+        pub fn console_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.io.console_socket = Some(path.into());
+            self
+        }
+
+        #[doc = concat!("Send a pidfd of the ", $who, " to this unix socket once it exists (`--pidfd-socket`).")]
+        pub fn pidfd_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.io.pidfd_socket = Some(path.into());
+            self
+        }
+
+        #[doc = concat!(
+            "Keep the master of the ", $who, "'s pty for `take_pty_master`, instead of sending it to ",
+            "a console socket. Needs `process.terminal`."
+        )]
+        pub fn keep_pty_master(mut self, yes: bool) -> Self {
+            self.io.keep_pty_master = yes;
+            self
+        }
+    };
+}
+pub(crate) use process_io_setters;
 
 /// A container in the state store, and, when this process created it, its init's pidfd.
 #[derive(Debug)]
@@ -80,34 +167,13 @@ impl ContainerBuilder {
             bundle: None,
             spec: None,
             no_pivot: false,
-            preserve_fds: 0,
             listen_fds: 0,
-            pid_file: None,
-            stdio: [None, None, None],
-            console_socket: None,
-            pidfd_socket: None,
             systemd_cgroup: false,
-            keep_pty_master: false,
+            io: ProcessIo::default(),
         }
     }
 
-    /// The container process's stdin (default: the caller's).
-    pub fn stdin(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[0] = Some(fd.into());
-        self
-    }
-
-    /// The container process's stdout (default: the caller's).
-    pub fn stdout(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[1] = Some(fd.into());
-        self
-    }
-
-    /// The container process's stderr (default: the caller's).
-    pub fn stderr(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[2] = Some(fd.into());
-        self
-    }
+    process_io_setters!("container process");
 
     /// The state root (runc's `--root`).
     pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
@@ -133,12 +199,6 @@ impl ContainerBuilder {
         self
     }
 
-    /// Pass fds 3 .. 3+n to the container process (`--preserve-fds`).
-    pub fn preserve_fds(mut self, n: u32) -> Self {
-        self.preserve_fds = n;
-        self
-    }
-
     /// Pass `n` systemd socket-activation fds (3 .. 3+n) to the container process, with
     /// `LISTEN_FDS=n` and `LISTEN_PID=1` in its environment; the `preserve_fds` come after them.
     pub fn listen_fds(mut self, n: u32) -> Self {
@@ -146,36 +206,10 @@ impl ContainerBuilder {
         self
     }
 
-    /// Write the init's pid to this file after create (`--pid-file`).
-    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.pid_file = Some(path.into());
-        self
-    }
-
-    /// Send the master of the container's pty to this unix socket (`--console-socket`), as runc does:
-    /// one message whose data is the ptmx path, with the fd as SCM_RIGHTS. Needs `process.terminal`.
-    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
-        self.console_socket = Some(path.into());
-        self
-    }
-
     /// Read linux.cgroupsPath as systemd's `slice:prefix:name` and let systemd manage the
     /// cgroup (`--systemd-cgroup`).
     pub fn systemd_cgroup(mut self, yes: bool) -> Self {
         self.systemd_cgroup = yes;
-        self
-    }
-
-    /// Send a pidfd of the container's init to this unix socket once it is created (`--pidfd-socket`).
-    pub fn pidfd_socket(mut self, path: impl Into<PathBuf>) -> Self {
-        self.pidfd_socket = Some(path.into());
-        self
-    }
-
-    /// Keep the master of the container's pty in the returned [`Container`], for
-    /// [`Container::take_pty_master`], instead of sending it to a console socket. Needs `process.terminal`.
-    pub fn keep_pty_master(mut self, yes: bool) -> Self {
-        self.keep_pty_master = yes;
         self
     }
 
@@ -225,7 +259,7 @@ impl ContainerBuilder {
             cgroup_path,
             self.systemd_cgroup,
         );
-        if let Some(path) = &self.pid_file {
+        if let Some(path) = &self.io.pid_file {
             write_pid_file(path, pid)?;
         }
         let dir = undo.dir.as_ref().expect("set above");
@@ -245,19 +279,10 @@ impl ContainerBuilder {
     /// Creates the container: its init waits for [`Container::start`].
     pub fn create(mut self) -> Result<Container> {
         let (bundle, spec, rootfs) = self.resolve()?;
-        check_passed_fds(self.listen_fds.saturating_add(self.preserve_fds))?;
+        check_passed_fds(self.listen_fds.saturating_add(self.io.preserve_fds))?;
         let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-        let console = console::Destination::prepare(
-            terminal,
-            self.console_socket.as_deref(),
-            self.keep_pty_master,
-            self.stdio.iter().any(Option::is_some),
-        )?;
-        let pidfd_socket = self
-            .pidfd_socket
-            .as_deref()
-            .map(console::PidfdSocket::connect)
-            .transpose()?;
+        let console = self.io.console(terminal)?;
+        let pidfd_socket = self.io.pidfd_socket()?;
         let store = Store::new(&self.root);
         let dir = store.create(&self.id)?;
         let mut undo = Undo {
@@ -269,15 +294,15 @@ impl ContainerBuilder {
         let opts = CreateOptions {
             no_pivot: self.no_pivot,
             systemd_cgroup: self.systemd_cgroup,
-            preserve_fds: self.listen_fds.saturating_add(self.preserve_fds),
+            preserve_fds: self.listen_fds.saturating_add(self.io.preserve_fds),
             listen_fds: self.listen_fds,
-            stdio: self.stdio,
+            stdio: self.io.stdio,
             console,
         };
         let (record, pidfd, pty_master) = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
         // Until the end, a failure still kills the init: it goes back into the undo.
         undo.child = Some(pidfd);
-        if let Some(path) = &self.pid_file {
+        if let Some(path) = &self.io.pid_file {
             write_pid_file(path, record.pid)?;
         }
         if let Some(socket) = pidfd_socket {

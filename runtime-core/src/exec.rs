@@ -9,25 +9,22 @@ use namespaces::pidfd::{self, ExitStatus};
 use namespaces::{CloneArgs, NamespaceKind};
 use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType, Process};
 
-use crate::container::{Container, record_state, socketpair, wait_ready, write_pid_file};
+use crate::container::{
+    Container, ProcessIo, process_io_setters, record_state, socketpair, wait_ready, write_pid_file,
+};
 use crate::init::{InitPlan, PlanOptions};
 use crate::state::Status;
 use crate::sync::Tag;
-use crate::{Error, Result, console, spec};
+use crate::{Error, Result, spec};
 
 /// Configures a process to run in a container; see [`Container::exec`].
 #[derive(Debug)]
 pub struct ExecBuilder<'a> {
     container: &'a Container,
     process: Process,
-    stdio: [Option<OwnedFd>; 3],
-    preserve_fds: u32,
-    pid_file: Option<PathBuf>,
     sub_cgroup: Option<String>,
     ignore_paused: bool,
-    console_socket: Option<PathBuf>,
-    keep_pty_master: bool,
-    pidfd_socket: Option<PathBuf>,
+    io: ProcessIo,
 }
 
 /// A process started by [`ExecBuilder::spawn`]. Dropping it without [`wait`](Self::wait)
@@ -84,14 +81,9 @@ impl Container {
         ExecBuilder {
             container: self,
             process,
-            stdio: [None, None, None],
-            preserve_fds: 0,
-            pid_file: None,
             sub_cgroup: None,
             ignore_paused: false,
-            console_socket: None,
-            keep_pty_master: false,
-            pidfd_socket: None,
+            io: ProcessIo::default(),
         }
     }
 }
@@ -104,57 +96,11 @@ impl Container {
 }
 
 impl ExecBuilder<'_> {
-    /// The process's stdin (default: the caller's).
-    pub fn stdin(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[0] = Some(fd.into());
-        self
-    }
-
-    /// The process's stdout (default: the caller's).
-    pub fn stdout(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[1] = Some(fd.into());
-        self
-    }
-
-    /// The process's stderr (default: the caller's).
-    pub fn stderr(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[2] = Some(fd.into());
-        self
-    }
-
-    /// Pass fds 3 .. 3+n to the process (`--preserve-fds`).
-    pub fn preserve_fds(mut self, n: u32) -> Self {
-        self.preserve_fds = n;
-        self
-    }
-
-    /// Write the process's pid to this file once it runs (`--pid-file`).
-    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.pid_file = Some(path.into());
-        self
-    }
+    process_io_setters!("process");
 
     /// Put the process in this existing sub-cgroup of the container's cgroup (`--cgroup`).
     pub fn sub_cgroup(mut self, path: impl Into<String>) -> Self {
         self.sub_cgroup = Some(path.into());
-        self
-    }
-
-    /// Send the master of the process's pty to this unix socket (`--console-socket`).
-    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
-        self.console_socket = Some(path.into());
-        self
-    }
-
-    /// Send a pidfd of the process to this unix socket once it runs (`--pidfd-socket`).
-    pub fn pidfd_socket(mut self, path: impl Into<PathBuf>) -> Self {
-        self.pidfd_socket = Some(path.into());
-        self
-    }
-
-    /// Keep the master of the process's pty for [`ExecProcess::take_pty_master`].
-    pub fn keep_pty_master(mut self, yes: bool) -> Self {
-        self.keep_pty_master = yes;
         self
     }
 
@@ -205,18 +151,8 @@ impl ExecBuilder<'_> {
             .set_hooks(None);
         spec::validate(&spec)?;
         let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-        let console = console::Destination::prepare(
-            terminal,
-            self.console_socket.as_deref(),
-            self.keep_pty_master,
-            self.stdio.iter().any(Option::is_some),
-        )?;
-
-        let pidfd_socket = self
-            .pidfd_socket
-            .as_deref()
-            .map(console::PidfdSocket::connect)
-            .transpose()?;
+        let console = self.io.console(terminal)?;
+        let pidfd_socket = self.io.pidfd_socket()?;
         let cgroup = c.cgroup_of(self.sub_cgroup.as_deref())?;
         let (parent_sock, child_sock) = socketpair()?;
         let mut plan = InitPlan::compile(
@@ -224,10 +160,10 @@ impl ExecBuilder<'_> {
             PlanOptions {
                 rootfs: &c.record().rootfs,
                 no_pivot: false,
-                preserve_fds: self.preserve_fds,
+                preserve_fds: self.io.preserve_fds,
                 fifo: None,
                 cgroup_mounts: Vec::new(),
-                stdio: self.stdio,
+                stdio: self.io.stdio,
                 sync: child_sock,
                 exec: true,
                 listen_fds: 0,
@@ -257,7 +193,7 @@ impl ExecBuilder<'_> {
             seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
         }
         let pty_master = console.deliver(fds.pty_master)?;
-        if let Some(path) = &self.pid_file {
+        if let Some(path) = &self.io.pid_file {
             write_pid_file(path, spawned.pid)?;
         }
         if let Some(socket) = pidfd_socket {
