@@ -437,29 +437,9 @@ fn expect_create_error(b: &Bundle, want: &str) {
 fn bad_resources_and_bad_commands_are_named_and_leave_nothing() {
     require_prerequisites();
     let _s = serial();
-    let with = |field: &str, value: Value| {
-        let mut b = Bundle::new(&["true"]);
-        b.spec["linux"]["resources"][field] = value;
-        b
-    };
-    expect_create_error(&with("memory", json!({"limit": -5})), "linux.resources.memory.limit");
-    expect_create_error(&with("pids", json!({"limit": -2})), "linux.resources.pids.limit");
-    expect_create_error(
-        &with("cpu", json!({"shares": 1u64 << 40})),
-        "linux.resources.cpu.shares",
-    );
-    let mut b = Bundle::new(&["true"]);
-    b.spec["linux"]["cgroupsPath"] = json!("/ocirun-test-escape/../../etc");
-    expect_create_error(&b, "\"..\"");
-    expect_create_error(
-        &with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
-        "rdma cgroup controller",
-    );
-    expect_create_error(
-        &with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
-        "linux.resources.hugepageLimits",
-    );
-
+    for (b, want) in test_support::bad_resource_bundles() {
+        expect_create_error(&b, want);
+    }
     // The commands on a container that does not exist, or is stopped.
     let b = Bundle::new(&["true"]);
     let root = b.state_root();

@@ -467,40 +467,9 @@ fn expect_create_error(b: &Bundle, want: &str) {
 fn bad_resources_are_named_and_leave_nothing() {
     require_prerequisites();
     let _s = serial();
-    let with = |field: &str, value: serde_json::Value| {
-        let mut b = Bundle::new(&["true"]);
-        b.spec["linux"]["resources"][field] = value;
-        b
-    };
-    // Negative or absurd limits.
-    expect_create_error(&with("memory", json!({"limit": -5})), "linux.resources.memory.limit");
-    expect_create_error(&with("pids", json!({"limit": -2})), "linux.resources.pids.limit");
-    expect_create_error(&with("cpu", json!({"quota": -20})), "linux.resources.cpu.quota");
-    expect_create_error(
-        &with("cpu", json!({"shares": 1u64 << 40})),
-        "linux.resources.cpu.shares",
-    );
-    expect_create_error(
-        &with("memory", json!({"limit": 32 << 20, "swap": 16 << 20})),
-        "linux.resources.memory.swap",
-    );
-    expect_create_error(
-        &with("blockIO", json!({"weight": 5000})),
-        "linux.resources.blockIO.weight",
-    );
-    // A cgroupsPath with "..".
-    let mut b = Bundle::new(&["true"]);
-    b.spec["linux"]["cgroupsPath"] = json!("/ocirun-test-escape/../../etc");
-    expect_create_error(&b, "\"..\"");
-    // Controllers and hugepage sizes this host lacks.
-    expect_create_error(
-        &with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
-        "rdma cgroup controller",
-    );
-    expect_create_error(
-        &with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
-        "linux.resources.hugepageLimits",
-    );
+    for (b, want) in test_support::bad_resource_bundles() {
+        expect_create_error(&b, want);
+    }
 }
 
 #[test]

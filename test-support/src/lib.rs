@@ -195,6 +195,41 @@ impl Bundle {
     }
 }
 
+/// Bundles with resources ocirun must refuse, each with what the error must say: negative
+/// or absurd limits, a cgroupsPath with `..`, a controller and a hugepage size this host lacks.
+pub fn bad_resource_bundles() -> Vec<(Bundle, &'static str)> {
+    let with = |field: &str, value: Value| {
+        let mut b = Bundle::new(&["true"]);
+        b.spec["linux"]["resources"][field] = value;
+        b
+    };
+    let mut escape = Bundle::new(&["true"]);
+    escape.spec["linux"]["cgroupsPath"] = json!("/ocirun-test-escape/../../etc");
+    vec![
+        (with("memory", json!({"limit": -5})), "linux.resources.memory.limit"),
+        (with("pids", json!({"limit": -2})), "linux.resources.pids.limit"),
+        (with("cpu", json!({"quota": -20})), "linux.resources.cpu.quota"),
+        (with("cpu", json!({"shares": 1u64 << 40})), "linux.resources.cpu.shares"),
+        (
+            with("memory", json!({"limit": 32 << 20, "swap": 16 << 20})),
+            "linux.resources.memory.swap",
+        ),
+        (
+            with("blockIO", json!({"weight": 5000})),
+            "linux.resources.blockIO.weight",
+        ),
+        (escape, "\"..\""),
+        (
+            with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
+            "rdma cgroup controller",
+        ),
+        (
+            with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
+            "linux.resources.hugepageLimits",
+        ),
+    ]
+}
+
 /// Every cgroup mount point of this host (v1 hierarchies and the cgroup2 mount), from mountinfo.
 pub fn cgroup_mounts() -> Vec<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
