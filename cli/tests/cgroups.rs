@@ -474,15 +474,7 @@ fn bad_resources_and_bad_commands_are_named_and_leave_nothing() {
 fn events_streams_an_oom_event_when_the_kernel_reports_one() {
     require_prerequisites();
     let _s = serial();
-    // Once the host says go, the shell allocates over the limit again and again: an OOM after
-    // events has registered its notifier is certain, without timing it.
-    let mut b = Bundle::new(&[
-        "sh",
-        "-c",
-        "while true; do [ -e /tmp/go ] && head -c 200m /dev/zero | tail > /dev/null; usleep 10000; done",
-    ]);
-    b.spec["root"]["readonly"] = json!(false);
-    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    let b = test_support::oom_on_demand_bundle();
     let (id, _g) = run_detached(&b, "clioomev");
     let root = b.state_root();
     // A long interval: the first line is an OOM event, not a stats one.

@@ -476,15 +476,7 @@ fn bad_resources_are_named_and_leave_nothing() {
 fn the_oom_notifier_reports_an_oom() {
     require_prerequisites();
     let _s = serial();
-    // Once the host says go, the shell allocates over the limit again and again, so an OOM
-    // after the notifier is registered is certain.
-    let mut b = Bundle::new(&[
-        "sh",
-        "-c",
-        "while true; do [ -e /tmp/go ] && head -c 200m /dev/zero | tail > /dev/null; usleep 10000; done",
-    ]);
-    b.spec["root"]["readonly"] = json!(false);
-    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    let b = test_support::oom_on_demand_bundle();
     let (mut g, _out) = run_piped(&b);
     let mut oom = g.c().oom_notifier().unwrap();
     assert_eq!(

@@ -230,6 +230,19 @@ pub fn bad_resource_bundles() -> Vec<(Bundle, &'static str)> {
     ]
 }
 
+/// A bundle whose shell, once `/tmp/go` exists in its rootfs, allocates over its 32 MiB
+/// memory limit again and again: an OOM after a notifier is registered is certain, untimed.
+pub fn oom_on_demand_bundle() -> Bundle {
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "while true; do [ -e /tmp/go ] && head -c 200m /dev/zero | tail > /dev/null; usleep 10000; done",
+    ]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    b
+}
+
 /// Every cgroup mount point of this host (v1 hierarchies and the cgroup2 mount), from mountinfo.
 pub fn cgroup_mounts() -> Vec<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
