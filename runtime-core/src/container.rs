@@ -370,8 +370,16 @@ fn create_in(
             host_path,
         })
         .collect();
-    let cgroup_fd = cgroup.unified_dir_fd();
     undo.cgroup = Some(cgroup);
+    // The init enters its cgroups itself: created in the v2 one (CLONE_INTO_CGROUP), it
+    // writes "0" to each v1 `tasks` file; no pid goes through cgroup.procs and its global lock.
+    let join = undo.cgroup.as_ref().expect("set just above").join_fds().map_err(Error::Cgroup)?;
+    let cgroup_fd = join.v2_dir;
+    let cgroup_tasks = join
+        .v1_tasks
+        .into_iter()
+        .map(|(fd, path)| (fd, path.display().to_string()))
+        .collect();
 
     let fifo_path = dir.fifo_path();
     let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
@@ -405,6 +413,7 @@ fn create_in(
             cgroup_mounts,
             stdio: opts.stdio,
             sync: child_sock,
+            cgroup_tasks,
         },
     )?;
     let args = CloneArgs {
@@ -429,10 +438,11 @@ fn create_in(
         sent = send_msg(&parent_sock, Tag::MapsWritten).is_ok();
     }
     if !spawned.in_cgroup {
+        // clone without CLONE_INTO_CGROUP (before Linux 5.7): the v2 cgroup is ours to join.
         undo.cgroup
             .as_ref()
             .expect("set above")
-            .add_process(pid)
+            .add_process_v2(pid)
             .map_err(Error::Cgroup)?;
     }
     if sent {

@@ -61,6 +61,7 @@ steps!(
     WaitStart,
     NoNewPrivileges,
     Fds,
+    JoinCgroup,
 );
 
 /// Capability sets as bit masks.
@@ -111,6 +112,8 @@ pub(crate) struct InitPlan {
     stdio: [Option<OwnedFd>; 3],
     sync: Option<OwnedFd>,
     keep_fds: Vec<libc::c_uint>,
+    cgroup_tasks: Vec<OwnedFd>,
+    cgroup_names: Vec<String>,
 }
 
 fn cstring(field: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
@@ -161,6 +164,8 @@ pub(crate) struct PlanOptions<'a> {
     pub cgroup_mounts: Vec<rootfs::CgroupMount>,
     pub stdio: [Option<OwnedFd>; 3],
     pub sync: OwnedFd,
+    /// Each v1 hierarchy's `tasks` file, with its path for errors: the init writes "0" to each.
+    pub cgroup_tasks: Vec<(OwnedFd, String)>,
 }
 
 impl InitPlan {
@@ -349,6 +354,11 @@ impl InitPlan {
         let fifo_name = cstring("exec fifo", fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string())?;
 
         let sync = raise_fd(opts.sync, min_fd)?;
+        let (cgroup_tasks, cgroup_names): (Vec<OwnedFd>, Vec<String>) = opts.cgroup_tasks.into_iter().unzip();
+        let cgroup_tasks = cgroup_tasks
+            .into_iter()
+            .map(|fd| raise_fd(fd, min_fd))
+            .collect::<Result<Vec<_>>>()?;
         let sync_raw = sync.as_raw_fd();
         let mut keep_fds: Vec<libc::c_uint> = join
             .iter()
@@ -356,6 +366,7 @@ impl InitPlan {
             .chain(fifo_fd.as_ref().map(|f| f.as_raw_fd()))
             .chain(stdio.iter().flatten().map(|f| f.as_raw_fd()))
             .chain([sync_raw])
+            .chain(cgroup_tasks.iter().map(|f| f.as_raw_fd()))
             .map(|fd| fd as libc::c_uint)
             .collect();
         keep_fds.sort_unstable();
@@ -396,6 +407,8 @@ impl InitPlan {
             stdio,
             sync: Some(sync),
             keep_fds,
+            cgroup_tasks,
+            cgroup_names,
         })
     }
 
@@ -405,6 +418,7 @@ impl InitPlan {
         self.sync = None;
         self.stdio = [None, None, None];
         self.fifo_fd = None;
+        self.cgroup_tasks.clear();
     }
 
     /// A human description of a failed step, for the parent's error.
@@ -453,6 +467,10 @@ impl InitPlan {
             Step::WaitStart => "wait for the runtime".into(),
             Step::NoNewPrivileges => "set no_new_privs".into(),
             Step::Fds => "prepare file descriptors".into(),
+            Step::JoinCgroup => match self.cgroup_names.get(i) {
+                Some(path) => format!("join cgroup: write 0 to {path}"),
+                None => "join cgroup".into(),
+            },
         }
     }
 
@@ -480,6 +498,11 @@ impl InitPlan {
                     Err(errno) => return fail($step, $index as u32, errno),
                 }
             };
+        }
+        // Into the v1 cgroups first, as this process's one thread: "0" written to `tasks`
+        // skips the global lock (and its RCU wait) that a pid written to cgroup.procs takes.
+        if let Err((i, errno)) = cgroups::join_self(&self.cgroup_tasks) {
+            return fail(Step::JoinCgroup, i as u32, errno);
         }
         step!(
             sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
