@@ -56,11 +56,21 @@ pub(crate) fn read_opt(dir: &Path, file: &str) -> Result<Option<String>> {
     }
 }
 
-fn read_path(path: &Path) -> std::io::Result<String> {
+/// Reads a whole file. By hand rather than `read_to_string`, whose size probe (statx, lseek) and
+/// small first reads are wasted system calls on cgroup and proc files, which report size 0.
+pub(crate) fn read_path(path: &Path) -> std::io::Result<String> {
     let mut file = OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)?;
-    let mut s = String::new();
-    file.read_to_string(&mut s)?;
-    Ok(s)
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(out).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
 }
 
 /// Parses a single unsigned number, "max" meaning `u64::MAX` (as runc reports it).

@@ -188,6 +188,23 @@ impl Cgroup {
 
     fn create_dirs(&self, made: &mut Vec<PathBuf>) -> Result<()> {
         for d in &self.dirs {
+            // The usual v1 case: the parents exist, so one mkdir makes the cgroup. (On v2 every
+            // ancestor's subtree_control is checked on the way down, as runc does.)
+            if !d.h.v2 && d.path != d.h.mountpoint {
+                match std::fs::create_dir(&d.path) {
+                    Ok(()) => {
+                        made.push(d.path.clone());
+                        if d.h.has("cpuset") {
+                            if let Some(parent) = d.path.parent() {
+                                copy_cpuset_from_parent(parent, &d.path)?;
+                            }
+                        }
+                        continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(_) => {}
+                }
+            }
             let rel = d
                 .path
                 .strip_prefix(&d.h.mountpoint)
@@ -344,6 +361,14 @@ impl Cgroup {
     /// cgroup itself in every hierarchy, retrying EBUSY. Every wait is bounded: past it the error
     /// names the directory. Removing a cgroup that does not exist succeeds.
     pub fn remove(&self) -> Result<()> {
+        // The usual case, an empty cgroup with nothing nested: one rmdir per hierarchy. The
+        // kernel refuses (EBUSY) while a process or a nested cgroup is in it; then the full path.
+        if self.dirs.iter().all(|d| match std::fs::remove_dir(&d.path) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }) {
+            return Ok(());
+        }
         if !self.exists() {
             return Ok(());
         }

@@ -38,6 +38,8 @@ pub struct Container {
     record: Record,
     pidfd: Option<OwnedFd>,
     is_parent: bool,
+    /// The cgroup as create resolved it, so delete need not find the hierarchies again.
+    cgroup: Option<Cgroup>,
 }
 
 /// The OCI state of a container, as `ocirun state` prints it (runc's fields).
@@ -162,12 +164,14 @@ impl ContainerBuilder {
             write_pid_file(path, record.0.pid)?;
         }
         let (record, pidfd) = record;
+        let cgroup = undo.cgroup.take();
         undo.disarm();
         Ok(Container {
             store,
             record,
             pidfd: Some(pidfd),
             is_parent: true,
+            cgroup,
         })
     }
 
@@ -373,7 +377,12 @@ fn create_in(
     undo.cgroup = Some(cgroup);
     // The init enters its cgroups itself: created in the v2 one (CLONE_INTO_CGROUP), it
     // writes "0" to each v1 `tasks` file; no pid goes through cgroup.procs and its global lock.
-    let join = undo.cgroup.as_ref().expect("set just above").join_fds().map_err(Error::Cgroup)?;
+    let join = undo
+        .cgroup
+        .as_ref()
+        .expect("set just above")
+        .join_fds()
+        .map_err(Error::Cgroup)?;
     let cgroup_fd = join.v2_dir;
     let cgroup_tasks = join
         .v1_tasks
@@ -523,6 +532,7 @@ impl Container {
             record,
             pidfd: None,
             is_parent: false,
+            cgroup: None,
         })
     }
 
@@ -638,6 +648,9 @@ impl Container {
     }
 
     fn cgroup(&self) -> Result<Cgroup> {
+        if let Some(cg) = &self.cgroup {
+            return Ok(cg.clone());
+        }
         let h = Hierarchies::detect().map_err(Error::Cgroup)?;
         Cgroup::new(&h, Some(&self.record.cgroup_path), self.id()).map_err(Error::Cgroup)
     }
