@@ -142,6 +142,51 @@ pub(crate) fn join_cgroup(base: &Path, cgroup: &str) -> PathBuf {
     }
 }
 
+/// Writes values to files of one directory, opening each file once and making one `write(2)`
+/// per value: for files that take a list one entry per write (devices.allow, devices.deny).
+pub(crate) struct Writer<'a> {
+    dir: &'a Path,
+    open: Vec<(&'static str, std::fs::File)>,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer for files of `dir`; nothing is opened yet.
+    pub(crate) fn new(dir: &'a Path) -> Self {
+        Writer { dir, open: Vec::new() }
+    }
+
+    /// Writes `value` to `file` for spec field `field`, naming the field in the error.
+    pub(crate) fn set(&mut self, file: &'static str, value: &str, field: &'static str) -> Result<()> {
+        let path = self.dir.join(file);
+        let err = |source| CgroupError::Apply {
+            field,
+            path: path.clone(),
+            value: value.to_owned(),
+            source,
+        };
+        let f = match self.open.iter().position(|(name, _)| *name == file) {
+            Some(i) => &mut self.open[i].1,
+            None => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .custom_flags(libc::O_CLOEXEC)
+                    .open(&path)
+                    .map_err(err)?;
+                self.open.push((file, f));
+                &mut self.open.last_mut().expect("pushed just above").1
+            }
+        };
+        let n = f.write(value.as_bytes()).map_err(err)?;
+        if n != value.len() {
+            return Err(err(std::io::Error::new(ErrorKind::WriteZero, "short write")));
+        }
+        #[cfg(test)]
+        WRITES.with(|w| w.borrow_mut().push((path.clone(), value.to_owned())));
+        Ok(())
+    }
+}
+
 /// Writes a value for spec field `field`, naming the field in the error.
 pub(crate) fn set(dir: &Path, file: &str, value: &str, field: &'static str) -> Result<()> {
     let path = dir.join(file);
