@@ -33,8 +33,12 @@ pub(crate) fn write_zero(fd: &OwnedFd) -> Result<(), i32> {
         if n == 1 {
             return Ok(());
         }
-        // SAFETY: __errno_location returns this thread's errno slot, always valid to read.
-        let errno = if n < 0 { unsafe { *libc::__errno_location() } } else { libc::EIO };
+        // Reading errno allocates nothing (an io::Error of the Os kind is a plain integer).
+        let errno = if n < 0 {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+        } else {
+            libc::EIO
+        };
         if errno != libc::EINTR {
             return Err(errno);
         }
