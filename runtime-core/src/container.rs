@@ -457,10 +457,10 @@ fn create_in(
     if sent {
         let _ = send_msg(&parent_sock, Tag::Go);
     }
-    let _init_fds = wait_ready(&parent_sock, child, &plan)?;
-
-    let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
-    let record = Record {
+    // The record is written while the init sets itself up, off the path to Ready (the
+    // directory's lock keeps every reader out until create returns). Should the init be gone
+    // already, wait_ready reports why.
+    let record = state::proc_stat(pid).map(|(_, start)| Record {
         oci_version: spec.version().clone(),
         id,
         pid,
@@ -472,8 +472,12 @@ fn create_in(
         cgroup_path,
         systemd_cgroup: false,
         hooks: spec.hooks().clone(),
-    };
-    dir.save(&record)?;
+    });
+    if let Some(record) = &record {
+        dir.save(record)?;
+    }
+    let _init_fds = wait_ready(&parent_sock, child, &plan)?;
+    let record = record.ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
     let pidfd = undo.child.take().expect("set above");
     Ok((record, pidfd))
 }
