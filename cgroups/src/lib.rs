@@ -194,10 +194,10 @@ impl Cgroup {
                 match std::fs::create_dir(&d.path) {
                     Ok(()) => {
                         made.push(d.path.clone());
-                        if d.h.has("cpuset") {
-                            if let Some(parent) = d.path.parent() {
-                                copy_cpuset_from_parent(parent, &d.path)?;
-                            }
+                        if d.h.has("cpuset")
+                            && let Some(parent) = d.path.parent()
+                        {
+                            copy_cpuset_from_parent(parent, &d.path)?;
                         }
                         continue;
                     }
