@@ -3,11 +3,13 @@
 # unshare floor, in ONE hyperfine run, and prints medians and ratios; then peak RSS and 100
 # containers one after another. Needs root, hyperfine, jq and /bin/busybox (busybox-static).
 #
-# Usage: benches/compare.sh [--runs N] [--warmup N] [--seq N] [--rss N] [--out FILE]
+# Usage: benches/compare.sh [--runs N] [--warmup N] [--seq N] [--rss N] [--no-library] [--out FILE]
 #   --runs    hyperfine runs per command (default 250)
 #   --warmup  hyperfine warmup runs per command (default 20)
 #   --seq     containers in the sequential test (default 100; 0 skips it)
 #   --rss     runs per runtime for the peak RSS median (default 10; 0 skips it)
+#   --no-library  skip the criterion library spawn benchmark (benches/benches/spawn.rs), which
+#             otherwise runs right after hyperfine, in the same namespace, to compare with crun
 #   --out     also write the markdown tables to FILE
 # OCIRUN_BIN=path skips the cargo build and times that binary; otherwise the script builds the
 # release profile statically linked (RUSTFLAGS="-C target-feature=+crt-static" cargo build
@@ -32,6 +34,7 @@ runs=250
 warmup=20
 seq_n=100
 rss_n=10
+library=1
 out=""
 inner=0
 while [ $# -gt 0 ]; do
@@ -40,9 +43,10 @@ while [ $# -gt 0 ]; do
         --warmup) warmup=$2; shift 2 ;;
         --seq) seq_n=$2; shift 2 ;;
         --rss) rss_n=$2; shift 2 ;;
+        --no-library) library=0; shift ;;
         --out) out=$2; shift 2 ;;
         --inner) inner=1; shift ;;
-        *) echo "usage: $0 [--runs N] [--warmup N] [--seq N] [--rss N] [--out FILE]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--runs N] [--warmup N] [--seq N] [--rss N] [--no-library] [--out FILE]" >&2; exit 2 ;;
     esac
 done
 
@@ -75,6 +79,12 @@ if [ "$inner" = 0 ]; then
     fi
     OCIRUN_BIN=$(realpath "$OCIRUN_BIN")
     export OCIRUN_BIN
+    SPAWN_BENCH=""
+    if [ "$library" = 1 ]; then
+        SPAWN_BENCH=$(cd "$repo" && cargo bench -q -p ocirun-benches --bench spawn --no-run --message-format=json |
+            jq -r 'select(.reason == "compiler-artifact" and .target.name == "spawn") | .executable')
+    fi
+    export SPAWN_BENCH
     OCIRUN_REV=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
     export OCIRUN_REV
     WORK=$(mktemp -d /tmp/ocirun-compare.XXXXXX)
@@ -98,7 +108,7 @@ if [ "$inner" = 0 ]; then
     mv "$bundle/config.json.new" "$bundle/config.json"
     # The inner half runs in a private mount namespace; its mounts vanish with it.
     unshare -m --propagation private "$0" --inner --runs "$runs" --warmup "$warmup" --seq "$seq_n" \
-        --rss "$rss_n" ${out:+--out "$(realpath -m "$out")"}
+        --rss "$rss_n" $([ "$library" = 1 ] || echo --no-library) ${out:+--out "$(realpath -m "$out")"}
     exit 0
 fi
 
@@ -119,6 +129,9 @@ cleanup() {
         done
     done
     umount "$state" 2>/dev/null
+    for d in /sys/fs/cgroup/*/"ocirun-compare-$$"; do
+        [ -d "$d" ] && rmdir "$d" 2>/dev/null
+    done
 }
 trap cleanup EXIT
 
@@ -145,6 +158,14 @@ for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 
 echo "== spawn latency: hyperfine -N --warmup $warmup --runs $runs (one run, all commands)"
 hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$WORK/latency.json" "${args[@]}" >&2
+
+lib_med=""
+if [ "$library" = 1 ] && [ -n "${SPAWN_BENCH:-}" ]; then
+    echo "== library spawn: criterion, $SPAWN_BENCH (benches/benches/spawn.rs)" >&2
+    OCIRUN_TEST_CGROUP=ocirun-compare-$$ CRITERION_HOME=$WORK/criterion "$SPAWN_BENCH" --bench --noplot >&2
+    estimates=$(find "$WORK/criterion" -path '*/new/estimates.json' | head -1)
+    lib_med=$(jq '.median.point_estimate / 1e9' "$estimates")
+fi
 
 rss_of() { # median peak RSS (KiB) of n runs of a command
     local n=$1; shift
@@ -181,7 +202,7 @@ crun_med=$(median_of crun)
     echo
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), cgroups hybrid"
     echo "ocirun $OCIRUN_REV ($(file -b "$OCIRUN_BIN" | grep -o 'static[a-z -]*linked\|dynamically linked' | head -1), $(stat -c %s "$OCIRUN_BIN") bytes); $(crun --version 2>/dev/null | head -1 || echo 'crun: not installed'); $(runc --version 2>/dev/null | head -1 || echo 'runc: not installed'); $(hyperfine --version)"
-    echo "Command: benches/compare.sh --runs $runs --warmup $warmup --seq $seq_n --rss $rss_n"
+    echo "Command: benches/compare.sh --runs $runs --warmup $warmup --seq $seq_n --rss $rss_n$([ "$library" = 1 ] || echo ' --no-library')"
     echo
     echo "| command | median | mean ± σ | min | × floor+chroot | × crun | peak RSS | $seq_n in a row |"
     echo "|---|---|---|---|---|---|---|---|"
@@ -195,6 +216,13 @@ crun_med=$(median_of crun)
             "$WORK/latency.json"
     done
     echo
+    if [ -n "$lib_med" ]; then
+        echo
+        echo "Library spawn (criterion, benches/benches/spawn.rs, same namespace, right after): median $(jq -n "$lib_med * 1000 * 100 | round / 100") ms"
+    fi
+    if [ -n "$lib_med" ] && [ -n "${crun_med:-}" ]; then
+        echo "library spawn / crun run: $(jq -n "$lib_med / $crun_med * 1000 | round / 1000") (target ≤ 0.5)"
+    fi
     if [ -n "${crun_med:-}" ]; then
         echo "ocirun / crun: $(jq -n "$ocirun_med / $crun_med * 1000 | round / 1000") (target ≤ 0.8)"
     fi
