@@ -249,8 +249,10 @@ fn apply_v1(dir: &Path, target: &Policy) -> Result<()> {
     let current = fsio::read_opt(dir, "devices.list")?
         .and_then(|t| Policy::from_list(&t))
         .unwrap_or_else(Policy::allow_all);
+    // One open of devices.allow and of devices.deny for all the rules (runc opens per rule).
+    let mut writer = fsio::Writer::new(dir);
     for (file, rule) in transition(&current, target) {
-        fsio::set(dir, file, &rule, FIELD)?;
+        writer.set(file, &rule, FIELD)?;
     }
     Ok(())
 }

@@ -102,7 +102,7 @@ impl Hierarchies {
     /// Reads /proc/self/mountinfo and the v2 root's cgroup.controllers.
     pub fn detect() -> Result<Hierarchies> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|source| CgroupError::Mounts {
+        let text = fsio::read_path(path).map_err(|source| CgroupError::Mounts {
             path: path.to_path_buf(),
             source,
         })?;

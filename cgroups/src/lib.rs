@@ -3,8 +3,9 @@
 //! [`Hierarchies::detect`] finds how cgroups are mounted; [`Cgroup::new`] resolves
 //! `linux.cgroupsPath` to a cgroup path (`/ocirun/<id>`) without touching the filesystem;
 //! [`Cgroup::create`] makes the directory in every hierarchy and applies `linux.resources`;
-//! [`Cgroup::add_process`], [`Cgroup::freeze`], [`Cgroup::stats`], [`Cgroup::oom_notifier`],
-//! [`Cgroup::update`] and [`Cgroup::remove`] do the rest of a container's life.
+//! [`Cgroup::add_process`] (or [`Cgroup::join_fds`] and [`join_self`] for a new child),
+//! [`Cgroup::freeze`], [`Cgroup::stats`], [`Cgroup::oom_notifier`], [`Cgroup::update`] and
+//! [`Cgroup::remove`] do the rest of a container's life.
 //!
 //! Each resource class goes to the hierarchy that has its controller: on a hybrid host a
 //! controller bound to the v2 mount (hugetlb on the build machine) is written in v2 format, the
@@ -192,6 +193,23 @@ impl Cgroup {
 
     fn create_dirs(&self, made: &mut Vec<PathBuf>) -> Result<()> {
         for d in &self.dirs {
+            // The usual v1 case: the parents exist, so one mkdir makes the cgroup. (On v2 every
+            // ancestor's subtree_control is checked on the way down, as runc does.)
+            if !d.h.v2 && d.path != d.h.mountpoint {
+                match std::fs::create_dir(&d.path) {
+                    Ok(()) => {
+                        made.push(d.path.clone());
+                        if d.h.has("cpuset")
+                            && let Some(parent) = d.path.parent()
+                        {
+                            copy_cpuset_from_parent(parent, &d.path)?;
+                        }
+                        continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(_) => {}
+                }
+            }
             let rel = d
                 .path
                 .strip_prefix(&d.h.mountpoint)
@@ -246,6 +264,57 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Moves process `pid` into this cgroup's v2 directory only (nothing without a v2 mount):
+    /// for a child made with [`Cgroup::join_fds`]'s v1 fds whose clone could not use
+    /// `CLONE_INTO_CGROUP` (kernels before 5.7).
+    pub fn add_process_v2(&self, pid: i32) -> Result<()> {
+        if pid <= 0 {
+            return Err(CgroupError::InvalidValue {
+                field: "pid",
+                value: pid.to_string(),
+                reason: "a process id is positive",
+            });
+        }
+        match self.v2_dir() {
+            Some(d) => fsio::write(&d.path, "cgroup.procs", &pid.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// The fds a new process needs to enter this cgroup without migrating a whole process:
+    /// the v2 directory for clone3's `CLONE_INTO_CGROUP`, and each v1 hierarchy's `tasks` file,
+    /// open for writing, for [`join_self`] in the child.
+    ///
+    /// A pid written to `cgroup.procs` takes the kernel's global threadgroup lock, whose first
+    /// writer waits for an RCU grace period (6-16 ms on the build machine); a thread that writes
+    /// "0" to `tasks` moves only itself and skips that lock. For a single-threaded process (a
+    /// freshly cloned child) moving its one thread is moving the process.
+    pub fn join_fds(&self) -> Result<JoinFds> {
+        let mut fds = JoinFds::default();
+        for d in &self.dirs {
+            if d.h.v2 {
+                let fd = sys::open_dir_path(&d.path).map_err(|source| CgroupError::Read {
+                    path: d.path.clone(),
+                    source,
+                })?;
+                fds.v2_dir = Some(fd);
+            } else {
+                let path = d.path.join("tasks");
+                match sys::open_write(&path) {
+                    Ok(fd) => fds.v1_tasks.push((fd, path)),
+                    Err(source) => {
+                        return Err(CgroupError::Write {
+                            path,
+                            value: "0".to_owned(),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(fds)
+    }
+
     /// An `O_PATH` fd of the v2 directory for clone3's `CLONE_INTO_CGROUP`, on a pure v2 host only.
     ///
     /// `None` on v1 and on hybrid hosts: there the new process must still be written into every
@@ -297,6 +366,14 @@ impl Cgroup {
     /// cgroup itself in every hierarchy, retrying EBUSY. Every wait is bounded: past it the error
     /// names the directory. Removing a cgroup that does not exist succeeds.
     pub fn remove(&self) -> Result<()> {
+        // The usual case, an empty cgroup with nothing nested: one rmdir per hierarchy. The
+        // kernel refuses (EBUSY) while a process or a nested cgroup is in it; then the full path.
+        if self.dirs.iter().all(|d| match std::fs::remove_dir(&d.path) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }) {
+            return Ok(());
+        }
         if !self.exists() {
             return Ok(());
         }
@@ -369,6 +446,27 @@ impl Cgroup {
     pub fn oom_notifier(&self) -> Result<OomNotifier> {
         OomNotifier::new(self)
     }
+}
+
+/// What a new process needs to enter a cgroup by itself; see [`Cgroup::join_fds`].
+#[derive(Debug, Default)]
+pub struct JoinFds {
+    /// The v2 directory (`O_PATH`), for clone3's `CLONE_INTO_CGROUP`; `None` without a v2 mount.
+    pub v2_dir: Option<OwnedFd>,
+    /// Each v1 hierarchy's `tasks` file, open for writing, for [`join_self`], with its path.
+    pub v1_tasks: Vec<(OwnedFd, PathBuf)>,
+}
+
+/// Moves the calling thread into the cgroup of each `tasks` fd by writing "0" to it.
+/// Returns the index of the first fd whose write failed, with its errno.
+///
+/// Only for a single-threaded process (such as a child just made by clone), where the one
+/// thread is the whole process. Runs in the child: no allocation, no locks.
+pub fn join_self(tasks: &[OwnedFd]) -> std::result::Result<(), (usize, i32)> {
+    for (i, fd) in tasks.iter().enumerate() {
+        sys::write_zero(fd).map_err(|errno| (i, errno))?;
+    }
+    Ok(())
 }
 
 /// Enables in `dir`'s cgroup.subtree_control every controller it has, as runc does for each

@@ -14,6 +14,37 @@ pub(crate) fn open_dir_path(dir: &Path) -> std::io::Result<OwnedFd> {
     Ok(OwnedFd::from(file))
 }
 
+/// Opens a file for writing (`O_WRONLY|O_CLOEXEC`), as a cgroup's `tasks` file.
+pub(crate) fn open_write(path: &Path) -> std::io::Result<OwnedFd> {
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(OwnedFd::from(file))
+}
+
+/// Writes "0" to `fd` with one write(2); returns the errno on failure.
+/// Runs in the child: no allocation, no locks.
+pub(crate) fn write_zero(fd: &OwnedFd) -> Result<(), i32> {
+    use std::os::fd::AsRawFd as _;
+    loop {
+        // SAFETY: writes one byte from a static buffer to an fd the caller owns.
+        let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        if n == 1 {
+            return Ok(());
+        }
+        // Reading errno allocates nothing (an io::Error of the Os kind is a plain integer).
+        let errno = if n < 0 {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+        } else {
+            libc::EIO
+        };
+        if errno != libc::EINTR {
+            return Err(errno);
+        }
+    }
+}
+
 /// Opens a directory read-only (`O_RDONLY|O_DIRECTORY|O_CLOEXEC`), as bpf(2) attach takes it.
 pub(crate) fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
     let file = OpenOptions::new()

@@ -121,31 +121,30 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
         Err(libc::ENOENT) if leaf.is_some() => {}
         Err(e) => return Err(e),
     }
-    let mut parent: Option<OwnedFd> = None;
     let count = target.prefixes.len();
+    // Usually only the last component is missing: open its parent directly (resolved in the
+    // root like every other open) and create it there, instead of walking from the root.
+    if let (Some(parent_path), Some(name)) = (
+        count.checked_sub(2).and_then(|i| target.prefixes.get(i)),
+        target.names.last(),
+    ) {
+        match open_in_root(root, parent_path, true) {
+            Ok(dir) => {
+                create_entry(dir.as_fd(), name, leaf_is_dir)?;
+                return open_in_root(root, full, leaf_is_dir);
+            }
+            Err(libc::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut parent: Option<OwnedFd> = None;
     for (i, (prefix, name)) in target.prefixes.iter().zip(&target.names).enumerate() {
         let last = i + 1 == count;
         let want_dir = !last || leaf_is_dir;
         let fd = match open_in_root(root, prefix, want_dir) {
             Ok(fd) => fd,
             Err(libc::ENOENT) => {
-                let dir = parent.as_ref().map_or(root, AsFd::as_fd);
-                let created = if want_dir {
-                    sys::mkdirat(dir, name, 0o755)
-                } else {
-                    sys::openat(
-                        dir,
-                        name,
-                        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                        0o644,
-                    )
-                    .map(drop)
-                };
-                // EEXIST: lost a race, or a dangling symlink (the reopen then fails closed).
-                match created {
-                    Ok(()) | Err(libc::EEXIST) => {}
-                    Err(e) => return Err(e),
-                }
+                create_entry(parent.as_ref().map_or(root, AsFd::as_fd), name, want_dir)?;
                 open_in_root(root, prefix, want_dir)?
             }
             Err(e) => return Err(e),
@@ -153,6 +152,28 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
         parent = Some(fd);
     }
     parent.ok_or(libc::ENOENT)
+}
+
+/// Creates the directory (or, with `dir` false, the empty file) `name` in `parent`; an existing
+/// entry is fine: a lost race, or a dangling symlink, which the caller's reopen then refuses.
+///
+/// Runs in the child: no allocation, no locks.
+fn create_entry(parent: BorrowedFd<'_>, name: &CStr, dir: bool) -> SysResult<()> {
+    let created = if dir {
+        sys::mkdirat(parent, name, 0o755)
+    } else {
+        sys::openat(
+            parent,
+            name,
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o644,
+        )
+        .map(drop)
+    };
+    match created {
+        Ok(()) | Err(libc::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Remounts the mount at `target` (`MS_BIND|MS_REMOUNT`) with `r.set`, keeping the flags

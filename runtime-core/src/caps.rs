@@ -52,12 +52,15 @@ pub fn names() -> &'static [&'static str] {
     &NAMES
 }
 
-/// The highest capability number this kernel knows.
+/// The highest capability number this kernel knows (read once per process: it cannot change).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(NAMES.len() as u32 - 1)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(NAMES.len() as u32 - 1)
+    })
 }
 
 /// The number of a capability name (`CAP_CHOWN` or `chown`, any case).

@@ -72,6 +72,7 @@ steps!(
     OpenExecLabel,
     ExecLabel,
     Personality,
+    JoinCgroup,
 );
 
 /// The parts of [`Step::Console`], sent as its index.
@@ -212,6 +213,8 @@ pub(crate) struct InitPlan {
     stdio: [Option<OwnedFd>; 3],
     sync: Option<OwnedFd>,
     keep_fds: Vec<libc::c_uint>,
+    cgroup_tasks: Vec<OwnedFd>,
+    cgroup_names: Vec<String>,
 }
 
 fn cstring(field: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
@@ -267,6 +270,8 @@ pub(crate) struct PlanOptions<'a> {
     /// The first this many preserved fds are systemd socket-activation fds: the
     /// process gets `LISTEN_FDS` and `LISTEN_PID=1`.
     pub listen_fds: u32,
+    /// Each v1 hierarchy's `tasks` file, with its path for errors: the init writes "0" to each.
+    pub cgroup_tasks: Vec<(OwnedFd, String)>,
 }
 
 impl InitPlan {
@@ -501,6 +506,11 @@ impl InitPlan {
         let fifo_name = cstring("exec fifo", fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string())?;
 
         let sync = raise_fd(opts.sync, min_fd)?;
+        let (cgroup_tasks, cgroup_names): (Vec<OwnedFd>, Vec<String>) = opts.cgroup_tasks.into_iter().unzip();
+        let cgroup_tasks = cgroup_tasks
+            .into_iter()
+            .map(|fd| raise_fd(fd, min_fd))
+            .collect::<Result<Vec<_>>>()?;
         let sync_raw = sync.as_raw_fd();
         let mut keep_fds: Vec<libc::c_uint> = join
             .iter()
@@ -508,6 +518,7 @@ impl InitPlan {
             .chain(fifo_fd.as_ref().map(|f| f.as_raw_fd()))
             .chain(stdio.iter().flatten().map(|f| f.as_raw_fd()))
             .chain([sync_raw])
+            .chain(cgroup_tasks.iter().map(|f| f.as_raw_fd()))
             .map(|fd| fd as libc::c_uint)
             .collect();
         keep_fds.sort_unstable();
@@ -562,6 +573,8 @@ impl InitPlan {
             stdio,
             sync: Some(sync),
             keep_fds,
+            cgroup_tasks,
+            cgroup_names,
         })
     }
 
@@ -571,6 +584,7 @@ impl InitPlan {
         self.sync = None;
         self.stdio = [None, None, None];
         self.fifo_fd = None;
+        self.cgroup_tasks.clear();
     }
 
     /// Sets the CPUs the child runs on until it is in its cgroup (which resets them):
@@ -661,6 +675,10 @@ impl InitPlan {
                 None => "set the exec label".into(),
             },
             Step::Personality => format!("set linux.personality {:#x}", self.personality.unwrap_or(0)),
+            Step::JoinCgroup => match self.cgroup_names.get(i) {
+                Some(path) => format!("join cgroup: write 0 to {path}"),
+                None => "join cgroup".into(),
+            },
         }
     }
 
@@ -688,6 +706,15 @@ impl InitPlan {
                     Err(errno) => return fail($step, $index as u32, errno),
                 }
             };
+        }
+        // Into the v1 cgroups first, as this process's one thread: "0" written to `tasks`
+        // skips the global lock (and its RCU wait) that a pid written to cgroup.procs takes.
+        if let Err((i, errno)) = cgroups::join_self(&self.cgroup_tasks) {
+            return fail(Step::JoinCgroup, i as u32, errno);
+        }
+        // The host's cgroup files are no business of the container's: closed at once.
+        for fd in &self.cgroup_tasks {
+            sys::close(fd.as_raw_fd());
         }
         step!(sys::reset_signals(), Step::Signals);
         step!(

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Times `ocirun run` of a busybox `true` container next to crun, runc (when installed) and the
+# unshare floor, in ONE hyperfine run, and prints medians and ratios; then peak RSS and 100
+# containers one after another. Needs root, hyperfine, jq and /bin/busybox (busybox-static).
+#
+# Usage: benches/compare.sh [--runs N] [--warmup N] [--seq N] [--rss N] [--no-library] [--out FILE]
+#   --runs    hyperfine runs per command (default 250)
+#   --warmup  hyperfine warmup runs per command (default 20)
+#   --seq     containers in the sequential test (default 100; 0 skips it)
+#   --rss     runs per runtime for the peak RSS median (default 10; 0 skips it)
+#   --no-library  skip the criterion library spawn benchmark (benches/benches/spawn.rs), which
+#             otherwise runs right after hyperfine, in the same namespace, to compare with crun
+#   --out     also write the markdown tables to FILE
+# OCIRUN_BIN=path skips the cargo build and times that binary; otherwise the script builds the
+# release profile statically linked (RUSTFLAGS="-C target-feature=+crt-static" cargo build
+# --release -p ocirun --target <host>), as the binary to ship.
+#
+# The bundle: a rootfs of /bin/busybox and its applet links, and the config.json `ocirun spec`
+# writes, with terminal off, process `true`, and the pid, network, ipc, uts and mount
+# namespaces (the floor's `unshare --pid --net --ipc --uts --mount`). ociVersion is set to
+# 1.0.2-dev, which every runtime here accepts (crun 1.8 refuses 1.2.0).
+#
+# Everything runs in one private mount namespace, in which
+# - an empty file is bind-mounted over /sys/fs/cgroup/unified/cgroup.controllers: on a hybrid
+#   host crun 1.8 otherwise refuses to start (it sees a v2 controller it cannot handle);
+# - a tmpfs holds every runtime's state root, as /run is on a usual host.
+# Each runtime runs its own fixed container id: `run` without --detach deletes the container
+# when it exits (runc, crun and ocirun alike), so no shell is needed to make ids unique and
+# the measured command is the runtime alone (hyperfine -N). Cleanup (containers, cgroups,
+# mounts, temp dir) happens on exit, whatever happens.
+set -euo pipefail
+
+runs=250
+warmup=20
+seq_n=100
+rss_n=10
+library=1
+out=""
+inner=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --warmup) warmup=$2; shift 2 ;;
+        --seq) seq_n=$2; shift 2 ;;
+        --rss) rss_n=$2; shift 2 ;;
+        --no-library) library=0; shift ;;
+        --out) out=$2; shift 2 ;;
+        --inner) inner=1; shift ;;
+        *) echo "usage: $0 [--runs N] [--warmup N] [--seq N] [--rss N] [--no-library] [--out FILE]" >&2; exit 2 ;;
+    esac
+done
+
+ids=(cmp-ocirun-$$ cmp-crun-$$ cmp-runc-$$)
+
+if [ "$inner" = 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "compare.sh: needs root (it runs containers)" >&2
+        exit 1
+    fi
+    missing=()
+    command -v hyperfine >/dev/null || missing+=(hyperfine)
+    command -v jq >/dev/null || missing+=(jq)
+    [ -x /usr/bin/time ] || missing+=(time)
+    [ -x /bin/busybox ] || missing+=(busybox-static)
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    repo=$(cd "$(dirname "$0")/.." && pwd)
+    if [ -z "${OCIRUN_BIN:-}" ]; then
+        # The release build, linked statically on glibc hosts (musl ones are already): no
+        # dynamic loader, no relocations, and only the libc pages it uses (peak RSS). An
+        # explicit --target keeps the flag off build scripts and proc-macros.
+        host=$(rustc -vV | sed -n 's/^host: //p')
+        flags=""
+        case "$host" in *-linux-gnu*) flags="-C target-feature=+crt-static" ;; esac
+        (cd "$repo" && RUSTFLAGS="$flags" cargo build --release -q -p ocirun --target "$host")
+        OCIRUN_BIN=${CARGO_TARGET_DIR:-$repo/target}/$host/release/ocirun
+    fi
+    OCIRUN_BIN=$(realpath "$OCIRUN_BIN")
+    export OCIRUN_BIN
+    SPAWN_BENCH=""
+    if [ "$library" = 1 ]; then
+        SPAWN_BENCH=$(cd "$repo" && cargo bench -q -p ocirun-benches --bench spawn --no-run --message-format=json |
+            jq -r 'select(.reason == "compiler-artifact" and .target.name == "spawn") | .executable')
+    fi
+    export SPAWN_BENCH
+    OCIRUN_REV=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    export OCIRUN_REV
+    WORK=$(mktemp -d /tmp/ocirun-compare.XXXXXX)
+    export WORK
+    trap 'rm -rf "$WORK"' EXIT
+    bundle=$WORK/bundle
+    rootfs=$bundle/rootfs
+    mkdir -p "$rootfs"
+    for d in bin sbin etc proc sys dev tmp root usr/bin var; do mkdir -p "$rootfs/$d"; done
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+    done
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+    "$OCIRUN_BIN" spec --bundle "$bundle"
+    jq '.ociVersion = "1.0.2-dev"
+        | .process.terminal = false
+        | .process.args = ["true"]
+        | .linux.namespaces = [{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]' \
+        "$bundle/config.json" >"$bundle/config.json.new"
+    mv "$bundle/config.json.new" "$bundle/config.json"
+    # The inner half runs in a private mount namespace; its mounts vanish with it.
+    unshare -m --propagation private "$0" --inner --runs "$runs" --warmup "$warmup" --seq "$seq_n" \
+        --rss "$rss_n" $([ "$library" = 1 ] || echo --no-library) ${out:+--out "$(realpath -m "$out")"}
+    exit 0
+fi
+
+# ---- inner: in the private mount namespace ----
+bundle=$WORK/bundle
+rootfs=$bundle/rootfs
+state=$WORK/run
+mkdir -p "$state"
+mount -t tmpfs -o mode=0700 tmpfs "$state"
+cleanup() {
+    set +e
+    "$OCIRUN_BIN" --root "$state/ocirun" delete --force "${ids[0]}" >/dev/null 2>&1
+    command -v crun >/dev/null && crun --root "$state/crun" delete --force "${ids[1]}" >/dev/null 2>&1
+    command -v runc >/dev/null && runc --root "$state/runc" delete --force "${ids[2]}" >/dev/null 2>&1
+    for id in "${ids[@]}"; do
+        for d in /sys/fs/cgroup/*/ocirun/"$id" /sys/fs/cgroup/*/"$id" /sys/fs/cgroup/"$id"; do
+            [ -d "$d" ] && rmdir "$d" 2>/dev/null
+        done
+    done
+    umount "$state" 2>/dev/null
+    for d in /sys/fs/cgroup/*/"ocirun-compare-$$"; do
+        [ -d "$d" ] && rmdir "$d" 2>/dev/null
+    done
+}
+trap cleanup EXIT
+
+controllers=/sys/fs/cgroup/unified/cgroup.controllers
+if [ -f "$controllers" ]; then
+    : >"$WORK/empty"
+    mount --bind "$WORK/empty" "$controllers"
+fi
+
+ns="--pid --mount --uts --ipc --net"
+names=(floor floor+chroot ocirun)
+cmds=("unshare --fork $ns true" "unshare --fork $ns chroot $rootfs /bin/true"
+    "$OCIRUN_BIN --root $state/ocirun run --bundle $bundle ${ids[0]}")
+if command -v crun >/dev/null; then
+    names+=(crun)
+    cmds+=("crun --root $state/crun run --bundle $bundle ${ids[1]}")
+fi
+if command -v runc >/dev/null; then
+    names+=(runc)
+    cmds+=("runc --root $state/runc run --bundle $bundle ${ids[2]}")
+fi
+args=()
+for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+
+echo "== spawn latency: hyperfine -N --warmup $warmup --runs $runs (one run, all commands)"
+hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$WORK/latency.json" "${args[@]}" >&2
+
+lib_med=""
+if [ "$library" = 1 ] && [ -n "${SPAWN_BENCH:-}" ]; then
+    echo "== library spawn: criterion, $SPAWN_BENCH (benches/benches/spawn.rs)" >&2
+    OCIRUN_TEST_CGROUP=ocirun-compare-$$ CRITERION_HOME=$WORK/criterion "$SPAWN_BENCH" --bench --noplot >&2
+    estimates=$(find "$WORK/criterion" -path '*/new/estimates.json' | head -1)
+    lib_med=$(jq '.median.point_estimate / 1e9' "$estimates")
+fi
+
+rss_of() { # median peak RSS (KiB) of n runs of a command
+    local n=$1; shift
+    for _ in $(seq "$n"); do /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; done | sort -n |
+        awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'
+}
+declare -A rss
+if [ "$rss_n" -gt 0 ]; then
+    for i in "${!names[@]}"; do
+        # shellcheck disable=SC2086 # the commands are word lists without quoting
+        rss[${names[$i]}]=$(rss_of "$rss_n" ${cmds[$i]})
+    done
+fi
+
+declare -A seqs
+if [ "$seq_n" -gt 0 ]; then
+    echo "== $seq_n containers one after another: hyperfine --runs 3, a shell loop per runtime" >&2
+    seq_args=()
+    for i in "${!names[@]}"; do
+        script=$WORK/seq-${names[$i]}.sh
+        printf 'for i in $(seq %d); do %s || exit 1; done\n' "$seq_n" "${cmds[$i]}" >"$script"
+        seq_args+=(-n "${names[$i]}" "bash $script")
+    done
+    hyperfine -N --style basic --warmup 1 --runs 3 --export-json "$WORK/seq.json" "${seq_args[@]}" >&2
+    while read -r name median; do seqs[$name]=$median; done < <(jq -r '.results[] | "\(.command) \(.median)"' "$WORK/seq.json")
+fi
+
+# ---- report ----
+median_of() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median' "$WORK/latency.json"; }
+ocirun_med=$(median_of ocirun)
+floor_med=$(median_of floor+chroot)
+crun_med=$(median_of crun)
+{
+    echo
+    echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), cgroups hybrid"
+    echo "ocirun $OCIRUN_REV ($(file -b "$OCIRUN_BIN" | grep -o 'static[a-z -]*linked\|dynamically linked' | head -1), $(stat -c %s "$OCIRUN_BIN") bytes); $(crun --version 2>/dev/null | head -1 || echo 'crun: not installed'); $(runc --version 2>/dev/null | head -1 || echo 'runc: not installed'); $(hyperfine --version)"
+    echo "Command: benches/compare.sh --runs $runs --warmup $warmup --seq $seq_n --rss $rss_n$([ "$library" = 1 ] || echo ' --no-library')"
+    echo
+    echo "| command | median | mean ± σ | min | × floor+chroot | × crun | peak RSS | $seq_n in a row |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for name in "${names[@]}"; do
+        jq -r --arg n "$name" --arg floor "$floor_med" --arg crun "${crun_med:-}" \
+            --arg rss "${rss[$name]:-}" --arg seq "${seqs[$name]:-}" '
+            def ms: . * 1000 | . * 100 | round / 100 | tostring + " ms";
+            def ratio($d): if $d == "" then "–" else (. / ($d | tonumber) * 100 | round / 100 | tostring) end;
+            .results[] | select(.command == $n)
+            | "| `\($n)` | \(.median | ms) | \(.mean | ms) ± \(.stddev | ms) | \(.min | ms) | \(.median | ratio($floor)) | \(.median | ratio($crun)) | \(if $rss == "" then "–" else (($rss | tonumber) / 1024 * 10 | round / 10 | tostring) + " MiB" end) | \(if $seq == "" then "–" else (($seq | tonumber) * 100 | round / 100 | tostring) + " s" end) |"' \
+            "$WORK/latency.json"
+    done
+    echo
+    if [ -n "$lib_med" ]; then
+        echo
+        echo "Library spawn (criterion, benches/benches/spawn.rs, same namespace, right after): median $(jq -n "$lib_med * 1000 * 100 | round / 100") ms"
+    fi
+    if [ -n "$lib_med" ] && [ -n "${crun_med:-}" ]; then
+        echo "library spawn / crun run: $(jq -n "$lib_med / $crun_med * 1000 | round / 1000") (target ≤ 0.5)"
+    fi
+    if [ -n "${crun_med:-}" ]; then
+        echo "ocirun / crun: $(jq -n "$ocirun_med / $crun_med * 1000 | round / 1000") (target ≤ 0.8)"
+    fi
+    echo "ocirun / (unshare + chroot): $(jq -n "$ocirun_med / $floor_med * 1000 | round / 1000") (target ≤ 1.3)"
+    if [ -n "${rss[crun]:-}" ]; then
+        echo "peak RSS ocirun / crun: ${rss[ocirun]} KiB / ${rss[crun]} KiB (target ≤ 1)"
+    fi
+    if [ -n "${seqs[crun]:-}" ]; then
+        echo "$seq_n in a row ocirun / crun: $(jq -n "${seqs[ocirun]} / ${seqs[crun]} * 1000 | round / 1000") (target < 1)"
+    fi
+} | tee ${out:+"$out"}
