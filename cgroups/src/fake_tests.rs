@@ -772,3 +772,16 @@ fn v1_devices_default_deny_then_allow_list() {
         ])
     );
 }
+
+#[test]
+fn v2_oom_notifier_counts_new_oom_events() {
+    let f = fake_v2(&["memory.events"]);
+    let events = f.leaf("").join("memory.events");
+    std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").expect("write");
+    let mut n = f.cg.oom_notifier().expect("notifier");
+    // A regular file never signals POLLPRI: each wait re-reads the counter after its timeout.
+    assert_eq!(n.wait(std::time::Duration::from_millis(1)).expect("wait"), 0);
+    std::fs::write(&events, "low 0\nhigh 0\nmax 9\noom 3\noom_kill 2\n").expect("write");
+    assert_eq!(n.wait(std::time::Duration::from_millis(1)).expect("wait"), 2);
+    assert_eq!(n.wait(std::time::Duration::from_millis(1)).expect("wait"), 0);
+}

@@ -3,8 +3,8 @@
 //! [`Hierarchies::detect`] finds how cgroups are mounted; [`Cgroup::new`] resolves
 //! `linux.cgroupsPath` to a cgroup path (`/ocirun/<id>`) without touching the filesystem;
 //! [`Cgroup::create`] makes the directory in every hierarchy and applies `linux.resources`;
-//! [`Cgroup::add_process`], [`Cgroup::freeze`], [`Cgroup::stats`], [`Cgroup::update`] and
-//! [`Cgroup::remove`] do the rest of a container's life.
+//! [`Cgroup::add_process`], [`Cgroup::freeze`], [`Cgroup::stats`], [`Cgroup::oom_notifier`],
+//! [`Cgroup::update`] and [`Cgroup::remove`] do the rest of a container's life.
 //!
 //! Each resource class goes to the hierarchy that has its controller: on a hybrid host a
 //! controller bound to the v2 mount (hugetlb on the build machine) is written in v2 format, the
@@ -25,6 +25,8 @@
 //! - v2 cpu and cpuset (cpu.weight conversion, cpu.max, cpu.max.burst, cpu.idle, cpuset.*);
 //! - v2 pids (pids.max), v2 io (io.bfq.weight, io.weight conversion, io.max), v2 rdma, unified keys;
 //! - v2 freeze/thaw (cgroup.freeze, cgroup.events) and v2 stats (cpu.stat, memory.*, io.stat, pids.*);
+//! - v2 OOM notification (the "oom" counter of memory.events; the kernel's POLLPRI wake-up is not
+//!   exercised, a fake file never raises it);
 //! - v1 hugetlb, net_cls, net_prio, rdma and blkio weights (not mounted or not enabled here);
 //! - removal with cgroup.kill on a v2-only host.
 //!
@@ -58,6 +60,7 @@ mod fake_tests;
 mod freezer;
 mod fsio;
 mod hierarchy;
+mod oom;
 mod path;
 mod resources;
 mod stats;
@@ -73,6 +76,7 @@ pub use devices::default_device_rules;
 pub use error::CgroupError;
 pub use freezer::FreezerState;
 pub use hierarchy::{Hierarchies, Layout};
+pub use oom::OomNotifier;
 pub use path::{DEFAULT_PARENT, SYSTEMD_SOCKETS, SystemdPath, expand_slice, parse_systemd};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats, Stats, Throttling,
@@ -359,6 +363,11 @@ impl Cgroup {
     /// The statistics `runc events --stats` prints (its "data" object).
     pub fn stats(&self) -> Result<Stats> {
         stats::collect(self)
+    }
+
+    /// Starts listening for OOM events in this cgroup (the memory controller's hierarchy).
+    pub fn oom_notifier(&self) -> Result<OomNotifier> {
+        OomNotifier::new(self)
     }
 }
 

@@ -208,3 +208,49 @@ pub(crate) fn bpf_prog_get_fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
     };
     owned_fd(bpf(BPF_PROG_GET_FD_BY_ID, &mut attr)?)
 }
+
+/// A new eventfd (`EFD_CLOEXEC`), counter 0.
+pub(crate) fn eventfd() -> std::io::Result<OwnedFd> {
+    // SAFETY: eventfd takes two integers and returns a new fd or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is new and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads an eventfd's 8-byte counter (and resets it).
+pub(crate) fn eventfd_read(fd: &OwnedFd) -> std::io::Result<u64> {
+    let mut value = 0u64;
+    // SAFETY: reads at most 8 bytes into a u64 on our stack from an fd we own.
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut value).cast(), 8) };
+    if n != 8 {
+        return Err(if n < 0 {
+            std::io::Error::last_os_error()
+        } else {
+            std::io::Error::from(std::io::ErrorKind::UnexpectedEof)
+        });
+    }
+    Ok(value)
+}
+
+/// Waits up to `timeout_ms` for `events` on `fd`; returns the revents (0 on timeout).
+pub(crate) fn poll_one(fd: &impl AsRawFd, events: i16, timeout_ms: i32) -> std::io::Result<i16> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: pfd is one valid pollfd on our stack.
+        let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if n >= 0 {
+            return Ok(pfd.revents);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}

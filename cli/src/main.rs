@@ -1,5 +1,7 @@
 //! `ocirun`: runc's command line over runtime-core.
 
+mod cgroup_cmds;
+mod exec;
 mod log;
 mod specgen;
 
@@ -32,9 +34,9 @@ struct Cli {
     /// Rootless mode: ocirun supports only "false" (root) here.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
-    /// Path to criu (accepted for runc compatibility).
-    #[arg(long, global = true, hide = true)]
-    criu: Option<PathBuf>,
+    /// The CRIU binary for checkpoint and restore.
+    #[arg(long, global = true, default_value = "criu")]
+    criu: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +55,9 @@ struct CreateArgs {
     /// Write the init's pid to this file.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// A unix socket that receives a pidfd of the init.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
     /// Do not use pivot_root (for a rootfs on a ramdisk).
     #[arg(long = "no-pivot")]
     no_pivot: bool,
@@ -62,6 +67,42 @@ struct CreateArgs {
     /// Pass this many fds after stdio (3, 4, ...) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+}
+
+/// The CRIU flags checkpoint and restore share (runc's).
+#[derive(clap::Args, Debug)]
+struct CriuArgs {
+    /// Where the images are.
+    #[arg(long = "image-path", default_value = "checkpoint")]
+    image_path: PathBuf,
+    /// Where CRIU writes its logs (default: the image path).
+    #[arg(long = "work-path")]
+    work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long = "tcp-established")]
+    tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    ext_unix_sk: bool,
+    /// Allow shell jobs.
+    #[arg(long = "shell-job")]
+    shell_job: bool,
+    /// Handle file locks.
+    #[arg(long = "file-locks")]
+    file_locks: bool,
+}
+
+impl CriuArgs {
+    fn options(&self, criu: &std::path::Path) -> Result<runtime_core::CriuOptions> {
+        let mut o = runtime_core::CriuOptions::new(absolute(&self.image_path)?);
+        o.criu = criu.to_path_buf();
+        o.work_path = self.work_path.as_deref().map(absolute).transpose()?;
+        o.tcp_established = self.tcp_established;
+        o.ext_unix_sk = self.ext_unix_sk;
+        o.shell_job = self.shell_job;
+        o.file_locks = self.file_locks;
+        Ok(o)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,12 +161,44 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Run a process in a running container.
+    Exec(Box<exec::ExecArgs>),
+    /// Checkpoint a running container with CRIU.
+    Checkpoint {
+        /// The container id.
+        id: String,
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// Leave the container running after the checkpoint.
+        #[arg(long = "leave-running")]
+        leave_running: bool,
+    },
+    /// Restore a container from a CRIU checkpoint.
+    Restore {
+        /// The container id.
+        id: String,
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// The bundle directory (default: the current directory).
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Write the restored init's pid to this file.
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        /// Return once restored (ocirun always does: the restored container runs detached).
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Print the OCI features document of this build as JSON.
+    Features,
     /// Write a default config.json (as `runc spec`).
     Spec {
         /// The bundle directory to write it in.
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
     },
+    #[command(flatten)]
+    Cgroup(cgroup_cmds::CgroupCommand),
 }
 
 fn signal_number(s: &str) -> Result<i32> {
@@ -174,20 +247,48 @@ fn signal_number(s: &str) -> Result<i32> {
     Ok(n)
 }
 
-fn builder(cli: &Cli, a: &CreateArgs) -> Result<runtime_core::ContainerBuilder> {
-    if a.console_socket.is_some() {
-        bail!("--console-socket: terminals are not supported by this build of ocirun");
-    }
+/// How the container's terminal is handled: runc's checkTerminal rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tty {
+    /// No terminal: stdio passes through.
+    None,
+    /// The pty master goes to --console-socket.
+    Socket,
+    /// Foreground `run`: ocirun relays its own stdio to the pty.
+    Relay,
+}
+
+/// The builder for create and run; `detach` is true for create and `run --detach`.
+fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::ContainerBuilder, Tty)> {
+    let bundle = absolute(&a.bundle)?;
+    let spec = runtime_core::spec::load_bundle(&bundle)?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let tty = match (terminal, detach, &a.console_socket) {
+        (true, true, None) => bail!("cannot allocate tty if ocirun will detach without setting console socket"),
+        (true, true, Some(_)) => Tty::Socket,
+        (_, _, Some(_)) => bail!("cannot use console socket if ocirun will not detach or allocate tty"),
+        (true, false, None) => Tty::Relay,
+        (false, _, None) => Tty::None,
+    };
     let mut b = Container::builder(&a.id)
         .root(&cli.root)
-        .bundle(&a.bundle)
+        .bundle(&bundle)
+        .spec(spec)
         .no_pivot(a.no_pivot)
+        .systemd_cgroup(cli.systemd_cgroup)
         .listen_fds(listen_fds())
-        .preserve_fds(a.preserve_fds);
+        .preserve_fds(a.preserve_fds)
+        .keep_pty_master(tty == Tty::Relay);
+    if let Some(p) = &a.console_socket {
+        b = b.console_socket(absolute(p)?);
+    }
+    if let Some(p) = &a.pidfd_socket {
+        b = b.pidfd_socket(absolute(p)?);
+    }
     if let Some(p) = &a.pid_file {
         b = b.pid_file(absolute(p)?);
     }
-    Ok(b)
+    Ok((b, tty))
 }
 
 /// The systemd socket-activation fds this process was given, as runc reads them
@@ -200,7 +301,7 @@ fn listen_fds() -> u32 {
     }
 }
 
-fn absolute(p: &std::path::Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &std::path::Path) -> Result<PathBuf> {
     Ok(if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -209,25 +310,34 @@ fn absolute(p: &std::path::Path) -> Result<PathBuf> {
 }
 
 fn run(cli: &Cli) -> Result<i32> {
-    if cli.systemd_cgroup {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not supported by this build of ocirun");
-    }
     if cli.rootless.as_deref().is_some_and(|r| r == "true") {
         bail!("--rootless=true: rootless containers are not supported by this build of ocirun");
     }
     match &cli.command {
         Command::Create(a) => {
-            builder(cli, a)?.create()?;
+            builder(cli, a, true)?.0.create()?;
         }
         Command::Start { id } => {
             Container::load(&cli.root, id)?.start()?;
         }
         Command::Run { args, detach, keep, .. } => {
-            let mut c = builder(cli, args)?.run()?;
+            let (b, tty) = builder(cli, args, *detach)?;
+            let mut c = b.run()?;
             if *detach {
                 return Ok(0);
             }
+            let forward = c.pidfd().map(runtime_core::signals::Forwarder::start);
+            if tty == Tty::Relay {
+                let master = c.take_pty_master().context("the container's pty master is missing")?;
+                if let Err(e) = runtime_core::console::relay_stdio(&master) {
+                    let _ = c.kill(libc::SIGKILL, false);
+                    let _ = c.wait();
+                    let _ = c.delete(true);
+                    return Err(anyhow::Error::new(e).context("relay the container's terminal"));
+                }
+            }
             let status = c.wait()?;
+            drop(forward);
             if !keep {
                 c.delete(true)?;
             }
@@ -277,6 +387,33 @@ fn run(cli: &Cli) -> Result<i32> {
                 }
             }
         }
+        Command::Exec(a) => return exec::exec(&cli.root, a),
+        Command::Checkpoint {
+            id,
+            criu,
+            leave_running,
+        } => {
+            let mut opts = criu.options(&cli.criu)?;
+            opts.leave_running = *leave_running;
+            Container::load(&cli.root, id)?.checkpoint(&opts)?;
+        }
+        Command::Restore {
+            id,
+            criu,
+            bundle,
+            pid_file,
+            ..
+        } => {
+            let mut b = Container::builder(id)
+                .root(&cli.root)
+                .bundle(absolute(bundle)?)
+                .systemd_cgroup(cli.systemd_cgroup);
+            if let Some(p) = pid_file {
+                b = b.pid_file(absolute(p)?);
+            }
+            b.restore(&criu.options(&cli.criu)?)?;
+        }
+        Command::Features => println!("{}", serde_json::to_string_pretty(&runtime_core::features())?),
         Command::Spec { bundle, .. } => {
             let path = bundle.join("config.json");
             if path.exists() {
@@ -284,12 +421,17 @@ fn run(cli: &Cli) -> Result<i32> {
             }
             std::fs::write(&path, specgen::default_spec()).with_context(|| format!("write {}", path.display()))?;
         }
+        Command::Cgroup(c) => return cgroup_cmds::run(cli, c),
     }
     Ok(0)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run { detach: false, .. } | Command::Exec(_)) {
+        // Before any thread starts: the foreground container process gets these signals.
+        runtime_core::signals::block_forwarded();
+    }
     let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug));
     logger.debug(&format!("{:?}", cli.command));
     let warnings = logger.clone();

@@ -14,7 +14,7 @@ fn run_prints_output_and_returns_the_exit_code() {
     let b = Bundle::new(&["sh", "-c", "echo hello from $(hostname); exit 7"]);
     b.write();
     let id = unique_id("clirun");
-    let _g = Guard(&b.state_root(), id.clone());
+    let _g = Guard(b.state_root(), id.clone());
     let out = ocirun(&b.state_root())
         .args(["run", "--bundle"])
         .arg(b.path())
@@ -34,7 +34,7 @@ fn create_start_state_kill_delete() {
     b.write();
     let root = b.state_root();
     let id = unique_id("clilife");
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     let pid_file = b.path().join("pid");
     run_detached(
         ocirun(&root)
@@ -129,7 +129,7 @@ fn preserve_fds_passes_exactly_the_extra_fds() {
     let b = Bundle::new(&["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '; cat <&3"]);
     b.write();
     let id = unique_id("clifds");
-    let _g = Guard(&b.state_root(), id.clone());
+    let _g = Guard(b.state_root(), id.clone());
     let payload = b.path().join("payload");
     std::fs::write(&payload, "via-fd-3").unwrap();
     // The shell opens the payload as fd 3 for ocirun, which passes it on.
@@ -153,4 +153,29 @@ fn preserve_fds_passes_exactly_the_extra_fds() {
     assert!(!text.contains(" 5 "), "a runtime fd leaked: {text}");
     assert!(text.ends_with("via-fd-3"), "{text}");
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn systemd_cgroup_driver_without_systemd_is_a_clear_error() {
+    require_prerequisites();
+    if std::path::Path::new("/run/systemd/system").exists() {
+        // This host runs systemd: the driver's error path is not reachable here.
+        return;
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["cgroupsPath"] = json!("system.slice:ocirun:test");
+    b.write();
+    let id = unique_id("clisysd");
+    let (ok, err) = common::run_status(
+        ocirun(&b.state_root())
+            .args(["--systemd-cgroup", "run", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("system.slice:ocirun:test") && err.contains("systemd is not running"),
+        "{err}"
+    );
+    assert!(!b.state_root().join(&id).exists());
 }

@@ -111,7 +111,7 @@ fn hooks_run_in_order_in_their_namespaces_with_the_state_through_run() {
     require_prerequisites();
     let (b, log) = hooked_bundle();
     let id = unique_id("hookrun");
-    let _g = Guard(&b.state_root(), id.clone());
+    let _g = Guard(b.state_root(), id.clone());
     run_ok(
         ocirun(&b.state_root())
             .args(["run", "--bundle"])
@@ -128,7 +128,7 @@ fn hooks_run_in_order_in_their_namespaces_with_the_state_through_create_start_de
     let (b, log) = hooked_bundle();
     let id = unique_id("hookcsd");
     let root = b.state_root();
-    let _g = Guard(&root, id.clone());
+    let _g = Guard(root.clone(), id.clone());
     run_detached(ocirun(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
     // After create: exactly the create hooks, with the init's pid.
     assert_eq!(read(&log, "order"), "prestart\ncreateRuntime\ncreateContainer");
@@ -156,7 +156,7 @@ fn failing_poststart_and_poststop_hooks_only_warn() {
     b.spec["hooks"] = json!({"poststart": fail, "poststop": fail});
     b.write();
     let id = unique_id("hookwarn");
-    let _g = Guard(&b.state_root(), id.clone());
+    let _g = Guard(b.state_root(), id.clone());
     let out = ocirun(&b.state_root())
         .args(["run", "--bundle"])
         .arg(b.path())

@@ -1,15 +1,10 @@
 //! `ocirun run` of `true` 200 times in a row leaks nothing: alone in its test
 //! binary, so no other test disturbs the counts of fds, mounts and cgroups.
 
-use std::process::Command;
+mod common;
 
+use common::ocirun;
 use test_support::{Bundle, footprint, require_prerequisites, unique_id};
-
-fn ocirun(root: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ocirun"));
-    c.arg("--root").arg(root);
-    c
-}
 
 #[test]
 fn two_hundred_runs_leak_nothing() {

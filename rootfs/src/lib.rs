@@ -21,7 +21,7 @@ mod sys;
 
 pub use child::Stop;
 pub use error::RootfsError;
-pub use options::{MountOptions, parse_mount_options};
+pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
 
 /// Everything the rootfs needs from the spec, owned; built by runtime-core.

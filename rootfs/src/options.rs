@@ -58,6 +58,71 @@ enum Flag {
     Clear(c_ulong),
 }
 
+/// Every mount option name [`parse_mount_options`] recognizes (the rest go to mount(2)'s data),
+/// sorted: the `mountOptions` of the OCI features document.
+pub const RECOGNIZED_MOUNT_OPTIONS: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "tmpcopyup",
+    "unbindable",
+];
+
 /// runc's table of classic mount options.
 fn classic(option: &str) -> Option<Flag> {
     use Flag::{Clear, Set};
@@ -93,6 +158,7 @@ fn classic(option: &str) -> Option<Flag> {
         "silent" => Set(libc::MS_SILENT),
         "strictatime" => Set(libc::MS_STRICTATIME),
         "suid" => Clear(libc::MS_NOSUID),
+        "symfollow" => Clear(libc::MS_NOSYMFOLLOW),
         "sync" => Set(libc::MS_SYNCHRONOUS),
         _ => return None,
     })
@@ -217,6 +283,17 @@ pub fn parse_mount_options<S: AsRef<str>>(options: &[S]) -> Result<MountOptions,
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_listed_option_is_recognized() {
+        let mut sorted = RECOGNIZED_MOUNT_OPTIONS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, RECOGNIZED_MOUNT_OPTIONS, "keep the list sorted");
+        for option in RECOGNIZED_MOUNT_OPTIONS {
+            let parsed = parse_mount_options(&[option]).unwrap_or_else(|e| panic!("{option}: {e}"));
+            assert!(parsed.data.is_empty(), "{option} fell through to mount data");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -47,6 +47,11 @@ const NAMES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// Every capability name ocirun knows, in kernel order.
+pub fn names() -> &'static [&'static str] {
+    &NAMES
+}
+
 /// The highest capability number this kernel knows.
 pub fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")

@@ -17,7 +17,7 @@ use crate::hooks::{self, HookKind};
 use crate::init::{InitPlan, PlanOptions, Step};
 use crate::state::{self, ContainerDir, Record, Status, Store};
 use crate::sync::{FdKind, Msg, Tag};
-use crate::{Error, Result, spec};
+use crate::{Error, Result, console, spec};
 
 /// Configures and creates a container; every setting defaults to what runc would use.
 #[derive(Debug)]
@@ -27,19 +27,111 @@ pub struct ContainerBuilder {
     bundle: Option<PathBuf>,
     spec: Option<Spec>,
     no_pivot: bool,
-    preserve_fds: u32,
     listen_fds: u32,
-    pid_file: Option<PathBuf>,
-    stdio: [Option<OwnedFd>; 3],
+    systemd_cgroup: bool,
+    io: ProcessIo,
 }
+
+/// What create and exec share about their process: its stdio, extra fds, pty and pid.
+#[derive(Debug, Default)]
+pub(crate) struct ProcessIo {
+    pub stdio: [Option<OwnedFd>; 3],
+    pub preserve_fds: u32,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub pidfd_socket: Option<PathBuf>,
+    pub keep_pty_master: bool,
+}
+
+impl ProcessIo {
+    /// Where the pty master goes, checked against `process.terminal`; a console socket is
+    /// connected now, so that one nobody listens on fails before anything is created.
+    pub(crate) fn console(&self, terminal: bool) -> Result<console::Destination> {
+        console::Destination::prepare(
+            terminal,
+            self.console_socket.as_deref(),
+            self.keep_pty_master,
+            self.stdio.iter().any(Option::is_some),
+        )
+    }
+
+    /// The pidfd socket, connected now for the same reason.
+    pub(crate) fn pidfd_socket(&self) -> Result<Option<console::PidfdSocket>> {
+        self.pidfd_socket
+            .as_deref()
+            .map(console::PidfdSocket::connect)
+            .transpose()
+    }
+}
+
+/// The builder methods of [`ProcessIo`], for a builder with an `io` field; `$who` names its process.
+macro_rules! process_io_setters {
+    ($who:literal) => {
+        #[doc = concat!("The ", $who, "'s stdin (default: the caller's).")]
+        pub fn stdin(mut self, fd: impl Into<std::os::fd::OwnedFd>) -> Self {
+            self.io.stdio[0] = Some(fd.into());
+            self
+        }
+
+        #[doc = concat!("The ", $who, "'s stdout (default: the caller's).")]
+        pub fn stdout(mut self, fd: impl Into<std::os::fd::OwnedFd>) -> Self {
+            self.io.stdio[1] = Some(fd.into());
+            self
+        }
+
+        #[doc = concat!("The ", $who, "'s stderr (default: the caller's).")]
+        pub fn stderr(mut self, fd: impl Into<std::os::fd::OwnedFd>) -> Self {
+            self.io.stdio[2] = Some(fd.into());
+            self
+        }
+
+        #[doc = concat!("Pass fds 3 .. 3+n to the ", $who, " (`--preserve-fds`).")]
+        pub fn preserve_fds(mut self, n: u32) -> Self {
+            self.io.preserve_fds = n;
+            self
+        }
+
+        #[doc = concat!("Write the ", $who, "'s pid to this file once it exists (`--pid-file`).")]
+        pub fn pid_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.io.pid_file = Some(path.into());
+            self
+        }
+
+        #[doc = concat!(
+            "Send the master of the ", $who, "'s pty to this unix socket (`--console-socket`), as runc ",
+            "does: one message whose data is the ptmx path, with the fd as SCM_RIGHTS. Needs `process.terminal`."
+        )]
+        pub fn console_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.io.console_socket = Some(path.into());
+            self
+        }
+
+        #[doc = concat!("Send a pidfd of the ", $who, " to this unix socket once it exists (`--pidfd-socket`).")]
+        pub fn pidfd_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.io.pidfd_socket = Some(path.into());
+            self
+        }
+
+        #[doc = concat!(
+            "Keep the master of the ", $who, "'s pty for `take_pty_master`, instead of sending it to ",
+            "a console socket. Needs `process.terminal`."
+        )]
+        pub fn keep_pty_master(mut self, yes: bool) -> Self {
+            self.io.keep_pty_master = yes;
+            self
+        }
+    };
+}
+pub(crate) use process_io_setters;
 
 /// A container in the state store, and, when this process created it, its init's pidfd.
 #[derive(Debug)]
 pub struct Container {
     pub(crate) store: Store,
-    record: Record,
+    pub(crate) record: Record,
     pidfd: Option<OwnedFd>,
     is_parent: bool,
+    pty_master: Option<OwnedFd>,
 }
 
 /// The OCI state of a container, as `ocirun state` prints it (runc's fields).
@@ -75,30 +167,13 @@ impl ContainerBuilder {
             bundle: None,
             spec: None,
             no_pivot: false,
-            preserve_fds: 0,
             listen_fds: 0,
-            pid_file: None,
-            stdio: [None, None, None],
+            systemd_cgroup: false,
+            io: ProcessIo::default(),
         }
     }
 
-    /// The container process's stdin (default: the caller's).
-    pub fn stdin(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[0] = Some(fd.into());
-        self
-    }
-
-    /// The container process's stdout (default: the caller's).
-    pub fn stdout(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[1] = Some(fd.into());
-        self
-    }
-
-    /// The container process's stderr (default: the caller's).
-    pub fn stderr(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[2] = Some(fd.into());
-        self
-    }
+    process_io_setters!("container process");
 
     /// The state root (runc's `--root`).
     pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
@@ -124,12 +199,6 @@ impl ContainerBuilder {
         self
     }
 
-    /// Pass fds 3 .. 3+n to the container process (`--preserve-fds`).
-    pub fn preserve_fds(mut self, n: u32) -> Self {
-        self.preserve_fds = n;
-        self
-    }
-
     /// Pass `n` systemd socket-activation fds (3 .. 3+n) to the container process, with
     /// `LISTEN_FDS=n` and `LISTEN_PID=1` in its environment; the `preserve_fds` come after them.
     pub fn listen_fds(mut self, n: u32) -> Self {
@@ -137,25 +206,83 @@ impl ContainerBuilder {
         self
     }
 
-    /// Write the init's pid to this file after create (`--pid-file`).
-    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.pid_file = Some(path.into());
+    /// Read linux.cgroupsPath as systemd's `slice:prefix:name` and let systemd manage the
+    /// cgroup (`--systemd-cgroup`).
+    pub fn systemd_cgroup(mut self, yes: bool) -> Self {
+        self.systemd_cgroup = yes;
         self
     }
 
-    /// Creates the container: its init waits for [`Container::start`].
-    pub fn create(self) -> Result<Container> {
+    /// The bundle, the validated spec and the rootfs this builder names.
+    fn resolve(&mut self) -> Result<(PathBuf, Spec, PathBuf)> {
         let bundle = match &self.bundle {
             Some(b) => std::fs::canonicalize(b).map_err(|e| Error::io("open bundle", b, e))?,
             None => std::env::current_dir().map_err(|e| Error::io("find bundle", ".", e))?,
         };
-        let spec = match self.spec {
+        let spec = match self.spec.take() {
             Some(s) => s,
             None => spec::load_bundle(&bundle)?,
         };
         spec::validate(&spec)?;
-        check_passed_fds(self.listen_fds.saturating_add(self.preserve_fds))?;
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
+        Ok((bundle, spec, rootfs))
+    }
+
+    /// Makes a container whose init `spawn` brings up some other way (CRIU's restore), with
+    /// the state directory, cgroup and record create would make; `spawn` gets the spec, the
+    /// rootfs and the cgroup path and returns the init's pid.
+    pub(crate) fn create_with(mut self, spawn: impl FnOnce(&Spec, &Path, &str) -> Result<i32>) -> Result<Container> {
+        let (bundle, spec, rootfs) = self.resolve()?;
+        let store = Store::new(&self.root);
+        let mut undo = Undo {
+            dir: Some(store.create(&self.id)?),
+            cgroup: None,
+            child: None,
+            poststop: None,
+        };
+        let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
+        let cgroup = make_cgroup(linux, &self.id, self.systemd_cgroup)?;
+        let cgroup_path = cgroup.path().to_string();
+        undo.cgroup = Some(cgroup);
+        let pid = spawn(&spec, &rootfs, &cgroup_path)?;
+        undo.child = Some(pidfd::open(pid).map_err(|source| Error::Sys {
+            op: "open a pidfd for the restored init",
+            source,
+        })?);
+        let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
+        let record = new_record(
+            &spec,
+            &self.id,
+            (pid, start),
+            &bundle,
+            &rootfs,
+            cgroup_path,
+            self.systemd_cgroup,
+        );
+        if let Some(path) = &self.io.pid_file {
+            write_pid_file(path, pid)?;
+        }
+        let dir = undo.dir.as_ref().expect("set above");
+        dir.save_spec(&spec)?;
+        dir.save(&record)?;
+        let pidfd = undo.child.take().expect("set above");
+        undo.disarm();
+        Ok(Container {
+            store,
+            record,
+            pidfd: Some(pidfd),
+            is_parent: false,
+            pty_master: None,
+        })
+    }
+
+    /// Creates the container: its init waits for [`Container::start`].
+    pub fn create(mut self) -> Result<Container> {
+        let (bundle, spec, rootfs) = self.resolve()?;
+        check_passed_fds(self.listen_fds.saturating_add(self.io.preserve_fds))?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let console = self.io.console(terminal)?;
+        let pidfd_socket = self.io.pidfd_socket()?;
         let store = Store::new(&self.root);
         let dir = store.create(&self.id)?;
         let mut undo = Undo {
@@ -166,21 +293,29 @@ impl ContainerBuilder {
         };
         let opts = CreateOptions {
             no_pivot: self.no_pivot,
-            preserve_fds: self.listen_fds.saturating_add(self.preserve_fds),
+            systemd_cgroup: self.systemd_cgroup,
+            preserve_fds: self.listen_fds.saturating_add(self.io.preserve_fds),
             listen_fds: self.listen_fds,
-            stdio: self.stdio,
+            stdio: self.io.stdio,
+            console,
         };
-        let record = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
-        if let Some(path) = &self.pid_file {
-            write_pid_file(path, record.0.pid)?;
+        let (record, pidfd, pty_master) = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
+        // Until the end, a failure still kills the init: it goes back into the undo.
+        undo.child = Some(pidfd);
+        if let Some(path) = &self.io.pid_file {
+            write_pid_file(path, record.pid)?;
         }
-        let (record, pidfd) = record;
+        if let Some(socket) = pidfd_socket {
+            socket.send(undo.child.as_ref().expect("set just above").as_fd())?;
+        }
+        let pidfd = undo.child.take().expect("set just above");
         undo.disarm();
         Ok(Container {
             store,
             record,
             pidfd: Some(pidfd),
             is_parent: true,
+            pty_master,
         })
     }
 
@@ -400,9 +535,11 @@ fn init_error(plan: &InitPlan, m: Msg) -> Error {
 /// The builder settings that reach the init plan.
 struct CreateOptions {
     no_pivot: bool,
+    systemd_cgroup: bool,
     preserve_fds: u32,
     listen_fds: u32,
     stdio: [Option<OwnedFd>; 3],
+    console: console::Destination,
 }
 
 /// The body of create once the state directory exists; `undo` cleans up on error.
@@ -412,20 +549,11 @@ fn create_in(
     rootfs: &Path,
     undo: &mut Undo,
     opts: CreateOptions,
-) -> Result<(Record, OwnedFd)> {
+) -> Result<(Record, OwnedFd, Option<OwnedFd>)> {
     let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
-    let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
-    let cgroup = Cgroup::new(
-        &hierarchies,
-        linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
-        &id,
-    )
-    .map_err(Error::Cgroup)?;
-    cgroup
-        .create(Some(&resources_with_default_devices(linux)))
-        .map_err(Error::Cgroup)?;
+    let cgroup = make_cgroup(linux, &id, opts.systemd_cgroup)?;
     let cgroup_path = cgroup.path().to_string();
     let cgroup_mounts = cgroup
         .mounts()
@@ -529,25 +657,63 @@ fn create_in(
         let json = seccomp::container_process_state(&creating, pid, metadata.as_deref());
         seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
     }
+    let pty_master = opts.console.deliver(init_fds.pty_master)?;
 
     let (_, start) = state::proc_stat(pid).ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
-    let record = Record {
+    let record = new_record(
+        spec,
+        &id,
+        (pid, start),
+        bundle,
+        rootfs,
+        cgroup_path,
+        opts.systemd_cgroup,
+    );
+    dir.save_spec(spec)?;
+    dir.save(&record)?;
+    let pidfd = undo.child.take().expect("set above");
+    Ok((record, pidfd, pty_master))
+}
+
+/// Makes the container's cgroup in every hierarchy with the spec's resources.
+fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str, systemd: bool) -> Result<Cgroup> {
+    let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
+    let cgroups_path = linux.cgroups_path().as_ref().and_then(|p| p.to_str());
+    let cgroup = if systemd {
+        Cgroup::new_systemd(&hierarchies, cgroups_path, id)
+    } else {
+        Cgroup::new(&hierarchies, cgroups_path, id)
+    }
+    .map_err(Error::Cgroup)?;
+    cgroup
+        .create(Some(&resources_with_default_devices(linux)))
+        .map_err(Error::Cgroup)?;
+    Ok(cgroup)
+}
+
+/// The record of a new container whose init is `(pid, start time)`.
+fn new_record(
+    spec: &Spec,
+    id: &str,
+    (pid, pid_start_time): (i32, u64),
+    bundle: &Path,
+    rootfs: &Path,
+    cgroup_path: String,
+    systemd_cgroup: bool,
+) -> Record {
+    Record {
         oci_version: spec.version().clone(),
-        id,
+        id: id.to_string(),
         pid,
-        pid_start_time: start,
+        pid_start_time,
         bundle: bundle.to_path_buf(),
         rootfs: rootfs.to_path_buf(),
         created: state::now_rfc3339(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path,
-        systemd_cgroup: false,
+        systemd_cgroup,
         hooks: spec.hooks().clone(),
-    };
-    dir.save_spec(spec)?;
-    dir.save(&record)?;
-    let pidfd = undo.child.take().expect("set above");
-    Ok((record, pidfd))
+    }
 }
 
 /// The OCI state of a container, as hooks and the seccomp agent receive it.
@@ -584,27 +750,59 @@ pub(crate) fn record_state(record: &Record, status: ContainerState) -> oci_spec:
 
 /// The spec's resources with runc's device rules added after the spec's own:
 /// its always-allowed devices, then every device of `linux.devices`.
+///
+/// Unlike runc, a spec rule that denies one device by type, major and minor keeps
+/// its word: the access it denies is taken out of the rules added after it, so a
+/// spec can deny `/dev/null` (runc's later allow rule would silently re-open it).
 fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
     let mut resources = linux.resources().clone().unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();
-    rules.extend(cgroups::default_device_rules());
+    let denials: Vec<(Option<LinuxDeviceType>, i64, i64, String)> = rules
+        .iter()
+        .filter(|r| !r.allow())
+        .filter_map(|r| {
+            Some((
+                r.typ(),
+                r.major()?,
+                r.minor()?,
+                r.access().clone().unwrap_or_else(|| "rwm".into()),
+            ))
+        })
+        .collect();
+    let mut added: Vec<LinuxDeviceCgroup> = cgroups::default_device_rules();
     for d in linux.devices().iter().flatten() {
-        let mut rule = oci_spec::runtime::LinuxDeviceCgroup::default();
+        let mut rule = LinuxDeviceCgroup::default();
         rule.set_allow(true)
             .set_typ(Some(d.typ()))
             .set_major(Some(d.major()))
             .set_minor(Some(d.minor()))
             .set_access(Some("rwm".to_string()));
-        rules.push(rule);
+        added.push(rule);
+    }
+    for mut rule in added {
+        let mut access = rule.access().clone().unwrap_or_else(|| "rwm".into());
+        for (typ, major, minor, denied) in &denials {
+            let same_type = matches!(typ, None | Some(LinuxDeviceType::A)) || *typ == rule.typ();
+            if same_type && rule.major() == Some(*major) && rule.minor() == Some(*minor) {
+                access.retain(|c| !denied.contains(c));
+            }
+        }
+        if !access.is_empty() {
+            rule.set_access(Some(access));
+            rules.push(rule);
+        }
     }
     resources.set_devices(Some(rules));
     resources
 }
 
-/// The status of a stored container now.
-fn status_of(dir: &ContainerDir, record: &Record) -> Status {
+/// The status of a stored container now: a frozen cgroup is "paused", as runc reports it.
+pub(crate) fn status_of(dir: &ContainerDir, record: &Record) -> Status {
     if !state::is_alive(record.pid, record.pid_start_time) {
         Status::Stopped
+    } else if crate::control::is_frozen(record) {
+        Status::Paused
     } else if dir.fifo_path().exists() {
         Status::Created
     } else {
@@ -636,6 +834,7 @@ impl Container {
             record,
             pidfd: None,
             is_parent: false,
+            pty_master: None,
         })
     }
 
@@ -649,9 +848,21 @@ impl Container {
         self.record.pid
     }
 
+    /// The init's pidfd, when this process created or started the container.
+    pub fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|fd| fd.as_fd())
+    }
+
     /// The state store record.
     pub fn record(&self) -> &Record {
         &self.record
+    }
+
+    /// The master of the container's pty, once: set when it was created with
+    /// [`ContainerBuilder::keep_pty_master`]. Reading it gives the container's output,
+    /// writing to it types into its terminal.
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.pty_master.take()
     }
 
     /// The status now.
@@ -726,6 +937,7 @@ impl Container {
                 // SAFETY: kill takes integers; these pids are in the container's cgroup.
                 unsafe { libc::kill(pid, signal) };
             }
+            self.thaw_after_kill(signal, status);
             return Ok(());
         }
         let fd = match &self.pidfd {
@@ -742,7 +954,9 @@ impl Container {
         pidfd::send_signal(fd.as_fd(), signal).map_err(|source| Error::Sys {
             op: "send signal",
             source,
-        })
+        })?;
+        self.thaw_after_kill(signal, status);
+        Ok(())
     }
 
     /// Waits for the init to exit and returns how it ended; only the process that created it can.
@@ -767,7 +981,8 @@ impl Container {
         self.delete_inner(force)
     }
 
-    fn cgroup(&self) -> Result<Cgroup> {
+    /// The container's cgroup.
+    pub(crate) fn cgroup(&self) -> Result<Cgroup> {
         self.cgroup_of(None)
     }
 
@@ -820,6 +1035,7 @@ impl Container {
             };
             if let Some(fd) = init {
                 let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+                self.thaw_after_kill(libc::SIGKILL, status);
                 exited = pidfd::wait_exited(fd.as_fd(), Some(Duration::from_secs(10))).unwrap_or(false);
                 self.pidfd = Some(fd);
             }

@@ -102,6 +102,36 @@ pub enum Error {
         /// What went wrong, with what it printed.
         reason: String,
     },
+    /// The console socket (`--console-socket`) could not be used.
+    #[error("console socket {path} (--console-socket): {reason}")]
+    ConsoleSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// What went wrong.
+        reason: &'static str,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// The pidfd socket (`--pidfd-socket`) could not be used.
+    #[error("pidfd socket {path} (--pidfd-socket): {reason}")]
+    PidfdSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// What went wrong.
+        reason: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// CRIU could not checkpoint or restore, or cannot run on this host.
+    #[error("checkpoint/restore: criu {op}: {reason}")]
+    Criu {
+        /// What was run: check, dump or restore.
+        op: &'static str,
+        /// Why it failed, with what CRIU said.
+        reason: String,
+    },
     /// The container's init died before it reported back.
     #[error("container init exited before it was ready ({0})")]
     InitDied(String),

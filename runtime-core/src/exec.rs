@@ -9,7 +9,9 @@ use namespaces::pidfd::{self, ExitStatus};
 use namespaces::{CloneArgs, NamespaceKind};
 use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType, Process};
 
-use crate::container::{Container, record_state, socketpair, wait_ready, write_pid_file};
+use crate::container::{
+    Container, ProcessIo, process_io_setters, record_state, socketpair, wait_ready, write_pid_file,
+};
 use crate::init::{InitPlan, PlanOptions};
 use crate::state::Status;
 use crate::sync::Tag;
@@ -20,11 +22,9 @@ use crate::{Error, Result, spec};
 pub struct ExecBuilder<'a> {
     container: &'a Container,
     process: Process,
-    stdio: [Option<OwnedFd>; 3],
-    preserve_fds: u32,
-    pid_file: Option<PathBuf>,
     sub_cgroup: Option<String>,
     ignore_paused: bool,
+    io: ProcessIo,
 }
 
 /// A process started by [`ExecBuilder::spawn`]. Dropping it without [`wait`](Self::wait)
@@ -34,6 +34,7 @@ pub struct ExecBuilder<'a> {
 pub struct ExecProcess {
     pid: i32,
     pidfd: Option<OwnedFd>,
+    pty_master: Option<OwnedFd>,
 }
 
 impl Drop for ExecProcess {
@@ -50,6 +51,11 @@ impl ExecProcess {
     /// Its pid in the runtime's pid namespace.
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// The master of its pty, with `process.terminal` and [`ExecBuilder::keep_pty_master`]; once.
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.pty_master.take()
     }
 
     /// A pidfd naming it, to poll or signal.
@@ -75,45 +81,22 @@ impl Container {
         ExecBuilder {
             container: self,
             process,
-            stdio: [None, None, None],
-            preserve_fds: 0,
-            pid_file: None,
             sub_cgroup: None,
             ignore_paused: false,
+            io: ProcessIo::default(),
         }
     }
 }
 
+impl Container {
+    /// The spec the container was created with.
+    pub fn spec(&self) -> Result<oci_spec::runtime::Spec> {
+        self.store.open(self.id())?.load_spec()
+    }
+}
+
 impl ExecBuilder<'_> {
-    /// The process's stdin (default: the caller's).
-    pub fn stdin(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[0] = Some(fd.into());
-        self
-    }
-
-    /// The process's stdout (default: the caller's).
-    pub fn stdout(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[1] = Some(fd.into());
-        self
-    }
-
-    /// The process's stderr (default: the caller's).
-    pub fn stderr(mut self, fd: impl Into<OwnedFd>) -> Self {
-        self.stdio[2] = Some(fd.into());
-        self
-    }
-
-    /// Pass fds 3 .. 3+n to the process (`--preserve-fds`).
-    pub fn preserve_fds(mut self, n: u32) -> Self {
-        self.preserve_fds = n;
-        self
-    }
-
-    /// Write the process's pid to this file once it runs (`--pid-file`).
-    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.pid_file = Some(path.into());
-        self
-    }
+    process_io_setters!("process");
 
     /// Put the process in this existing sub-cgroup of the container's cgroup (`--cgroup`).
     pub fn sub_cgroup(mut self, path: impl Into<String>) -> Self {
@@ -167,7 +150,9 @@ impl ExecBuilder<'_> {
             .set_domainname(None)
             .set_hooks(None);
         spec::validate(&spec)?;
-
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let console = self.io.console(terminal)?;
+        let pidfd_socket = self.io.pidfd_socket()?;
         let cgroup = c.cgroup_of(self.sub_cgroup.as_deref())?;
         let (parent_sock, child_sock) = socketpair()?;
         let mut plan = InitPlan::compile(
@@ -175,10 +160,10 @@ impl ExecBuilder<'_> {
             PlanOptions {
                 rootfs: &c.record().rootfs,
                 no_pivot: false,
-                preserve_fds: self.preserve_fds,
+                preserve_fds: self.io.preserve_fds,
                 fifo: None,
                 cgroup_mounts: Vec::new(),
-                stdio: self.stdio,
+                stdio: self.io.stdio,
                 sync: child_sock,
                 exec: true,
                 listen_fds: 0,
@@ -207,12 +192,17 @@ impl ExecBuilder<'_> {
             let json = seccomp::container_process_state(&state, spawned.pid, metadata.as_deref());
             seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
         }
-        if let Some(path) = &self.pid_file {
+        let pty_master = console.deliver(fds.pty_master)?;
+        if let Some(path) = &self.io.pid_file {
             write_pid_file(path, spawned.pid)?;
+        }
+        if let Some(socket) = pidfd_socket {
+            socket.send(pidfd.as_fd())?;
         }
         Ok(ExecProcess {
             pid: spawned.pid,
             pidfd: Some(child.disarm()),
+            pty_master,
         })
     }
 }

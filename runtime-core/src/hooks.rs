@@ -32,6 +32,16 @@ pub enum HookKind {
 }
 
 impl HookKind {
+    /// All six, in the order of the lifecycle.
+    pub const ALL: [HookKind; 6] = [
+        HookKind::Prestart,
+        HookKind::CreateRuntime,
+        HookKind::CreateContainer,
+        HookKind::StartContainer,
+        HookKind::Poststart,
+        HookKind::Poststop,
+    ];
+
     /// The name config.json gives this list.
     pub fn name(self) -> &'static str {
         match self {
@@ -71,14 +81,7 @@ pub(crate) fn any(hooks: Option<&Hooks>, kinds: &[HookKind]) -> bool {
 
 /// Checks every hook before anything is created: absolute paths, positive timeouts.
 pub(crate) fn validate(hooks: &Hooks) -> Result<()> {
-    for kind in [
-        HookKind::Prestart,
-        HookKind::CreateRuntime,
-        HookKind::CreateContainer,
-        HookKind::StartContainer,
-        HookKind::Poststart,
-        HookKind::Poststop,
-    ] {
+    for kind in HookKind::ALL {
         for (i, hook) in kind.of(hooks).iter().enumerate() {
             let field = || format!("hooks.{}[{i}]", kind.name());
             if !hook.path().is_absolute() {
@@ -267,6 +270,9 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
             let _ = sys::write(report, &msg);
             127
         };
+        if let Err(e) = sys::reset_signals() {
+            return fail(0, e);
+        }
         for (target, fd) in io.iter().enumerate() {
             if let Err(e) = sys::dup2(*fd, target as libc::c_int) {
                 return fail(0, e);

@@ -37,6 +37,7 @@ macro_rules! steps {
 }
 
 steps!(
+    Signals,
     Prctl,
     WaitMaps,
     BecomeRoot,
@@ -49,6 +50,7 @@ steps!(
     OpenProc,
     Rootfs,
     Hooks,
+    Console,
     Sysctl,
     OomScoreAdj,
     Rlimit,
@@ -71,6 +73,79 @@ steps!(
     ExecLabel,
     Personality,
 );
+
+/// The parts of [`Step::Console`], sent as its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+enum ConsoleStep {
+    OpenPts,
+    CheckDevpts,
+    OpenPtmx,
+    Unlock,
+    Size,
+    Peer,
+    CreateConsole,
+    OpenConsole,
+    MountConsole,
+    SendMaster,
+    Setsid,
+    ControllingTty,
+    Chown,
+}
+
+impl ConsoleStep {
+    const ALL: [ConsoleStep; 13] = [
+        ConsoleStep::OpenPts,
+        ConsoleStep::CheckDevpts,
+        ConsoleStep::OpenPtmx,
+        ConsoleStep::Unlock,
+        ConsoleStep::Size,
+        ConsoleStep::Peer,
+        ConsoleStep::CreateConsole,
+        ConsoleStep::OpenConsole,
+        ConsoleStep::MountConsole,
+        ConsoleStep::SendMaster,
+        ConsoleStep::Setsid,
+        ConsoleStep::ControllingTty,
+        ConsoleStep::Chown,
+    ];
+
+    /// A failure of this part: the index and errno the child reports. Runs in the child: no allocation.
+    fn failed(self) -> impl Fn(i32) -> (u32, i32) {
+        move |errno| (self as u32, errno)
+    }
+
+    /// What it was doing, for the parent's error.
+    fn describe(index: u32, uid: libc::uid_t) -> String {
+        let what = match ConsoleStep::ALL.into_iter().find(|s| *s as u32 == index) {
+            Some(ConsoleStep::OpenPts) => "open /dev/pts",
+            Some(ConsoleStep::CheckDevpts) => "check that /dev/pts is a devpts mount (process.terminal needs one)",
+            Some(ConsoleStep::OpenPtmx) => "open /dev/pts/ptmx",
+            Some(ConsoleStep::Unlock) => "unlock the pty",
+            Some(ConsoleStep::Size) => "set process.consoleSize",
+            Some(ConsoleStep::Peer) => "open the pty peer",
+            Some(ConsoleStep::CreateConsole) => "create /dev/console",
+            Some(ConsoleStep::OpenConsole) => "open /dev/console",
+            Some(ConsoleStep::MountConsole) => "bind-mount the pty onto /dev/console",
+            Some(ConsoleStep::SendMaster) => "send the pty master to the runtime",
+            Some(ConsoleStep::Setsid) => "start a new session",
+            Some(ConsoleStep::ControllingTty) => "make the pty the controlling terminal",
+            Some(ConsoleStep::Chown) => return format!("console: give the pty to uid {uid} (process.user.uid)"),
+            None => "set up the pty",
+        };
+        format!("console: {what}")
+    }
+}
+
+/// The pty the init makes when process.terminal is true.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Terminal {
+    /// process.consoleSize as (rows, columns), when both are set.
+    size: Option<(u16, u16)>,
+    /// Bind the pty onto /dev/console: for the init, not for an exec'd process,
+    /// which shares the container's mounts.
+    mount_console: bool,
+}
 
 /// Capability sets as bit masks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,6 +175,7 @@ pub(crate) struct InitPlan {
     pub mounts: Option<MountPlan>,
     /// Stop before the root switch for the parent to run the create hooks.
     create_hooks: bool,
+    terminal: Option<Terminal>,
     sysctl: Vec<(CString, Vec<u8>, String)>,
     oom_score_adj: Option<(CString, Vec<u8>)>,
     rlimits: Vec<(libc::c_int, u64, u64, String)>,
@@ -290,6 +366,14 @@ impl InitPlan {
             .transpose()
             .map_err(Error::Rootfs)?;
 
+        let terminal = match process.terminal() {
+            Some(true) => Some(Terminal {
+                size: console_size(process)?,
+                mount_console: !opts.exec,
+            }),
+            _ => None,
+        };
+
         let mut sysctl = Vec::new();
         for (key, value) in linux.sysctl().iter().flatten() {
             sysctl::check(linux, key)?;
@@ -445,6 +529,7 @@ impl InitPlan {
                 spec.hooks().as_ref(),
                 &[HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer],
             ),
+            terminal,
             sysctl,
             oom_score_adj,
             rlimits,
@@ -504,6 +589,7 @@ impl InitPlan {
     pub(crate) fn describe(&self, step: Step, index: u32) -> String {
         let i = index as usize;
         match step {
+            Step::Signals => "reset the signal mask and dispositions".into(),
             Step::Prctl => "prctl".into(),
             Step::WaitMaps => "wait for the id maps".into(),
             Step::BecomeRoot => "become root of the new user namespace".into(),
@@ -519,6 +605,7 @@ impl InitPlan {
             Step::OpenProc => "open /proc/self/fd".into(),
             Step::Rootfs => "rootfs".into(),
             Step::Hooks => "wait for the create hooks".into(),
+            Step::Console => ConsoleStep::describe(index, self.uid),
             Step::Sysctl => match self.sysctl.get(i) {
                 Some((_, value, key)) => {
                     format!("set linux.sysctl {key}={}", String::from_utf8_lossy(value))
@@ -602,6 +689,7 @@ impl InitPlan {
                 }
             };
         }
+        step!(sys::reset_signals(), Step::Signals);
         step!(
             sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
             Step::Prctl
@@ -703,6 +791,14 @@ impl InitPlan {
             in_cgroup = true;
             step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
         }
+        // The pty comes from the container's own devpts, now that the root is the container's.
+        let pty = match &self.terminal {
+            Some(t) => match open_console(sync, t) {
+                Ok(slave) => slave,
+                Err((index, errno)) => return fail(Step::Console, index, errno),
+            },
+            None => -1,
+        };
         if let Some((path, value)) = &self.oom_score_adj {
             step!(namespaces::sys::write_file(path, value), Step::OomScoreAdj);
         }
@@ -732,6 +828,14 @@ impl InitPlan {
                 }
             }
             step!(sys::prctl(libc::PR_SET_KEEPCAPS, 1), Step::Prctl);
+        }
+        if pty >= 0 {
+            // The process's user must be able to use its console (runc's fixStdioPermissions):
+            // the uid changes, the group stays what devpts gave it.
+            match sys::fchown(pty, self.uid, libc::gid_t::MAX) {
+                Ok(()) | Err(libc::EINVAL | libc::EPERM | libc::EROFS) => {}
+                Err(e) => return fail(Step::Console, ConsoleStep::Chown as u32, e),
+            }
         }
         if self.seccomp_early {
             step!(self.load_seccomp(sync), Step::Seccomp);
@@ -783,9 +887,20 @@ impl InitPlan {
         if let Some(persona) = self.personality {
             step!(sys::personality(persona), Step::Personality);
         }
-        for (target, fd) in self.stdio.iter().enumerate() {
-            if let Some(fd) = fd {
-                step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
+        if pty >= 0 {
+            // With a terminal, the pty is the process's stdin, stdout and stderr.
+            for target in 0..3 {
+                if pty == target {
+                    step!(sys::clear_cloexec(target), Step::Fds, target);
+                } else {
+                    step!(sys::dup2(pty, target), Step::Fds, target);
+                }
+            }
+        } else {
+            for (target, fd) in self.stdio.iter().enumerate() {
+                if let Some(fd) = fd {
+                    step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
+                }
             }
         }
         // Only stdio and the preserved fds may reach the container process.
@@ -852,6 +967,102 @@ fn hooks_pause(sync: libc::c_int, go_received: &mut bool) -> Result<(), i32> {
                 _ => return Err(libc::EPROTO),
             },
             _ => return Err(libc::EPIPE),
+        }
+    }
+}
+
+/// process.consoleSize as (rows, columns) when both are non-zero, as runc applies it.
+fn console_size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16)>> {
+    let Some(size) = process.console_size() else {
+        return Ok(None);
+    };
+    let fit =
+        |field: &str, v: u64| u16::try_from(v).map_err(|_| Error::spec(field, format!("{v} is above {}", u16::MAX)));
+    let rows = fit("process.consoleSize.height", size.height())?;
+    let cols = fit("process.consoleSize.width", size.width())?;
+    Ok((rows != 0 && cols != 0).then_some((rows, cols)))
+}
+
+/// Makes the container's pty from its own devpts: sends the master to the runtime, makes the
+/// peer the controlling terminal of a new session, and returns the peer's fd. A failure
+/// returns the [`ConsoleStep`] and the errno.
+///
+/// Runs in the child: no allocation, no locks.
+fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+    let pts = sys::openat(libc::AT_FDCWD, c"/dev/pts", libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(ConsoleStep::OpenPts.failed())?;
+    // Only a devpts mount's own ptmx is opened: not a device node an image planted there.
+    let devpts = match sys::is_devpts(pts) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(libc::ENOTTY),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = devpts {
+        sys::close(pts);
+        return Err((ConsoleStep::CheckDevpts as u32, e));
+    }
+    let master = sys::openat2(
+        pts,
+        c"ptmx",
+        libc::O_RDWR | libc::O_NOCTTY,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS,
+    );
+    sys::close(pts);
+    let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
+    let slave = pty_pair(master, terminal);
+    let sent = slave.and_then(|_| {
+        sys::send_with_fd(
+            sync,
+            &Msg::new(Tag::Fd, FdKind::PtyMaster as u32, 0, 0).encode(),
+            master,
+        )
+        .map_err(ConsoleStep::SendMaster.failed())
+    });
+    sys::close(master);
+    let slave = slave?;
+    let finish = sent
+        .and_then(|()| sys::setsid().map_err(ConsoleStep::Setsid.failed()))
+        .and_then(|()| sys::set_controlling_tty(slave).map_err(ConsoleStep::ControllingTty.failed()));
+    match finish {
+        Ok(()) => Ok(slave),
+        Err(e) => {
+            sys::close(slave);
+            Err(e)
+        }
+    }
+}
+
+/// Unlocks and sizes the pty of `master`, opens its peer and mounts the peer on /dev/console.
+///
+/// Runs in the child: no allocation, no locks.
+fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+    sys::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
+    if let Some((rows, cols)) = terminal.size {
+        sys::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
+    }
+    let slave = sys::pty_peer(master, libc::O_RDWR).map_err(ConsoleStep::Peer.failed())?;
+    if !terminal.mount_console {
+        return Ok(slave);
+    }
+    // runc's mountConsole: programs that write to /dev/console reach the container's pty.
+    let mounted = match sys::mknodat(libc::AT_FDCWD, c"/dev/console", libc::S_IFREG | 0o666) {
+        Ok(()) | Err(libc::EEXIST) => Ok(()),
+        Err(e) => Err((ConsoleStep::CreateConsole as u32, e)),
+    }
+    .and_then(|()| {
+        sys::openat(libc::AT_FDCWD, c"/dev/console", libc::O_PATH | libc::O_NOFOLLOW)
+            .map_err(ConsoleStep::OpenConsole.failed())
+    })
+    .and_then(|console| {
+        let r = sys::bind_fd_onto_fd(slave, console).map_err(ConsoleStep::MountConsole.failed());
+        sys::close(console);
+        r
+    });
+    match mounted {
+        Ok(()) => Ok(slave),
+        Err(e) => {
+            sys::close(slave);
+            Err(e)
         }
     }
 }

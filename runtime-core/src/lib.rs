@@ -12,23 +12,31 @@
 //! ```
 
 mod caps;
+pub mod console;
 mod container;
+mod control;
+mod criu;
 mod error;
 mod exec;
+mod features;
 mod hooks;
 mod init;
 mod lsm;
 mod sched;
+pub mod signals;
 pub mod spec;
 pub mod state;
 mod sync;
 mod sys;
 mod sysctl;
 
+pub use cgroups::{OomNotifier, Stats};
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
+pub use criu::CriuOptions;
 pub use error::{Error, Result};
 pub use exec::{ExecBuilder, ExecProcess};
+pub use features::{OCI_VERSION_MAX, OCI_VERSION_MIN, features};
 pub use hooks::{HookKind, set_warning_handler};
 pub use namespaces::pidfd::ExitStatus;
-pub use oci_spec::runtime::Spec;
+pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;

@@ -380,3 +380,137 @@ pub fn personality(persona: libc::c_ulong) -> Result<(), i32> {
     // SAFETY: an integer argument only; the old persona is returned, or -1 with errno.
     check(unsafe { libc::syscall(libc::SYS_personality, persona) }).map(drop)
 }
+
+/// Unblocks every signal and puts every disposition back to its default, so a
+/// container process never inherits a mask or an ignored signal (Rust programs
+/// ignore SIGPIPE) from the program that made it.
+pub fn reset_signals() -> Result<(), i32> {
+    // SAFETY: a zeroed sigset_t emptied by sigemptyset is a valid empty set.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a sigset_t we own.
+    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: setting the mask of this thread to the empty set.
+    check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) }.into())?;
+    // The kernel's struct sigaction, all zero: handler SIG_DFL, no flags, empty mask (the
+    // raw call, since libc refuses the real-time signals it reserves for itself).
+    let default = [0u64; 4];
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: rt_sigaction reads a zeroed kernel sigaction (SIG_DFL) of the size
+            // the kernel expects for an 8-byte signal set; the old action is not asked for.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8,
+                )
+            };
+        }
+    }
+    Ok(())
+}
+
+/// openat2(2) of `name` below `dirfd` with `RESOLVE_*` flags.
+pub fn openat2(dirfd: libc::c_int, name: &CStr, flags: libc::c_int, resolve: u64) -> Result<libc::c_int, i32> {
+    // SAFETY: open_how is plain data; zeroed is a valid starting value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = resolve;
+    loop {
+        // SAFETY: name is NUL-terminated and how is a valid open_how whose size is passed.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                name.as_ptr(),
+                &raw const how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return check(fd).map(|fd| fd as libc::c_int);
+    }
+}
+
+/// Whether the file behind `fd` is on a devpts file system.
+pub fn is_devpts(fd: libc::c_int) -> Result<bool, i32> {
+    // SAFETY: a zeroed statfs is a valid out-parameter.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is writable and fd is open.
+    check(unsafe { libc::fstatfs(fd, &mut st) }.into())?;
+    Ok(st.f_type == libc::DEVPTS_SUPER_MAGIC)
+}
+
+/// Unlocks the peer of a pty master (TIOCSPTLCK 0), as unlockpt(3) does.
+pub fn unlock_pty(master: libc::c_int) -> Result<(), i32> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from the pointer, which lives across the call.
+    check(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &raw const unlock) }.into()).map(drop)
+}
+
+/// Sets a terminal's window size (TIOCSWINSZ).
+pub fn set_winsize(fd: libc::c_int, rows: u16, cols: u16) -> Result<(), i32> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which lives across the call.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &raw const size) }.into()).map(drop)
+}
+
+/// Opens the peer (slave) of a pty master without a path lookup (TIOCGPTPEER).
+pub fn pty_peer(master: libc::c_int, flags: libc::c_int) -> Result<libc::c_int, i32> {
+    // SAFETY: TIOCGPTPEER takes open flags as an integer and returns a new fd.
+    check(unsafe { libc::ioctl(master, libc::TIOCGPTPEER, flags | libc::O_CLOEXEC | libc::O_NOCTTY) }.into())
+        .map(|fd| fd as libc::c_int)
+}
+
+/// Starts a new session with this process as its leader.
+pub fn setsid() -> Result<(), i32> {
+    // SAFETY: setsid takes no arguments.
+    check(unsafe { libc::setsid() }.into()).map(drop)
+}
+
+/// Makes the terminal behind `fd` the controlling terminal of this session (TIOCSCTTY).
+pub fn set_controlling_tty(fd: libc::c_int) -> Result<(), i32> {
+    // SAFETY: TIOCSCTTY takes an integer (0: do not steal it from another session).
+    check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0 as libc::c_int) }.into()).map(drop)
+}
+
+/// Changes the owner of the file behind `fd`; `u32::MAX` leaves the group as it is.
+pub fn fchown(fd: libc::c_int, uid: libc::uid_t, gid: libc::gid_t) -> Result<(), i32> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::fchown(fd, uid, gid) }.into()).map(drop)
+}
+
+/// Creates a file system node (here: an empty regular file as a mount target).
+pub fn mknodat(dirfd: libc::c_int, name: &CStr, mode: libc::mode_t) -> Result<(), i32> {
+    // SAFETY: name is NUL-terminated; a regular file takes no device number.
+    check(unsafe { libc::mknodat(dirfd, name.as_ptr(), mode, 0) }.into()).map(drop)
+}
+
+/// Bind-mounts the file behind `source` onto the file behind `target` (open_tree + move_mount).
+pub fn bind_fd_onto_fd(source: libc::c_int, target: libc::c_int) -> Result<(), i32> {
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: an empty NUL-terminated path with AT_EMPTY_PATH names `source` itself.
+    let tree = check(unsafe { libc::syscall(libc::SYS_open_tree, source, c"".as_ptr(), flags) })? as libc::c_int;
+    // SAFETY: both paths are empty NUL-terminated strings naming the fds themselves.
+    let moved = check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree,
+            c"".as_ptr(),
+            target,
+            c"".as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    });
+    close(tree);
+    moved.map(drop)
+}

@@ -7,54 +7,16 @@ use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 
-use runtime_core::{Container, Spec};
+mod common;
+
+use common::{Guard, chain, run_output, spec_of};
+use runtime_core::Container;
 use serde_json::json;
 use test_support::{Bundle, require_prerequisites, unique_id};
 
-/// Deletes the container when the test ends, even when it fails.
-struct Guard(Option<Container>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.take() {
-            let _ = c.delete(true);
-        }
-    }
-}
-
-fn spec_of(b: &Bundle) -> Spec {
-    serde_json::from_str(&b.spec_json()).expect("test spec parses")
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// Runs the bundle's process to the end; returns its exit code and stdout (stderr too).
+/// Runs the bundle's process to the end; returns its exit code and its stdout and stderr.
 fn run_capture(b: &Bundle) -> (i32, String) {
-    let (mut r, w) = std::io::pipe().unwrap();
-    let w2 = w.try_clone().unwrap();
-    let c = Container::builder(unique_id("proc"))
-        .root(b.state_root())
-        .spec(spec_of(b))
-        .bundle(b.path())
-        .stdout(OwnedFd::from(w))
-        .stderr(OwnedFd::from(w2))
-        .run()
-        .unwrap_or_else(|e| panic!("run failed: {}", chain(&e)));
-    let mut guard = Guard(Some(c));
-    let mut out = String::new();
-    r.read_to_string(&mut out).unwrap();
-    let status = guard.0.as_mut().unwrap().wait().unwrap();
-    guard.0.take().unwrap().delete(false).unwrap();
-    (status.code(), out)
+    run_output(b, true)
 }
 
 /// Runs the bundle and asserts it exits 0; returns its output.

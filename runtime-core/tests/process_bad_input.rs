@@ -1,19 +1,11 @@
 //! Bad process attributes get a clear error naming the field and leave nothing behind.
 
-use runtime_core::{Container, Error};
+mod common;
+
+use runtime_core::Container;
+
 use serde_json::{Value, json};
 use test_support::{Bundle, footprint, require_prerequisites, unique_id};
-
-fn err_text(e: &Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 /// Creates from a bundle whose spec `edit` changed and expects an error containing every
 /// string of `want`, with no state directory, cgroup, fd, mount or child left.
@@ -21,19 +13,7 @@ fn expect_create_error(edit: impl FnOnce(&mut Value), want: &[&str]) {
     let mut b = Bundle::new(&["true"]);
     edit(&mut b.spec);
     b.write();
-    let before = footprint();
-    let id = unique_id("badproc");
-    let err = Container::builder(&id)
-        .root(b.state_root())
-        .bundle(b.path())
-        .create()
-        .unwrap_err();
-    let text = err_text(&err);
-    for w in want {
-        assert!(text.contains(w), "error {text:?} does not mention {w:?}");
-    }
-    assert!(!b.state_root().join(&id).exists(), "state directory left behind");
-    assert_eq!(footprint(), before, "something leaked after: {text}");
+    common::expect_create_error(&b, want);
 }
 
 // These run one after another in one test so the footprint counts are not
@@ -154,9 +134,9 @@ fn bad_process_attributes_are_named_and_leave_nothing() {
         .create()
         .unwrap_err();
     assert!(
-        err_text(&err).contains("exceed this process's fd limit"),
+        common::chain(&err).contains("exceed this process's fd limit"),
         "{}",
-        err_text(&err)
+        common::chain(&err)
     );
     assert_eq!(footprint(), before);
 

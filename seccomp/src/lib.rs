@@ -38,4 +38,4 @@ pub use arch::ScmpArch;
 pub use compile::SeccompProgram;
 pub use error::SeccompError;
 pub use notify::{container_process_state, send_to_listener};
-pub use profile::{check_known, parse_profile};
+pub use profile::{ACTIONS, FLAGS, OPERATORS, check_known, parse_profile};

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::error::SeccompError;
 
-const ACTIONS: &[&str] = &[
+/// The actions of the OCI specification, as profiles spell them.
+pub const ACTIONS: &[&str] = &[
     "SCMP_ACT_KILL",
     "SCMP_ACT_KILL_THREAD",
     "SCMP_ACT_KILL_PROCESS",
@@ -17,7 +18,8 @@ const ACTIONS: &[&str] = &[
     "SCMP_ACT_ALLOW",
 ];
 
-const OPERATORS: &[&str] = &[
+/// The argument operators of the OCI specification.
+pub const OPERATORS: &[&str] = &[
     "SCMP_CMP_NE",
     "SCMP_CMP_LT",
     "SCMP_CMP_LE",
@@ -27,7 +29,8 @@ const OPERATORS: &[&str] = &[
     "SCMP_CMP_MASKED_EQ",
 ];
 
-const FLAGS: &[&str] = &[
+/// The filter flags this crate loads with.
+pub const FLAGS: &[&str] = &[
     "SECCOMP_FILTER_FLAG_TSYNC",
     "SECCOMP_FILTER_FLAG_LOG",
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW",

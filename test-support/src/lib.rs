@@ -180,7 +180,9 @@ pub fn cgroup_parent() -> String {
 pub struct Footprint {
     /// Open fds of this process.
     pub fds: usize,
-    /// Lines of this process's mountinfo.
+    /// Mounts of this process's mount namespace that touch a test bundle (a temp dir named
+    /// `ocirun-test-`). Other mounts are the host's business: a container engine on the same
+    /// machine mounts and unmounts.
     pub mounts: usize,
     /// Cgroup directories under [`cgroup_parent`] in every hierarchy.
     pub cgroups: usize,
@@ -191,8 +193,9 @@ pub struct Footprint {
 /// Counts what a container could leave behind.
 pub fn footprint() -> Footprint {
     let count = |p: &str| std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0);
+    let tmp = std::env::temp_dir().display().to_string();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|s| s.lines().count())
+        .map(|s| s.lines().filter(|l| l.contains(&tmp) || l.contains("ocirun")).count())
         .unwrap_or(0);
     let mut cgroups = 0;
     if let Ok(hier) = std::fs::read_dir("/sys/fs/cgroup") {
@@ -223,4 +226,91 @@ pub fn footprint() -> Footprint {
         cgroups,
         children,
     }
+}
+
+/// A unix socket a test listens on for a container's pty master, as runc's `recvtty` does.
+pub struct ConsoleSocket {
+    dir: tempfile::TempDir,
+    listener: std::os::unix::net::UnixListener,
+}
+
+impl ConsoleSocket {
+    /// Listens on `console.sock` in a new temp dir.
+    pub fn new() -> ConsoleSocket {
+        let dir = tempfile::Builder::new()
+            .prefix("ocirun-console-")
+            .tempdir()
+            .expect("create a temp dir");
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("console.sock")).expect("bind");
+        ConsoleSocket { dir, listener }
+    }
+
+    /// The socket's path, for `--console-socket`.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("console.sock")
+    }
+
+    /// The listening socket.
+    pub fn listener(&self) -> &std::os::unix::net::UnixListener {
+        &self.listener
+    }
+
+    /// Accepts one connection and receives the fd it carries (SCM_RIGHTS) and the message's data.
+    /// The runtime may have sent and gone already: the connection waits in the backlog.
+    pub fn accept_master(&self) -> (std::os::fd::OwnedFd, String) {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let (stream, _) = self.listener.accept().expect("accept on the console socket");
+        let mut data = [0u8; 4096];
+        let mut iov = [std::io::IoSliceMut::new(&mut data)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .expect("recvmsg on the console socket");
+        let mut fd = None;
+        for cmsg in msg.cmsgs().expect("control messages") {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                // SAFETY: SCM_RIGHTS gave this process new fds that nothing else owns.
+                fd = fds
+                    .first()
+                    .map(|&raw| unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
+            }
+        }
+        let n = msg.bytes;
+        let fd = fd.expect("the console socket message carries an fd");
+        (fd, String::from_utf8_lossy(&data[..n]).into_owned())
+    }
+}
+
+impl Default for ConsoleSocket {
+    fn default() -> Self {
+        ConsoleSocket::new()
+    }
+}
+
+/// Reads a pty master until `want` appears or the pty closes (every peer fd is gone: EIO);
+/// returns what it read, without the `\r` the line discipline adds.
+pub fn read_pty_until(master: &std::os::fd::OwnedFd, want: Option<&str>) -> String {
+    use std::io::Read;
+    let mut file = std::fs::File::from(master.try_clone().expect("dup the pty master"));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // EIO: the container's side of the pty is closed.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("read the pty master: {e}"),
+        }
+        if want.is_some_and(|w| String::from_utf8_lossy(&out).replace('\r', "").contains(w)) {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
 }

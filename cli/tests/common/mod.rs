@@ -2,7 +2,7 @@
 //! force-deleting containers even when a test fails.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -12,6 +12,19 @@ pub fn ocirun(root: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ocirun"));
     c.arg("--root").arg(root);
     c
+}
+
+/// One test of the binary at a time, for tests that compare the host's footprint.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs a command that must fail; returns its stderr.
+pub fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{cmd:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Runs `cmd` and asserts it succeeded.
@@ -26,17 +39,17 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 }
 
 /// Force-deletes a container when the test ends.
-pub struct Guard<'a>(pub &'a Path, pub String);
+pub struct Guard(pub PathBuf, pub String);
 
-impl Drop for Guard<'_> {
+impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = ocirun(self.0).args(["delete", "--force", &self.1]).output();
+        let _ = ocirun(&self.0).args(["delete", "--force", &self.1]).output();
     }
 }
 
-/// Runs a command whose container outlives it (create, run --detach): the
-/// container inherits stdio, so nothing may wait for EOF on a pipe of it.
-pub fn run_detached(cmd: &mut Command) {
+/// Runs `cmd` with null stdin and stdout (a container may outlive it and hold them) and
+/// returns whether it succeeded and its stderr.
+pub fn run_status(cmd: &mut Command) -> (bool, String) {
     let err = tempfile::NamedTempFile::new().unwrap();
     let status = cmd
         .stdin(Stdio::null())
@@ -44,8 +57,13 @@ pub fn run_detached(cmd: &mut Command) {
         .stderr(err.reopen().unwrap())
         .status()
         .unwrap();
-    let text = std::fs::read_to_string(err.path()).unwrap();
-    assert!(status.success(), "{cmd:?} failed: {text}");
+    (status.success(), std::fs::read_to_string(err.path()).unwrap())
+}
+
+/// Runs a command whose container outlives it (create, run --detach) and asserts it succeeded.
+pub fn run_detached(cmd: &mut Command) {
+    let (ok, err) = run_status(cmd);
+    assert!(ok, "{cmd:?} failed: {err}");
 }
 
 /// `ocirun state` of `id`, parsed.

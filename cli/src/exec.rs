@@ -1,0 +1,237 @@
+//! `ocirun exec`: runc's flags turned into the process a running container runs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use oci_spec::runtime::{Capabilities, Capability, Process, User};
+use runtime_core::Container;
+
+/// runc's `exec` flags.
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// The container id.
+    id: String,
+    /// The command and its arguments (unless --process gives them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+    /// A process.json with the whole process; the other process flags then do not apply.
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// A unix socket that receives the pty master with --tty.
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// A unix socket that receives a pidfd of the process.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
+    /// The working directory in the container.
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// An environment variable, KEY=value (repeatable; replaces the container's value of KEY).
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// The user: uid[:gid], or a name from the container's /etc/passwd.
+    #[arg(short, long)]
+    user: Option<String>,
+    /// An additional group id (repeatable).
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// A capability to add, e.g. CAP_NET_ADMIN (repeatable).
+    #[arg(short, long)]
+    cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    /// The AppArmor profile for the process.
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// The SELinux label for the process.
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
+    /// Do not wait for the process.
+    #[arg(short, long)]
+    detach: bool,
+    /// Write the process's pid to this file.
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Pass this many fds after stdio (3, 4, ...) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// Run in this sub-cgroup of the container's cgroup (runc's `--cgroup path`).
+    #[arg(long)]
+    cgroup: Option<String>,
+    /// Run even if the container is paused.
+    #[arg(long = "ignore-paused")]
+    ignore_paused: bool,
+}
+
+/// Runs `ocirun exec`; returns the process's exit code (0 when detached).
+pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
+    let c = Container::load(root, &a.id)?;
+    let process = match &a.process {
+        Some(path) => {
+            let text = std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
+            serde_json::from_slice::<Process>(&text).with_context(|| format!("parse --process {}", path.display()))?
+        }
+        None => process_from_flags(&c, a)?,
+    };
+    // runc's checkTerminal rules, on the process that will run.
+    let terminal = process.terminal().unwrap_or(false);
+    let relay = match (terminal, a.detach, &a.console_socket) {
+        (true, true, None) => bail!("cannot allocate tty if ocirun will detach without setting console socket"),
+        (_, _, Some(_)) if !(terminal && a.detach) => {
+            bail!("cannot use console socket if ocirun will not detach or allocate tty")
+        }
+        (true, false, None) => true,
+        _ => false,
+    };
+    let mut b = c
+        .exec(process)
+        .preserve_fds(a.preserve_fds)
+        .ignore_paused(a.ignore_paused)
+        .keep_pty_master(relay);
+    if let Some(path) = &a.console_socket {
+        b = b.console_socket(crate::absolute(path)?);
+    }
+    if let Some(path) = &a.pidfd_socket {
+        b = b.pidfd_socket(crate::absolute(path)?);
+    }
+    if let Some(p) = &a.pid_file {
+        b = b.pid_file(crate::absolute(p)?);
+    }
+    if let Some(cg) = &a.cgroup {
+        // runc's form `controller:path` names one v1 controller; one path for all is what this build takes.
+        if cg.contains(':') {
+            bail!(
+                "--cgroup {cg:?}: per-controller sub-cgroups are not supported by this build of ocirun; give one path"
+            );
+        }
+        b = b.sub_cgroup(cg);
+    }
+    let mut p = b.spawn()?;
+    if a.detach {
+        // Detached: the process is reparented when ocirun exits; nothing reaps it here.
+        std::mem::forget(p);
+        return Ok(0);
+    }
+    let forward = runtime_core::signals::Forwarder::start(p.pidfd());
+    if let Some(master) = p.take_pty_master() {
+        runtime_core::console::relay_stdio(&master).context("relay the process's terminal")?;
+    }
+    let status = p.wait()?;
+    drop(forward);
+    Ok(status.code())
+}
+
+/// The container's own process, with runc's exec flags applied over it.
+fn process_from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
+    if a.command.is_empty() {
+        bail!("exec: give a command to run, or --process");
+    }
+    let spec = c.spec()?;
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(a.command.clone()))
+        .set_terminal(Some(a.tty))
+        .set_console_size(None);
+    if let Some(cwd) = &a.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    for e in &a.env {
+        let Some((key, _)) = e.split_once('=') else {
+            bail!("--env {e:?}: not KEY=value");
+        };
+        env.retain(|old| old.split_once('=').map(|(k, _)| k) != Some(key));
+        env.push(e.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(u) = &a.user {
+        p.set_user(resolve_user(c.pid(), u, p.user().gid())?);
+    }
+    if !a.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(a.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if !a.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &a.cap {
+            let cap: Capability = name
+                .to_ascii_uppercase()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))?;
+            let add = |set: &Option<Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
+                s.insert(cap);
+                Some(s)
+            };
+            caps.set_bounding(add(caps.bounding()));
+            caps.set_effective(add(caps.effective()));
+            caps.set_permitted(add(caps.permitted()));
+            caps.set_inheritable(add(caps.inheritable()));
+            caps.set_ambient(add(caps.ambient()));
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
+    Ok(p)
+}
+
+/// `uid[:gid]` with numbers or names, names looked up in the container's /etc/passwd and
+/// /etc/group; without a gid, the user's from /etc/passwd, else `default_gid`.
+fn resolve_user(init: i32, spec: &str, default_gid: u32) -> Result<User> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    // The container's files, through its init's root: symlinks resolve inside the container.
+    let etc = |file: &str| {
+        let path = format!("/proc/{init}/root/etc/{file}");
+        std::fs::read_to_string(&path).unwrap_or_default()
+    };
+    let passwd = etc("passwd");
+    let (uid, mut gid) = match user.parse::<u32>() {
+        Ok(uid) => (
+            uid,
+            lookup(&passwd, |f| f.get(2) == Some(&user)).and_then(|f| f.get(3)?.parse().ok()),
+        ),
+        Err(_) => {
+            let fields = lookup(&passwd, |f| f.first() == Some(&user))
+                .ok_or_else(|| anyhow::anyhow!("--user {user:?}: no such user in the container's /etc/passwd"))?;
+            let uid = fields.get(2).and_then(|s| s.parse().ok());
+            let gid = fields.get(3).and_then(|s| s.parse().ok());
+            (
+                uid.ok_or_else(|| anyhow::anyhow!("--user {user:?}: malformed /etc/passwd entry"))?,
+                gid,
+            )
+        }
+    };
+    if let Some(g) = group {
+        gid = Some(match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => lookup(&etc("group"), |f| f.first() == Some(&g))
+                .and_then(|f| f.get(2)?.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("--user {spec:?}: no such group {g:?} in the container's /etc/group"))?,
+        });
+    }
+    let mut u = User::default();
+    u.set_uid(uid).set_gid(gid.unwrap_or(default_gid));
+    Ok(u)
+}
+
+/// The colon-separated fields of the first line of `file` that `matches`.
+fn lookup<'a>(file: &'a str, matches: impl Fn(&[&'a str]) -> bool) -> Option<Vec<&'a str>> {
+    file.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| matches(f))
+}

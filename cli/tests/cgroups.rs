@@ -1,0 +1,560 @@
+//! End-to-end tests of the cgroup commands of the `ocirun` binary (`pause`, `resume`, `ps`,
+//! `events`, `update`) and of resource limits set through it, on this host's real cgroups.
+//!
+//! The tests take one lock in turn: the bad-input test compares the host's footprint (fds,
+//! mounts, test cgroups, children) before and after, which a concurrent test would disturb.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+mod common;
+
+use common::{Guard, ocirun, run_err, run_ok, serial, state};
+use serde_json::{Value, json};
+use test_support::{Bundle, footprint, require_prerequisites, unique_id};
+
+/// `ocirun run --detach` of the bundle's config.json; returns the id and its guard.
+fn run_detached(b: &Bundle, prefix: &str) -> (String, Guard) {
+    b.write();
+    let root = b.state_root();
+    let id = unique_id(prefix);
+    let guard = Guard(root.clone(), id.clone());
+    common::run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    (id, guard)
+}
+
+fn stats(root: &Path, id: &str) -> Value {
+    let out = run_ok(ocirun(root).args(["events", "--stats", id]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one event: {text}");
+    let event: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(event["type"], "stats", "{text}");
+    assert_eq!(event["id"], json!(id), "{text}");
+    event["data"].clone()
+}
+
+fn pids(root: &Path, id: &str) -> Vec<i64> {
+    let out = run_ok(ocirun(root).args(["ps", "--format", "json", id]));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The container's cgroup directory in the v1 hierarchy of `controller`.
+fn cgroup_dir(b: &Bundle, controller: &str) -> PathBuf {
+    let path = b.spec["linux"]["cgroupsPath"]
+        .as_str()
+        .expect("Bundle sets a cgroupsPath");
+    PathBuf::from("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+}
+
+/// Whether `pid` is a live process (a zombie waiting for its reaper is dead already).
+fn alive(pid: i64) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    state.is_some_and(|s| s != "Z" && s != "X")
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    let p = dir.join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// The bundle's cgroup directory in every mounted hierarchy, the cgroup2 mount included.
+fn cgroup_dirs_everywhere(b: &Bundle) -> Vec<PathBuf> {
+    let rel = b.spec["linux"]["cgroupsPath"].as_str().unwrap().trim_start_matches('/');
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dirs: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            let mountpoint = left.split(' ').nth(4)?;
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| Path::new(mountpoint).join(rel))
+        })
+        .collect();
+    assert!(
+        dirs.len() > 1,
+        "expected the hybrid layout's hierarchies, found {dirs:?}"
+    );
+    dirs
+}
+
+fn assert_no_cgroup_left(b: &Bundle) {
+    for dir in cgroup_dirs_everywhere(b) {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}
+
+#[test]
+fn a_memory_limit_oom_kills_and_delete_removes_every_cgroup() {
+    require_prerequisites();
+    let _s = serial();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "mkfifo /dev/big; head -c 200m /dev/zero > /dev/big & exec tail /dev/big",
+    ]);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("clioom");
+    let _g = Guard(root.clone(), id.clone());
+    let out = ocirun(&root)
+        .args(["run", "--keep", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // The init was the allocation: SIGKILL by the OOM killer, 128 + 9.
+    assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(state(&root, &id)["status"], "stopped");
+    let oom = read(&cgroup_dir(&b, "memory"), "memory.oom_control");
+    assert!(
+        oom.lines()
+            .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n != "0")),
+        "{oom}"
+    );
+    // As runc: no events of a stopped container.
+    let err = run_err(ocirun(&root).args(["events", "--stats", &id]));
+    assert!(err.contains("is not running"), "{err}");
+    for dir in cgroup_dirs_everywhere(&b) {
+        assert!(dir.is_dir(), "{} missing before delete", dir.display());
+    }
+    run_ok(ocirun(&root).args(["delete", &id]));
+    assert_no_cgroup_left(&b);
+}
+
+#[test]
+fn a_pids_limit_caps_a_fork_loop() {
+    require_prerequisites();
+    let _s = serial();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "sh -c 'while true; do sleep 1000 & done' 2>/dev/null; echo $? > /dev/shm/inner; exec sleep 1000",
+    ]);
+    b.spec["linux"]["resources"]["pids"] = json!({"limit": 8});
+    let (id, _g) = run_detached(&b, "clipids");
+    let root = b.state_root();
+    let dir = cgroup_dir(&b, "pids");
+    // pids.events counts the forks the limit refused.
+    while read(&dir, "pids.events") == "max 0" {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let listed = pids(&root, &id);
+    assert!(!listed.is_empty() && listed.len() <= 8, "{listed:?}");
+    let data = stats(&root, &id);
+    assert_eq!(data["pids"]["limit"], 8, "{data}");
+    assert!(data["pids"]["current"].as_u64().unwrap() <= 8, "{data}");
+    assert_eq!(read(&dir, "pids.max"), "8");
+}
+
+#[test]
+fn cpu_quota_from_the_spec_and_from_update_is_in_the_cgroup_files() {
+    require_prerequisites();
+    let _s = serial();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.spec["linux"]["resources"]["cpu"] = json!({"quota": 20000, "period": 100000});
+    let (id, _g) = run_detached(&b, "clicpu");
+    let root = b.state_root();
+    let cpu = cgroup_dir(&b, "cpu");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "20000");
+    assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
+    run_ok(ocirun(&root).args([
+        "update",
+        "--cpu-quota",
+        "30000",
+        "--cpu-period",
+        "50000",
+        "--cpu-share",
+        "256",
+        &id,
+    ]));
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "30000");
+    assert_eq!(read(&cpu, "cpu.cfs_period_us"), "50000");
+    assert_eq!(read(&cpu, "cpu.shares"), "256");
+    run_ok(ocirun(&root).args(["update", "--cpu-quota", "-1", &id]));
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "-1");
+}
+
+#[test]
+fn a_device_rule_denies_access() {
+    require_prerequisites();
+    let _s = serial();
+    // The host's /dev/kmsg, which is not among runc's always-allowed devices, bound in.
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "(: > /dev/xkmsg) 2>/dev/null && echo kmsg=open || echo kmsg=denied",
+    ]);
+    let mut mounts = b.spec["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({"destination": "/dev/xkmsg", "type": "bind", "source": "/dev/kmsg", "options": ["bind"]}));
+    b.spec["mounts"] = json!(mounts);
+    let root = b.state_root();
+    for (rules, want) in [
+        (
+            json!([{"allow": true, "access": "rwm"},
+                   {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}]),
+            "kmsg=denied\n",
+        ),
+        (json!([{"allow": true, "access": "rwm"}]), "kmsg=open\n"),
+    ] {
+        b.spec["linux"]["resources"]["devices"] = rules;
+        b.write();
+        let out = run_ok(
+            ocirun(&root)
+                .args(["run", "--bundle"])
+                .arg(b.path())
+                .arg(unique_id("clidev"))
+                .stdin(Stdio::null()),
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+}
+
+/// The counter the container renames into place (0 before the first one).
+fn counter(path: &Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().parse().unwrap_or_else(|e| panic!("counter {s:?}: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => panic!("read {}: {e}", path.display()),
+    }
+}
+
+#[test]
+fn pause_freezes_resume_thaws_and_delete_force_of_a_paused_container_cleans_up() {
+    require_prerequisites();
+    let _s = serial();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; done",
+    ]);
+    b.spec["root"]["readonly"] = json!(false);
+    let count = b.rootfs().join("tmp/count");
+    let (id, _g) = run_detached(&b, "clipause");
+    let root = b.state_root();
+    while counter(&count) < 10 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let err = run_err(ocirun(&root).args(["resume", &id]));
+    assert!(err.contains("running"), "{err}");
+
+    run_ok(ocirun(&root).args(["pause", &id]));
+    assert_eq!(state(&root, &id)["status"], "paused");
+    let list = run_ok(ocirun(&root).args(["list", "--format", "json"]));
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["status"], "paused");
+    let table = run_ok(ocirun(&root).arg("list"));
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains(" paused "),
+        "list table"
+    );
+    assert_eq!(read(&cgroup_dir(&b, "freezer"), "freezer.state"), "FROZEN");
+    let frozen_at = counter(&count);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(counter(&count), frozen_at, "the counter moved while paused");
+    let err = run_err(ocirun(&root).args(["pause", &id]));
+    assert!(err.contains("paused"), "{err}");
+    let err = run_err(ocirun(&root).args(["delete", &id]));
+    assert!(err.contains("paused"), "{err}");
+
+    run_ok(ocirun(&root).args(["resume", &id]));
+    assert_eq!(state(&root, &id)["status"], "running");
+    while counter(&count) <= frozen_at {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    run_ok(ocirun(&root).args(["pause", &id]));
+    let held = pids(&root, &id);
+    assert!(!held.is_empty());
+    run_ok(ocirun(&root).args(["delete", "--force", &id]));
+    assert!(!root.join(&id).exists());
+    assert_no_cgroup_left(&b);
+    for pid in held {
+        assert!(!alive(pid), "process {pid} left behind");
+    }
+}
+
+#[test]
+fn kill_of_a_paused_container_stops_it() {
+    require_prerequisites();
+    let _s = serial();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let (id, _g) = run_detached(&b, "clipkill");
+    let root = b.state_root();
+    run_ok(ocirun(&root).args(["pause", &id]));
+    run_ok(ocirun(&root).args(["kill", &id, "KILL"]));
+    while state(&root, &id)["status"] != "stopped" {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run_ok(ocirun(&root).args(["delete", &id]));
+    assert_no_cgroup_left(&b);
+}
+
+#[test]
+fn update_changes_a_running_containers_memory_limit() {
+    require_prerequisites();
+    let _s = serial();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+    let (id, _g) = run_detached(&b, "cliupd");
+    let root = b.state_root();
+    let memory = cgroup_dir(&b, "memory");
+    assert_eq!(read(&memory, "memory.limit_in_bytes"), (64u64 << 20).to_string());
+
+    // runc's sizes: binary units.
+    run_ok(ocirun(&root).args(["update", "--memory", "48m", "--pids-limit", "30", &id]));
+    assert_eq!(read(&memory, "memory.limit_in_bytes"), (48u64 << 20).to_string());
+    assert_eq!(read(&cgroup_dir(&b, "pids"), "pids.max"), "30");
+    // events reads what the kernel holds: the updated limit.
+    assert_eq!(stats(&root, &id)["memory"]["usage"]["limit"], 48 << 20);
+
+    // -r with a file, and with stdin.
+    let file = b.path().join("resources.json");
+    std::fs::write(&file, r#"{"memory": {"limit": 41943040}, "pids": {"limit": 0}}"#).unwrap();
+    run_ok(ocirun(&root).args(["update", "-r"]).arg(&file).arg(&id));
+    assert_eq!(read(&memory, "memory.limit_in_bytes"), (40u64 << 20).to_string());
+    assert_eq!(
+        read(&cgroup_dir(&b, "pids"), "pids.max"),
+        "30",
+        "pids.limit 0 is unchanged"
+    );
+    let mut child = ocirun(&root)
+        .args(["update", "--resources", "-", &id])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"memory": {"limit": 37748736}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(read(&memory, "memory.limit_in_bytes"), (36u64 << 20).to_string());
+
+    // Bad input: a clear error, and the limit stays.
+    for (args, want) in [
+        (vec!["--memory", "-5"], "--memory"),
+        (vec!["--memory", "12 parsecs"], "--memory"),
+        (vec!["--memory", "4096"], "below the current usage"),
+        (vec!["--cpu-share", "99999999999"], "linux.resources.cpu.shares"),
+        (vec!["--pids-limit", "-3"], "linux.resources.pids.limit"),
+        (vec!["--l3-cache-schema", "L3:0=f"], "Intel RDT"),
+        (vec!["--mem-bw-schema", "MB:0=50"], "Intel RDT"),
+        (vec!["-r", "/nonexistent.json"], "/nonexistent.json"),
+    ] {
+        let err = run_err(ocirun(&root).arg("update").args(&args).arg(&id));
+        assert!(err.contains(want), "update {args:?}: {err:?} does not mention {want:?}");
+        assert_eq!(read(&memory, "memory.limit_in_bytes"), (36u64 << 20).to_string());
+    }
+    let err = run_err(
+        ocirun(&root)
+            .args(["update", "-r"])
+            .arg(&file)
+            .args(["--memory", "1g", &id]),
+    );
+    assert!(err.contains("--resources") && err.contains("--memory"), "{err}");
+    std::fs::write(&file, r#"{"memory": {"limit": "lots"}}"#).unwrap();
+    let err = run_err(ocirun(&root).args(["update", "-r"]).arg(&file).arg(&id));
+    assert!(err.contains("linux.resources"), "{err}");
+    let err = run_err(ocirun(&root).args(["update", "--memory", "1g", "nosuch"]));
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn events_reports_memory_used_once_and_as_a_stream() {
+    require_prerequisites();
+    let _s = serial();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let (id, _g) = run_detached(&b, "clievents");
+    let root = b.state_root();
+    let data = stats(&root, &id);
+    assert!(data["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{data}");
+    assert!(data["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{data}");
+    assert_eq!(data["pids"]["current"], 1, "{data}");
+
+    let err = run_err(ocirun(&root).args(["events", "--interval", "0s", &id]));
+    assert!(err.contains("greater than 0"), "{err}");
+
+    // The stream: one stats event per interval until the container stops.
+    let mut child = ocirun(&root)
+        .args(["events", "--interval", "50ms", &id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..2 {
+        let line = lines.next().unwrap().unwrap();
+        let event: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(event["type"], "stats", "{line}");
+        assert_eq!(event["id"], json!(id), "{line}");
+        assert!(
+            event["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+            "{line}"
+        );
+    }
+    run_ok(ocirun(&root).args(["kill", &id, "KILL"]));
+    for line in lines {
+        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        assert_eq!(event["type"], "stats");
+    }
+    assert!(child.wait().unwrap().success(), "events ends with the container");
+}
+
+#[test]
+fn ps_shows_the_containers_processes() {
+    require_prerequisites();
+    let _s = serial();
+    let b = Bundle::new(&["sh", "-c", "sleep 1000 & exec sleep 1001"]);
+    let (id, _g) = run_detached(&b, "clips");
+    let root = b.state_root();
+    let init = state(&root, &id)["pid"].as_i64().unwrap();
+    let mut listed = pids(&root, &id);
+    while listed.len() < 2 {
+        std::thread::sleep(Duration::from_millis(5));
+        listed = pids(&root, &id);
+    }
+    assert!(listed.contains(&init), "{listed:?}");
+    // The table: ps(1)'s header, and only the container's processes.
+    let out = run_ok(ocirun(&root).args(["ps", &id]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().split_whitespace().any(|c| c == "PID"), "{text}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows.iter().any(|r| r.contains("sleep 1001")), "{text}");
+    // ps options after the id go to ps(1), -f included.
+    let out = run_ok(ocirun(&root).args(["ps", &id, "-o", "pid,comm"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().eq([init.to_string().as_str(), "sleep"])),
+        "{text}"
+    );
+    let out = run_ok(ocirun(&root).args(["ps", &id, "-f"]));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
+    let err = run_err(ocirun(&root).args(["ps", &id, "-o", "comm"]));
+    assert!(err.contains("PID"), "{err}");
+}
+
+/// `ocirun create` of a bad bundle fails naming `want` and leaves nothing behind.
+fn expect_create_error(b: &Bundle, want: &str) {
+    b.write();
+    let root = b.state_root();
+    let before = footprint();
+    let id = unique_id("clicgbad");
+    let err = run_err(
+        ocirun(&root)
+            .args(["create", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .stdin(Stdio::null()),
+    );
+    assert!(err.contains(want), "error {err:?} does not mention {want:?}");
+    assert!(!root.join(&id).exists(), "state directory left behind");
+    if !b.spec["linux"]["cgroupsPath"].as_str().unwrap().contains("..") {
+        assert_no_cgroup_left(b);
+    }
+    assert_eq!(footprint(), before, "something leaked after: {err}");
+}
+
+#[test]
+fn bad_resources_and_bad_commands_are_named_and_leave_nothing() {
+    require_prerequisites();
+    let _s = serial();
+    let with = |field: &str, value: Value| {
+        let mut b = Bundle::new(&["true"]);
+        b.spec["linux"]["resources"][field] = value;
+        b
+    };
+    expect_create_error(&with("memory", json!({"limit": -5})), "linux.resources.memory.limit");
+    expect_create_error(&with("pids", json!({"limit": -2})), "linux.resources.pids.limit");
+    expect_create_error(
+        &with("cpu", json!({"shares": 1u64 << 40})),
+        "linux.resources.cpu.shares",
+    );
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["cgroupsPath"] = json!("/ocirun-test-escape/../../etc");
+    expect_create_error(&b, "\"..\"");
+    expect_create_error(
+        &with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
+        "rdma cgroup controller",
+    );
+    expect_create_error(
+        &with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
+        "linux.resources.hugepageLimits",
+    );
+
+    // The commands on a container that does not exist, or is stopped.
+    let b = Bundle::new(&["true"]);
+    let root = b.state_root();
+    for cmd in [
+        vec!["pause", "nosuch"],
+        vec!["resume", "nosuch"],
+        vec!["ps", "nosuch"],
+        vec!["events", "--stats", "nosuch"],
+    ] {
+        let err = run_err(ocirun(&root).args(&cmd));
+        assert!(err.contains("does not exist"), "{cmd:?}: {err}");
+    }
+    b.write();
+    let id = unique_id("clistopped");
+    let _g = Guard(root.clone(), id.clone());
+    run_ok(
+        ocirun(&root)
+            .args(["run", "--keep", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .stdin(Stdio::null()),
+    );
+    for (cmd, want) in [("pause", "stopped"), ("resume", "stopped"), ("update", "stopped")] {
+        let err = run_err(ocirun(&root).args([cmd, &id]));
+        assert!(err.contains(want), "{cmd}: {err}");
+    }
+    run_ok(ocirun(&root).args(["delete", &id]));
+    assert_no_cgroup_left(&b);
+}
+
+#[test]
+fn events_streams_an_oom_event_when_the_kernel_reports_one() {
+    require_prerequisites();
+    let _s = serial();
+    // Once the host says go, the shell allocates over the limit again and again: an OOM after
+    // events has registered its notifier is certain, without timing it.
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "while true; do [ -e /tmp/go ] && head -c 200m /dev/zero | tail > /dev/null; usleep 10000; done",
+    ]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    let (id, _g) = run_detached(&b, "clioomev");
+    let root = b.state_root();
+    // A long interval: the first line is an OOM event, not a stats one.
+    let mut child = ocirun(&root)
+        .args(["events", "--interval", "1h", &id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    std::fs::write(b.rootfs().join("tmp/go"), "").unwrap();
+    let line = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event, json!({"type": "oom", "id": id}), "{line}");
+}

@@ -1,0 +1,278 @@
+//! The container's terminal on the runtime's side: where the pty master goes when
+//! `process.terminal` is true (runc's `--console-socket` protocol, or the embedding
+//! program), and the host-terminal helpers a program needs to relay a pty to its own terminal.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The name runc sends with the pty master over the console socket: the path of the ptmx
+/// the init opened (the receiver uses it only to name the file).
+const MASTER_NAME: &[u8] = b"/dev/pts/ptmx";
+
+/// Where the pty master of a container with `process.terminal` goes.
+#[derive(Debug)]
+pub(crate) enum Destination {
+    /// No terminal: the container's stdio passes through.
+    None,
+    /// Sent over a connected console socket, as runc does.
+    Socket {
+        /// The socket's path, for errors.
+        path: PathBuf,
+        /// The connection, made before anything else is created.
+        stream: UnixStream,
+    },
+    /// Kept for the embedding program: [`crate::Container::take_pty_master`].
+    Caller,
+}
+
+impl Destination {
+    /// Checks the builder's console settings against `process.terminal` and connects to the
+    /// console socket, so that a socket nobody listens on fails before anything is created.
+    pub(crate) fn prepare(
+        terminal: bool,
+        socket: Option<&Path>,
+        keep_master: bool,
+        stdio_given: bool,
+    ) -> Result<Destination> {
+        if !terminal {
+            if let Some(path) = socket {
+                return Err(Error::ConsoleSocket {
+                    path: path.to_path_buf(),
+                    reason: "process.terminal is false, so there is no pty to send",
+                    source: None,
+                });
+            }
+            if keep_master {
+                return Err(Error::spec(
+                    "process.terminal",
+                    "is false, but keep_pty_master asks for the pty master",
+                ));
+            }
+            return Ok(Destination::None);
+        }
+        if stdio_given {
+            return Err(Error::spec(
+                "process.terminal",
+                "the pty is the container's stdin, stdout and stderr: they cannot be given too",
+            ));
+        }
+        match (socket, keep_master) {
+            (Some(path), true) => Err(Error::ConsoleSocket {
+                path: path.to_path_buf(),
+                reason: "keep_pty_master asks for the pty master too: choose one",
+                source: None,
+            }),
+            (Some(path), false) => {
+                let stream = UnixStream::connect(path).map_err(|e| Error::ConsoleSocket {
+                    path: path.to_path_buf(),
+                    reason: "connect",
+                    source: Some(e),
+                })?;
+                Ok(Destination::Socket {
+                    path: path.to_path_buf(),
+                    stream,
+                })
+            }
+            (None, true) => Ok(Destination::Caller),
+            (None, false) => Err(Error::spec(
+                "process.terminal",
+                "a terminal needs a console socket (--console-socket) to receive its pty master",
+            )),
+        }
+    }
+
+    /// Delivers the master the init sent: over the socket (then closed here), or back to the caller.
+    pub(crate) fn deliver(self, master: Option<OwnedFd>) -> Result<Option<OwnedFd>> {
+        let master = match (&self, master) {
+            (Destination::None, None) => return Ok(None),
+            (Destination::None, Some(_)) => {
+                return Err(Error::InitDied(
+                    "it sent a pty master with process.terminal false".into(),
+                ));
+            }
+            (_, None) => return Err(Error::InitDied("it sent no pty master".into())),
+            (_, Some(m)) => m,
+        };
+        match self {
+            Destination::Socket { path, stream } => {
+                // runc's utils.SendFd: one message whose data is the name, with the fd as SCM_RIGHTS.
+                crate::sys::send_with_fd(stream.as_raw_fd(), MASTER_NAME, master.as_raw_fd()).map_err(|e| {
+                    Error::ConsoleSocket {
+                        path,
+                        reason: "send the pty master",
+                        source: Some(std::io::Error::from_raw_os_error(e)),
+                    }
+                })?;
+                Ok(None)
+            }
+            _ => Ok(Some(master)),
+        }
+    }
+}
+
+/// A terminal put in raw mode; dropping it restores the settings it had.
+#[derive(Debug)]
+pub struct RawMode {
+    fd: libc::c_int,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    /// Puts the terminal behind `fd` in raw mode (as `cfmakeraw`); `Ok(None)` when `fd` is not a terminal.
+    ///
+    /// `fd` must stay open while the returned guard lives.
+    pub fn enable(fd: BorrowedFd<'_>) -> std::io::Result<Option<RawMode>> {
+        // SAFETY: termios is plain data; zeroed is a valid out-parameter.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is open and saved is writable.
+        if unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut saved) } < 0 {
+            let e = std::io::Error::last_os_error();
+            return if e.raw_os_error() == Some(libc::ENOTTY) {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+        let mut raw = saved;
+        // SAFETY: raw is a valid termios.
+        unsafe { libc::cfmakeraw(&mut raw) };
+        // SAFETY: fd is open and raw is a valid termios.
+        if unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &raw) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Some(RawMode {
+            fd: fd.as_raw_fd(),
+            saved,
+        }))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: saved is the termios read from this fd, which the caller keeps open.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// Gives `to` (a pty master) the window size of the terminal `from`; `Ok(false)` when `from` is not a terminal.
+pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> std::io::Result<bool> {
+    // SAFETY: winsize is plain data; zeroed is a valid out-parameter.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into the pointer, which lives across the call.
+    if unsafe { libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENOTTY) {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    crate::sys::set_winsize(to.as_raw_fd(), size.ws_row, size.ws_col).map_err(std::io::Error::from_raw_os_error)?;
+    Ok(true)
+}
+
+/// Relays this process's stdio to a container's pty master, as `runc run` does in the
+/// foreground: stdin is copied to the master, and the master to stdout until the container's
+/// side of the pty is closed. While it runs, a terminal on stdin is raw and has the size of
+/// the container's pty follow its own (SIGWINCH).
+///
+/// Meant for a program that ends with its container (like `ocirun run`): the thread copying
+/// stdin and the one forwarding window sizes stay behind, and SIGWINCH stays blocked in the
+/// calling thread, so call it after the container was created.
+pub fn relay_stdio(master: &OwnedFd) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+
+    let stdin = std::io::stdin();
+    let raw = RawMode::enable(stdin.as_fd())?;
+    if raw.is_some() {
+        copy_window_size(stdin.as_fd(), master.as_fd())?;
+        forward_window_changes(master.try_clone()?)?;
+    }
+    let mut to_pty = std::fs::File::from(master.try_clone()?);
+    std::thread::spawn(move || {
+        // Ends at EOF on stdin; the pty stays open for the container's output.
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to_pty);
+    });
+    let mut from_pty = std::fs::File::from(master.try_clone()?);
+    let mut stdout = std::io::stdout().lock();
+    let mut buf = [0u8; 8192];
+    loop {
+        match from_pty.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                stdout.write_all(&buf[..n])?;
+                stdout.flush()?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // EIO: every fd of the container's side is closed.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    drop(raw);
+    Ok(())
+}
+
+/// Blocks SIGWINCH in the calling thread and starts a thread that, at each one, gives
+/// `master` the window size of the terminal on stdin.
+fn forward_window_changes(master: OwnedFd) -> std::io::Result<()> {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it below.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a valid sigset_t and SIGWINCH a valid signal.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGWINCH);
+    }
+    // SAFETY: set is initialised; a null old-set pointer is allowed.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if r != 0 {
+        return Err(std::io::Error::from_raw_os_error(r));
+    }
+    std::thread::spawn(move || {
+        use std::os::fd::AsFd;
+        loop {
+            let mut sig = 0;
+            // SAFETY: set is initialised and sig is writable; the thread inherited SIGWINCH blocked.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                let _ = copy_window_size(std::io::stdin().as_fd(), master.as_fd());
+            }
+        }
+    });
+    Ok(())
+}
+
+/// A connection to a `--pidfd-socket`, made before anything is created; it receives
+/// the pidfd of the container's init (or of an exec'd process) as runc sends it.
+#[derive(Debug)]
+pub(crate) struct PidfdSocket {
+    path: PathBuf,
+    stream: UnixStream,
+}
+
+impl PidfdSocket {
+    /// Connects, so that a socket nobody listens on fails before anything is created.
+    pub(crate) fn connect(path: &Path) -> Result<PidfdSocket> {
+        let stream = UnixStream::connect(path).map_err(|source| Error::PidfdSocket {
+            path: path.to_path_buf(),
+            reason: "connect",
+            source,
+        })?;
+        Ok(PidfdSocket {
+            path: path.to_path_buf(),
+            stream,
+        })
+    }
+
+    /// Sends `pidfd` in one message whose data is its name, as SCM_RIGHTS.
+    pub(crate) fn send(self, pidfd: BorrowedFd<'_>) -> Result<()> {
+        crate::sys::send_with_fd(self.stream.as_raw_fd(), b"pidfd", pidfd.as_raw_fd()).map_err(|e| Error::PidfdSocket {
+            path: self.path,
+            reason: "send the pidfd",
+            source: std::io::Error::from_raw_os_error(e),
+        })
+    }
+}
