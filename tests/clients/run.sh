@@ -285,7 +285,9 @@ EOF
 # state_is ROOT ID STATUS: the runtime itself (its state store under ROOT, or its default root
 # if ROOT is empty) sees the container so.
 state_is() {
-    "$runtime" ${1:+--root "$1"} state "$2" 2>/dev/null | grep -q "\"status\": *\"$3\""
+    local out
+    out=$("$runtime" ${1:+--root "$1"} state "$2" 2>/dev/null) || return 1
+    grep -q "\"status\": *\"$3\"" <<<"$out"
 }
 
 # ---------------------------------------------------------------------------------------------
