@@ -17,7 +17,7 @@
 #                           /usr/sbin/runc checks the harness itself.
 #   OCIRUN_CLIENTS_KEEP=1   keep the temp dir (logs) after the run.
 #   OCIRUN_CLIENTS_TRACE=1  debugging only: give the engines a script that records each
-#                           runtime call (argv) in <tmp>/runtime-calls.log and execs the runtime.
+#                           runtime call (argv and exit status) in <tmp>/runtime-calls.log.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -179,7 +179,14 @@ trap 'exit 130' INT TERM
 rt=$runtime
 if [ "${OCIRUN_CLIENTS_TRACE:-}" = 1 ]; then
     rt=$tmp/trace-$rt_name
-    printf '#!/bin/sh\necho "$(date +%%T.%%N) $*" >>%s/runtime-calls.log\nexec %s "$@"\n' "$tmp" "$runtime" >"$rt"
+    cat >"$rt" <<EOF
+#!/bin/sh
+echo "\$(date +%T.%N) \$*" >>$tmp/runtime-calls.log
+$runtime "\$@"
+rc=\$?
+echo "\$(date +%T.%N) exit \$rc: \$*" >>$tmp/runtime-calls.log
+exit \$rc
+EOF
     chmod +x "$rt"
 fi
 echo "runtime given to the engines: $rt"
