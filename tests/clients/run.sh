@@ -114,7 +114,11 @@ cleanup() {
     trap '' PIPE # a reader of our output that went away must not stop the cleanup
     say "cleanup"
     # Containers first, through the engines that made them (best effort).
-    [ -z "${podman_cmd+x}" ] || "${podman_cmd[@]}" rm -af -t 0 >/dev/null 2>&1
+    local podman_ids=()
+    if [ -n "${podman_cmd+x}" ]; then
+        podman_ids=($(timeout 30 "${podman_cmd[@]}" ps -aq --no-trunc 2>/dev/null))
+        timeout 60 "${podman_cmd[@]}" rm -af -t 0 >/dev/null 2>&1
+    fi
     [ -z "${docker_cmd+x}" ] || timeout 30 "${docker_cmd[@]}" rm -f c-sleep >/dev/null 2>&1
     for ((i = ${#daemon_pids[@]} - 1; i >= 0; i--)); do
         pid=${daemon_pids[$i]}
@@ -146,6 +150,22 @@ cleanup() {
             "$runtime" --root "$root" delete --force "$id"
         done
     done
+    # podman's containers are in the runtime's default root, with other users' containers.
+    for id in "${podman_ids[@]}"; do
+        if "$runtime" state "$id" >/dev/null 2>&1; then
+            echo "left behind: podman's container $id: $rt_name delete --force"
+            "$runtime" delete --force "$id"
+        fi
+    done
+    # Any process still in this run's cgroup parent is a container process of this run.
+    local procs
+    procs=$(cat $(find /sys/fs/cgroup -path "*/$cgparent/*" -name cgroup.procs 2>/dev/null) /dev/null 2>/dev/null | sort -u)
+    for pid in $procs; do
+        echo "left behind: pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-60)) in cgroup $cgparent: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+        rc=1
+    done
+    [ -z "$procs" ] || sleep 1
     # Mounts under the temp dir (overlays, netns bind mounts), deepest first.
     local m
     for _ in 1 2 3; do
@@ -165,8 +185,16 @@ cleanup() {
         echo "mounts are left under $tmp; not removing it"
         rc=1
     elif [ "${OCIRUN_CLIENTS_KEEP:-}" = 1 ] || [ $rc -ne 0 ]; then
-        echo "logs kept in $tmp"
-        [ "${OCIRUN_CLIENTS_KEEP:-}" = 1 ] || find "$tmp" -mindepth 1 -maxdepth 1 ! -name '*.log' ! -name logs -exec rm -rf {} +
+        if [ "${OCIRUN_CLIENTS_KEEP:-}" = 1 ]; then
+            echo "everything kept in $tmp"
+        else
+            # The daemons' logs (containerd.log, dockerd.log) and the runtime's log.json files.
+            mkdir -p "$tmp/logs"
+            find "$tmp" -path "$tmp/logs" -prune -o \( -name '*.log' -o -name 'log.json' \) -type f -print |
+                while read -r f; do r=${f#"$tmp"/}; cp "$f" "$tmp/logs/${r//\//_}"; done
+            find "$tmp" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+            echo "logs kept in $tmp/logs"
+        fi
     else
         rm -rf "$tmp"
     fi
@@ -218,7 +246,7 @@ engine=
 check() {
     local name=$1 want_rc=$2 want_out=$3 rc=0 out
     shift 3
-    local limit=(timeout -k 5 120)
+    local limit=(timeout -k 5 60)
     ! declare -F "$1" >/dev/null || limit=() # a function of this script
     if [ -n "${CHECK_STDIN+x}" ]; then
         # The input comes after a second: `ctr run` (1.6) closes the task's stdin at EOF only
@@ -241,7 +269,7 @@ check() {
 
 # must CMD...: a setup step; its failure fails the engine's remaining checks.
 must() {
-    if ! out=$(timeout -k 5 120 "$@" </dev/null 2>&1); then
+    if ! out=$(timeout -k 5 60 "$@" </dev/null 2>&1); then
         failures+=("$engine: setup: $*")
         printf 'FAIL %-10s %-22s %s\n%s\n' "$engine" setup "$(printf '%q ' "$@")" "$(echo "$out" | tail -20 | sed 's/^/     /')"
         return 1
@@ -326,7 +354,7 @@ test_containerd() {
     local waiter=$! status=0
     sleep 0.5
     check kill 0 "" "${ctr[@]}" task kill -s SIGKILL c-sleep
-    timeout 60 tail --pid=$waiter -f /dev/null || kill -KILL $waiter
+    timeout 30 tail --pid=$waiter -f /dev/null || kill -KILL $waiter
     wait $waiter || status=$?
     check wait-137 0 137 echo $status # the exit status of `ctr task attach c-sleep`
     check delete 0 "" "${ctr[@]}" containers delete c-sleep
