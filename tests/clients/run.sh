@@ -385,12 +385,14 @@ test_podman() {
     check pid-1 0 1 "${run[@]}" --rm $image sh -c 'echo $$'
     check env-cwd 0 "bar /tmp" "${run[@]}" --rm -e FOO=bar -w /tmp $image sh -c 'echo $FOO $(pwd)'
     CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm -i $image cat
+    check terminal 0 tty "${run[@]}" --rm -t $image sh -c 'test -t 0 && test -t 1 && echo tty'
     check run-detached 0 "*" "${run[@]}" -d --name c-sleep $image sleep 300
     local id
     id=$("${p[@]}" inspect -f '{{.Id}}' c-sleep 2>/dev/null) || id=none
     check runtime-state 0 "" state_is "" "$id" running
     check exec 5 in-exec "${p[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
     check exec-pid 0 1 "${p[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
+    check exec-terminal 0 tty "${p[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
     check kill 0 "*" "${p[@]}" kill c-sleep
     check wait-137 0 137 "${p[@]}" wait c-sleep
     check delete 0 "*" "${p[@]}" rm c-sleep
@@ -426,6 +428,7 @@ test_docker() {
     check pid-1 0 1 "${run[@]}" --rm $image sh -c 'echo $$'
     check env-cwd 0 "bar /tmp" "${run[@]}" --rm -e FOO=bar -w /tmp $image sh -c 'echo $FOO $(pwd)'
     CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm -i $image cat
+    check terminal 0 tty "${run[@]}" --rm -t $image sh -c 'test -t 0 && test -t 1 && echo tty'
     check run-detached 0 "*" "${run[@]}" -d --name c-sleep $image sleep 300
     check runtime-name 0 ocirun "${k[@]}" inspect -f '{{.HostConfig.Runtime}}' c-sleep
     local id
@@ -433,6 +436,7 @@ test_docker() {
     check runtime-state 0 "" state_is "$d/exec/runtime-runc/moby" "$id" running
     check exec 5 in-exec "${k[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
     check exec-pid 0 1 "${k[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
+    check exec-terminal 0 tty "${k[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
     check kill 0 "*" "${k[@]}" kill c-sleep
     check wait-137 0 137 "${k[@]}" wait c-sleep
     check delete 0 "*" "${k[@]}" rm c-sleep
