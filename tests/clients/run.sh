@@ -343,7 +343,6 @@ test_containerd() {
     check pid-1 0 1 "${run[@]}" --rm "$(cg c3)" $image c3 sh -c 'echo $$'
     check env-cwd 0 "bar /tmp" "${run[@]}" --rm "$(cg c4)" --env FOO=bar --cwd /tmp $image c4 sh -c 'echo $FOO $(pwd)'
     CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm "$(cg c5)" $image c5 cat
-    # Detached; ctr has no `wait`: `ctr task attach` waits for the task and exits with its status.
     check run-detached 0 "" "${run[@]}" -d "$(cg c-sleep)" $image c-sleep sleep 300
     check runtime-state 0 "" state_is "$rr/$ns" c-sleep running
     check exec 5 in-exec "${ctr[@]}" task exec --fifo-dir "$d/fifo" --exec-id e1 c-sleep sh -c 'echo in-exec; exit 5'
