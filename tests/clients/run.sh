@@ -7,8 +7,9 @@
 # Installs Debian's containerd, podman and docker.io if missing (without starting their
 # services), builds ocirun and a busybox image (from /bin/busybox, no registry), starts each
 # daemon privately (state, roots and unix sockets under one temp dir, no TCP), and checks per
-# engine: output, exit code, pid 1, env and cwd, stdin, a detached container with exec, kill,
-# wait returning 137, and delete. Every check prints PASS or FAIL with its command; the suite
+# engine: output, exit code, pid 1, env and cwd, stdin, a terminal (docker and podman), a
+# detached container with exec, ps, pause and resume, the runtime's own view of its state,
+# kill, wait returning 137, and delete. Every check prints PASS or FAIL with its command; the suite
 # exits non-zero if any check fails. Every daemon it started is stopped by pid on exit, even
 # when a check fails, and its mounts, cgroups and temp dir are removed.
 #
@@ -347,6 +348,11 @@ test_containerd() {
     check runtime-state 0 "" state_is "$rr/$ns" c-sleep running
     check exec 5 in-exec "${ctr[@]}" task exec --fifo-dir "$d/fifo" --exec-id e1 c-sleep sh -c 'echo in-exec; exit 5'
     check exec-pid 0 1 "${ctr[@]}" task exec --fifo-dir "$d/fifo" --exec-id e2 c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
+    check ps 0 "*" "${ctr[@]}" task ps c-sleep
+    check pause 0 "" "${ctr[@]}" task pause c-sleep
+    check paused 0 "" state_is "$rr/$ns" c-sleep paused
+    check resume 0 "" "${ctr[@]}" task resume c-sleep
+    check resumed 0 "" state_is "$rr/$ns" c-sleep running
     # ctr has no `wait`: `ctr task attach` waits for the task, deletes it (the runtime's
     # `delete`) and exits with its status.
     "${ctr[@]}" task attach c-sleep </dev/null >/dev/null 2>&1 &
@@ -392,6 +398,11 @@ test_podman() {
     check exec 5 in-exec "${p[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
     check exec-pid 0 1 "${p[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
     check exec-terminal 0 tty "${p[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
+    check top 0 "*" "${p[@]}" top c-sleep
+    check pause 0 "*" "${p[@]}" pause c-sleep
+    check paused 0 "" state_is "" "$id" paused
+    check unpause 0 "*" "${p[@]}" unpause c-sleep
+    check unpaused 0 "" state_is "" "$id" running
     check kill 0 "*" "${p[@]}" kill c-sleep
     check wait-137 0 137 "${p[@]}" wait c-sleep
     check delete 0 "*" "${p[@]}" rm c-sleep
@@ -436,6 +447,11 @@ test_docker() {
     check exec 5 in-exec "${k[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
     check exec-pid 0 1 "${k[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
     check exec-terminal 0 tty "${k[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
+    check top 0 "*" "${k[@]}" top c-sleep
+    check pause 0 "*" "${k[@]}" pause c-sleep
+    check paused 0 "" state_is "$d/exec/runtime-runc/moby" "$id" paused
+    check unpause 0 "*" "${k[@]}" unpause c-sleep
+    check unpaused 0 "" state_is "$d/exec/runtime-runc/moby" "$id" running
     check kill 0 "*" "${k[@]}" kill c-sleep
     check wait-137 0 137 "${k[@]}" wait c-sleep
     check delete 0 "*" "${k[@]}" rm c-sleep
