@@ -5,7 +5,7 @@
 //! mounts, test cgroups, children) before and after, which a concurrent test would disturb.
 
 use std::io::{BufRead, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ mod common;
 
 use common::{Guard, ocirun, run_err, run_ok, serial, state};
 use serde_json::{Value, json};
-use test_support::{Bundle, footprint, require_prerequisites, unique_id};
+use test_support::{Bundle, alive, counter, footprint, read_trimmed, require_prerequisites, unique_id};
 
 /// `ocirun run --detach` of the bundle's config.json; returns the id and its guard.
 fn run_detached(b: &Bundle, prefix: &str) -> (String, Guard) {
@@ -45,53 +45,8 @@ fn pids(root: &Path, id: &str) -> Vec<i64> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The container's cgroup directory in the v1 hierarchy of `controller`.
-fn cgroup_dir(b: &Bundle, controller: &str) -> PathBuf {
-    let path = b.spec["linux"]["cgroupsPath"]
-        .as_str()
-        .expect("Bundle sets a cgroupsPath");
-    PathBuf::from("/sys/fs/cgroup")
-        .join(controller)
-        .join(path.trim_start_matches('/'))
-}
-
-/// Whether `pid` is a live process (a zombie waiting for its reaper is dead already).
-fn alive(pid: i64) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
-    state.is_some_and(|s| s != "Z" && s != "X")
-}
-
-fn read(dir: &Path, file: &str) -> String {
-    let p = dir.join(file);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-        .trim()
-        .to_string()
-}
-
-/// The bundle's cgroup directory in every mounted hierarchy, the cgroup2 mount included.
-fn cgroup_dirs_everywhere(b: &Bundle) -> Vec<PathBuf> {
-    let rel = b.spec["linux"]["cgroupsPath"].as_str().unwrap().trim_start_matches('/');
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let dirs: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            let mountpoint = left.split(' ').nth(4)?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| Path::new(mountpoint).join(rel))
-        })
-        .collect();
-    assert!(
-        dirs.len() > 1,
-        "expected the hybrid layout's hierarchies, found {dirs:?}"
-    );
-    dirs
-}
-
 fn assert_no_cgroup_left(b: &Bundle) {
-    for dir in cgroup_dirs_everywhere(b) {
+    for dir in b.cgroup_dirs_everywhere() {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
 }
@@ -120,7 +75,7 @@ fn a_memory_limit_oom_kills_and_delete_removes_every_cgroup() {
     // The init was the allocation: SIGKILL by the OOM killer, 128 + 9.
     assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(state(&root, &id)["status"], "stopped");
-    let oom = read(&cgroup_dir(&b, "memory"), "memory.oom_control");
+    let oom = read_trimmed(&b.cgroup_dir("memory"), "memory.oom_control");
     assert!(
         oom.lines()
             .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n != "0")),
@@ -129,7 +84,7 @@ fn a_memory_limit_oom_kills_and_delete_removes_every_cgroup() {
     // As runc: no events of a stopped container.
     let err = run_err(ocirun(&root).args(["events", "--stats", &id]));
     assert!(err.contains("is not running"), "{err}");
-    for dir in cgroup_dirs_everywhere(&b) {
+    for dir in b.cgroup_dirs_everywhere() {
         assert!(dir.is_dir(), "{} missing before delete", dir.display());
     }
     run_ok(ocirun(&root).args(["delete", &id]));
@@ -148,9 +103,9 @@ fn a_pids_limit_caps_a_fork_loop() {
     b.spec["linux"]["resources"]["pids"] = json!({"limit": 8});
     let (id, _g) = run_detached(&b, "clipids");
     let root = b.state_root();
-    let dir = cgroup_dir(&b, "pids");
+    let dir = b.cgroup_dir("pids");
     // pids.events counts the forks the limit refused.
-    while read(&dir, "pids.events") == "max 0" {
+    while read_trimmed(&dir, "pids.events") == "max 0" {
         std::thread::sleep(Duration::from_millis(5));
     }
     let listed = pids(&root, &id);
@@ -158,7 +113,7 @@ fn a_pids_limit_caps_a_fork_loop() {
     let data = stats(&root, &id);
     assert_eq!(data["pids"]["limit"], 8, "{data}");
     assert!(data["pids"]["current"].as_u64().unwrap() <= 8, "{data}");
-    assert_eq!(read(&dir, "pids.max"), "8");
+    assert_eq!(read_trimmed(&dir, "pids.max"), "8");
 }
 
 #[test]
@@ -169,9 +124,9 @@ fn cpu_quota_from_the_spec_and_from_update_is_in_the_cgroup_files() {
     b.spec["linux"]["resources"]["cpu"] = json!({"quota": 20000, "period": 100000});
     let (id, _g) = run_detached(&b, "clicpu");
     let root = b.state_root();
-    let cpu = cgroup_dir(&b, "cpu");
-    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "20000");
-    assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
+    let cpu = b.cgroup_dir("cpu");
+    assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "20000");
+    assert_eq!(read_trimmed(&cpu, "cpu.cfs_period_us"), "100000");
     run_ok(ocirun(&root).args([
         "update",
         "--cpu-quota",
@@ -182,11 +137,11 @@ fn cpu_quota_from_the_spec_and_from_update_is_in_the_cgroup_files() {
         "256",
         &id,
     ]));
-    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "30000");
-    assert_eq!(read(&cpu, "cpu.cfs_period_us"), "50000");
-    assert_eq!(read(&cpu, "cpu.shares"), "256");
+    assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "30000");
+    assert_eq!(read_trimmed(&cpu, "cpu.cfs_period_us"), "50000");
+    assert_eq!(read_trimmed(&cpu, "cpu.shares"), "256");
     run_ok(ocirun(&root).args(["update", "--cpu-quota", "-1", &id]));
-    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "-1");
+    assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "-1");
 }
 
 #[test]
@@ -224,15 +179,6 @@ fn a_device_rule_denies_access() {
     }
 }
 
-/// The counter the container renames into place (0 before the first one).
-fn counter(path: &Path) -> u64 {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s.trim().parse().unwrap_or_else(|e| panic!("counter {s:?}: {e}")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => panic!("read {}: {e}", path.display()),
-    }
-}
-
 #[test]
 fn pause_freezes_resume_thaws_and_delete_force_of_a_paused_container_cleans_up() {
     require_prerequisites();
@@ -262,7 +208,7 @@ fn pause_freezes_resume_thaws_and_delete_force_of_a_paused_container_cleans_up()
         String::from_utf8_lossy(&table.stdout).contains(" paused "),
         "list table"
     );
-    assert_eq!(read(&cgroup_dir(&b, "freezer"), "freezer.state"), "FROZEN");
+    assert_eq!(read_trimmed(&b.cgroup_dir("freezer"), "freezer.state"), "FROZEN");
     let frozen_at = counter(&count);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(counter(&count), frozen_at, "the counter moved while paused");
@@ -312,13 +258,19 @@ fn update_changes_a_running_containers_memory_limit() {
     b.spec["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
     let (id, _g) = run_detached(&b, "cliupd");
     let root = b.state_root();
-    let memory = cgroup_dir(&b, "memory");
-    assert_eq!(read(&memory, "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    let memory = b.cgroup_dir("memory");
+    assert_eq!(
+        read_trimmed(&memory, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
 
     // runc's sizes: binary units.
     run_ok(ocirun(&root).args(["update", "--memory", "48m", "--pids-limit", "30", &id]));
-    assert_eq!(read(&memory, "memory.limit_in_bytes"), (48u64 << 20).to_string());
-    assert_eq!(read(&cgroup_dir(&b, "pids"), "pids.max"), "30");
+    assert_eq!(
+        read_trimmed(&memory, "memory.limit_in_bytes"),
+        (48u64 << 20).to_string()
+    );
+    assert_eq!(read_trimmed(&b.cgroup_dir("pids"), "pids.max"), "30");
     // events reads what the kernel holds: the updated limit.
     assert_eq!(stats(&root, &id)["memory"]["usage"]["limit"], 48 << 20);
 
@@ -326,9 +278,12 @@ fn update_changes_a_running_containers_memory_limit() {
     let file = b.path().join("resources.json");
     std::fs::write(&file, r#"{"memory": {"limit": 41943040}, "pids": {"limit": 0}}"#).unwrap();
     run_ok(ocirun(&root).args(["update", "-r"]).arg(&file).arg(&id));
-    assert_eq!(read(&memory, "memory.limit_in_bytes"), (40u64 << 20).to_string());
     assert_eq!(
-        read(&cgroup_dir(&b, "pids"), "pids.max"),
+        read_trimmed(&memory, "memory.limit_in_bytes"),
+        (40u64 << 20).to_string()
+    );
+    assert_eq!(
+        read_trimmed(&b.cgroup_dir("pids"), "pids.max"),
         "30",
         "pids.limit 0 is unchanged"
     );
@@ -344,7 +299,10 @@ fn update_changes_a_running_containers_memory_limit() {
         .write_all(br#"{"memory": {"limit": 37748736}}"#)
         .unwrap();
     assert!(child.wait().unwrap().success());
-    assert_eq!(read(&memory, "memory.limit_in_bytes"), (36u64 << 20).to_string());
+    assert_eq!(
+        read_trimmed(&memory, "memory.limit_in_bytes"),
+        (36u64 << 20).to_string()
+    );
 
     // Bad input: a clear error, and the limit stays.
     for (args, want) in [
@@ -359,7 +317,10 @@ fn update_changes_a_running_containers_memory_limit() {
     ] {
         let err = run_err(ocirun(&root).arg("update").args(&args).arg(&id));
         assert!(err.contains(want), "update {args:?}: {err:?} does not mention {want:?}");
-        assert_eq!(read(&memory, "memory.limit_in_bytes"), (36u64 << 20).to_string());
+        assert_eq!(
+            read_trimmed(&memory, "memory.limit_in_bytes"),
+            (36u64 << 20).to_string()
+        );
     }
     let err = run_err(
         ocirun(&root)
@@ -476,29 +437,9 @@ fn expect_create_error(b: &Bundle, want: &str) {
 fn bad_resources_and_bad_commands_are_named_and_leave_nothing() {
     require_prerequisites();
     let _s = serial();
-    let with = |field: &str, value: Value| {
-        let mut b = Bundle::new(&["true"]);
-        b.spec["linux"]["resources"][field] = value;
-        b
-    };
-    expect_create_error(&with("memory", json!({"limit": -5})), "linux.resources.memory.limit");
-    expect_create_error(&with("pids", json!({"limit": -2})), "linux.resources.pids.limit");
-    expect_create_error(
-        &with("cpu", json!({"shares": 1u64 << 40})),
-        "linux.resources.cpu.shares",
-    );
-    let mut b = Bundle::new(&["true"]);
-    b.spec["linux"]["cgroupsPath"] = json!("/ocirun-test-escape/../../etc");
-    expect_create_error(&b, "\"..\"");
-    expect_create_error(
-        &with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
-        "rdma cgroup controller",
-    );
-    expect_create_error(
-        &with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
-        "linux.resources.hugepageLimits",
-    );
-
+    for (b, want) in test_support::bad_resource_bundles() {
+        expect_create_error(&b, want);
+    }
     // The commands on a container that does not exist, or is stopped.
     let b = Bundle::new(&["true"]);
     let root = b.state_root();
@@ -533,15 +474,7 @@ fn bad_resources_and_bad_commands_are_named_and_leave_nothing() {
 fn events_streams_an_oom_event_when_the_kernel_reports_one() {
     require_prerequisites();
     let _s = serial();
-    // Once the host says go, the shell allocates over the limit again and again: an OOM after
-    // events has registered its notifier is certain, without timing it.
-    let mut b = Bundle::new(&[
-        "sh",
-        "-c",
-        "while true; do [ -e /tmp/go ] && head -c 200m /dev/zero | tail > /dev/null; usleep 10000; done",
-    ]);
-    b.spec["root"]["readonly"] = json!(false);
-    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    let b = test_support::oom_on_demand_bundle();
     let (id, _g) = run_detached(&b, "clioomev");
     let root = b.state_root();
     // A long interval: the first line is an OOM event, not a stats one.

@@ -648,7 +648,7 @@ fn create_in(
     undo.poststop = spec.hooks().clone().map(|h| (h, creating.clone()));
     let mut create_hooks = || {
         for kind in [HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer] {
-            hooks::run(kind, spec.hooks().as_ref(), &creating, pid)?;
+            hooks::run(kind, spec.hooks().as_ref(), &creating, (pid, child.as_fd()))?;
         }
         Ok(())
     };
@@ -901,7 +901,7 @@ impl Container {
             HookKind::StartContainer,
             hooks,
             &record_state(&self.record, ContainerState::Created),
-            self.record.pid,
+            (self.record.pid, init.as_fd()),
         ) {
             // The spec: a failed startContainer hook stops the container.
             let _ = pidfd::send_signal(init.as_fd(), libc::SIGKILL);

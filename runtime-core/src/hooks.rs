@@ -4,7 +4,7 @@
 
 use std::ffi::{CString, c_char};
 use std::io::{Read, Seek};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -127,8 +127,8 @@ pub(crate) fn warn(msg: &str) {
 }
 
 /// Runs the hooks of `kind` in order; the first failure stops them and is returned.
-/// `init` is the container's init, whose namespaces container hooks join.
-pub(crate) fn run(kind: HookKind, hooks: Option<&Hooks>, state: &State, init: i32) -> Result<()> {
+/// `init` is the container's init (its pid and a pidfd), whose namespaces container hooks join.
+pub(crate) fn run(kind: HookKind, hooks: Option<&Hooks>, state: &State, init: (i32, BorrowedFd<'_>)) -> Result<()> {
     let Some(hooks) = hooks else { return Ok(()) };
     let list = kind.of(hooks);
     if list.is_empty() {
@@ -136,7 +136,12 @@ pub(crate) fn run(kind: HookKind, hooks: Option<&Hooks>, state: &State, init: i3
     }
     let json = serde_json::to_vec(state).expect("a State serialises");
     let namespaces = if kind.in_container() {
-        container_namespaces(init).map_err(|reason| hook_error(kind, 0, &list[0], reason))?
+        let joins = container_namespaces(init.0).map_err(|reason| hook_error(kind, 0, &list[0], reason))?;
+        // Opened by pid: if the init still runs now, they are its own and not a reused pid's.
+        if pidfd::wait_exited(init.1, Some(Duration::ZERO)).unwrap_or(true) {
+            return Err(hook_error(kind, 0, &list[0], "the container's init has exited".into()));
+        }
+        joins
     } else {
         Joins::default()
     };

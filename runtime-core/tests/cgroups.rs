@@ -7,7 +7,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 use std::time::Duration;
 
 mod common;
@@ -15,7 +14,7 @@ mod common;
 use common::{Guard, chain, serial};
 use runtime_core::{Container, Error, ExitStatus, LinuxResources, Status};
 use serde_json::json;
-use test_support::{Bundle, require_prerequisites, unique_id};
+use test_support::{Bundle, alive, cgroup_mounts, counter, read_trimmed, require_prerequisites, unique_id};
 
 /// Runs the bundle's config.json with stdout to a pipe; returns the container and the pipe.
 fn run_piped(b: &Bundle) -> (Guard, BufReader<std::io::PipeReader>) {
@@ -45,50 +44,6 @@ fn read_until(r: &mut impl BufRead, prefix: &str) -> String {
     }
 }
 
-/// The container's cgroup directory in the v1 hierarchy of `controller`.
-fn cgroup_dir(b: &Bundle, controller: &str) -> PathBuf {
-    let path = b.spec["linux"]["cgroupsPath"]
-        .as_str()
-        .expect("Bundle sets a cgroupsPath");
-    PathBuf::from("/sys/fs/cgroup")
-        .join(controller)
-        .join(path.trim_start_matches('/'))
-}
-
-/// Whether `pid` is a live process (a zombie waiting for its reaper is dead already).
-fn alive(pid: i64) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
-    state.is_some_and(|s| s != "Z" && s != "X")
-}
-
-fn read(dir: &std::path::Path, file: &str) -> String {
-    let p = dir.join(file);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-        .trim()
-        .to_string()
-}
-
-/// Every cgroup mount point of this host (v1 hierarchies and the cgroup2 mount), from mountinfo.
-fn cgroup_mounts() -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mounts: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            let mountpoint = left.split(' ').nth(4)?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(mountpoint))
-        })
-        .collect();
-    assert!(
-        mounts.len() > 1,
-        "expected the hybrid layout's hierarchies, found {mounts:?}"
-    );
-    mounts
-}
-
 #[test]
 fn memory_limit_oom_kills_an_allocation_over_it() {
     require_prerequisites();
@@ -104,9 +59,12 @@ fn memory_limit_oom_kills_an_allocation_over_it() {
     let (mut g, _out) = run_piped(&b);
     let status = g.c().wait().unwrap();
     assert_eq!(status, ExitStatus::Signaled(libc::SIGKILL));
-    let memory = cgroup_dir(&b, "memory");
-    assert_eq!(read(&memory, "memory.limit_in_bytes"), (32u64 << 20).to_string());
-    let oom = read(&memory, "memory.oom_control");
+    let memory = b.cgroup_dir("memory");
+    assert_eq!(
+        read_trimmed(&memory, "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    let oom = read_trimmed(&memory, "memory.oom_control");
     let kills: u64 = oom
         .lines()
         .find_map(|l| l.strip_prefix("oom_kill "))
@@ -142,9 +100,9 @@ fn pids_limit_stops_a_fork_loop() {
     assert!((2..=10).contains(&n), "{current}");
     let failures: u32 = events.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(events.starts_with("events=max ") && failures >= 1, "{events}");
-    let pids = cgroup_dir(&b, "pids");
-    assert_eq!(read(&pids, "pids.max"), "10");
-    let now: u32 = read(&pids, "pids.current").parse().unwrap();
+    let pids = b.cgroup_dir("pids");
+    assert_eq!(read_trimmed(&pids, "pids.max"), "10");
+    let now: u32 = read_trimmed(&pids, "pids.current").parse().unwrap();
     assert!(now <= 10, "pids.current {now}");
     assert_eq!(g.c().pids().unwrap().len(), now as usize);
     assert_eq!(g.c().stats().unwrap().pids.limit, 10);
@@ -164,10 +122,10 @@ fn cpu_quota_is_in_the_cgroup_files() {
     let (_g, mut out) = run_piped(&b);
     // Inside (its cgroup namespace makes its cgroup the root) and on the host.
     assert_eq!(read_until(&mut out, "quota="), "quota=25000 period=100000");
-    let cpu = cgroup_dir(&b, "cpu");
-    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "25000");
-    assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
-    assert_eq!(read(&cpu, "cpu.shares"), "512");
+    let cpu = b.cgroup_dir("cpu");
+    assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "25000");
+    assert_eq!(read_trimmed(&cpu, "cpu.cfs_period_us"), "100000");
+    assert_eq!(read_trimmed(&cpu, "cpu.shares"), "512");
 }
 
 /// A shell that opens the host's /dev/kmsg (bound at /dev/xkmsg) for writing, with the given
@@ -226,15 +184,6 @@ fn an_explicit_rule_denies_even_an_always_allowed_device() {
     // Denying /dev/null by its numbers takes it out of that list.
     let deny_null = json!({"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"});
     assert_eq!(open_null(json!([deny_all, deny_null])), "null=denied");
-}
-
-/// The counter the container renames into place (0 before the first one).
-fn counter(path: &std::path::Path) -> u64 {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s.trim().parse().unwrap_or_else(|e| panic!("counter {s:?}: {e}")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => panic!("read {}: {e}", path.display()),
-    }
 }
 
 #[test]
@@ -347,8 +296,11 @@ fn update_changes_a_running_containers_limits() {
     b.spec["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
     b.spec["linux"]["resources"]["pids"] = json!({"limit": 20});
     let (mut g, _out) = run_piped(&b);
-    let memory = cgroup_dir(&b, "memory");
-    assert_eq!(read(&memory, "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    let memory = b.cgroup_dir("memory");
+    assert_eq!(
+        read_trimmed(&memory, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
 
     let r: LinuxResources = serde_json::from_value(json!({
         "memory": {"limit": 48 << 20},
@@ -357,24 +309,30 @@ fn update_changes_a_running_containers_limits() {
     }))
     .unwrap();
     g.c().update(&r).unwrap();
-    assert_eq!(read(&memory, "memory.limit_in_bytes"), (48u64 << 20).to_string());
-    assert_eq!(read(&cgroup_dir(&b, "cpu"), "cpu.cfs_quota_us"), "50000");
+    assert_eq!(
+        read_trimmed(&memory, "memory.limit_in_bytes"),
+        (48u64 << 20).to_string()
+    );
+    assert_eq!(read_trimmed(&b.cgroup_dir("cpu"), "cpu.cfs_quota_us"), "50000");
     // pids.limit 0 means "unchanged", as in runc's update.
-    assert_eq!(read(&cgroup_dir(&b, "pids"), "pids.max"), "20");
+    assert_eq!(read_trimmed(&b.cgroup_dir("pids"), "pids.max"), "20");
     // What stats reports is what the kernel holds now.
     assert_eq!(g.c().stats().unwrap().memory.usage.limit, 48 << 20);
 
     // -1 is unlimited.
     let r: LinuxResources = serde_json::from_value(json!({"memory": {"limit": -1}, "pids": {"limit": -1}})).unwrap();
     g.c().update(&r).unwrap();
-    assert_eq!(read(&cgroup_dir(&b, "pids"), "pids.max"), "max");
-    assert!(read(&memory, "memory.limit_in_bytes").parse::<u64>().unwrap() > 1 << 60);
+    assert_eq!(read_trimmed(&b.cgroup_dir("pids"), "pids.max"), "max");
+    assert!(read_trimmed(&memory, "memory.limit_in_bytes").parse::<u64>().unwrap() > 1 << 60);
 
     // A paused container can be updated too.
     g.c().pause().unwrap();
     let r: LinuxResources = serde_json::from_value(json!({"memory": {"limit": 40 << 20}})).unwrap();
     g.c().update(&r).unwrap();
-    assert_eq!(read(&memory, "memory.limit_in_bytes"), (40u64 << 20).to_string());
+    assert_eq!(
+        read_trimmed(&memory, "memory.limit_in_bytes"),
+        (40u64 << 20).to_string()
+    );
     g.c().resume().unwrap();
 }
 
@@ -385,7 +343,7 @@ fn bad_updates_are_refused_and_change_nothing() {
     let mut b = Bundle::new(&["sleep", "1000"]);
     b.spec["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
     let (mut g, _out) = run_piped(&b);
-    let memory = cgroup_dir(&b, "memory");
+    let memory = b.cgroup_dir("memory");
     for (resources, want) in [
         (json!({"memory": {"limit": -5}}), "linux.resources.memory.limit"),
         (json!({"pids": {"limit": -7}}), "linux.resources.pids.limit"),
@@ -409,7 +367,10 @@ fn bad_updates_are_refused_and_change_nothing() {
             text.contains(want),
             "update {resources}: {text:?} does not mention {want:?}"
         );
-        assert_eq!(read(&memory, "memory.limit_in_bytes"), (64u64 << 20).to_string());
+        assert_eq!(
+            read_trimmed(&memory, "memory.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
     }
     g.c().kill(libc::SIGKILL, false).unwrap();
     g.c().wait().unwrap();
@@ -506,55 +467,16 @@ fn expect_create_error(b: &Bundle, want: &str) {
 fn bad_resources_are_named_and_leave_nothing() {
     require_prerequisites();
     let _s = serial();
-    let with = |field: &str, value: serde_json::Value| {
-        let mut b = Bundle::new(&["true"]);
-        b.spec["linux"]["resources"][field] = value;
-        b
-    };
-    // Negative or absurd limits.
-    expect_create_error(&with("memory", json!({"limit": -5})), "linux.resources.memory.limit");
-    expect_create_error(&with("pids", json!({"limit": -2})), "linux.resources.pids.limit");
-    expect_create_error(&with("cpu", json!({"quota": -20})), "linux.resources.cpu.quota");
-    expect_create_error(
-        &with("cpu", json!({"shares": 1u64 << 40})),
-        "linux.resources.cpu.shares",
-    );
-    expect_create_error(
-        &with("memory", json!({"limit": 32 << 20, "swap": 16 << 20})),
-        "linux.resources.memory.swap",
-    );
-    expect_create_error(
-        &with("blockIO", json!({"weight": 5000})),
-        "linux.resources.blockIO.weight",
-    );
-    // A cgroupsPath with "..".
-    let mut b = Bundle::new(&["true"]);
-    b.spec["linux"]["cgroupsPath"] = json!("/ocirun-test-escape/../../etc");
-    expect_create_error(&b, "\"..\"");
-    // Controllers and hugepage sizes this host lacks.
-    expect_create_error(
-        &with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
-        "rdma cgroup controller",
-    );
-    expect_create_error(
-        &with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
-        "linux.resources.hugepageLimits",
-    );
+    for (b, want) in test_support::bad_resource_bundles() {
+        expect_create_error(&b, want);
+    }
 }
 
 #[test]
 fn the_oom_notifier_reports_an_oom() {
     require_prerequisites();
     let _s = serial();
-    // Once the host says go, the shell allocates over the limit again and again, so an OOM
-    // after the notifier is registered is certain.
-    let mut b = Bundle::new(&[
-        "sh",
-        "-c",
-        "while true; do [ -e /tmp/go ] && head -c 200m /dev/zero | tail > /dev/null; usleep 10000; done",
-    ]);
-    b.spec["root"]["readonly"] = json!(false);
-    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    let b = test_support::oom_on_demand_bundle();
     let (mut g, _out) = run_piped(&b);
     let mut oom = g.c().oom_notifier().unwrap();
     assert_eq!(
@@ -566,7 +488,7 @@ fn the_oom_notifier_reports_an_oom() {
     while oom.wait(Duration::from_secs(60)).unwrap() == 0 {}
     std::fs::remove_file(b.rootfs().join("tmp/go")).unwrap();
     // The eventfd fires as the cgroup goes out of memory, before the kill is counted.
-    while read(&cgroup_dir(&b, "memory"), "memory.oom_control").contains("oom_kill 0") {
+    while read_trimmed(&b.cgroup_dir("memory"), "memory.oom_control").contains("oom_kill 0") {
         std::thread::sleep(Duration::from_millis(1));
     }
 }

@@ -175,6 +175,116 @@ pub fn cgroup_parent() -> String {
     std::env::var("OCIRUN_TEST_CGROUP").unwrap_or_else(|_| "ocirun-test".into())
 }
 
+impl Bundle {
+    /// The container's cgroup directory in the v1 hierarchy of `controller`.
+    pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
+        PathBuf::from("/sys/fs/cgroup")
+            .join(controller)
+            .join(self.cgroups_path().trim_start_matches('/'))
+    }
+
+    /// The container's cgroup directory in every mounted hierarchy, the cgroup2 mount included.
+    pub fn cgroup_dirs_everywhere(&self) -> Vec<PathBuf> {
+        let rel = self.cgroups_path().trim_start_matches('/').to_string();
+        cgroup_mounts().into_iter().map(|m| m.join(&rel)).collect()
+    }
+
+    /// The spec's linux.cgroupsPath.
+    pub fn cgroups_path(&self) -> &str {
+        self.spec["linux"]["cgroupsPath"].as_str().unwrap_or_default()
+    }
+}
+
+/// Bundles with resources ocirun must refuse, each with what the error must say: negative
+/// or absurd limits, a cgroupsPath with `..`, a controller and a hugepage size this host lacks.
+pub fn bad_resource_bundles() -> Vec<(Bundle, &'static str)> {
+    let with = |field: &str, value: Value| {
+        let mut b = Bundle::new(&["true"]);
+        b.spec["linux"]["resources"][field] = value;
+        b
+    };
+    let mut escape = Bundle::new(&["true"]);
+    escape.spec["linux"]["cgroupsPath"] = json!("/ocirun-test-escape/../../etc");
+    vec![
+        (with("memory", json!({"limit": -5})), "linux.resources.memory.limit"),
+        (with("pids", json!({"limit": -2})), "linux.resources.pids.limit"),
+        (with("cpu", json!({"quota": -20})), "linux.resources.cpu.quota"),
+        (with("cpu", json!({"shares": 1u64 << 40})), "linux.resources.cpu.shares"),
+        (
+            with("memory", json!({"limit": 32 << 20, "swap": 16 << 20})),
+            "linux.resources.memory.swap",
+        ),
+        (
+            with("blockIO", json!({"weight": 5000})),
+            "linux.resources.blockIO.weight",
+        ),
+        (escape, "\"..\""),
+        (
+            with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
+            "rdma cgroup controller",
+        ),
+        (
+            with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
+            "linux.resources.hugepageLimits",
+        ),
+    ]
+}
+
+/// A bundle whose shell, once `/tmp/go` exists in its rootfs, allocates over its 32 MiB
+/// memory limit again and again: an OOM after a notifier is registered is certain, untimed.
+pub fn oom_on_demand_bundle() -> Bundle {
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "while true; do [ -e /tmp/go ] && head -c 200m /dev/zero | tail > /dev/null; usleep 10000; done",
+    ]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    b
+}
+
+/// Every cgroup mount point of this host (v1 hierarchies and the cgroup2 mount), from mountinfo.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    let mounts: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            let mountpoint = left.split(' ').nth(4)?;
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(mountpoint))
+        })
+        .collect();
+    // A check over no hierarchy would pass without looking.
+    assert!(!mounts.is_empty(), "no cgroup hierarchy is mounted");
+    mounts
+}
+
+/// Whether `pid` is a live process (a zombie waiting for its reaper is dead already).
+pub fn alive(pid: i64) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    state.is_some_and(|s| s != "Z" && s != "X")
+}
+
+/// The trimmed contents of `dir/file`, panicking with the path when it cannot be read.
+pub fn read_trimmed(dir: &Path, file: &str) -> String {
+    let p = dir.join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// A counter a container renames into place at `path` (0 before the first one).
+pub fn counter(path: &Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().parse().unwrap_or_else(|e| panic!("counter {s:?}: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => panic!("read {}: {e}", path.display()),
+    }
+}
+
 /// What the test process holds or the host shows, to compare before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Footprint {
