@@ -12,10 +12,18 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use runtime_core::Container;
 
+/// What `ocirun --version` prints after the name, in runc's form ("runc version 1.1.5",
+/// "spec: 1.0.2-dev"): dockerd reads the runtime's name and version from the line that holds
+/// "version" and warns about any other output. `spec` is runtime_core::OCI_VERSION_MAX.
+const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
 /// A fast, embeddable OCI container runtime with runc's command line.
 #[derive(Parser, Debug)]
-#[command(name = "ocirun", version, about)]
+#[command(name = "ocirun", version = VERSION, about, disable_version_flag = true)]
 struct Cli {
+    /// Print the version (runc's -v, --version).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: (),
     /// Root directory for the state of containers.
     #[arg(long, global = true, default_value = runtime_core::state::DEFAULT_ROOT)]
     root: PathBuf,
@@ -443,5 +451,13 @@ fn main() -> ExitCode {
             logger.error(&msg);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_names_the_spec_version_of_the_features_document() {
+        assert!(super::VERSION.ends_with(&format!("\nspec: {}", runtime_core::OCI_VERSION_MAX)));
     }
 }

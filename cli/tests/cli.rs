@@ -179,3 +179,22 @@ fn systemd_cgroup_driver_without_systemd_is_a_clear_error() {
     );
     assert!(!b.state_root().join(&id).exists());
 }
+
+#[test]
+fn version_is_printed_in_runcs_form() {
+    // dockerd parses `<runtime> --version` for `docker info`: "<name> version <v>", then "spec: <v>".
+    for flag in ["--version", "-v"] {
+        let out = ocirun(std::path::Path::new("/nonexistent")).arg(flag).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some(concat!("ocirun version ", env!("CARGO_PKG_VERSION")))
+        );
+        assert_eq!(
+            lines.next(),
+            Some(format!("spec: {}", runtime_core::OCI_VERSION_MAX).as_str())
+        );
+    }
+}

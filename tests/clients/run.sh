@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# The client suite (issue 6): runs containers through containerd (ctr), podman and dockerd
+# with ocirun as their OCI runtime, given directly by path (no wrapper).
+#
+# Usage: tests/clients/run.sh [containerd] [podman] [docker]     (default: all three)
+#
+# Installs Debian's containerd, podman and docker.io if missing (without starting their
+# services), builds ocirun and a busybox image (from /bin/busybox, no registry), starts each
+# daemon privately (state, roots and unix sockets under one temp dir, no TCP), and checks per
+# engine: output, exit code, pid 1, env and cwd, stdin, a terminal (docker and podman), a
+# detached container with exec, ps, pause and resume, the runtime's own view of its state,
+# kill, wait returning 137, and delete. Every check prints PASS or FAIL with its command; the suite
+# exits non-zero if any check fails. Every daemon it started is stopped by pid on exit, even
+# when a check fails, and its mounts, cgroups and temp dir are removed.
+#
+# Environment:
+#   OCIRUN_CLIENTS_RUNTIME  the runtime to give the engines (default: the ocirun built here);
+#                           /usr/sbin/runc checks the harness itself.
+#   OCIRUN_CLIENTS_KEEP=1   keep the temp dir (logs) after the run.
+#   OCIRUN_CLIENTS_TRACE=1  debugging only: give the engines a script that records each
+#                           runtime call (argv and exit status) in <tmp>/runtime-calls.log.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+export DEBIAN_FRONTEND=noninteractive
+start_time=$(date +%s)
+
+engines=("$@")
+[ ${#engines[@]} -gt 0 ] || engines=(containerd podman docker)
+for e in "${engines[@]}"; do
+    case $e in containerd | podman | docker) ;; *) echo "unknown engine $e (containerd, podman, docker)" >&2; exit 2 ;; esac
+done
+
+say() { printf '\n=== %s\n' "$*"; }
+
+# ---------------------------------------------------------------------------------------------
+# 1. Install what is missing, without letting the packages start their services.
+# ---------------------------------------------------------------------------------------------
+declare -A pkg_of=([containerd]=containerd [podman]=podman [docker]=docker.io)
+declare -A skipped=()
+has_engine() {
+    case $1 in
+    containerd) command -v containerd && command -v ctr && command -v containerd-shim-runc-v2 ;;
+    podman) command -v podman && command -v conmon ;;
+    docker) command -v dockerd && [ -x /usr/bin/docker ] && command -v containerd ;;
+    esac >/dev/null 2>&1
+}
+missing=()
+for e in "${engines[@]}"; do has_engine "$e" || missing+=("${pkg_of[$e]}"); done
+[ -x /bin/busybox ] || missing+=(busybox-static)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    policy=/usr/sbin/policy-rc.d
+    own_policy=
+    if [ ! -e $policy ]; then
+        # invoke-rc.d asks policy-rc.d; 101 = "action forbidden": no service starts during install.
+        printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && own_policy=1
+    fi
+    apt-get update -qq || true
+    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        for p in "${missing[@]}"; do apt-get install -y -qq --no-install-recommends "$p" >/dev/null || true; done
+    fi
+    [ -z "$own_policy" ] || rm -f $policy
+fi
+for e in "${engines[@]}"; do
+    if ! has_engine "$e"; then
+        skipped[$e]=1
+        printf '\n!!!!!!!!!! SKIP %s: Debian package %s could not be installed: NOT TESTED !!!!!!!!!!\n' "$e" "${pkg_of[$e]}" >&2
+    fi
+done
+[ -x /bin/busybox ] || { echo "no /bin/busybox (busybox-static could not be installed)" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# 2. The runtime and the image.
+# ---------------------------------------------------------------------------------------------
+if [ -n "${OCIRUN_CLIENTS_RUNTIME:-}" ]; then
+    runtime=$OCIRUN_CLIENTS_RUNTIME
+else
+    say "building ocirun"
+    (cd "$repo" && cargo build -q -p ocirun)
+    runtime=${CARGO_TARGET_DIR:-$repo/target}/debug/ocirun
+fi
+runtime=$(readlink -f "$runtime")
+[ -x "$runtime" ] || { echo "runtime $runtime is not executable" >&2; exit 1; }
+rt_name=$(basename "$runtime")
+
+tmp=$(mktemp -d /tmp/ocirun-clients.XXXXXX)
+chmod 755 "$tmp"
+tag=${tmp##*.}
+cgparent=ocirun-clients-$tag # every engine puts its containers' cgroups under this parent
+daemon_pids=()
+runtime_roots=() # the runtime's --root dirs the engines use
+
+made_outside=()
+for m in /etc/docker/key.json /var/lib/containers/cache /var/lib/containers; do
+    [ -e "$m" ] || made_outside+=("$m")
+done
+
+# listening_sockets PID: the paths of the unix sockets process PID has open.
+listening_sockets() {
+    local fd ino
+    for fd in /proc/"$1"/fd/*; do
+        ino=$(readlink "$fd" 2>/dev/null) || continue
+        [[ $ino == socket:* ]] || continue
+        ino=${ino#socket:[}
+        awk -v i="${ino%]}" '$7 == i && $8 != "" { print $8 }' /proc/net/unix
+    done 2>/dev/null | sort -u
+}
+
+# Stops every daemon this run started, by pid, then removes what they left.
+cleanup() {
+    local rc=$? pid i
+    set +e
+    trap - EXIT INT TERM
+    trap '' PIPE # a reader of our output that went away must not stop the cleanup
+    say "cleanup"
+    # Containers first, through the engines that made them (best effort).
+    local podman_ids=()
+    if [ -n "${podman_cmd+x}" ]; then
+        podman_ids=($(timeout 30 "${podman_cmd[@]}" ps -aq --no-trunc 2>/dev/null))
+        timeout 60 "${podman_cmd[@]}" rm -af -t 0 >/dev/null 2>&1
+    fi
+    [ -z "${docker_cmd+x}" ] || timeout 30 "${docker_cmd[@]}" rm -f c-sleep >/dev/null 2>&1
+    for ((i = ${#daemon_pids[@]} - 1; i >= 0; i--)); do
+        pid=${daemon_pids[$i]}
+        kill -0 "$pid" 2>/dev/null || continue
+        echo "stopping pid $pid ($(tr '\0' ' ' </proc/"$pid"/cmdline | cut -c1-60)...)"
+        kill -TERM "$pid"
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && { echo "pid $pid ignored SIGTERM: SIGKILL"; kill -KILL "$pid"; }
+        wait "$pid" 2>/dev/null
+    done
+    # Shims and conmons of this run: their command lines name our temp dir.
+    for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        [ "$pid" != $$ ] || continue
+        if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$tmp"; then
+            echo "left behind: pid $pid $(tr '\0' ' ' <"$p/cmdline" | cut -c1-100): SIGKILL"
+            local socks
+            socks=$(listening_sockets "$pid")
+            kill -KILL "$pid" 2>/dev/null
+            # A shim's socket is in /run/containerd/s, outside the temp dir.
+            for s in $socks; do [ "${s#"$tmp"}" != "$s" ] || rm -f "$s"; done
+        fi
+    done
+    # Containers the runtime still knows about, in each runtime root of this run.
+    for root in "${runtime_roots[@]}"; do
+        [ -d "$root" ] || continue
+        for id in $(ls "$root"); do
+            echo "left behind: container $id in $root: $rt_name delete --force"
+            "$runtime" --root "$root" delete --force "$id"
+        done
+    done
+    # podman's containers are in the runtime's default root, with other users' containers.
+    for id in "${podman_ids[@]}"; do
+        if "$runtime" state "$id" >/dev/null 2>&1; then
+            echo "left behind: podman's container $id: $rt_name delete --force"
+            "$runtime" delete --force "$id"
+        fi
+    done
+    # Any process still in this run's cgroup parent is a container process of this run.
+    local procs
+    procs=$(cat $(find /sys/fs/cgroup -path "*/$cgparent/*" -name cgroup.procs 2>/dev/null) /dev/null 2>/dev/null | sort -u)
+    for pid in $procs; do
+        echo "left behind: pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-60)) in cgroup $cgparent: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+        rc=1
+    done
+    [ -z "$procs" ] || sleep 1
+    # Mounts under the temp dir (overlays, netns bind mounts), deepest first.
+    local m
+    for _ in 1 2 3; do
+        for m in $(awk -v t="$tmp" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+            umount "$m" 2>/dev/null || umount -l "$m"
+        done
+    done
+    # The cgroup parent, in every hierarchy, deepest first.
+    for m in $(find /sys/fs/cgroup -maxdepth 3 -type d -name "$cgparent" 2>/dev/null); do
+        find "$m" -depth -type d -exec rmdir {} \; 2>/dev/null
+        [ ! -d "$m" ] || { echo "cgroup $m is left (busy)"; rc=1; }
+    done
+    # What the engines write outside their given dirs: dockerd 20.10's /etc/docker/key.json,
+    # podman's /var/lib/containers/cache; removed if this run made them.
+    for m in "${made_outside[@]}"; do [ ! -e "$m" ] || { echo "removing $m"; rm -rf "$m"; }; done
+    if awk -v t="$tmp" 'index($2, t) == 1 { found=1 } END { exit !found }' /proc/self/mounts; then
+        echo "mounts are left under $tmp; not removing it"
+        rc=1
+    elif [ "${OCIRUN_CLIENTS_KEEP:-}" = 1 ] || [ $rc -ne 0 ]; then
+        if [ "${OCIRUN_CLIENTS_KEEP:-}" = 1 ]; then
+            echo "everything kept in $tmp"
+        else
+            # The daemons' logs (containerd.log, dockerd.log) and the runtime's log.json files.
+            mkdir -p "$tmp/logs"
+            find "$tmp" -path "$tmp/logs" -prune -o \( -name '*.log' -o -name 'log.json' \) -type f -print |
+                while read -r f; do r=${f#"$tmp"/}; cp "$f" "$tmp/logs/${r//\//_}"; done
+            find "$tmp" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+            echo "logs kept in $tmp/logs"
+        fi
+    else
+        rm -rf "$tmp"
+    fi
+    echo "client suite: $(($(date +%s) - start_time))s"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rt=$runtime
+if [ "${OCIRUN_CLIENTS_TRACE:-}" = 1 ]; then
+    rt=$tmp/trace-$rt_name
+    cat >"$rt" <<EOF
+#!/bin/sh
+echo "\$(date +%T.%N) \$*" >>$tmp/runtime-calls.log
+$runtime "\$@"
+rc=\$?
+echo "\$(date +%T.%N) exit \$rc: \$*" >>$tmp/runtime-calls.log
+exit \$rc
+EOF
+    chmod +x "$rt"
+fi
+echo "runtime given to the engines: $rt"
+
+say "building the busybox image"
+rootfs=$tmp/image-rootfs
+mkdir -p "$rootfs"/{bin,dev,etc,proc,root,sys,tmp,var}
+chmod 1777 "$rootfs/tmp"
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+echo 'root:x:0:' >"$rootfs/etc/group"
+python3 "$here/mkimage.py" "$rootfs" "$tmp/busybox.tar" busybox:ocirun-clients
+rm -rf "$rootfs"
+image=docker.io/library/busybox:ocirun-clients
+
+# ---------------------------------------------------------------------------------------------
+# Checks.
+# ---------------------------------------------------------------------------------------------
+passes=0
+failures=()
+engine=
+
+# check NAME WANT_RC WANT_OUT CMD...: runs CMD (stdin from $CHECK_STDIN, else /dev/null) and
+# compares its exit code and its stdout (trailing newlines and CRs dropped) with what is wanted;
+# WANT_OUT "*" takes any output.
+check() {
+    local name=$1 want_rc=$2 want_out=$3 rc=0 out
+    shift 3
+    local limit=(timeout -k 5 60)
+    ! declare -F "$1" >/dev/null || limit=() # a function of this script
+    if [ -n "${CHECK_STDIN+x}" ]; then
+        # The input comes after a second: `ctr run` (1.6) closes the task's stdin at EOF only
+        # once the task exists; an EOF that comes earlier is lost and `cat` never ends.
+        out=$({ sleep 1; printf '%s\n' "$CHECK_STDIN"; } | "${limit[@]}" "$@" 2>"$tmp/check.err") || rc=$?
+    else
+        out=$("${limit[@]}" "$@" </dev/null 2>"$tmp/check.err") || rc=$?
+    fi
+    out=${out//$'\r'/}
+    if [ "$rc" = "$want_rc" ] && { [ "$want_out" = "*" ] || [ "$out" = "$want_out" ]; }; then
+        passes=$((passes + 1))
+        printf 'PASS %-10s %-22s %s\n' "$engine" "$name" "$(printf '%q ' "$@")"
+    else
+        failures+=("$engine: $name")
+        printf 'FAIL %-10s %-22s %s\n' "$engine" "$name" "$(printf '%q ' "$@")"
+        printf '     wanted exit %s and output %q\n     got    exit %s and output %q\n' "$want_rc" "$want_out" "$rc" "$out"
+        sed 's/^/     stderr: /' "$tmp/check.err" | head -20
+    fi
+}
+
+# must CMD...: a setup step; its failure fails the engine's remaining checks.
+must() {
+    if ! out=$(timeout -k 5 60 "$@" </dev/null 2>&1); then
+        failures+=("$engine: setup: $*")
+        printf 'FAIL %-10s %-22s %s\n%s\n' "$engine" setup "$(printf '%q ' "$@")" "$(echo "$out" | tail -20 | sed 's/^/     /')"
+        return 1
+    fi
+}
+
+# wait_for SECONDS CMD...: polls CMD until it succeeds.
+wait_for() {
+    local n=$(($1 * 10))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        n=$((n - 1))
+        [ $n -gt 0 ] || return 1
+        sleep 0.1
+    done
+}
+
+# start_containerd DIR: a private containerd (root, state, sockets in DIR; CRI off).
+start_containerd() {
+    local d=$1
+    mkdir -p "$d"
+    cat >"$d/config.toml" <<EOF
+version = 2
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$d/containerd.sock"
+[ttrpc]
+  address = "$d/containerd.sock.ttrpc"
+[debug]
+  address = ""
+  level = "debug"
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$d/opt"
+EOF
+    containerd --config "$d/config.toml" >"$d/containerd.log" 2>&1 &
+    daemon_pids+=($!)
+    echo "containerd pid $! on $d/containerd.sock"
+    wait_for 30 ctr -a "$d/containerd.sock" version || {
+        tail -20 "$d/containerd.log"
+        must false "containerd did not come up"
+    }
+}
+
+# state_is ROOT ID STATUS: the runtime itself (its state store under ROOT, or its default root
+# if ROOT is empty) sees the container so.
+state_is() {
+    local out
+    out=$("$runtime" ${1:+--root "$1"} state "$2" 2>/dev/null) || return 1
+    grep -q "\"status\": *\"$3\"" <<<"$out"
+}
+
+# ---------------------------------------------------------------------------------------------
+# containerd: ctr run --runc-binary
+# ---------------------------------------------------------------------------------------------
+test_containerd() {
+    local d=$tmp/containerd ns=ocirun-clients
+    start_containerd "$d" || return 0
+    local ctr=(ctr -a "$d/containerd.sock" -n $ns)
+    must "${ctr[@]}" images import "$tmp/busybox.tar" || return 0
+    local rr=$d/runtime-root
+    mkdir -p "$rr" "$d/fifo"
+    runtime_roots+=("$rr/$ns")
+    local run=("${ctr[@]}" run --runc-binary "$rt" --runc-root "$rr" --fifo-dir "$d/fifo")
+    cg() { echo "--cgroup=/$cgparent/$1"; }
+    check output 0 hello "${run[@]}" --rm "$(cg c1)" $image c1 echo hello
+    check exit-code 3 "" "${run[@]}" --rm "$(cg c2)" $image c2 sh -c 'exit 3'
+    check pid-1 0 1 "${run[@]}" --rm "$(cg c3)" $image c3 sh -c 'echo $$'
+    check env-cwd 0 "bar /tmp" "${run[@]}" --rm "$(cg c4)" --env FOO=bar --cwd /tmp $image c4 sh -c 'echo $FOO $(pwd)'
+    CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm "$(cg c5)" $image c5 cat
+    check run-detached 0 "" "${run[@]}" -d "$(cg c-sleep)" $image c-sleep sleep 300
+    check runtime-state 0 "" state_is "$rr/$ns" c-sleep running
+    check exec 5 in-exec "${ctr[@]}" task exec --fifo-dir "$d/fifo" --exec-id e1 c-sleep sh -c 'echo in-exec; exit 5'
+    check exec-pid 0 1 "${ctr[@]}" task exec --fifo-dir "$d/fifo" --exec-id e2 c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
+    check ps 0 "*" "${ctr[@]}" task ps c-sleep
+    check pause 0 "" "${ctr[@]}" task pause c-sleep
+    check paused 0 "" state_is "$rr/$ns" c-sleep paused
+    check resume 0 "" "${ctr[@]}" task resume c-sleep
+    check resumed 0 "" state_is "$rr/$ns" c-sleep running
+    # ctr has no `wait`: `ctr task attach` waits for the task, deletes it (the runtime's
+    # `delete`) and exits with its status.
+    "${ctr[@]}" task attach c-sleep </dev/null >/dev/null 2>&1 &
+    local waiter=$! status=0
+    sleep 0.5
+    check kill 0 "" "${ctr[@]}" task kill -s SIGKILL c-sleep
+    timeout 30 tail --pid=$waiter -f /dev/null || kill -KILL $waiter
+    wait $waiter || status=$?
+    check wait-137 0 137 echo $status # the exit status of `ctr task attach c-sleep`
+    check delete 0 "" "${ctr[@]}" containers delete c-sleep
+    check gone 0 "" "${ctr[@]}" containers ls -q
+    check runtime-list 0 "" "$runtime" --root "$rr/$ns" list -q
+}
+
+# ---------------------------------------------------------------------------------------------
+# podman --runtime
+# ---------------------------------------------------------------------------------------------
+test_podman() {
+    local d=$tmp/podman
+    mkdir -p "$d"/{root,run,tmp}
+    # No daemon: every podman call names the private storage, run and tmp dirs.
+    # podman passes no --root to the runtime: its state goes to the runtime's default root.
+    # (`--runtime-flag root=...` is not an option: podman 4.3 drops it from `delete --force`.)
+    podman_cmd=(podman --root "$d/root" --runroot "$d/run" --tmpdir "$d/tmp" --runtime "$rt"
+        --cgroup-manager cgroupfs --events-backend file --storage-driver overlay)
+    local p=("${podman_cmd[@]}")
+    must "${p[@]}" load -q -i "$tmp/busybox.tar" || return 0
+    # podman (as root) sets RLIMIT_NOFILE and RLIMIT_NPROC to 1048576 in the spec, above the
+    # hard limits it runs conmon with here; raising them needs CAP_SYS_RESOURCE, which CI
+    # sandboxes lack, and then every runtime (runc too) fails. Lowering needs no privilege.
+    local run=("${p[@]}" run --network none --cgroup-parent "/$cgparent"
+        --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+    check output 0 hello "${run[@]}" --rm $image echo hello
+    check exit-code 3 "" "${run[@]}" --rm $image sh -c 'exit 3'
+    check pid-1 0 1 "${run[@]}" --rm $image sh -c 'echo $$'
+    check env-cwd 0 "bar /tmp" "${run[@]}" --rm -e FOO=bar -w /tmp $image sh -c 'echo $FOO $(pwd)'
+    CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm -i $image cat
+    check terminal 0 tty "${run[@]}" --rm -t $image sh -c 'test -t 0 && test -t 1 && echo tty'
+    check run-detached 0 "*" "${run[@]}" -d --name c-sleep $image sleep 300
+    local id
+    id=$("${p[@]}" inspect -f '{{.Id}}' c-sleep 2>/dev/null) || id=none
+    check runtime-state 0 "" state_is "" "$id" running
+    check exec 5 in-exec "${p[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
+    check exec-pid 0 1 "${p[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
+    check exec-terminal 0 tty "${p[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
+    check top 0 "*" "${p[@]}" top c-sleep
+    check pause 0 "*" "${p[@]}" pause c-sleep
+    check paused 0 "" state_is "" "$id" paused
+    check unpause 0 "*" "${p[@]}" unpause c-sleep
+    check unpaused 0 "" state_is "" "$id" running
+    check kill 0 "*" "${p[@]}" kill c-sleep
+    check wait-137 0 137 "${p[@]}" wait c-sleep
+    check delete 0 "*" "${p[@]}" rm c-sleep
+    check gone 0 "" "${p[@]}" ps -aq
+    check runtime-gone 1 "" state_is "" "$id" stopped
+}
+
+# ---------------------------------------------------------------------------------------------
+# dockerd --add-runtime
+# ---------------------------------------------------------------------------------------------
+test_docker() {
+    local d=$tmp/docker
+    start_containerd "$d/containerd" || return 0
+    mkdir -p "$d"/{data,exec,cli}
+    echo '{}' >"$d/daemon.json"
+    dockerd --host "unix://$d/docker.sock" --data-root "$d/data" --exec-root "$d/exec" \
+        --pidfile "$d/docker.pid" --config-file "$d/daemon.json" \
+        --containerd "$d/containerd/containerd.sock" --storage-driver overlay2 \
+        --bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+        --userland-proxy=false --cgroup-parent "/$cgparent" \
+        --add-runtime "ocirun=$rt" --default-runtime ocirun >"$d/dockerd.log" 2>&1 &
+    daemon_pids+=($!)
+    echo "dockerd pid $! on $d/docker.sock"
+    docker_cmd=(env DOCKER_CONFIG="$d/cli" /usr/bin/docker -H "unix://$d/docker.sock")
+    # dockerd 20.10 gives every runtime of the runc shim the root <exec-root>/runtime-runc.
+    runtime_roots+=("$d/exec/runtime-runc/moby")
+    local k=("${docker_cmd[@]}")
+    wait_for 60 "${k[@]}" version || { tail -20 "$d/dockerd.log"; must false "dockerd did not come up"; return 0; }
+    must "${k[@]}" load -q -i "$tmp/busybox.tar" || return 0
+    local run=("${k[@]}" run --network none)
+    check output 0 hello "${run[@]}" --rm $image echo hello
+    check exit-code 3 "" "${run[@]}" --rm $image sh -c 'exit 3'
+    check pid-1 0 1 "${run[@]}" --rm $image sh -c 'echo $$'
+    check env-cwd 0 "bar /tmp" "${run[@]}" --rm -e FOO=bar -w /tmp $image sh -c 'echo $FOO $(pwd)'
+    CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm -i $image cat
+    check terminal 0 tty "${run[@]}" --rm -t $image sh -c 'test -t 0 && test -t 1 && echo tty'
+    check run-detached 0 "*" "${run[@]}" -d --name c-sleep $image sleep 300
+    check runtime-name 0 ocirun "${k[@]}" inspect -f '{{.HostConfig.Runtime}}' c-sleep
+    local id
+    id=$("${k[@]}" inspect -f '{{.Id}}' c-sleep 2>/dev/null) || id=none
+    check runtime-state 0 "" state_is "$d/exec/runtime-runc/moby" "$id" running
+    check exec 5 in-exec "${k[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
+    check exec-pid 0 1 "${k[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
+    check exec-terminal 0 tty "${k[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
+    check top 0 "*" "${k[@]}" top c-sleep
+    check pause 0 "*" "${k[@]}" pause c-sleep
+    check paused 0 "" state_is "$d/exec/runtime-runc/moby" "$id" paused
+    check unpause 0 "*" "${k[@]}" unpause c-sleep
+    check unpaused 0 "" state_is "$d/exec/runtime-runc/moby" "$id" running
+    check kill 0 "*" "${k[@]}" kill c-sleep
+    check wait-137 0 137 "${k[@]}" wait c-sleep
+    check delete 0 "*" "${k[@]}" rm c-sleep
+    check gone 0 "" "${k[@]}" ps -aq
+    check runtime-list 0 "" "$runtime" --root "$d/exec/runtime-runc/moby" list -q
+}
+
+for engine in "${engines[@]}"; do
+    [ -z "${skipped[$engine]:-}" ] || continue
+    say "$engine with $rt_name ($runtime)"
+    "test_$engine"
+done
+
+say "summary: $passes passed, ${#failures[@]} failed, runtime $runtime"
+for f in "${failures[@]}"; do echo "  FAILED: $f"; done
+for e in "${!skipped[@]}"; do echo "  SKIPPED (package ${pkg_of[$e]} could not be installed): $e"; done
+[ ${#skipped[@]} -lt ${#engines[@]} ] || { echo "every engine was skipped: nothing was tested" >&2; exit 1; }
+[ ${#failures[@]} -eq 0 ]
