@@ -123,3 +123,18 @@ fn exec_into_a_stopped_container_is_refused() {
         chain(&err)
     );
 }
+
+#[test]
+fn a_failed_exec_is_reported_by_its_step_every_time() {
+    let (_b, g) = sleeper();
+    let c = g.0.as_ref().unwrap();
+    // The process fails before it reads the runtime's Go: the kernel then resets the socket,
+    // which must not hide the error the process sent first.
+    for _ in 0..50 {
+        let err = c
+            .exec(process(&["no-such-binary"], json!({"uid": 0, "gid": 0})))
+            .spawn()
+            .unwrap_err();
+        assert!(chain(&err).contains("no-such-binary"), "{}", chain(&err));
+    }
+}
