@@ -499,17 +499,17 @@ impl InitPlan {
                 }
             };
         }
-        // Into the v1 cgroups first, as this process's one thread: "0" written to `tasks`
-        // skips the global lock (and its RCU wait) that a pid written to cgroup.procs takes.
-        if let Err((i, errno)) = cgroups::join_self(&self.cgroup_tasks) {
-            return fail(Step::JoinCgroup, i as u32, errno);
-        }
         step!(
             sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
             Step::Prctl
         );
         // Nothing in the container may open this process through /proc until exec.
         step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+        // Into the v1 cgroups before any other work, as this process's one thread: "0" written
+        // to `tasks` skips the global lock (and its RCU wait) that a pid in cgroup.procs takes.
+        if let Err((i, errno)) = cgroups::join_self(&self.cgroup_tasks) {
+            return fail(Step::JoinCgroup, i as u32, errno);
+        }
 
         if self.new_user {
             let mut buf = [0u8; Msg::SIZE];
