@@ -8,8 +8,12 @@
 #   --warmup  hyperfine warmup runs per command (default 20)
 #   --seq     containers in the sequential test (default 100; 0 skips it)
 #   --rss     runs per runtime for the peak RSS median (default 10; 0 skips it)
-#   --no-library  skip the criterion library spawn benchmark (benches/benches/spawn.rs), which
-#             otherwise runs right after hyperfine, in the same namespace, to compare with crun
+#   --no-library  skip the library measurements, which otherwise follow hyperfine in the same
+#             namespace: the criterion spawn benchmark (benches/benches/spawn.rs), then
+#             benches/benches/interleaved.rs, which times the library's run of the same bundle
+#             in alternation (random order each round, --runs rounds) with floor+chroot,
+#             `ocirun run` and `crun run`, so a load that comes and goes on a shared machine
+#             weighs on each alike
 #   --out     also write the markdown tables to FILE
 # OCIRUN_BIN=path skips the cargo build and times that binary; otherwise the script builds the
 # release profile statically linked (RUSTFLAGS="-C target-feature=+crt-static" cargo build
@@ -50,7 +54,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-ids=(cmp-ocirun-$$ cmp-crun-$$ cmp-runc-$$)
+ids=(cmp-ocirun-$$ cmp-crun-$$ cmp-runc-$$ cmp-library)
 
 if [ "$inner" = 0 ]; then
     if [ "$(id -u)" != 0 ]; then
@@ -80,11 +84,15 @@ if [ "$inner" = 0 ]; then
     OCIRUN_BIN=$(realpath "$OCIRUN_BIN")
     export OCIRUN_BIN
     SPAWN_BENCH=""
+    INTERLEAVED_BENCH=""
     if [ "$library" = 1 ]; then
-        SPAWN_BENCH=$(cd "$repo" && cargo bench -q -p ocirun-benches --bench spawn --no-run --message-format=json |
-            jq -r 'select(.reason == "compiler-artifact" and .target.name == "spawn") | .executable')
+        benches=$(cd "$repo" && cargo bench -q -p ocirun-benches --bench spawn --bench interleaved --no-run \
+            --message-format=json | jq -r 'select(.reason == "compiler-artifact" and .executable != null)
+                | "\(.target.name) \(.executable)"')
+        SPAWN_BENCH=$(awk '$1 == "spawn" {print $2}' <<<"$benches")
+        INTERLEAVED_BENCH=$(awk '$1 == "interleaved" {print $2}' <<<"$benches")
     fi
-    export SPAWN_BENCH
+    export SPAWN_BENCH INTERLEAVED_BENCH
     OCIRUN_REV=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
     export OCIRUN_REV
     WORK=$(mktemp -d /tmp/ocirun-compare.XXXXXX)
@@ -166,6 +174,17 @@ if [ "$library" = 1 ] && [ -n "${SPAWN_BENCH:-}" ]; then
     estimates=$(find "$WORK/criterion" -path '*/new/estimates.json' | head -1)
     lib_med=$(jq '.median.point_estimate / 1e9' "$estimates")
 fi
+declare -A inter
+if [ "$library" = 1 ] && [ -n "${INTERLEAVED_BENCH:-}" ]; then
+    echo "== interleaved: library, floor+chroot, ocirun, crun; $runs rounds in random order" >&2
+    inter_cmds=$(printf 'floor+chroot\t%s\nocirun\t%s\n' "${cmds[1]}" "${cmds[2]}")
+    if command -v crun >/dev/null; then
+        inter_cmds+=$(printf '\ncrun\t%s' "${cmds[3]}")
+    fi
+    while read -r name median; do inter[$name]=$median; done < <(
+        OCIRUN_COMPARE_BUNDLE=$bundle OCIRUN_COMPARE_ROOT=$state/library OCIRUN_COMPARE_ROUNDS=$runs \
+            OCIRUN_COMPARE_CMDS=$inter_cmds "$INTERLEAVED_BENCH")
+fi
 
 rss_of() { # median peak RSS (KiB) of n runs of a command
     local n=$1; shift
@@ -222,6 +241,25 @@ crun_med=$(median_of crun)
     fi
     if [ -n "$lib_med" ] && [ -n "${crun_med:-}" ]; then
         echo "library spawn / crun run: $(jq -n "$lib_med / $crun_med * 1000 | round / 1000") (target ≤ 0.5)"
+    fi
+    if [ -n "${inter[library]:-}" ]; then
+        echo
+        echo "Interleaved, $runs rounds in random order (benches/benches/interleaved.rs), medians:"
+        echo
+        echo "| command | median | × floor+chroot | × crun |"
+        echo "|---|---|---|---|"
+        for name in library floor+chroot ocirun crun; do
+            [ -n "${inter[$name]:-}" ] || continue
+            echo "| \`$name\` | $(jq -n "${inter[$name]} * 1000 * 100 | round / 100") ms" \
+                "| $(jq -n "${inter[$name]} / ${inter[floor+chroot]} * 100 | round / 100")" \
+                "| $([ -n "${inter[crun]:-}" ] && jq -n "${inter[$name]} / ${inter[crun]} * 100 | round / 100" || echo –) |"
+        done
+        echo
+        if [ -n "${inter[crun]:-}" ]; then
+            echo "interleaved: library / crun $(jq -n "${inter[library]} / ${inter[crun]} * 1000 | round / 1000") (target ≤ 0.5)," \
+                "ocirun / crun $(jq -n "${inter[ocirun]} / ${inter[crun]} * 1000 | round / 1000") (target ≤ 0.8)," \
+                "ocirun / floor+chroot $(jq -n "${inter[ocirun]} / ${inter[floor+chroot]} * 1000 | round / 1000") (target ≤ 1.3)"
+        fi
     fi
     if [ -n "${crun_med:-}" ]; then
         echo "ocirun / crun: $(jq -n "$ocirun_med / $crun_med * 1000 | round / 1000") (target ≤ 0.8)"

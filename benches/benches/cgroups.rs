@@ -144,9 +144,10 @@ fn bench(c: &mut Criterion) {
     let mut child = Command::new("sleep").arg("1000").spawn().expect("spawn sleep");
     let pid = i32::try_from(child.id()).expect("pid");
     c.bench_function("cgroups/add_process", |b| b.iter(|| cg.add_process(pid).expect("add")));
-    let _ = cg.remove();
+    // Reap the sleeper first: a killed but unreaped child still counts as in the cgroup.
     let _ = child.kill();
     let _ = child.wait();
+    let _ = cg.remove();
 }
 
 criterion_group!(benches, bench);

@@ -319,3 +319,60 @@ fn unified_dir_fd_only_on_pure_v2() {
         assert!(cg.unified_dir_fd().is_none());
     }
 }
+
+#[test]
+fn a_child_that_writes_0_to_tasks_is_in_every_v1_hierarchy() {
+    let Some((h, path)) = setup("join") else { return };
+    let cg = Cgroup::new(&h, Some(&path), "join").expect("resolve");
+    let _guard = Guard {
+        cg: cg.clone(),
+        extra_dirs: vec![],
+    };
+    cg.create(None).expect("create");
+    let join = cg.join_fds().expect("open the tasks files");
+    assert_eq!(join.v2_dir.is_some(), h.unified_mountpoint().is_some());
+    let tasks: Vec<std::os::fd::OwnedFd> = join.v1_tasks.into_iter().map(|(fd, _)| fd).collect();
+    let mut fds = [0; 2];
+    // SAFETY: fds is a writable array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let [rd, wr] = fds;
+    // SAFETY: the child only makes raw system calls (write, read, _exit): safe after fork in a
+    // multi-threaded test process.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: closing our copy of the write end, then async-signal-safe calls only.
+        unsafe {
+            libc::close(wr);
+            let code = i32::from(cgroups::join_self(&tasks).is_err());
+            let mut byte = [0u8; 1];
+            libc::read(rd, byte.as_mut_ptr().cast(), 1);
+            libc::_exit(code);
+        }
+    }
+    assert!(pid > 0, "fork");
+    // SAFETY: closing the parent's copy of the read end, which it owns.
+    unsafe { libc::close(rd) };
+    // Wait until the child has joined: each tasks file lists it then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let dirs: Vec<PathBuf> = cg
+        .mounts()
+        .into_iter()
+        .filter(|(_, _, unified, _)| !unified)
+        .map(|(.., dir)| dir)
+        .collect();
+    let joined = |d: &PathBuf| read(d.join("tasks")).lines().any(|l| l == pid.to_string());
+    while !dirs.iter().all(joined) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let missing: Vec<&PathBuf> = dirs.iter().filter(|d| !joined(d)).collect();
+    // SAFETY: closing the write end lets the child's read return; then reap it.
+    unsafe { libc::close(wr) };
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, writing into a local.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(missing.is_empty(), "the child is not in {missing:?}");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "join_self failed: {status}"
+    );
+}

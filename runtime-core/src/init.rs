@@ -707,15 +707,6 @@ impl InitPlan {
                 }
             };
         }
-        // Into the v1 cgroups first, as this process's one thread: "0" written to `tasks`
-        // skips the global lock (and its RCU wait) that a pid written to cgroup.procs takes.
-        if let Err((i, errno)) = cgroups::join_self(&self.cgroup_tasks) {
-            return fail(Step::JoinCgroup, i as u32, errno);
-        }
-        // The host's cgroup files are no business of the container's: closed at once.
-        for fd in &self.cgroup_tasks {
-            sys::close(fd.as_raw_fd());
-        }
         step!(sys::reset_signals(), Step::Signals);
         step!(
             sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
@@ -723,6 +714,15 @@ impl InitPlan {
         );
         // Nothing in the container may open this process through /proc until exec.
         step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+        // Into the v1 cgroups before any other work, as this process's one thread: "0" written
+        // to `tasks` skips the global lock (and its RCU wait) that a pid in cgroup.procs takes.
+        if let Err((i, errno)) = cgroups::join_self(&self.cgroup_tasks) {
+            return fail(Step::JoinCgroup, i as u32, errno);
+        }
+        // The host's cgroup files are no business of the container's: closed at once.
+        for fd in &self.cgroup_tasks {
+            sys::close(fd.as_raw_fd());
+        }
 
         if self.new_user {
             let mut buf = [0u8; Msg::SIZE];
