@@ -856,10 +856,11 @@ fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec:
 }
 
 /// The status of a stored container now: a frozen cgroup is "paused", as runc reports it.
-pub(crate) fn status_of(dir: &ContainerDir, record: &Record) -> Status {
+/// `cgroup` is the container's, when the caller has it at hand (else it is looked up).
+pub(crate) fn status_of(dir: &ContainerDir, record: &Record, cgroup: Option<&Cgroup>) -> Status {
     if !state::is_alive(record.pid, record.pid_start_time) {
         Status::Stopped
-    } else if crate::control::is_frozen(record) {
+    } else if crate::control::is_frozen(record, cgroup) {
         Status::Paused
     } else if dir.fifo_path().exists() {
         Status::Created
@@ -924,10 +925,15 @@ impl Container {
         self.pty_master.take()
     }
 
+    /// The status now, with the state directory open.
+    pub(crate) fn status_in(&self, dir: &ContainerDir) -> Status {
+        status_of(dir, &self.record, self.cgroup.as_ref())
+    }
+
     /// The status now.
     pub fn status(&self) -> Result<Status> {
         let dir = self.store.open(self.id())?;
-        Ok(status_of(&dir, &self.record))
+        Ok(self.status_in(&dir))
     }
 
     /// The OCI state now.
@@ -939,7 +945,7 @@ impl Container {
     /// Starts the user process of a created container.
     pub fn start(&mut self) -> Result<()> {
         let dir = self.store.open(self.id())?;
-        let status = status_of(&dir, &self.record);
+        let status = self.status_in(&dir);
         if status != Status::Created {
             return Err(Error::BadStatus {
                 op: "start",
@@ -982,7 +988,7 @@ impl Container {
     /// Sends `signal` to the init, or with `all` to every process of the container.
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
         let dir = self.store.open(self.id())?;
-        let status = status_of(&dir, &self.record);
+        let status = self.status_in(&dir);
         if status == Status::Stopped {
             return Err(Error::BadStatus {
                 op: "kill",
@@ -1076,7 +1082,7 @@ impl Container {
 
     fn delete_inner(&mut self, force: bool) -> Result<()> {
         let dir = self.store.open(self.id())?;
-        let status = status_of(&dir, &self.record);
+        let status = self.status_in(&dir);
         match status {
             Status::Stopped => {}
             Status::Created | Status::Creating => {}
@@ -1159,10 +1165,15 @@ fn state_of(record: &Record, status: Status) -> State {
 pub fn list(root: impl Into<PathBuf>) -> Result<Vec<State>> {
     let store = Store::new(root);
     let mut out = Vec::new();
+    // One look at the mounts for every container's freezer state.
+    let hierarchies = Hierarchies::detect().ok();
     for id in store.ids()? {
         let Ok(dir) = store.open(&id) else { continue };
         if let Ok(Some(record)) = dir.load() {
-            let status = status_of(&dir, &record);
+            let cgroup = hierarchies
+                .as_ref()
+                .and_then(|h| Cgroup::new(h, Some(&record.cgroup_path), &record.id).ok());
+            let status = status_of(&dir, &record, cgroup.as_ref());
             out.push(state_of(&record, status));
         }
     }

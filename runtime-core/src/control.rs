@@ -3,7 +3,7 @@
 use cgroups::{Cgroup, FreezerState, Hierarchies, OomNotifier, Stats};
 use oci_spec::runtime::LinuxResources;
 
-use crate::container::{Container, status_of};
+use crate::container::Container;
 use crate::state::{Record, Status};
 use crate::{Error, Result};
 
@@ -12,7 +12,7 @@ impl Container {
     /// the kernel reports the cgroup frozen.
     pub fn pause(&self) -> Result<()> {
         let dir = self.store.open(self.id())?;
-        let status = status_of(&dir, &self.record);
+        let status = self.status_in(&dir);
         if !matches!(status, Status::Running | Status::Created) {
             return Err(self.bad_status("pause", status));
         }
@@ -22,7 +22,7 @@ impl Container {
     /// Thaws a paused container (runc's `resume`).
     pub fn resume(&self) -> Result<()> {
         let dir = self.store.open(self.id())?;
-        let status = status_of(&dir, &self.record);
+        let status = self.status_in(&dir);
         if status != Status::Paused {
             return Err(self.bad_status("resume", status));
         }
@@ -66,7 +66,7 @@ impl Container {
     /// the limits in force, so `stats` and later updates always see what the kernel holds.
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
         let dir = self.store.open(self.id())?;
-        let status = status_of(&dir, &self.record);
+        let status = self.status_in(&dir);
         if matches!(status, Status::Stopped | Status::Creating) {
             return Err(self.bad_status("update", status));
         }
@@ -104,11 +104,15 @@ impl Container {
 }
 
 /// Whether the container's cgroup is frozen (status "paused"); false when it cannot be read.
-pub(crate) fn is_frozen(record: &Record) -> bool {
-    let Ok(h) = Hierarchies::detect() else {
-        return false;
+pub(crate) fn is_frozen(record: &Record, cgroup: Option<&Cgroup>) -> bool {
+    let state = match cgroup {
+        Some(cg) => cg.state(),
+        None => {
+            let Ok(h) = Hierarchies::detect() else {
+                return false;
+            };
+            Cgroup::new(&h, Some(&record.cgroup_path), &record.id).and_then(|cg| cg.state())
+        }
     };
-    Cgroup::new(&h, Some(&record.cgroup_path), &record.id)
-        .and_then(|cg| cg.state())
-        .is_ok_and(|s| s == FreezerState::Frozen)
+    state.is_ok_and(|s| s == FreezerState::Frozen)
 }
