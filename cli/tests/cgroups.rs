@@ -183,13 +183,7 @@ fn a_device_rule_denies_access() {
 fn pause_freezes_resume_thaws_and_delete_force_of_a_paused_container_cleans_up() {
     require_prerequisites();
     let _s = serial();
-    let mut b = Bundle::new(&[
-        "sh",
-        "-c",
-        "i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; done",
-    ]);
-    b.spec["root"]["readonly"] = json!(false);
-    let count = b.rootfs().join("tmp/count");
+    let (b, count) = test_support::counter_bundle();
     let (id, _g) = run_detached(&b, "clipause");
     let root = b.state_root();
     while counter(&count) < 10 {

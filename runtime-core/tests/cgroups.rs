@@ -190,13 +190,7 @@ fn an_explicit_rule_denies_even_an_always_allowed_device() {
 fn pause_freezes_and_resume_thaws() {
     require_prerequisites();
     let _s = serial();
-    let mut b = Bundle::new(&[
-        "sh",
-        "-c",
-        "i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; done",
-    ]);
-    b.spec["root"]["readonly"] = json!(false);
-    let count = b.rootfs().join("tmp/count");
+    let (b, count) = test_support::counter_bundle();
     let (mut g, _out) = run_piped(&b);
     while counter(&count) < 10 {
         std::thread::sleep(Duration::from_millis(1));

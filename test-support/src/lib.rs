@@ -276,6 +276,19 @@ pub fn read_trimmed(dir: &Path, file: &str) -> String {
         .to_string()
 }
 
+/// A bundle whose shell counts as fast as it can into `/tmp/count` of its writable rootfs
+/// (renamed into place, so a reader never sees half a number); returns it and that file's host path.
+pub fn counter_bundle() -> (Bundle, PathBuf) {
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; done",
+    ]);
+    b.spec["root"]["readonly"] = json!(false);
+    let count = b.rootfs().join("tmp/count");
+    (b, count)
+}
+
 /// A counter a container renames into place at `path` (0 before the first one).
 pub fn counter(path: &Path) -> u64 {
     match std::fs::read_to_string(path) {
