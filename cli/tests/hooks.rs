@@ -179,3 +179,32 @@ fn failing_poststart_and_poststop_hooks_only_warn() {
         "the container was deleted despite the warnings"
     );
 }
+
+#[test]
+fn a_failing_create_hook_fails_create_destroys_the_container_and_runs_poststop() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["true"]);
+    let marker = b.path().join("poststop-ran");
+    b.spec["hooks"] = json!({
+        "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo refused >&2; exit 9"]}],
+        "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", marker.display())]}]
+    });
+    b.write();
+    let id = unique_id("hookfail");
+    let root = b.state_root();
+    let (ok, err) = common::run_status(ocirun(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
+    assert!(!ok);
+    assert!(
+        err.contains("createRuntime hook 0 (/bin/sh): exited with status 9, stderr: refused"),
+        "{err}"
+    );
+    assert!(!root.join(&id).exists(), "the state directory was left");
+    assert!(
+        b.cgroup_dirs_everywhere().iter().all(|d| !d.exists()),
+        "a cgroup was left"
+    );
+    // The spec's lifecycle: a failed create continues at destroy, then the poststop hooks.
+    let seen: Value = serde_json::from_str(&std::fs::read_to_string(&marker).expect("poststop ran")).unwrap();
+    assert_eq!(seen["status"], "stopped");
+    assert_eq!(seen["id"], id.as_str());
+}
