@@ -32,6 +32,16 @@ pub enum CgroupError {
         /// Why it cannot be used.
         reason: &'static str,
     },
+    /// systemd refused or failed a request of the systemd cgroup driver.
+    #[error("systemd cgroup driver: {op} {unit}: {reason}")]
+    SystemdCall {
+        /// What was asked: start or stop.
+        op: &'static str,
+        /// The unit.
+        unit: String,
+        /// What systemd or the bus answered.
+        reason: String,
+    },
     /// A cgroup directory could not be created.
     #[error("create cgroup directory {path}")]
     Mkdir {

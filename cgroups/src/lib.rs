@@ -54,6 +54,7 @@
 //! The systemd driver only parses "slice:prefix:name" into the path systemd would create; it does
 //! not talk D-Bus and returns [`CgroupError::Systemd`] when asked to create anything.
 
+mod dbus;
 mod devices;
 mod error;
 #[cfg(test)]
@@ -66,6 +67,7 @@ mod path;
 mod resources;
 mod stats;
 mod sys;
+mod systemd;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -78,7 +80,7 @@ pub use error::CgroupError;
 pub use freezer::FreezerState;
 pub use hierarchy::{Hierarchies, Layout};
 pub use oom::OomNotifier;
-pub use path::{DEFAULT_PARENT, SYSTEMD_SOCKETS, SystemdPath, expand_slice, parse_systemd};
+pub use path::{DEFAULT_PARENT, SystemdPath, expand_slice, parse_systemd};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats, Stats, Throttling,
 };
@@ -106,6 +108,8 @@ pub struct Cgroup {
     path: String,
     layout: Layout,
     dirs: Vec<Dir>,
+    /// With the systemd driver: the scope unit and its slice.
+    unit: Option<(String, String)>,
 }
 
 impl Cgroup {
@@ -116,12 +120,41 @@ impl Cgroup {
         Ok(Self::at(h, path))
     }
 
-    /// Resolves a systemd-driver cgroupsPath ("slice:prefix:name"); errors when systemd cannot
-    /// be reached, and, since this crate does not speak D-Bus yet, when it can.
+    /// Resolves a systemd-driver cgroupsPath ("slice:prefix:name") to the scope unit systemd
+    /// will make; errors when the system bus cannot be reached. Nothing is asked of systemd
+    /// until [`Cgroup::start_systemd_scope`].
     pub fn new_systemd(h: &Hierarchies, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
         let parsed = path::parse_systemd(cgroups_path, id)?;
         path::require_systemd(cgroups_path.unwrap_or(&parsed.path))?;
-        Ok(Self::at(h, parsed.path))
+        let mut cg = Self::at(h, parsed.path);
+        cg.unit = Some((parsed.unit, parsed.slice));
+        Ok(cg)
+    }
+
+    /// The cgroup of a scope the systemd driver made, from the path stored for it
+    /// ("/system.slice/ocirun-abc.scope"): its unit is the last component, its slice the one before.
+    pub fn systemd_at(h: &Hierarchies, path: &str) -> Cgroup {
+        let mut parts = path.rsplit('/');
+        let unit = parts.next().unwrap_or_default().to_string();
+        let slice = parts.next().filter(|s| !s.is_empty()).unwrap_or("-.slice").to_string();
+        let mut cg = Self::at(h, path.to_string());
+        cg.unit = Some((unit, slice));
+        cg
+    }
+
+    /// With the systemd driver, asks systemd for the transient scope with `pid` in it
+    /// (`Delegate=yes`), and waits until it runs; nothing to do with the cgroupfs driver.
+    /// [`Cgroup::create`] then writes the resources, as runc's driver does.
+    pub fn start_systemd_scope(&self, pid: i32, description: &str) -> Result<()> {
+        match &self.unit {
+            Some((unit, slice)) => systemd::start_scope(unit, slice, pid as u32, description),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the systemd driver manages this cgroup.
+    pub fn is_systemd(&self) -> bool {
+        self.unit.is_some()
     }
 
     fn at(h: &Hierarchies, path: String) -> Cgroup {
@@ -137,6 +170,7 @@ impl Cgroup {
             path,
             layout: h.layout(),
             dirs,
+            unit: None,
         }
     }
 
@@ -366,6 +400,10 @@ impl Cgroup {
     /// cgroup itself in every hierarchy, retrying EBUSY. Every wait is bounded: past it the error
     /// names the directory. Removing a cgroup that does not exist succeeds.
     pub fn remove(&self) -> Result<()> {
+        // systemd removes its scope's cgroups once the unit stops; what it leaves goes below.
+        if let Some((unit, _)) = &self.unit {
+            systemd::stop_unit(unit)?;
+        }
         // The usual case, an empty cgroup with nothing nested: one rmdir per hierarchy. The
         // kernel refuses (EBUSY) while a process or a nested cgroup is in it; then the full path.
         if self.dirs.iter().all(|d| match std::fs::remove_dir(&d.path) {

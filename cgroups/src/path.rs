@@ -147,21 +147,15 @@ pub fn expand_slice(slice: &str) -> Option<String> {
     Some(path)
 }
 
-/// The sockets through which runc reaches systemd: its private socket and the system bus.
-pub const SYSTEMD_SOCKETS: &[&str] = &["/run/systemd/private", "/run/dbus/system_bus_socket"];
-
-/// Checks that systemd can be reached; this crate does not speak D-Bus yet, so it always errors,
-/// with a reason that tells which of the two cases it is.
+/// Checks that systemd can be reached: the system bus's socket exists (`DBUS_SYSTEM_BUS_ADDRESS`
+/// or the usual path), so the driver can ask it for a scope.
 pub(crate) fn require_systemd(raw: &str) -> Result<()> {
-    let present = SYSTEMD_SOCKETS.iter().any(|s| Path::new(s).exists());
-    let reason = if present {
-        "systemd is reachable but ocirun cannot create transient units over D-Bus yet; use the cgroupfs driver"
-    } else {
-        "systemd is not running (neither /run/systemd/private nor the system D-Bus socket exists)"
-    };
+    if Path::new(&crate::dbus::system_bus_path()).exists() {
+        return Ok(());
+    }
     Err(CgroupError::Systemd {
         path: raw.to_owned(),
-        reason,
+        reason: "systemd is not running (the system D-Bus socket does not exist)",
     })
 }
 

@@ -243,7 +243,13 @@ impl ContainerBuilder {
             poststop: None,
         };
         let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
-        let cgroup = make_cgroup(linux, &self.id, self.systemd_cgroup)?;
+        if self.systemd_cgroup {
+            return Err(Error::spec(
+                "--systemd-cgroup",
+                "restoring into a systemd scope is not supported: use the cgroupfs driver",
+            ));
+        }
+        let cgroup = make_cgroup(linux, &self.id, false)?;
         let cgroup_path = cgroup.path().to_string();
         undo.cgroup = Some(cgroup);
         let pid = spawn(&spec, &rootfs, &cgroup_path)?;
@@ -605,12 +611,16 @@ fn create_in(
     undo.cgroup = Some(cgroup);
     // The init enters its cgroups itself: created in the v2 one (CLONE_INTO_CGROUP), it
     // writes "0" to each v1 `tasks` file; no pid goes through cgroup.procs and its global lock.
-    let join = undo
-        .cgroup
-        .as_ref()
-        .expect("set just above")
-        .join_fds()
-        .map_err(Error::Cgroup)?;
+    let join = if opts.systemd_cgroup {
+        // The scope's cgroup exists only once systemd has made it, with the init in it.
+        cgroups::JoinFds::default()
+    } else {
+        undo.cgroup
+            .as_ref()
+            .expect("set just above")
+            .join_fds()
+            .map_err(Error::Cgroup)?
+    };
     let cgroup_fd = join.v2_dir;
     let cgroup_tasks = join
         .v1_tasks
@@ -677,7 +687,9 @@ fn create_in(
         namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false).map_err(Error::Namespace)?;
         sent = send_msg(&parent_sock, Tag::MapsWritten).is_ok();
     }
-    if !spawned.in_cgroup {
+    if opts.systemd_cgroup {
+        finish_systemd_cgroup(undo.cgroup.as_ref().expect("set above"), linux, &id, pid)?;
+    } else if !spawned.in_cgroup {
         // clone without CLONE_INTO_CGROUP (before Linux 5.7): the v2 cgroup is ours to join.
         undo.cgroup
             .as_ref()
@@ -733,20 +745,32 @@ fn create_in(
     Ok((record, pidfd, pty_master, plan))
 }
 
-/// Makes the container's cgroup in every hierarchy with the spec's resources.
+/// Makes the container's cgroup in every hierarchy with the spec's resources. With the
+/// systemd driver only the path is resolved: the cgroup comes with the scope unit, which
+/// needs the init's pid ([`finish_systemd_cgroup`]).
 fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str, systemd: bool) -> Result<Cgroup> {
     let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
     let cgroups_path = linux.cgroups_path().as_ref().and_then(|p| p.to_str());
-    let cgroup = if systemd {
-        Cgroup::new_systemd(&hierarchies, cgroups_path, id)
-    } else {
-        Cgroup::new(&hierarchies, cgroups_path, id)
+    if systemd {
+        return Cgroup::new_systemd(&hierarchies, cgroups_path, id).map_err(Error::Cgroup);
     }
-    .map_err(Error::Cgroup)?;
+    let cgroup = Cgroup::new(&hierarchies, cgroups_path, id).map_err(Error::Cgroup)?;
     cgroup
         .create(Some(&resources_with_default_devices(linux)))
         .map_err(Error::Cgroup)?;
     Ok(cgroup)
+}
+
+/// With the systemd driver: the scope unit with the init in it, then the spec's resources
+/// written into its cgroup and the init put in every hierarchy, as runc's driver does.
+fn finish_systemd_cgroup(cgroup: &Cgroup, linux: &oci_spec::runtime::Linux, id: &str, pid: i32) -> Result<()> {
+    cgroup
+        .start_systemd_scope(pid, &format!("ocirun container {id}"))
+        .map_err(Error::Cgroup)?;
+    cgroup
+        .create(Some(&resources_with_default_devices(linux)))
+        .map_err(Error::Cgroup)?;
+    cgroup.add_process(pid).map_err(Error::Cgroup)
 }
 
 /// The record of a new container whose init is `(pid, start time)`.
@@ -1061,7 +1085,11 @@ impl Container {
             Some(sub) => format!("{}/{}", self.record.cgroup_path, sub.trim_start_matches('/')),
             None => self.record.cgroup_path.clone(),
         };
-        let cgroup = Cgroup::new(&h, Some(&path), self.id()).map_err(Error::Cgroup)?;
+        let cgroup = if self.record.systemd_cgroup && sub.is_none() {
+            Cgroup::systemd_at(&h, &path)
+        } else {
+            Cgroup::new(&h, Some(&path), self.id()).map_err(Error::Cgroup)?
+        };
         if sub.is_some() && !cgroup.exists() {
             return Err(Error::spec(
                 "--cgroup",
