@@ -69,6 +69,35 @@ impl NamespaceKind {
     }
 }
 
+/// The namespaces of process `pid` that differ from this process's own (compared by device and
+/// inode), in [`NamespaceKind::ALL`] order, as `/proc/<pid>/ns/<kind>` paths: what a process
+/// must join to enter `pid`'s container. Kinds this kernel lacks are skipped.
+pub fn differing_namespaces(pid: i32) -> Result<Vec<(NamespaceKind, std::path::PathBuf)>, crate::NamespaceError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for kind in NamespaceKind::ALL {
+        let name = kind.proc_name();
+        let theirs = std::path::PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let ours = std::path::PathBuf::from(format!("/proc/self/ns/{name}"));
+        let open_error = |path: std::path::PathBuf, source| crate::NamespaceError::Open {
+            kind: name,
+            path,
+            source,
+        };
+        let (a, b) = match (std::fs::metadata(&theirs), std::fs::metadata(&ours)) {
+            (Ok(a), Ok(b)) => (a, b),
+            // A kernel without this namespace kind.
+            (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            (Err(e), _) => return Err(open_error(theirs, e)),
+            (_, Err(e)) => return Err(open_error(ours, e)),
+        };
+        if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+            out.push((kind, theirs));
+        }
+    }
+    Ok(out)
+}
+
 impl From<LinuxNamespaceType> for NamespaceKind {
     fn from(t: LinuxNamespaceType) -> Self {
         match t {

@@ -3,10 +3,9 @@
 //! container's seccomp profile.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
 
+use namespaces::CloneArgs;
 use namespaces::pidfd::{self, ExitStatus};
-use namespaces::{CloneArgs, NamespaceKind};
 use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType, Process};
 
 use crate::container::{
@@ -128,7 +127,15 @@ impl ExecBuilder<'_> {
         let dir = c.store.open(c.id())?;
         let mut spec = dir.load_spec()?;
         let init = c.init_pidfd("exec")?;
-        let joins = joinable_namespaces(c.pid())?;
+        let joins: Vec<LinuxNamespace> = namespaces::differing_namespaces(c.pid())
+            .map_err(Error::Namespace)?
+            .into_iter()
+            .map(|(kind, path)| {
+                let mut ns = LinuxNamespace::default();
+                ns.set_typ(LinuxNamespaceType::from(kind)).set_path(Some(path));
+                ns
+            })
+            .collect();
         // The namespaces are open: if the init is still the same process now, they are its own.
         if pidfd::wait_exited(init.as_fd(), Some(std::time::Duration::ZERO)).unwrap_or(true) {
             return Err(Error::BadStatus {
@@ -224,29 +231,4 @@ impl Drop for KillOnDrop {
             let _ = pidfd::reap(&fd, true);
         }
     }
-}
-
-/// Every namespace of `pid` that differs from this process's own, as paths to join.
-fn joinable_namespaces(pid: i32) -> Result<Vec<LinuxNamespace>> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = Vec::new();
-    for kind in NamespaceKind::ALL {
-        let name = kind.proc_name();
-        let theirs = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
-        let ours = format!("/proc/self/ns/{name}");
-        let (a, b) = match (std::fs::metadata(&theirs), std::fs::metadata(&ours)) {
-            (Ok(a), Ok(b)) => (a, b),
-            // A kernel without this namespace kind.
-            (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            (Err(e), _) => return Err(Error::io("stat", theirs, e)),
-            (_, Err(e)) => return Err(Error::io("stat", ours, e)),
-        };
-        if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
-            continue;
-        }
-        let mut ns = LinuxNamespace::default();
-        ns.set_typ(LinuxNamespaceType::from(kind)).set_path(Some(theirs));
-        out.push(ns);
-    }
-    Ok(out)
 }

@@ -182,19 +182,14 @@ struct Joins {
 
 /// Opens every namespace of `init` that differs from this process's own.
 fn container_namespaces(init: i32) -> std::result::Result<Joins, String> {
-    use std::os::unix::fs::MetadataExt;
     let mut joins = Joins::default();
-    for kind in NamespaceKind::ALL {
-        let name = kind.proc_name();
-        let theirs = format!("/proc/{init}/ns/{name}");
-        let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
-            .map_err(|e| format!("stat own {name} namespace: {e}"))?;
-        let meta = std::fs::metadata(&theirs).map_err(|e| format!("stat {theirs}: {e}"))?;
-        if (meta.dev(), meta.ino()) == (ours.dev(), ours.ino()) {
-            continue;
-        }
-        let fd: OwnedFd = std::fs::File::open(&theirs)
-            .map_err(|e| format!("open {theirs}: {e}"))?
+    let found = namespaces::differing_namespaces(init).map_err(|e| match std::error::Error::source(&e) {
+        Some(source) => format!("{e}: {source}"),
+        None => e.to_string(),
+    })?;
+    for (kind, path) in found {
+        let fd: OwnedFd = std::fs::File::open(&path)
+            .map_err(|e| format!("open {}: {e}", path.display()))?
             .into();
         match kind {
             NamespaceKind::User => joins.user = Some(fd),
