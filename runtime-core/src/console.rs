@@ -2,7 +2,7 @@
 //! `process.terminal` is true (runc's `--console-socket` protocol, or the embedding
 //! program), and the host-terminal helpers a program needs to relay a pty to its own terminal.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -17,13 +17,8 @@ const MASTER_NAME: &[u8] = b"/dev/pts/ptmx";
 pub(crate) enum Destination {
     /// No terminal: the container's stdio passes through.
     None,
-    /// Sent over a connected console socket, as runc does.
-    Socket {
-        /// The socket's path, for errors.
-        path: PathBuf,
-        /// The connection, made before anything else is created.
-        stream: UnixStream,
-    },
+    /// Sent over a console socket connected before anything else was created, as runc does.
+    Socket(FdSocket),
     /// Kept for the embedding program: [`crate::Container::take_pty_master`].
     Caller,
 }
@@ -39,11 +34,11 @@ impl Destination {
     ) -> Result<Destination> {
         if !terminal {
             if let Some(path) = socket {
-                return Err(Error::ConsoleSocket {
-                    path: path.to_path_buf(),
-                    reason: "process.terminal is false, so there is no pty to send",
-                    source: None,
-                });
+                return Err(SocketKind::Console.error(
+                    path,
+                    "process.terminal is false, so there is no pty to send",
+                    None,
+                ));
             }
             if keep_master {
                 return Err(Error::spec(
@@ -60,22 +55,10 @@ impl Destination {
             ));
         }
         match (socket, keep_master) {
-            (Some(path), true) => Err(Error::ConsoleSocket {
-                path: path.to_path_buf(),
-                reason: "keep_pty_master asks for the pty master too: choose one",
-                source: None,
-            }),
-            (Some(path), false) => {
-                let stream = UnixStream::connect(path).map_err(|e| Error::ConsoleSocket {
-                    path: path.to_path_buf(),
-                    reason: "connect",
-                    source: Some(e),
-                })?;
-                Ok(Destination::Socket {
-                    path: path.to_path_buf(),
-                    stream,
-                })
+            (Some(path), true) => {
+                Err(SocketKind::Console.error(path, "keep_pty_master asks for the pty master too: choose one", None))
             }
+            (Some(path), false) => Ok(Destination::Socket(FdSocket::connect(SocketKind::Console, path)?)),
             (None, true) => Ok(Destination::Caller),
             (None, false) => Err(Error::spec(
                 "process.terminal",
@@ -97,15 +80,8 @@ impl Destination {
             (_, Some(m)) => m,
         };
         match self {
-            Destination::Socket { path, stream } => {
-                // runc's utils.SendFd: one message whose data is the name, with the fd as SCM_RIGHTS.
-                crate::sys::send_with_fd(stream.as_raw_fd(), MASTER_NAME, master.as_raw_fd()).map_err(|e| {
-                    Error::ConsoleSocket {
-                        path,
-                        reason: "send the pty master",
-                        source: Some(std::io::Error::from_raw_os_error(e)),
-                    }
-                })?;
+            Destination::Socket(socket) => {
+                socket.send(master.as_fd(), MASTER_NAME, "send the pty master")?;
                 Ok(None)
             }
             _ => Ok(Some(master)),
@@ -245,34 +221,62 @@ fn forward_window_changes(master: OwnedFd) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A connection to a `--pidfd-socket`, made before anything is created; it receives
-/// the pidfd of the container's init (or of an exec'd process) as runc sends it.
+/// Which socket receives an fd from ocirun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocketKind {
+    /// `--console-socket`: the pty master.
+    Console,
+    /// `--pidfd-socket`: a pidfd of the process.
+    Pidfd,
+}
+
+impl SocketKind {
+    /// The error about the socket of this kind at `path`.
+    fn error(self, path: &Path, reason: &'static str, source: Option<std::io::Error>) -> Error {
+        let (socket, flag) = match self {
+            SocketKind::Console => ("console socket", "--console-socket"),
+            SocketKind::Pidfd => ("pidfd socket", "--pidfd-socket"),
+        };
+        Error::Socket {
+            socket,
+            flag,
+            path: path.to_path_buf(),
+            reason,
+            source,
+        }
+    }
+}
+
+/// A unix socket that receives an fd from ocirun (the pty master, or a pidfd), connected
+/// before anything is created so that one nobody listens on fails early.
 #[derive(Debug)]
-pub(crate) struct PidfdSocket {
+pub(crate) struct FdSocket {
+    kind: SocketKind,
     path: PathBuf,
     stream: UnixStream,
 }
 
-impl PidfdSocket {
-    /// Connects, so that a socket nobody listens on fails before anything is created.
-    pub(crate) fn connect(path: &Path) -> Result<PidfdSocket> {
-        let stream = UnixStream::connect(path).map_err(|source| Error::PidfdSocket {
-            path: path.to_path_buf(),
-            reason: "connect",
-            source,
-        })?;
-        Ok(PidfdSocket {
+impl FdSocket {
+    /// Connects to the socket of `kind` at `path`.
+    pub(crate) fn connect(kind: SocketKind, path: &Path) -> Result<FdSocket> {
+        let stream = UnixStream::connect(path).map_err(|e| kind.error(path, "connect", Some(e)))?;
+        Ok(FdSocket {
+            kind,
             path: path.to_path_buf(),
             stream,
         })
     }
 
-    /// Sends `pidfd` in one message whose data is its name, as SCM_RIGHTS.
-    pub(crate) fn send(self, pidfd: BorrowedFd<'_>) -> Result<()> {
-        crate::sys::send_with_fd(self.stream.as_raw_fd(), b"pidfd", pidfd.as_raw_fd()).map_err(|e| Error::PidfdSocket {
-            path: self.path,
-            reason: "send the pidfd",
-            source: std::io::Error::from_raw_os_error(e),
+    /// Sends `fd` as runc's utils.SendFd does: one message whose data is `name`, the fd as
+    /// SCM_RIGHTS. `what` says what was being sent, for the error.
+    pub(crate) fn send(self, fd: BorrowedFd<'_>, name: &[u8], what: &'static str) -> Result<()> {
+        crate::sys::send_with_fd(self.stream.as_raw_fd(), name, fd.as_raw_fd()).map_err(|e| {
+            self.kind
+                .error(&self.path, what, Some(std::io::Error::from_raw_os_error(e)))
         })
+    }
+    /// Sends a pidfd, named "pidfd".
+    pub(crate) fn send_pidfd(self, pidfd: BorrowedFd<'_>) -> Result<()> {
+        self.send(pidfd, b"pidfd", "send the pidfd")
     }
 }

@@ -56,10 +56,10 @@ impl ProcessIo {
     }
 
     /// The pidfd socket, connected now for the same reason.
-    pub(crate) fn pidfd_socket(&self) -> Result<Option<console::PidfdSocket>> {
+    pub(crate) fn pidfd_socket(&self) -> Result<Option<console::FdSocket>> {
         self.pidfd_socket
             .as_deref()
-            .map(console::PidfdSocket::connect)
+            .map(|path| console::FdSocket::connect(console::SocketKind::Pidfd, path))
             .transpose()
     }
 }
@@ -321,7 +321,7 @@ impl ContainerBuilder {
             write_pid_file(path, record.pid)?;
         }
         if let Some(socket) = pidfd_socket {
-            socket.send(undo.child.as_ref().expect("set just above").as_fd())?;
+            socket.send_pidfd(undo.child.as_ref().expect("set just above").as_fd())?;
         }
         let pidfd = undo.child.take().expect("set just above");
         let cgroup = undo.cgroup.take();

@@ -102,9 +102,13 @@ pub enum Error {
         /// What went wrong, with what it printed.
         reason: String,
     },
-    /// The console socket (`--console-socket`) could not be used.
-    #[error("console socket {path} (--console-socket): {reason}")]
-    ConsoleSocket {
+    /// A socket that receives an fd from ocirun (`--console-socket`, `--pidfd-socket`) could not be used.
+    #[error("{socket} {path} ({flag}): {reason}")]
+    Socket {
+        /// Which socket: "console socket" or "pidfd socket".
+        socket: &'static str,
+        /// The flag that names it.
+        flag: &'static str,
         /// The socket's path.
         path: PathBuf,
         /// What went wrong.
@@ -112,17 +116,6 @@ pub enum Error {
         /// The underlying error, if any.
         #[source]
         source: Option<std::io::Error>,
-    },
-    /// The pidfd socket (`--pidfd-socket`) could not be used.
-    #[error("pidfd socket {path} (--pidfd-socket): {reason}")]
-    PidfdSocket {
-        /// The socket's path.
-        path: PathBuf,
-        /// What went wrong.
-        reason: &'static str,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
     },
     /// CRIU could not checkpoint or restore, or cannot run on this host.
     #[error("checkpoint/restore: criu {op}: {reason}")]

@@ -205,7 +205,7 @@ impl ExecBuilder<'_> {
             write_pid_file(path, spawned.pid)?;
         }
         if let Some(socket) = pidfd_socket {
-            socket.send(pidfd.as_fd())?;
+            socket.send_pidfd(pidfd.as_fd())?;
         }
         Ok(ExecProcess {
             pid: spawned.pid,
