@@ -199,10 +199,7 @@ fn a_failing_create_hook_fails_create_destroys_the_container_and_runs_poststop()
         "{err}"
     );
     assert!(!root.join(&id).exists(), "the state directory was left");
-    assert!(
-        b.cgroup_dirs_everywhere().iter().all(|d| !d.exists()),
-        "a cgroup was left"
-    );
+    b.assert_no_cgroup_left();
     // The spec's lifecycle: a failed create continues at destroy, then the poststop hooks.
     let seen: Value = serde_json::from_str(&std::fs::read_to_string(&marker).expect("poststop ran")).unwrap();
     assert_eq!(seen["status"], "stopped");

@@ -48,14 +48,7 @@ fn read_until(r: &mut impl BufRead, prefix: &str) -> String {
 fn memory_limit_oom_kills_an_allocation_over_it() {
     require_prerequisites();
     let _s = serial();
-    // tail of a fifo fed with 200 MiB of zeros keeps it all (there is no newline): the init is
-    // the allocation, and the OOM killer's SIGKILL is its end. Swap is limited too, to the same.
-    let mut b = Bundle::new(&[
-        "sh",
-        "-c",
-        "mkfifo /dev/big; head -c 200m /dev/zero > /dev/big & exec tail /dev/big",
-    ]);
-    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    let b = test_support::oom_bundle();
     let (mut g, _out) = run_piped(&b);
     let status = g.c().wait().unwrap();
     assert_eq!(status, ExitStatus::Signaled(libc::SIGKILL));
@@ -64,13 +57,7 @@ fn memory_limit_oom_kills_an_allocation_over_it() {
         read_trimmed(&memory, "memory.limit_in_bytes"),
         (32u64 << 20).to_string()
     );
-    let oom = read_trimmed(&memory, "memory.oom_control");
-    let kills: u64 = oom
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no oom_kill count in memory.oom_control: {oom}"));
-    assert!(kills >= 1, "memory.oom_control: {oom}");
+    assert!(test_support::oom_kills(&b) >= 1, "no OOM kill counted");
     // The stopped container's cgroup still reports, until delete: it never went over the limit.
     let stats = g.c().stats().unwrap();
     assert!(stats.memory.usage.max <= 32 << 20, "{:?}", stats.memory.usage);

@@ -189,6 +189,13 @@ impl Bundle {
         cgroup_mounts().into_iter().map(|m| m.join(&rel)).collect()
     }
 
+    /// Asserts that the container's cgroup directory is gone from every hierarchy.
+    pub fn assert_no_cgroup_left(&self) {
+        for dir in self.cgroup_dirs_everywhere() {
+            assert!(!dir.exists(), "{} left behind", dir.display());
+        }
+    }
+
     /// The spec's linux.cgroupsPath.
     pub fn cgroups_path(&self) -> &str {
         self.spec["linux"]["cgroupsPath"].as_str().unwrap_or_default()
@@ -228,6 +235,28 @@ pub fn bad_resource_bundles() -> Vec<(Bundle, &'static str)> {
             "linux.resources.hugepageLimits",
         ),
     ]
+}
+
+/// A bundle whose init is an allocation over its 32 MiB memory limit (swap limited to the
+/// same): `tail` keeps 200 MiB of zeros from a fifo, having no newline to stop at, until the
+/// OOM killer's SIGKILL ends it.
+pub fn oom_bundle() -> Bundle {
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "mkfifo /dev/big; head -c 200m /dev/zero > /dev/big & exec tail /dev/big",
+    ]);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    b
+}
+
+/// The kernel's count of OOM kills in the bundle's v1 memory cgroup.
+pub fn oom_kills(b: &Bundle) -> u64 {
+    let oom = read_trimmed(&b.cgroup_dir("memory"), "memory.oom_control");
+    oom.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no oom_kill count in memory.oom_control: {oom}"))
 }
 
 /// A bundle whose shell, once `/tmp/go` exists in its rootfs, allocates over its 32 MiB
