@@ -367,6 +367,41 @@ test_containerd() {
     check runtime-list 0 "" "$runtime" --root "$rr/$ns" list -q
 }
 
+# The checks podman and docker share (their CLIs agree): $1 is the runtime's state root the
+# engine uses ("" for the default), $2 the runtime name `inspect` must show ("" to skip), then
+# the engine's command; "${run[@]}" (the engine's `run` with its own flags) must be set.
+engine_checks() {
+    local root=$1 name=$2
+    shift 2
+    local e=("$@")
+    check output 0 hello "${run[@]}" --rm $image echo hello
+    check exit-code 3 "" "${run[@]}" --rm $image sh -c 'exit 3'
+    check pid-1 0 1 "${run[@]}" --rm $image sh -c 'echo $$'
+    check env-cwd 0 "bar /tmp" "${run[@]}" --rm -e FOO=bar -w /tmp $image sh -c 'echo $FOO $(pwd)'
+    CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm -i $image cat
+    check terminal 0 tty "${run[@]}" --rm -t $image sh -c 'test -t 0 && test -t 1 && echo tty'
+    check run-detached 0 "*" "${run[@]}" -d --name c-sleep $image sleep 300
+    if [ -n "$name" ]; then
+        check runtime-name 0 "$name" "${e[@]}" inspect -f '{{.HostConfig.Runtime}}' c-sleep
+    fi
+    local id
+    id=$("${e[@]}" inspect -f '{{.Id}}' c-sleep 2>/dev/null) || id=none
+    check runtime-state 0 "" state_is "$root" "$id" running
+    check exec 5 in-exec "${e[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
+    check exec-pid 0 1 "${e[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
+    check exec-terminal 0 tty "${e[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
+    check top 0 "*" "${e[@]}" top c-sleep
+    check pause 0 "*" "${e[@]}" pause c-sleep
+    check paused 0 "" state_is "$root" "$id" paused
+    check unpause 0 "*" "${e[@]}" unpause c-sleep
+    check unpaused 0 "" state_is "$root" "$id" running
+    check kill 0 "*" "${e[@]}" kill c-sleep
+    check wait-137 0 137 "${e[@]}" wait c-sleep
+    check delete 0 "*" "${e[@]}" rm c-sleep
+    check gone 0 "" "${e[@]}" ps -aq
+    LAST_ID=$id
+}
+
 # ---------------------------------------------------------------------------------------------
 # podman --runtime
 # ---------------------------------------------------------------------------------------------
@@ -385,29 +420,8 @@ test_podman() {
     # sandboxes lack, and then every runtime (runc too) fails. Lowering needs no privilege.
     local run=("${p[@]}" run --network none --cgroup-parent "/$cgparent"
         --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
-    check output 0 hello "${run[@]}" --rm $image echo hello
-    check exit-code 3 "" "${run[@]}" --rm $image sh -c 'exit 3'
-    check pid-1 0 1 "${run[@]}" --rm $image sh -c 'echo $$'
-    check env-cwd 0 "bar /tmp" "${run[@]}" --rm -e FOO=bar -w /tmp $image sh -c 'echo $FOO $(pwd)'
-    CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm -i $image cat
-    check terminal 0 tty "${run[@]}" --rm -t $image sh -c 'test -t 0 && test -t 1 && echo tty'
-    check run-detached 0 "*" "${run[@]}" -d --name c-sleep $image sleep 300
-    local id
-    id=$("${p[@]}" inspect -f '{{.Id}}' c-sleep 2>/dev/null) || id=none
-    check runtime-state 0 "" state_is "" "$id" running
-    check exec 5 in-exec "${p[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
-    check exec-pid 0 1 "${p[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
-    check exec-terminal 0 tty "${p[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
-    check top 0 "*" "${p[@]}" top c-sleep
-    check pause 0 "*" "${p[@]}" pause c-sleep
-    check paused 0 "" state_is "" "$id" paused
-    check unpause 0 "*" "${p[@]}" unpause c-sleep
-    check unpaused 0 "" state_is "" "$id" running
-    check kill 0 "*" "${p[@]}" kill c-sleep
-    check wait-137 0 137 "${p[@]}" wait c-sleep
-    check delete 0 "*" "${p[@]}" rm c-sleep
-    check gone 0 "" "${p[@]}" ps -aq
-    check runtime-gone 1 "" state_is "" "$id" stopped
+    engine_checks "" "" "${p[@]}"
+    check runtime-gone 1 "" state_is "" "$LAST_ID" stopped
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -433,29 +447,7 @@ test_docker() {
     wait_for 60 "${k[@]}" version || { tail -20 "$d/dockerd.log"; must false "dockerd did not come up"; return 0; }
     must "${k[@]}" load -q -i "$tmp/busybox.tar" || return 0
     local run=("${k[@]}" run --network none)
-    check output 0 hello "${run[@]}" --rm $image echo hello
-    check exit-code 3 "" "${run[@]}" --rm $image sh -c 'exit 3'
-    check pid-1 0 1 "${run[@]}" --rm $image sh -c 'echo $$'
-    check env-cwd 0 "bar /tmp" "${run[@]}" --rm -e FOO=bar -w /tmp $image sh -c 'echo $FOO $(pwd)'
-    CHECK_STDIN=hi check stdin 0 hi "${run[@]}" --rm -i $image cat
-    check terminal 0 tty "${run[@]}" --rm -t $image sh -c 'test -t 0 && test -t 1 && echo tty'
-    check run-detached 0 "*" "${run[@]}" -d --name c-sleep $image sleep 300
-    check runtime-name 0 ocirun "${k[@]}" inspect -f '{{.HostConfig.Runtime}}' c-sleep
-    local id
-    id=$("${k[@]}" inspect -f '{{.Id}}' c-sleep 2>/dev/null) || id=none
-    check runtime-state 0 "" state_is "$d/exec/runtime-runc/moby" "$id" running
-    check exec 5 in-exec "${k[@]}" exec c-sleep sh -c 'echo in-exec; exit 5'
-    check exec-pid 0 1 "${k[@]}" exec c-sleep sh -c 'cat /proc/1/comm | grep -q sleep && echo 1'
-    check exec-terminal 0 tty "${k[@]}" exec -t c-sleep sh -c 'test -t 1 && echo tty'
-    check top 0 "*" "${k[@]}" top c-sleep
-    check pause 0 "*" "${k[@]}" pause c-sleep
-    check paused 0 "" state_is "$d/exec/runtime-runc/moby" "$id" paused
-    check unpause 0 "*" "${k[@]}" unpause c-sleep
-    check unpaused 0 "" state_is "$d/exec/runtime-runc/moby" "$id" running
-    check kill 0 "*" "${k[@]}" kill c-sleep
-    check wait-137 0 137 "${k[@]}" wait c-sleep
-    check delete 0 "*" "${k[@]}" rm c-sleep
-    check gone 0 "" "${k[@]}" ps -aq
+    engine_checks "$d/exec/runtime-runc/moby" ocirun "${k[@]}"
     check runtime-list 0 "" "$runtime" --root "$d/exec/runtime-runc/moby" list -q
 }
 
