@@ -100,13 +100,7 @@ if [ "$inner" = 0 ]; then
     trap 'rm -rf "$WORK"' EXIT
     bundle=$WORK/bundle
     rootfs=$bundle/rootfs
-    mkdir -p "$rootfs"
-    for d in bin sbin etc proc sys dev tmp root usr/bin var; do mkdir -p "$rootfs/$d"; done
-    cp /bin/busybox "$rootfs/bin/busybox"
-    for applet in $(/bin/busybox --list); do
-        [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-    done
-    echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+    "$repo/scripts/busybox-rootfs.sh" "$rootfs"
     "$OCIRUN_BIN" spec --bundle "$bundle"
     jq '.ociVersion = "1.0.2-dev"
         | .process.terminal = false

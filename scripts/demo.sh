@@ -9,13 +9,8 @@ fi
 cargo build --release -q -p ocirun
 bin=$PWD/target/release/ocirun
 bundle=${BUNDLE:-/tmp/ocirun-demo}
-rm -rf "$bundle" && mkdir -p "$bundle/rootfs"
-for d in bin proc sys dev tmp etc root; do mkdir -p "$bundle/rootfs/$d"; done
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$bundle/rootfs/etc/passwd"
+rm -rf "$bundle"
+scripts/busybox-rootfs.sh "$bundle/rootfs"
 "$bin" spec --bundle "$bundle"
 if [ $# -eq 0 ]; then
     set -- sh -c 'echo "hello from $(hostname), pid $$"; id; ls /; cat /proc/self/cgroup | head -3'

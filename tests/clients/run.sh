@@ -222,14 +222,7 @@ echo "runtime given to the engines: $rt"
 
 say "building the busybox image"
 rootfs=$tmp/image-rootfs
-mkdir -p "$rootfs"/{bin,dev,etc,proc,root,sys,tmp,var}
-chmod 1777 "$rootfs/tmp"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
+"$repo/scripts/busybox-rootfs.sh" "$rootfs"
 python3 "$here/mkimage.py" "$rootfs" "$tmp/busybox.tar" busybox:ocirun-clients
 rm -rf "$rootfs"
 image=docker.io/library/busybox:ocirun-clients
