@@ -515,15 +515,7 @@ pub(crate) fn wait_ready(
         let (sock_events, child_events) = poll_with_init(sock, child, "wait for the container init")?;
         if sock_events & libc::POLLIN != 0 {
             let mut buf = [0u8; Msg::SIZE];
-            let (n, fd) = loop {
-                match crate::sys::recv_with_fd(sock.as_raw_fd(), &mut buf) {
-                    // The init exited with a message of ours unread (a Go it never waited for):
-                    // the kernel reports that once, and what the init sent is still queued.
-                    Err(libc::ECONNRESET) => continue,
-                    Err(_) => break (0, None),
-                    Ok(received) => break received,
-                }
-            };
+            let (n, fd) = crate::sys::recv_with_fd(sock.as_raw_fd(), &mut buf).unwrap_or((0, None));
             match Msg::decode(&buf) {
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Fd => {
                     let slot = match FdKind::from_u32(m.step) {

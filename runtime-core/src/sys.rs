@@ -100,6 +100,9 @@ pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
 }
 
 /// Receives one fixed-size message and the fd that may ride with it; `Ok((0, None))` means the peer closed.
+///
+/// A peer that exited with a message of ours unread makes the kernel report ECONNRESET once,
+/// while what the peer sent first is still queued: that is read rather than lost.
 pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<std::os::fd::OwnedFd>), i32> {
     #[repr(C)]
     struct Control {
@@ -123,7 +126,7 @@ pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<
     let n = loop {
         // SAFETY: msg points at live buffers; MSG_CMSG_CLOEXEC marks received fds close-on-exec.
         let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n < 0 && errno() == libc::EINTR {
+        if n < 0 && matches!(errno(), libc::EINTR | libc::ECONNRESET) {
             continue;
         }
         break check(n as libc::c_long)? as usize;
