@@ -5,15 +5,150 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
 use runtime_core::{Container, LinuxResources, Status};
 use serde_json::json;
 
 use crate::Cli;
+use crate::args::{CommandSpec, Flag, Matches, Usage};
 use crate::log::Logger;
 
-/// runc's cgroup commands, flattened into the top-level command list.
-#[derive(Subcommand, Debug)]
+/// `ocirun pause`'s table entry.
+pub const PAUSE: CommandSpec = CommandSpec {
+    name: "pause",
+    usage: "<id>",
+    about: "Suspend every process of a container (cgroup freezer).",
+    flags: &[],
+    flags_end_at_first_positional: false,
+};
+
+/// `ocirun resume`'s table entry.
+pub const RESUME: CommandSpec = CommandSpec {
+    name: "resume",
+    usage: "<id>",
+    about: "Resume every process of a paused container.",
+    flags: &[],
+    flags_end_at_first_positional: false,
+};
+
+/// `ocirun ps`'s table entry: its flags end at the id, the rest goes to ps(1).
+pub const PS: CommandSpec = CommandSpec {
+    name: "ps",
+    usage: "<id> [ps options (default -ef)]",
+    about: "Show the processes of a container.",
+    flags: &[Flag::value(
+        "format",
+        Some('f'),
+        "table|json",
+        "Output format: table (ps(1) output filtered to the container, default) or json (the pids).",
+    )],
+    flags_end_at_first_positional: true,
+};
+
+/// `ocirun events`'s table entry.
+pub const EVENTS: CommandSpec = CommandSpec {
+    name: "events",
+    usage: "<id>",
+    about: "Print a container's statistics as JSON: once with --stats, else every --interval (and OOM \
+            events as they happen) until it stops.",
+    flags: &[
+        Flag::switch("stats", None, "Print the statistics once and exit."),
+        Flag::value(
+            "interval",
+            None,
+            "duration",
+            "The interval between two statistics events (a Go duration: 5s, 500ms, 1m30s; default 5s).",
+        ),
+    ],
+    flags_end_at_first_positional: false,
+};
+
+/// `ocirun update`'s table entry: runc's flags.
+pub const UPDATE: CommandSpec = CommandSpec {
+    name: "update",
+    usage: "<id>",
+    about: "Change the resource limits of a container.",
+    flags: &[
+        Flag::value(
+            "resources",
+            Some('r'),
+            "file",
+            "A file holding the new linux.resources as JSON (\"-\" for stdin); no other flag may be given with it.",
+        ),
+        Flag::value("blkio-weight", None, "n", "Block I/O weight, 10 to 1000."),
+        Flag::value("cpu-period", None, "us", "CPU CFS period in microseconds."),
+        Flag::value(
+            "cpu-quota",
+            None,
+            "us",
+            "CPU CFS quota in microseconds per period (-1: unlimited).",
+        ),
+        Flag::value("cpu-burst", None, "us", "CPU CFS burst in microseconds."),
+        Flag {
+            long: "cpu-share",
+            aliases: &["cpu-shares"],
+            short: None,
+            value: Some("n"),
+            help: "CPU shares (relative weight).",
+        },
+        Flag::value("cpu-rt-period", None, "us", "CPU realtime period in microseconds."),
+        Flag::value(
+            "cpu-rt-runtime",
+            None,
+            "us",
+            "CPU realtime runtime in microseconds per period.",
+        ),
+        Flag::value(
+            "cpu-idle",
+            None,
+            "0|1",
+            "SCHED_IDLE for the cgroup: 1, or 0 for the default.",
+        ),
+        Flag::value("cpuset-cpus", None, "list", "The CPUs to use (\"0-1\")."),
+        Flag::value("cpuset-mems", None, "list", "The memory nodes to use (\"0\")."),
+        Flag::value(
+            "kernel-memory",
+            None,
+            "bytes",
+            "Kernel memory limit (refused by kernels that ignore it).",
+        ),
+        Flag::value(
+            "kernel-memory-tcp",
+            None,
+            "bytes",
+            "Kernel TCP buffer limit (refused by kernels that ignore it).",
+        ),
+        Flag::value(
+            "memory",
+            None,
+            "bytes",
+            "Memory limit: bytes or a size such as 64m, 1.5g (-1: unlimited).",
+        ),
+        Flag::value("memory-swap", None, "bytes", "Memory plus swap limit (-1: unlimited)."),
+        Flag::value("memory-reservation", None, "bytes", "Memory soft limit."),
+        Flag::value(
+            "pids-limit",
+            None,
+            "n",
+            "Maximum number of processes (-1: unlimited; 0: unchanged).",
+        ),
+        Flag::value(
+            "l3-cache-schema",
+            None,
+            "schema",
+            "Intel RDT L3 cache schema (not supported).",
+        ),
+        Flag::value(
+            "mem-bw-schema",
+            None,
+            "schema",
+            "Intel RDT memory bandwidth schema (not supported).",
+        ),
+    ],
+    flags_end_at_first_positional: false,
+};
+
+/// runc's cgroup commands.
+#[derive(Debug)]
 pub enum CgroupCommand {
     /// Suspend every process of a container (cgroup freezer).
     Pause {
@@ -25,23 +160,18 @@ pub enum CgroupCommand {
         /// The container id.
         id: String,
     },
-    /// Show the processes of a container: `ps [-f table|json] <id> [ps options]`.
+    /// Show the processes of a container.
     Ps {
-        /// Output format: table (ps(1) output filtered to the container) or json (the pids).
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
-        /// The container id, then the options for ps(1) (default -ef).
-        #[arg(value_name = "ID [PS OPTIONS]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        /// Output format: table or json.
+        format: &'static str,
+        /// The container id, then the options for ps(1).
         args: Vec<String>,
     },
-    /// Print a container's statistics as JSON: once with --stats, else every --interval (and OOM
-    /// events as they happen) until it stops.
+    /// Print a container's statistics as JSON.
     Events {
         /// Print the statistics once and exit.
-        #[arg(long)]
         stats: bool,
-        /// The interval between two statistics events (a Go duration: 5s, 500ms, 1m30s).
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        /// The interval between two statistics events.
         interval: Duration,
         /// The container id.
         id: String,
@@ -50,68 +180,92 @@ pub enum CgroupCommand {
     Update(Box<UpdateArgs>),
 }
 
+impl CgroupCommand {
+    /// The cgroup command `spec` names (one of the tables above), from its matches.
+    pub fn from(spec: &CommandSpec, m: &Matches) -> Result<CgroupCommand, Usage> {
+        let id = || -> Result<String, Usage> {
+            m.at_most(1)?;
+            m.required(0, "container id")
+        };
+        Ok(match spec.name {
+            "pause" => CgroupCommand::Pause { id: id()? },
+            "resume" => CgroupCommand::Resume { id: id()? },
+            "ps" => CgroupCommand::Ps {
+                format: m.choice("format", &["table", "json"], "table")?,
+                args: {
+                    m.required(0, "container id")?;
+                    (0..m.positionals.len())
+                        .map(|i| m.required(i, "ps option"))
+                        .collect::<Result<_, _>>()?
+                },
+            },
+            "events" => CgroupCommand::Events {
+                stats: m.switch("stats"),
+                interval: match m.string("interval")? {
+                    None => Duration::from_secs(5),
+                    Some(s) => parse_duration(&s).map_err(|e| Usage(format!("events --interval: {e}")))?,
+                },
+                id: id()?,
+            },
+            "update" => CgroupCommand::Update(Box::new(UpdateArgs::from(m)?)),
+            other => unreachable!("{other} is not a command of this table"),
+        })
+    }
+}
+
 /// runc's `update` flags.
-#[derive(clap::Args, Debug)]
+#[derive(Debug)]
 pub struct UpdateArgs {
     /// The container id.
     id: String,
-    /// A file holding the new linux.resources as JSON ("-" for stdin); no other flag may be given with it.
-    #[arg(short, long)]
+    /// A file holding the new linux.resources as JSON ("-" for stdin).
     resources: Option<String>,
-    /// Block I/O weight, 10 to 1000.
-    #[arg(long = "blkio-weight")]
     blkio_weight: Option<u16>,
-    /// CPU CFS period in microseconds.
-    #[arg(long = "cpu-period")]
     cpu_period: Option<u64>,
-    /// CPU CFS quota in microseconds per period (-1: unlimited).
-    #[arg(long = "cpu-quota", allow_negative_numbers = true)]
     cpu_quota: Option<i64>,
-    /// CPU CFS burst in microseconds.
-    #[arg(long = "cpu-burst")]
     cpu_burst: Option<u64>,
-    /// CPU shares (relative weight).
-    #[arg(long = "cpu-share", alias = "cpu-shares")]
     cpu_share: Option<u64>,
-    /// CPU realtime period in microseconds.
-    #[arg(long = "cpu-rt-period")]
     cpu_rt_period: Option<u64>,
-    /// CPU realtime runtime in microseconds per period.
-    #[arg(long = "cpu-rt-runtime", allow_negative_numbers = true)]
     cpu_rt_runtime: Option<i64>,
-    /// SCHED_IDLE for the cgroup: 1, or 0 for the default.
-    #[arg(long = "cpu-idle", allow_negative_numbers = true)]
     cpu_idle: Option<i64>,
-    /// The CPUs to use ("0-1").
-    #[arg(long = "cpuset-cpus")]
     cpuset_cpus: Option<String>,
-    /// The memory nodes to use ("0").
-    #[arg(long = "cpuset-mems")]
     cpuset_mems: Option<String>,
-    /// Kernel memory limit (refused by kernels that ignore it).
-    #[arg(long = "kernel-memory", allow_negative_numbers = true)]
     kernel_memory: Option<String>,
-    /// Kernel TCP buffer limit (refused by kernels that ignore it).
-    #[arg(long = "kernel-memory-tcp", allow_negative_numbers = true)]
     kernel_memory_tcp: Option<String>,
-    /// Memory limit: bytes or a size such as 64m, 1.5g (-1: unlimited).
-    #[arg(long, allow_negative_numbers = true)]
     memory: Option<String>,
-    /// Memory plus swap limit (-1: unlimited).
-    #[arg(long = "memory-swap", allow_negative_numbers = true)]
     memory_swap: Option<String>,
-    /// Memory soft limit.
-    #[arg(long = "memory-reservation", allow_negative_numbers = true)]
     memory_reservation: Option<String>,
-    /// Maximum number of processes (-1: unlimited; 0: unchanged).
-    #[arg(long = "pids-limit", allow_negative_numbers = true)]
     pids_limit: Option<i64>,
-    /// Intel RDT L3 cache schema (not supported).
-    #[arg(long = "l3-cache-schema")]
     l3_cache_schema: Option<String>,
-    /// Intel RDT memory bandwidth schema (not supported).
-    #[arg(long = "mem-bw-schema")]
     mem_bw_schema: Option<String>,
+}
+
+impl UpdateArgs {
+    fn from(m: &Matches) -> Result<UpdateArgs, Usage> {
+        m.at_most(1)?;
+        Ok(UpdateArgs {
+            id: m.required(0, "container id")?,
+            resources: m.string("resources")?,
+            blkio_weight: m.parse("blkio-weight")?,
+            cpu_period: m.parse("cpu-period")?,
+            cpu_quota: m.parse("cpu-quota")?,
+            cpu_burst: m.parse("cpu-burst")?,
+            cpu_share: m.parse("cpu-share")?,
+            cpu_rt_period: m.parse("cpu-rt-period")?,
+            cpu_rt_runtime: m.parse("cpu-rt-runtime")?,
+            cpu_idle: m.parse("cpu-idle")?,
+            cpuset_cpus: m.string("cpuset-cpus")?,
+            cpuset_mems: m.string("cpuset-mems")?,
+            kernel_memory: m.string("kernel-memory")?,
+            kernel_memory_tcp: m.string("kernel-memory-tcp")?,
+            memory: m.string("memory")?,
+            memory_swap: m.string("memory-swap")?,
+            memory_reservation: m.string("memory-reservation")?,
+            pids_limit: m.parse("pids-limit")?,
+            l3_cache_schema: m.string("l3-cache-schema")?,
+            mem_bw_schema: m.string("mem-bw-schema")?,
+        })
+    }
 }
 
 /// Runs one of the cgroup commands; returns the exit code.
@@ -122,7 +276,7 @@ pub fn run(cli: &Cli, cmd: &CgroupCommand) -> Result<i32> {
         CgroupCommand::Resume { id } => Container::load(root, id)?.resume()?,
         CgroupCommand::Ps { format, args } => ps(root, format, args)?,
         CgroupCommand::Events { stats, interval, id } => {
-            let logger = Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug);
+            let logger = Logger::new(cli.log.as_deref(), cli.log_format, cli.debug);
             events(root, id, *stats, *interval, &logger)?;
         }
         CgroupCommand::Update(a) => {

@@ -6,65 +6,152 @@ use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{Capabilities, Capability, Process, User};
 use runtime_core::Container;
 
+use crate::args::{CommandSpec, Flag, Matches, Usage};
+
+/// `ocirun exec`'s table entry: runc's flags.
+pub const SPEC: CommandSpec = CommandSpec {
+    name: "exec",
+    usage: "<id> <command> [args...]",
+    about: "Run a process in a running container.",
+    flags: &[
+        Flag::value(
+            "process",
+            Some('p'),
+            "file",
+            "A process.json with the whole process; the other process flags then do not apply.",
+        ),
+        Flag::switch("tty", Some('t'), "Allocate a pseudo-terminal."),
+        Flag::value(
+            "console-socket",
+            None,
+            "path",
+            "A unix socket that receives the pty master with --tty.",
+        ),
+        Flag::value(
+            "pidfd-socket",
+            None,
+            "path",
+            "A unix socket that receives a pidfd of the process.",
+        ),
+        Flag::value("cwd", None, "dir", "The working directory in the container."),
+        Flag::value(
+            "env",
+            Some('e'),
+            "KEY=value",
+            "An environment variable (repeatable; replaces the container's value of KEY).",
+        ),
+        Flag::value(
+            "user",
+            Some('u'),
+            "uid[:gid]|name",
+            "The user: ids, or a name from the container's /etc/passwd.",
+        ),
+        Flag::value(
+            "additional-gids",
+            Some('g'),
+            "gid",
+            "An additional group id (repeatable).",
+        ),
+        Flag::value(
+            "cap",
+            Some('c'),
+            "CAP_X",
+            "A capability to add, e.g. CAP_NET_ADMIN (repeatable).",
+        ),
+        Flag::switch("no-new-privs", None, "Set no_new_privs for the process."),
+        Flag::value("apparmor", None, "profile", "The AppArmor profile for the process."),
+        Flag::value("process-label", None, "label", "The SELinux label for the process."),
+        Flag::switch("detach", Some('d'), "Do not wait for the process."),
+        Flag::value("pid-file", None, "path", "Write the process's pid to this file."),
+        Flag::value(
+            "preserve-fds",
+            None,
+            "n",
+            "Pass this many fds after stdio (3, 4, ...) to the process.",
+        ),
+        Flag::value(
+            "cgroup",
+            None,
+            "path",
+            "Run in this sub-cgroup of the container's cgroup.",
+        ),
+        Flag::switch("ignore-paused", None, "Run even if the container is paused."),
+    ],
+    flags_end_at_first_positional: true,
+};
+
 /// runc's `exec` flags.
-#[derive(clap::Args, Debug)]
+#[derive(Debug)]
 pub struct ExecArgs {
     /// The container id.
     id: String,
     /// The command and its arguments (unless --process gives them).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
     /// A process.json with the whole process; the other process flags then do not apply.
-    #[arg(short, long)]
     process: Option<PathBuf>,
     /// Allocate a pseudo-terminal.
-    #[arg(short, long)]
     tty: bool,
     /// A unix socket that receives the pty master with --tty.
-    #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
     /// A unix socket that receives a pidfd of the process.
-    #[arg(long = "pidfd-socket")]
     pidfd_socket: Option<PathBuf>,
     /// The working directory in the container.
-    #[arg(long)]
     cwd: Option<PathBuf>,
-    /// An environment variable, KEY=value (repeatable; replaces the container's value of KEY).
-    #[arg(short, long)]
+    /// Environment variables, KEY=value.
     env: Vec<String>,
     /// The user: uid[:gid], or a name from the container's /etc/passwd.
-    #[arg(short, long)]
     user: Option<String>,
-    /// An additional group id (repeatable).
-    #[arg(short = 'g', long = "additional-gids")]
+    /// Additional group ids.
     additional_gids: Vec<u32>,
-    /// A capability to add, e.g. CAP_NET_ADMIN (repeatable).
-    #[arg(short, long)]
+    /// Capabilities to add.
     cap: Vec<String>,
     /// Set no_new_privs for the process.
-    #[arg(long = "no-new-privs")]
     no_new_privs: bool,
     /// The AppArmor profile for the process.
-    #[arg(long)]
     apparmor: Option<String>,
     /// The SELinux label for the process.
-    #[arg(long = "process-label")]
     process_label: Option<String>,
     /// Do not wait for the process.
-    #[arg(short, long)]
     detach: bool,
     /// Write the process's pid to this file.
-    #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
     /// Pass this many fds after stdio (3, 4, ...) to the process.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
     /// Run in this sub-cgroup of the container's cgroup (runc's `--cgroup path`).
-    #[arg(long)]
     cgroup: Option<String>,
     /// Run even if the container is paused.
-    #[arg(long = "ignore-paused")]
     ignore_paused: bool,
+}
+
+impl ExecArgs {
+    /// The exec flags and positionals, typed.
+    pub fn from(m: &Matches) -> Result<ExecArgs, Usage> {
+        let id = m.required(0, "container id")?;
+        let command = (1..m.positionals.len())
+            .map(|i| m.required(i, "command argument"))
+            .collect::<Result<_, _>>()?;
+        Ok(ExecArgs {
+            id,
+            command,
+            process: m.path("process"),
+            tty: m.switch("tty"),
+            console_socket: m.path("console-socket"),
+            pidfd_socket: m.path("pidfd-socket"),
+            cwd: m.path("cwd"),
+            env: m.strings("env")?,
+            user: m.string("user")?,
+            additional_gids: m.parse_all("additional-gids")?,
+            cap: m.strings("cap")?,
+            no_new_privs: m.switch("no-new-privs"),
+            apparmor: m.string("apparmor")?,
+            process_label: m.string("process-label")?,
+            detach: m.switch("detach"),
+            pid_file: m.path("pid-file"),
+            preserve_fds: m.parse("preserve-fds")?.unwrap_or(0),
+            cgroup: m.string("cgroup")?,
+            ignore_paused: m.switch("ignore-paused"),
+        })
+    }
 }
 
 /// Runs `ocirun exec`; returns the process's exit code (0 when detached).

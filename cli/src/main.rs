@@ -1,5 +1,6 @@
 //! `ocirun`: runc's command line over runtime-core.
 
+mod args;
 mod cgroup_cmds;
 mod exec;
 mod log;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use args::{CommandSpec, Flag, Matches, Parsed, Usage};
 use runtime_core::Container;
 
 /// What `ocirun --version` prints after the name, in runc's form ("runc version 1.1.5",
@@ -17,90 +18,140 @@ use runtime_core::Container;
 /// "version" and warns about any other output. `spec` is runtime_core::OCI_VERSION_MAX.
 const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
 
-/// A fast, embeddable OCI container runtime with runc's command line.
-#[derive(Parser, Debug)]
-#[command(name = "ocirun", version = VERSION, about, disable_version_flag = true)]
+/// The global flags and the command to run.
+#[derive(Debug)]
 struct Cli {
-    /// Print the version (runc's -v, --version).
-    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
-    version: (),
     /// Root directory for the state of containers.
-    #[arg(long, global = true, default_value = runtime_core::state::DEFAULT_ROOT)]
     root: PathBuf,
     /// Log file (runc's --log); errors are also printed to stderr.
-    #[arg(long, global = true)]
     log: Option<PathBuf>,
     /// Log format: text or json.
-    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    log_format: &'static str,
     /// Log debug messages too.
-    #[arg(long, global = true)]
     debug: bool,
     /// Use systemd to manage cgroups (runc's --systemd-cgroup).
-    #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: ocirun supports only "false" (root) here.
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     /// The CRIU binary for checkpoint and restore.
-    #[arg(long, global = true, default_value = "criu")]
     criu: PathBuf,
-    #[command(subcommand)]
+    /// The command.
     command: Command,
 }
 
-/// Flags shared by create and run.
-#[derive(clap::Args, Debug)]
+/// The flags create and run share.
+const CREATE_FLAGS: [Flag; 7] = [
+    Flag::value(
+        "bundle",
+        Some('b'),
+        "dir",
+        "The bundle directory (default: the current directory).",
+    ),
+    Flag::value(
+        "console-socket",
+        None,
+        "path",
+        "A unix socket that receives the pty master when process.terminal is set.",
+    ),
+    Flag::value("pid-file", None, "path", "Write the init's pid to this file."),
+    Flag::value(
+        "pidfd-socket",
+        None,
+        "path",
+        "A unix socket that receives a pidfd of the init.",
+    ),
+    Flag::switch("no-pivot", None, "Do not use pivot_root (for a rootfs on a ramdisk)."),
+    Flag::switch(
+        "no-new-keyring",
+        None,
+        "Do not create a new session keyring (ocirun never does).",
+    ),
+    Flag::value(
+        "preserve-fds",
+        None,
+        "n",
+        "Pass this many fds after stdio (3, 4, ...) to the container.",
+    ),
+];
+
+/// The flags of create and run.
+#[derive(Debug)]
 struct CreateArgs {
     /// The container id.
     id: String,
     /// The bundle directory (default: the current directory).
-    #[arg(short, long, default_value = ".")]
     bundle: PathBuf,
     /// A unix socket that receives the pty master when process.terminal is set.
-    #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
     /// Write the init's pid to this file.
-    #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
     /// A unix socket that receives a pidfd of the init.
-    #[arg(long = "pidfd-socket")]
     pidfd_socket: Option<PathBuf>,
-    /// Do not use pivot_root (for a rootfs on a ramdisk).
-    #[arg(long = "no-pivot")]
+    /// Do not use pivot_root.
     no_pivot: bool,
-    /// Do not create a new session keyring (ocirun never does).
-    #[arg(long = "no-new-keyring")]
-    no_new_keyring: bool,
     /// Pass this many fds after stdio (3, 4, ...) to the container.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
 }
 
+impl CreateArgs {
+    fn from(m: &Matches) -> Result<CreateArgs, Usage> {
+        m.at_most(1)?;
+        Ok(CreateArgs {
+            id: m.required(0, "container id")?,
+            bundle: m.path("bundle").unwrap_or_else(|| PathBuf::from(".")),
+            console_socket: m.path("console-socket"),
+            pid_file: m.path("pid-file"),
+            pidfd_socket: m.path("pidfd-socket"),
+            no_pivot: m.switch("no-pivot"),
+            preserve_fds: m.parse("preserve-fds")?.unwrap_or(0),
+        })
+    }
+}
+
 /// The CRIU flags checkpoint and restore share (runc's).
-#[derive(clap::Args, Debug)]
+const CRIU_FLAGS: [Flag; 6] = [
+    Flag::value("image-path", None, "dir", "Where the images are (default: checkpoint)."),
+    Flag::value(
+        "work-path",
+        None,
+        "dir",
+        "Where CRIU writes its logs (default: the image path).",
+    ),
+    Flag::switch("tcp-established", None, "Allow open TCP connections."),
+    Flag::switch("ext-unix-sk", None, "Allow external unix sockets."),
+    Flag::switch("shell-job", None, "Allow shell jobs."),
+    Flag::switch("file-locks", None, "Handle file locks."),
+];
+
+/// The CRIU flags checkpoint and restore share (runc's).
+#[derive(Debug)]
 struct CriuArgs {
     /// Where the images are.
-    #[arg(long = "image-path", default_value = "checkpoint")]
     image_path: PathBuf,
     /// Where CRIU writes its logs (default: the image path).
-    #[arg(long = "work-path")]
     work_path: Option<PathBuf>,
     /// Allow open TCP connections.
-    #[arg(long = "tcp-established")]
     tcp_established: bool,
     /// Allow external unix sockets.
-    #[arg(long = "ext-unix-sk")]
     ext_unix_sk: bool,
     /// Allow shell jobs.
-    #[arg(long = "shell-job")]
     shell_job: bool,
     /// Handle file locks.
-    #[arg(long = "file-locks")]
     file_locks: bool,
 }
 
 impl CriuArgs {
+    fn from(m: &Matches) -> CriuArgs {
+        CriuArgs {
+            image_path: m.path("image-path").unwrap_or_else(|| PathBuf::from("checkpoint")),
+            work_path: m.path("work-path"),
+            tcp_established: m.switch("tcp-established"),
+            ext_unix_sk: m.switch("ext-unix-sk"),
+            shell_job: m.switch("shell-job"),
+            file_locks: m.switch("file-locks"),
+        }
+    }
+
     fn options(&self, criu: &std::path::Path) -> Result<runtime_core::CriuOptions> {
         let mut o = runtime_core::CriuOptions::new(absolute(&self.image_path)?);
         o.criu = criu.to_path_buf();
@@ -113,100 +164,290 @@ impl CriuArgs {
     }
 }
 
-#[derive(Subcommand, Debug)]
+/// Declares a command's table entry: name, positionals, about line, flags.
+macro_rules! command {
+    ($name:literal, $usage:literal, $about:literal, [$($flag:expr),* $(,)?]) => {
+        CommandSpec {
+            name: $name,
+            usage: $usage,
+            about: $about,
+            flags: &[$($flag),*],
+            flags_end_at_first_positional: false,
+        }
+    };
+}
+
+const CREATE: CommandSpec = CommandSpec {
+    flags: &CREATE_FLAGS,
+    ..command!(
+        "create",
+        "<id>",
+        "Create a container; its process waits for `start`.",
+        []
+    )
+};
+const START: CommandSpec = command!("start", "<id>", "Start the process of a created container.", []);
+const RUN: CommandSpec = CommandSpec {
+    flags: &[
+        CREATE_FLAGS[0],
+        CREATE_FLAGS[1],
+        CREATE_FLAGS[2],
+        CREATE_FLAGS[3],
+        CREATE_FLAGS[4],
+        CREATE_FLAGS[5],
+        CREATE_FLAGS[6],
+        Flag::switch("detach", Some('d'), "Do not wait for the container."),
+        Flag::switch("keep", None, "Keep the container's state after it exits."),
+        Flag::switch("no-subreaper", None, "Accepted for runc compatibility."),
+    ],
+    ..command!(
+        "run",
+        "<id>",
+        "Create and start a container, and wait for it unless --detach.",
+        []
+    )
+};
+const STATE: CommandSpec = command!("state", "<id>", "Print the OCI state of a container as JSON.", []);
+const KILL: CommandSpec = command!(
+    "kill",
+    "<id> [signal]",
+    "Send a signal (default SIGTERM) to a container's init.",
+    [Flag::switch("all", Some('a'), "Signal every process of the container.")]
+);
+const DELETE: CommandSpec = command!(
+    "delete",
+    "<id>",
+    "Delete a container and everything it holds.",
+    [Flag::switch("force", Some('f'), "Kill the container first if it runs.")]
+);
+const LIST: CommandSpec = command!(
+    "list",
+    "",
+    "List containers.",
+    [
+        Flag::value("format", Some('f'), "table|json", "Output format (default table)."),
+        Flag::switch("quiet", Some('q'), "Print only ids."),
+    ]
+);
+const CHECKPOINT: CommandSpec = CommandSpec {
+    flags: &[
+        CRIU_FLAGS[0],
+        CRIU_FLAGS[1],
+        CRIU_FLAGS[2],
+        CRIU_FLAGS[3],
+        CRIU_FLAGS[4],
+        CRIU_FLAGS[5],
+        Flag::switch(
+            "leave-running",
+            None,
+            "Leave the container running after the checkpoint.",
+        ),
+    ],
+    ..command!("checkpoint", "<id>", "Checkpoint a running container with CRIU.", [])
+};
+const RESTORE: CommandSpec = CommandSpec {
+    flags: &[
+        CRIU_FLAGS[0],
+        CRIU_FLAGS[1],
+        CRIU_FLAGS[2],
+        CRIU_FLAGS[3],
+        CRIU_FLAGS[4],
+        CRIU_FLAGS[5],
+        CREATE_FLAGS[0],
+        CREATE_FLAGS[2],
+        Flag::switch(
+            "detach",
+            Some('d'),
+            "Return once restored (ocirun always does: the restored container runs detached).",
+        ),
+    ],
+    ..command!("restore", "<id>", "Restore a container from a CRIU checkpoint.", [])
+};
+const FEATURES: CommandSpec = command!(
+    "features",
+    "",
+    "Print the OCI features document of this build as JSON.",
+    []
+);
+const SPEC: CommandSpec = command!(
+    "spec",
+    "",
+    "Write a default config.json (as `runc spec`).",
+    [Flag::value(
+        "bundle",
+        Some('b'),
+        "dir",
+        "The bundle directory to write it in."
+    )]
+);
+
+/// Every command, in the order `--help` lists them.
+const COMMANDS: &[&CommandSpec] = &[
+    &CREATE,
+    &START,
+    &RUN,
+    &STATE,
+    &KILL,
+    &DELETE,
+    &LIST,
+    &exec::SPEC,
+    &cgroup_cmds::PAUSE,
+    &cgroup_cmds::RESUME,
+    &cgroup_cmds::PS,
+    &cgroup_cmds::EVENTS,
+    &cgroup_cmds::UPDATE,
+    &CHECKPOINT,
+    &RESTORE,
+    &FEATURES,
+    &SPEC,
+];
+
+/// A command and its arguments.
+#[derive(Debug)]
 enum Command {
-    /// Create a container; its process waits for `start`.
     Create(CreateArgs),
-    /// Start the process of a created container.
     Start {
-        /// The container id.
         id: String,
     },
-    /// Create and start a container, and wait for it unless --detach.
     Run {
-        #[command(flatten)]
         args: CreateArgs,
-        /// Do not wait for the container.
-        #[arg(short, long)]
         detach: bool,
-        /// Keep the container's state after it exits.
-        #[arg(long)]
         keep: bool,
-        /// Accepted for runc compatibility.
-        #[arg(long = "no-subreaper", hide = true)]
-        no_subreaper: bool,
     },
-    /// Print the OCI state of a container as JSON.
     State {
-        /// The container id.
         id: String,
     },
-    /// Send a signal (default SIGTERM) to a container's init.
     Kill {
-        /// The container id.
         id: String,
-        /// Signal name or number.
-        #[arg(default_value = "SIGTERM")]
         signal: String,
-        /// Signal every process of the container.
-        #[arg(short, long)]
         all: bool,
     },
-    /// Delete a container and everything it holds.
     Delete {
-        /// The container id.
         id: String,
-        /// Kill the container first if it runs.
-        #[arg(short, long)]
         force: bool,
     },
-    /// List containers.
     List {
-        /// Output format: table or json.
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
-        /// Print only ids.
-        #[arg(short, long)]
+        format: &'static str,
         quiet: bool,
     },
-    /// Run a process in a running container.
     Exec(Box<exec::ExecArgs>),
-    /// Checkpoint a running container with CRIU.
     Checkpoint {
-        /// The container id.
         id: String,
-        #[command(flatten)]
         criu: CriuArgs,
-        /// Leave the container running after the checkpoint.
-        #[arg(long = "leave-running")]
         leave_running: bool,
     },
-    /// Restore a container from a CRIU checkpoint.
     Restore {
-        /// The container id.
         id: String,
-        #[command(flatten)]
         criu: CriuArgs,
-        /// The bundle directory (default: the current directory).
-        #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
-        /// Write the restored init's pid to this file.
-        #[arg(long = "pid-file")]
         pid_file: Option<PathBuf>,
-        /// Return once restored (ocirun always does: the restored container runs detached).
-        #[arg(short, long)]
-        detach: bool,
     },
-    /// Print the OCI features document of this build as JSON.
     Features,
-    /// Write a default config.json (as `runc spec`).
     Spec {
-        /// The bundle directory to write it in.
-        #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
     },
-    #[command(flatten)]
     Cgroup(cgroup_cmds::CgroupCommand),
+}
+
+impl Command {
+    /// The command `spec` names, from its matches.
+    fn from(spec: &CommandSpec, m: &Matches) -> Result<Command, Usage> {
+        let id = || -> Result<String, Usage> {
+            m.at_most(1)?;
+            m.required(0, "container id")
+        };
+        Ok(match spec.name {
+            "create" => Command::Create(CreateArgs::from(m)?),
+            "start" => Command::Start { id: id()? },
+            "run" => Command::Run {
+                args: CreateArgs::from(m)?,
+                detach: m.switch("detach"),
+                keep: m.switch("keep"),
+            },
+            "state" => Command::State { id: id()? },
+            "kill" => {
+                m.at_most(2)?;
+                Command::Kill {
+                    id: m.required(0, "container id")?,
+                    signal: m.optional(1, "signal")?.unwrap_or_else(|| "SIGTERM".to_owned()),
+                    all: m.switch("all"),
+                }
+            }
+            "delete" => Command::Delete {
+                id: id()?,
+                force: m.switch("force"),
+            },
+            "list" => {
+                m.at_most(0)?;
+                Command::List {
+                    format: m.choice("format", &["table", "json"], "table")?,
+                    quiet: m.switch("quiet"),
+                }
+            }
+            "exec" => Command::Exec(Box::new(exec::ExecArgs::from(m)?)),
+            "checkpoint" => Command::Checkpoint {
+                id: id()?,
+                criu: CriuArgs::from(m),
+                leave_running: m.switch("leave-running"),
+            },
+            "restore" => Command::Restore {
+                id: id()?,
+                criu: CriuArgs::from(m),
+                bundle: m.path("bundle").unwrap_or_else(|| PathBuf::from(".")),
+                pid_file: m.path("pid-file"),
+            },
+            "features" => {
+                m.at_most(0)?;
+                Command::Features
+            }
+            "spec" => {
+                m.at_most(0)?;
+                Command::Spec {
+                    bundle: m.path("bundle").unwrap_or_else(|| PathBuf::from(".")),
+                }
+            }
+            _ => Command::Cgroup(cgroup_cmds::CgroupCommand::from(spec, m)?),
+        })
+    }
+}
+
+impl Cli {
+    /// The command line, or what to print instead (help, version, a usage error).
+    fn parse() -> Result<Cli, ExitCode> {
+        let (spec, global, matches) = match args::parse(COMMANDS, std::env::args_os().skip(1)) {
+            Ok(Parsed::Command { spec, global, matches }) => (spec, global, matches),
+            Ok(Parsed::Version) => {
+                println!("ocirun {VERSION}");
+                return Err(ExitCode::SUCCESS);
+            }
+            Ok(Parsed::Help(text)) => {
+                print!("{text}");
+                return Err(ExitCode::SUCCESS);
+            }
+            Err(e) => return Err(usage_error(&e)),
+        };
+        let cli = || -> Result<Cli, Usage> {
+            Ok(Cli {
+                root: global
+                    .path("root")
+                    .unwrap_or_else(|| PathBuf::from(runtime_core::state::DEFAULT_ROOT)),
+                log: global.path("log"),
+                log_format: global.choice("log-format", &["text", "json"], "text")?,
+                debug: global.switch("debug"),
+                systemd_cgroup: global.switch("systemd-cgroup"),
+                rootless: global.string("rootless")?,
+                criu: global.path("criu").unwrap_or_else(|| PathBuf::from("criu")),
+                command: Command::from(spec, &matches)?,
+            })
+        };
+        cli().map_err(|e| usage_error(&e))
+    }
+}
+
+/// Prints a command-line mistake; exits 2, as for any usage error.
+fn usage_error(e: &Usage) -> ExitCode {
+    eprintln!("ocirun: {e}");
+    ExitCode::from(2)
 }
 
 fn signal_number(s: &str) -> Result<i32> {
@@ -375,7 +616,7 @@ fn run(cli: &Cli) -> Result<i32> {
                 for s in &states {
                     println!("{}", s.id);
                 }
-            } else if format == "json" {
+            } else if *format == "json" {
                 println!("{}", serde_json::to_string(&states)?);
             } else {
                 println!(
@@ -410,7 +651,6 @@ fn run(cli: &Cli) -> Result<i32> {
             criu,
             bundle,
             pid_file,
-            ..
         } => {
             let mut b = Container::builder(id)
                 .root(&cli.root)
@@ -422,7 +662,7 @@ fn run(cli: &Cli) -> Result<i32> {
             b.restore(&criu.options(&cli.criu)?)?;
         }
         Command::Features => println!("{}", serde_json::to_string_pretty(&runtime_core::features())?),
-        Command::Spec { bundle, .. } => {
+        Command::Spec { bundle } => {
             let path = bundle.join("config.json");
             if path.exists() {
                 bail!("file {} exists; remove it first", path.display());
@@ -435,12 +675,15 @@ fn run(cli: &Cli) -> Result<i32> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     if matches!(cli.command, Command::Run { detach: false, .. } | Command::Exec(_)) {
         // Before any thread starts: the foreground container process gets these signals.
         runtime_core::signals::block_forwarded();
     }
-    let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), &cli.log_format, cli.debug));
+    let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug));
     logger.debug(&format!("{:?}", cli.command));
     let warnings = logger.clone();
     runtime_core::set_warning_handler(move |msg| warnings.warn(msg));
@@ -456,6 +699,33 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_parses_and_no_two_flags_share_a_name() {
+        for spec in COMMANDS {
+            let mut names: Vec<String> = Vec::new();
+            for f in spec.flags.iter().chain(args::GLOBAL) {
+                names.push(f.long.to_owned());
+                names.extend(f.aliases.iter().map(|a| a.to_string()));
+                names.extend(f.short.map(String::from));
+            }
+            let count = names.len();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), count, "{} has a flag name twice", spec.name);
+            let argv = [spec.name, "id", "arg"].map(std::ffi::OsString::from);
+            let n = if spec.flags_end_at_first_positional { 3 } else { 2 };
+            let Ok(Parsed::Command { spec: s, matches, .. }) = args::parse(COMMANDS, argv.into_iter().take(n)) else {
+                panic!("{} does not parse", spec.name)
+            };
+            assert_eq!(s.name, spec.name);
+            if !["list", "features", "spec"].contains(&spec.name) {
+                Command::from(spec, &matches).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            }
+        }
+    }
+
     #[test]
     fn the_version_names_the_spec_version_of_the_features_document() {
         assert!(super::VERSION.ends_with(&format!("\nspec: {}", runtime_core::OCI_VERSION_MAX)));
