@@ -16,8 +16,9 @@
 #             weighs on each alike
 #   --out     also write the markdown tables to FILE
 # OCIRUN_BIN=path skips the cargo build and times that binary; otherwise the script builds the
-# release profile statically linked (RUSTFLAGS="-C target-feature=+crt-static" cargo build
-# --release -p ocirun --target <host>), as the binary to ship.
+# release profile statically linked, with packed relocations where the toolchain has them
+# (RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" cargo
+# build --release -p ocirun --target <host>), as the binary to ship.
 #
 # The bundle: a rootfs of /bin/busybox and its applet links, and the config.json `ocirun spec`
 # writes, with terminal off, process `true`, and the pid, network, ipc, uts and mount
@@ -73,11 +74,20 @@ if [ "$inner" = 0 ]; then
     repo=$(cd "$(dirname "$0")/.." && pwd)
     if [ -z "${OCIRUN_BIN:-}" ]; then
         # The release build, linked statically on glibc hosts (musl ones are already): no
-        # dynamic loader, no relocations, and only the libc pages it uses (peak RSS). An
-        # explicit --target keeps the flag off build scripts and proc-macros.
+        # dynamic loader and only the libc pages it uses (peak RSS). It stays a PIE (ASLR), so
+        # it relocates itself at start; packed relative relocations (DT_RELR: binutils 2.38,
+        # glibc 2.36) shrink the table it reads from 300 KB to 4 KB (-250 KiB of peak RSS).
+        # An explicit --target keeps the flags off build scripts and proc-macros.
         host=$(rustc -vV | sed -n 's/^host: //p')
         flags=""
-        case "$host" in *-linux-gnu*) flags="-C target-feature=+crt-static" ;; esac
+        case "$host" in *-linux-gnu*)
+            flags="-C target-feature=+crt-static"
+            glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //')
+            if ld --help 2>/dev/null | grep -q pack-relative-relocs &&
+                [ "$(printf '%s\n' 2.36 "$glibc" | sort -V | head -1)" = 2.36 ]; then
+                flags="$flags -C link-arg=-Wl,-z,pack-relative-relocs"
+            fi ;;
+        esac
         (cd "$repo" && RUSTFLAGS="$flags" cargo build --release -q -p ocirun --target "$host")
         OCIRUN_BIN=${CARGO_TARGET_DIR:-$repo/target}/$host/release/ocirun
     fi

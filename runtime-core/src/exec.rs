@@ -174,7 +174,7 @@ impl ExecBuilder<'_> {
                 sync: child_sock,
                 exec: true,
                 listen_fds: 0,
-                cgroup_tasks: Vec::new(),
+                cgroup_join: Vec::new(),
             },
         )?;
         let cgroup_fd = cgroup.unified_dir_fd();
