@@ -134,6 +134,10 @@ pub struct Container {
     pty_master: Option<OwnedFd>,
     /// The cgroup as create resolved it, so delete need not find the hierarchies again.
     cgroup: Option<Cgroup>,
+    /// The init's mount namespace, held from start to delete by the process that created the
+    /// container: the init's exit then leaves the unmounting (and its RCU grace period, about
+    /// 0.3 ms) to delete, which does it on a thread while it removes the cgroup.
+    mnt_ns: Option<OwnedFd>,
 }
 
 /// The OCI state of a container, as `ocirun state` prints it (runc's fields).
@@ -282,6 +286,7 @@ impl ContainerBuilder {
             is_parent: false,
             pty_master: None,
             cgroup: None,
+            mnt_ns: None,
         })
     }
 
@@ -333,6 +338,7 @@ impl ContainerBuilder {
             is_parent: true,
             pty_master,
             cgroup,
+            mnt_ns: None,
         };
         Ok((
             c,
@@ -363,6 +369,31 @@ impl ContainerBuilder {
 struct Leftovers {
     _plan: InitPlan,
     _spec: Spec,
+}
+
+/// The thread making a new container's cgroup. Joined on every path, also when create fails
+/// before it asks for the result: the undo must not remove the cgroup while the thread is
+/// still making directories.
+struct CgroupMaker(Option<std::thread::JoinHandle<Result<Vec<OwnedFd>>>>);
+
+impl CgroupMaker {
+    /// Waits for the thread: the v1 `tasks` fds (none without a thread), or why it failed.
+    fn join(&mut self) -> Result<Vec<OwnedFd>> {
+        match self.0.take().map(std::thread::JoinHandle::join) {
+            None => Ok(Vec::new()),
+            Some(Ok(made)) => made,
+            Some(Err(_)) => Err(Error::Sys {
+                op: "make the cgroup",
+                source: std::io::Error::other("the cgroup thread panicked"),
+            }),
+        }
+    }
+}
+
+impl Drop for CgroupMaker {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
 }
 
 /// Undoes a half-made container when create fails: kills the init, removes the cgroup and state.
@@ -623,8 +654,8 @@ fn create_in(
             .collect()
     };
     undo.cgroup = Some(cgroup.clone());
-    let (cgroup_fd, maker) = if opts.systemd_cgroup {
-        (None, None)
+    let (cgroup_fd, mut maker) = if opts.systemd_cgroup {
+        (None, CgroupMaker(None))
     } else {
         let v2_dir = cgroup.create_v2_dir().map_err(Error::Cgroup)?;
         let resources = resources_with_default_devices(linux);
@@ -636,7 +667,7 @@ fn create_in(
                 Ok(join.v1_tasks.into_iter().map(|(fd, _)| fd).collect())
             })
             .map_err(|e| Error::io("start a thread to make the cgroup", "/proc/self/task", e))?;
-        (v2_dir, Some(maker))
+        (v2_dir, CgroupMaker(Some(maker)))
     };
 
     let fifo_path = dir.fifo_path();
@@ -686,14 +717,7 @@ fn create_in(
     // in the memory the child gets a copy of is never touched there.
     let spawned = unsafe { namespaces::spawn(&args, || plan.run()) };
     // The cgroup, made or not: the thread is joined whatever else happened.
-    let v1_tasks = match maker.map(|m| m.join()) {
-        None => Ok(Vec::new()),
-        Some(Ok(made)) => made,
-        Some(Err(_)) => Err(Error::Sys {
-            op: "make the cgroup",
-            source: std::io::Error::other("the cgroup thread panicked"),
-        }),
-    };
+    let v1_tasks = maker.join();
     let spawned = spawned.map_err(Error::Namespace)?;
     // The child's copies of the sync socket, stdio and namespace fds are its own now.
     let mut plan = plan;
@@ -944,6 +968,7 @@ impl Container {
             is_parent: false,
             pty_master: None,
             cgroup: None,
+            mnt_ns: None,
         })
     }
 
@@ -1025,6 +1050,12 @@ impl Container {
         let result = open_fifo(&dir.fifo_path(), &init);
         self.pidfd = Some(init);
         result?;
+        if self.is_parent {
+            // Our unreaped child: its pid cannot name another process. Gone already: no matter.
+            self.mnt_ns = std::fs::File::open(format!("/proc/{}/ns/mnt", self.record.pid))
+                .ok()
+                .map(OwnedFd::from);
+        }
         let _ = std::fs::remove_file(dir.fifo_path());
         hooks::run_warn(
             HookKind::Poststart,
@@ -1166,8 +1197,22 @@ impl Container {
             // that nobody reaps: never block on it.
             let _ = pidfd::reap(fd, exited);
         }
-        self.cgroup()?.remove().map_err(Error::Cgroup)?;
-        dir.remove()?;
+        // The last reference to the container's mount namespace goes on a thread: its unmounting
+        // waits for an RCU grace period, the cgroup removal meanwhile for the kernel's cgroup lock.
+        let unmount = self.mnt_ns.take().and_then(|ns| {
+            std::thread::Builder::new()
+                .name("ocirun-unmount".into())
+                .spawn(move || drop(ns))
+                .ok()
+        });
+        let removed = self
+            .cgroup()
+            .and_then(|cg| cg.remove().map_err(Error::Cgroup))
+            .and_then(|()| dir.remove());
+        if let Some(t) = unmount {
+            let _ = t.join();
+        }
+        removed?;
         hooks::run_warn(
             HookKind::Poststop,
             self.record.hooks.as_ref(),
