@@ -388,12 +388,32 @@ fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
             data,
             bind_step,
             tmpfs_step,
-        } => match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
-            Ok(()) | Err(libc::ENOENT) => Ok(()),
-            Err(libc::ENOTDIR) => sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, data.as_deref())
-                .map_err(at(*tmpfs_step)),
-            Err(e) => Err(at(*bind_step)(e)),
-        },
+        } => {
+            let mask_dir = || {
+                sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, data.as_deref())
+                    .map_err(at(*tmpfs_step))
+            };
+            // runc's maskPath binds /dev/null and, on ENOTDIR, mounts the tmpfs instead; that
+            // failed bind costs the kernel a clone of the mount and an RCU grace period to tear
+            // it down, so look first (following symlinks, as mount does) and mount the right one.
+            let is_dir = match sys::stat(path) {
+                Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+                Err(libc::ENOENT) => return Ok(()),
+                // A component is not a directory: runc's bind fails with ENOTDIR here, and so
+                // does the tmpfs mount it then tries; report it at that step, as before.
+                Err(libc::ENOTDIR) => true,
+                Err(e) => return Err(at(*bind_step)(e)),
+            };
+            if is_dir {
+                return mask_dir();
+            }
+            match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
+                Ok(()) | Err(libc::ENOENT) => Ok(()),
+                // Became a directory since the stat: runc's fallback.
+                Err(libc::ENOTDIR) => mask_dir(),
+                Err(e) => Err(at(*bind_step)(e)),
+            }
+        }
         Op::RemountPath { path, remount: r } => {
             let current = sys::statfs_flags(path).map_err(at(r.statfs_step))?;
             remount(path, current, r)

@@ -446,6 +446,87 @@ fn full_container_view_after_pivot() {
 }
 
 #[test]
+fn masked_paths_mask_directories_and_files_and_skip_missing_ones() {
+    if !have_root("masked_paths_mask_directories_and_files_and_skip_missing_ones") {
+        return;
+    }
+    let b = Bundle::new("mask");
+    for d in ["secret-dir", "linked-dir"] {
+        std::fs::create_dir_all(b.rootfs.join(d)).unwrap();
+        std::fs::write(b.rootfs.join(d).join("inside"), b"hidden").unwrap();
+    }
+    for f in ["secret-file", "linked-file"] {
+        std::fs::write(b.rootfs.join(f), b"hidden").unwrap();
+    }
+    // Masking follows symlinks, as mount(2) does: the targets are masked, the links stay.
+    std::os::unix::fs::symlink("linked-dir", b.rootfs.join("link-to-dir")).unwrap();
+    std::os::unix::fs::symlink("/linked-file", b.rootfs.join("link-to-file")).unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.masked_paths = vec![
+        "/secret-dir".into(),
+        "/secret-file".into(),
+        "/missing".into(),
+        "/missing-dir/below".into(),
+        "/link-to-dir".into(),
+        "/link-to-file".into(),
+    ];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            for dir in ["/secret-dir", "/linked-dir"] {
+                let m = mount_at(dir)?;
+                ensure(m.fstype == "tmpfs", || format!("{dir} is {}, expected tmpfs", m.fstype))?;
+                ensure(m.opts.split(',').any(|o| o == "ro"), || {
+                    format!("{dir} is not ro: {}", m.opts)
+                })?;
+                let entries = std::fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?.count();
+                ensure(entries == 0, || format!("masked {dir} shows {entries} entries"))?;
+                write_fails(&format!("{dir}/new"), libc::EROFS)?;
+            }
+            for file in ["/secret-file", "/linked-file"] {
+                check_dev(file, false, 1, 3, 0o666)?;
+                let content = std::fs::read(file).map_err(|e| format!("read {file}: {e}"))?;
+                ensure(content.is_empty(), || format!("masked {file} is not empty"))?;
+            }
+            check_link("/link-to-dir", "linked-dir")?;
+            check_link("/link-to-file", "/linked-file")?;
+            for missing in ["/missing", "/missing-dir"] {
+                ensure(!Path::new(missing).exists(), || format!("{missing} was created"))?;
+                ensure(mount_at(missing).is_err(), || {
+                    format!("something is mounted at {missing}")
+                })?;
+            }
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
+fn masked_path_below_a_file_fails_at_the_tmpfs_step() {
+    if !have_root("masked_path_below_a_file_fails_at_the_tmpfs_step") {
+        return;
+    }
+    let b = Bundle::new("mask-notdir");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.masked_paths = vec!["/marker/below".into()];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    let Outcome::Step(f) = outcome else {
+        panic!("expected a step failure, got {outcome:?}");
+    };
+    // As runc: the bind of /dev/null fails with ENOTDIR, and so does the tmpfs mount it tries next.
+    assert_eq!(f.errno, libc::ENOTDIR);
+    let msg = plan.explain(f).to_string();
+    assert_eq!(msg, "mask directory /marker/below with a read-only tmpfs");
+}
+
+#[test]
 fn symlink_in_image_cannot_redirect_mount_to_host() {
     if !have_root("symlink_in_image_cannot_redirect_mount_to_host") {
         return;
