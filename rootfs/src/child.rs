@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use libc::c_ulong;
 
 use crate::copyup;
-use crate::plan::{Action, DeviceOp, Leaf, MountOp, Op, PER_MOUNT_FLAGS, Remount, RemountTargetOp, SymlinkOp, Target};
+use crate::plan::{Action, CgroupV1Op, DeviceOp, Leaf, MountOp, Op, PER_MOUNT_FLAGS, Remount, SymlinkOp, Target};
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
 
@@ -210,10 +210,34 @@ impl Ctx {
     }
 }
 
+/// Makes the mount(2) call of `action` onto `target`.
+///
+/// Runs in the child: no allocation, no locks.
+fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
+    match action {
+        Action::Bind { source, flags, step } => sys::mount(Some(source), target, None, *flags, None).map_err(at(*step)),
+        Action::Fs {
+            source,
+            fstype,
+            flags,
+            data,
+            step,
+        } => sys::mount(Some(source), target, Some(fstype), *flags, data.as_deref()).map_err(at(*step)),
+    }
+}
+
 /// Runs one spec mount.
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
+    mount_and_follow_up(ctx, op, false).map(drop)
+}
+
+/// Runs one mount and what follows it on the new mount; returns the new mount's root,
+/// reopened, when it had to be reopened or `hold` asks for it.
+///
+/// Runs in the child: no allocation, no locks.
+fn mount_and_follow_up(ctx: &Ctx, op: &MountOp, hold: bool) -> Result<Option<OwnedFd>, StepFailure> {
     let root = ctx.root(op.resolve_step)?;
     let fd = resolve(root, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
     let path = ProcFdPath::new(fd.as_fd());
@@ -222,23 +246,10 @@ fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
         Some(c) => Some(open_dir_in_root(root, &op.target).map_err(at(c.open_step))?),
         None => None,
     };
-    match &op.action {
-        Action::Bind { source, flags, step } => {
-            sys::mount(Some(source), path.as_cstr(), None, *flags, None).map_err(at(*step))?;
-        }
-        Action::Fs {
-            source,
-            fstype,
-            flags,
-            data,
-            step,
-        } => {
-            sys::mount(Some(source), path.as_cstr(), Some(fstype), *flags, data.as_deref()).map_err(at(*step))?;
-        }
-    }
+    mount_action(&op.action, path.as_cstr())?;
     drop(fd);
-    if !op.needs_reopen() {
-        return Ok(());
+    if !hold && !op.needs_reopen() {
+        return Ok(None);
     }
     // The old fd still points below the new mount; reopen to reach the new mount's root.
     let fd = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
@@ -257,17 +268,80 @@ fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
     if let Some((attr, step)) = &op.attrs {
         sys::mount_setattr(fd.as_fd(), true, attr).map_err(at(*step))?;
     }
-    Ok(())
+    Ok(Some(fd))
 }
 
-/// Remounts something mounted earlier inside the rootfs.
+/// Opens the directory `name` (one component) in `dir` without following a symlink: a mount
+/// point there yields the root of what is mounted on it.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_remount_target(ctx: &Ctx, op: &RemountTargetOp) -> Result<(), StepFailure> {
-    let root = ctx.root(op.resolve_step)?;
-    let fd = resolve(root, &op.target, None).map_err(at(op.resolve_step))?;
-    let current = sys::fstatfs_flags(fd.as_fd()).map_err(at(op.remount.statfs_step))?;
-    remount(ProcFdPath::new(fd.as_fd()).as_cstr(), current, &op.remount)
+fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
+    sys::openat(
+        dir,
+        name,
+        libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )
+}
+
+/// Remounts the mount whose root `fd` is with `r`.
+///
+/// Runs in the child: no allocation, no locks.
+fn remount_fd(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
+    let current = sys::fstatfs_flags(fd).map_err(at(r.statfs_step))?;
+    remount(ProcFdPath::new(fd).as_cstr(), current, r)
+}
+
+/// Mounts the cgroup v1 tmpfs, the hierarchies in it and their links, then makes the tree
+/// read-only (or whatever per-mount flags the spec asks for).
+///
+/// Runs in the child: no allocation, no locks.
+fn run_cgroup_v1(ctx: &Ctx, op: &CgroupV1Op) -> Result<(), StepFailure> {
+    let tmpfs = mount_and_follow_up(ctx, &op.tmpfs, true)?.ok_or(StepFailure {
+        step: op.tmpfs.reopen_step,
+        errno: libc::EBADF,
+    })?;
+    // Everything below works relative to `tmpfs`, the root of the tmpfs this child has just
+    // mounted (its target resolved in the rootfs with RESOLVE_IN_ROOT, like every target),
+    // instead of resolving each hierarchy's path from the rootfs again. That is as safe: the
+    // tmpfs is new and empty, in a mount namespace no container process has entered yet, so
+    // the only entries it can hold are the ones made here, named by the parent and checked to
+    // be single components. No symlink from the image can be in it, and O_NOFOLLOW with
+    // O_DIRECTORY still refuses anything but a directory (one of our own links, were a name
+    // repeated).
+    for h in &op.hierarchies {
+        match sys::mkdirat(tmpfs.as_fd(), &h.name, 0o755) {
+            Ok(()) | Err(libc::EEXIST) => {}
+            Err(e) => return Err(at(h.mkdir_step)(e)),
+        }
+        let dir = open_subdir(tmpfs.as_fd(), &h.name).map_err(at(h.open_step))?;
+        mount_action(&h.action, ProcFdPath::new(dir.as_fd()).as_cstr())?;
+        for (name, step) in &h.links {
+            match sys::symlinkat(&h.name, tmpfs.as_fd(), name) {
+                Ok(()) | Err(libc::EEXIST) => {}
+                Err(e) => return Err(at(*step)(e)),
+            }
+        }
+    }
+    // One recursive mount_setattr instead of a remount per mount, where the kernel has it.
+    if let Some((attr, step)) = &op.attrs {
+        match sys::mount_setattr(tmpfs.as_fd(), true, attr) {
+            Ok(()) => return Ok(()),
+            Err(libc::ENOSYS) => {}
+            Err(e) => return Err(at(*step)(e)),
+        }
+    }
+    for h in &op.hierarchies {
+        if let Some((reopen_step, r)) = &h.remount {
+            // The directory, opened again, is now the root of the mount on it.
+            let mounted = open_subdir(tmpfs.as_fd(), &h.name).map_err(at(*reopen_step))?;
+            remount_fd(mounted.as_fd(), r)?;
+        }
+    }
+    if let Some(r) = &op.tmpfs_remount {
+        remount_fd(tmpfs.as_fd(), r)?;
+    }
+    Ok(())
 }
 
 /// Creates one device node: mknod, or a bind of the host node in a user namespace (and, as
@@ -365,7 +439,7 @@ fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
             Ok(())
         }
         Op::Mount(m) => run_mount(ctx, m),
-        Op::RemountTarget(r) => run_remount_target(ctx, r),
+        Op::CgroupV1(c) => run_cgroup_v1(ctx, c),
         Op::Device(d) => run_device(ctx, d),
         Op::Symlink(s) => run_symlink(ctx, s),
         Op::Pivot { steps } => run_pivot(ctx, steps),
@@ -388,12 +462,32 @@ fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
             data,
             bind_step,
             tmpfs_step,
-        } => match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
-            Ok(()) | Err(libc::ENOENT) => Ok(()),
-            Err(libc::ENOTDIR) => sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, data.as_deref())
-                .map_err(at(*tmpfs_step)),
-            Err(e) => Err(at(*bind_step)(e)),
-        },
+        } => {
+            let mask_dir = || {
+                sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, data.as_deref())
+                    .map_err(at(*tmpfs_step))
+            };
+            // runc's maskPath binds /dev/null and, on ENOTDIR, mounts the tmpfs instead; that
+            // failed bind costs the kernel a clone of the mount and an RCU grace period to tear
+            // it down, so look first (following symlinks, as mount does) and mount the right one.
+            let is_dir = match sys::stat(path) {
+                Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+                Err(libc::ENOENT) => return Ok(()),
+                // A component is not a directory: runc's bind fails with ENOTDIR here, and so
+                // does the tmpfs mount it then tries; report it at that step, as before.
+                Err(libc::ENOTDIR) => true,
+                Err(e) => return Err(at(*bind_step)(e)),
+            };
+            if is_dir {
+                return mask_dir();
+            }
+            match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
+                Ok(()) | Err(libc::ENOENT) => Ok(()),
+                // Became a directory since the stat: runc's fallback.
+                Err(libc::ENOTDIR) => mask_dir(),
+                Err(e) => Err(at(*bind_step)(e)),
+            }
+        }
         Op::RemountPath { path, remount: r } => {
             let current = sys::statfs_flags(path).map_err(at(r.statfs_step))?;
             remount(path, current, r)

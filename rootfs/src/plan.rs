@@ -9,7 +9,10 @@ use libc::{c_ulong, dev_t, gid_t, mode_t, uid_t};
 use oci_spec::runtime::{LinuxDeviceType, Mount};
 
 use crate::options::{MountOptions, parse_mount_options};
-use crate::sys::MountAttr;
+use crate::sys::{
+    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
+    MOUNT_ATTR_RDONLY, MountAttr,
+};
 use crate::{RootfsConfig, RootfsError, StepFailure};
 
 /// The per-mount flags a bind remount can change (everything else is a superblock flag).
@@ -133,15 +136,40 @@ impl MountOp {
     }
 }
 
-/// A remount of an existing mount found at a path inside the rootfs (before the pivot).
+/// What a mount of type "cgroup" becomes on cgroup v1 (or hybrid), as runc makes it: a tmpfs
+/// with one directory per hierarchy, each a bind of the container's host cgroup (or, with a
+/// cgroup namespace, a new cgroup mount), and symlinks for co-mounted controllers.
 #[derive(Debug, Clone)]
-pub(crate) struct RemountTargetOp {
-    /// Where, inside the rootfs.
-    pub(crate) target: Target,
-    /// Step of the resolution of the target.
-    pub(crate) resolve_step: u32,
-    /// The remount.
-    pub(crate) remount: Remount,
+pub(crate) struct CgroupV1Op {
+    /// The tmpfs at the destination; the child holds its root open (`reopen_step`) for the rest.
+    pub(crate) tmpfs: MountOp,
+    /// The hierarchies, in order.
+    pub(crate) hierarchies: Vec<CgroupHierarchy>,
+    /// Attributes that one recursive mount_setattr(2) on the tmpfs applies to it and every
+    /// hierarchy, leaving the state the remounts below would; with its step. `None` when no
+    /// single set does (the remounts then run, as they do on kernels without mount_setattr).
+    /// Unlike the remounts it also reaches mounts below a hierarchy's host directory, which
+    /// the rbind carries along (a host has none there in practice): they end read-only too.
+    pub(crate) attrs: Option<(MountAttr, u32)>,
+    /// The read-only remount of the tmpfs (spec `ro`).
+    pub(crate) tmpfs_remount: Option<Remount>,
+}
+
+/// One hierarchy under the cgroup tmpfs.
+#[derive(Debug, Clone)]
+pub(crate) struct CgroupHierarchy {
+    /// Its directory in the tmpfs, a single validated component (`cpu`, `cpu,cpuacct`).
+    pub(crate) name: CString,
+    /// Step of mkdirat in the tmpfs.
+    pub(crate) mkdir_step: u32,
+    /// Step of opening the new directory.
+    pub(crate) open_step: u32,
+    /// The mount onto the directory.
+    pub(crate) action: Action,
+    /// For a bind: the step of reopening it after the mount, and the remount with the spec's flags.
+    pub(crate) remount: Option<(u32, Remount)>,
+    /// Symlinks in the tmpfs to this hierarchy (`cpu` for `cpu,cpuacct`), each with its step.
+    pub(crate) links: Vec<(CString, u32)>,
 }
 
 /// mknod parameters of a device node.
@@ -239,8 +267,8 @@ pub(crate) enum Op {
     },
     /// A mount from the spec.
     Mount(MountOp),
-    /// A remount of something mounted earlier (cgroup tmpfs read-only).
-    RemountTarget(RemountTargetOp),
+    /// A cgroup v1 (or hybrid) mount: the tmpfs and every hierarchy below it.
+    CgroupV1(CgroupV1Op),
     /// A device node.
     Device(DeviceOp),
     /// A symlink.
@@ -350,6 +378,39 @@ fn propagation_name(flags: c_ulong) -> &'static str {
         (libc::MS_UNBINDABLE, true) => "runbindable",
         _ => "unknown propagation",
     }
+}
+
+/// The attributes with which one recursive mount_setattr(2) on the fresh cgroup tmpfs does
+/// what the remounts would: the tmpfs (mounted with [`CGROUP_TMPFS_FLAGS`], relatime) ends
+/// with `CGROUP_TMPFS_FLAGS` plus `set`'s `ro`, and each mount below it gains `set` and loses
+/// `cleared`, keeping the rest (a [`Remount`]). `None` when no single set of attributes gives
+/// both: `set` holds a flag or an atime mode the tmpfs must not get, or `cleared` one it keeps.
+fn cgroup_tree_attrs(set: c_ulong, cleared: c_ulong) -> Option<MountAttr> {
+    if set & !(CGROUP_TMPFS_FLAGS | libc::MS_RDONLY | libc::MS_RELATIME) != 0
+        || cleared & (CGROUP_TMPFS_FLAGS | libc::MS_NOSYMFOLLOW) != 0
+    {
+        return None;
+    }
+    let mut attr = MountAttr::default();
+    for (ms, ma) in [
+        (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+    ] {
+        if set & ms != 0 {
+            attr.attr_set |= ma;
+        }
+        if cleared & ms != 0 {
+            attr.attr_clr |= ma;
+        }
+    }
+    if set & libc::MS_RELATIME != 0 {
+        // A remount that names an atime flag replaces the whole atime setting, nodiratime too.
+        // (MOUNT_ATTR_RELATIME is the atime value 0: nothing to add to `attr_set`.)
+        attr.attr_clr |= MOUNT_ATTR_ATIME_MASK | MOUNT_ATTR_NODIRATIME;
+    }
+    Some(attr)
 }
 
 /// Parses `linux.rootfsPropagation`.
@@ -511,7 +572,6 @@ impl Builder<'_> {
     }
 
     /// Adds one mount of a new filesystem or a bind, with its follow-up operations.
-    #[allow(clippy::too_many_arguments)]
     fn push_mount(
         &mut self,
         field: &str,
@@ -521,13 +581,14 @@ impl Builder<'_> {
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<(), RootfsError> {
-        let target = target_from(field, parts)?;
-        let place = self.where_(parts);
-        let resolve_step = self.resolve_step(parts, Some(leaf));
-        let copyup_open = opts
-            .tmpcopyup
-            .then(|| self.step(format!("open {place} to copy its contents into the new tmpfs")));
-        let action = match kind {
+        let op = self.mount_op(field, parts, leaf, kind, opts, remount)?;
+        self.ops.push(Op::Mount(op));
+        Ok(())
+    }
+
+    /// The mount(2) call for `kind` onto `place`, with its step.
+    fn action(&mut self, field: &str, place: &str, kind: MountKind) -> Result<Action, RootfsError> {
+        Ok(match kind {
             MountKind::Bind { source, recursive } => {
                 let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
                 let step = self.step(format!(
@@ -568,7 +629,26 @@ impl Builder<'_> {
                     step,
                 }
             }
-        };
+        })
+    }
+
+    /// One mount of a new filesystem or a bind, with its follow-up operations.
+    fn mount_op(
+        &mut self,
+        field: &str,
+        parts: &[Vec<u8>],
+        leaf: Leaf,
+        kind: MountKind,
+        opts: &MountOptions,
+        remount: Option<(c_ulong, c_ulong)>,
+    ) -> Result<MountOp, RootfsError> {
+        let target = target_from(field, parts)?;
+        let place = self.where_(parts);
+        let resolve_step = self.resolve_step(parts, Some(leaf));
+        let copyup_open = opts
+            .tmpcopyup
+            .then(|| self.step(format!("open {place} to copy its contents into the new tmpfs")));
+        let action = self.action(field, &place, kind)?;
         let reopen_step = self.step(format!("reopen {place} after mounting on it"));
         let copyup = copyup_open.map(|open_step| CopyUp {
             open_step,
@@ -601,7 +681,7 @@ impl Builder<'_> {
         } else {
             None
         };
-        self.ops.push(Op::Mount(MountOp {
+        Ok(MountOp {
             target,
             leaf,
             resolve_step,
@@ -611,8 +691,7 @@ impl Builder<'_> {
             propagation,
             attrs,
             copyup,
-        }));
-        Ok(())
+        })
     }
 
     /// Adds one entry of `mounts`; returns whether it asked for a read-only /dev.
@@ -769,7 +848,7 @@ impl Builder<'_> {
         }
         // cgroup v1 (or hybrid): a tmpfs with one directory per hierarchy.
         let data = self.label_data("mode=755", "tmpfs");
-        self.push_mount(
+        let tmpfs = self.mount_op(
             field,
             parts,
             Leaf::Dir,
@@ -782,7 +861,7 @@ impl Builder<'_> {
             opts,
             None,
         )?;
-        let no_propagation = MountOptions::default();
+        let mut hierarchies = Vec::with_capacity(cfg.cgroup_mounts.len());
         for (i, cm) in cfg.cgroup_mounts.iter().enumerate() {
             let cm_field = format!("cgroup_mounts[{i}].name");
             if cm.name.contains('/') || cm.name == "." || cm.name == ".." || cm.name.contains('\0') {
@@ -790,6 +869,7 @@ impl Builder<'_> {
             }
             let mut sub = parts.to_vec();
             sub.push(cm.name.as_bytes().to_vec());
+            let place = self.where_(&sub);
             let kind = match (cm.unified, cgroupns) {
                 (true, true) => MountKind::Fs {
                     source: "cgroup2".to_owned(),
@@ -808,28 +888,58 @@ impl Builder<'_> {
                     recursive: true,
                 },
             };
-            let remount = if cgroupns { None } else { bind_remount };
-            self.push_mount(field, &sub, Leaf::Dir, kind, &no_propagation, remount)?;
+            let mkdir_step = self.step(format!("create directory {place} in the new cgroup tmpfs"));
+            let open_step = self.step(format!("open directory {place} in the new cgroup tmpfs"));
+            let action = self.action(field, &place, kind)?;
+            let remount = match bind_remount {
+                Some((set, cleared)) if !cgroupns => Some((
+                    self.step(format!("reopen {place} after mounting on it")),
+                    self.remount(&place, set, cleared),
+                )),
+                _ => None,
+            };
             // runc links each controller of a co-mounted hierarchy: cpu -> cpu,cpuacct.
-            if cm.name.contains(',') {
-                for part in cm.name.split(',').filter(|p| !p.is_empty() && *p != cm.name) {
-                    let mut link_parts = parts.to_vec();
-                    link_parts.push(part.as_bytes().to_vec());
-                    self.push_symlink(field, &link_parts, cm.name.as_bytes(), false)?;
-                }
+            let mut links = Vec::new();
+            for part in cm.name.split(',').filter(|p| !p.is_empty() && *p != cm.name) {
+                let mut link_parts = parts.to_vec();
+                link_parts.push(part.as_bytes().to_vec());
+                let step = self.step(format!("create symlink {} -> {}", self.where_(&link_parts), cm.name));
+                links.push((cstring(field, part.as_bytes())?, step));
             }
-        }
-        if ro != 0 {
-            let target = target_from(field, parts)?;
-            let resolve_step = self.resolve_step(parts, None);
-            let place = self.where_(parts);
-            let remount = self.remount(&place, CGROUP_TMPFS_FLAGS | libc::MS_RDONLY, 0);
-            self.ops.push(Op::RemountTarget(RemountTargetOp {
-                target,
-                resolve_step,
+            hierarchies.push(CgroupHierarchy {
+                name: cstring(&cm_field, cm.name.as_bytes())?,
+                mkdir_step,
+                open_step,
+                action,
                 remount,
-            }));
+                links,
+            });
         }
+        let place = self.where_(parts);
+        let tmpfs_remount = (ro != 0).then(|| self.remount(&place, CGROUP_TMPFS_FLAGS | libc::MS_RDONLY, 0));
+        // With a cgroup namespace the hierarchies are mounted with the tmpfs's own flags, so
+        // making the whole tree read-only is the tmpfs remount; binds need the spec's flags.
+        let seal = if cgroupns {
+            (ro != 0).then_some((CGROUP_TMPFS_FLAGS | libc::MS_RDONLY, 0))
+        } else {
+            bind_remount
+        };
+        let attrs = match seal {
+            Some((set, cleared)) => cgroup_tree_attrs(set, cleared).map(|attr| {
+                let step = self.step(format!(
+                    "set mount attributes {} on {place} and the hierarchies below it (recursive mount_setattr)",
+                    flag_names(set)
+                ));
+                (attr, step)
+            }),
+            None => None,
+        };
+        self.ops.push(Op::CgroupV1(CgroupV1Op {
+            tmpfs,
+            hierarchies,
+            attrs,
+            tmpfs_remount,
+        }));
         Ok(())
     }
 
@@ -1489,6 +1599,89 @@ mod tests {
         }];
         let e = MountPlan::compile(&c).unwrap_err().to_string();
         assert!(e.starts_with("cgroup_mounts[0].name"), "{e}");
+    }
+
+    /// A config with a cgroup mount with `options` over two v1 hierarchies (binds of `/`).
+    fn cgroup_cfg(options: &[&str], cgroupns: bool) -> RootfsConfig {
+        let mut c = cfg();
+        c.mounts = vec![mount("/sys/fs/cgroup", Some("cgroup"), Some("cgroup"), options)];
+        c.new_cgroup_namespace = cgroupns;
+        c.cgroup_mounts = ["cpu,cpuacct", "memory"]
+            .into_iter()
+            .map(|name| CgroupMount {
+                name: name.to_owned(),
+                controllers: name.to_owned(),
+                host_path: "/".into(),
+                ..CgroupMount::default()
+            })
+            .collect();
+        c
+    }
+
+    #[test]
+    fn cgroup_v1_read_only_is_one_recursive_mount_setattr_when_one_set_fits() {
+        let default = ["nosuid", "noexec", "nodev", "relatime", "ro"];
+        // Binds get the spec's flags; the hierarchies of a cgroup namespace are mounted with
+        // the tmpfs's already.
+        for (cgroupns, flags) in [
+            (false, "ro,nosuid,nodev,noexec,relatime"),
+            (true, "ro,nosuid,nodev,noexec"),
+        ] {
+            let text = MountPlan::compile(&cgroup_cfg(&default, cgroupns)).unwrap().describe();
+            let seal = format!(
+                "set mount attributes {flags} on /sys/fs/cgroup (/sys/fs/cgroup) and the hierarchies below it (recursive mount_setattr)"
+            );
+            assert!(text.contains(&seal), "{text}");
+            assert!(
+                text.contains(
+                    "create directory /sys/fs/cgroup/cpu,cpuacct (/sys/fs/cgroup/cpu,cpuacct) in the new cgroup tmpfs"
+                ),
+                "{text}"
+            );
+            assert!(
+                text.contains("create symlink /sys/fs/cgroup/cpuacct (/sys/fs/cgroup/cpuacct) -> cpu,cpuacct"),
+                "{text}"
+            );
+            // The remounts stay for kernels without mount_setattr.
+            assert!(
+                text.contains("remount /sys/fs/cgroup (/sys/fs/cgroup) with flags ro"),
+                "{text}"
+            );
+        }
+        // strictatime and exec cannot go on the tmpfs: each hierarchy is remounted instead.
+        let text = MountPlan::compile(&cgroup_cfg(&["nosuid", "exec", "strictatime", "ro"], false))
+            .unwrap()
+            .describe();
+        assert!(!text.contains("mount_setattr"), "{text}");
+        assert!(
+            text.contains("remount /sys/fs/cgroup/memory (/sys/fs/cgroup/memory) with flags ro,nosuid,strictatime"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cgroup_tree_attrs_match_the_remounts() {
+        let flags = libc::MS_RDONLY | CGROUP_TMPFS_FLAGS;
+        assert_eq!(
+            cgroup_tree_attrs(flags | libc::MS_RELATIME, 0),
+            Some(MountAttr {
+                attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                attr_clr: MOUNT_ATTR_ATIME_MASK | MOUNT_ATTR_NODIRATIME,
+                ..MountAttr::default()
+            })
+        );
+        // No atime flag: the remount keeps each mount's atime, and so do the attributes.
+        assert_eq!(
+            cgroup_tree_attrs(libc::MS_NOSUID, libc::MS_RDONLY),
+            Some(MountAttr {
+                attr_set: MOUNT_ATTR_NOSUID,
+                attr_clr: MOUNT_ATTR_RDONLY,
+                ..MountAttr::default()
+            })
+        );
+        assert_eq!(cgroup_tree_attrs(flags | libc::MS_NOATIME, 0), None);
+        assert_eq!(cgroup_tree_attrs(flags | libc::MS_NOSYMFOLLOW, 0), None);
+        assert_eq!(cgroup_tree_attrs(libc::MS_RDONLY, libc::MS_NOEXEC), None);
     }
 
     #[test]

@@ -251,6 +251,15 @@ pub(crate) fn fstatat_nofollow(dirfd: BorrowedFd<'_>, name: &CStr) -> SysResult<
     Ok(unsafe { buf.assume_init() })
 }
 
+/// stat(2) of an absolute or cwd-relative path, following symlinks (as mount(2) does for its target).
+pub(crate) fn stat(path: &CStr) -> SysResult<libc::stat> {
+    let mut buf = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: `buf` is a writable `struct stat`; `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::stat(path.as_ptr(), buf.as_mut_ptr()) })?;
+    // SAFETY: stat succeeded, so it filled `buf` (which was zeroed before anyway).
+    Ok(unsafe { buf.assume_init() })
+}
+
 /// fstat(2).
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> SysResult<libc::stat> {
     let mut buf = std::mem::MaybeUninit::<libc::stat>::zeroed();

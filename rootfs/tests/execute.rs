@@ -446,6 +446,87 @@ fn full_container_view_after_pivot() {
 }
 
 #[test]
+fn masked_paths_mask_directories_and_files_and_skip_missing_ones() {
+    if !have_root("masked_paths_mask_directories_and_files_and_skip_missing_ones") {
+        return;
+    }
+    let b = Bundle::new("mask");
+    for d in ["secret-dir", "linked-dir"] {
+        std::fs::create_dir_all(b.rootfs.join(d)).unwrap();
+        std::fs::write(b.rootfs.join(d).join("inside"), b"hidden").unwrap();
+    }
+    for f in ["secret-file", "linked-file"] {
+        std::fs::write(b.rootfs.join(f), b"hidden").unwrap();
+    }
+    // Masking follows symlinks, as mount(2) does: the targets are masked, the links stay.
+    std::os::unix::fs::symlink("linked-dir", b.rootfs.join("link-to-dir")).unwrap();
+    std::os::unix::fs::symlink("/linked-file", b.rootfs.join("link-to-file")).unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.masked_paths = vec![
+        "/secret-dir".into(),
+        "/secret-file".into(),
+        "/missing".into(),
+        "/missing-dir/below".into(),
+        "/link-to-dir".into(),
+        "/link-to-file".into(),
+    ];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            for dir in ["/secret-dir", "/linked-dir"] {
+                let m = mount_at(dir)?;
+                ensure(m.fstype == "tmpfs", || format!("{dir} is {}, expected tmpfs", m.fstype))?;
+                ensure(m.opts.split(',').any(|o| o == "ro"), || {
+                    format!("{dir} is not ro: {}", m.opts)
+                })?;
+                let entries = std::fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?.count();
+                ensure(entries == 0, || format!("masked {dir} shows {entries} entries"))?;
+                write_fails(&format!("{dir}/new"), libc::EROFS)?;
+            }
+            for file in ["/secret-file", "/linked-file"] {
+                check_dev(file, false, 1, 3, 0o666)?;
+                let content = std::fs::read(file).map_err(|e| format!("read {file}: {e}"))?;
+                ensure(content.is_empty(), || format!("masked {file} is not empty"))?;
+            }
+            check_link("/link-to-dir", "linked-dir")?;
+            check_link("/link-to-file", "/linked-file")?;
+            for missing in ["/missing", "/missing-dir"] {
+                ensure(!Path::new(missing).exists(), || format!("{missing} was created"))?;
+                ensure(mount_at(missing).is_err(), || {
+                    format!("something is mounted at {missing}")
+                })?;
+            }
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
+fn masked_path_below_a_file_fails_at_the_tmpfs_step() {
+    if !have_root("masked_path_below_a_file_fails_at_the_tmpfs_step") {
+        return;
+    }
+    let b = Bundle::new("mask-notdir");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.masked_paths = vec!["/marker/below".into()];
+    let plan = MountPlan::compile(&cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    let Outcome::Step(f) = outcome else {
+        panic!("expected a step failure, got {outcome:?}");
+    };
+    // As runc: the bind of /dev/null fails with ENOTDIR, and so does the tmpfs mount it tries next.
+    assert_eq!(f.errno, libc::ENOTDIR);
+    let msg = plan.explain(f).to_string();
+    assert_eq!(msg, "mask directory /marker/below with a read-only tmpfs");
+}
+
+#[test]
 fn symlink_in_image_cannot_redirect_mount_to_host() {
     if !have_root("symlink_in_image_cannot_redirect_mount_to_host") {
         return;
@@ -647,66 +728,199 @@ fn host_cgroup_mounts() -> Vec<CgroupMount> {
     v
 }
 
-/// Runs the cgroup mount test with or without a cgroup namespace.
-fn cgroup_mount_test(test: &str, cgroupns: bool) {
+/// The mount options of runc's default spec for /sys/fs/cgroup.
+const CGROUP_OPTIONS: &[&str] = &["nosuid", "noexec", "nodev", "relatime", "ro"];
+
+/// What the container sees under its cgroup mount: the per-mount options of the tmpfs and of
+/// every hierarchy, exactly as /proc/self/mountinfo prints them.
+struct CgroupView {
+    /// The tmpfs at /sys/fs/cgroup.
+    tmpfs_opts: &'static str,
+    /// Each hierarchy.
+    hierarchy_opts: &'static str,
+}
+
+/// runc's view with its default options: everything `ro,nosuid,nodev,noexec,relatime`.
+const DEFAULT_CGROUP_VIEW: CgroupView = CgroupView {
+    tmpfs_opts: "ro,nosuid,nodev,noexec,relatime",
+    hierarchy_opts: "ro,nosuid,nodev,noexec,relatime",
+};
+
+/// Runs a cgroup mount test with or without a cgroup namespace: mounts /sys/fs/cgroup with
+/// `options` after `pre`, and checks `view` from the inside. Without a namespace it adds a
+/// co-mounted hierarchy (a second bind of the cpu hierarchy named `ocirun,test`) to check
+/// runc's links to it.
+fn cgroup_mount_test(
+    test: &str,
+    cgroupns: bool,
+    options: &[&str],
+    pre: impl FnOnce() -> Result<(), String>,
+    view: &CgroupView,
+) {
     if !have_root(test) {
         return;
     }
-    let cgroups = host_cgroup_mounts();
-    if !cgroups.iter().any(|c| c.name == "cpu") {
+    let mut cgroups = host_cgroup_mounts();
+    let Some(cpu) = cgroups.iter().find(|c| c.name == "cpu").cloned() else {
         eprintln!("SKIP {test}: needs the cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu");
         return;
+    };
+    if !cgroupns {
+        cgroups.push(CgroupMount {
+            name: "ocirun,test".to_owned(),
+            ..cpu
+        });
     }
     let b = Bundle::new(test);
     let mut cfg = b.config();
     cfg.mounts = standard_mounts();
-    cfg.mounts.push(mount(
-        "/sys/fs/cgroup",
-        "cgroup",
-        "cgroup",
-        &["nosuid", "noexec", "nodev", "relatime", "ro"],
-    ));
+    cfg.mounts.push(mount("/sys/fs/cgroup", "cgroup", "cgroup", options));
     cfg.cgroup_mounts = cgroups.clone();
     cfg.new_cgroup_namespace = cgroupns;
     let plan = MountPlan::compile(&cfg).expect("compile");
     let extra = if cgroupns { libc::CLONE_NEWCGROUP } else { 0 };
-    let outcome = run_child(
-        &plan,
-        extra,
-        || Ok(()),
-        || {
-            let top = mount_at("/sys/fs/cgroup")?;
-            ensure(top.fstype == "tmpfs", || format!("/sys/fs/cgroup is {}", top.fstype))?;
-            ensure(top.opts.split(',').any(|o| o == "ro"), || {
-                "/sys/fs/cgroup is not ro".into()
+    let outcome = run_child(&plan, extra, pre, || {
+        let top = mount_at("/sys/fs/cgroup")?;
+        ensure(top.fstype == "tmpfs", || format!("/sys/fs/cgroup is {}", top.fstype))?;
+        ensure(top.opts == view.tmpfs_opts, || {
+            format!("/sys/fs/cgroup has {}, expected {}", top.opts, view.tmpfs_opts)
+        })?;
+        for c in &cgroups {
+            let point = format!("/sys/fs/cgroup/{}", c.name);
+            let m = mount_at(&point)?;
+            let want = if c.unified { "cgroup2" } else { "cgroup" };
+            ensure(m.fstype == want, || format!("{point} is {}, expected {want}", m.fstype))?;
+            ensure(m.opts == view.hierarchy_opts, || {
+                format!("{point} has {}, expected {}", m.opts, view.hierarchy_opts)
             })?;
-            for c in &cgroups {
-                let point = format!("/sys/fs/cgroup/{}", c.name);
-                let m = mount_at(&point)?;
-                let want = if c.unified { "cgroup2" } else { "cgroup" };
-                ensure(m.fstype == want, || format!("{point} is {}, expected {want}", m.fstype))?;
-                ensure(m.opts.split(',').any(|o| o == "ro"), || format!("{point} is not ro"))?;
-                ensure(m.opts.contains("nosuid"), || format!("{point} is not nosuid"))?;
-            }
-            ensure(Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists(), || {
-                "no cpu.shares".into()
+        }
+        ensure(Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists(), || {
+            "no cpu.shares".into()
+        })?;
+        if !cgroupns {
+            check_link("/sys/fs/cgroup/ocirun", "ocirun,test")?;
+            check_link("/sys/fs/cgroup/test", "ocirun,test")?;
+            ensure(Path::new("/sys/fs/cgroup/test/cpu.shares").exists(), || {
+                "no cpu.shares through the link".into()
             })?;
+        }
+        if view.hierarchy_opts.starts_with("ro,") {
             write_fails("/sys/fs/cgroup/cpu/cpu.shares", libc::EROFS)?;
+        }
+        if view.tmpfs_opts.starts_with("ro,") {
             write_fails("/sys/fs/cgroup/newdir", libc::EROFS)?;
-            Ok(())
-        },
-    );
+        }
+        Ok(())
+    });
     assert_ok(&plan, outcome);
 }
 
 #[test]
 fn cgroup_v1_mount_binds_host_hierarchies_read_only() {
-    cgroup_mount_test("cgroup_v1_mount_binds_host_hierarchies_read_only", false);
+    cgroup_mount_test(
+        "cgroup_v1_mount_binds_host_hierarchies_read_only",
+        false,
+        CGROUP_OPTIONS,
+        || Ok(()),
+        &DEFAULT_CGROUP_VIEW,
+    );
 }
 
 #[test]
 fn cgroup_v1_mount_with_cgroupns_mounts_cgroupfs() {
-    cgroup_mount_test("cgroup_v1_mount_with_cgroupns_mounts_cgroupfs", true);
+    cgroup_mount_test(
+        "cgroup_v1_mount_with_cgroupns_mounts_cgroupfs",
+        true,
+        CGROUP_OPTIONS,
+        || Ok(()),
+        &DEFAULT_CGROUP_VIEW,
+    );
+}
+
+/// Makes mount_setattr(2) fail with ENOSYS in this process, as on kernels before 5.12.
+fn without_mount_setattr() -> Result<(), String> {
+    /// A classic BPF instruction.
+    fn insn(code: u32, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+        libc::sock_filter {
+            code: u16::try_from(code).expect("BPF opcodes fit in 16 bits"),
+            jt,
+            jf,
+            k,
+        }
+    }
+    let nr = u32::try_from(libc::SYS_mount_setattr).expect("syscall numbers fit in 32 bits");
+    let enosys = u32::try_from(libc::ENOSYS).expect("errno fits in 32 bits");
+    // The test runs natively, so the syscall number alone is enough (no architecture check).
+    let filter = [
+        insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        insn(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, nr),
+        insn(libc::BPF_RET | libc::BPF_K, 0, 0, libc::SECCOMP_RET_ERRNO | enosys),
+        insn(libc::BPF_RET | libc::BPF_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: 4,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points to `filter`, both alive during the call; the kernel copies them.
+    let r = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            | libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const prog)
+    };
+    if r != 0 {
+        return Err(format!("install seccomp filter: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+#[test]
+fn cgroup_v1_mount_without_mount_setattr_remounts_each_hierarchy() {
+    cgroup_mount_test(
+        "cgroup_v1_mount_without_mount_setattr_remounts_each_hierarchy",
+        false,
+        CGROUP_OPTIONS,
+        without_mount_setattr,
+        &DEFAULT_CGROUP_VIEW,
+    );
+}
+
+#[test]
+fn cgroup_v1_mount_with_cgroupns_without_mount_setattr_remounts_the_tmpfs() {
+    cgroup_mount_test(
+        "cgroup_v1_mount_with_cgroupns_without_mount_setattr_remounts_the_tmpfs",
+        true,
+        CGROUP_OPTIONS,
+        without_mount_setattr,
+        &DEFAULT_CGROUP_VIEW,
+    );
+}
+
+#[test]
+fn cgroup_v1_mount_flags_the_tmpfs_does_not_take_go_to_the_hierarchies_only() {
+    // strictatime and exec on the hierarchies; the tmpfs keeps noexec and relatime, as runc.
+    cgroup_mount_test(
+        "cgroup_v1_mount_flags_the_tmpfs_does_not_take_go_to_the_hierarchies_only",
+        false,
+        &["nosuid", "exec", "nodev", "strictatime", "ro"],
+        || Ok(()),
+        &CgroupView {
+            tmpfs_opts: "ro,nosuid,nodev,noexec,relatime",
+            hierarchy_opts: "ro,nosuid,nodev",
+        },
+    );
+}
+
+#[test]
+fn cgroup_v1_mount_without_ro_leaves_the_tmpfs_writable() {
+    cgroup_mount_test(
+        "cgroup_v1_mount_without_ro_leaves_the_tmpfs_writable",
+        false,
+        &["nosuid", "noexec", "nodev", "relatime"],
+        || Ok(()),
+        &CgroupView {
+            tmpfs_opts: "rw,nosuid,nodev,noexec,relatime",
+            hierarchy_opts: "rw,nosuid,nodev,noexec,relatime",
+        },
+    );
 }
 
 /// Mounts a tmpfs at `path` (in the child's namespace) with `flags`.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use oci_spec::runtime::{Mount, MountBuilder};
-use rootfs::{MountPlan, RootfsConfig};
+use rootfs::{CgroupMount, MountPlan, RootfsConfig};
 
 /// Counts allocations made while [`FORBID`] is set.
 struct Counting;
@@ -128,7 +128,7 @@ fn execute_does_not_allocate() {
     std::os::unix::fs::symlink("a/b/file", dir.path().join("rootfs/etc/link")).unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let cfg = RootfsConfig {
+    let mut cfg = RootfsConfig {
         rootfs: root,
         readonly: true,
         mounts: vec![
@@ -148,6 +148,28 @@ fn execute_does_not_allocate() {
         readonly_paths: vec!["/proc/sys".into()],
         ..RootfsConfig::default()
     };
+    // A cgroup v1 mount (bind of a host hierarchy, and a co-mounted one for the links), where
+    // the host has the v1 cpu hierarchy.
+    let cpu = PathBuf::from("/sys/fs/cgroup/cpu");
+    if cpu.is_dir() {
+        cfg.mounts.push(mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ));
+        cfg.cgroup_mounts = ["cpu", "ocirun,test"]
+            .into_iter()
+            .map(|name| CgroupMount {
+                name: name.to_owned(),
+                controllers: "cpu".to_owned(),
+                unified: false,
+                host_path: cpu.clone(),
+            })
+            .collect();
+    } else {
+        eprintln!("execute_does_not_allocate: no cgroup v1 cpu hierarchy, the cgroup mount is not covered");
+    }
     let plan = MountPlan::compile(&cfg).expect("compile");
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(ok, "the plan failed in the child");
