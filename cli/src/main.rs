@@ -575,8 +575,10 @@ fn run(cli: &Cli) -> Result<i32> {
             if *detach {
                 return Ok(0);
             }
-            let forward = c.pidfd().map(runtime_core::signals::Forwarder::start);
+            let mut forward = None;
             if tty == Tty::Relay {
+                // This thread relays the terminal; another forwards the signals.
+                forward = c.pidfd().map(runtime_core::signals::Forwarder::start);
                 let master = c.take_pty_master().context("the container's pty master is missing")?;
                 if let Err(e) = runtime_core::console::relay_stdio(&master) {
                     let _ = c.kill(libc::SIGKILL, false);
@@ -584,6 +586,9 @@ fn run(cli: &Cli) -> Result<i32> {
                     let _ = c.delete(true);
                     return Err(anyhow::Error::new(e).context("relay the container's terminal"));
                 }
+            } else if let Some(init) = c.pidfd() {
+                // Nothing else to do until the init exits: this thread forwards the signals.
+                let _ = runtime_core::signals::forward_until_exit(init);
             }
             let status = c.wait()?;
             drop(forward);

@@ -292,12 +292,15 @@ impl ContainerBuilder {
 
     /// Creates the container: its init waits for [`Container::start`].
     pub fn create(self) -> Result<Container> {
-        self.create_keeping().map(|(c, _)| c)
+        self.create_keeping(false).map(|(c, _)| c)
     }
 
     /// Creates the container, handing back what create allocated, for the caller to free once
-    /// the init has exec'd (see [`Leftovers`]).
-    fn create_keeping(mut self) -> Result<(Container, Leftovers)> {
+    /// the init has exec'd (see [`Leftovers`]). With `starting` (run), the read end of the exec
+    /// fifo is opened before the init is cloned when no startContainer hook has to run between
+    /// Ready and the exec: the init then execs right after Ready, without waiting for this
+    /// process to wake up and open the fifo (start reads the init's byte afterwards).
+    fn create_keeping(mut self, starting: bool) -> Result<(Container, Leftovers)> {
         let (bundle, spec, rootfs) = self.resolve()?;
         check_passed_fds(self.listen_fds.saturating_add(self.io.preserve_fds))?;
         let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
@@ -312,6 +315,7 @@ impl ContainerBuilder {
             poststop: None,
         };
         let opts = CreateOptions {
+            open_fifo: starting && !hooks::any(spec.hooks().as_ref(), &[HookKind::StartContainer]),
             no_pivot: self.no_pivot,
             systemd_cgroup: self.systemd_cgroup,
             preserve_fds: self.listen_fds.saturating_add(self.io.preserve_fds),
@@ -319,7 +323,13 @@ impl ContainerBuilder {
             stdio: self.io.stdio,
             console,
         };
-        let (record, pidfd, pty_master, plan) = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
+        let Created {
+            record,
+            pidfd,
+            pty_master,
+            plan,
+            fifo,
+        } = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
         // Until the end, a failure still kills the init: it goes back into the undo.
         undo.child = Some(pidfd);
         if let Some(path) = &self.io.pid_file {
@@ -330,6 +340,7 @@ impl ContainerBuilder {
         }
         let pidfd = undo.child.take().expect("set just above");
         let cgroup = undo.cgroup.take();
+        let dir = undo.dir.take().expect("create_in keeps the state directory");
         undo.disarm();
         let c = Container {
             store,
@@ -343,6 +354,8 @@ impl ContainerBuilder {
         Ok((
             c,
             Leftovers {
+                dir,
+                fifo,
                 _plan: plan,
                 _spec: spec,
             },
@@ -351,22 +364,28 @@ impl ContainerBuilder {
 
     /// Creates and starts the container (runc's `run`, without the wait).
     pub fn run(self) -> Result<Container> {
-        let (mut c, leftovers) = self.create_keeping()?;
-        if let Err(e) = c.start() {
+        let (mut c, mut leftovers) = self.create_keeping(true)?;
+        // Still under create's lock on the directory: nobody can have started or deleted it.
+        let started = c.start_in(&leftovers.dir, leftovers.fifo.take());
+        // Freed once start has let the init exec, off the path to it; the lock goes too.
+        drop(leftovers);
+        if let Err(e) = started {
             let _ = c.delete_inner(true);
             return Err(e);
         }
-        // Freed once start has let the init exec, off the path to it.
-        drop(leftovers);
         Ok(c)
     }
 }
 
-/// The init plan and the spec, kept past create by `run` and freed after start. Until the
-/// init execs it is a fork living on the runtime's pages: freeing these many small
-/// allocations writes to those pages, each write a copy-on-write fault (~0.2 ms in all,
-/// measured between the init's Ready and start), while the init waits on the exec fifo.
+/// What create leaves for `run`, freed after start: the state directory with its lock, the
+/// init plan and the spec. Until the init execs it is a fork living on the runtime's pages:
+/// freeing these many small allocations writes to those pages, each write a copy-on-write
+/// fault (~0.2 ms in all, measured between the init's Ready and start), while the init waits
+/// on the exec fifo.
 struct Leftovers {
+    dir: ContainerDir,
+    /// The exec fifo's read end, opened early (see [`ContainerBuilder::create_keeping`]).
+    fifo: Option<std::fs::File>,
     _plan: InitPlan,
     _spec: Spec,
 }
@@ -600,6 +619,8 @@ fn init_error(plan: &InitPlan, m: Msg) -> Error {
 
 /// The builder settings that reach the init plan.
 struct CreateOptions {
+    /// Open the exec fifo's read end before the clone, for a start right after Ready.
+    open_fifo: bool,
     no_pivot: bool,
     systemd_cgroup: bool,
     preserve_fds: u32,
@@ -609,13 +630,7 @@ struct CreateOptions {
 }
 
 /// The body of create once the state directory exists; `undo` cleans up on error.
-fn create_in(
-    spec: &Spec,
-    bundle: &Path,
-    rootfs: &Path,
-    undo: &mut Undo,
-    opts: CreateOptions,
-) -> Result<(Record, OwnedFd, Option<OwnedFd>, InitPlan)> {
+fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: CreateOptions) -> Result<Created> {
     let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
@@ -691,6 +706,11 @@ fn create_in(
         .open(&fifo_path)
         .map_err(|e| Error::io("open exec fifo", &fifo_path, e))?;
 
+    let early_fifo = if opts.open_fifo {
+        Some(open_fifo(&fifo_path)?)
+    } else {
+        None
+    };
     let (parent_sock, child_sock) = socketpair()?;
     let plan = InitPlan::compile(
         spec,
@@ -791,7 +811,23 @@ fn create_in(
     let pty_master = opts.console.deliver(init_fds.pty_master)?;
     let record = record.ok_or_else(|| Error::InitDied("its /proc entry vanished".into()))?;
     let pidfd = undo.child.take().expect("set above");
-    Ok((record, pidfd, pty_master, plan))
+    Ok(Created {
+        record,
+        pidfd,
+        pty_master,
+        plan,
+        fifo: early_fifo,
+    })
+}
+
+/// What [`create_in`] made.
+struct Created {
+    record: Record,
+    pidfd: OwnedFd,
+    pty_master: Option<OwnedFd>,
+    plan: InitPlan,
+    /// The exec fifo's read end, when [`CreateOptions::open_fifo`] asked for it.
+    fifo: Option<std::fs::File>,
 }
 
 /// Makes the container's cgroup in every hierarchy with the spec's resources. With the
@@ -1027,6 +1063,12 @@ impl Container {
                 status,
             });
         }
+        self.start_in(&dir, None)
+    }
+
+    /// Starts the init of a container known to be created, its directory locked as `dir`;
+    /// `fifo` is the exec fifo's read end if create opened it.
+    fn start_in(&mut self, dir: &ContainerDir, fifo: Option<std::fs::File>) -> Result<()> {
         let init = match self.pidfd.take() {
             Some(fd) => fd,
             None => open_init(&self.record).ok_or(Error::BadStatus {
@@ -1047,7 +1089,11 @@ impl Container {
             self.pidfd = Some(init);
             return Err(e);
         }
-        let result = open_fifo(&dir.fifo_path(), &init);
+        let result = match fifo {
+            Some(f) => Ok(f),
+            None => open_fifo(&dir.fifo_path()),
+        }
+        .and_then(|f| wait_fifo(&f, &init));
         self.pidfd = Some(init);
         result?;
         if self.is_parent {
@@ -1222,15 +1268,20 @@ impl Container {
     }
 }
 
-/// Opens the exec fifo for reading and waits for the init's byte, or its death.
-fn open_fifo(path: &Path, init: &OwnedFd) -> Result<()> {
-    let fifo = std::fs::OpenOptions::new()
+/// Opens the exec fifo for reading, without blocking: the init's open for writing then no
+/// longer blocks.
+fn open_fifo(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| Error::io("open exec fifo", path, e))?;
+        .map_err(|e| Error::io("open exec fifo", path, e))
+}
+
+/// Waits for the init's byte on the exec fifo, or its death.
+fn wait_fifo(fifo: &std::fs::File, init: &OwnedFd) -> Result<()> {
     loop {
-        let (fifo_events, init_events) = poll_with_init(&fifo, init, "wait on the exec fifo")?;
+        let (fifo_events, init_events) = poll_with_init(fifo, init, "wait on the exec fifo")?;
         if fifo_events & libc::POLLIN != 0 {
             let mut byte = [0u8; 1];
             // SAFETY: reading one byte into a stack buffer from an fd we own.

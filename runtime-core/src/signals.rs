@@ -50,14 +50,7 @@ pub struct Forwarder {
 impl Forwarder {
     /// Starts forwarding to the process behind `target` (a pidfd). Needs [`block_forwarded`] first.
     pub fn start(target: BorrowedFd<'_>) -> std::io::Result<Forwarder> {
-        let set = forwarded_set();
-        // SAFETY: signalfd with a new fd (-1) and an initialised set.
-        let sfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
-        if sfd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: sfd is new and ours alone.
-        let sfd = unsafe { OwnedFd::from_raw_fd(sfd) };
+        let sfd = signalfd()?;
         // SAFETY: eventfd returns a new fd or -1.
         let stop = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if stop < 0 {
@@ -69,7 +62,7 @@ impl Forwarder {
         let target = target.try_clone_to_owned()?;
         let thread = std::thread::Builder::new()
             .name("ocirun-signals".into())
-            .spawn(move || forward(&sfd, &stop_rx, &target))?;
+            .spawn(move || forward(&sfd, Some(&stop_rx), target.as_fd()))?;
         Ok(Forwarder {
             stop,
             thread: Some(thread),
@@ -88,11 +81,33 @@ impl Drop for Forwarder {
     }
 }
 
+/// Passes the blocked signals to the process behind `target` (a pidfd) on the calling thread,
+/// until that process exits: a [`Forwarder`] without the thread, for a caller with nothing
+/// else to do meanwhile. Needs [`block_forwarded`] first. The process is left to reap.
+pub fn forward_until_exit(target: BorrowedFd<'_>) -> std::io::Result<()> {
+    forward(&signalfd()?, None, target);
+    Ok(())
+}
+
+/// A signalfd of the forwarded signals.
+fn signalfd() -> std::io::Result<OwnedFd> {
+    let set = forwarded_set();
+    // SAFETY: signalfd with a new fd (-1) and an initialised set.
+    let sfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
+    if sfd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: sfd is new and ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(sfd) })
+}
+
 /// The forwarding loop: signals in, pidfd_send_signal out, until the target exits or `stop`.
-fn forward(sfd: &OwnedFd, stop: &OwnedFd, target: &OwnedFd) {
+fn forward(sfd: &OwnedFd, stop: Option<&OwnedFd>, target: BorrowedFd<'_>) {
     loop {
-        let mut fds = [sfd, stop, target].map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
+        // Without a stop fd, -1: poll ignores it.
+        let stop = stop.map_or(-1, |fd| fd.as_raw_fd());
+        let mut fds = [sfd.as_raw_fd(), stop, target.as_raw_fd()].map(|fd| libc::pollfd {
+            fd,
             events: libc::POLLIN,
             revents: 0,
         });
@@ -113,7 +128,7 @@ fn forward(sfd: &OwnedFd, stop: &OwnedFd, target: &OwnedFd) {
         // SAFETY: reading one signalfd_siginfo into a buffer of its size.
         let r = unsafe { libc::read(sfd.as_raw_fd(), (&raw mut info).cast(), size) };
         if r as usize == size {
-            let _ = pidfd::send_signal(target.as_fd(), info.ssi_signo as i32);
+            let _ = pidfd::send_signal(target, info.ssi_signo as i32);
         }
     }
 }
