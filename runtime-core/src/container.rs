@@ -134,10 +134,6 @@ pub struct Container {
     pty_master: Option<OwnedFd>,
     /// The cgroup as create resolved it, so delete need not find the hierarchies again.
     cgroup: Option<Cgroup>,
-    /// The init's mount namespace, held from start to delete by the process that created the
-    /// container: the init's exit then leaves the unmounting (and its RCU grace period, about
-    /// 0.3 ms) to delete, which does it on a thread while it removes the cgroup.
-    mnt_ns: Option<OwnedFd>,
 }
 
 /// The OCI state of a container, as `ocirun state` prints it (runc's fields).
@@ -286,7 +282,6 @@ impl ContainerBuilder {
             is_parent: false,
             pty_master: None,
             cgroup: None,
-            mnt_ns: None,
         })
     }
 
@@ -349,7 +344,6 @@ impl ContainerBuilder {
             is_parent: true,
             pty_master,
             cgroup,
-            mnt_ns: None,
         };
         Ok((
             c,
@@ -1004,7 +998,6 @@ impl Container {
             is_parent: false,
             pty_master: None,
             cgroup: None,
-            mnt_ns: None,
         })
     }
 
@@ -1096,12 +1089,6 @@ impl Container {
         .and_then(|f| wait_fifo(&f, &init));
         self.pidfd = Some(init);
         result?;
-        if self.is_parent {
-            // Our unreaped child: its pid cannot name another process. Gone already: no matter.
-            self.mnt_ns = std::fs::File::open(format!("/proc/{}/ns/mnt", self.record.pid))
-                .ok()
-                .map(OwnedFd::from);
-        }
         let _ = std::fs::remove_file(dir.fifo_path());
         hooks::run_warn(
             HookKind::Poststart,
@@ -1243,22 +1230,8 @@ impl Container {
             // that nobody reaps: never block on it.
             let _ = pidfd::reap(fd, exited);
         }
-        // The last reference to the container's mount namespace goes on a thread: its unmounting
-        // waits for an RCU grace period, the cgroup removal meanwhile for the kernel's cgroup lock.
-        let unmount = self.mnt_ns.take().and_then(|ns| {
-            std::thread::Builder::new()
-                .name("ocirun-unmount".into())
-                .spawn(move || drop(ns))
-                .ok()
-        });
-        let removed = self
-            .cgroup()
-            .and_then(|cg| cg.remove().map_err(Error::Cgroup))
-            .and_then(|()| dir.remove());
-        if let Some(t) = unmount {
-            let _ = t.join();
-        }
-        removed?;
+        self.cgroup()?.remove().map_err(Error::Cgroup)?;
+        dir.remove()?;
         hooks::run_warn(
             HookKind::Poststop,
             self.record.hooks.as_ref(),
