@@ -5,7 +5,7 @@
 //! "0" written to each v1 `tasks` file), which is what ocirun does. Needs root; each iteration
 //! cleans up after itself.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -126,12 +126,8 @@ fn bench(c: &mut Criterion) {
                     ..Default::default()
                 };
                 // SAFETY: the child only writes to fds opened above and returns.
-                let child = unsafe {
-                    namespaces::spawn(&args, || {
-                        i32::from(cgroups::join_self(tasks.iter().map(|f| f.as_fd())).is_err())
-                    })
-                }
-                .expect("clone3");
+                let child = unsafe { namespaces::spawn(&args, || i32::from(cgroups::join_self(&tasks).is_err())) }
+                    .expect("clone3");
                 if !child.in_cgroup {
                     cg.add_process_v2(child.pid).expect("add v2");
                 }

@@ -69,7 +69,7 @@ mod stats;
 mod sys;
 mod systemd;
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -212,41 +212,21 @@ impl Cgroup {
     /// the directories it made are removed again.
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let mut made = Vec::new();
-        let result = self.create_dirs(&mut made, |_| true).and_then(|()| match resources {
+        let result = self.create_dirs(&mut made).and_then(|()| match resources {
             Some(r) => resources::apply(self, r, false),
             None => Ok(()),
         });
         if result.is_err() {
-            remove_made(&made);
+            for dir in made.iter().rev() {
+                // Best effort: the original error is the one worth reporting.
+                let _ = std::fs::remove_dir(dir);
+            }
         }
         result
     }
 
-    /// Makes the directory in the v2 hierarchy only (mkdir -p, enabling the controllers of each
-    /// ancestor) and opens it for clone3's `CLONE_INTO_CGROUP`; `None` without a v2 mount.
-    ///
-    /// For a create that puts its child straight into the v2 cgroup while another thread makes
-    /// the rest with [`Cgroup::create`] (which then finds this directory made). On failure the
-    /// directories it made are removed again.
-    pub fn create_v2_dir(&self) -> Result<Option<OwnedFd>> {
-        let Some(d) = self.v2_dir() else {
-            return Ok(None);
-        };
-        let mut made = Vec::new();
-        let result = self.create_dirs(&mut made, |d| d.h.v2).and_then(|()| {
-            sys::open_dir_path(&d.path).map_err(|source| CgroupError::Read {
-                path: d.path.clone(),
-                source,
-            })
-        });
-        if result.is_err() {
-            remove_made(&made);
-        }
-        result.map(Some)
-    }
-
-    fn create_dirs(&self, made: &mut Vec<PathBuf>, which: impl Fn(&Dir) -> bool) -> Result<()> {
-        for d in self.dirs.iter().filter(|d| which(d)) {
+    fn create_dirs(&self, made: &mut Vec<PathBuf>) -> Result<()> {
+        for d in &self.dirs {
             // The usual v1 case: the parents exist, so one mkdir makes the cgroup. (On v2 every
             // ancestor's subtree_control is checked on the way down, as runc does.)
             if !d.h.v2 && d.path != d.h.mountpoint {
@@ -333,15 +313,6 @@ impl Cgroup {
             Some(d) => fsio::write(&d.path, "cgroup.procs", &pid.to_string()),
             None => Ok(()),
         }
-    }
-
-    /// Each v1 hierarchy's `tasks` file, in the order of [`JoinFds::v1_tasks`]; nothing is opened.
-    pub fn v1_tasks_paths(&self) -> Vec<PathBuf> {
-        self.dirs
-            .iter()
-            .filter(|d| !d.h.v2)
-            .map(|d| d.path.join("tasks"))
-            .collect()
     }
 
     /// The fds a new process needs to enter this cgroup without migrating a whole process:
@@ -529,19 +500,11 @@ pub struct JoinFds {
 ///
 /// Only for a single-threaded process (such as a child just made by clone), where the one
 /// thread is the whole process. Runs in the child: no allocation, no locks.
-pub fn join_self<'a>(tasks: impl IntoIterator<Item = BorrowedFd<'a>>) -> std::result::Result<(), (usize, i32)> {
-    for (i, fd) in tasks.into_iter().enumerate() {
+pub fn join_self(tasks: &[OwnedFd]) -> std::result::Result<(), (usize, i32)> {
+    for (i, fd) in tasks.iter().enumerate() {
         sys::write_zero(fd).map_err(|errno| (i, errno))?;
     }
     Ok(())
-}
-
-/// Removes the directories a failed create made, deepest first. Best effort: the original
-/// error is the one worth reporting.
-fn remove_made(made: &[PathBuf]) {
-    for dir in made.iter().rev() {
-        let _ = std::fs::remove_dir(dir);
-    }
 }
 
 /// Enables in `dir`'s cgroup.subtree_control every controller it has, as runc does for each

@@ -47,9 +47,15 @@ fn create_sends_the_pty_master_to_the_console_socket() {
     assert!(out.contains("hello-42 from /dev/pts/0\n"), "{out:?}");
     input.write_all(b"exit 3\n").unwrap();
     read_pty_until(&master, None);
-    // The pty closes when the container's processes are gone; its init then is a zombie
-    // until delete, so the state says stopped.
-    assert_eq!(common::state(&root, &id)["status"], "stopped");
+    // The pty closes as the container's processes go (their files close before they are
+    // zombies); its init then stays a zombie until delete, so the state comes to say stopped.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut status = common::state(&root, &id)["status"].clone();
+    while status != "stopped" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        status = common::state(&root, &id)["status"].clone();
+    }
+    assert_eq!(status, "stopped");
     let (ok, err) = run_status(ocirun(&root).args(["delete", &id]));
     assert!(ok, "delete failed: {err}");
 }

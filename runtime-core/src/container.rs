@@ -384,31 +384,6 @@ struct Leftovers {
     _spec: Spec,
 }
 
-/// The thread making a new container's cgroup. Joined on every path, also when create fails
-/// before it asks for the result: the undo must not remove the cgroup while the thread is
-/// still making directories.
-struct CgroupMaker(Option<std::thread::JoinHandle<Result<Vec<OwnedFd>>>>);
-
-impl CgroupMaker {
-    /// Waits for the thread: the v1 `tasks` fds (none without a thread), or why it failed.
-    fn join(&mut self) -> Result<Vec<OwnedFd>> {
-        match self.0.take().map(std::thread::JoinHandle::join) {
-            None => Ok(Vec::new()),
-            Some(Ok(made)) => made,
-            Some(Err(_)) => Err(Error::Sys {
-                op: "make the cgroup",
-                source: std::io::Error::other("the cgroup thread panicked"),
-            }),
-        }
-    }
-}
-
-impl Drop for CgroupMaker {
-    fn drop(&mut self) {
-        let _ = self.join();
-    }
-}
-
 /// Undoes a half-made container when create fails: kills the init, removes the cgroup and state.
 struct Undo {
     dir: Option<ContainerDir>,
@@ -628,14 +603,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
-    let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
-    let cgroups_path = linux.cgroups_path().as_ref().and_then(|p| p.to_str());
-    let cgroup = if opts.systemd_cgroup {
-        Cgroup::new_systemd(&hierarchies, cgroups_path, &id)
-    } else {
-        Cgroup::new(&hierarchies, cgroups_path, &id)
-    }
-    .map_err(Error::Cgroup)?;
+    let cgroup = make_cgroup(linux, &id, opts.systemd_cgroup)?;
     let cgroup_path = cgroup.path().to_string();
     let cgroup_mounts = cgroup
         .mounts()
@@ -647,37 +615,25 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             host_path,
         })
         .collect();
+    undo.cgroup = Some(cgroup);
     // The init enters its cgroups itself: created in the v2 one (CLONE_INTO_CGROUP), it
-    // writes "0" to each v1 `tasks` file, whose fds come with the parent's Go; no pid goes
-    // through cgroup.procs and its global lock. The v1 directories and every limit are made
-    // on a thread while clone3 makes the namespaces (each takes about 0.7 ms on the build
-    // machine); the init waits for them before it touches the rootfs.
-    // The systemd driver's scope exists only once systemd has made it, with the init in it.
-    let cgroup_join = if opts.systemd_cgroup {
-        Vec::new()
+    // writes "0" to each v1 `tasks` file; no pid goes through cgroup.procs and its global lock.
+    let join = if opts.systemd_cgroup {
+        // The scope's cgroup exists only once systemd has made it, with the init in it.
+        cgroups::JoinFds::default()
     } else {
-        cgroup
-            .v1_tasks_paths()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect()
+        undo.cgroup
+            .as_ref()
+            .expect("set just above")
+            .join_fds()
+            .map_err(Error::Cgroup)?
     };
-    undo.cgroup = Some(cgroup.clone());
-    let (cgroup_fd, mut maker) = if opts.systemd_cgroup {
-        (None, CgroupMaker(None))
-    } else {
-        let v2_dir = cgroup.create_v2_dir().map_err(Error::Cgroup)?;
-        let resources = resources_with_default_devices(linux);
-        let maker = std::thread::Builder::new()
-            .name("ocirun-cgroup".into())
-            .spawn(move || -> Result<Vec<OwnedFd>> {
-                cgroup.create(Some(&resources)).map_err(Error::Cgroup)?;
-                let join = cgroup.join_fds().map_err(Error::Cgroup)?;
-                Ok(join.v1_tasks.into_iter().map(|(fd, _)| fd).collect())
-            })
-            .map_err(|e| Error::io("start a thread to make the cgroup", "/proc/self/task", e))?;
-        (v2_dir, CgroupMaker(Some(maker)))
-    };
+    let cgroup_fd = join.v2_dir;
+    let cgroup_tasks = join
+        .v1_tasks
+        .into_iter()
+        .map(|(fd, path)| (fd, path.display().to_string()))
+        .collect();
 
     let fifo_path = dir.fifo_path();
     let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
@@ -718,7 +674,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             sync: child_sock,
             exec: false,
             listen_fds: opts.listen_fds,
-            cgroup_join,
+            cgroup_tasks,
         },
     )?;
     let args = CloneArgs {
@@ -726,20 +682,15 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
         pid_namespace: plan.pid_namespace.as_ref().map(|f| f.as_raw_fd()),
     };
-    // SAFETY: InitPlan::run only makes raw system calls on data compiled above: it does not
-    // allocate, lock or unwind, so whatever the cgroup thread holds (the allocator's lock, say)
-    // in the memory the child gets a copy of is never touched there.
-    let spawned = unsafe { namespaces::spawn(&args, || plan.run()) };
-    // The cgroup, made or not: the thread is joined whatever else happened.
-    let v1_tasks = maker.join();
-    let spawned = spawned.map_err(Error::Namespace)?;
+    // SAFETY: InitPlan::run only makes raw system calls on data compiled above:
+    // it does not allocate, lock or unwind.
+    let spawned = unsafe { namespaces::spawn(&args, || plan.run()) }.map_err(Error::Namespace)?;
     // The child's copies of the sync socket, stdio and namespace fds are its own now.
     let mut plan = plan;
     plan.close_child_fds();
     let pid = spawned.pid;
     undo.child = Some(spawned.pidfd);
     let child = undo.child.as_ref().expect("set just above");
-    let v1_tasks = v1_tasks?;
     plan.apply_initial_affinity(pid)?;
 
     // A failed send means the init is gone: wait_ready then reports its error or exit.
@@ -759,10 +710,8 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             .map_err(Error::Cgroup)?;
     }
     if sent {
-        let fds: Vec<libc::c_int> = v1_tasks.iter().map(|f| f.as_raw_fd()).collect();
-        let _ = crate::sys::send_with_fds(parent_sock.as_raw_fd(), &Msg::new(Tag::Go, 0, 0, 0).encode(), &fds);
+        let _ = send_msg(&parent_sock, Tag::Go);
     }
-    drop(v1_tasks);
     let creating = oci_state(
         spec.version(),
         &id,

@@ -174,7 +174,7 @@ impl ExecBuilder<'_> {
                 sync: child_sock,
                 exec: true,
                 listen_fds: 0,
-                cgroup_join: Vec::new(),
+                cgroup_tasks: Vec::new(),
             },
         )?;
         let cgroup_fd = cgroup.unified_dir_fd();

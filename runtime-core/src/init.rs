@@ -213,7 +213,7 @@ pub(crate) struct InitPlan {
     stdio: [Option<OwnedFd>; 3],
     sync: Option<OwnedFd>,
     keep_fds: Vec<libc::c_uint>,
-    /// The v1 `tasks` files whose fds the parent's Go brings, for errors; empty: Go brings none.
+    cgroup_tasks: Vec<OwnedFd>,
     cgroup_names: Vec<String>,
 }
 
@@ -270,9 +270,8 @@ pub(crate) struct PlanOptions<'a> {
     /// The first this many preserved fds are systemd socket-activation fds: the
     /// process gets `LISTEN_FDS` and `LISTEN_PID=1`.
     pub listen_fds: u32,
-    /// Each v1 hierarchy's `tasks` file, by path for errors: the parent's Go brings their fds,
-    /// in this order, and the init writes "0" to each before it touches the rootfs.
-    pub cgroup_join: Vec<String>,
+    /// Each v1 hierarchy's `tasks` file, with its path for errors: the init writes "0" to each.
+    pub cgroup_tasks: Vec<(OwnedFd, String)>,
 }
 
 impl InitPlan {
@@ -507,16 +506,11 @@ impl InitPlan {
         let fifo_name = cstring("exec fifo", fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string())?;
 
         let sync = raise_fd(opts.sync, min_fd)?;
-        if opts.cgroup_join.len() > sys::MAX_FDS {
-            return Err(Error::spec(
-                "cgroups",
-                format!(
-                    "{} v1 hierarchies; at most {} are supported",
-                    opts.cgroup_join.len(),
-                    sys::MAX_FDS
-                ),
-            ));
-        }
+        let (cgroup_tasks, cgroup_names): (Vec<OwnedFd>, Vec<String>) = opts.cgroup_tasks.into_iter().unzip();
+        let cgroup_tasks = cgroup_tasks
+            .into_iter()
+            .map(|fd| raise_fd(fd, min_fd))
+            .collect::<Result<Vec<_>>>()?;
         let sync_raw = sync.as_raw_fd();
         let mut keep_fds: Vec<libc::c_uint> = join
             .iter()
@@ -524,6 +518,7 @@ impl InitPlan {
             .chain(fifo_fd.as_ref().map(|f| f.as_raw_fd()))
             .chain(stdio.iter().flatten().map(|f| f.as_raw_fd()))
             .chain([sync_raw])
+            .chain(cgroup_tasks.iter().map(|f| f.as_raw_fd()))
             .map(|fd| fd as libc::c_uint)
             .collect();
         keep_fds.sort_unstable();
@@ -578,7 +573,8 @@ impl InitPlan {
             stdio,
             sync: Some(sync),
             keep_fds,
-            cgroup_names: opts.cgroup_join,
+            cgroup_tasks,
+            cgroup_names,
         })
     }
 
@@ -588,6 +584,7 @@ impl InitPlan {
         self.sync = None;
         self.stdio = [None, None, None];
         self.fifo_fd = None;
+        self.cgroup_tasks.clear();
     }
 
     /// Sets the CPUs the child runs on until it is in its cgroup (which resets them):
@@ -717,6 +714,15 @@ impl InitPlan {
         );
         // Nothing in the container may open this process through /proc until exec.
         step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+        // Into the v1 cgroups before any other work, as this process's one thread: "0" written
+        // to `tasks` skips the global lock (and its RCU wait) that a pid in cgroup.procs takes.
+        if let Err((i, errno)) = cgroups::join_self(&self.cgroup_tasks) {
+            return fail(Step::JoinCgroup, i as u32, errno);
+        }
+        // The host's cgroup files are no business of the container's: closed at once.
+        for fd in &self.cgroup_tasks {
+            sys::close(fd.as_raw_fd());
+        }
 
         if self.new_user {
             let mut buf = [0u8; Msg::SIZE];
@@ -747,15 +753,12 @@ impl InitPlan {
         }
         // Whether the parent's Go (the init is in its cgroup) has come.
         let mut in_cgroup = false;
-        // Waits for Go once, joining the v1 cgroups it brings; then, in the cgroup, sets the CPU
-        // affinity: `final`, or every CPU of the cgroup's cpuset, whatever affinity the runtime
-        // or `initial` gave.
+        // Waits for Go once; then, in the cgroup, sets the CPU affinity: `final`, or every
+        // CPU of the cgroup's cpuset, whatever affinity the runtime or `initial` gave.
         macro_rules! enter_cgroup {
             () => {
                 if !in_cgroup {
-                    if let Err((step, index, errno)) = wait_go(sync) {
-                        return fail(step, index, errno);
-                    }
+                    step!(wait_go(sync), Step::WaitStart);
                     in_cgroup = true;
                     step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
                 }
@@ -774,11 +777,6 @@ impl InitPlan {
         }
         if let Some(d) = &self.domainname {
             step!(namespaces::sys::setdomainname(d), Step::Domainname);
-        }
-        if !self.cgroup_names.is_empty() {
-            // The parent makes the v1 cgroups while this process is cloned and starts: they must
-            // be there, with this process in them, before the rootfs binds them.
-            enter_cgroup!();
         }
         // The host's /proc/self/fd, kept to reopen the exec fifo after pivot_root.
         let proc_fd = if self.fifo_fd.is_some() {
@@ -901,8 +899,10 @@ impl InitPlan {
         };
 
         // Everything is ready but the cgroup: the parent says Go once it has put us there.
-        enter_cgroup!();
-        let _last_use = in_cgroup;
+        if !in_cgroup {
+            step!(wait_go(sync), Step::WaitStart);
+            step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
+        }
         // The labels the exec takes; before no_new_privs, as runc applies AppArmor's.
         for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
             step!(sys::write(label_fds[i], &label.content), Step::ExecLabel, i);
@@ -981,8 +981,7 @@ impl InitPlan {
     }
 }
 
-/// Asks the parent to run the create hooks and waits until it has; notes a Go that comes first
-/// (which brings no cgroup to join: with v1 cgroups to join the init waits for Go before).
+/// Asks the parent to run the create hooks and waits until it has; notes a Go that comes first.
 /// Runs in the child: no allocation, no locks.
 fn hooks_pause(sync: libc::c_int, go_received: &mut bool) -> Result<(), i32> {
     sys::send(sync, &Msg::new(Tag::Hooks, 0, 0, 0).encode())?;
@@ -1095,18 +1094,11 @@ fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u3
     }
 }
 
-/// Waits for the parent's Go: the cgroup is ready. Go brings the `tasks` fds of the v1
-/// hierarchies: the init joins each as its one thread ("0" skips the global lock, and its RCU
-/// wait, that a pid in cgroup.procs takes), then closes them, being no business of the
-/// container's. Fails with the step, index and errno to report.
-/// Runs in the child: no allocation, no locks.
-fn wait_go(sync: libc::c_int) -> Result<(), (Step, u32, i32)> {
+/// Waits for the parent's Go: the init is in its cgroup. Runs in the child: no allocation, no locks.
+fn wait_go(sync: libc::c_int) -> Result<(), i32> {
     let mut buf = [0u8; Msg::SIZE];
-    let mut fds: [Option<OwnedFd>; sys::MAX_FDS] = [const { None }; sys::MAX_FDS];
-    let (n, count) = sys::recv_with_fds(sync, &mut buf, &mut fds).map_err(|e| (Step::WaitStart, 0, e))?;
-    if n != Msg::SIZE || !Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) {
-        return Err((Step::WaitStart, 0, libc::EPIPE));
+    match sys::recv(sync, &mut buf)? {
+        n if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) => Ok(()),
+        _ => Err(libc::EPIPE),
     }
-    let tasks = fds[..count].iter().flatten().map(|fd| fd.as_fd());
-    cgroups::join_self(tasks).map_err(|(i, errno)| (Step::JoinCgroup, i as u32, errno))
 }

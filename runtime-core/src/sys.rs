@@ -45,37 +45,18 @@ pub fn send(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
     }
 }
 
-/// The most fds one message carries: v1 cgroup hierarchies number about fifteen.
-pub const MAX_FDS: usize = 32;
-
-/// A control buffer for up to [`MAX_FDS`] fds, aligned as cmsghdr needs, on the stack.
-#[repr(C)]
-struct FdControl {
-    _align: [libc::cmsghdr; 0],
-    bytes: [u8; 16 + 4 * MAX_FDS],
-}
-
-impl FdControl {
-    fn new() -> FdControl {
-        FdControl {
-            _align: [],
-            bytes: [0; 16 + 4 * MAX_FDS],
-        }
-    }
-}
-
 /// Sends one fixed-size message with `fd` attached (SCM_RIGHTS).
 pub fn send_with_fd(sock: libc::c_int, buf: &[u8], fd: libc::c_int) -> Result<(), i32> {
-    send_with_fds(sock, buf, &[fd])
-}
-
-/// Sends one fixed-size message with `fds` attached (SCM_RIGHTS; none: a plain message).
-/// Runs in the child: no allocation, no locks.
-pub fn send_with_fds(sock: libc::c_int, buf: &[u8], fds: &[libc::c_int]) -> Result<(), i32> {
-    if fds.len() > MAX_FDS {
-        return Err(libc::EMSGSIZE);
+    // A control buffer for one fd, aligned as cmsghdr needs, on the stack.
+    #[repr(C)]
+    struct Control {
+        _align: [libc::cmsghdr; 0],
+        bytes: [u8; 32],
     }
-    let mut control = FdControl::new();
+    let mut control = Control {
+        _align: [],
+        bytes: [0; 32],
+    };
     let mut iov = libc::iovec {
         iov_base: buf.as_ptr() as *mut libc::c_void,
         iov_len: buf.len(),
@@ -84,24 +65,18 @@ pub fn send_with_fds(sock: libc::c_int, buf: &[u8], fds: &[libc::c_int]) -> Resu
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    if !fds.is_empty() {
-        let data_len = std::mem::size_of_val(fds) as u32;
-        msg.msg_control = control.bytes.as_mut_ptr().cast();
-        // SAFETY: CMSG_SPACE only computes a size.
-        msg.msg_controllen = unsafe { libc::CMSG_SPACE(data_len) } as usize;
-        debug_assert!(msg.msg_controllen <= control.bytes.len());
-        // SAFETY: msg points at a control buffer large enough for one cmsghdr with fds.len()
-        // ints (MAX_FDS at most), so CMSG_FIRSTHDR is non-null and CMSG_DATA points inside it.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(data_len) as usize;
-            let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
-            for (i, fd) in fds.iter().enumerate() {
-                std::ptr::write_unaligned(data.add(i), *fd);
-            }
-        }
+    msg.msg_control = control.bytes.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    debug_assert!(msg.msg_controllen <= control.bytes.len());
+    // SAFETY: msg points at a control buffer large enough for one cmsghdr with one int,
+    // so CMSG_FIRSTHDR is non-null and CMSG_DATA points inside the buffer.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
     }
     // SAFETY: msg and everything it points to live across the call.
     let n = check(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as libc::c_long)?;
@@ -124,27 +99,20 @@ pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
     }
 }
 
-/// Receives one fixed-size message and the fd that may ride with it; `Ok((0, None))` means the
-/// peer closed. More fds than one are closed.
-pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<std::os::fd::OwnedFd>), i32> {
-    let mut fds = [None];
-    let (n, _) = recv_with_fds(sock, buf, &mut fds)?;
-    let [fd] = fds;
-    Ok((n, fd))
-}
-
-/// Receives one fixed-size message and the fds that ride with it into `fds`, in order; returns
-/// the message's length (0: the peer closed) and how many fds came. Fds beyond `fds.len()` are
-/// closed. Runs in the child: no allocation, no locks.
+/// Receives one fixed-size message and the fd that may ride with it; `Ok((0, None))` means the peer closed.
 ///
 /// A peer that exited with a message of ours unread makes the kernel report ECONNRESET once,
 /// while what the peer sent first is still queued: that is read rather than lost.
-pub fn recv_with_fds(
-    sock: libc::c_int,
-    buf: &mut [u8],
-    fds: &mut [Option<std::os::fd::OwnedFd>],
-) -> Result<(usize, usize), i32> {
-    let mut control = FdControl::new();
+pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<std::os::fd::OwnedFd>), i32> {
+    #[repr(C)]
+    struct Control {
+        _align: [libc::cmsghdr; 0],
+        bytes: [u8; 64],
+    }
+    let mut control = Control {
+        _align: [],
+        bytes: [0; 64],
+    };
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -163,7 +131,7 @@ pub fn recv_with_fds(
         }
         break check(n as libc::c_long)? as usize;
     };
-    let mut count = 0;
+    let mut fd = None;
     // SAFETY: the kernel filled msg_control with msg_controllen bytes of cmsghdrs;
     // CMSG_FIRSTHDR/NXTHDR stay within it and CMSG_DATA of an SCM_RIGHTS header holds ints.
     unsafe {
@@ -171,21 +139,20 @@ pub fn recv_with_fds(
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                 let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
-                let len = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
-                for i in 0..len {
+                let count = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
+                for i in 0..count {
                     let raw = std::ptr::read_unaligned(data.add(i));
-                    // Each received fd is new in this process and ours; one with no room is closed.
+                    // Each received fd is new in this process; keep the first, close any others.
                     let owned = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw);
-                    if let Some(slot) = fds.get_mut(count) {
-                        *slot = Some(owned);
-                        count += 1;
+                    if fd.is_none() {
+                        fd = Some(owned);
                     }
                 }
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    Ok((n, count))
+    Ok((n, fd))
 }
 
 /// Opens `name` relative to `dirfd`.
