@@ -16,9 +16,8 @@
 #             weighs on each alike
 #   --out     also write the markdown tables to FILE
 # OCIRUN_BIN=path skips the cargo build and times that binary; otherwise the script builds the
-# release profile statically linked, with packed relocations where the toolchain has them
-# (RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" cargo
-# build --release -p ocirun --target <host>), as the binary to ship.
+# binary to ship: RUSTFLAGS="$(scripts/release-flags.sh)" cargo build --release -p ocirun
+# --target <host> (static, packed relocations, the hot functions first in .text).
 #
 # The bundle: a rootfs of /bin/busybox and its applet links, and the config.json `ocirun spec`
 # writes, with terminal off, process `true`, and the pid, network, ipc, uts and mount
@@ -73,24 +72,15 @@ if [ "$inner" = 0 ]; then
     fi
     repo=$(cd "$(dirname "$0")/.." && pwd)
     if [ -z "${OCIRUN_BIN:-}" ]; then
-        # The release build, linked statically on glibc hosts (musl ones are already): no
-        # dynamic loader and only the libc pages it uses (peak RSS). It stays a PIE (ASLR), so
-        # it relocates itself at start; packed relative relocations (DT_RELR: binutils 2.38,
-        # glibc 2.36) shrink the table it reads from 300 KB to 4 KB (-250 KiB of peak RSS).
-        # An explicit --target keeps the flags off build scripts and proc-macros.
+        # The binary to ship: static, packed relocations, hot functions first (see
+        # scripts/release-flags.sh).
         host=$(rustc -vV | sed -n 's/^host: //p')
-        flags=""
-        case "$host" in *-linux-gnu*)
-            flags="-C target-feature=+crt-static"
-            glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //')
-            if ld --help 2>/dev/null | grep -q pack-relative-relocs &&
-                [ "$(printf '%s\n' 2.36 "$glibc" | sort -V | head -1)" = 2.36 ]; then
-                flags="$flags -C link-arg=-Wl,-z,pack-relative-relocs"
-            fi ;;
-        esac
+        flags=$("$repo/scripts/release-flags.sh")
         (cd "$repo" && RUSTFLAGS="$flags" cargo build --release -q -p ocirun --target "$host")
         OCIRUN_BIN=${CARGO_TARGET_DIR:-$repo/target}/$host/release/ocirun
+        OCIRUN_FLAGS="RUSTFLAGS=\"$(sed "s#$repo/##g" <<<"$flags")\""
     fi
+    export OCIRUN_FLAGS=${OCIRUN_FLAGS:-"OCIRUN_BIN as given"}
     OCIRUN_BIN=$(realpath "$OCIRUN_BIN")
     export OCIRUN_BIN
     SPAWN_BENCH=""
@@ -224,7 +214,7 @@ crun_med=$(median_of crun)
 {
     echo
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), cgroups hybrid"
-    echo "ocirun $OCIRUN_REV ($(file -b "$OCIRUN_BIN" | grep -o 'static[a-z -]*linked\|dynamically linked' | head -1), $(stat -c %s "$OCIRUN_BIN") bytes); $(crun --version 2>/dev/null | head -1 || echo 'crun: not installed'); $(runc --version 2>/dev/null | head -1 || echo 'runc: not installed'); $(hyperfine --version)"
+    echo "ocirun $OCIRUN_REV ($(file -b "$OCIRUN_BIN" | grep -o 'static[a-z -]*linked\|dynamically linked' | head -1), $(stat -c %s "$OCIRUN_BIN") bytes, $OCIRUN_FLAGS); $(crun --version 2>/dev/null | head -1 || echo 'crun: not installed'); $(runc --version 2>/dev/null | head -1 || echo 'runc: not installed'); $(hyperfine --version)"
     echo "Command: benches/compare.sh --runs $runs --warmup $warmup --seq $seq_n --rss $rss_n$([ "$library" = 1 ] || echo ' --no-library')"
     echo
     echo "| command | median | mean ± σ | min | × floor+chroot | × crun | peak RSS | $seq_n in a row |"
