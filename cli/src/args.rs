@@ -69,7 +69,9 @@ pub struct CommandSpec {
     pub usage: &'static str,
     /// One line for `--help`.
     pub about: &'static str,
-    /// Its flags.
+    /// Flags it shares with other commands (create's with run), listed first.
+    pub shared: &'static [Flag],
+    /// Its own flags.
     pub flags: &'static [Flag],
     /// Flags end at the first positional (exec, ps: the rest is another program's command line).
     pub flags_end_at_first_positional: bool,
@@ -356,7 +358,10 @@ pub fn parse(
         if matches!(text, "-h" | "--help" | "-help") {
             return Ok(Parsed::Help(help_command(spec)));
         }
-        if !take_flag(spec.flags, &mut matches, text, &mut args)? && !take_flag(GLOBAL, &mut global, text, &mut args)? {
+        if !take_flag(spec.shared, &mut matches, text, &mut args)?
+            && !take_flag(spec.flags, &mut matches, text, &mut args)?
+            && !take_flag(GLOBAL, &mut global, text, &mut args)?
+        {
             return Err(usage(format!(
                 "unknown flag {text} for {} (see ocirun {} --help)",
                 spec.name, spec.name
@@ -406,9 +411,10 @@ fn help_main(commands: &[&CommandSpec]) -> String {
 
 fn help_command(spec: &CommandSpec) -> String {
     let mut out = format!("Usage: ocirun {} [flags] {}\n\n{}\n", spec.name, spec.usage, spec.about);
-    if !spec.flags.is_empty() {
+    let flags = [spec.shared, spec.flags].concat();
+    if !flags.is_empty() {
         out.push_str("\nFlags:\n");
-        flag_lines(&mut out, spec.flags);
+        flag_lines(&mut out, &flags);
     }
     out
 }
@@ -421,6 +427,7 @@ mod tests {
         name: "run",
         usage: "<id>",
         about: "Run.",
+        shared: &[],
         flags: &[
             Flag::value("bundle", Some('b'), "dir", "The bundle."),
             Flag::switch("detach", Some('d'), "Detach."),
@@ -438,6 +445,7 @@ mod tests {
         name: "exec",
         usage: "<id> <command>",
         about: "Exec.",
+        shared: &[],
         flags: &[
             Flag::switch("tty", Some('t'), "A tty."),
             Flag::value("env", Some('e'), "k=v", "Env."),

@@ -17,6 +17,7 @@ pub const PAUSE: CommandSpec = CommandSpec {
     name: "pause",
     usage: "<id>",
     about: "Suspend every process of a container (cgroup freezer).",
+    shared: &[],
     flags: &[],
     flags_end_at_first_positional: false,
 };
@@ -26,6 +27,7 @@ pub const RESUME: CommandSpec = CommandSpec {
     name: "resume",
     usage: "<id>",
     about: "Resume every process of a paused container.",
+    shared: &[],
     flags: &[],
     flags_end_at_first_positional: false,
 };
@@ -35,6 +37,7 @@ pub const PS: CommandSpec = CommandSpec {
     name: "ps",
     usage: "<id> [ps options (default -ef)]",
     about: "Show the processes of a container.",
+    shared: &[],
     flags: &[Flag::value(
         "format",
         Some('f'),
@@ -50,6 +53,7 @@ pub const EVENTS: CommandSpec = CommandSpec {
     usage: "<id>",
     about: "Print a container's statistics as JSON: once with --stats, else every --interval (and OOM \
             events as they happen) until it stops.",
+    shared: &[],
     flags: &[
         Flag::switch("stats", None, "Print the statistics once and exit."),
         Flag::value(
@@ -67,6 +71,7 @@ pub const UPDATE: CommandSpec = CommandSpec {
     name: "update",
     usage: "<id>",
     about: "Change the resource limits of a container.",
+    shared: &[],
     flags: &[
         Flag::value(
             "resources",

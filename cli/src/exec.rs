@@ -13,6 +13,7 @@ pub const SPEC: CommandSpec = CommandSpec {
     name: "exec",
     usage: "<id> <command> [args...]",
     about: "Run a process in a running container.",
+    shared: &[],
     flags: &[
         Flag::value(
             "process",

@@ -171,6 +171,7 @@ macro_rules! command {
             name: $name,
             usage: $usage,
             about: $about,
+            shared: &[],
             flags: &[$($flag),*],
             flags_end_at_first_positional: false,
         }
@@ -178,7 +179,7 @@ macro_rules! command {
 }
 
 const CREATE: CommandSpec = CommandSpec {
-    flags: &CREATE_FLAGS,
+    shared: &CREATE_FLAGS,
     ..command!(
         "create",
         "<id>",
@@ -188,14 +189,8 @@ const CREATE: CommandSpec = CommandSpec {
 };
 const START: CommandSpec = command!("start", "<id>", "Start the process of a created container.", []);
 const RUN: CommandSpec = CommandSpec {
+    shared: &CREATE_FLAGS,
     flags: &[
-        CREATE_FLAGS[0],
-        CREATE_FLAGS[1],
-        CREATE_FLAGS[2],
-        CREATE_FLAGS[3],
-        CREATE_FLAGS[4],
-        CREATE_FLAGS[5],
-        CREATE_FLAGS[6],
         Flag::switch("detach", Some('d'), "Do not wait for the container."),
         Flag::switch("keep", None, "Keep the container's state after it exits."),
         Flag::switch("no-subreaper", None, "Accepted for runc compatibility."),
@@ -230,29 +225,17 @@ const LIST: CommandSpec = command!(
     ]
 );
 const CHECKPOINT: CommandSpec = CommandSpec {
-    flags: &[
-        CRIU_FLAGS[0],
-        CRIU_FLAGS[1],
-        CRIU_FLAGS[2],
-        CRIU_FLAGS[3],
-        CRIU_FLAGS[4],
-        CRIU_FLAGS[5],
-        Flag::switch(
-            "leave-running",
-            None,
-            "Leave the container running after the checkpoint.",
-        ),
-    ],
+    shared: &CRIU_FLAGS,
+    flags: &[Flag::switch(
+        "leave-running",
+        None,
+        "Leave the container running after the checkpoint.",
+    )],
     ..command!("checkpoint", "<id>", "Checkpoint a running container with CRIU.", [])
 };
 const RESTORE: CommandSpec = CommandSpec {
+    shared: &CRIU_FLAGS,
     flags: &[
-        CRIU_FLAGS[0],
-        CRIU_FLAGS[1],
-        CRIU_FLAGS[2],
-        CRIU_FLAGS[3],
-        CRIU_FLAGS[4],
-        CRIU_FLAGS[5],
         CREATE_FLAGS[0],
         CREATE_FLAGS[2],
         Flag::switch(
@@ -710,7 +693,7 @@ mod tests {
     fn every_command_parses_and_no_two_flags_share_a_name() {
         for spec in COMMANDS {
             let mut names: Vec<String> = Vec::new();
-            for f in spec.flags.iter().chain(args::GLOBAL) {
+            for f in spec.shared.iter().chain(spec.flags).chain(args::GLOBAL) {
                 names.push(f.long.to_owned());
                 names.extend(f.aliases.iter().map(|a| a.to_string()));
                 names.extend(f.short.map(String::from));
