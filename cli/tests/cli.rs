@@ -198,3 +198,43 @@ fn version_is_printed_in_runcs_form() {
         );
     }
 }
+
+#[test]
+fn go_flag_forms_and_usage_errors_work_through_the_binary() {
+    require_prerequisites();
+    let b = Bundle::new(&["sh", "-c", "echo forms; exit 4"]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("cliforms");
+    let _g = Guard(root.clone(), id.clone());
+    // runc's urfave/cli takes single-dash long names and `=` values; the flag may follow the id.
+    let out = Command::new(env!("CARGO_BIN_EXE_ocirun"))
+        .arg(format!("-root={}", root.display()))
+        .args(["run", &id, "-bundle"])
+        .arg(b.path())
+        .arg("--detach=false")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "forms\n");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(!root.join(&id).exists());
+
+    // A mistake is named, exits 2 and creates nothing.
+    for (args, needle) in [
+        (vec!["run", "--bundel", "/x", "id"], "unknown flag --bundel for run"),
+        (vec!["kill"], "kill: missing container id"),
+        (
+            vec!["list", "--format", "yaml"],
+            "invalid value \"yaml\" for list --format",
+        ),
+        (vec!["frobnicate"], "unknown command \"frobnicate\""),
+    ] {
+        let out = ocirun(&root).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let help = ocirun(&root).args(["exec", "--help"]).output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("-t, --tty"));
+}
