@@ -19,10 +19,8 @@
 # binary to ship: RUSTFLAGS="$(scripts/release-flags.sh)" cargo build --release -p ocirun
 # --target <host> (static, packed relocations, the hot functions first in .text).
 #
-# The bundle: a rootfs of /bin/busybox and its applet links, and the config.json `ocirun spec`
-# writes, with terminal off, process `true`, and the pid, network, ipc, uts and mount
-# namespaces (the floor's `unshare --pid --net --ipc --uts --mount`). ociVersion is set to
-# 1.0.2-dev, which every runtime here accepts (crun 1.8 refuses 1.2.0).
+# The bundle: scripts/true-bundle.sh's busybox `true` with the pid, network, ipc, uts and mount
+# namespaces (the floor's `unshare --pid --net --ipc --uts --mount`).
 #
 # Everything runs in one private mount namespace, in which
 # - an empty file is bind-mounted over /sys/fs/cgroup/unified/cgroup.controllers: on a hybrid
@@ -99,15 +97,7 @@ if [ "$inner" = 0 ]; then
     export WORK
     trap 'rm -rf "$WORK"' EXIT
     bundle=$WORK/bundle
-    rootfs=$bundle/rootfs
-    "$repo/scripts/busybox-rootfs.sh" "$rootfs"
-    "$OCIRUN_BIN" spec --bundle "$bundle"
-    jq '.ociVersion = "1.0.2-dev"
-        | .process.terminal = false
-        | .process.args = ["true"]
-        | .linux.namespaces = [{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]' \
-        "$bundle/config.json" >"$bundle/config.json.new"
-    mv "$bundle/config.json.new" "$bundle/config.json"
+    "$repo/scripts/true-bundle.sh" "$bundle" "$OCIRUN_BIN"
     # The inner half runs in a private mount namespace; its mounts vanish with it.
     unshare -m --propagation private "$0" --inner --runs "$runs" --warmup "$warmup" --seq "$seq_n" \
         --rss "$rss_n" $([ "$library" = 1 ] || echo --no-library) ${out:+--out "$(realpath -m "$out")"}

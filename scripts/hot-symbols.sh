@@ -48,12 +48,7 @@ build() {
 
 bin=$(build)
 bundle="$work/bundle"
-"$repo/scripts/busybox-rootfs.sh" "$bundle/rootfs" >/dev/null
-"$bin" spec --bundle "$bundle"
-jq '.process.terminal = false | .process.args = ["true"]
-    | .linux.namespaces = [{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]' \
-    "$bundle/config.json" >"$bundle/config.json.new"
-mv "$bundle/config.json.new" "$bundle/config.json"
+"$repo/scripts/true-bundle.sh" "$bundle" "$bin" >/dev/null
 
 # Runs $2 containers with binary $1 under `perf record` with the rest of the arguments.
 record() {
