@@ -103,9 +103,9 @@ fn signalfd() -> std::io::Result<OwnedFd> {
 
 /// The forwarding loop: signals in, pidfd_send_signal out, until the target exits or `stop`.
 fn forward(sfd: &OwnedFd, stop: Option<&OwnedFd>, target: BorrowedFd<'_>) {
+    // Without a stop fd, -1: poll ignores it.
+    let stop = stop.map_or(-1, |fd| fd.as_raw_fd());
     loop {
-        // Without a stop fd, -1: poll ignores it.
-        let stop = stop.map_or(-1, |fd| fd.as_raw_fd());
         let mut fds = [sfd.as_raw_fd(), stop, target.as_raw_fd()].map(|fd| libc::pollfd {
             fd,
             events: libc::POLLIN,
