@@ -45,18 +45,26 @@ pub fn send(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
     }
 }
 
+/// A control buffer for SCM_RIGHTS, aligned as cmsghdr needs, on the stack: room for one fd
+/// sent, and for a few received (the extras are closed).
+#[repr(C)]
+struct FdControl {
+    _align: [libc::cmsghdr; 0],
+    bytes: [u8; 64],
+}
+
+impl FdControl {
+    fn new() -> FdControl {
+        FdControl {
+            _align: [],
+            bytes: [0; 64],
+        }
+    }
+}
+
 /// Sends one fixed-size message with `fd` attached (SCM_RIGHTS).
 pub fn send_with_fd(sock: libc::c_int, buf: &[u8], fd: libc::c_int) -> Result<(), i32> {
-    // A control buffer for one fd, aligned as cmsghdr needs, on the stack.
-    #[repr(C)]
-    struct Control {
-        _align: [libc::cmsghdr; 0],
-        bytes: [u8; 32],
-    }
-    let mut control = Control {
-        _align: [],
-        bytes: [0; 32],
-    };
+    let mut control = FdControl::new();
     let mut iov = libc::iovec {
         iov_base: buf.as_ptr() as *mut libc::c_void,
         iov_len: buf.len(),
@@ -104,15 +112,7 @@ pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
 /// A peer that exited with a message of ours unread makes the kernel report ECONNRESET once,
 /// while what the peer sent first is still queued: that is read rather than lost.
 pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<std::os::fd::OwnedFd>), i32> {
-    #[repr(C)]
-    struct Control {
-        _align: [libc::cmsghdr; 0],
-        bytes: [u8; 64],
-    }
-    let mut control = Control {
-        _align: [],
-        bytes: [0; 64],
-    };
+    let mut control = FdControl::new();
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
