@@ -9,7 +9,10 @@ use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, Mount, MountBuilder};
+use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, Mount};
+
+mod common;
+use common::mount;
 use rootfs::{CgroupMount, MountPlan, RootfsConfig, RootfsError, StepFailure};
 
 /// Whether the test can run; prints why not otherwise (it then does not pass silently).
@@ -65,17 +68,6 @@ impl Bundle {
         std::fs::create_dir_all(&p).expect("create host dir");
         p
     }
-}
-
-/// An OCI mount.
-fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
-    MountBuilder::default()
-        .destination(dest)
-        .typ(typ)
-        .source(source)
-        .options(options.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-        .build()
-        .expect("valid mount")
 }
 
 /// The usual container mounts.

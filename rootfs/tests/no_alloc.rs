@@ -6,7 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use oci_spec::runtime::{Mount, MountBuilder};
+mod common;
+use common::mount;
 use rootfs::{CgroupMount, MountPlan, RootfsConfig};
 
 /// Counts allocations made while [`FORBID`] is set.
@@ -43,17 +44,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-/// An OCI mount.
-fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
-    MountBuilder::default()
-        .destination(dest)
-        .typ(typ)
-        .source(source)
-        .options(options.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-        .build()
-        .expect("valid mount")
-}
 
 /// Forks, executes the plan with allocation counting on, returns (allocations, execute ok).
 fn allocations_in_child(plan: &MountPlan) -> (i32, bool) {
