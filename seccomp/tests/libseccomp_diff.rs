@@ -784,16 +784,6 @@ const ACTIONS: &[&str] = &[
     "SCMP_ACT_NOTIFY",
 ];
 
-const OPS: &[&str] = &[
-    "SCMP_CMP_NE",
-    "SCMP_CMP_LT",
-    "SCMP_CMP_LE",
-    "SCMP_CMP_EQ",
-    "SCMP_CMP_GE",
-    "SCMP_CMP_GT",
-    "SCMP_CMP_MASKED_EQ",
-];
-
 const VALUES: &[u64] = &[
     0,
     1,
@@ -902,7 +892,7 @@ fn random_profile(rng: &mut Rng, known: &BTreeSet<String>) -> Value {
                 if !single && !used.insert(idx) {
                     continue;
                 }
-                let op = *rng.pick(OPS);
+                let op = *rng.pick(seccomp::OPERATORS);
                 let mut a = json!({ "index": idx, "value": *rng.pick(VALUES), "op": op });
                 if op == "SCMP_CMP_MASKED_EQ" || rng.chance(10) {
                     a["valueTwo"] = json!(*rng.pick(VALUES));
