@@ -5,7 +5,7 @@
 //! "0" written to each v1 `tasks` file), which is what ocirun does. Needs root; each iteration
 //! cleans up after itself.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -119,15 +119,24 @@ fn bench(c: &mut Criterion) {
     g.bench_function("child enters by itself (clone3 into v2, 0 to v1 tasks)", |b| {
         b.iter_custom(|iters| {
             spaced(iters, || {
-                let join = cg.join_fds().expect("join fds");
-                let tasks: Vec<OwnedFd> = join.v1_tasks.into_iter().map(|(fd, _)| fd).collect();
+                let v2_dir = cg.clone_into_fd().expect("open the v2 directory");
+                let tasks: Vec<OwnedFd> = cg
+                    .v1_tasks()
+                    .expect("open tasks")
+                    .into_iter()
+                    .map(|(fd, _)| fd)
+                    .collect();
                 let args = namespaces::CloneArgs {
-                    cgroup_fd: join.v2_dir.as_ref().map(|f| f.as_raw_fd()),
+                    cgroup_fd: v2_dir.as_ref().map(|f| f.as_raw_fd()),
                     ..Default::default()
                 };
                 // SAFETY: the child only writes to fds opened above and returns.
-                let child = unsafe { namespaces::spawn(&args, || i32::from(cgroups::join_self(&tasks).is_err())) }
-                    .expect("clone3");
+                let child = unsafe {
+                    namespaces::spawn(&args, || {
+                        i32::from(cgroups::join_self(tasks.iter().map(|f| f.as_fd())).is_err())
+                    })
+                }
+                .expect("clone3");
                 if !child.in_cgroup {
                     cg.add_process_v2(child.pid).expect("add v2");
                 }

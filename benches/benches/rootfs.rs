@@ -27,6 +27,8 @@ fn config() -> RootfsConfig {
             controllers: (*data).to_owned(),
             unified: false,
             host_path: format!("/sys/fs/cgroup/{name}/ocirun/bench").into(),
+            // As `create` passes them: the v1 directories are made after the clone.
+            ready_at_start: false,
         })
         .collect();
     cgroup_mounts.push(CgroupMount {
@@ -34,6 +36,7 @@ fn config() -> RootfsConfig {
         controllers: String::new(),
         unified: true,
         host_path: "/sys/fs/cgroup/unified/ocirun/bench".into(),
+        ready_at_start: true,
     });
     RootfsConfig {
         rootfs: std::env::temp_dir(),

@@ -3,7 +3,9 @@
 //! [`Hierarchies::detect`] finds how cgroups are mounted; [`Cgroup::new`] resolves
 //! `linux.cgroupsPath` to a cgroup path (`/ocirun/<id>`) without touching the filesystem;
 //! [`Cgroup::create`] makes the directory in every hierarchy and applies `linux.resources`;
-//! [`Cgroup::add_process`] (or [`Cgroup::join_fds`] and [`join_self`] for a new child),
+//! [`Cgroup::add_process`] (or, for a new child, [`Cgroup::create_unified`] and
+//! [`Cgroup::clone_into_fd`] before its clone, [`Cgroup::create_rest`], [`Cgroup::v1_tasks`]
+//! and [`join_self`] after it),
 //! [`Cgroup::freeze`], [`Cgroup::stats`], [`Cgroup::oom_notifier`], [`Cgroup::update`] and
 //! [`Cgroup::remove`] do the rest of a container's life.
 //!
@@ -69,7 +71,7 @@ mod stats;
 mod sys;
 mod systemd;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -100,6 +102,21 @@ pub(crate) struct Dir {
     pub(crate) h: Hierarchy,
     /// The host directory of the container's cgroup in it.
     pub(crate) path: PathBuf,
+}
+
+/// One hierarchy of a container's cgroup, as a cgroup mount in the container shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HierarchyDir {
+    /// The directory name under the cgroup mount (`cpu,cpuacct`, `unified`); "" on a pure v2 host.
+    pub name: String,
+    /// The v1 mount data (`cpu,cpuacct`, `none,name=systemd`); "" for v2.
+    pub mount_data: String,
+    /// The hierarchy is cgroup v2.
+    pub unified: bool,
+    /// The hierarchy's host mount point.
+    pub root: PathBuf,
+    /// The container's cgroup directory on the host, below `root`.
+    pub dir: PathBuf,
 }
 
 /// A container's cgroup in every hierarchy.
@@ -184,12 +201,17 @@ impl Cgroup {
         self.layout
     }
 
-    /// For a cgroup mount in the container: (name under /sys/fs/cgroup, v1 mount data such as
-    /// "cpu,cpuacct" or "none,name=systemd" ("" for v2), is v2, host directory of this cgroup).
-    pub fn mounts(&self) -> Vec<(String, String, bool, PathBuf)> {
+    /// Each hierarchy of this cgroup, as a cgroup mount in the container shows it.
+    pub fn mounts(&self) -> Vec<HierarchyDir> {
         self.dirs
             .iter()
-            .map(|d| (d.h.dir_name(), d.h.mount_data(), d.h.v2, d.path.clone()))
+            .map(|d| HierarchyDir {
+                name: d.h.dir_name(),
+                mount_data: d.h.mount_data(),
+                unified: d.h.v2,
+                root: d.h.mountpoint.clone(),
+                dir: d.path.clone(),
+            })
             .collect()
     }
 
@@ -211,8 +233,28 @@ impl Cgroup {
     /// Makes the directory in every hierarchy (mkdir -p), then applies `resources`. On failure
     /// the directories it made are removed again.
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        self.create_some(|_| true, resources)
+    }
+
+    /// Makes only the v2 directory (mkdir -p, enabling controllers on the way), with no
+    /// resources: what clone3's `CLONE_INTO_CGROUP` needs before the process exists. Nothing
+    /// without a v2 mount. [`Cgroup::create_rest`] does the rest once the process runs.
+    pub fn create_unified(&self) -> Result<()> {
+        self.create_some(|d| d.h.v2, None)
+    }
+
+    /// What [`Cgroup::create_unified`] left of [`Cgroup::create`]: makes the v1 directories,
+    /// then applies `resources` in every hierarchy. On failure the directories it made are
+    /// removed again.
+    pub fn create_rest(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        self.create_some(|d| !d.h.v2, resources)
+    }
+
+    /// Makes the directories `which` selects, then applies `resources`; undoes the directories
+    /// on failure.
+    fn create_some(&self, which: impl Fn(&Dir) -> bool, resources: Option<&LinuxResources>) -> Result<()> {
         let mut made = Vec::new();
-        let result = self.create_dirs(&mut made).and_then(|()| match resources {
+        let result = self.create_dirs(which, &mut made).and_then(|()| match resources {
             Some(r) => resources::apply(self, r, false),
             None => Ok(()),
         });
@@ -225,8 +267,8 @@ impl Cgroup {
         result
     }
 
-    fn create_dirs(&self, made: &mut Vec<PathBuf>) -> Result<()> {
-        for d in &self.dirs {
+    fn create_dirs(&self, which: impl Fn(&Dir) -> bool, made: &mut Vec<PathBuf>) -> Result<()> {
+        for d in self.dirs.iter().filter(|d| which(d)) {
             // The usual v1 case: the parents exist, so one mkdir makes the cgroup. (On v2 every
             // ancestor's subtree_control is checked on the way down, as runc does.)
             if !d.h.v2 && d.path != d.h.mountpoint {
@@ -315,38 +357,53 @@ impl Cgroup {
         }
     }
 
-    /// The fds a new process needs to enter this cgroup without migrating a whole process:
-    /// the v2 directory for clone3's `CLONE_INTO_CGROUP`, and each v1 hierarchy's `tasks` file,
-    /// open for writing, for [`join_self`] in the child.
+    /// An `O_PATH` fd of the v2 directory, for clone3's `CLONE_INTO_CGROUP` (`None` without a
+    /// v2 mount). On a hybrid host the new process must still enter each v1 hierarchy: see
+    /// [`Cgroup::v1_tasks`].
+    pub fn clone_into_fd(&self) -> Result<Option<OwnedFd>> {
+        let Some(d) = self.v2_dir() else {
+            return Ok(None);
+        };
+        sys::open_dir_path(&d.path)
+            .map(Some)
+            .map_err(|source| CgroupError::Read {
+                path: d.path.clone(),
+                source,
+            })
+    }
+
+    /// The `tasks` file of each v1 hierarchy, in the order [`Cgroup::v1_tasks`] opens them.
+    pub fn v1_tasks_paths(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .filter(|d| !d.h.v2)
+            .map(|d| d.path.join("tasks"))
+            .collect()
+    }
+
+    /// Each v1 hierarchy's `tasks` file, open for writing, with its path: for [`join_self`] in a
+    /// new child, which enters the cgroup without migrating a whole process.
     ///
     /// A pid written to `cgroup.procs` takes the kernel's global threadgroup lock, whose first
     /// writer waits for an RCU grace period (6-16 ms on the build machine); a thread that writes
     /// "0" to `tasks` moves only itself and skips that lock. For a single-threaded process (a
-    /// freshly cloned child) moving its one thread is moving the process.
-    pub fn join_fds(&self) -> Result<JoinFds> {
-        let mut fds = JoinFds::default();
-        for d in &self.dirs {
-            if d.h.v2 {
-                let fd = sys::open_dir_path(&d.path).map_err(|source| CgroupError::Read {
-                    path: d.path.clone(),
-                    source,
-                })?;
-                fds.v2_dir = Some(fd);
-            } else {
-                let path = d.path.join("tasks");
-                match sys::open_write(&path) {
-                    Ok(fd) => fds.v1_tasks.push((fd, path)),
-                    Err(source) => {
-                        return Err(CgroupError::Write {
-                            path,
-                            value: "0".to_owned(),
-                            source,
-                        });
-                    }
+    /// freshly cloned child) moving its one thread is moving the process. The fds may cross to
+    /// the child after its clone: the kernel checks the writer's rights against the opener's.
+    pub fn v1_tasks(&self) -> Result<Vec<(OwnedFd, PathBuf)>> {
+        let mut tasks = Vec::new();
+        for path in self.v1_tasks_paths() {
+            match sys::open_write(&path) {
+                Ok(fd) => tasks.push((fd, path)),
+                Err(source) => {
+                    return Err(CgroupError::Write {
+                        path,
+                        value: "0".to_owned(),
+                        source,
+                    });
                 }
             }
         }
-        Ok(fds)
+        Ok(tasks)
     }
 
     /// An `O_PATH` fd of the v2 directory for clone3's `CLONE_INTO_CGROUP`, on a pure v2 host only.
@@ -486,22 +543,13 @@ impl Cgroup {
     }
 }
 
-/// What a new process needs to enter a cgroup by itself; see [`Cgroup::join_fds`].
-#[derive(Debug, Default)]
-pub struct JoinFds {
-    /// The v2 directory (`O_PATH`), for clone3's `CLONE_INTO_CGROUP`; `None` without a v2 mount.
-    pub v2_dir: Option<OwnedFd>,
-    /// Each v1 hierarchy's `tasks` file, open for writing, for [`join_self`], with its path.
-    pub v1_tasks: Vec<(OwnedFd, PathBuf)>,
-}
-
 /// Moves the calling thread into the cgroup of each `tasks` fd by writing "0" to it.
 /// Returns the index of the first fd whose write failed, with its errno.
 ///
 /// Only for a single-threaded process (such as a child just made by clone), where the one
 /// thread is the whole process. Runs in the child: no allocation, no locks.
-pub fn join_self(tasks: &[OwnedFd]) -> std::result::Result<(), (usize, i32)> {
-    for (i, fd) in tasks.iter().enumerate() {
+pub fn join_self<'a>(tasks: impl IntoIterator<Item = BorrowedFd<'a>>) -> std::result::Result<(), (usize, i32)> {
+    for (i, fd) in tasks.into_iter().enumerate() {
         sys::write_zero(fd).map_err(|errno| (i, errno))?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The few system calls this crate makes outside the filesystem API.
 
 use std::fs::OpenOptions;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -25,7 +25,7 @@ pub(crate) fn open_write(path: &Path) -> std::io::Result<OwnedFd> {
 
 /// Writes "0" to `fd` with one write(2); returns the errno on failure.
 /// Runs in the child: no allocation, no locks.
-pub(crate) fn write_zero(fd: &OwnedFd) -> Result<(), i32> {
+pub(crate) fn write_zero(fd: BorrowedFd<'_>) -> Result<(), i32> {
     use std::os::fd::AsRawFd as _;
     loop {
         // SAFETY: writes one byte from a static buffer to an fd the caller owns.

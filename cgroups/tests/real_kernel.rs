@@ -2,6 +2,7 @@
 //! machine is hybrid), put a child they spawned in them, and remove everything, even on failure.
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -83,7 +84,7 @@ fn lifecycle_on_every_hierarchy() {
             "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"}}"#,
     );
     cg.create(Some(&r)).expect("create");
-    for (name, _, _, dir) in cg.mounts() {
+    for cgroups::HierarchyDir { name, dir, .. } in cg.mounts() {
         assert!(dir.is_dir(), "{name}: {} missing", dir.display());
     }
     let dir = |c: &str| cg.dir_of_controller(c).expect("controller").to_path_buf();
@@ -136,7 +137,7 @@ fn lifecycle_on_every_hierarchy() {
     cg.freeze().expect("freeze again");
     cg.remove().expect("remove");
     assert!(!cg.exists(), "a directory is left");
-    for (name, _, _, d) in cg.mounts() {
+    for cgroups::HierarchyDir { name, dir: d, .. } in cg.mounts() {
         assert!(!d.exists(), "{name}: {} left behind", d.display());
     }
     let mut kid = kid;
@@ -164,11 +165,12 @@ fn hugetlb_limit_goes_to_the_hierarchy_that_has_it() {
     };
     let r = resources(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#);
     cg.create(Some(&r)).expect("create");
-    let (_, _, v2, _) = cg
+    let v2 = cg
         .mounts()
         .into_iter()
-        .find(|m| cg.dir_of_controller("hugetlb") == Some(m.3.as_path()))
-        .expect("hugetlb mount");
+        .find(|m| cg.dir_of_controller("hugetlb") == Some(m.dir.as_path()))
+        .expect("hugetlb mount")
+        .unified;
     let d = cg.dir_of_controller("hugetlb").expect("dir").to_path_buf();
     let file = if v2 {
         "hugetlb.2MB.max"
@@ -244,7 +246,7 @@ fn remove_kills_and_removes_nested_cgroups() {
     // A nested cgroup in every hierarchy, with a process in it (as a container's own manager would).
     let kid = sleeper();
     let pid = pid_of(&kid);
-    for (_, _, _, dir) in cg.mounts() {
+    for cgroups::HierarchyDir { dir, .. } in cg.mounts() {
         let sub = dir.join("inner");
         std::fs::create_dir(&sub).expect("mkdir inner");
         if dir.join("cpuset.cpus").exists() {
@@ -328,10 +330,27 @@ fn a_child_that_writes_0_to_tasks_is_in_every_v1_hierarchy() {
         cg: cg.clone(),
         extra_dirs: vec![],
     };
-    cg.create(None).expect("create");
-    let join = cg.join_fds().expect("open the tasks files");
-    assert_eq!(join.v2_dir.is_some(), h.unified_mountpoint().is_some());
-    let tasks: Vec<std::os::fd::OwnedFd> = join.v1_tasks.into_iter().map(|(fd, _)| fd).collect();
+    // The split create a runtime uses around the clone: the v2 directory alone first (for
+    // CLONE_INTO_CGROUP), the v1 ones after.
+    cg.create_unified().expect("create the v2 directory");
+    for cgroups::HierarchyDir { unified, dir, .. } in cg.mounts() {
+        assert_eq!(dir.is_dir(), unified, "{} after create_unified", dir.display());
+    }
+    assert_eq!(
+        cg.clone_into_fd().expect("open the v2 directory").is_some(),
+        h.unified_mountpoint().is_some()
+    );
+    cg.create_rest(None).expect("create the v1 directories");
+    assert!(
+        cg.mounts().iter().all(|m| m.dir.is_dir()),
+        "create_rest made every directory"
+    );
+    let tasks: Vec<std::os::fd::OwnedFd> = cg
+        .v1_tasks()
+        .expect("open the tasks files")
+        .into_iter()
+        .map(|(fd, _)| fd)
+        .collect();
     let mut fds = [0; 2];
     // SAFETY: fds is a writable array of two ints.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
@@ -343,7 +362,7 @@ fn a_child_that_writes_0_to_tasks_is_in_every_v1_hierarchy() {
         // SAFETY: closing our copy of the write end, then async-signal-safe calls only.
         unsafe {
             libc::close(wr);
-            let code = i32::from(cgroups::join_self(&tasks).is_err());
+            let code = i32::from(cgroups::join_self(tasks.iter().map(|f| f.as_fd())).is_err());
             let mut byte = [0u8; 1];
             libc::read(rd, byte.as_mut_ptr().cast(), 1);
             libc::_exit(code);
@@ -354,12 +373,7 @@ fn a_child_that_writes_0_to_tasks_is_in_every_v1_hierarchy() {
     unsafe { libc::close(rd) };
     // Wait until the child has joined: each tasks file lists it then.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let dirs: Vec<PathBuf> = cg
-        .mounts()
-        .into_iter()
-        .filter(|(_, _, unified, _)| !unified)
-        .map(|(.., dir)| dir)
-        .collect();
+    let dirs: Vec<PathBuf> = cg.mounts().into_iter().filter(|m| !m.unified).map(|m| m.dir).collect();
     let joined = |d: &PathBuf| read(d.join("tasks")).lines().any(|l| l == pid.to_string());
     while !dirs.iter().all(joined) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));

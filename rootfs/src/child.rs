@@ -196,6 +196,19 @@ fn remount(target: &CStr, current: c_ulong, r: &Remount) -> Result<(), StepFailu
 struct Ctx {
     /// The rootfs directory, once opened.
     root: Option<OwnedFd>,
+    /// What a cgroup v1 op left for [`MountPlan::bind_late_cgroups`].
+    late: Option<LateCgroups>,
+}
+
+/// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
+/// hierarchy. Hand it to [`MountPlan::bind_late_cgroups`] with the binds, once the container's
+/// cgroup directories exist.
+#[derive(Debug)]
+pub struct LateCgroups {
+    /// The index of the cgroup v1 op in the plan.
+    op: usize,
+    /// The root of the cgroup tmpfs.
+    tmpfs: OwnedFd,
 }
 
 impl Ctx {
@@ -296,7 +309,7 @@ fn remount_fd(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
 /// read-only (or whatever per-mount flags the spec asks for).
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_cgroup_v1(ctx: &Ctx, op: &CgroupV1Op) -> Result<(), StepFailure> {
+fn run_cgroup_v1(ctx: &mut Ctx, op: &CgroupV1Op, index: usize, leave: bool) -> Result<(), StepFailure> {
     let tmpfs = mount_and_follow_up(ctx, &op.tmpfs, true)?.ok_or(StepFailure {
         step: op.tmpfs.reopen_step,
         errno: libc::EBADF,
@@ -309,13 +322,16 @@ fn run_cgroup_v1(ctx: &Ctx, op: &CgroupV1Op) -> Result<(), StepFailure> {
     // be single components. No symlink from the image can be in it, and O_NOFOLLOW with
     // O_DIRECTORY still refuses anything but a directory (one of our own links, were a name
     // repeated).
+    let late = leave && op.late;
     for h in &op.hierarchies {
         match sys::mkdirat(tmpfs.as_fd(), &h.name, 0o755) {
             Ok(()) | Err(libc::EEXIST) => {}
             Err(e) => return Err(at(h.mkdir_step)(e)),
         }
-        let dir = open_subdir(tmpfs.as_fd(), &h.name).map_err(at(h.open_step))?;
-        mount_action(&h.action, ProcFdPath::new(dir.as_fd()).as_cstr())?;
+        if !late {
+            let dir = open_subdir(tmpfs.as_fd(), &h.name).map_err(at(h.open_step))?;
+            mount_action(&h.action, ProcFdPath::new(dir.as_fd()).as_cstr())?;
+        }
         for (name, step) in &h.links {
             match sys::symlinkat(&h.name, tmpfs.as_fd(), name) {
                 Ok(()) | Err(libc::EEXIST) => {}
@@ -323,9 +339,20 @@ fn run_cgroup_v1(ctx: &Ctx, op: &CgroupV1Op) -> Result<(), StepFailure> {
             }
         }
     }
-    // One recursive mount_setattr instead of a remount per mount, where the kernel has it.
+    if late {
+        ctx.late = Some(LateCgroups { op: index, tmpfs });
+        return Ok(());
+    }
+    seal_cgroup_tree(tmpfs.as_fd(), op)
+}
+
+/// Gives the cgroup tmpfs and the hierarchies in it their final flags: one recursive
+/// mount_setattr where the kernel has it, else a remount of each.
+///
+/// Runs in the child: no allocation, no locks.
+fn seal_cgroup_tree(tmpfs: BorrowedFd<'_>, op: &CgroupV1Op) -> Result<(), StepFailure> {
     if let Some((attr, step)) = &op.attrs {
-        match sys::mount_setattr(tmpfs.as_fd(), true, attr) {
+        match sys::mount_setattr(tmpfs, true, attr) {
             Ok(()) => return Ok(()),
             Err(libc::ENOSYS) => {}
             Err(e) => return Err(at(*step)(e)),
@@ -334,12 +361,12 @@ fn run_cgroup_v1(ctx: &Ctx, op: &CgroupV1Op) -> Result<(), StepFailure> {
     for h in &op.hierarchies {
         if let Some((reopen_step, r)) = &h.remount {
             // The directory, opened again, is now the root of the mount on it.
-            let mounted = open_subdir(tmpfs.as_fd(), &h.name).map_err(at(*reopen_step))?;
+            let mounted = open_subdir(tmpfs, &h.name).map_err(at(*reopen_step))?;
             remount_fd(mounted.as_fd(), r)?;
         }
     }
     if let Some(r) = &op.tmpfs_remount {
-        remount_fd(tmpfs.as_fd(), r)?;
+        remount_fd(tmpfs, r)?;
     }
     Ok(())
 }
@@ -416,7 +443,7 @@ fn run_move_root(ctx: &Ctx, rootfs: &CStr, steps: &[u32; 4]) -> Result<(), StepF
 /// Runs one op.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
+fn run_op(ctx: &mut Ctx, op: &Op, index: usize, leave: bool) -> Result<(), StepFailure> {
     match op {
         Op::Propagate { path, flags, step } => sys::mount(None, path, None, *flags, None).map_err(at(*step)),
         Op::ParentPrivate { candidates, step } => {
@@ -439,7 +466,7 @@ fn run_op(ctx: &mut Ctx, op: &Op) -> Result<(), StepFailure> {
             Ok(())
         }
         Op::Mount(m) => run_mount(ctx, m),
-        Op::CgroupV1(c) => run_cgroup_v1(ctx, c),
+        Op::CgroupV1(c) => run_cgroup_v1(ctx, c, index, leave),
         Op::Device(d) => run_device(ctx, d),
         Op::Symlink(s) => run_symlink(ctx, s),
         Op::Pivot { steps } => run_pivot(ctx, steps),
@@ -522,19 +549,89 @@ impl MountPlan {
     ///
     /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
     pub fn execute_with<E>(&self, before_switch: impl FnOnce() -> Result<(), E>) -> Result<(), Stop<E>> {
-        let mut ctx = Ctx { root: None };
+        self.run(before_switch, false).map(drop)
+    }
+
+    /// Like [`execute`](Self::execute), but leaves the binds of cgroup directories that were
+    /// not ready at the start ([`crate::CgroupMount::ready_at_start`]) for the end, where the
+    /// plan allows it, and returns them: attach them with
+    /// [`bind_late_cgroups`](Self::bind_late_cgroups) once the directories exist, before the
+    /// process gives up the capability to mount.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub fn execute_leaving_cgroups(&self) -> Result<Option<LateCgroups>, StepFailure> {
+        self.run(|| Ok::<(), ()>(()), true).map_err(|stop| match stop {
+            Stop::Step(f) => f,
+            Stop::Caller(()) => unreachable!("the empty pause cannot fail"),
+        })
+    }
+
+    /// Runs every op, calling `before_switch` before the root switch; with `leave`, late
+    /// cgroup binds are left and returned.
+    ///
+    /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
+    fn run<E>(
+        &self,
+        before_switch: impl FnOnce() -> Result<(), E>,
+        leave: bool,
+    ) -> Result<Option<LateCgroups>, Stop<E>> {
+        let mut ctx = Ctx { root: None, late: None };
         let mut pause = Some(before_switch);
-        for op in &self.ops {
+        for (index, op) in self.ops.iter().enumerate() {
             if matches!(op, Op::Pivot { .. } | Op::MoveRoot { .. })
                 && let Some(f) = pause.take()
             {
                 f().map_err(Stop::Caller)?;
             }
-            run_op(&mut ctx, op).map_err(Stop::Step)?;
+            run_op(&mut ctx, op, index, leave).map_err(Stop::Step)?;
         }
         if let Some(f) = pause.take() {
             f().map_err(Stop::Caller)?;
         }
-        Ok(())
+        Ok(ctx.late)
+    }
+
+    /// Attaches the binds [`execute_leaving_cgroups`](Self::execute_leaving_cgroups) left: one
+    /// detached bind of the container's directory per hierarchy, in the order of
+    /// [`crate::RootfsConfig::cgroup_mounts`] (made in the parent by [`crate::detached_bind`]),
+    /// each onto its directory in the cgroup tmpfs; then seals the tree (read-only, or the
+    /// spec's flags) with one recursive mount_setattr.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub fn bind_late_cgroups<'a>(
+        &self,
+        late: LateCgroups,
+        binds: impl IntoIterator<Item = BorrowedFd<'a>>,
+    ) -> Result<(), StepFailure> {
+        let Some(Op::CgroupV1(op)) = self.ops.get(late.op) else {
+            return Err(StepFailure {
+                step: 0,
+                errno: libc::EINVAL,
+            });
+        };
+        let mut binds = binds.into_iter();
+        for h in &op.hierarchies {
+            let step = h.late_step.unwrap_or(h.open_step);
+            let bind = binds.next().ok_or(StepFailure {
+                step,
+                errno: libc::EBADF,
+            })?;
+            sys::attach_tree(bind, late.tmpfs.as_fd(), &h.name).map_err(at(step))?;
+        }
+        seal_cgroup_tree(late.tmpfs.as_fd(), op)
+    }
+
+    /// Whether the plan leaves cgroup binds for [`bind_late_cgroups`](Self::bind_late_cgroups)
+    /// when run with [`execute_leaving_cgroups`](Self::execute_leaving_cgroups).
+    pub fn has_late_cgroup_binds(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, Op::CgroupV1(c) if c.late))
+    }
+
+    /// Whether the plan binds, before it ends, a cgroup directory that was not ready at its
+    /// start ([`crate::CgroupMount::ready_at_start`]), even when run with
+    /// [`execute_leaving_cgroups`](Self::execute_leaving_cgroups): the caller must make it
+    /// before the plan runs.
+    pub fn needs_cgroup_dirs(&self) -> bool {
+        self.needs_cgroup_dirs
     }
 }

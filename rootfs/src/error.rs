@@ -27,6 +27,15 @@ pub enum RootfsError {
         #[source]
         source: std::io::Error,
     },
+    /// A detached bind of a host directory could not be made (open_tree).
+    #[error("clone the mounts of {} for a bind", path.display())]
+    DetachedBind {
+        /// The host directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A step of the plan failed in the child.
     #[error("{operation}")]
     Step {

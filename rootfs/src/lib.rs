@@ -19,7 +19,7 @@ mod options;
 mod plan;
 mod sys;
 
-pub use child::Stop;
+pub use child::{LateCgroups, Stop};
 pub use error::RootfsError;
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
@@ -64,6 +64,27 @@ pub struct CgroupMount {
     pub unified: bool,
     /// The container's cgroup directory on the host in this hierarchy.
     pub host_path: PathBuf,
+    /// `host_path` exists when the plan starts. Otherwise the runtime makes it while the plan
+    /// runs: the plan binds it last where it can (see [`MountPlan::bind_late_cgroups`]), and
+    /// [`MountPlan::needs_cgroup_dirs`] says when it cannot.
+    pub ready_at_start: bool,
+}
+
+/// A detached recursive bind of the host directory `source` (open_tree's clone): a mount not
+/// attached anywhere yet, which a process in another mount namespace can attach, as
+/// [`MountPlan::bind_late_cgroups`] does. Runs in the parent.
+pub fn detached_bind(source: &std::path::Path) -> Result<std::os::fd::OwnedFd, RootfsError> {
+    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(source.as_os_str())).map_err(|_| {
+        RootfsError::InvalidField {
+            field: "cgroup_mounts.host_path".to_owned(),
+            value: source.display().to_string(),
+            reason: "contains a NUL byte",
+        }
+    })?;
+    sys::clone_tree(None, &path).map_err(|errno| RootfsError::DetachedBind {
+        path: source.to_path_buf(),
+        source: std::io::Error::from_raw_os_error(errno),
+    })
 }
 
 /// Which step of a [`MountPlan`] failed in the child, and the errno; `Copy` so the child can send it.

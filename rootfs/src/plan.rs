@@ -1,6 +1,6 @@
 //! Compiling the spec's filesystem part into a [`MountPlan`] (runs in the parent).
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -153,6 +153,9 @@ pub(crate) struct CgroupV1Op {
     pub(crate) attrs: Option<(MountAttr, u32)>,
     /// The read-only remount of the tmpfs (spec `ro`).
     pub(crate) tmpfs_remount: Option<Remount>,
+    /// The hierarchies may be bound at the end of the plan, by [`MountPlan::bind_late_cgroups`],
+    /// instead of here: each has its `late_step`, and nothing after this op depends on them.
+    pub(crate) late: bool,
 }
 
 /// One hierarchy under the cgroup tmpfs.
@@ -170,6 +173,9 @@ pub(crate) struct CgroupHierarchy {
     pub(crate) remount: Option<(u32, Remount)>,
     /// Symlinks in the tmpfs to this hierarchy (`cpu` for `cpu,cpuacct`), each with its step.
     pub(crate) links: Vec<(CString, u32)>,
+    /// Step of attaching the detached bind the caller made ([`crate::detached_bind`]) in the
+    /// tmpfs, when the op is late.
+    pub(crate) late_step: Option<u32>,
 }
 
 /// mknod parameters of a device node.
@@ -323,6 +329,8 @@ pub struct MountPlan {
     pub(crate) ops: Vec<Op>,
     /// Description of each step, indexed by step number.
     pub(crate) steps: Vec<String>,
+    /// Some op binds, before the plan ends, a cgroup directory that was not ready at its start.
+    pub(crate) needs_cgroup_dirs: bool,
 }
 
 /// The MS_* flag names, for messages.
@@ -510,6 +518,8 @@ struct Builder<'a> {
     ops: Vec<Op>,
     /// Step descriptions so far.
     steps: Vec<String>,
+    /// A bind of a cgroup directory that was not ready at the start is in place (not late).
+    needs_cgroup_dirs: bool,
 }
 
 impl Builder<'_> {
@@ -834,17 +844,19 @@ impl Builder<'_> {
                     None,
                 );
             }
-            return self.push_mount(
-                field,
-                parts,
-                Leaf::Dir,
-                MountKind::Bind {
-                    source: cm.host_path.clone(),
-                    recursive: true,
-                },
-                opts,
-                bind_remount,
-            );
+            return self
+                .push_mount(
+                    field,
+                    parts,
+                    Leaf::Dir,
+                    MountKind::Bind {
+                        source: cm.host_path.clone(),
+                        recursive: true,
+                    },
+                    opts,
+                    bind_remount,
+                )
+                .map(|()| self.needs_cgroup_dirs |= !cm.ready_at_start);
         }
         // cgroup v1 (or hybrid): a tmpfs with one directory per hierarchy.
         let data = self.label_data("mode=755", "tmpfs");
@@ -913,6 +925,7 @@ impl Builder<'_> {
                 action,
                 remount,
                 links,
+                late_step: None,
             });
         }
         let place = self.where_(parts);
@@ -934,11 +947,30 @@ impl Builder<'_> {
             }),
             None => None,
         };
+        // Binds of directories the runtime is still making go last, where the kernel can seal
+        // them all with one mount_setattr; [`settle_late_cgroup_binds`] keeps them there only
+        // if nothing after this op depends on them.
+        let late = !cgroupns
+            && attrs.is_some()
+            && cfg.cgroup_mounts.iter().any(|cm| !cm.ready_at_start)
+            && cfg.cgroup_mounts.len() <= MAX_LATE_HIERARCHIES
+            && crate::sys::has_mount_setattr();
+        if late {
+            for (h, cm) in hierarchies.iter_mut().zip(&cfg.cgroup_mounts) {
+                let place = String::from_utf8_lossy(h.name.to_bytes()).into_owned();
+                h.late_step = Some(self.step(format!(
+                    "attach the bind of the container's cgroup {} at {place} in the cgroup tmpfs",
+                    cm.host_path.display()
+                )));
+            }
+        }
+        self.needs_cgroup_dirs |= !cgroupns && !late && cfg.cgroup_mounts.iter().any(|cm| !cm.ready_at_start);
         self.ops.push(Op::CgroupV1(CgroupV1Op {
             tmpfs,
             hierarchies,
             attrs,
             tmpfs_remount,
+            late,
         }));
         Ok(())
     }
@@ -1138,6 +1170,73 @@ enum MountKind {
     },
 }
 
+/// The most hierarchies a cgroup v1 op can bind late ([`crate::LateCgroups`] holds their mount points).
+pub(crate) const MAX_LATE_HIERARCHIES: usize = 16;
+
+/// Keeps a cgroup v1 op's binds late only when it is the plan's one such op and no op after it
+/// acts at, below or (making a mount) above its destination; otherwise they go back in place,
+/// and the plan needs the cgroup directories when it runs.
+fn settle_late_cgroup_binds(ops: &mut [Op], needs_cgroup_dirs: &mut bool) {
+    let late: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| matches!(op, Op::CgroupV1(c) if c.late).then_some(i))
+        .collect();
+    for &i in &late {
+        let keep = late.len() == 1
+            && match &ops[i] {
+                Op::CgroupV1(c) => {
+                    let dest = target_components(&c.tmpfs.target);
+                    ops[i + 1..].iter().all(|op| !touches(op, &dest))
+                }
+                _ => false,
+            };
+        if !keep && let Some(Op::CgroupV1(c)) = ops.get_mut(i) {
+            c.late = false;
+            *needs_cgroup_dirs = true;
+        }
+    }
+}
+
+/// The components of a target inside the rootfs.
+fn target_components(t: &Target) -> Vec<&[u8]> {
+    t.names.iter().map(|n| n.to_bytes()).collect()
+}
+
+/// The components of an absolute container path.
+fn absolute_components(path: &CStr) -> Vec<&[u8]> {
+    path.to_bytes()
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// Whether `op` acts at or below the container path `dest`, or makes a mount above it (which
+/// would cover it, or carry it along in a recursive bind), or changes propagation.
+fn touches(op: &Op, dest: &[&[u8]]) -> bool {
+    let (path, makes_mount) = match op {
+        Op::Mount(m) => (target_components(&m.target), true),
+        Op::CgroupV1(c) => (target_components(&c.tmpfs.target), true),
+        Op::Device(d) => (target_components(&d.file), true),
+        Op::Symlink(l) => {
+            let mut p = target_components(&l.parent);
+            p.push(l.name.to_bytes());
+            (p, false)
+        }
+        Op::ReadonlyPath { path, .. } | Op::MaskPath { path, .. } => (absolute_components(path), true),
+        Op::RemountPath { path, .. } => (absolute_components(path), false),
+        Op::Propagate { .. } => return true,
+        Op::ParentPrivate { .. }
+        | Op::BindRootfs { .. }
+        | Op::OpenRoot { .. }
+        | Op::Pivot { .. }
+        | Op::MoveRoot { .. } => {
+            return false;
+        }
+    };
+    path.starts_with(dest) || (makes_mount && dest.starts_with(&path))
+}
+
 impl MountPlan {
     /// Compiles the configuration in the parent: all parsing, validation and allocation.
     ///
@@ -1179,6 +1278,7 @@ impl MountPlan {
             cfg,
             ops: Vec::new(),
             steps: Vec::new(),
+            needs_cgroup_dirs: false,
         };
 
         // 1. Propagation, rootfs parent private, rootfs bind.
@@ -1323,9 +1423,12 @@ impl MountPlan {
                 remount,
             });
         }
+        let mut needs_cgroup_dirs = b.needs_cgroup_dirs;
+        settle_late_cgroup_binds(&mut b.ops, &mut needs_cgroup_dirs);
         Ok(MountPlan {
             ops: b.ops,
             steps: b.steps,
+            needs_cgroup_dirs,
         })
     }
 
@@ -1657,6 +1760,71 @@ mod tests {
             text.contains("remount /sys/fs/cgroup/memory (/sys/fs/cgroup/memory) with flags ro,nosuid,strictatime"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn cgroup_v1_binds_of_directories_made_later_go_last_unless_something_after_needs_them() {
+        if !crate::sys::has_mount_setattr() {
+            eprintln!("SKIP: no mount_setattr on this kernel, so no late binds");
+            return;
+        }
+        let default = ["nosuid", "noexec", "nodev", "relatime", "ro"];
+        let later = |cgroupns: bool, ready: bool| {
+            let mut c = cgroup_cfg(&default, cgroupns);
+            for cm in &mut c.cgroup_mounts {
+                cm.ready_at_start = ready;
+            }
+            c
+        };
+        let late = |c: &RootfsConfig| {
+            let plan = MountPlan::compile(c).unwrap();
+            let late = plan.ops.iter().any(|op| matches!(op, Op::CgroupV1(c) if c.late));
+            (late, plan.needs_cgroup_dirs())
+        };
+        // Nothing after the cgroup mount: the binds go last, the plan needs no directory.
+        assert_eq!(late(&later(false, false)), (true, false));
+        let text = MountPlan::compile(&later(false, false)).unwrap().describe();
+        assert!(
+            text.contains("attach the bind of the container's cgroup / at memory in the cgroup tmpfs"),
+            "{text}"
+        );
+        // Directories ready at the start are bound in place; a cgroup namespace binds nothing.
+        assert_eq!(late(&later(false, true)), (false, false));
+        assert_eq!(late(&later(true, false)), (false, false));
+        // What comes after and does not touch /sys/fs/cgroup keeps the binds late.
+        let mut c = later(false, false);
+        c.mounts.push(mount("/tmp", Some("tmpfs"), Some("tmpfs"), &[]));
+        c.masked_paths = vec!["/proc/kcore".into(), "/sys/fs/cgroupx".into()];
+        c.readonly_paths = vec!["/proc/sys".into()];
+        c.readonly = true;
+        assert_eq!(late(&c), (true, false));
+        // A mount below or above it, a masked or read-only path in or over it: in place, and
+        // the plan needs the directories when it runs.
+        let below = mount("/sys/fs/cgroup/cpu/x", Some("tmpfs"), Some("tmpfs"), &[]);
+        let above = mount("/sys/fs", Some("tmpfs"), Some("tmpfs"), &[]);
+        for m in [below, above] {
+            let mut c = later(false, false);
+            c.mounts.push(m);
+            assert_eq!(late(&c), (false, true));
+        }
+        for (masked, readonly) in [("/sys/fs/cgroup/memory", ""), ("", "/sys")] {
+            let mut c = later(false, false);
+            c.masked_paths = [masked]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+            c.readonly_paths = [readonly]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+            assert_eq!(late(&c), (false, true), "masked {masked:?}, read-only {readonly:?}");
+        }
+        // Two cgroup mounts: both in place.
+        let mut c = later(false, false);
+        c.mounts.push(mount("/cg2", Some("cgroup"), Some("cgroup"), &default));
+        assert_eq!(late(&c), (false, true));
     }
 
     #[test]

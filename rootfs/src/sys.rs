@@ -32,6 +32,13 @@ pub(crate) const MOUNT_ATTR_NODIRATIME: u64 = 0x0000_0080;
 /// `MOUNT_ATTR_NOSYMFOLLOW` from `linux/mount.h`.
 pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
+/// `OPEN_TREE_CLONE` from `linux/mount.h`.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+/// `OPEN_TREE_CLOEXEC` from `linux/mount.h`.
+const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+/// `MOVE_MOUNT_F_EMPTY_PATH` from `linux/mount.h`.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
 /// `struct mount_attr` from `linux/mount.h` (`MOUNT_ATTR_SIZE_VER0`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -230,6 +237,54 @@ pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAtt
             flags,
             std::ptr::from_ref(attr),
             std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// Whether this kernel has mount_setattr(2) (Linux 5.12); probed once, in the parent.
+pub(crate) fn has_mount_setattr() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        // SAFETY: invalid arguments on purpose (no fd, no attr): the kernel answers EBADF or
+        // EINVAL where the syscall exists, ENOSYS where it does not; nothing is changed.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                -1,
+                c"".as_ptr(),
+                0,
+                std::ptr::null::<c_void>(),
+                0,
+            )
+        };
+        ret == 0 || errno() != libc::ENOSYS
+    })
+}
+
+/// open_tree(2) with `OPEN_TREE_CLONE | AT_RECURSIVE`: a detached copy of the mount tree at
+/// `path` (below `dirfd`, or the working directory) — an rbind not attached anywhere yet.
+pub(crate) fn clone_tree(dirfd: Option<BorrowedFd<'_>>, path: &CStr) -> SysResult<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint;
+    let dirfd = dirfd.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
+    // SAFETY: `path` is NUL-terminated and `dirfd` open (or AT_FDCWD); the kernel returns a
+    // new fd or -1.
+    let fd = check_long(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) })?;
+    c_int::try_from(fd).map(owned).map_err(|_| libc::EBADF)
+}
+
+/// move_mount(2) of the detached tree `tree` onto `name` below `dirfd` (a final symlink is not
+/// followed).
+pub(crate) fn attach_tree(tree: BorrowedFd<'_>, dirfd: BorrowedFd<'_>, name: &CStr) -> SysResult<()> {
+    // SAFETY: both paths are NUL-terminated, both fds open; the kernel only attaches a mount.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            dirfd.as_raw_fd(),
+            name.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
         )
     })
     .map(drop)

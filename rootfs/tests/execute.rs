@@ -5,7 +5,7 @@
 
 use std::ffi::CString;
 use std::io::Read as _;
-use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd as _, OwnedFd};
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -116,6 +116,25 @@ fn run_child(
     pre: impl FnOnce() -> Result<(), String>,
     check: impl FnOnce() -> Result<(), String>,
 ) -> Outcome {
+    run_child_with_late(
+        plan,
+        extra_ns,
+        pre,
+        None::<(fn() -> Result<(), String>, &[OwnedFd])>,
+        check,
+    )
+}
+
+/// [`run_child`]; with `late`, the child runs the plan leaving the cgroup binds it can for
+/// later, then (in the new root) runs `between` and attaches the given detached binds with
+/// [`MountPlan::bind_late_cgroups`].
+fn run_child_with_late(
+    plan: &MountPlan,
+    extra_ns: libc::c_int,
+    pre: impl FnOnce() -> Result<(), String>,
+    late: Option<(impl FnOnce() -> Result<(), String>, &[OwnedFd])>,
+    check: impl FnOnce() -> Result<(), String>,
+) -> Outcome {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a writable array of two ints.
     let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
@@ -128,7 +147,9 @@ fn run_child(
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
         drop(rd);
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child_body(plan, extra_ns, pre, check)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            child_body(plan, extra_ns, pre, late, check)
+        }));
         let (code, msg): (i32, Vec<u8>) = match result {
             Ok(Ok(())) => (0, Vec::new()),
             Ok(Err(Outcome::Step(f))) => {
@@ -170,6 +191,7 @@ fn child_body(
     plan: &MountPlan,
     extra_ns: libc::c_int,
     pre: impl FnOnce() -> Result<(), String>,
+    late: Option<(impl FnOnce() -> Result<(), String>, &[OwnedFd])>,
     check: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), Outcome> {
     // SAFETY: unshare takes flags only.
@@ -193,7 +215,16 @@ fn child_body(
         )));
     }
     pre().map_err(Outcome::Check)?;
-    plan.execute().map_err(Outcome::Step)?;
+    match late {
+        None => plan.execute().map_err(Outcome::Step)?,
+        Some((between, binds)) => {
+            let left = plan.execute_leaving_cgroups().map_err(Outcome::Step)?;
+            let left = left.ok_or_else(|| Outcome::Check("the plan left no cgroup binds for later".into()))?;
+            between().map_err(Outcome::Check)?;
+            plan.bind_late_cgroups(left, binds.iter().map(AsFd::as_fd))
+                .map_err(Outcome::Step)?;
+        }
+    }
     check().map_err(Outcome::Check)
 }
 
@@ -695,8 +726,9 @@ fn user_namespace_devices_are_bind_mounts_of_host_nodes() {
     assert_ok(&plan, outcome);
 }
 
-/// The host's hierarchies, as runtime-core would pass them (here: the hierarchy roots).
-fn host_cgroup_mounts() -> Vec<CgroupMount> {
+/// The host's hierarchies, as runtime-core would pass them (here: the hierarchy roots), with
+/// their directories `ready` at the start of the plan or not.
+fn host_cgroup_mounts(ready: bool) -> Vec<CgroupMount> {
     let mut v = Vec::new();
     for (name, controllers) in [("cpu", "cpu"), ("memory", "memory"), ("systemd", "none,name=systemd")] {
         let p = PathBuf::from("/sys/fs/cgroup").join(name);
@@ -706,6 +738,7 @@ fn host_cgroup_mounts() -> Vec<CgroupMount> {
                 controllers: controllers.to_owned(),
                 unified: false,
                 host_path: p,
+                ready_at_start: ready,
             });
         }
     }
@@ -715,6 +748,7 @@ fn host_cgroup_mounts() -> Vec<CgroupMount> {
             controllers: String::new(),
             unified: true,
             host_path: "/sys/fs/cgroup/unified".into(),
+            ready_at_start: ready,
         });
     }
     v
@@ -741,10 +775,12 @@ const DEFAULT_CGROUP_VIEW: CgroupView = CgroupView {
 /// Runs a cgroup mount test with or without a cgroup namespace: mounts /sys/fs/cgroup with
 /// `options` after `pre`, and checks `view` from the inside. Without a namespace it adds a
 /// co-mounted hierarchy (a second bind of the cpu hierarchy named `ocirun,test`) to check
-/// runc's links to it.
+/// runc's links to it. With `ready` false the directories count as made while the plan runs:
+/// the binds are left for the end, and the test checks that none is there before it.
 fn cgroup_mount_test(
     test: &str,
     cgroupns: bool,
+    ready: bool,
     options: &[&str],
     pre: impl FnOnce() -> Result<(), String>,
     view: &CgroupView,
@@ -752,7 +788,7 @@ fn cgroup_mount_test(
     if !have_root(test) {
         return;
     }
-    let mut cgroups = host_cgroup_mounts();
+    let mut cgroups = host_cgroup_mounts(ready);
     let Some(cpu) = cgroups.iter().find(|c| c.name == "cpu").cloned() else {
         eprintln!("SKIP {test}: needs the cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu");
         return;
@@ -770,8 +806,35 @@ fn cgroup_mount_test(
     cfg.cgroup_mounts = cgroups.clone();
     cfg.new_cgroup_namespace = cgroupns;
     let plan = MountPlan::compile(&cfg).expect("compile");
+    assert!(
+        !plan.needs_cgroup_dirs(),
+        "the plan needs directories that are ready, or that it can bind late"
+    );
     let extra = if cgroupns { libc::CLONE_NEWCGROUP } else { 0 };
-    let outcome = run_child(&plan, extra, pre, || {
+    let late = plan.has_late_cgroup_binds();
+    assert!(!late || (!ready && !cgroupns), "late binds of ready directories");
+    let names: Vec<String> = cgroups.iter().map(|c| c.name.clone()).collect();
+    // The detached binds a runtime would make in its own mount namespace once the directories
+    // exist, for the child to attach at the end.
+    let binds: Vec<OwnedFd> = if late {
+        cgroups
+            .iter()
+            .map(|c| rootfs::detached_bind(&c.host_path).expect("detached bind"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let between = move || {
+        let top = mount_at("/sys/fs/cgroup")?;
+        ensure(top.fstype == "tmpfs", || format!("/sys/fs/cgroup is {}", top.fstype))?;
+        for name in &names {
+            let point = format!("/sys/fs/cgroup/{name}");
+            ensure(Path::new(&point).is_dir(), || format!("{point} is not made yet"))?;
+            ensure(mount_at(&point).is_err(), || format!("{point} is bound before the end"))?;
+        }
+        Ok(())
+    };
+    let outcome = run_child_with_late(&plan, extra, pre, late.then_some((between, binds.as_slice())), || {
         let top = mount_at("/sys/fs/cgroup")?;
         ensure(top.fstype == "tmpfs", || format!("/sys/fs/cgroup is {}", top.fstype))?;
         ensure(top.opts == view.tmpfs_opts, || {
@@ -812,6 +875,29 @@ fn cgroup_v1_mount_binds_host_hierarchies_read_only() {
     cgroup_mount_test(
         "cgroup_v1_mount_binds_host_hierarchies_read_only",
         false,
+        true,
+        CGROUP_OPTIONS,
+        || Ok(()),
+        &DEFAULT_CGROUP_VIEW,
+    );
+}
+
+#[test]
+fn cgroup_v1_mount_of_directories_made_later_binds_them_after_the_root_switch() {
+    if !MountPlan::compile(&RootfsConfig {
+        mounts: vec![mount("/sys/fs/cgroup", "cgroup", "cgroup", CGROUP_OPTIONS)],
+        cgroup_mounts: host_cgroup_mounts(false),
+        ..Bundle::new("late_probe").config()
+    })
+    .is_ok_and(|p| p.has_late_cgroup_binds())
+    {
+        eprintln!("SKIP: no late cgroup binds here (no v1 hierarchy, or no mount_setattr)");
+        return;
+    }
+    cgroup_mount_test(
+        "cgroup_v1_mount_of_directories_made_later_binds_them_after_the_root_switch",
+        false,
+        false,
         CGROUP_OPTIONS,
         || Ok(()),
         &DEFAULT_CGROUP_VIEW,
@@ -822,6 +908,7 @@ fn cgroup_v1_mount_binds_host_hierarchies_read_only() {
 fn cgroup_v1_mount_with_cgroupns_mounts_cgroupfs() {
     cgroup_mount_test(
         "cgroup_v1_mount_with_cgroupns_mounts_cgroupfs",
+        true,
         true,
         CGROUP_OPTIONS,
         || Ok(()),
@@ -869,6 +956,7 @@ fn cgroup_v1_mount_without_mount_setattr_remounts_each_hierarchy() {
     cgroup_mount_test(
         "cgroup_v1_mount_without_mount_setattr_remounts_each_hierarchy",
         false,
+        true,
         CGROUP_OPTIONS,
         without_mount_setattr,
         &DEFAULT_CGROUP_VIEW,
@@ -879,6 +967,7 @@ fn cgroup_v1_mount_without_mount_setattr_remounts_each_hierarchy() {
 fn cgroup_v1_mount_with_cgroupns_without_mount_setattr_remounts_the_tmpfs() {
     cgroup_mount_test(
         "cgroup_v1_mount_with_cgroupns_without_mount_setattr_remounts_the_tmpfs",
+        true,
         true,
         CGROUP_OPTIONS,
         without_mount_setattr,
@@ -892,6 +981,7 @@ fn cgroup_v1_mount_flags_the_tmpfs_does_not_take_go_to_the_hierarchies_only() {
     cgroup_mount_test(
         "cgroup_v1_mount_flags_the_tmpfs_does_not_take_go_to_the_hierarchies_only",
         false,
+        true,
         &["nosuid", "exec", "nodev", "strictatime", "ro"],
         || Ok(()),
         &CgroupView {
@@ -905,6 +995,7 @@ fn cgroup_v1_mount_flags_the_tmpfs_does_not_take_go_to_the_hierarchies_only() {
 fn cgroup_v1_mount_without_ro_leaves_the_tmpfs_writable() {
     cgroup_mount_test(
         "cgroup_v1_mount_without_ro_leaves_the_tmpfs_writable",
+        false,
         false,
         &["nosuid", "noexec", "nodev", "relatime"],
         || Ok(()),

@@ -155,6 +155,7 @@ fn execute_does_not_allocate() {
                 controllers: "cpu".to_owned(),
                 unified: false,
                 host_path: cpu.clone(),
+                ready_at_start: false,
             })
             .collect();
     } else {
@@ -164,6 +165,15 @@ fn execute_does_not_allocate() {
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(ok, "the plan failed in the child");
     assert_eq!(allocs, 0, "execute allocated {allocs} times");
+    // The same with the cgroup directories ready at the start: bound in place, not late.
+    let mut ready = cfg.clone();
+    for cm in &mut ready.cgroup_mounts {
+        cm.ready_at_start = true;
+    }
+    let plan = MountPlan::compile(&ready).expect("compile");
+    let (allocs, ok) = allocations_in_child(&plan);
+    assert!(ok, "the plan failed in the child (cgroup directories ready)");
+    assert_eq!(allocs, 0, "execute allocated {allocs} times (cgroup directories ready)");
 
     // The failure path does not allocate either.
     let mut failing = cfg.clone();

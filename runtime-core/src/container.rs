@@ -249,7 +249,7 @@ impl ContainerBuilder {
                 "restoring into a systemd scope is not supported: use the cgroupfs driver",
             ));
         }
-        let cgroup = make_cgroup(linux, &self.id, false)?;
+        let cgroup = make_cgroup(linux, &self.id)?;
         let cgroup_path = cgroup.path().to_string();
         undo.cgroup = Some(cgroup);
         let pid = spawn(&spec, &rootfs, &cgroup_path)?;
@@ -534,7 +534,9 @@ pub(crate) fn wait_ready(
         let (sock_events, child_events) = poll_with_init(sock, child, "wait for the container init")?;
         if sock_events & libc::POLLIN != 0 {
             let mut buf = [0u8; Msg::SIZE];
-            let (n, fd) = crate::sys::recv_with_fd(sock.as_raw_fd(), &mut buf).unwrap_or((0, None));
+            let mut received: [Option<OwnedFd>; 1] = [None];
+            let (n, _) = crate::sys::recv_with_fds(sock.as_raw_fd(), &mut buf, &mut received).unwrap_or((0, 0));
+            let [fd] = received;
             match Msg::decode(&buf) {
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Fd => {
                     let slot = match FdKind::from_u32(m.step) {
@@ -603,37 +605,36 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
-    let cgroup = make_cgroup(linux, &id, opts.systemd_cgroup)?;
+    // The cgroupfs driver makes the v2 directory now, for CLONE_INTO_CGROUP; the v1 ones and
+    // every limit come after the clone, while the init sets up its rootfs (it waits for them
+    // only when it needs them). systemd makes them all once it has the init's pid.
+    let cgroup = resolve_cgroup(linux, &id, opts.systemd_cgroup)?;
+    undo.cgroup = Some(cgroup.clone());
+    if !opts.systemd_cgroup {
+        cgroup.create_unified().map_err(Error::Cgroup)?;
+    }
     let cgroup_path = cgroup.path().to_string();
     let cgroup_mounts = cgroup
         .mounts()
         .into_iter()
-        .map(|(name, controllers, unified, host_path)| rootfs::CgroupMount {
-            name,
-            controllers,
-            unified,
-            host_path,
+        .map(|m| rootfs::CgroupMount {
+            ready_at_start: m.unified && !opts.systemd_cgroup,
+            name: m.name,
+            controllers: m.mount_data,
+            unified: m.unified,
+            host_path: m.dir,
         })
         .collect();
-    undo.cgroup = Some(cgroup);
-    // The init enters its cgroups itself: created in the v2 one (CLONE_INTO_CGROUP), it
-    // writes "0" to each v1 `tasks` file; no pid goes through cgroup.procs and its global lock.
-    let join = if opts.systemd_cgroup {
-        // The scope's cgroup exists only once systemd has made it, with the init in it.
-        cgroups::JoinFds::default()
+    let (cgroup_fd, cgroup_tasks) = if opts.systemd_cgroup {
+        (None, Vec::new())
     } else {
-        undo.cgroup
-            .as_ref()
-            .expect("set just above")
-            .join_fds()
-            .map_err(Error::Cgroup)?
+        let tasks = cgroup
+            .v1_tasks_paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        (cgroup.clone_into_fd().map_err(Error::Cgroup)?, tasks)
     };
-    let cgroup_fd = join.v2_dir;
-    let cgroup_tasks = join
-        .v1_tasks
-        .into_iter()
-        .map(|(fd, path)| (fd, path.display().to_string()))
-        .collect();
 
     let fifo_path = dir.fifo_path();
     let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
@@ -699,19 +700,33 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false).map_err(Error::Namespace)?;
         sent = send_msg(&parent_sock, Tag::MapsWritten).is_ok();
     }
+    // The rest of the cgroup, while the init sets up its rootfs. Go brings the v1 `tasks`
+    // files, which the init writes "0" to, and the binds its mount plan left for later.
+    let mut go_fds = Vec::new();
     if opts.systemd_cgroup {
-        finish_systemd_cgroup(undo.cgroup.as_ref().expect("set above"), linux, &id, pid)?;
-    } else if !spawned.in_cgroup {
-        // clone without CLONE_INTO_CGROUP (before Linux 5.7): the v2 cgroup is ours to join.
-        undo.cgroup
-            .as_ref()
-            .expect("set above")
-            .add_process_v2(pid)
+        finish_systemd_cgroup(&cgroup, linux, &id, pid)?;
+    } else {
+        cgroup
+            .create_rest(Some(&resources_with_default_devices(linux)))
             .map_err(Error::Cgroup)?;
+        go_fds.extend(cgroup.v1_tasks().map_err(Error::Cgroup)?.into_iter().map(|(fd, _)| fd));
+        if !spawned.in_cgroup {
+            // clone without CLONE_INTO_CGROUP (before Linux 5.7): the v2 cgroup is ours to join.
+            cgroup.add_process_v2(pid).map_err(Error::Cgroup)?;
+        }
+    }
+    if plan.late_cgroup_binds() {
+        for m in cgroup.mounts() {
+            go_fds.push(rootfs::detached_bind(&m.dir).map_err(Error::Rootfs)?);
+        }
     }
     if sent {
-        let _ = send_msg(&parent_sock, Tag::Go);
+        let raw: Vec<libc::c_int> = go_fds.iter().map(|f| f.as_raw_fd()).collect();
+        let go = crate::sync::Msg::new(Tag::Go, 0, 0, 0).encode();
+        // A failed send means the init is gone: wait_ready then reports its error or exit.
+        let _ = crate::sys::send_with_fds(parent_sock.as_raw_fd(), &go, &raw);
     }
+    drop(go_fds);
     let creating = oci_state(
         spec.version(),
         &id,
@@ -773,16 +788,23 @@ struct Created {
     fifo: Option<std::fs::File>,
 }
 
-/// Makes the container's cgroup in every hierarchy with the spec's resources. With the
-/// systemd driver only the path is resolved: the cgroup comes with the scope unit, which
-/// needs the init's pid ([`finish_systemd_cgroup`]).
-fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str, systemd: bool) -> Result<Cgroup> {
+/// Resolves the container's cgroup from linux.cgroupsPath without touching the filesystem.
+/// With the systemd driver the cgroup comes with the scope unit, which needs the init's pid
+/// ([`finish_systemd_cgroup`]).
+fn resolve_cgroup(linux: &oci_spec::runtime::Linux, id: &str, systemd: bool) -> Result<Cgroup> {
     let hierarchies = Hierarchies::detect().map_err(Error::Cgroup)?;
     let cgroups_path = linux.cgroups_path().as_ref().and_then(|p| p.to_str());
     if systemd {
-        return Cgroup::new_systemd(&hierarchies, cgroups_path, id).map_err(Error::Cgroup);
+        Cgroup::new_systemd(&hierarchies, cgroups_path, id).map_err(Error::Cgroup)
+    } else {
+        Cgroup::new(&hierarchies, cgroups_path, id).map_err(Error::Cgroup)
     }
-    let cgroup = Cgroup::new(&hierarchies, cgroups_path, id).map_err(Error::Cgroup)?;
+}
+
+/// Makes the container's cgroup in every hierarchy with the spec's resources (the cgroupfs
+/// driver), all before the init exists.
+fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
+    let cgroup = resolve_cgroup(linux, id, false)?;
     cgroup
         .create(Some(&resources_with_default_devices(linux)))
         .map_err(Error::Cgroup)?;

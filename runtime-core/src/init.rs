@@ -213,8 +213,16 @@ pub(crate) struct InitPlan {
     stdio: [Option<OwnedFd>; 3],
     sync: Option<OwnedFd>,
     keep_fds: Vec<libc::c_uint>,
-    cgroup_tasks: Vec<OwnedFd>,
+    /// Each v1 hierarchy's `tasks` file, for errors: the parent's Go brings them open, in
+    /// this order, and the init writes "0" to each.
     cgroup_names: Vec<String>,
+    /// How many detached cgroup binds follow the `tasks` files in Go, for the binds the
+    /// mount plan leaves for later (0 when it leaves none).
+    late_cgroup_binds: usize,
+    /// Wait for Go (the cgroup made) before any other work: a cgroup namespace is rooted
+    /// where the init is, the create hooks expect it in its cgroup, or the mount plan binds
+    /// the cgroup directories in place.
+    cgroup_first: bool,
 }
 
 fn cstring(field: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
@@ -270,8 +278,9 @@ pub(crate) struct PlanOptions<'a> {
     /// The first this many preserved fds are systemd socket-activation fds: the
     /// process gets `LISTEN_FDS` and `LISTEN_PID=1`.
     pub listen_fds: u32,
-    /// Each v1 hierarchy's `tasks` file, with its path for errors: the init writes "0" to each.
-    pub cgroup_tasks: Vec<(OwnedFd, String)>,
+    /// Each v1 hierarchy's `tasks` file, for errors: the parent's Go brings them open, in
+    /// this order, and the init writes "0" to each.
+    pub cgroup_tasks: Vec<String>,
 }
 
 impl InitPlan {
@@ -351,6 +360,16 @@ impl InitPlan {
             .map(|h| cstring("domainname", h.as_str()));
 
         let mount_label = lsm::mount_label(linux)?;
+        let create_hooks = crate::hooks::any(
+            spec.hooks().as_ref(),
+            &[HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer],
+        );
+        let mut cgroup_mounts = opts.cgroup_mounts;
+        if create_hooks || new_cgroup {
+            // The init waits for its cgroup before anything else: every directory is there.
+            cgroup_mounts.iter_mut().for_each(|m| m.ready_at_start = true);
+        }
+        let hierarchies = cgroup_mounts.len();
         let mounts = (!opts.exec)
             .then(|| {
                 MountPlan::compile(&rootfs::RootfsConfig {
@@ -365,7 +384,7 @@ impl InitPlan {
                     new_user_namespace: new_user,
                     new_cgroup_namespace: new_cgroup,
                     mount_label,
-                    cgroup_mounts: opts.cgroup_mounts,
+                    cgroup_mounts,
                 })
             })
             .transpose()
@@ -506,11 +525,21 @@ impl InitPlan {
         let fifo_name = cstring("exec fifo", fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string())?;
 
         let sync = raise_fd(opts.sync, min_fd)?;
-        let (cgroup_tasks, cgroup_names): (Vec<OwnedFd>, Vec<String>) = opts.cgroup_tasks.into_iter().unzip();
-        let cgroup_tasks = cgroup_tasks
-            .into_iter()
-            .map(|fd| raise_fd(fd, min_fd))
-            .collect::<Result<Vec<_>>>()?;
+        let late_cgroup_binds = if mounts.as_ref().is_some_and(MountPlan::has_late_cgroup_binds) {
+            hierarchies
+        } else {
+            0
+        };
+        if opts.cgroup_tasks.len() + late_cgroup_binds > sys::MAX_MSG_FDS {
+            return Err(Error::spec(
+                "linux.cgroupsPath",
+                format!(
+                    "this host has {hierarchies} cgroup hierarchies: more than ocirun hands to the init ({} fds at most)",
+                    sys::MAX_MSG_FDS
+                ),
+            ));
+        }
+        let cgroup_first = new_cgroup || create_hooks || mounts.as_ref().is_some_and(MountPlan::needs_cgroup_dirs);
         let sync_raw = sync.as_raw_fd();
         let mut keep_fds: Vec<libc::c_uint> = join
             .iter()
@@ -518,7 +547,6 @@ impl InitPlan {
             .chain(fifo_fd.as_ref().map(|f| f.as_raw_fd()))
             .chain(stdio.iter().flatten().map(|f| f.as_raw_fd()))
             .chain([sync_raw])
-            .chain(cgroup_tasks.iter().map(|f| f.as_raw_fd()))
             .map(|fd| fd as libc::c_uint)
             .collect();
         keep_fds.sort_unstable();
@@ -536,10 +564,7 @@ impl InitPlan {
             domainname: domainname.transpose()?,
             proc_self_fd: cstring("proc", "/proc/self/fd")?,
             mounts,
-            create_hooks: crate::hooks::any(
-                spec.hooks().as_ref(),
-                &[HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer],
-            ),
+            create_hooks,
             terminal,
             sysctl,
             oom_score_adj,
@@ -573,9 +598,17 @@ impl InitPlan {
             stdio,
             sync: Some(sync),
             keep_fds,
-            cgroup_tasks,
-            cgroup_names,
+            cgroup_names: opts.cgroup_tasks,
+            late_cgroup_binds,
+            cgroup_first,
         })
+    }
+
+    /// Whether Go must bring detached binds of the cgroup directories, one per hierarchy in
+    /// the order of the plan's cgroup mounts ([`rootfs::detached_bind`]), after the `tasks`
+    /// files.
+    pub(crate) fn late_cgroup_binds(&self) -> bool {
+        self.late_cgroup_binds > 0
     }
 
     /// Closes the parent's copies of the fds that now belong to the child, so
@@ -584,7 +617,6 @@ impl InitPlan {
         self.sync = None;
         self.stdio = [None, None, None];
         self.fifo_fd = None;
-        self.cgroup_tasks.clear();
     }
 
     /// Sets the CPUs the child runs on until it is in its cgroup (which resets them):
@@ -714,16 +746,6 @@ impl InitPlan {
         );
         // Nothing in the container may open this process through /proc until exec.
         step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
-        // Into the v1 cgroups before any other work, as this process's one thread: "0" written
-        // to `tasks` skips the global lock (and its RCU wait) that a pid in cgroup.procs takes.
-        if let Err((i, errno)) = cgroups::join_self(&self.cgroup_tasks) {
-            return fail(Step::JoinCgroup, i as u32, errno);
-        }
-        // The host's cgroup files are no business of the container's: closed at once.
-        for fd in &self.cgroup_tasks {
-            sys::close(fd.as_raw_fd());
-        }
-
         if self.new_user {
             let mut buf = [0u8; Msg::SIZE];
             match sys::recv(sync, &mut buf) {
@@ -751,22 +773,35 @@ impl InitPlan {
         for (i, (kind, fd, _)) in self.join.iter().enumerate() {
             step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
         }
-        // Whether the parent's Go (the init is in its cgroup) has come.
+        // Go brings the fds for the cgroup: each v1 `tasks` file, then the late binds.
+        let mut go_fds: [Option<OwnedFd>; sys::MAX_MSG_FDS] = [const { None }; sys::MAX_MSG_FDS];
+        let tasks = self.cgroup_names.len();
+        // Whether the parent's Go (the cgroup is made) has come, and the init is in it.
         let mut in_cgroup = false;
-        // Waits for Go once; then, in the cgroup, sets the CPU affinity: `final`, or every
-        // CPU of the cgroup's cpuset, whatever affinity the runtime or `initial` gave.
+        // Waits for Go once and enters the cgroup: "0" written to each v1 `tasks` file moves
+        // this process's one thread, skipping the global lock (and its RCU wait) that a pid in
+        // cgroup.procs takes. Then, in the cgroup, sets the CPU affinity: `final`, or every CPU
+        // of the cgroup's cpuset, whatever affinity the runtime or `initial` gave.
         macro_rules! enter_cgroup {
             () => {
                 if !in_cgroup {
-                    step!(wait_go(sync), Step::WaitStart);
+                    step!(self.wait_go(sync, &mut go_fds), Step::WaitStart);
+                    let joined = cgroups::join_self(go_fds.iter().take(tasks).flatten().map(|f| f.as_fd()));
+                    if let Err((i, errno)) = joined {
+                        return fail(Step::JoinCgroup, i as u32, errno);
+                    }
+                    // The host's cgroup files are no business of the container's: closed at once.
+                    go_fds.iter_mut().take(tasks).for_each(|f| *f = None);
                     in_cgroup = true;
                     step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
                 }
             };
         }
-        if self.new_cgroup {
-            // Wait for the cgroup early: the new cgroup namespace is rooted where the init is now.
+        if self.cgroup_first {
             enter_cgroup!();
+        }
+        if self.new_cgroup {
+            // The new cgroup namespace is rooted where the init is now.
             step!(
                 namespaces::sys::unshare(NamespaceKind::Cgroup.clone_flag()),
                 Step::CgroupNamespace
@@ -802,22 +837,19 @@ impl InitPlan {
         for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
             step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
         }
-        // The parent's Go may arrive while the init waits for the hooks: remember it.
-        let mut go_received = false;
-        let mounted = match &self.mounts {
-            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync, &mut go_received)),
-            Some(mounts) => mounts.execute().map_err(rootfs::Stop::Step),
-            None => Ok(()),
+        // With create hooks the mounts are all in place before the root switch, where the hooks
+        // run; otherwise binds of cgroup directories the parent is still making are left for
+        // later, so the init sets up its rootfs while the parent makes its cgroup.
+        let late = match &self.mounts {
+            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)).map(|()| None),
+            Some(mounts) => mounts.execute_leaving_cgroups().map_err(rootfs::Stop::Step),
+            None => Ok(None),
         };
-        match mounted {
-            Ok(()) => {}
+        let late = match late {
+            Ok(late) => late,
             Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
             Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
-        }
-        if go_received && !in_cgroup {
-            in_cgroup = true;
-            step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
-        }
+        };
         // The pty comes from the container's own devpts, now that the root is the container's.
         let pty = match &self.terminal {
             Some(t) => match open_console(sync, t) {
@@ -829,21 +861,11 @@ impl InitPlan {
         if let Some((path, value)) = &self.oom_score_adj {
             step!(namespaces::sys::write_file(path, value), Step::OomScoreAdj);
         }
-        for (i, (res, soft, hard, _)) in self.rlimits.iter().enumerate() {
-            step!(sys::setrlimit(*res, *soft, *hard), Step::Rlimit, i);
-        }
-        step!(sys::chdir(&self.cwd), Step::Chdir);
-        // I/O priority and scheduler while the init still has every capability (an
-        // RT class or policy and a negative nice need CAP_SYS_ADMIN or CAP_SYS_NICE).
+        // I/O priority while the init still has every capability (an RT class needs
+        // CAP_SYS_ADMIN).
         if let Some(prio) = self.io_priority {
             step!(sys::ioprio_set(prio), Step::IoPriority);
         }
-        if let Some(attr) = &self.scheduler {
-            // In the cgroup first: a v1 cpu cgroup without RT runtime refuses an RT task.
-            enter_cgroup!();
-            step!(sys::sched_setattr(attr), Step::Scheduler);
-        }
-
         if let Some(caps) = &self.caps {
             for cap in 0..=self.last_cap {
                 if caps.bounding & (1 << cap) == 0 {
@@ -855,6 +877,29 @@ impl InitPlan {
                 }
             }
             step!(sys::prctl(libc::PR_SET_KEEPCAPS, 1), Step::Prctl);
+        }
+
+        // Into the cgroup, which the parent made while the init set itself up; the late binds
+        // go in while the init can still mount (the bounding set limits only what exec gives).
+        // Before the rlimits: a low RLIMIT_NOFILE could refuse Go's fds.
+        enter_cgroup!();
+        debug_assert!(in_cgroup);
+        if let (Some(late), Some(mounts)) = (late, &self.mounts) {
+            let binds = go_fds.iter().skip(tasks).flatten().map(|f| f.as_fd());
+            if let Err(f) = mounts.bind_late_cgroups(late, binds) {
+                return fail(Step::Rootfs, f.step, f.errno);
+            }
+        }
+        go_fds.iter_mut().for_each(|f| *f = None);
+        for (i, (res, soft, hard, _)) in self.rlimits.iter().enumerate() {
+            step!(sys::setrlimit(*res, *soft, *hard), Step::Rlimit, i);
+        }
+        step!(sys::chdir(&self.cwd), Step::Chdir);
+        // The scheduler while the init still has every capability (an RT policy and a negative
+        // nice need CAP_SYS_NICE), in its cgroup: a v1 cpu cgroup without RT runtime refuses an
+        // RT task.
+        if let Some(attr) = &self.scheduler {
+            step!(sys::sched_setattr(attr), Step::Scheduler);
         }
         if pty >= 0 {
             // The process's user must be able to use its console (runc's fixStdioPermissions):
@@ -898,11 +943,6 @@ impl InitPlan {
             return fail(Step::Lookup, 0, libc::ENOENT);
         };
 
-        // Everything is ready but the cgroup: the parent says Go once it has put us there.
-        if !in_cgroup {
-            step!(wait_go(sync), Step::WaitStart);
-            step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
-        }
         // The labels the exec takes; before no_new_privs, as runc applies AppArmor's.
         for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
             step!(sys::write(label_fds[i], &label.content), Step::ExecLabel, i);
@@ -963,6 +1003,24 @@ impl InitPlan {
 }
 
 impl InitPlan {
+    /// Waits for the parent's Go (the cgroup is made) and the fds it brings into `fds`: each v1
+    /// `tasks` file, then the detached binds for the late cgroup binds.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn wait_go(&self, sync: libc::c_int, fds: &mut [Option<OwnedFd>]) -> Result<(), i32> {
+        let mut buf = [0u8; Msg::SIZE];
+        match sys::recv_with_fds(sync, &mut buf, fds)? {
+            (n, count) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) => {
+                if count == self.cgroup_names.len() + self.late_cgroup_binds {
+                    Ok(())
+                } else {
+                    Err(libc::EPROTO)
+                }
+            }
+            _ => Err(libc::EPIPE),
+        }
+    }
+
     /// Loads the seccomp filter, if any, and hands its notify listener to the parent.
     ///
     /// Runs in the child: no allocation, no locks.
@@ -972,7 +1030,7 @@ impl InitPlan {
         };
         if let Some(listener) = program.load()? {
             let msg = Msg::new(Tag::Fd, FdKind::SeccompListener as u32, 0, 0).encode();
-            let sent = sys::send_with_fd(sync, &msg, listener);
+            let sent = sys::send_with_fds(sync, &msg, &[listener]);
             // The container process must never hold the listener.
             sys::close(listener);
             sent?;
@@ -981,20 +1039,17 @@ impl InitPlan {
     }
 }
 
-/// Asks the parent to run the create hooks and waits until it has; notes a Go that comes first.
+/// Asks the parent to run the create hooks and waits until it has.
 /// Runs in the child: no allocation, no locks.
-fn hooks_pause(sync: libc::c_int, go_received: &mut bool) -> Result<(), i32> {
+fn hooks_pause(sync: libc::c_int) -> Result<(), i32> {
     sys::send(sync, &Msg::new(Tag::Hooks, 0, 0, 0).encode())?;
-    loop {
-        let mut buf = [0u8; Msg::SIZE];
-        match sys::recv(sync, &mut buf)? {
-            n if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
-                Some(Tag::HooksDone) => return Ok(()),
-                Some(Tag::Go) => *go_received = true,
-                _ => return Err(libc::EPROTO),
-            },
-            _ => return Err(libc::EPIPE),
-        }
+    let mut buf = [0u8; Msg::SIZE];
+    match sys::recv(sync, &mut buf)? {
+        n if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
+            Some(Tag::HooksDone) => Ok(()),
+            _ => Err(libc::EPROTO),
+        },
+        _ => Err(libc::EPIPE),
     }
 }
 
@@ -1038,10 +1093,10 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
     let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
     let slave = pty_pair(master, terminal);
     let sent = slave.and_then(|_| {
-        sys::send_with_fd(
+        sys::send_with_fds(
             sync,
             &Msg::new(Tag::Fd, FdKind::PtyMaster as u32, 0, 0).encode(),
-            master,
+            &[master],
         )
         .map_err(ConsoleStep::SendMaster.failed())
     });
@@ -1091,14 +1146,5 @@ fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u3
             sys::close(slave);
             Err(e)
         }
-    }
-}
-
-/// Waits for the parent's Go: the init is in its cgroup. Runs in the child: no allocation, no locks.
-fn wait_go(sync: libc::c_int) -> Result<(), i32> {
-    let mut buf = [0u8; Msg::SIZE];
-    match sys::recv(sync, &mut buf)? {
-        n if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) => Ok(()),
-        _ => Err(libc::EPIPE),
     }
 }

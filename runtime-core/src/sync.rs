@@ -111,24 +111,49 @@ mod tests {
     }
 
     #[test]
-    fn an_fd_rides_with_a_message() {
+    fn fds_ride_with_a_message() {
         use std::io::{Read, Write};
         use std::os::fd::AsRawFd;
         let (a, b) = std::os::unix::net::UnixDatagram::pair().expect("socketpair");
-        let (mut r, mut w) = std::io::pipe().expect("pipe");
-        let m = Msg::new(Tag::Fd, FdKind::PtyMaster as u32, 0, 0);
-        crate::sys::send_with_fd(a.as_raw_fd(), &m.encode(), w.as_raw_fd()).expect("send");
+        let pipes: Vec<_> = (0..3).map(|_| std::io::pipe().expect("pipe")).collect();
+        let writers: Vec<libc::c_int> = pipes.iter().map(|(_, w)| w.as_raw_fd()).collect();
+        let m = Msg::new(Tag::Go, 0, 0, 0);
+        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &writers).expect("send");
         let mut buf = [0u8; Msg::SIZE];
-        let (n, fd) = crate::sys::recv_with_fd(b.as_raw_fd(), &mut buf).expect("recv");
-        assert_eq!((n, Msg::decode(&buf)), (Msg::SIZE, Some(m)));
-        let fd = fd.expect("an fd arrived");
-        assert_ne!(fd.as_raw_fd(), w.as_raw_fd(), "the received fd is a new one");
-        // Writing through the received fd reaches the same pipe.
-        std::fs::File::from(fd).write_all(b"x").expect("write");
-        w.flush().ok();
-        let mut byte = [0u8; 1];
-        r.read_exact(&mut byte).expect("read");
-        assert_eq!(&byte, b"x");
+        let mut fds: [Option<std::os::fd::OwnedFd>; 4] = Default::default();
+        let (n, count) = crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut fds).expect("recv");
+        assert_eq!((n, count, Msg::decode(&buf)), (Msg::SIZE, 3, Some(m)));
+        assert!(fds[3].is_none());
+        for (slot, (r, w)) in fds.iter_mut().zip(pipes) {
+            let fd = slot.take().expect("an fd arrived");
+            assert_ne!(fd.as_raw_fd(), w.as_raw_fd(), "the received fd is a new one");
+            // Writing through the received fd reaches the same pipe.
+            std::fs::File::from(fd).write_all(b"x").expect("write");
+            drop(w);
+            let mut r = r;
+            let mut byte = [0u8; 1];
+            r.read_exact(&mut byte).expect("read");
+            assert_eq!(&byte, b"x");
+        }
+        // A message without fds, and one with more fds than room: refused, nothing kept.
+        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &[]).expect("send");
+        assert_eq!(
+            crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut fds),
+            Ok((Msg::SIZE, 0))
+        );
+        let (_r, w) = std::io::pipe().expect("pipe");
+        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &[w.as_raw_fd(); 2]).expect("send");
+        let mut one: [Option<std::os::fd::OwnedFd>; 1] = Default::default();
+        assert_eq!(
+            crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut one),
+            Err(libc::EMSGSIZE)
+        );
+        assert!(one[0].is_none(), "the fds of a refused message are closed");
+        let too_many = [w.as_raw_fd(); crate::sys::MAX_MSG_FDS + 1];
+        assert_eq!(
+            crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &too_many),
+            Err(libc::EMSGSIZE)
+        );
         assert_eq!(FdKind::from_u32(2), Some(FdKind::PtyMaster));
         assert_eq!(FdKind::from_u32(9), None);
     }

@@ -45,25 +45,32 @@ pub fn send(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
     }
 }
 
-/// A control buffer for SCM_RIGHTS, aligned as cmsghdr needs, on the stack: room for one fd
-/// sent, and for a few received (the extras are closed).
+/// The most fds one message carries ([`send_with_fds`], [`recv_with_fds`]).
+pub const MAX_MSG_FDS: usize = 40;
+
+/// A control buffer for SCM_RIGHTS, aligned as cmsghdr needs, on the stack: room for
+/// [`MAX_MSG_FDS`] fds (a 16-byte header and 4 bytes each).
 #[repr(C)]
 struct FdControl {
     _align: [libc::cmsghdr; 0],
-    bytes: [u8; 64],
+    bytes: [u8; 16 + 4 * MAX_MSG_FDS],
 }
 
 impl FdControl {
     fn new() -> FdControl {
         FdControl {
             _align: [],
-            bytes: [0; 64],
+            bytes: [0; 16 + 4 * MAX_MSG_FDS],
         }
     }
 }
 
-/// Sends one fixed-size message with `fd` attached (SCM_RIGHTS).
-pub fn send_with_fd(sock: libc::c_int, buf: &[u8], fd: libc::c_int) -> Result<(), i32> {
+/// Sends one fixed-size message with `fds` attached (SCM_RIGHTS; none is a plain send).
+/// More than [`MAX_MSG_FDS`] is EMSGSIZE.
+pub fn send_with_fds(sock: libc::c_int, buf: &[u8], fds: &[libc::c_int]) -> Result<(), i32> {
+    if fds.len() > MAX_MSG_FDS {
+        return Err(libc::EMSGSIZE);
+    }
     let mut control = FdControl::new();
     let mut iov = libc::iovec {
         iov_base: buf.as_ptr() as *mut libc::c_void,
@@ -73,18 +80,24 @@ pub fn send_with_fd(sock: libc::c_int, buf: &[u8], fd: libc::c_int) -> Result<()
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control.bytes.as_mut_ptr().cast();
-    // SAFETY: CMSG_SPACE only computes a size.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
-    debug_assert!(msg.msg_controllen <= control.bytes.len());
-    // SAFETY: msg points at a control buffer large enough for one cmsghdr with one int,
-    // so CMSG_FIRSTHDR is non-null and CMSG_DATA points inside the buffer.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
+    if !fds.is_empty() {
+        let data_len = std::mem::size_of_val(fds) as u32;
+        msg.msg_control = control.bytes.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE only computes a size.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(data_len) } as usize;
+        debug_assert!(msg.msg_controllen <= control.bytes.len());
+        // SAFETY: msg points at a control buffer large enough for one cmsghdr with
+        // MAX_MSG_FDS ints, so CMSG_FIRSTHDR is non-null and the ints fit after CMSG_DATA.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(data_len) as usize;
+            let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+            for (i, fd) in fds.iter().enumerate() {
+                std::ptr::write_unaligned(data.add(i), *fd);
+            }
+        }
     }
     // SAFETY: msg and everything it points to live across the call.
     let n = check(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as libc::c_long)?;
@@ -107,11 +120,19 @@ pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
     }
 }
 
-/// Receives one fixed-size message and the fd that may ride with it; `Ok((0, None))` means the peer closed.
+/// Receives one fixed-size message and the fds riding with it (close-on-exec) into the front
+/// of `fds`; returns the message length and the number of fds. `Ok((0, 0))` means the peer
+/// closed. More fds than `fds` holds is EMSGSIZE, with every received fd closed.
 ///
 /// A peer that exited with a message of ours unread makes the kernel report ECONNRESET once,
 /// while what the peer sent first is still queued: that is read rather than lost.
-pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<std::os::fd::OwnedFd>), i32> {
+///
+/// Runs in the child: no allocation, no locks.
+pub fn recv_with_fds(
+    sock: libc::c_int,
+    buf: &mut [u8],
+    fds: &mut [Option<std::os::fd::OwnedFd>],
+) -> Result<(usize, usize), i32> {
     let mut control = FdControl::new();
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -131,7 +152,8 @@ pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<
         }
         break check(n as libc::c_long)? as usize;
     };
-    let mut fd = None;
+    let mut count = 0;
+    let mut overflow = msg.msg_flags & libc::MSG_CTRUNC != 0;
     // SAFETY: the kernel filled msg_control with msg_controllen bytes of cmsghdrs;
     // CMSG_FIRSTHDR/NXTHDR stay within it and CMSG_DATA of an SCM_RIGHTS header holds ints.
     unsafe {
@@ -139,20 +161,28 @@ pub fn recv_with_fd(sock: libc::c_int, buf: &mut [u8]) -> Result<(usize, Option<
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                 let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
-                let count = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
-                for i in 0..count {
+                let len = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
+                for i in 0..len {
                     let raw = std::ptr::read_unaligned(data.add(i));
-                    // Each received fd is new in this process; keep the first, close any others.
+                    // Each received fd is new in this process: owned here, closed if unwanted.
                     let owned = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw);
-                    if fd.is_none() {
-                        fd = Some(owned);
+                    match fds.get_mut(count) {
+                        Some(slot) => {
+                            *slot = Some(owned);
+                            count += 1;
+                        }
+                        None => overflow = true,
                     }
                 }
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    Ok((n, fd))
+    if overflow {
+        fds.iter_mut().for_each(|slot| *slot = None);
+        return Err(libc::EMSGSIZE);
+    }
+    Ok((n, count))
 }
 
 /// Opens `name` relative to `dirfd`.
