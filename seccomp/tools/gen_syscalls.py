@@ -121,10 +121,20 @@ def main():
             "//! the kernel's newer entries; do not edit by hand."
             + (" Numbers are without the x32 bit (0x4000_0000)." if arch == "x32" else ""),
             "",
-            "/// (name, number) pairs, sorted by name for binary search.",
-            "pub(crate) const TABLE: &[(&str, u32)] = &[",
+            "/// Every name, concatenated in table order.",
+            "pub(crate) const NAMES: &str = concat!(",
         ]
-        lines += [f'    ("{n}", {v}),' for n, v in rows]
+        lines += [f'    "{n}",' for n, _ in rows]
+        lines += [
+            ");",
+            "",
+            "/// (offset of the name in `NAMES`, its length, number), sorted by name for binary search.",
+            "pub(crate) const TABLE: &[(u16, u8, u32)] = &[",
+        ]
+        offset = 0
+        for n, v in rows:
+            lines.append(f"    ({offset}, {len(n)}, {v}), // {n}")
+            offset += len(n)
         lines += ["];", ""]
         (out / f"{arch}.rs").write_text("\n".join(lines))
         print(arch, len(rows))

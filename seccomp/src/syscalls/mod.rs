@@ -11,34 +11,58 @@ use crate::arch::ScmpArch;
 /// The bit the x32 ABI sets in every syscall number.
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-fn table(arch: ScmpArch) -> &'static [(&'static str, u32)] {
-    match arch {
-        ScmpArch::X86_64 => x86_64::TABLE,
-        ScmpArch::X86 => x86::TABLE,
-        ScmpArch::X32 => x32::TABLE,
-        ScmpArch::Aarch64 => aarch64::TABLE,
-        ScmpArch::Arm => arm::TABLE,
+/// One architecture's syscalls: every name in one string, and (offset, length, number) for
+/// each, sorted by name. Offsets rather than `&str`s keep two thousand pointers out of the
+/// data a static-pie binary relocates (and so copies page by page) at every start.
+#[derive(Clone, Copy)]
+struct Table {
+    /// The names, concatenated.
+    names: &'static str,
+    /// (offset in `names`, length, number), sorted by name.
+    entries: &'static [(u16, u8, u32)],
+}
+
+impl Table {
+    /// The name of an entry.
+    fn name(&self, &(offset, len, _): &(u16, u8, u32)) -> &'static str {
+        let start = usize::from(offset);
+        self.names.get(start..start + usize::from(len)).unwrap_or("")
     }
+
+    /// Every (name, number), sorted by name.
+    fn iter(self) -> impl Iterator<Item = (&'static str, u32)> {
+        self.entries.iter().map(move |e| (self.name(e), e.2))
+    }
+}
+
+fn table(arch: ScmpArch) -> Table {
+    let (names, entries) = match arch {
+        ScmpArch::X86_64 => (x86_64::NAMES, x86_64::TABLE),
+        ScmpArch::X86 => (x86::NAMES, x86::TABLE),
+        ScmpArch::X32 => (x32::NAMES, x32::TABLE),
+        ScmpArch::Aarch64 => (aarch64::NAMES, aarch64::TABLE),
+        ScmpArch::Arm => (arm::NAMES, arm::TABLE),
+    };
+    Table { names, entries }
 }
 
 /// The number of syscall `name` on `arch` as the kernel sees it in `seccomp_data.nr`
 /// (x32 numbers include [`X32_SYSCALL_BIT`]), or `None` if `arch` has no such syscall.
 pub fn syscall_number(arch: ScmpArch, name: &str) -> Option<u32> {
     let t = table(arch);
-    let idx = t.binary_search_by(|(n, _)| (*n).cmp(name)).ok()?;
-    let (_, nr) = t.get(idx)?;
+    let idx = t.entries.binary_search_by(|e| t.name(e).cmp(name)).ok()?;
+    let &(_, _, nr) = t.entries.get(idx)?;
     Some(if arch == ScmpArch::X32 {
         nr | X32_SYSCALL_BIT
     } else {
-        *nr
+        nr
     })
 }
 
 /// Every syscall name known for `arch`, sorted, with its number (as [`syscall_number`]).
 pub fn syscall_names(arch: ScmpArch) -> impl Iterator<Item = (&'static str, u32)> {
-    table(arch)
-        .iter()
-        .map(move |(n, _)| (*n, syscall_number(arch, n).unwrap_or(u32::MAX)))
+    let x32 = if arch == ScmpArch::X32 { X32_SYSCALL_BIT } else { 0 };
+    table(arch).iter().map(move |(n, nr)| (n, nr | x32))
 }
 
 /// Whether `name` is a syscall on at least one supported architecture.
@@ -107,12 +131,22 @@ mod tests {
     #[test]
     fn tables_are_sorted_and_unique() {
         for arch in ScmpArch::ALL {
-            let t = table(arch);
-            for w in t.windows(2) {
+            let names: Vec<(&str, u32)> = table(arch).iter().collect();
+            assert!(names.len() > 300, "{arch:?}: {} names", names.len());
+            for w in names.windows(2) {
                 if let [a, b] = w {
                     assert!(a.0 < b.0, "{arch:?}: {} before {}", a.0, b.0);
                 }
             }
+            // Every name is a whole, well-formed entry of the string: the offsets tile it.
+            let t = table(arch);
+            let total: usize = t.entries.iter().map(|e| usize::from(e.1)).sum();
+            assert_eq!(total, t.names.len(), "{arch:?}: the entries do not cover the names");
+            assert!(
+                names
+                    .iter()
+                    .all(|(n, _)| !n.is_empty() && n.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric()))
+            );
         }
     }
 
