@@ -286,6 +286,22 @@ impl Cgroup {
                     Err(_) => {}
                 }
             }
+            // The usual v2 case: the parent exists, and every controller of the hierarchy has
+            // reached it: one mkdir, and the new cgroup's own cgroup.controllers shows that no
+            // ancestor needs one enabled. Otherwise the walk below enables them on the way down.
+            if d.h.v2
+                && d.path != d.h.mountpoint
+                && let Ok(()) = std::fs::create_dir(&d.path)
+            {
+                made.push(d.path.clone());
+                let avail = fsio::read_opt(&d.path, "cgroup.controllers")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                if d.h.controllers.iter().all(|c| avail.split_whitespace().any(|a| a == c)) {
+                    continue;
+                }
+            }
             let rel = d
                 .path
                 .strip_prefix(&d.h.mountpoint)

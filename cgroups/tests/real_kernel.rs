@@ -333,8 +333,19 @@ fn a_child_that_writes_0_to_tasks_is_in_every_v1_hierarchy() {
     // The split create a runtime uses around the clone: the v2 directory alone first (for
     // CLONE_INTO_CGROUP), the v1 ones after.
     cg.create_unified().expect("create the v2 directory");
-    for cgroups::HierarchyDir { unified, dir, .. } in cg.mounts() {
+    for cgroups::HierarchyDir { unified, root, dir, .. } in cg.mounts() {
         assert_eq!(dir.is_dir(), unified, "{} after create_unified", dir.display());
+        if unified {
+            // Every controller of the hierarchy reaches the new cgroup, its parents new or not.
+            let have = read(dir.join("cgroup.controllers"));
+            for c in read(root.join("cgroup.controllers")).split_whitespace() {
+                assert!(
+                    have.split_whitespace().any(|h| h == c),
+                    "{c} not in {}: {have:?}",
+                    dir.display()
+                );
+            }
+        }
     }
     assert_eq!(
         cg.clone_into_fd().expect("open the v2 directory").is_some(),
