@@ -193,11 +193,15 @@ fn remount(target: &CStr, current: c_ulong, r: &Remount) -> Result<(), StepFailu
 }
 
 /// The state the ops share.
-struct Ctx {
+struct Ctx<'p> {
     /// The rootfs directory, once opened.
     root: Option<OwnedFd>,
     /// What a cgroup v1 op left for [`MountPlan::bind_late_cgroups`].
     late: Option<LateCgroups>,
+    /// The parent directory the last device or symlink op resolved, with its path in the
+    /// rootfs: the next such op with the same parent (`/dev`, usually) reuses it. Any other op
+    /// drops it.
+    parent: Option<(&'p CStr, OwnedFd)>,
 }
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
@@ -211,7 +215,23 @@ pub struct LateCgroups {
     tmpfs: OwnedFd,
 }
 
-impl Ctx {
+impl<'p> Ctx<'p> {
+    /// The directory `target` of a device or symlink op, resolved inside the root (creating
+    /// what is missing), or the one the previous such op resolved for the same path.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn parent_dir(&mut self, target: &'p Target, step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
+        let key = target.prefixes.last().map_or(c".", |p| p.as_c_str());
+        if !matches!(&self.parent, Some((k, _)) if *k == key) {
+            let fd = resolve(self.root(step)?, target, Some(Leaf::Dir)).map_err(at(step))?;
+            self.parent = Some((key, fd));
+        }
+        self.parent.as_ref().map(|(_, fd)| fd.as_fd()).ok_or(StepFailure {
+            step,
+            errno: libc::EBADF,
+        })
+    }
+
     /// The rootfs fd, or EBADF (with `step`) when the plan did not open it yet.
     ///
     /// Runs in the child: no allocation, no locks.
@@ -375,21 +395,20 @@ fn seal_cgroup_tree(tmpfs: BorrowedFd<'_>, op: &CgroupV1Op) -> Result<(), StepFa
 /// runc, when mknod is not permitted). An existing entry is kept, as runc.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_device(ctx: &Ctx, op: &DeviceOp) -> Result<(), StepFailure> {
-    let root = ctx.root(op.parent_step)?;
+fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure> {
     if let Some(m) = &op.mknod {
-        let parent = resolve(root, &op.parent, Some(Leaf::Dir)).map_err(at(op.parent_step))?;
-        match sys::mknodat(parent.as_fd(), &op.name, m.mode, m.dev) {
+        let parent = ctx.parent_dir(&op.parent, op.parent_step)?;
+        match sys::mknodat(parent, &op.name, m.mode, m.dev) {
             Ok(()) => {
-                sys::fchownat(parent.as_fd(), &op.name, m.uid, m.gid).map_err(at(m.chown_step))?;
-                return sys::fchmodat(parent.as_fd(), &op.name, m.mode & 0o7777).map_err(at(m.chmod_step));
+                sys::fchownat(parent, &op.name, m.uid, m.gid).map_err(at(m.chown_step))?;
+                return sys::fchmodat(parent, &op.name, m.mode & 0o7777).map_err(at(m.chmod_step));
             }
             Err(libc::EEXIST) => return Ok(()),
             Err(libc::EPERM) => {}
             Err(e) => return Err(at(m.mknod_step)(e)),
         }
     }
-    let fd = resolve(root, &op.file, Some(Leaf::File)).map_err(at(op.file_step))?;
+    let fd = resolve(ctx.root(op.parent_step)?, &op.file, Some(Leaf::File)).map_err(at(op.file_step))?;
     let path = ProcFdPath::new(fd.as_fd());
     sys::mount(Some(&op.host), path.as_cstr(), None, libc::MS_BIND, None).map_err(at(op.bind_step))
 }
@@ -397,16 +416,15 @@ fn run_device(ctx: &Ctx, op: &DeviceOp) -> Result<(), StepFailure> {
 /// Creates one symlink; an existing entry is kept unless `replace`.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_symlink(ctx: &Ctx, op: &SymlinkOp) -> Result<(), StepFailure> {
-    let root = ctx.root(op.parent_step)?;
-    let parent = resolve(root, &op.parent, Some(Leaf::Dir)).map_err(at(op.parent_step))?;
+fn run_symlink<'p>(ctx: &mut Ctx<'p>, op: &'p SymlinkOp) -> Result<(), StepFailure> {
+    let parent = ctx.parent_dir(&op.parent, op.parent_step)?;
     if op.replace {
-        match sys::unlinkat(parent.as_fd(), &op.name) {
+        match sys::unlinkat(parent, &op.name) {
             Ok(()) | Err(libc::ENOENT) => {}
             Err(e) => return Err(at(op.unlink_step)(e)),
         }
     }
-    match sys::symlinkat(&op.link, parent.as_fd(), &op.name) {
+    match sys::symlinkat(&op.link, parent, &op.name) {
         Ok(()) => Ok(()),
         Err(libc::EEXIST) if !op.replace => Ok(()),
         Err(e) => Err(at(op.step)(e)),
@@ -443,7 +461,10 @@ fn run_move_root(ctx: &Ctx, rootfs: &CStr, steps: &[u32; 4]) -> Result<(), StepF
 /// Runs one op.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_op(ctx: &mut Ctx, op: &Op, index: usize, leave: bool) -> Result<(), StepFailure> {
+fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Result<(), StepFailure> {
+    if !matches!(op, Op::Device(_) | Op::Symlink(_)) {
+        ctx.parent = None;
+    }
     match op {
         Op::Propagate { path, flags, step } => sys::mount(None, path, None, *flags, None).map_err(at(*step)),
         Op::ParentPrivate { candidates, step } => {
@@ -575,7 +596,11 @@ impl MountPlan {
         before_switch: impl FnOnce() -> Result<(), E>,
         leave: bool,
     ) -> Result<Option<LateCgroups>, Stop<E>> {
-        let mut ctx = Ctx { root: None, late: None };
+        let mut ctx = Ctx {
+            root: None,
+            late: None,
+            parent: None,
+        };
         let mut pause = Some(before_switch);
         for (index, op) in self.ops.iter().enumerate() {
             if matches!(op, Op::Pivot { .. } | Op::MoveRoot { .. })
