@@ -414,21 +414,23 @@ pub fn personality(persona: libc::c_ulong) -> Result<(), i32> {
     check(unsafe { libc::syscall(libc::SYS_personality, persona) }).map(drop)
 }
 
-/// Unblocks every signal and puts every disposition back to its default, so a
-/// container process never inherits a mask or an ignored signal (Rust programs
-/// ignore SIGPIPE) from the program that made it.
+/// Gives every signal its default disposition and unblocks them all, as a process the
+/// runtime execs must start: what the runtime ignores (SIGPIPE, in any Rust program) would
+/// otherwise stay ignored across exec, and a handler must not run in the child.
+///
+/// Only the signals that are not at their default are touched: the ignored and the caught
+/// ones, which `/proc/self/status` lists (`SigIgn`, `SigCgt`); usually three, where asking
+/// the kernel about each of the 64 is 62 system calls. Without that file, every signal is
+/// reset. Handlers go first and the mask last, so that no blocked signal reaches a handler.
+///
+/// Runs in the child: no allocation, no locks.
 pub fn reset_signals() -> Result<(), i32> {
-    // SAFETY: a zeroed sigset_t emptied by sigemptyset is a valid empty set.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: set is a sigset_t we own.
-    unsafe { libc::sigemptyset(&mut set) };
-    // SAFETY: setting the mask of this thread to the empty set.
-    check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) }.into())?;
+    let touched = non_default_signals().unwrap_or(u64::MAX);
     // The kernel's struct sigaction, all zero: handler SIG_DFL, no flags, empty mask (the
     // raw call, since libc refuses the real-time signals it reserves for itself).
     let default = [0u64; 4];
     for sig in 1..=64 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+        if touched & (1u64 << (sig - 1)) != 0 && sig != libc::SIGKILL && sig != libc::SIGSTOP {
             // SAFETY: rt_sigaction reads a zeroed kernel sigaction (SIG_DFL) of the size
             // the kernel expects for an 8-byte signal set; the old action is not asked for.
             unsafe {
@@ -442,7 +444,54 @@ pub fn reset_signals() -> Result<(), i32> {
             };
         }
     }
+    // SAFETY: a zeroed sigset_t emptied by sigemptyset is a valid empty set.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a sigset_t we own.
+    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: setting the mask of this thread to the empty set.
+    check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) }.into())?;
     Ok(())
+}
+
+/// The signals (bit n-1 for signal n) this process ignores or catches, from the `SigIgn` and
+/// `SigCgt` lines of `/proc/self/status`; `None` when they cannot be read.
+///
+/// Runs in the child: no allocation, no locks.
+fn non_default_signals() -> Option<u64> {
+    let mut buf = [0u8; 4096];
+    // SAFETY: a NUL-terminated path; the fd is closed below.
+    let fd = unsafe { libc::open(c"/proc/self/status".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0;
+    while len < buf.len() {
+        let rest = buf.get_mut(len..)?;
+        // SAFETY: reads into the unfilled part of a stack buffer of the given length.
+        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+    }
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    let text = buf.get(..len)?;
+    Some(status_mask(text, b"SigIgn:")? | status_mask(text, b"SigCgt:")?)
+}
+
+/// The hexadecimal mask after `key` at the start of a line of `/proc/<pid>/status`.
+///
+/// Runs in the child: no allocation, no locks.
+fn status_mask(text: &[u8], key: &[u8]) -> Option<u64> {
+    let mut lines = text.split(|b| *b == b'\n');
+    let line = lines.find(|l| l.starts_with(key))?;
+    let hex = line.get(key.len()..)?.trim_ascii();
+    if hex.is_empty() || hex.len() > 16 {
+        return None;
+    }
+    hex.iter()
+        .try_fold(0u64, |acc, b| Some(acc << 4 | u64::from(char::from(*b).to_digit(16)?)))
 }
 
 /// openat2(2) of `name` below `dirfd` with `RESOLVE_*` flags.
@@ -546,4 +595,65 @@ pub fn bind_fd_onto_fd(source: libc::c_int, target: libc::c_int) -> Result<(), i
     });
     close(tree);
     moved.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_masks_are_read_from_their_lines() {
+        let text = b"Name:\tx\nSigQ:\t0/1\nSigPnd:\t0000000000000000\nSigBlk:\t0000000000010000\nSigIgn:\t0000000000001000\nSigCgt:\t0000000180000100\n";
+        assert_eq!(status_mask(text, b"SigIgn:"), Some(0x1000));
+        assert_eq!(status_mask(text, b"SigCgt:"), Some(0x1_8000_0100));
+        assert_eq!(status_mask(text, b"SigX:"), None);
+        assert_eq!(status_mask(b"SigIgn:\tzz\n", b"SigIgn:"), None);
+        assert_eq!(status_mask(b"SigIgn:\t\n", b"SigIgn:"), None);
+    }
+
+    #[test]
+    fn a_reset_leaves_no_signal_ignored_caught_or_blocked() {
+        extern "C" fn handler(_: libc::c_int) {}
+        // SAFETY: the child only makes raw system calls and _exit()s; the parent waits for it.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: setting dispositions and the mask of this single-threaded child.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                libc::signal(libc::SIGUSR1, handler as *const () as libc::sighandler_t);
+                libc::signal(libc::SIGRTMIN() + 3, handler as *const () as libc::sighandler_t);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR2);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
+            let before = non_default_signals();
+            let after = reset_signals().ok().and_then(|()| non_default_signals());
+            let mut buf = [0u8; 4096];
+            // SAFETY: reads the child's own status into a stack buffer.
+            let n = unsafe {
+                let fd = libc::open(c"/proc/self/status".as_ptr(), libc::O_RDONLY);
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                libc::close(fd);
+                n
+            };
+            let blocked = status_mask(buf.get(..n.max(0) as usize).unwrap_or(&[]), b"SigBlk:");
+            let expected_before =
+                (1u64 << (libc::SIGPIPE - 1)) | (1 << (libc::SIGUSR1 - 1)) | (1 << (libc::SIGRTMIN() + 3 - 1));
+            let code = match (before, after, blocked) {
+                (Some(b), Some(0), Some(0)) if b & expected_before == expected_before => 0,
+                _ => 1,
+            };
+            // SAFETY: ends the forked child without running the test harness's exit code.
+            unsafe { libc::_exit(code) };
+        }
+        assert!(pid > 0, "fork");
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status:#x}"
+        );
+    }
 }
