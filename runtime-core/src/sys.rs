@@ -597,9 +597,75 @@ pub fn bind_fd_onto_fd(source: libc::c_int, target: libc::c_int) -> Result<(), i
     moved.map(drop)
 }
 
+/// What a binary with `#![no_main]` needs of Rust's start-up, first thing in its `main`:
+/// SIGPIPE ignored (a closed pipe is then an EPIPE error, not a silent death), and fds 0, 1
+/// and 2 open, on /dev/null when they are not, so that no file the process opens takes their
+/// place. One poll and one rt_sigaction when all is well.
+pub fn process_start() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll reads and writes the three pollfds of the array, whose length is passed.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+    for pfd in fds {
+        let closed = if polled < 0 {
+            // Without poll (it failed), ask each fd directly.
+            // SAFETY: F_GETFD only reads the flags of an fd number.
+            let flags = unsafe { libc::fcntl(pfd.fd, libc::F_GETFD) };
+            flags < 0
+        } else {
+            pfd.revents & libc::POLLNVAL != 0
+        };
+        if closed {
+            // The lowest free number is this one: every lower one is open by now.
+            // SAFETY: a NUL-terminated path; the new fd is left open on purpose, as stdio.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+    // SAFETY: sets the disposition of one signal to SIG_IGN; no handler code is involved.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn process_start_reopens_closed_stdio_and_ignores_sigpipe() {
+        // SAFETY: the child only makes raw system calls and _exit()s; the parent waits for it.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: closes this child's fds 1 and 2, and restores SIGPIPE's default.
+            unsafe {
+                libc::close(1);
+                libc::close(2);
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            }
+            process_start();
+            let mut buf = [0u8; 64];
+            // SAFETY: readlink of this child's own fd into a stack buffer; F_GETFD reads flags.
+            let ok = unsafe {
+                let n = libc::readlink(c"/proc/self/fd/1".as_ptr(), buf.as_mut_ptr().cast(), buf.len());
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
+                buf.get(..n.max(0) as usize) == Some(b"/dev/null".as_slice())
+                    && libc::fcntl(2, libc::F_GETFD) >= 0
+                    && old.sa_sigaction == libc::SIG_IGN
+            };
+            // SAFETY: ends the forked child without running the test harness's exit code.
+            unsafe { libc::_exit(i32::from(!ok)) };
+        }
+        assert!(pid > 0, "fork");
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status:#x}"
+        );
+    }
 
     #[test]
     fn status_masks_are_read_from_their_lines() {
