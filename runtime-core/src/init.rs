@@ -791,7 +791,7 @@ impl InitPlan {
                         return fail(Step::JoinCgroup, i as u32, errno);
                     }
                     // The host's cgroup files are no business of the container's: closed at once.
-                    go_fds.iter_mut().take(tasks).for_each(|f| *f = None);
+                    sys::close_fds(go_fds.get_mut(..tasks).unwrap_or_default());
                     in_cgroup = true;
                     step!(sys::sched_setaffinity(0, &self.affinity_final), Step::CpuAffinity);
                 }
@@ -890,7 +890,7 @@ impl InitPlan {
                 return fail(Step::Rootfs, f.step, f.errno);
             }
         }
-        go_fds.iter_mut().for_each(|f| *f = None);
+        sys::close_fds(&mut go_fds);
         for (i, (res, soft, hard, _)) in self.rlimits.iter().enumerate() {
             step!(sys::setrlimit(*res, *soft, *hard), Step::Rlimit, i);
         }

@@ -300,6 +300,37 @@ pub fn close_all_but(first: libc::c_uint, keep: &[libc::c_uint]) -> Result<(), i
     close_range(next, libc::c_uint::MAX)
 }
 
+/// Closes the fds in `fds` and empties it: one close_range per run of consecutive numbers
+/// (the fds of a message come in order, mostly in one run), a close for each fd where
+/// close_range is missing.
+///
+/// Runs in the child: no allocation, no locks.
+pub fn close_fds(fds: &mut [Option<std::os::fd::OwnedFd>]) {
+    use std::os::fd::IntoRawFd;
+    let mut run: Option<(libc::c_int, libc::c_int)> = None;
+    let close_run = |lo: libc::c_int, hi: libc::c_int| {
+        // SAFETY: closes [lo, hi], fds this function took out of their OwnedFds just now.
+        if unsafe { libc::syscall(libc::SYS_close_range, lo as libc::c_uint, hi as libc::c_uint, 0) } != 0 {
+            for fd in lo..=hi {
+                close(fd);
+            }
+        }
+    };
+    for fd in fds.iter_mut().filter_map(Option::take).map(IntoRawFd::into_raw_fd) {
+        run = match run {
+            Some((lo, hi)) if fd == hi + 1 => Some((lo, fd)),
+            Some((lo, hi)) => {
+                close_run(lo, hi);
+                Some((fd, fd))
+            }
+            None => Some((fd, fd)),
+        };
+    }
+    if let Some((lo, hi)) = run {
+        close_run(lo, hi);
+    }
+}
+
 /// Clears close-on-exec on one fd so it survives exec (preserved fds, stdio).
 pub fn clear_cloexec(fd: libc::c_int) -> Result<(), i32> {
     // SAFETY: F_SETFD with 0 only clears the descriptor flags.
@@ -653,6 +684,40 @@ mod tests {
                 buf.get(..n.max(0) as usize) == Some(b"/dev/null".as_slice())
                     && libc::fcntl(2, libc::F_GETFD) >= 0
                     && old.sa_sigaction == libc::SIG_IGN
+            };
+            // SAFETY: ends the forked child without running the test harness's exit code.
+            unsafe { libc::_exit(i32::from(!ok)) };
+        }
+        assert!(pid > 0, "fork");
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status:#x}"
+        );
+    }
+
+    #[test]
+    fn close_fds_closes_every_fd_in_runs() {
+        // In a forked child: another thread of the test binary could reuse a closed number.
+        // SAFETY: the child only makes raw system calls and _exit()s; the parent waits for it.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: opens /dev/null (fds this child owns) and checks fd numbers with F_GETFD.
+            let ok = unsafe {
+                let open = || std::os::fd::FromRawFd::from_raw_fd(libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY));
+                // Three fds in a row, then one kept open, then one more: two runs.
+                let mut fds: [Option<std::os::fd::OwnedFd>; 4] = [Some(open()), Some(open()), Some(open()), None];
+                let kept: std::os::fd::OwnedFd = open();
+                fds[3] = Some(open());
+                let raw = fds
+                    .each_ref()
+                    .map(|f| f.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd));
+                close_fds(&mut fds);
+                fds.iter().all(Option::is_none)
+                    && raw.iter().all(|fd| libc::fcntl(*fd, libc::F_GETFD) == -1)
+                    && libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&kept), libc::F_GETFD) >= 0
             };
             // SAFETY: ends the forked child without running the test harness's exit code.
             unsafe { libc::_exit(i32::from(!ok)) };
