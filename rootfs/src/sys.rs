@@ -263,13 +263,11 @@ pub(crate) fn has_mount_setattr() -> bool {
 }
 
 /// open_tree(2) with `OPEN_TREE_CLONE | AT_RECURSIVE`: a detached copy of the mount tree at
-/// `path` (below `dirfd`, or the working directory) — an rbind not attached anywhere yet.
-pub(crate) fn clone_tree(dirfd: Option<BorrowedFd<'_>>, path: &CStr) -> SysResult<OwnedFd> {
+/// `path`, an rbind not attached anywhere yet.
+pub(crate) fn clone_tree(path: &CStr) -> SysResult<OwnedFd> {
     let flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint;
-    let dirfd = dirfd.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
-    // SAFETY: `path` is NUL-terminated and `dirfd` open (or AT_FDCWD); the kernel returns a
-    // new fd or -1.
-    let fd = check_long(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) })?;
+    // SAFETY: `path` is NUL-terminated; the kernel returns a new fd or -1.
+    let fd = check_long(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })?;
     c_int::try_from(fd).map(owned).map_err(|_| libc::EBADF)
 }
 

@@ -490,14 +490,22 @@ pub fn reset_signals() -> Result<(), i32> {
 /// Runs in the child: no allocation, no locks.
 fn non_default_signals() -> Option<u64> {
     let mut buf = [0u8; 4096];
+    let text = read_self_status(&mut buf)?;
+    Some(status_mask(text, b"SigIgn:")? | status_mask(text, b"SigCgt:")?)
+}
+
+/// `/proc/self/status` read into `buf` (it is shorter than 4 KiB); `None` when it cannot be
+/// opened.
+///
+/// Runs in the child: no allocation, no locks.
+fn read_self_status(buf: &mut [u8; 4096]) -> Option<&[u8]> {
     // SAFETY: a NUL-terminated path; the fd is closed below.
     let fd = unsafe { libc::open(c"/proc/self/status".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         return None;
     }
     let mut len = 0;
-    while len < buf.len() {
-        let rest = buf.get_mut(len..)?;
+    while let Some(rest) = buf.get_mut(len..).filter(|r| !r.is_empty()) {
         // SAFETY: reads into the unfilled part of a stack buffer of the given length.
         let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
         if n <= 0 {
@@ -507,8 +515,7 @@ fn non_default_signals() -> Option<u64> {
     }
     // SAFETY: fd was opened above and is closed once.
     unsafe { libc::close(fd) };
-    let text = buf.get(..len)?;
-    Some(status_mask(text, b"SigIgn:")? | status_mask(text, b"SigCgt:")?)
+    buf.get(..len)
 }
 
 /// The hexadecimal mask after `key` at the start of a line of `/proc/<pid>/status`.
@@ -663,28 +670,13 @@ pub fn process_start() {
 mod tests {
     use super::*;
 
-    #[test]
-    fn process_start_reopens_closed_stdio_and_ignores_sigpipe() {
+    /// Runs `check` in a forked child (single-threaded: no other thread of the test binary
+    /// can reuse an fd number or see a disposition change) and asserts it returned true.
+    fn in_forked_child(check: impl FnOnce() -> bool) {
         // SAFETY: the child only makes raw system calls and _exit()s; the parent waits for it.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            // SAFETY: closes this child's fds 1 and 2, and restores SIGPIPE's default.
-            unsafe {
-                libc::close(1);
-                libc::close(2);
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            }
-            process_start();
-            let mut buf = [0u8; 64];
-            // SAFETY: readlink of this child's own fd into a stack buffer; F_GETFD reads flags.
-            let ok = unsafe {
-                let n = libc::readlink(c"/proc/self/fd/1".as_ptr(), buf.as_mut_ptr().cast(), buf.len());
-                let mut old: libc::sigaction = std::mem::zeroed();
-                libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
-                buf.get(..n.max(0) as usize) == Some(b"/dev/null".as_slice())
-                    && libc::fcntl(2, libc::F_GETFD) >= 0
-                    && old.sa_sigaction == libc::SIG_IGN
-            };
+            let ok = check();
             // SAFETY: ends the forked child without running the test harness's exit code.
             unsafe { libc::_exit(i32::from(!ok)) };
         }
@@ -699,13 +691,33 @@ mod tests {
     }
 
     #[test]
+    fn process_start_reopens_closed_stdio_and_ignores_sigpipe() {
+        in_forked_child(|| {
+            // SAFETY: closes this child's fds 1 and 2, and restores SIGPIPE's default.
+            unsafe {
+                libc::close(1);
+                libc::close(2);
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            }
+            process_start();
+            let mut buf = [0u8; 64];
+            // SAFETY: readlink of this child's own fd into a stack buffer; F_GETFD reads flags.
+            unsafe {
+                let n = libc::readlink(c"/proc/self/fd/1".as_ptr(), buf.as_mut_ptr().cast(), buf.len());
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
+                buf.get(..n.max(0) as usize) == Some(b"/dev/null".as_slice())
+                    && libc::fcntl(2, libc::F_GETFD) >= 0
+                    && old.sa_sigaction == libc::SIG_IGN
+            }
+        });
+    }
+
+    #[test]
     fn close_fds_closes_every_fd_in_runs() {
-        // In a forked child: another thread of the test binary could reuse a closed number.
-        // SAFETY: the child only makes raw system calls and _exit()s; the parent waits for it.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
+        in_forked_child(|| {
             // SAFETY: opens /dev/null (fds this child owns) and checks fd numbers with F_GETFD.
-            let ok = unsafe {
+            unsafe {
                 let open = || std::os::fd::FromRawFd::from_raw_fd(libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY));
                 // Three fds in a row, then one kept open, then one more: two runs.
                 let mut fds: [Option<std::os::fd::OwnedFd>; 4] = [Some(open()), Some(open()), Some(open()), None];
@@ -718,18 +730,8 @@ mod tests {
                 fds.iter().all(Option::is_none)
                     && raw.iter().all(|fd| libc::fcntl(*fd, libc::F_GETFD) == -1)
                     && libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&kept), libc::F_GETFD) >= 0
-            };
-            // SAFETY: ends the forked child without running the test harness's exit code.
-            unsafe { libc::_exit(i32::from(!ok)) };
-        }
-        assert!(pid > 0, "fork");
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "status {status:#x}"
-        );
+            }
+        });
     }
 
     #[test]
@@ -745,9 +747,7 @@ mod tests {
     #[test]
     fn a_reset_leaves_no_signal_ignored_caught_or_blocked() {
         extern "C" fn handler(_: libc::c_int) {}
-        // SAFETY: the child only makes raw system calls and _exit()s; the parent waits for it.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
+        in_forked_child(|| {
             // SAFETY: setting dispositions and the mask of this single-threaded child.
             unsafe {
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
@@ -761,30 +761,10 @@ mod tests {
             let before = non_default_signals();
             let after = reset_signals().ok().and_then(|()| non_default_signals());
             let mut buf = [0u8; 4096];
-            // SAFETY: reads the child's own status into a stack buffer.
-            let n = unsafe {
-                let fd = libc::open(c"/proc/self/status".as_ptr(), libc::O_RDONLY);
-                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-                libc::close(fd);
-                n
-            };
-            let blocked = status_mask(buf.get(..n.max(0) as usize).unwrap_or(&[]), b"SigBlk:");
+            let blocked = read_self_status(&mut buf).and_then(|text| status_mask(text, b"SigBlk:"));
             let expected_before =
                 (1u64 << (libc::SIGPIPE - 1)) | (1 << (libc::SIGUSR1 - 1)) | (1 << (libc::SIGRTMIN() + 3 - 1));
-            let code = match (before, after, blocked) {
-                (Some(b), Some(0), Some(0)) if b & expected_before == expected_before => 0,
-                _ => 1,
-            };
-            // SAFETY: ends the forked child without running the test harness's exit code.
-            unsafe { libc::_exit(code) };
-        }
-        assert!(pid > 0, "fork");
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "status {status:#x}"
-        );
+            matches!((before, after, blocked), (Some(b), Some(0), Some(0)) if b & expected_before == expected_before)
+        });
     }
 }
