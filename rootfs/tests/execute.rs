@@ -14,6 +14,7 @@ use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, Mount};
 mod common;
 use common::mount;
 use rootfs::{CgroupMount, MountPlan, RootfsConfig, RootfsError, StepFailure};
+use test_support::error_chain;
 
 /// Whether the test can run; prints why not otherwise (it then does not pass silently).
 fn have_root(test: &str) -> bool {
@@ -235,18 +236,6 @@ fn assert_ok(plan: &MountPlan, outcome: Outcome) {
         Outcome::Step(f) => panic!("execute failed: {} ({f:?})", error_chain(&plan.explain(f))),
         Outcome::Check(s) => panic!("check failed in the child: {s}"),
     }
-}
-
-/// The error and its sources, joined.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 /// One line of /proc/self/mountinfo.

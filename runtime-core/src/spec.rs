@@ -12,23 +12,38 @@ use crate::{Error, Result};
 /// Reads `config.json` from a bundle directory; a parse error names the JSON path of the bad field.
 pub fn load_bundle(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
         Err(e) => return Err(Error::LoadSpec { path, source: e.into() }),
     };
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
-    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        if field == "." {
-            OciSpecError::SerDe(inner)
-        } else {
-            OciSpecError::Other(format!("{field}: {inner}"))
-        }
-    });
-    match parsed.and_then(|spec| de.end().map(|()| spec).map_err(OciSpecError::SerDe)) {
+    // A valid config parses without tracking where the parser is (that tracking allocates a
+    // string per key); only a bad one is parsed again, to name the field.
+    match serde_json::from_slice(&bytes) {
         Ok(spec) => Ok(spec),
-        Err(source) => Err(Error::LoadSpec { path, source }),
+        Err(plain) => Err(Error::LoadSpec {
+            path,
+            source: located_error(&bytes, plain),
+        }),
+    }
+}
+
+/// The error of parsing `bytes` as a spec, with the JSON path of the field that failed;
+/// `plain` (the error without a path) if this parse, unexpectedly, does not fail.
+fn located_error(bytes: &[u8], plain: serde_json::Error) -> OciSpecError {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed: std::result::Result<Spec, _> = serde_path_to_error::deserialize(&mut de);
+    match parsed.map(|_| de.end()) {
+        Err(e) => {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            if field == "." {
+                OciSpecError::SerDe(inner)
+            } else {
+                OciSpecError::Other(format!("{field}: {inner}"))
+            }
+        }
+        Ok(Err(trailing)) => OciSpecError::SerDe(trailing),
+        Ok(Ok(())) => OciSpecError::SerDe(plain),
     }
 }
 
@@ -166,4 +181,42 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(config: &str) -> Result<Spec> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        load_bundle(dir.path())
+    }
+
+    fn chain(err: Error) -> String {
+        test_support::error_chain(&err)
+    }
+
+    #[test]
+    fn parse_errors_name_the_file_and_the_field() {
+        let minimal = r#"{"ociVersion": "1.2.0", "root": {"path": "rootfs"}}"#;
+        assert_eq!(load(minimal).unwrap().version(), "1.2.0");
+
+        let err =
+            load(r#"{"ociVersion": "1.2.0", "process": {"cwd": "/", "user": {"uid": "x", "gid": 0}}}"#).unwrap_err();
+        let err = chain(err);
+        assert!(err.contains("config.json") && err.contains("process.user.uid"), "{err}");
+
+        let err = chain(load(&format!("{minimal} trailing")).unwrap_err());
+        assert!(
+            err.contains("config.json") && err.contains("trailing characters"),
+            "{err}"
+        );
+
+        let err = chain(load("{ not json").unwrap_err());
+        assert!(err.contains("config.json") && err.contains("line 1"), "{err}");
+
+        let err = chain(load_bundle(Path::new("/nonexistent-bundle")).unwrap_err());
+        assert!(err.contains("/nonexistent-bundle/config.json"), "{err}");
+    }
 }

@@ -466,3 +466,15 @@ pub fn read_pty_until(master: &std::os::fd::OwnedFd, want: Option<&str>) -> Stri
     }
     String::from_utf8_lossy(&out).replace('\r', "")
 }
+
+/// An error and its sources, joined with ": ", as the CLI prints them.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -86,14 +86,4 @@ pub fn expect_create_error(b: &Bundle, want: &[&str]) -> String {
     text
 }
 
-/// An error and its sources, joined with ": ".
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+pub use test_support::error_chain as chain;
