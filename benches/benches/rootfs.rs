@@ -52,7 +52,7 @@ fn config() -> RootfsConfig {
 fn bench(c: &mut Criterion) {
     let cfg = config();
     c.bench_function("rootfs/compile default mounts", |b| {
-        b.iter(|| MountPlan::compile(std::hint::black_box(&cfg)).expect("compile"))
+        b.iter(|| MountPlan::compile(std::hint::black_box(cfg.clone())).expect("compile"))
     });
 }
 

@@ -327,8 +327,10 @@ pub(crate) enum Op {
 pub struct MountPlan {
     /// The operations, in order.
     pub(crate) ops: Vec<Op>,
-    /// Description of each step, indexed by step number.
-    pub(crate) steps: Vec<String>,
+    /// The number of steps; [`MountPlan::explain`] describes one from `cfg`.
+    step_count: u32,
+    /// The configuration compiled.
+    cfg: RootfsConfig,
     /// Some op binds, before the plan ends, a cgroup directory that was not ready at its start.
     pub(crate) needs_cgroup_dirs: bool,
 }
@@ -510,33 +512,63 @@ fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
     Ok(Target { prefixes, names })
 }
 
-/// Builds the plan: ops plus step descriptions.
+/// Registers a step of builder `$b` and returns its number: `step!(b, "format", args..)`.
+/// The description is formatted, and its arguments evaluated, only when `$b.describe`.
+macro_rules! step {
+    ($b:expr, $($description:tt)+) => {{
+        let description = if $b.describe { Some(format!($($description)+)) } else { None };
+        $b.step(description)
+    }};
+}
+
+/// Builds the plan: ops, and the step descriptions when asked for.
 struct Builder<'a> {
     /// The configuration being compiled.
     cfg: &'a RootfsConfig,
+    /// Whether to describe the steps. Compiling for a run does not: a run that goes well
+    /// never shows them, and formatting them is most of the compile's time.
+    /// [`MountPlan::explain`] compiles again with descriptions when a step fails.
+    describe: bool,
     /// The operations so far.
     ops: Vec<Op>,
-    /// Step descriptions so far.
+    /// Step descriptions so far (only when `describe`).
     steps: Vec<String>,
+    /// Steps registered so far.
+    step_count: u32,
     /// A bind of a cgroup directory that was not ready at the start is in place (not late).
     needs_cgroup_dirs: bool,
 }
 
 impl Builder<'_> {
-    /// Registers a step and returns its index.
-    fn step(&mut self, description: String) -> u32 {
-        self.steps.push(description);
-        u32::try_from(self.steps.len() - 1).unwrap_or(u32::MAX)
+    /// Registers a step and returns its number; use [`step!`].
+    fn step(&mut self, description: Option<String>) -> u32 {
+        if let Some(d) = description {
+            self.steps.push(d);
+        }
+        self.step_count += 1;
+        self.step_count - 1
     }
 
-    /// `/dev (<rootfs>/dev)` for messages.
+    /// `/dev (<rootfs>/dev)` for messages; empty when not describing.
     fn where_(&self, parts: &[Vec<u8>]) -> String {
+        if !self.describe {
+            return String::new();
+        }
         let inside = String::from_utf8_lossy(&absolute_from(parts)).into_owned();
         let mut host = self.cfg.rootfs.clone();
         for p in parts {
             host.push(OsStr::from_bytes(p));
         }
         format!("{inside} ({})", host.display())
+    }
+
+    /// A path inside the container for messages; empty when not describing.
+    fn shown(&self, path: &[u8]) -> String {
+        if self.describe {
+            String::from_utf8_lossy(path).into_owned()
+        } else {
+            String::new()
+        }
     }
 
     /// `resolve /x in the rootfs ...` step.
@@ -546,17 +578,17 @@ impl Builder<'_> {
             Some(Leaf::File) => " (creating missing directories and an empty file)",
             None => "",
         };
-        let desc = format!("resolve {} inside the rootfs{what}", self.where_(parts));
-        self.step(desc)
+        step!(self, "resolve {} inside the rootfs{what}", self.where_(parts))
     }
 
     /// Registers a remount of per-mount flags on `place`.
     fn remount(&mut self, place: &str, set: c_ulong, cleared: c_ulong) -> Remount {
-        let statfs_step = self.step(format!("read the mount flags of {place}"));
-        let step = self.step(format!(
+        let statfs_step = step!(self, "read the mount flags of {place}");
+        let step = step!(
+            self,
             "remount {place} with flags {} (keeping locked flags)",
             flag_names(set)
-        ));
+        );
         Remount {
             set,
             cleared,
@@ -601,11 +633,12 @@ impl Builder<'_> {
         Ok(match kind {
             MountKind::Bind { source, recursive } => {
                 let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
-                let step = self.step(format!(
+                let step = step!(
+                    self,
                     "{} {} on {place}",
                     if recursive { "rbind mount" } else { "bind mount" },
                     source.display()
-                ));
+                );
                 Action::Bind {
                     source: cstring(&format!("{field}.source"), source.as_os_str().as_bytes())?,
                     flags,
@@ -618,7 +651,8 @@ impl Builder<'_> {
                 flags,
                 data,
             } => {
-                let step = self.step(format!(
+                let step = step!(
+                    self,
                     "mount {fstype} on {place} with flags {}{}",
                     flag_names(flags),
                     if data.is_empty() {
@@ -626,7 +660,7 @@ impl Builder<'_> {
                     } else {
                         format!(" and data {data:?}")
                     }
-                ));
+                );
                 Action::Fs {
                     source: cstring(&format!("{field}.source"), source.as_bytes())?,
                     fstype: cstring(&format!("{field}.type"), fstype.as_bytes())?,
@@ -657,29 +691,29 @@ impl Builder<'_> {
         let resolve_step = self.resolve_step(parts, Some(leaf));
         let copyup_open = opts
             .tmpcopyup
-            .then(|| self.step(format!("open {place} to copy its contents into the new tmpfs")));
+            .then(|| step!(self, "open {place} to copy its contents into the new tmpfs"));
         let action = self.action(field, &place, kind)?;
-        let reopen_step = self.step(format!("reopen {place} after mounting on it"));
+        let reopen_step = step!(self, "reopen {place} after mounting on it");
         let copyup = copyup_open.map(|open_step| CopyUp {
             open_step,
-            copy_step: self.step(format!(
-                "copy the old contents of {place} into the new tmpfs (tmpcopyup)"
-            )),
+            copy_step: step!(self, "copy the old contents of {place} into the new tmpfs (tmpcopyup)"),
         });
         let remount = remount.map(|(set, cleared)| self.remount(&place, set, cleared));
         let propagation = opts
             .propagation
             .iter()
             .map(|&p| {
-                let step = self.step(format!("make {place} {}", propagation_name(p)));
+                let step = step!(self, "make {place} {}", propagation_name(p));
                 (p, step)
             })
             .collect();
         let attrs = if opts.has_recursive_attrs() {
-            let step = self.step(format!(
+            let step = step!(
+                self,
                 "set recursive mount attributes (set {:#x}, clear {:#x}) on {place}",
-                opts.attr_set, opts.attr_clr
-            ));
+                opts.attr_set,
+                opts.attr_clr
+            );
             Some((
                 MountAttr {
                     attr_set: opts.attr_set,
@@ -900,12 +934,12 @@ impl Builder<'_> {
                     recursive: true,
                 },
             };
-            let mkdir_step = self.step(format!("create directory {place} in the new cgroup tmpfs"));
-            let open_step = self.step(format!("open directory {place} in the new cgroup tmpfs"));
+            let mkdir_step = step!(self, "create directory {place} in the new cgroup tmpfs");
+            let open_step = step!(self, "open directory {place} in the new cgroup tmpfs");
             let action = self.action(field, &place, kind)?;
             let remount = match bind_remount {
                 Some((set, cleared)) if !cgroupns => Some((
-                    self.step(format!("reopen {place} after mounting on it")),
+                    step!(self, "reopen {place} after mounting on it"),
                     self.remount(&place, set, cleared),
                 )),
                 _ => None,
@@ -915,7 +949,7 @@ impl Builder<'_> {
             for part in cm.name.split(',').filter(|p| !p.is_empty() && *p != cm.name) {
                 let mut link_parts = parts.to_vec();
                 link_parts.push(part.as_bytes().to_vec());
-                let step = self.step(format!("create symlink {} -> {}", self.where_(&link_parts), cm.name));
+                let step = step!(self, "create symlink {} -> {}", self.where_(&link_parts), cm.name);
                 links.push((cstring(field, part.as_bytes())?, step));
             }
             hierarchies.push(CgroupHierarchy {
@@ -939,10 +973,11 @@ impl Builder<'_> {
         };
         let attrs = match seal {
             Some((set, cleared)) => cgroup_tree_attrs(set, cleared).map(|attr| {
-                let step = self.step(format!(
+                let step = step!(
+                    self,
                     "set mount attributes {} on {place} and the hierarchies below it (recursive mount_setattr)",
                     flag_names(set)
-                ));
+                );
                 (attr, step)
             }),
             None => None,
@@ -957,11 +992,12 @@ impl Builder<'_> {
             && crate::sys::has_mount_setattr();
         if late {
             for (h, cm) in hierarchies.iter_mut().zip(&cfg.cgroup_mounts) {
-                let place = String::from_utf8_lossy(h.name.to_bytes()).into_owned();
-                h.late_step = Some(self.step(format!(
-                    "attach the bind of the container's cgroup {} at {place} in the cgroup tmpfs",
-                    cm.host_path.display()
-                )));
+                h.late_step = Some(step!(
+                    self,
+                    "attach the bind of the container's cgroup {} at {} in the cgroup tmpfs",
+                    cm.host_path.display(),
+                    String::from_utf8_lossy(h.name.to_bytes())
+                ));
             }
         }
         self.needs_cgroup_dirs |= !cgroupns && !late && cfg.cgroup_mounts.iter().any(|cm| !cm.ready_at_start);
@@ -983,8 +1019,8 @@ impl Builder<'_> {
         let parent = target_from(field, parent_parts)?;
         let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir));
         let place = self.where_(parts);
-        let unlink_step = self.step(format!("remove {place} to replace it with a symlink"));
-        let step = self.step(format!("create symlink {place} -> {}", String::from_utf8_lossy(link)));
+        let unlink_step = step!(self, "remove {place} to replace it with a symlink");
+        let step = step!(self, "create symlink {place} -> {}", String::from_utf8_lossy(link));
         self.ops.push(Op::Symlink(SymlinkOp {
             parent,
             parent_step,
@@ -1054,13 +1090,14 @@ impl Builder<'_> {
         let mknod = if self.cfg.new_user_namespace {
             None
         } else {
-            let mknod_step = self.step(format!(
+            let mknod_step = step!(
+                self,
                 "mknod {place} (type {}, {major}:{minor}, mode {perm:#o})",
                 kind.as_str()
-            ));
+            );
             let (uid, gid) = (uid.unwrap_or(0), gid.unwrap_or(0));
-            let chown_step = self.step(format!("chown {place} to {uid}:{gid}"));
-            let chmod_step = self.step(format!("chmod {place} to {perm:#o}"));
+            let chown_step = step!(self, "chown {place} to {uid}:{gid}");
+            let chmod_step = step!(self, "chmod {place} to {perm:#o}");
             Some(Mknod {
                 mode: file_type | perm,
                 dev,
@@ -1074,10 +1111,11 @@ impl Builder<'_> {
         let file = target_from(field, &parts)?;
         let file_step = self.resolve_step(&parts, Some(Leaf::File));
         let host = absolute_from(&parts);
-        let bind_step = self.step(format!(
+        let bind_step = step!(
+            self,
             "bind mount host device {} on {place}",
             String::from_utf8_lossy(&host)
-        ));
+        );
         self.ops.push(Op::Device(DeviceOp {
             parent,
             parent_step,
@@ -1237,214 +1275,55 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
     path.starts_with(dest) || (makes_mount && dest.starts_with(&path))
 }
 
+/// What [`build`] makes of a configuration.
+struct Built {
+    ops: Vec<Op>,
+    /// Empty unless built with descriptions.
+    steps: Vec<String>,
+    step_count: u32,
+    needs_cgroup_dirs: bool,
+}
+
 impl MountPlan {
     /// Compiles the configuration in the parent: all parsing, validation and allocation.
+    /// The plan keeps the configuration, to describe its steps if one fails.
     ///
     /// Fails with an error naming the field for anything unsupported: relative or `..`
     /// destinations, an unknown propagation, a device of type `a`, `idmap`, `tmpcopyup` on a
     /// non-tmpfs mount, ...
-    pub fn compile(cfg: &RootfsConfig) -> Result<MountPlan, RootfsError> {
-        let rootfs_shown = cfg.rootfs.display().to_string();
-        if !cfg.rootfs.is_absolute() {
-            return Err(invalid("rootfs", rootfs_shown, "must be an absolute path"));
-        }
-        let meta = std::fs::metadata(&cfg.rootfs).map_err(|e| RootfsError::Inspect {
-            field: "rootfs".to_owned(),
-            path: cfg.rootfs.clone(),
-            source: e,
-        })?;
-        if !meta.is_dir() {
-            return Err(invalid("rootfs", rootfs_shown, "is not a directory"));
-        }
-        let rootfs = cstring("rootfs", cfg.rootfs.as_os_str().as_bytes())?;
-        let configured = match cfg.propagation.as_deref() {
-            None | Some("") => None,
-            Some(p) => Some(parse_root_propagation(p).ok_or_else(|| {
-                invalid(
-                    "rootfsPropagation",
-                    p,
-                    "unknown propagation (expected [r]shared, [r]slave, [r]private or [r]unbindable)",
-                )
-            })?),
-        };
-        let root_flags = configured.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-        if let Some(label) = &cfg.mount_label
-            && (label.contains('"') || label.contains('\0'))
-        {
-            return Err(invalid("mountLabel", label.clone(), "contains a quote or a NUL byte"));
-        }
-
-        let mut b = Builder {
-            cfg,
-            ops: Vec::new(),
-            steps: Vec::new(),
-            needs_cgroup_dirs: false,
-        };
-
-        // 1. Propagation, rootfs parent private, rootfs bind.
-        let step = b.step(format!(
-            "make / {} before setting up the rootfs",
-            propagation_name(root_flags)
-        ));
-        b.ops.push(Op::Propagate {
-            path: c"/".to_owned(),
-            flags: root_flags,
-            step,
-        });
-        if root_flags != libc::MS_SLAVE | libc::MS_REC && root_flags != libc::MS_PRIVATE | libc::MS_REC {
-            // Mounts may still be shared: pivot_root and the rootfs bind need a private parent.
-            let mut candidates = Vec::new();
-            let mut p: Option<&Path> = Some(&cfg.rootfs);
-            while let Some(dir) = p {
-                candidates.push(cstring("rootfs", dir.as_os_str().as_bytes())?);
-                p = dir.parent();
-            }
-            let step = b.step(format!("make the mount containing {rootfs_shown} private"));
-            b.ops.push(Op::ParentPrivate { candidates, step });
-        }
-        let step = b.step(format!("bind mount the rootfs {rootfs_shown} onto itself"));
-        b.ops.push(Op::BindRootfs {
-            rootfs: rootfs.clone(),
-            step,
-        });
-        let step = b.step(format!("open the rootfs {rootfs_shown}"));
-        b.ops.push(Op::OpenRoot {
-            rootfs: rootfs.clone(),
-            step,
-        });
-
-        // 2. Mounts.
-        let mut setup_dev = true;
-        let mut devpts_at_dev_pts = false;
-        let mut dev_ro = false;
-        for (i, m) in cfg.mounts.iter().enumerate() {
-            b.push_spec_mount(i, m)?;
-            let parts = container_components("mounts", m.destination())?;
-            let typ = m.typ().as_deref().unwrap_or("");
-            let opts = m.options().as_deref().unwrap_or(&[]);
-            let bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
-            let is_dev = parts.len() == 1 && parts[0] == b"dev";
-            if is_dev && bind {
-                setup_dev = false;
-            }
-            if is_dev {
-                // The last "ro"/"rw" wins, as in parse_mount_options.
-                dev_ro = opts
-                    .iter()
-                    .rev()
-                    .find(|o| *o == "ro" || *o == "rw")
-                    .is_some_and(|o| o == "ro");
-            }
-            if typ == "devpts" && parts.len() == 2 && parts[0] == b"dev" && parts[1] == b"pts" {
-                devpts_at_dev_pts = true;
-            }
-        }
-
-        // 3. Devices and default symlinks (skipped when /dev is a bind mount, as runc).
-        if setup_dev {
-            b.push_devices(devpts_at_dev_pts)?;
-        }
-
-        // 4. Switch root.
-        if cfg.no_pivot {
-            let steps = [
-                b.step(format!("change directory to the rootfs {rootfs_shown}")),
-                b.step(format!("move the mount {rootfs_shown} onto /")),
-                b.step(format!("chroot into {rootfs_shown}")),
-                b.step("change directory to / after chroot".to_owned()),
-            ];
-            b.ops.push(Op::MoveRoot { rootfs, steps });
-        } else {
-            let steps = [
-                b.step("open the old root /".to_owned()),
-                b.step(format!("change directory to the rootfs {rootfs_shown}")),
-                b.step(format!("pivot_root into {rootfs_shown}")),
-                b.step("change directory to the old root".to_owned()),
-                b.step("make the old root rslave".to_owned()),
-                b.step("detach the old root".to_owned()),
-                b.step("change directory to / after pivot_root".to_owned()),
-            ];
-            b.ops.push(Op::Pivot { steps });
-        }
-
-        // 5. After the switch.
-        if let Some(flags) = configured {
-            let step = b.step(format!("make / {} in the container", propagation_name(flags)));
-            b.ops.push(Op::Propagate {
-                path: c"/".to_owned(),
-                flags,
-                step,
-            });
-        }
-        for (i, p) in cfg.readonly_paths.iter().enumerate() {
-            let field = format!("readonlyPaths[{i}]");
-            let parts = container_components(&field, Path::new(p))?;
-            let abs = absolute_from(&parts);
-            let shown = String::from_utf8_lossy(&abs).into_owned();
-            let bind_step = b.step(format!("bind mount read-only path {shown} onto itself"));
-            let remount = b.remount(&shown, libc::MS_RDONLY, 0);
-            b.ops.push(Op::ReadonlyPath {
-                path: cstring(&field, &abs)?,
-                bind_step,
-                remount,
-            });
-        }
-        for (i, p) in cfg.masked_paths.iter().enumerate() {
-            let field = format!("maskedPaths[{i}]");
-            let parts = container_components(&field, Path::new(p))?;
-            let abs = absolute_from(&parts);
-            let shown = String::from_utf8_lossy(&abs).into_owned();
-            let bind_step = b.step(format!("mask {shown} with a bind mount of /dev/null"));
-            let tmpfs_step = b.step(format!("mask directory {shown} with a read-only tmpfs"));
-            let data = b.label_data("", "tmpfs");
-            let data = if data.is_empty() {
-                None
-            } else {
-                Some(cstring("mountLabel", data.as_bytes())?)
-            };
-            b.ops.push(Op::MaskPath {
-                path: cstring(&field, &abs)?,
-                data,
-                bind_step,
-                tmpfs_step,
-            });
-        }
-        if dev_ro {
-            let remount = b.remount("/dev", libc::MS_RDONLY, 0);
-            b.ops.push(Op::RemountPath {
-                path: c"/dev".to_owned(),
-                remount,
-            });
-        }
-        if cfg.readonly {
-            let remount = b.remount("/", libc::MS_RDONLY, 0);
-            b.ops.push(Op::RemountPath {
-                path: c"/".to_owned(),
-                remount,
-            });
-        }
-        let mut needs_cgroup_dirs = b.needs_cgroup_dirs;
-        settle_late_cgroup_binds(&mut b.ops, &mut needs_cgroup_dirs);
+    pub fn compile(cfg: RootfsConfig) -> Result<MountPlan, RootfsError> {
+        let built = build(&cfg, false)?;
         Ok(MountPlan {
-            ops: b.ops,
-            steps: b.steps,
-            needs_cgroup_dirs,
+            ops: built.ops,
+            step_count: built.step_count,
+            needs_cgroup_dirs: built.needs_cgroup_dirs,
+            cfg,
         })
+    }
+
+    /// The description of every step, from compiling the configuration again with them;
+    /// `None` if that no longer gives the same steps (the rootfs changed in between).
+    fn descriptions(&self) -> Option<Vec<String>> {
+        let built = build(&self.cfg, true).ok()?;
+        (built.step_count == self.step_count).then_some(built.steps)
     }
 
     /// Turns a failure reported by the child into a rich error naming the operation and paths.
     pub fn explain(&self, failure: StepFailure) -> RootfsError {
         let source = std::io::Error::from_raw_os_error(failure.errno);
-        let described = usize::try_from(failure.step).ok().and_then(|i| self.steps.get(i));
+        let index = usize::try_from(failure.step).ok();
+        let described = self
+            .descriptions()
+            .and_then(|mut steps| index.filter(|&i| i < steps.len()).map(|i| steps.swap_remove(i)));
         match described {
             Some(operation) => RootfsError::Step {
                 step: failure.step,
-                operation: operation.clone(),
+                operation,
                 source,
             },
             None => RootfsError::UnknownStep {
                 step: failure.step,
-                steps: self.steps.len(),
+                steps: self.step_count(),
                 source,
             },
         }
@@ -1452,17 +1331,222 @@ impl MountPlan {
 
     /// The number of steps, for diagnostics.
     pub fn step_count(&self) -> usize {
-        self.steps.len()
+        self.step_count as usize
     }
 
     /// A human-readable listing of the plan's steps, one per line, for debugging.
     pub fn describe(&self) -> String {
         let mut out = String::new();
-        for (i, s) in self.steps.iter().enumerate() {
-            let _ = writeln!(out, "{i:3}: {s}");
+        match self.descriptions() {
+            Some(steps) => {
+                for (i, s) in steps.iter().enumerate() {
+                    let _ = writeln!(out, "{i:3}: {s}");
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "the rootfs no longer compiles to this plan's {} steps",
+                    self.step_count
+                );
+            }
         }
         out
     }
+}
+
+/// Compiles `cfg` into operations, with step descriptions if `describe`.
+fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
+    let rootfs_shown = cfg.rootfs.display().to_string();
+    if !cfg.rootfs.is_absolute() {
+        return Err(invalid("rootfs", rootfs_shown, "must be an absolute path"));
+    }
+    let meta = std::fs::metadata(&cfg.rootfs).map_err(|e| RootfsError::Inspect {
+        field: "rootfs".to_owned(),
+        path: cfg.rootfs.clone(),
+        source: e,
+    })?;
+    if !meta.is_dir() {
+        return Err(invalid("rootfs", rootfs_shown, "is not a directory"));
+    }
+    let rootfs = cstring("rootfs", cfg.rootfs.as_os_str().as_bytes())?;
+    let configured = match cfg.propagation.as_deref() {
+        None | Some("") => None,
+        Some(p) => Some(parse_root_propagation(p).ok_or_else(|| {
+            invalid(
+                "rootfsPropagation",
+                p,
+                "unknown propagation (expected [r]shared, [r]slave, [r]private or [r]unbindable)",
+            )
+        })?),
+    };
+    let root_flags = configured.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    if let Some(label) = &cfg.mount_label
+        && (label.contains('"') || label.contains('\0'))
+    {
+        return Err(invalid("mountLabel", label.clone(), "contains a quote or a NUL byte"));
+    }
+
+    let mut b = Builder {
+        cfg,
+        describe,
+        ops: Vec::new(),
+        steps: Vec::new(),
+        step_count: 0,
+        needs_cgroup_dirs: false,
+    };
+
+    // 1. Propagation, rootfs parent private, rootfs bind.
+    let step = step!(
+        b,
+        "make / {} before setting up the rootfs",
+        propagation_name(root_flags)
+    );
+    b.ops.push(Op::Propagate {
+        path: c"/".to_owned(),
+        flags: root_flags,
+        step,
+    });
+    if root_flags != libc::MS_SLAVE | libc::MS_REC && root_flags != libc::MS_PRIVATE | libc::MS_REC {
+        // Mounts may still be shared: pivot_root and the rootfs bind need a private parent.
+        let mut candidates = Vec::new();
+        let mut p: Option<&Path> = Some(&cfg.rootfs);
+        while let Some(dir) = p {
+            candidates.push(cstring("rootfs", dir.as_os_str().as_bytes())?);
+            p = dir.parent();
+        }
+        let step = step!(b, "make the mount containing {rootfs_shown} private");
+        b.ops.push(Op::ParentPrivate { candidates, step });
+    }
+    let step = step!(b, "bind mount the rootfs {rootfs_shown} onto itself");
+    b.ops.push(Op::BindRootfs {
+        rootfs: rootfs.clone(),
+        step,
+    });
+    let step = step!(b, "open the rootfs {rootfs_shown}");
+    b.ops.push(Op::OpenRoot {
+        rootfs: rootfs.clone(),
+        step,
+    });
+
+    // 2. Mounts.
+    let mut setup_dev = true;
+    let mut devpts_at_dev_pts = false;
+    let mut dev_ro = false;
+    for (i, m) in cfg.mounts.iter().enumerate() {
+        b.push_spec_mount(i, m)?;
+        let parts = container_components("mounts", m.destination())?;
+        let typ = m.typ().as_deref().unwrap_or("");
+        let opts = m.options().as_deref().unwrap_or(&[]);
+        let bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+        let is_dev = parts.len() == 1 && parts[0] == b"dev";
+        if is_dev && bind {
+            setup_dev = false;
+        }
+        if is_dev {
+            // The last "ro"/"rw" wins, as in parse_mount_options.
+            dev_ro = opts
+                .iter()
+                .rev()
+                .find(|o| *o == "ro" || *o == "rw")
+                .is_some_and(|o| o == "ro");
+        }
+        if typ == "devpts" && parts.len() == 2 && parts[0] == b"dev" && parts[1] == b"pts" {
+            devpts_at_dev_pts = true;
+        }
+    }
+
+    // 3. Devices and default symlinks (skipped when /dev is a bind mount, as runc).
+    if setup_dev {
+        b.push_devices(devpts_at_dev_pts)?;
+    }
+
+    // 4. Switch root.
+    if cfg.no_pivot {
+        let steps = [
+            step!(b, "change directory to the rootfs {rootfs_shown}"),
+            step!(b, "move the mount {rootfs_shown} onto /"),
+            step!(b, "chroot into {rootfs_shown}"),
+            step!(b, "change directory to / after chroot"),
+        ];
+        b.ops.push(Op::MoveRoot { rootfs, steps });
+    } else {
+        let steps = [
+            step!(b, "open the old root /"),
+            step!(b, "change directory to the rootfs {rootfs_shown}"),
+            step!(b, "pivot_root into {rootfs_shown}"),
+            step!(b, "change directory to the old root"),
+            step!(b, "make the old root rslave"),
+            step!(b, "detach the old root"),
+            step!(b, "change directory to / after pivot_root"),
+        ];
+        b.ops.push(Op::Pivot { steps });
+    }
+
+    // 5. After the switch.
+    if let Some(flags) = configured {
+        let step = step!(b, "make / {} in the container", propagation_name(flags));
+        b.ops.push(Op::Propagate {
+            path: c"/".to_owned(),
+            flags,
+            step,
+        });
+    }
+    for (i, p) in cfg.readonly_paths.iter().enumerate() {
+        let field = format!("readonlyPaths[{i}]");
+        let parts = container_components(&field, Path::new(p))?;
+        let abs = absolute_from(&parts);
+        let shown = b.shown(&abs);
+        let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
+        let remount = b.remount(&shown, libc::MS_RDONLY, 0);
+        b.ops.push(Op::ReadonlyPath {
+            path: cstring(&field, &abs)?,
+            bind_step,
+            remount,
+        });
+    }
+    for (i, p) in cfg.masked_paths.iter().enumerate() {
+        let field = format!("maskedPaths[{i}]");
+        let parts = container_components(&field, Path::new(p))?;
+        let abs = absolute_from(&parts);
+        let shown = b.shown(&abs);
+        let bind_step = step!(b, "mask {shown} with a bind mount of /dev/null");
+        let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
+        let data = b.label_data("", "tmpfs");
+        let data = if data.is_empty() {
+            None
+        } else {
+            Some(cstring("mountLabel", data.as_bytes())?)
+        };
+        b.ops.push(Op::MaskPath {
+            path: cstring(&field, &abs)?,
+            data,
+            bind_step,
+            tmpfs_step,
+        });
+    }
+    if dev_ro {
+        let remount = b.remount("/dev", libc::MS_RDONLY, 0);
+        b.ops.push(Op::RemountPath {
+            path: c"/dev".to_owned(),
+            remount,
+        });
+    }
+    if cfg.readonly {
+        let remount = b.remount("/", libc::MS_RDONLY, 0);
+        b.ops.push(Op::RemountPath {
+            path: c"/".to_owned(),
+            remount,
+        });
+    }
+    let mut needs_cgroup_dirs = b.needs_cgroup_dirs;
+    settle_late_cgroup_binds(&mut b.ops, &mut needs_cgroup_dirs);
+    Ok(Built {
+        ops: b.ops,
+        steps: b.steps,
+        step_count: b.step_count,
+        needs_cgroup_dirs,
+    })
 }
 
 #[cfg(test)]
@@ -1498,7 +1582,7 @@ mod tests {
     fn mount_error(m: Mount) -> String {
         let mut c = cfg();
         c.mounts = vec![m];
-        MountPlan::compile(&c).unwrap_err().to_string()
+        MountPlan::compile(c.clone()).unwrap_err().to_string()
     }
 
     #[test]
@@ -1512,7 +1596,7 @@ mod tests {
         c.readonly = true;
         c.masked_paths = vec!["/proc/kcore".into()];
         c.readonly_paths = vec!["/proc/sys".into()];
-        let plan = MountPlan::compile(&c).unwrap();
+        let plan = MountPlan::compile(c.clone()).unwrap();
         let text = plan.describe();
         assert!(text.contains("mount proc on /proc (/proc)"), "{text}");
         assert!(text.contains("rbind mount / on /data (/data)"), "{text}");
@@ -1548,7 +1632,7 @@ mod tests {
         );
         let mut c = cfg();
         c.mounts = vec![mount("/x", Some("tmpfs"), None, &["tmpcopyup", "ro"])];
-        let text = MountPlan::compile(&c).unwrap().describe();
+        let text = MountPlan::compile(c.clone()).unwrap().describe();
         assert!(
             text.contains("copy the old contents of /x (/x) into the new tmpfs"),
             "{text}"
@@ -1582,7 +1666,7 @@ mod tests {
             mount("/a", Some("none"), Some("/"), &["ro"]),
             mount("/b", Some("ext4"), Some("/"), &["rbind"]),
         ];
-        let text = MountPlan::compile(&c).unwrap().describe();
+        let text = MountPlan::compile(c.clone()).unwrap().describe();
         assert!(text.contains("bind mount / on /a"), "{text}");
         assert!(text.contains("rbind mount / on /b"), "{text}");
     }
@@ -1591,7 +1675,7 @@ mod tests {
     fn unknown_root_propagation_is_rejected() {
         let mut c = cfg();
         c.propagation = Some("sideways".into());
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("rootfsPropagation = \"sideways\""), "{e}");
         for ok in [
             "",
@@ -1605,7 +1689,7 @@ mod tests {
             "runbindable",
         ] {
             c.propagation = Some(ok.into());
-            MountPlan::compile(&c).unwrap();
+            MountPlan::compile(c.clone()).unwrap();
         }
     }
 
@@ -1613,10 +1697,10 @@ mod tests {
     fn rootfs_must_be_an_absolute_directory() {
         let mut c = cfg();
         c.rootfs = PathBuf::from("relative/rootfs");
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("rootfs = \"relative/rootfs\""), "{e}");
         c.rootfs = PathBuf::from("/does/not/exist/ocirun");
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("rootfs: inspect"), "{e}");
     }
 
@@ -1633,14 +1717,14 @@ mod tests {
         };
         let mut c = cfg();
         c.devices = vec![dev(LinuxDeviceType::A, 1)];
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("devices[0].type = \"a\""), "{e}");
         c.devices = vec![dev(LinuxDeviceType::C, -1)];
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("devices[0].major = \"-1\""), "{e}");
         c.devices = vec![dev(LinuxDeviceType::C, 1)];
         c.devices[0].set_path(PathBuf::from("dev/x"));
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("devices[0].path"), "{e}");
     }
 
@@ -1657,7 +1741,7 @@ mod tests {
                 .build()
                 .unwrap(),
         ];
-        let text = MountPlan::compile(&c).unwrap().describe();
+        let text = MountPlan::compile(c.clone()).unwrap().describe();
         assert_eq!(text.matches("mknod /dev/null").count(), 1, "{text}");
         assert!(text.contains("mode 0o600"), "{text}");
     }
@@ -1666,11 +1750,11 @@ mod tests {
     fn masked_and_readonly_paths_are_validated() {
         let mut c = cfg();
         c.masked_paths = vec!["proc/kcore".into()];
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("maskedPaths[0]"), "{e}");
         c.masked_paths.clear();
         c.readonly_paths = vec!["/proc/../etc".into()];
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("readonlyPaths[0]"), "{e}");
     }
 
@@ -1693,14 +1777,14 @@ mod tests {
                 ..CgroupMount::default()
             },
         ];
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("cgroup_mounts"), "{e}");
         c.cgroup_mounts = vec![CgroupMount {
             name: "a/b".into(),
             host_path: "/".into(),
             ..CgroupMount::default()
         }];
-        let e = MountPlan::compile(&c).unwrap_err().to_string();
+        let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("cgroup_mounts[0].name"), "{e}");
     }
 
@@ -1730,7 +1814,7 @@ mod tests {
             (false, "ro,nosuid,nodev,noexec,relatime"),
             (true, "ro,nosuid,nodev,noexec"),
         ] {
-            let text = MountPlan::compile(&cgroup_cfg(&default, cgroupns)).unwrap().describe();
+            let text = MountPlan::compile(cgroup_cfg(&default, cgroupns)).unwrap().describe();
             let seal = format!(
                 "set mount attributes {flags} on /sys/fs/cgroup (/sys/fs/cgroup) and the hierarchies below it (recursive mount_setattr)"
             );
@@ -1752,7 +1836,7 @@ mod tests {
             );
         }
         // strictatime and exec cannot go on the tmpfs: each hierarchy is remounted instead.
-        let text = MountPlan::compile(&cgroup_cfg(&["nosuid", "exec", "strictatime", "ro"], false))
+        let text = MountPlan::compile(cgroup_cfg(&["nosuid", "exec", "strictatime", "ro"], false))
             .unwrap()
             .describe();
         assert!(!text.contains("mount_setattr"), "{text}");
@@ -1777,13 +1861,13 @@ mod tests {
             c
         };
         let late = |c: &RootfsConfig| {
-            let plan = MountPlan::compile(c).unwrap();
+            let plan = MountPlan::compile(c.clone()).unwrap();
             let late = plan.ops.iter().any(|op| matches!(op, Op::CgroupV1(c) if c.late));
             (late, plan.needs_cgroup_dirs())
         };
         // Nothing after the cgroup mount: the binds go last, the plan needs no directory.
         assert_eq!(late(&later(false, false)), (true, false));
-        let text = MountPlan::compile(&later(false, false)).unwrap().describe();
+        let text = MountPlan::compile(later(false, false)).unwrap().describe();
         assert!(
             text.contains("attach the bind of the container's cgroup / at memory in the cgroup tmpfs"),
             "{text}"
@@ -1860,19 +1944,19 @@ mod tests {
             mount("/proc", Some("proc"), Some("proc"), &[]),
             mount("/dev", Some("tmpfs"), Some("tmpfs"), &["mode=755"]),
         ];
-        let text = MountPlan::compile(&c).unwrap().describe();
+        let text = MountPlan::compile(c.clone()).unwrap().describe();
         assert!(
             text.contains("mount tmpfs on /dev (/dev) with flags none and data \"mode=755,context=\\\"system_u:object_r:container_file_t:s0\\\"\""),
             "{text}"
         );
         assert!(text.contains("mount proc on /proc (/proc) with flags none\n"), "{text}");
         c.mount_label = Some("bad\"label".into());
-        assert!(MountPlan::compile(&c).is_err());
+        assert!(MountPlan::compile(c.clone()).is_err());
     }
 
     #[test]
     fn explain_maps_steps_and_never_panics() {
-        let plan = MountPlan::compile(&cfg()).unwrap();
+        let plan = MountPlan::compile(cfg()).unwrap();
         let e = plan.explain(StepFailure {
             step: 0,
             errno: libc::EPERM,
@@ -1882,6 +1966,51 @@ mod tests {
         assert!(src.contains("Operation not permitted"), "{src}");
         let e = plan.explain(StepFailure { step: 99_999, errno: 0 });
         assert!(matches!(e, RootfsError::UnknownStep { step: 99_999, .. }));
+    }
+
+    #[test]
+    fn describing_changes_no_op_and_no_step_number() {
+        let mut rich = cgroup_cfg(&["nosuid", "noexec", "nodev", "relatime", "ro"], false);
+        rich.mounts.extend([
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/dev", Some("tmpfs"), Some("tmpfs"), &["nosuid", "mode=755"]),
+            mount("/dev/pts", Some("devpts"), Some("devpts"), &["newinstance"]),
+            mount("/data", Some("bind"), Some("/"), &["rbind", "ro", "rprivate"]),
+            mount("/tmp", Some("tmpfs"), Some("tmpfs"), &["tmpcopyup"]),
+        ]);
+        rich.readonly = true;
+        rich.masked_paths = vec!["/proc/kcore".into()];
+        rich.readonly_paths = vec!["/proc/sys".into()];
+        rich.mount_label = Some("system_u:object_r:container_file_t:s0".into());
+        let mut no_pivot = cfg();
+        no_pivot.no_pivot = true;
+        no_pivot.propagation = Some("shared".into());
+        for c in [rich, no_pivot, cgroup_cfg(&[], true)] {
+            let (quiet, described) = (build(&c, false).unwrap(), build(&c, true).unwrap());
+            assert!(quiet.steps.is_empty());
+            assert_eq!(quiet.step_count, described.step_count);
+            assert_eq!(described.steps.len(), described.step_count as usize);
+            assert!(described.steps.iter().all(|d| !d.is_empty()));
+            assert_eq!(format!("{:?}", quiet.ops), format!("{:?}", described.ops));
+            assert_eq!(quiet.needs_cgroup_dirs, described.needs_cgroup_dirs);
+        }
+    }
+
+    #[test]
+    fn a_rootfs_that_no_longer_compiles_leaves_steps_undescribed() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = MountPlan::compile(RootfsConfig {
+            rootfs: dir.path().to_path_buf(),
+            ..RootfsConfig::default()
+        })
+        .unwrap();
+        drop(dir);
+        let e = plan.explain(StepFailure {
+            step: 0,
+            errno: libc::EPERM,
+        });
+        assert!(matches!(e, RootfsError::UnknownStep { step: 0, .. }), "{e}");
+        assert!(plan.describe().contains("no longer compiles"));
     }
 
     #[test]

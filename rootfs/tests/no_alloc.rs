@@ -161,7 +161,7 @@ fn execute_does_not_allocate() {
     } else {
         eprintln!("execute_does_not_allocate: no cgroup v1 cpu hierarchy, the cgroup mount is not covered");
     }
-    let plan = MountPlan::compile(&cfg).expect("compile");
+    let plan = MountPlan::compile(cfg.clone()).expect("compile");
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(ok, "the plan failed in the child");
     assert_eq!(allocs, 0, "execute allocated {allocs} times");
@@ -170,7 +170,7 @@ fn execute_does_not_allocate() {
     for cm in &mut ready.cgroup_mounts {
         cm.ready_at_start = true;
     }
-    let plan = MountPlan::compile(&ready).expect("compile");
+    let plan = MountPlan::compile(ready.clone()).expect("compile");
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(ok, "the plan failed in the child (cgroup directories ready)");
     assert_eq!(allocs, 0, "execute allocated {allocs} times (cgroup directories ready)");
@@ -178,7 +178,7 @@ fn execute_does_not_allocate() {
     // The failure path does not allocate either.
     let mut failing = cfg.clone();
     failing.mounts.push(mount("/bad", "nosuchfs-ocirun", "none", &[]));
-    let plan = MountPlan::compile(&failing).expect("compile");
+    let plan = MountPlan::compile(failing.clone()).expect("compile");
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(!ok, "the failing plan succeeded");
     assert_eq!(allocs, 0, "execute allocated {allocs} times on failure");

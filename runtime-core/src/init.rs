@@ -372,7 +372,7 @@ impl InitPlan {
         let hierarchies = cgroup_mounts.len();
         let mounts = (!opts.exec)
             .then(|| {
-                MountPlan::compile(&rootfs::RootfsConfig {
+                MountPlan::compile(rootfs::RootfsConfig {
                     rootfs: opts.rootfs.to_path_buf(),
                     readonly: spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)),
                     propagation: linux.rootfs_propagation().clone(),
