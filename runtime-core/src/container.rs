@@ -1,5 +1,6 @@
 //! `Container::builder()` and every lifecycle operation.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -1131,11 +1132,11 @@ impl Container {
     }
 
     /// The container's cgroup (as create resolved it, when this process created it).
-    pub(crate) fn cgroup(&self) -> Result<Cgroup> {
-        if let Some(cg) = &self.cgroup {
-            return Ok(cg.clone());
+    pub(crate) fn cgroup(&self) -> Result<Cow<'_, Cgroup>> {
+        match &self.cgroup {
+            Some(cg) => Ok(Cow::Borrowed(cg)),
+            None => self.cgroup_of(None).map(Cow::Owned),
         }
-        self.cgroup_of(None)
     }
 
     /// The container's cgroup, or an existing sub-cgroup of it.
