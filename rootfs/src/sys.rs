@@ -107,7 +107,12 @@ pub(crate) fn umount2(target: &CStr, flags: c_int) -> SysResult<()> {
     check(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
 }
 
-/// openat2(2) relative to `dirfd`.
+/// How many times openat2 is tried while the kernel answers EAGAIN: with RESOLVE_IN_ROOT or
+/// RESOLVE_BENEATH it does when a rename or mount anywhere on the system raced a ".." of the
+/// walk, and openat2(2) says to retry. runc's securejoin retries too.
+pub(crate) const OPENAT2_ATTEMPTS: usize = 128;
+
+/// openat2(2) relative to `dirfd`, retried on EINTR and, [`OPENAT2_ATTEMPTS`] times, EAGAIN.
 pub(crate) fn openat2(dirfd: BorrowedFd<'_>, path: &CStr, flags: c_int, resolve: u64) -> SysResult<OwnedFd> {
     let how = OpenHow {
         // The flags are non-negative bit masks; the kernel takes them as u64.
@@ -115,17 +120,25 @@ pub(crate) fn openat2(dirfd: BorrowedFd<'_>, path: &CStr, flags: c_int, resolve:
         mode: 0,
         resolve,
     };
-    // SAFETY: `path` is NUL-terminated, `how` is a valid `struct open_how` whose size is passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd.as_raw_fd(),
-            path.as_ptr(),
-            &raw const how,
-            std::mem::size_of::<OpenHow>(),
-        )
+    let mut attempts = 0;
+    let fd = loop {
+        // SAFETY: `path` is NUL-terminated, `how` is a valid `struct open_how` whose size is passed.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                path.as_ptr(),
+                &raw const how,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        attempts += 1;
+        match check_long(ret) {
+            Err(libc::EINTR) => continue,
+            Err(libc::EAGAIN) if attempts < OPENAT2_ATTEMPTS => continue,
+            other => break other?,
+        }
     };
-    let fd = check_long(ret)?;
     Ok(owned(c_int::try_from(fd).map_err(|_| libc::EBADF)?))
 }
 
@@ -369,4 +382,52 @@ pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> 
 pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> SysResult<()> {
     // SAFETY: `fd` is open.
     check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+    use std::os::fd::AsFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A rename anywhere on the system while openat2 walks a ".." in RESOLVE_IN_ROOT makes the
+    /// kernel refuse the walk with EAGAIN; images have such paths (/var/run -> ../run).
+    #[test]
+    fn openat2_in_root_survives_concurrent_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir(dir.path().join("x")).unwrap();
+        let root_fd = open(
+            &CString::new(root.as_os_str().as_bytes()).unwrap(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+        .unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let (x, y) = (dir.path().join("x"), dir.path().join("y"));
+                while !stop.load(Ordering::Relaxed) {
+                    std::fs::rename(&x, &y).unwrap();
+                    std::fs::rename(&y, &x).unwrap();
+                }
+            });
+            let failed = (0..20_000)
+                .filter(|_| {
+                    openat2(
+                        root_fd.as_fd(),
+                        c"a/../a/../a/b",
+                        libc::O_PATH | libc::O_CLOEXEC,
+                        libc::RESOLVE_IN_ROOT,
+                    )
+                    .is_err()
+                })
+                .count();
+            stop.store(true, Ordering::Relaxed);
+            assert_eq!(failed, 0, "openat2 failed {failed} times in 20000");
+        });
+    }
 }
