@@ -253,40 +253,38 @@ fn unescape(s: &str) -> String {
 
 /// Parses one mountinfo line into a hierarchy, `None` when it is not a cgroup mount.
 fn parse_mountinfo_line(line: &str) -> Option<Hierarchy> {
-    let fields: Vec<&str> = line.split(' ').collect();
-    let sep = fields.iter().position(|f| *f == "-")?;
-    let fstype = *fields.get(sep + 1)?;
-    let superopts = *fields.get(sep + 3)?;
-    let root = unescape(fields.get(3)?);
-    let mountpoint = PathBuf::from(unescape(fields.get(4)?));
-    match fstype {
-        "cgroup2" => Some(Hierarchy {
-            mountpoint,
-            root,
-            v2: true,
-            controllers: Vec::new(),
-            name: None,
-        }),
-        "cgroup" => {
-            let mut controllers = Vec::new();
-            let mut name = None;
-            for opt in superopts.split(',') {
-                if let Some(n) = opt.strip_prefix("name=") {
-                    name = Some(n.to_owned());
-                } else if V1_CONTROLLERS.contains(&opt) {
-                    controllers.push(opt.to_owned());
-                }
+    // "id parent dev root mountpoint options [optional...] - fstype source superoptions".
+    // mountinfo escapes a space in a path as \040, so the first " - " is the separator; the
+    // type is checked before anything is copied, as most lines are not cgroup mounts.
+    let (mount, fs) = line.split_once(" - ")?;
+    let mut fs = fs.split(' ');
+    let v2 = match fs.next()? {
+        "cgroup2" => true,
+        "cgroup" => false,
+        _ => return None,
+    };
+    let superopts = fs.nth(1)?;
+    let mut fields = mount.split(' ');
+    let root = unescape(fields.nth(3)?);
+    let mountpoint = PathBuf::from(unescape(fields.next()?));
+    let mut controllers = Vec::new();
+    let mut name = None;
+    if !v2 {
+        for opt in superopts.split(',') {
+            if let Some(n) = opt.strip_prefix("name=") {
+                name = Some(n.to_owned());
+            } else if V1_CONTROLLERS.contains(&opt) {
+                controllers.push(opt.to_owned());
             }
-            Some(Hierarchy {
-                mountpoint,
-                root,
-                v2: false,
-                controllers,
-                name,
-            })
         }
-        _ => None,
     }
+    Some(Hierarchy {
+        mountpoint,
+        root,
+        v2,
+        controllers,
+        name,
+    })
 }
 
 #[cfg(test)]
@@ -323,6 +321,20 @@ mod tests {
         assert_eq!(h.root, "/sub");
         assert_eq!(h.dir_of("/sub/a"), PathBuf::from("/mnt/mem x/a"));
         assert_eq!(h.dir_of("/other"), PathBuf::from("/mnt/mem x/other"));
+        // Optional fields before the separator; a v2 line's options are not controllers.
+        let line = "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 master:1 - cgroup2 cgroup2 rw,nsdelegate";
+        let h = parse_mountinfo_line(line).expect("a cgroup2 line");
+        assert!(h.v2 && h.controllers.is_empty() && h.name.is_none());
+        assert_eq!(
+            (h.root.as_str(), h.mountpoint.as_path()),
+            ("/", Path::new("/sys/fs/cgroup"))
+        );
+        let line = "41 31 0:38 / /sys/fs/cgroup/systemd rw shared:9 - cgroup cgroup rw,xattr,name=systemd";
+        let h = parse_mountinfo_line(line).expect("a named v1 line");
+        assert_eq!((h.name.as_deref(), h.controllers.len()), (Some("systemd"), 0));
+        // Other types, and lines without a separator, are not hierarchies.
+        assert!(parse_mountinfo_line("22 1 0:5 / /dev rw - devtmpfs udev rw").is_none());
+        assert!(parse_mountinfo_line("22 1 0:5 / /mnt/cgroup rw").is_none());
     }
 
     #[test]
