@@ -571,6 +571,14 @@ impl Builder<'_> {
         }
     }
 
+    /// Entry `i` of the path list `list` (`readonlyPaths`, `maskedPaths`): its absolute path in
+    /// the container, and that path for messages ([`Builder::shown`]).
+    fn listed_path(&self, list: &str, i: usize, p: &str) -> Result<(CString, String), RootfsError> {
+        let field = format!("{list}[{i}]");
+        let abs = absolute_from(&container_components(&field, Path::new(p))?);
+        Ok((cstring(&field, &abs)?, self.shown(&abs)))
+    }
+
     /// `resolve /x in the rootfs ...` step.
     fn resolve_step(&mut self, parts: &[Vec<u8>], leaf: Option<Leaf>) -> u32 {
         let what = match leaf {
@@ -1493,23 +1501,17 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
         });
     }
     for (i, p) in cfg.readonly_paths.iter().enumerate() {
-        let field = format!("readonlyPaths[{i}]");
-        let parts = container_components(&field, Path::new(p))?;
-        let abs = absolute_from(&parts);
-        let shown = b.shown(&abs);
+        let (path, shown) = b.listed_path("readonlyPaths", i, p)?;
         let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
         let remount = b.remount(&shown, libc::MS_RDONLY, 0);
         b.ops.push(Op::ReadonlyPath {
-            path: cstring(&field, &abs)?,
+            path,
             bind_step,
             remount,
         });
     }
     for (i, p) in cfg.masked_paths.iter().enumerate() {
-        let field = format!("maskedPaths[{i}]");
-        let parts = container_components(&field, Path::new(p))?;
-        let abs = absolute_from(&parts);
-        let shown = b.shown(&abs);
+        let (path, shown) = b.listed_path("maskedPaths", i, p)?;
         let bind_step = step!(b, "mask {shown} with a bind mount of /dev/null");
         let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
         let data = b.label_data("", "tmpfs");
@@ -1519,7 +1521,7 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
             Some(cstring("mountLabel", data.as_bytes())?)
         };
         b.ops.push(Op::MaskPath {
-            path: cstring(&field, &abs)?,
+            path,
             data,
             bind_step,
             tmpfs_step,

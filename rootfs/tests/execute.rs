@@ -362,7 +362,7 @@ fn full_container_view_after_pivot() {
             .build()
             .unwrap(),
     ];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let host_rootfs = b.rootfs.clone();
 
     let outcome = run_child(
@@ -483,7 +483,7 @@ fn masked_paths_mask_directories_and_files_and_skip_missing_ones() {
         "/link-to-dir".into(),
         "/link-to-file".into(),
     ];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(
         &plan,
         0,
@@ -527,7 +527,7 @@ fn masked_path_below_a_file_fails_at_the_tmpfs_step() {
     let mut cfg = b.config();
     cfg.mounts = standard_mounts();
     cfg.masked_paths = vec!["/marker/below".into()];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
     let Outcome::Step(f) = outcome else {
         panic!("expected a step failure, got {outcome:?}");
@@ -564,7 +564,7 @@ fn symlink_in_image_cannot_redirect_mount_to_host() {
         mount("/evil", "bind", source.to_str().unwrap(), &["rbind"]),
         mount("/evil-rel/sub", "tmpfs", "tmpfs", &["size=1m"]),
     ];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let inside_container = PathBuf::from("/").join(host_target.strip_prefix("/").unwrap());
     let outcome = run_child(
         &plan,
@@ -611,7 +611,7 @@ fn dangling_symlink_in_image_fails_closed() {
     std::os::unix::fs::symlink(&host_target, b.rootfs.join("evil")).unwrap();
     let mut cfg = b.config();
     cfg.mounts = vec![mount("/evil", "tmpfs", "tmpfs", &[])];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
     let Outcome::Step(f) = outcome else {
         panic!("expected a step failure, got {outcome:?}");
@@ -639,7 +639,7 @@ fn explain_names_operation_path_and_errno() {
         mount("/proc", "proc", "proc", &[]),
         mount("/weird", "nosuchfs-ocirun", "none", &["ro"]),
     ];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
     let Outcome::Step(f) = outcome else {
         panic!("expected a step failure, got {outcome:?}");
@@ -669,7 +669,7 @@ fn no_pivot_moves_rootfs_onto_slash() {
     cfg.mounts = standard_mounts();
     cfg.no_pivot = true;
     cfg.readonly = true;
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(
         &plan,
         0,
@@ -699,7 +699,7 @@ fn user_namespace_devices_are_bind_mounts_of_host_nodes() {
     let mut cfg = b.config();
     cfg.mounts = standard_mounts();
     cfg.new_user_namespace = true;
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(
         &plan,
         0,
@@ -794,7 +794,7 @@ fn cgroup_mount_test(
     cfg.mounts.push(mount("/sys/fs/cgroup", "cgroup", "cgroup", options));
     cfg.cgroup_mounts = cgroups.clone();
     cfg.new_cgroup_namespace = cgroupns;
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     assert!(
         !plan.needs_cgroup_dirs(),
         "the plan needs directories that are ready, or that it can bind late"
@@ -1043,7 +1043,7 @@ fn bind_remount_keeps_source_flags_and_recursive_attrs_reach_submounts() {
         // A shared mount.
         mount("/shared", "tmpfs", "tmpfs", &["shared"]),
     ];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let (src, sub) = (nosuid_src.clone(), tree.join("sub"));
     let outcome = run_child(
         &plan,
@@ -1089,7 +1089,7 @@ fn rshared_root_propagation_makes_rootfs_parent_private_for_pivot() {
     let mut cfg = b.config();
     cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
     cfg.propagation = Some("rshared".to_owned());
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(
         &plan,
         0,
@@ -1121,7 +1121,7 @@ fn bind_of_dev_skips_device_setup() {
         mount("/proc", "proc", "proc", &[]),
         mount("/dev", "bind", fake_dev.to_str().unwrap(), &["rbind", "ro"]),
     ];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(
         &plan,
         0,
@@ -1178,7 +1178,7 @@ fn user_namespace_keeps_locked_flags_and_binds_devices() {
     cfg.readonly = true;
     cfg.masked_paths = vec!["/proc/cmdline".into()];
     cfg.readonly_paths = vec!["/proc/sys".into()];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let src = locked_src.clone();
     let outcome = run_child(
         &plan,
@@ -1231,7 +1231,7 @@ fn tmpcopyup_copies_the_image_directory_into_the_tmpfs() {
         mount("/proc", "proc", "proc", &[]),
         mount("/etc", "tmpfs", "tmpfs", &["tmpcopyup", "ro", "size=1m"]),
     ];
-    let plan = MountPlan::compile(cfg.clone()).expect("compile");
+    let plan = MountPlan::compile(cfg).expect("compile");
     let outcome = run_child(
         &plan,
         0,

@@ -170,15 +170,15 @@ fn execute_does_not_allocate() {
     for cm in &mut ready.cgroup_mounts {
         cm.ready_at_start = true;
     }
-    let plan = MountPlan::compile(ready.clone()).expect("compile");
+    let plan = MountPlan::compile(ready).expect("compile");
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(ok, "the plan failed in the child (cgroup directories ready)");
     assert_eq!(allocs, 0, "execute allocated {allocs} times (cgroup directories ready)");
 
     // The failure path does not allocate either.
-    let mut failing = cfg.clone();
+    let mut failing = cfg;
     failing.mounts.push(mount("/bad", "nosuchfs-ocirun", "none", &[]));
-    let plan = MountPlan::compile(failing.clone()).expect("compile");
+    let plan = MountPlan::compile(failing).expect("compile");
     let (allocs, ok) = allocations_in_child(&plan);
     assert!(!ok, "the failing plan succeeded");
     assert_eq!(allocs, 0, "execute allocated {allocs} times on failure");
