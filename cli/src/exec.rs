@@ -246,8 +246,11 @@ fn process_from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &a.cap {
-            let cap: Capability = name
-                .to_ascii_uppercase()
+            // runc's names (CAP_KILL) and oci-spec's (KILL) both name it.
+            let upper = name.to_ascii_uppercase();
+            let cap: Capability = upper
+                .strip_prefix("CAP_")
+                .unwrap_or(&upper)
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))?;
             let add = |set: &Option<Capabilities>| {
@@ -258,8 +261,12 @@ fn process_from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
             caps.set_bounding(add(caps.bounding()));
             caps.set_effective(add(caps.effective()));
             caps.set_permitted(add(caps.permitted()));
-            caps.set_inheritable(add(caps.inheritable()));
-            caps.set_ambient(add(caps.ambient()));
+            // Never inheritable (CVE-2022-29162): that would hand the capability to whatever the
+            // process execs. Ambient, which needs inheritable, only when the process already has
+            // an inheritable set, as runc does.
+            if caps.inheritable().is_some() {
+                caps.set_ambient(add(caps.ambient()));
+            }
         }
         p.set_capabilities(Some(caps));
     }
