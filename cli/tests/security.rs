@@ -260,3 +260,21 @@ fn default_masks_and_read_only_paths_hold_from_inside() {
         before
     );
 }
+
+/// crun's CVE-2026-30892: `exec --user 1` ran as uid 0 and gid 0. A bare uid is that uid, with
+/// the gid of its passwd entry (or 0 when it has none), never root.
+#[test]
+fn crun_cve_2026_30892_exec_user_1_is_uid_1() {
+    let (b, id, _g) = sleeper("sec30892");
+    std::fs::write(
+        b.rootfs().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/:/bin/sh\n",
+    )
+    .unwrap();
+    let out = run_ok(
+        ocirun(&b.state_root())
+            .args(["exec", "--user", "1", &id, "sh", "-c", "echo $(id -u):$(id -g)"])
+            .stdin(Stdio::null()),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1:1");
+}
