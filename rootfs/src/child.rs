@@ -10,7 +10,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use libc::c_ulong;
 
 use crate::copyup;
-use crate::plan::{Action, CgroupV1Op, DeviceOp, Leaf, MountOp, Op, PER_MOUNT_FLAGS, Remount, SymlinkOp, Target};
+use crate::plan::{
+    Action, CgroupV1Op, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, ReadonlyOp, Remount,
+    SymlinkOp, Target,
+};
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
 
@@ -202,6 +205,8 @@ struct Ctx<'p> {
     /// rootfs: the next such op with the same parent (`/dev`, usually) reuses it. Any other op
     /// drops it.
     parent: Option<(&'p CStr, OwnedFd)>,
+    /// The null device masks are bound from, once the first mask of a file opened it.
+    null: Option<OwnedFd>,
 }
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
@@ -228,6 +233,28 @@ impl<'p> Ctx<'p> {
         }
         self.parent.as_ref().map(|(_, fd)| fd.as_fd()).ok_or(StepFailure {
             step,
+            errno: libc::EBADF,
+        })
+    }
+
+    /// The host's null device, opened (the first time) by absolute path before the root
+    /// switch, so from the host's /dev and never through the container's, and checked to be
+    /// the character device 1:3 with fstat on the very fd the masks then bind through
+    /// `/proc/self/fd` (CVE-2025-31133: an image's `dev/null` symlink cannot stand in for it).
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn null_device(&mut self, steps: &NullSteps) -> Result<BorrowedFd<'_>, StepFailure> {
+        if self.null.is_none() {
+            let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            let fd = sys::open(c"/dev/null", flags).map_err(at(steps.open_step))?;
+            let st = sys::fstat(fd.as_fd()).map_err(at(steps.check_step))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+                return Err(at(steps.check_step)(libc::ENODEV));
+            }
+            self.null = Some(fd);
+        }
+        self.null.as_ref().map(AsFd::as_fd).ok_or(StepFailure {
+            step: steps.open_step,
             errno: libc::EBADF,
         })
     }
@@ -492,55 +519,61 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::Symlink(s) => run_symlink(ctx, s),
         Op::Pivot { steps } => run_pivot(ctx, steps),
         Op::MoveRoot { rootfs, steps } => run_move_root(ctx, rootfs, steps),
-        Op::ReadonlyPath {
-            path,
-            bind_step,
+        Op::ReadonlyPath(r) => run_readonly_path(ctx, r),
+        Op::MaskPath(m) => run_mask(ctx, m),
+        Op::RemountPath {
+            target,
+            resolve_step,
             remount: r,
         } => {
-            match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
-                Ok(()) => {}
-                Err(libc::ENOENT) => return Ok(()),
-                Err(e) => return Err(at(*bind_step)(e)),
-            }
-            let current = sys::statfs_flags(path).map_err(at(r.statfs_step))?;
-            remount(path, current, r)
-        }
-        Op::MaskPath {
-            path,
-            data,
-            bind_step,
-            tmpfs_step,
-        } => {
-            let mask_dir = || {
-                sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, data.as_deref())
-                    .map_err(at(*tmpfs_step))
-            };
-            // runc's maskPath binds /dev/null and, on ENOTDIR, mounts the tmpfs instead; that
-            // failed bind costs the kernel a clone of the mount and an RCU grace period to tear
-            // it down, so look first (following symlinks, as mount does) and mount the right one.
-            let is_dir = match sys::stat(path) {
-                Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFDIR,
-                Err(libc::ENOENT) => return Ok(()),
-                // A component is not a directory: runc's bind fails with ENOTDIR here, and so
-                // does the tmpfs mount it then tries; report it at that step, as before.
-                Err(libc::ENOTDIR) => true,
-                Err(e) => return Err(at(*bind_step)(e)),
-            };
-            if is_dir {
-                return mask_dir();
-            }
-            match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
-                Ok(()) | Err(libc::ENOENT) => Ok(()),
-                // Became a directory since the stat: runc's fallback.
-                Err(libc::ENOTDIR) => mask_dir(),
-                Err(e) => Err(at(*bind_step)(e)),
-            }
-        }
-        Op::RemountPath { path, remount: r } => {
-            let current = sys::statfs_flags(path).map_err(at(r.statfs_step))?;
-            remount(path, current, r)
+            let fd = resolve(ctx.root(*resolve_step)?, target, None).map_err(at(*resolve_step))?;
+            remount_fd(fd.as_fd(), r)
         }
     }
+}
+
+/// Binds a read-only path onto itself (recursively) and remounts the new mount read-only;
+/// a path the rootfs does not have is skipped, as runc.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_readonly_path(ctx: &Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
+    let root = ctx.root(op.resolve_step)?;
+    let fd = match resolve(root, &op.target, None) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(at(op.resolve_step)(e)),
+    };
+    let path = ProcFdPath::new(fd.as_fd());
+    let flags = libc::MS_BIND | libc::MS_REC;
+    sys::mount(Some(path.as_cstr()), path.as_cstr(), None, flags, None).map_err(at(op.bind_step))?;
+    drop(fd);
+    // The old fd still points below the new mount; reopen to reach the new mount's root.
+    let mounted = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
+    remount_fd(mounted.as_fd(), &op.remount)
+}
+
+/// Masks one path: the runtime's null device over a file, a read-only tmpfs over a
+/// directory; a path the rootfs does not have is skipped, as runc.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_mask(ctx: &mut Ctx, op: &MaskOp) -> Result<(), StepFailure> {
+    let fd = match resolve(ctx.root(op.resolve_step)?, &op.target, None) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) => return Ok(()),
+        // A component is not a directory: runc's bind fails with ENOTDIR here, and so does
+        // the tmpfs mount it then tries; report it at that step, as before.
+        Err(libc::ENOTDIR) => return Err(at(op.tmpfs_step)(libc::ENOTDIR)),
+        Err(e) => return Err(at(op.resolve_step)(e)),
+    };
+    let st = sys::fstat(fd.as_fd()).map_err(at(op.resolve_step))?;
+    let path = ProcFdPath::new(fd.as_fd());
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let data = op.data.as_deref();
+        return sys::mount(Some(c"tmpfs"), path.as_cstr(), Some(c"tmpfs"), libc::MS_RDONLY, data)
+            .map_err(at(op.tmpfs_step));
+    }
+    let null = ProcFdPath::new(ctx.null_device(&op.null)?);
+    sys::mount(Some(null.as_cstr()), path.as_cstr(), None, libc::MS_BIND, None).map_err(at(op.bind_step))
 }
 
 /// Why [`MountPlan::execute_with`] stopped.
@@ -564,9 +597,10 @@ impl MountPlan {
         })
     }
 
-    /// Like [`execute`](Self::execute), but calls `before_switch` once every mount is in
-    /// place and before the root switch (pivot_root, or the move with `no_pivot`): where
-    /// OCI's createContainer hooks run. Its error stops the plan.
+    /// Like [`execute`](Self::execute), but calls `before_switch` once every mount, device
+    /// and symlink is in place, and before the read-only paths, masks and the root switch
+    /// (pivot_root, or the move with `no_pivot`): where OCI's createContainer hooks run. Its
+    /// error stops the plan.
     ///
     /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
     pub fn execute_with<E>(&self, before_switch: impl FnOnce() -> Result<(), E>) -> Result<(), Stop<E>> {
@@ -587,7 +621,8 @@ impl MountPlan {
         })
     }
 
-    /// Runs every op, calling `before_switch` before the root switch; with `leave`, late
+    /// Runs every op, calling `before_switch` before the read-only paths, masks and root
+    /// switch; with `leave`, late
     /// cgroup binds are left and returned.
     ///
     /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
@@ -600,10 +635,11 @@ impl MountPlan {
             root: None,
             late: None,
             parent: None,
+            null: None,
         };
         let mut pause = Some(before_switch);
         for (index, op) in self.ops.iter().enumerate() {
-            if matches!(op, Op::Pivot { .. } | Op::MoveRoot { .. })
+            if op.follows_create_hooks()
                 && let Some(f) = pause.take()
             {
                 f().map_err(Stop::Caller)?;

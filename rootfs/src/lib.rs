@@ -8,7 +8,10 @@
 //!
 //! Every path of the spec is resolved inside the rootfs with `openat2(RESOLVE_IN_ROOT)` and
 //! mounted onto the opened fd (through `/proc/self/fd/<n>`), so a symlink planted in the image
-//! cannot redirect a mount onto the host.
+//! cannot redirect a mount onto the host. That includes `readonlyPaths` and `maskedPaths`,
+//! which are done before the root switch, while `/proc/self/fd` is still the host's; masks of
+//! files bind the host's null device, opened and checked (character device 1:3) on the fd
+//! that is bound, never a `/dev/null` the container could replace.
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! Compiling the spec's filesystem part into a [`MountPlan`] (runs in the parent).
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CString, OsStr};
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -292,33 +292,80 @@ pub(crate) enum Op {
         /// Steps: fchdir rootfs, MS_MOVE, chroot ".", chdir "/".
         steps: [u32; 4],
     },
-    /// A read-only path (after the pivot): bind onto itself, then remount read-only.
-    ReadonlyPath {
-        /// The path in the container.
-        path: CString,
-        /// Step of the bind.
-        bind_step: u32,
-        /// The read-only remount.
-        remount: Remount,
-    },
-    /// A masked path (after the pivot): `/dev/null` over files, a read-only tmpfs over dirs.
-    MaskPath {
-        /// The path in the container.
-        path: CString,
-        /// Data for the tmpfs (the mount label), if any.
-        data: Option<CString>,
-        /// Step of the bind of /dev/null.
-        bind_step: u32,
-        /// Step of the tmpfs mount.
-        tmpfs_step: u32,
-    },
-    /// A remount of a path (after the pivot): `/dev` and `/` read-only.
+    /// A read-only path: bind onto itself (recursively), then remount read-only.
+    ReadonlyPath(ReadonlyOp),
+    /// A masked path: the runtime's own null device over files, a read-only tmpfs over
+    /// directories.
+    MaskPath(MaskOp),
+    /// A read-only remount of the mount at a path (`/dev`, `/`), resolved inside the rootfs;
+    /// before the root switch.
     RemountPath {
-        /// The path in the container.
-        path: CString,
+        /// The path in the container (no components: the rootfs itself).
+        target: Target,
+        /// Step of resolving it inside the rootfs.
+        resolve_step: u32,
         /// The remount.
         remount: Remount,
     },
+}
+
+impl Op {
+    /// Whether the op comes after the point where the createContainer hooks run: the
+    /// read-only paths, masks and read-only remounts, and the root switch.
+    pub(crate) fn follows_create_hooks(&self) -> bool {
+        matches!(
+            self,
+            Op::ReadonlyPath { .. }
+                | Op::MaskPath { .. }
+                | Op::RemountPath { .. }
+                | Op::Pivot { .. }
+                | Op::MoveRoot { .. }
+        )
+    }
+}
+
+/// A read-only path (`linux.readonlyPaths`), before the root switch, on the target resolved
+/// inside the rootfs.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadonlyOp {
+    /// The path in the container.
+    pub(crate) target: Target,
+    /// Step of resolving it inside the rootfs.
+    pub(crate) resolve_step: u32,
+    /// Step of the bind onto itself.
+    pub(crate) bind_step: u32,
+    /// Step of reopening it after the bind, to reach the new mount.
+    pub(crate) reopen_step: u32,
+    /// The read-only remount.
+    pub(crate) remount: Remount,
+}
+
+/// A masked path (`linux.maskedPaths`), before the root switch, on the target resolved inside
+/// the rootfs.
+#[derive(Debug, Clone)]
+pub(crate) struct MaskOp {
+    /// The path in the container.
+    pub(crate) target: Target,
+    /// Step of resolving it inside the rootfs.
+    pub(crate) resolve_step: u32,
+    /// Data for the tmpfs (the mount label), if any.
+    pub(crate) data: Option<CString>,
+    /// Steps of opening and checking the null device (shared by every mask).
+    pub(crate) null: NullSteps,
+    /// Step of the bind of the null device.
+    pub(crate) bind_step: u32,
+    /// Step of the tmpfs mount.
+    pub(crate) tmpfs_step: u32,
+}
+
+/// The steps of getting the null device masks are bound from: the host's `/dev/null`, opened
+/// in the child before the root switch and checked on that fd (CVE-2025-31133).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NullSteps {
+    /// Step of opening the host's `/dev/null`.
+    pub(crate) open_step: u32,
+    /// Step of checking that it is the character device 1:3.
+    pub(crate) check_step: u32,
 }
 
 /// The compiled filesystem setup of one container: every string, flag and step prepared in
@@ -571,12 +618,15 @@ impl Builder<'_> {
         }
     }
 
-    /// Entry `i` of the path list `list` (`readonlyPaths`, `maskedPaths`): its absolute path in
-    /// the container, and that path for messages ([`Builder::shown`]).
-    fn listed_path(&self, list: &str, i: usize, p: &str) -> Result<(CString, String), RootfsError> {
+    /// Entry `i` of the path list `list` (`readonlyPaths`, `maskedPaths`): its components in
+    /// the container, and its absolute path for messages ([`Builder::shown`]).
+    fn listed_path(&self, list: &str, i: usize, p: &str) -> Result<(Vec<Vec<u8>>, String), RootfsError> {
         let field = format!("{list}[{i}]");
-        let abs = absolute_from(&container_components(&field, Path::new(p))?);
-        Ok((cstring(&field, &abs)?, self.shown(&abs)))
+        let parts = container_components(&field, Path::new(p))?;
+        // The path must be representable as a C string; resolving it needs its prefixes.
+        cstring(&field, &absolute_from(&parts))?;
+        let shown = self.shown(&absolute_from(&parts));
+        Ok((parts, shown))
     }
 
     /// `resolve /x in the rootfs ...` step.
@@ -1041,6 +1091,20 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// Adds a read-only remount of the mount at `parts` (`/dev`, or `/` for no components).
+    fn push_remount_path(&mut self, parts: &[Vec<u8>]) -> Result<(), RootfsError> {
+        let target = target_from("mounts", parts)?;
+        let resolve_step = self.resolve_step(parts, None);
+        let shown = self.shown(&absolute_from(parts));
+        let remount = self.remount(&shown, libc::MS_RDONLY, 0);
+        self.ops.push(Op::RemountPath {
+            target,
+            resolve_step,
+            remount,
+        });
+        Ok(())
+    }
+
     /// Adds one device node.
     #[allow(clippy::too_many_arguments)]
     fn push_device(
@@ -1249,14 +1313,6 @@ fn target_components(t: &Target) -> Vec<&[u8]> {
     t.names.iter().map(|n| n.to_bytes()).collect()
 }
 
-/// The components of an absolute container path.
-fn absolute_components(path: &CStr) -> Vec<&[u8]> {
-    path.to_bytes()
-        .split(|b| *b == b'/')
-        .filter(|c| !c.is_empty())
-        .collect()
-}
-
 /// Whether `op` acts at or below the container path `dest`, or makes a mount above it (which
 /// would cover it, or carry it along in a recursive bind), or changes propagation.
 fn touches(op: &Op, dest: &[&[u8]]) -> bool {
@@ -1269,8 +1325,10 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
             p.push(l.name.to_bytes());
             (p, false)
         }
-        Op::ReadonlyPath { path, .. } | Op::MaskPath { path, .. } => (absolute_components(path), true),
-        Op::RemountPath { path, .. } => (absolute_components(path), false),
+        Op::ReadonlyPath(ReadonlyOp { target, .. }) | Op::MaskPath(MaskOp { target, .. }) => {
+            (target_components(target), true)
+        }
+        Op::RemountPath { target, .. } => (target_components(target), false),
         Op::Propagate { .. } => return true,
         Op::ParentPrivate { .. }
         | Op::BindRootfs { .. }
@@ -1469,7 +1527,64 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
         b.push_devices(devpts_at_dev_pts)?;
     }
 
-    // 4. Switch root.
+    // 4. Read-only paths, masks and read-only remounts: after the createContainer hooks
+    // (which run where the root switch begins), but still before the switch, on targets
+    // resolved inside the rootfs from its fd and mounted through the host's /proc/self/fd,
+    // like every mount above. After the switch a path would go through the container's /dev
+    // and /proc, which the image and the spec shape (CVE-2025-31133).
+    for (i, p) in cfg.readonly_paths.iter().enumerate() {
+        let (parts, shown) = b.listed_path("readonlyPaths", i, p)?;
+        let target = target_from("readonlyPaths", &parts)?;
+        let resolve_step = b.resolve_step(&parts, None);
+        let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
+        let reopen_step = step!(b, "reopen read-only path {shown} after binding it");
+        let remount = b.remount(&shown, libc::MS_RDONLY, 0);
+        b.ops.push(Op::ReadonlyPath(ReadonlyOp {
+            target,
+            resolve_step,
+            bind_step,
+            reopen_step,
+            remount,
+        }));
+    }
+    if !cfg.masked_paths.is_empty() {
+        let null = NullSteps {
+            open_step: step!(b, "open the host's /dev/null, the null device masks are bound from"),
+            check_step: step!(
+                b,
+                "check that the host's /dev/null is the null device (character device 1:3)"
+            ),
+        };
+        let data = b.label_data("", "tmpfs");
+        let data = if data.is_empty() {
+            None
+        } else {
+            Some(cstring("mountLabel", data.as_bytes())?)
+        };
+        for (i, p) in cfg.masked_paths.iter().enumerate() {
+            let (parts, shown) = b.listed_path("maskedPaths", i, p)?;
+            let target = target_from("maskedPaths", &parts)?;
+            let resolve_step = b.resolve_step(&parts, None);
+            let bind_step = step!(b, "mask {shown} with a bind mount of the null device");
+            let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
+            b.ops.push(Op::MaskPath(MaskOp {
+                target,
+                resolve_step,
+                data: data.clone(),
+                null,
+                bind_step,
+                tmpfs_step,
+            }));
+        }
+    }
+    if dev_ro {
+        b.push_remount_path(&[b"dev".to_vec()])?;
+    }
+    if cfg.readonly {
+        b.push_remount_path(&[])?;
+    }
+
+    // 5. Switch root.
     if cfg.no_pivot {
         let steps = [
             step!(b, "change directory to the rootfs {rootfs_shown}"),
@@ -1491,54 +1606,13 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
         b.ops.push(Op::Pivot { steps });
     }
 
-    // 5. After the switch.
+    // 6. After the switch.
     if let Some(flags) = configured {
         let step = step!(b, "make / {} in the container", propagation_name(flags));
         b.ops.push(Op::Propagate {
             path: c"/".to_owned(),
             flags,
             step,
-        });
-    }
-    for (i, p) in cfg.readonly_paths.iter().enumerate() {
-        let (path, shown) = b.listed_path("readonlyPaths", i, p)?;
-        let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
-        let remount = b.remount(&shown, libc::MS_RDONLY, 0);
-        b.ops.push(Op::ReadonlyPath {
-            path,
-            bind_step,
-            remount,
-        });
-    }
-    for (i, p) in cfg.masked_paths.iter().enumerate() {
-        let (path, shown) = b.listed_path("maskedPaths", i, p)?;
-        let bind_step = step!(b, "mask {shown} with a bind mount of /dev/null");
-        let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
-        let data = b.label_data("", "tmpfs");
-        let data = if data.is_empty() {
-            None
-        } else {
-            Some(cstring("mountLabel", data.as_bytes())?)
-        };
-        b.ops.push(Op::MaskPath {
-            path,
-            data,
-            bind_step,
-            tmpfs_step,
-        });
-    }
-    if dev_ro {
-        let remount = b.remount("/dev", libc::MS_RDONLY, 0);
-        b.ops.push(Op::RemountPath {
-            path: c"/dev".to_owned(),
-            remount,
-        });
-    }
-    if cfg.readonly {
-        let remount = b.remount("/", libc::MS_RDONLY, 0);
-        b.ops.push(Op::RemountPath {
-            path: c"/".to_owned(),
-            remount,
         });
     }
     let mut needs_cgroup_dirs = b.needs_cgroup_dirs;

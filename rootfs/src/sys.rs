@@ -224,16 +224,6 @@ pub(crate) fn fstatfs_flags(fd: BorrowedFd<'_>) -> SysResult<c_ulong> {
     Ok(c_ulong::try_from(st.f_flags).unwrap_or(0))
 }
 
-/// The `f_flags` (ST_* mount flags) of the filesystem at `path`, via statfs64(3) (a direct syscall in glibc).
-pub(crate) fn statfs_flags(path: &CStr) -> SysResult<c_ulong> {
-    let mut buf = std::mem::MaybeUninit::<libc::statfs64>::zeroed();
-    // SAFETY: `buf` is a writable `struct statfs64`; `path` is NUL-terminated.
-    check(unsafe { libc::statfs64(path.as_ptr(), buf.as_mut_ptr()) })?;
-    // SAFETY: statfs succeeded, so it filled `buf` (which was zeroed before anyway).
-    let st = unsafe { buf.assume_init() };
-    Ok(c_ulong::try_from(st.f_flags).unwrap_or(0))
-}
-
 /// mount_setattr(2) on the mount `fd` refers to (`AT_EMPTY_PATH`), optionally recursive.
 pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> SysResult<()> {
     let mut flags = libc::AT_EMPTY_PATH;
@@ -314,15 +304,6 @@ pub(crate) fn fstatat_nofollow(dirfd: BorrowedFd<'_>, name: &CStr) -> SysResult<
         )
     })?;
     // SAFETY: fstatat succeeded, so it filled `buf` (which was zeroed before anyway).
-    Ok(unsafe { buf.assume_init() })
-}
-
-/// stat(2) of an absolute or cwd-relative path, following symlinks (as mount(2) does for its target).
-pub(crate) fn stat(path: &CStr) -> SysResult<libc::stat> {
-    let mut buf = std::mem::MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: `buf` is a writable `struct stat`; `path` is NUL-terminated and outlives the call.
-    check(unsafe { libc::stat(path.as_ptr(), buf.as_mut_ptr()) })?;
-    // SAFETY: stat succeeded, so it filled `buf` (which was zeroed before anyway).
     Ok(unsafe { buf.assume_init() })
 }
 

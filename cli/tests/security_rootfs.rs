@@ -1,0 +1,98 @@
+//! Attacks on the container's filesystem setup through the real `ocirun` binary (issue 14,
+//! classes 2, 4, 7 and 9): a malicious image (symlinks where the runtime creates or binds
+//! something), a malicious config (mounts on or under /proc), and a process in a `--no-pivot`
+//! container that looks for the host's procfs. Each test performs the attack and checks, on
+//! the host or from inside, that it failed.
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::Output;
+
+use common::{Guard, ocirun};
+use serde_json::json;
+use test_support::{Bundle, require_prerequisites, unique_id};
+
+/// Runs the bundle with `ocirun run` (with `extra` flags of `run`) and returns its output.
+fn run(b: &Bundle, id: &str, extra: &[&str]) -> Output {
+    b.write();
+    let _g = Guard(b.state_root(), id.to_owned());
+    ocirun(&b.state_root())
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .args(extra)
+        .arg(id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The stdout of a run that must succeed.
+fn run_ok_stdout(b: &Bundle, id: &str, extra: &[&str]) -> String {
+    let out = run(b, id, extra);
+    assert!(
+        out.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Removes the spec mounts at `/dev` and below: the image's own `dev` directory is used.
+fn drop_dev_mounts(b: &mut Bundle) {
+    let mounts = b.spec["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| {
+        let d = m["destination"].as_str().unwrap_or_default();
+        d != "/dev" && !d.starts_with("/dev/")
+    });
+}
+
+/// Appends a bind mount.
+fn push_bind(b: &mut Bundle, source: &Path, destination: &str) {
+    let m = json!({"destination": destination, "type": "bind", "source": source, "options": ["rbind"]});
+    b.spec["mounts"].as_array_mut().unwrap().push(m);
+}
+
+/// The host's `core_pattern`, which a container must never reach.
+fn host_core_pattern() -> Vec<u8> {
+    std::fs::read("/proc/sys/kernel/core_pattern").unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Class 2: masks bound from an image-controlled /dev/null (CVE-2025-31133).
+// ---------------------------------------------------------------------------------------
+
+/// With /dev the image's own directory (a bind: the runtime makes no device nodes there, as
+/// runc) and the image's `dev/null` a symlink to the container's `core_pattern`, binding
+/// "/dev/null" by path over each masked file bound the procfs file instead: writable, and
+/// not namespaced. The masks must be the runtime's own null device.
+#[test]
+fn cve_2025_31133_masks_bind_a_verified_null_device_not_the_images_dev_null() {
+    require_prerequisites();
+    // Those of runc's default masked files this kernel has.
+    let masked: Vec<&str> = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"]
+        .into_iter()
+        .filter(|p| Path::new(p).exists())
+        .collect();
+    assert!(!masked.is_empty(), "none of runc's masked files exists here");
+    let script = format!(
+        "for p in {0}; do stat -c \"$p %F %t:%T\" $p; done; echo bytes $(cat {0} | wc -c)",
+        masked.join(" ")
+    );
+    let mut b = Bundle::new(&["sh", "-c", &script]);
+    drop_dev_mounts(&mut b);
+    let dev = b.rootfs().join("dev");
+    push_bind(&mut b, &dev, "/dev");
+    symlink("/proc/sys/kernel/core_pattern", dev.join("null")).unwrap();
+    let before = host_core_pattern();
+    let out = run_ok_stdout(&b, &unique_id("sec-mask"), &[]);
+    for p in masked {
+        assert!(
+            out.contains(&format!("{p} character special file 1:3\n")),
+            "{p} is not masked by the null device:\n{out}"
+        );
+    }
+    assert!(out.contains("bytes 0\n"), "a masked file reads as something:\n{out}");
+    assert_eq!(host_core_pattern(), before, "the host's core_pattern changed");
+}
