@@ -39,6 +39,17 @@ fn run_ok_stdout(b: &Bundle, id: &str, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The stderr of a run that must fail; the stdout it printed goes in the message when it did not.
+fn run_refused(b: &Bundle, id: &str, what: &str) -> String {
+    let out = run(b, id, &[]);
+    assert!(
+        !out.status.success(),
+        "{what}: the container ran; it printed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Removes the spec mounts at `/dev` and below: the image's own `dev` directory is used.
 fn drop_dev_mounts(b: &mut Bundle) {
     let mounts = b.spec["mounts"].as_array_mut().unwrap();
@@ -95,4 +106,78 @@ fn cve_2025_31133_masks_bind_a_verified_null_device_not_the_images_dev_null() {
     }
     assert!(out.contains("bytes 0\n"), "a masked file reads as something:\n{out}");
     assert_eq!(host_core_pattern(), before, "the host's core_pattern changed");
+}
+
+// ---------------------------------------------------------------------------------------
+// Class 4: non-procfs mounts on or under /proc (CVE-2019-16884, CVE-2023-27561).
+// ---------------------------------------------------------------------------------------
+
+/// A host directory with a marker file, for binds.
+fn host_dir_with_marker() -> tempfile::TempDir {
+    let d = tempfile::Builder::new().prefix("ocirun-test-src-").tempdir().unwrap();
+    std::fs::write(d.path().join("fake"), "FAKE-PROC\n").unwrap();
+    d
+}
+
+/// A bind of a host directory onto /proc replaces the procfs the LSM labels and every
+/// procfs write of the runtime go through (CVE-2019-16884): refused, naming the mount.
+#[test]
+fn cve_2019_16884_bind_of_a_host_directory_onto_proc_is_refused() {
+    require_prerequisites();
+    let src = host_dir_with_marker();
+    let mut b = Bundle::new(&["cat", "/proc/fake"]);
+    b.spec["mounts"][0] = json!({"destination": "/proc", "type": "bind", "source": src.path(), "options": ["rbind"]});
+    let err = run_refused(&b, &unique_id("sec-procbind"), "a host directory was bound onto /proc");
+    assert!(err.contains("mounts[0]") && err.contains("/proc"), "{err}");
+}
+
+/// Under /proc only runc's lxcfs files may be mounted: a bind over core_pattern is refused.
+#[test]
+fn cve_2019_16884_bind_onto_proc_sys_kernel_core_pattern_is_refused() {
+    require_prerequisites();
+    let src = host_dir_with_marker();
+    let mut b = Bundle::new(&["cat", "/proc/sys/kernel/core_pattern"]);
+    push_bind(&mut b, &src.path().join("fake"), "/proc/sys/kernel/core_pattern");
+    let n = b.spec["mounts"].as_array().unwrap().len() - 1;
+    let err = run_refused(&b, &unique_id("sec-corepat"), "a file was bound over core_pattern");
+    assert!(
+        err.contains(&format!("mounts[{n}]")) && err.contains("/proc/sys/kernel/core_pattern"),
+        "{err}"
+    );
+}
+
+/// The destination `/myproc` is not under /proc for a check on the spec's path, but the
+/// image's `myproc` is a symlink to /proc: resolved inside the rootfs, the bind would cover
+/// the container's procfs with a host directory (CVE-2023-27561's class). The runtime looks
+/// at the filesystem the resolved target is on.
+#[test]
+fn cve_2023_27561_image_symlink_into_proc_as_a_bind_destination_is_refused() {
+    require_prerequisites();
+    let src = host_dir_with_marker();
+    let mut b = Bundle::new(&["cat", "/proc/fake"]);
+    symlink("/proc", b.rootfs().join("myproc")).unwrap();
+    push_bind(&mut b, src.path(), "/myproc");
+    let n = b.spec["mounts"].as_array().unwrap().len() - 1;
+    let err = run_refused(
+        &b,
+        &unique_id("sec-myproc"),
+        "a host directory was bound over the container's /proc",
+    );
+    assert!(
+        err.contains(&format!("mounts[{n}]")) && err.contains("/myproc"),
+        "{err}"
+    );
+    assert!(err.contains("procfs"), "{err}");
+}
+
+/// lxcfs binds its files over /proc/meminfo and friends; runc allows those, and so do we.
+#[test]
+fn lxcfs_style_bind_of_a_host_file_onto_proc_meminfo_still_works() {
+    require_prerequisites();
+    let src = tempfile::Builder::new().prefix("ocirun-test-src-").tempdir().unwrap();
+    std::fs::write(src.path().join("meminfo"), "MemTotal:        1234 kB\n").unwrap();
+    let mut b = Bundle::new(&["cat", "/proc/meminfo"]);
+    push_bind(&mut b, &src.path().join("meminfo"), "/proc/meminfo");
+    let out = run_ok_stdout(&b, &unique_id("sec-lxcfs"), &[]);
+    assert_eq!(out, "MemTotal:        1234 kB\n");
 }

@@ -11,8 +11,8 @@ use libc::c_ulong;
 
 use crate::copyup;
 use crate::plan::{
-    Action, CgroupV1Op, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, ReadonlyOp, Remount,
-    SymlinkOp, Target,
+    Action, CgroupV1Op, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, Placement, ReadonlyOp,
+    Remount, SymlinkOp, Target,
 };
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
@@ -90,15 +90,21 @@ impl ProcFdPath {
     }
 }
 
-/// Opens `rel` inside the root with `RESOLVE_IN_ROOT`.
+/// Opens `rel` inside the root with `RESOLVE_IN_ROOT`, and `RESOLVE_NO_SYMLINKS` when
+/// `no_symlinks`.
 ///
 /// Runs in the child: no allocation, no locks.
-fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool) -> SysResult<OwnedFd> {
+fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool, no_symlinks: bool) -> SysResult<OwnedFd> {
     let mut flags = libc::O_PATH | libc::O_CLOEXEC;
     if dir {
         flags |= libc::O_DIRECTORY;
     }
-    sys::openat2(root, rel, flags, RESOLVE)
+    let resolve = if no_symlinks {
+        RESOLVE | libc::RESOLVE_NO_SYMLINKS
+    } else {
+        RESOLVE
+    };
+    sys::openat2(root, rel, flags, resolve)
 }
 
 /// Opens the existing directory `target` inside the root for reading (getdents, *at calls).
@@ -116,10 +122,11 @@ fn open_dir_in_root(root: BorrowedFd<'_>, target: &Target) -> SysResult<OwnedFd>
 /// Runs in the child: no allocation, no locks.
 fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResult<OwnedFd> {
     let Some(full) = target.prefixes.last() else {
-        return open_in_root(root, c".", true);
+        return open_in_root(root, c".", true, false);
     };
     let leaf_is_dir = leaf != Some(Leaf::File);
-    match open_in_root(root, full, leaf == Some(Leaf::Dir)) {
+    let strict = target.no_symlinks;
+    match open_in_root(root, full, leaf == Some(Leaf::Dir), strict) {
         Ok(fd) => return Ok(fd),
         Err(libc::ENOENT) if leaf.is_some() => {}
         Err(e) => return Err(e),
@@ -131,10 +138,10 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
         count.checked_sub(2).and_then(|i| target.prefixes.get(i)),
         target.names.last(),
     ) {
-        match open_in_root(root, parent_path, true) {
+        match open_in_root(root, parent_path, true, strict) {
             Ok(dir) => {
                 create_entry(dir.as_fd(), name, leaf_is_dir)?;
-                return open_in_root(root, full, leaf_is_dir);
+                return open_in_root(root, full, leaf_is_dir, strict);
             }
             Err(libc::ENOENT) => {}
             Err(e) => return Err(e),
@@ -144,11 +151,11 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
     for (i, (prefix, name)) in target.prefixes.iter().zip(&target.names).enumerate() {
         let last = i + 1 == count;
         let want_dir = !last || leaf_is_dir;
-        let fd = match open_in_root(root, prefix, want_dir) {
+        let fd = match open_in_root(root, prefix, want_dir, strict) {
             Ok(fd) => fd,
             Err(libc::ENOENT) => {
                 create_entry(parent.as_ref().map_or(root, AsFd::as_fd), name, want_dir)?;
-                open_in_root(root, prefix, want_dir)?
+                open_in_root(root, prefix, want_dir, strict)?
             }
             Err(e) => return Err(e),
         };
@@ -286,6 +293,23 @@ fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
     }
 }
 
+/// Refuses a resolved mount target on procfs or sysfs that its mount may not go onto
+/// ([`Placement`]): fstatfs on the fd the mount then goes onto.
+///
+/// Runs in the child: no allocation, no locks.
+fn check_placement(target: BorrowedFd<'_>, placement: &Placement) -> Result<(), StepFailure> {
+    if placement.on_proc && placement.on_sys {
+        return Ok(());
+    }
+    let magic = sys::fstatfs(target).map_err(at(placement.step))?.magic;
+    let refused =
+        (magic == sys::PROC_SUPER_MAGIC && !placement.on_proc) || (magic == sys::SYSFS_MAGIC && !placement.on_sys);
+    if refused {
+        return Err(at(placement.step)(libc::EACCES));
+    }
+    Ok(())
+}
+
 /// Runs one spec mount.
 ///
 /// Runs in the child: no allocation, no locks.
@@ -300,6 +324,7 @@ fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
 fn mount_and_follow_up(ctx: &Ctx, op: &MountOp, hold: bool) -> Result<Option<OwnedFd>, StepFailure> {
     let root = ctx.root(op.resolve_step)?;
     let fd = resolve(root, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
+    check_placement(fd.as_fd(), &op.placement)?;
     let path = ProcFdPath::new(fd.as_fd());
     // For tmpcopyup, hold the old directory open: it stays readable under the new mount.
     let copy_from = match &op.copyup {
@@ -319,7 +344,7 @@ fn mount_and_follow_up(ctx: &Ctx, op: &MountOp, hold: bool) -> Result<Option<Own
         copyup::copy_tree(src.as_fd(), dst.as_fd()).map_err(at(c.copy_step))?;
     }
     if let Some(r) = &op.remount {
-        let current = sys::fstatfs_flags(fd.as_fd()).map_err(at(r.statfs_step))?;
+        let current = sys::fstatfs(fd.as_fd()).map_err(at(r.statfs_step))?.flags;
         remount(path.as_cstr(), current, r)?;
     }
     for &(flags, step) in &op.propagation {
@@ -348,7 +373,7 @@ fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
 ///
 /// Runs in the child: no allocation, no locks.
 fn remount_fd(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
-    let current = sys::fstatfs_flags(fd).map_err(at(r.statfs_step))?;
+    let current = sys::fstatfs(fd).map_err(at(r.statfs_step))?.flags;
     remount(ProcFdPath::new(fd).as_cstr(), current, r)
 }
 

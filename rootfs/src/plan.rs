@@ -46,6 +46,24 @@ pub(crate) struct Target {
     pub(crate) prefixes: Vec<CString>,
     /// The single components: `dev`, `pts`.
     pub(crate) names: Vec<CString>,
+    /// Resolve without following any symlink (`RESOLVE_NO_SYMLINKS`), not even one that stays
+    /// inside the rootfs: for the lxcfs files under /proc a mount may cover.
+    pub(crate) no_symlinks: bool,
+}
+
+/// The pseudo-filesystems a mount's target may resolve onto, and the step that checks it
+/// (fstatfs on the resolved target). A spec path that is not under /proc can still resolve
+/// onto the container's procfs through a symlink in the image (`/myproc -> /proc`), and a
+/// mount there would cover what the masks and read-only paths protect (CVE-2023-27561).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placement {
+    /// The target may be on procfs: a proc mount, or a destination at or under /proc that
+    /// [`check_proc_mount`] let through.
+    pub(crate) on_proc: bool,
+    /// The target may be on sysfs: the destination is /sys or below it (the cgroup mount).
+    pub(crate) on_sys: bool,
+    /// Step of the check.
+    pub(crate) step: u32,
 }
 
 /// What to create at the end of a [`Target`] when it is missing.
@@ -106,6 +124,8 @@ pub(crate) struct MountOp {
     pub(crate) leaf: Leaf,
     /// Step of the resolution/creation of the target.
     pub(crate) resolve_step: u32,
+    /// Which pseudo-filesystems the resolved target may be on.
+    pub(crate) placement: Placement,
     /// The mount itself.
     pub(crate) action: Action,
     /// Step of re-opening the target after the mount (to act on the new mount).
@@ -556,7 +576,92 @@ fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
         prefixes.push(cstring(field, &prefix)?);
         names.push(cstring(field, p)?);
     }
-    Ok(Target { prefixes, names })
+    Ok(Target {
+        prefixes,
+        names,
+        no_symlinks: false,
+    })
+}
+
+/// The files under /proc a mount may cover, as runc's checkProcMount allows: those lxcfs
+/// emulates, so that `top` and `free` in a container see the container's numbers.
+pub(crate) const PROC_FILES_MOUNTABLE: [&str; 11] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// The inode number of the root of every procfs (`PROC_ROOT_INO` in the kernel).
+const PROC_ROOT_INO: u64 = 1;
+
+/// Refuses, naming the mount, anything on /proc that is not procfs and anything under /proc
+/// but runc's lxcfs files (CVE-2019-16884): the masks, the read-only paths and every procfs
+/// path the container's processes trust live there. On /proc itself only a proc mount, or a
+/// bind of the root of a procfs. Runs in the parent on the spec's path; the child checks
+/// where the target resolves ([`Placement`]), for symlinks in the image.
+fn check_proc_mount(
+    field: &str,
+    parts: &[Vec<u8>],
+    typ: &str,
+    is_bind: bool,
+    source: Option<&Path>,
+) -> Result<(), RootfsError> {
+    if parts.first().is_none_or(|p| p != b"proc") {
+        return Ok(());
+    }
+    let dest = String::from_utf8_lossy(&absolute_from(parts)).into_owned();
+    let field = format!("{field}.destination");
+    if parts.len() > 1 {
+        if PROC_FILES_MOUNTABLE.contains(&dest.as_str()) {
+            return Ok(());
+        }
+        return Err(invalid(
+            field,
+            dest,
+            "nothing may be mounted under /proc but the files lxcfs emulates (/proc/cpuinfo, /proc/diskstats, \
+             /proc/meminfo, /proc/stat, /proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, /proc/net/dev, \
+             /proc/sys/kernel/ns_last_pid, /proc/sys/crypto/fips_enabled), as runc",
+        ));
+    }
+    if !is_bind {
+        if typ == "proc" {
+            return Ok(());
+        }
+        return Err(invalid(
+            field,
+            dest,
+            "only a proc mount or a bind of the root of a procfs may be mounted on /proc",
+        ));
+    }
+    if source.is_some_and(is_procfs_root) {
+        return Ok(());
+    }
+    Err(invalid(
+        field,
+        dest,
+        "a bind mount on /proc must have the root of a procfs as its source",
+    ))
+}
+
+/// Whether the host path `source` is the root of a procfs (fstatfs and fstat on one fd).
+fn is_procfs_root(source: &Path) -> bool {
+    let Ok(path) = CString::new(source.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let Ok(fd) = crate::sys::open(&path, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) else {
+        return false;
+    };
+    let fd = std::os::fd::AsFd::as_fd(&fd);
+    let on_proc = crate::sys::fstatfs(fd).is_ok_and(|st| st.magic == crate::sys::PROC_SUPER_MAGIC);
+    on_proc && crate::sys::fstat(fd).is_ok_and(|st| st.st_ino == PROC_ROOT_INO)
 }
 
 /// Registers a step of builder `$b` and returns its number: `step!(b, "format", args..)`.
@@ -630,13 +735,14 @@ impl Builder<'_> {
     }
 
     /// `resolve /x in the rootfs ...` step.
-    fn resolve_step(&mut self, parts: &[Vec<u8>], leaf: Option<Leaf>) -> u32 {
+    fn resolve_step(&mut self, parts: &[Vec<u8>], leaf: Option<Leaf>, no_symlinks: bool) -> u32 {
         let what = match leaf {
             Some(Leaf::Dir) => " (creating missing directories)",
             Some(Leaf::File) => " (creating missing directories and an empty file)",
             None => "",
         };
-        step!(self, "resolve {} inside the rootfs{what}", self.where_(parts))
+        let how = if no_symlinks { " without following symlinks" } else { "" };
+        step!(self, "resolve {} inside the rootfs{what}{how}", self.where_(parts))
     }
 
     /// Registers a remount of per-mount flags on `place`.
@@ -744,9 +850,23 @@ impl Builder<'_> {
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<MountOp, RootfsError> {
-        let target = target_from(field, parts)?;
+        let mut target = target_from(field, parts)?;
+        let under = |dir: &[u8]| parts.first().is_some_and(|p| p == dir);
+        // Under /proc only the lxcfs files get here (check_proc_mount): no symlink may lead
+        // the mount from one to another procfs file.
+        target.no_symlinks = under(b"proc") && parts.len() > 1;
         let place = self.where_(parts);
-        let resolve_step = self.resolve_step(parts, Some(leaf));
+        let resolve_step = self.resolve_step(parts, Some(leaf), target.no_symlinks);
+        let placement = Placement {
+            on_proc: under(b"proc") || matches!(&kind, MountKind::Fs { fstype, .. } if fstype == "proc"),
+            on_sys: under(b"sys"),
+            step: step!(
+                self,
+                "check that {field} at {place} lands on neither procfs nor sysfs (a symlink in the image \
+                 leads there?): only proc mounts, binds of a procfs root onto /proc and binds onto the lxcfs files \
+                 runc allows go on procfs, only mounts at or under /sys on sysfs"
+            ),
+        };
         let copyup_open = opts
             .tmpcopyup
             .then(|| step!(self, "open {place} to copy its contents into the new tmpfs"));
@@ -787,6 +907,7 @@ impl Builder<'_> {
             target,
             leaf,
             resolve_step,
+            placement,
             action,
             reopen_step,
             remount,
@@ -828,6 +949,7 @@ impl Builder<'_> {
                 "tmpcopyup is only valid on tmpfs mounts",
             ));
         }
+        check_proc_mount(&field, &parts, typ, is_bind, m.source().as_deref())?;
         if typ == "cgroup" && !is_bind {
             return self.push_cgroup_mount(&field, &parts, &opts);
         }
@@ -1075,7 +1197,7 @@ impl Builder<'_> {
             return Err(invalid(field, "/", "cannot make the root a symlink"));
         };
         let parent = target_from(field, parent_parts)?;
-        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir));
+        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), false);
         let place = self.where_(parts);
         let unlink_step = step!(self, "remove {place} to replace it with a symlink");
         let step = step!(self, "create symlink {place} -> {}", String::from_utf8_lossy(link));
@@ -1094,7 +1216,7 @@ impl Builder<'_> {
     /// Adds a read-only remount of the mount at `parts` (`/dev`, or `/` for no components).
     fn push_remount_path(&mut self, parts: &[Vec<u8>]) -> Result<(), RootfsError> {
         let target = target_from("mounts", parts)?;
-        let resolve_step = self.resolve_step(parts, None);
+        let resolve_step = self.resolve_step(parts, None, false);
         let shown = self.shown(&absolute_from(parts));
         let remount = self.remount(&shown, libc::MS_RDONLY, 0);
         self.ops.push(Op::RemountPath {
@@ -1158,7 +1280,7 @@ impl Builder<'_> {
         };
         let place = self.where_(&parts);
         let parent = target_from(field, parent_parts)?;
-        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir));
+        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), false);
         let mknod = if self.cfg.new_user_namespace {
             None
         } else {
@@ -1181,7 +1303,7 @@ impl Builder<'_> {
             })
         };
         let file = target_from(field, &parts)?;
-        let file_step = self.resolve_step(&parts, Some(Leaf::File));
+        let file_step = self.resolve_step(&parts, Some(Leaf::File), false);
         let host = absolute_from(&parts);
         let bind_step = step!(
             self,
@@ -1535,7 +1657,7 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
     for (i, p) in cfg.readonly_paths.iter().enumerate() {
         let (parts, shown) = b.listed_path("readonlyPaths", i, p)?;
         let target = target_from("readonlyPaths", &parts)?;
-        let resolve_step = b.resolve_step(&parts, None);
+        let resolve_step = b.resolve_step(&parts, None, false);
         let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
         let reopen_step = step!(b, "reopen read-only path {shown} after binding it");
         let remount = b.remount(&shown, libc::MS_RDONLY, 0);
@@ -1564,7 +1686,7 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
         for (i, p) in cfg.masked_paths.iter().enumerate() {
             let (parts, shown) = b.listed_path("maskedPaths", i, p)?;
             let target = target_from("maskedPaths", &parts)?;
-            let resolve_step = b.resolve_step(&parts, None);
+            let resolve_step = b.resolve_step(&parts, None, false);
             let bind_step = step!(b, "mask {shown} with a bind mount of the null device");
             let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
             b.ops.push(Op::MaskPath(MaskOp {
@@ -1659,6 +1781,87 @@ mod tests {
         let mut c = cfg();
         c.mounts = vec![m];
         MountPlan::compile(c.clone()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn only_procfs_goes_on_proc_and_only_lxcfs_files_under_it() {
+        let compiles = |m: Mount| {
+            let mut c = cfg();
+            c.mounts = vec![m];
+            MountPlan::compile(c).map(drop)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("meminfo");
+        std::fs::write(&file, "MemTotal: 1 kB\n").unwrap();
+        let (dir, file) = (dir.path().to_str().unwrap(), file.to_str().unwrap());
+        // Allowed: a proc mount, a bind of the root of a procfs, lxcfs files, proc elsewhere.
+        for ok in [
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/proc", Some("bind"), Some("/proc"), &["rbind"]),
+            mount("/proc/meminfo", Some("bind"), Some(file), &["bind"]),
+            mount("/proc/sys/kernel/ns_last_pid", Some("bind"), Some(file), &["bind"]),
+            mount("/host-proc", Some("proc"), Some("proc"), &[]),
+            mount("/procfs", Some("bind"), Some(dir), &["rbind"]),
+        ] {
+            let dest = ok.destination().display().to_string();
+            compiles(ok).unwrap_or_else(|e| panic!("{dest}: {e}"));
+        }
+        // Refused, naming the mount: anything else on or under /proc.
+        for (bad, why) in [
+            (mount("/proc", Some("bind"), Some(dir), &["rbind"]), "root of a procfs"),
+            (
+                mount("/proc", Some("bind"), Some("/proc/self"), &["rbind"]),
+                "root of a procfs",
+            ),
+            (mount("/proc", Some("tmpfs"), Some("tmpfs"), &[]), "only a proc mount"),
+            (mount("/proc/", Some("sysfs"), Some("sysfs"), &[]), "only a proc mount"),
+            (mount("/proc/sys", Some("proc"), Some("proc"), &[]), "lxcfs"),
+            (
+                mount("/proc/sys/kernel/core_pattern", Some("bind"), Some(file), &["bind"]),
+                "lxcfs",
+            ),
+            (mount("/proc/./meminfo/x", Some("bind"), Some(file), &["bind"]), "lxcfs"),
+            (mount("/proc/1/attr", Some("tmpfs"), Some("tmpfs"), &[]), "lxcfs"),
+            (mount("/proc/kcore", Some("cgroup"), Some("cgroup"), &[]), "lxcfs"),
+        ] {
+            let dest = bad.destination().display().to_string();
+            let e = compiles(bad).unwrap_err().to_string();
+            assert!(e.starts_with("mounts[0].destination = \"/proc"), "{dest}: {e}");
+            assert!(e.contains(why), "{dest}: {e}");
+        }
+    }
+
+    #[test]
+    fn mounts_say_where_their_target_may_land() {
+        let mut c = cfg();
+        c.mounts = vec![
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/sys", Some("sysfs"), Some("sysfs"), &[]),
+            mount("/sys/fs/cgroup", Some("tmpfs"), Some("tmpfs"), &[]),
+            mount("/proc/meminfo", Some("bind"), Some("/"), &["bind"]),
+            mount("/myproc", Some("bind"), Some("/"), &["rbind"]),
+            mount("/elsewhere", Some("proc"), Some("proc"), &[]),
+        ];
+        let plan = MountPlan::compile(c).unwrap();
+        let placements: Vec<(bool, bool, bool)> = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Mount(m) => Some((m.placement.on_proc, m.placement.on_sys, m.target.no_symlinks)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            placements,
+            [
+                (true, false, false),
+                (false, true, false),
+                (false, true, false),
+                (true, false, true),
+                (false, false, false),
+                (true, false, false),
+            ]
+        );
     }
 
     #[test]

@@ -629,6 +629,30 @@ fn dangling_symlink_in_image_fails_closed() {
 }
 
 #[test]
+fn image_symlinks_cannot_lead_a_mount_onto_procfs_or_sysfs() {
+    if !have_root("image_symlinks_cannot_lead_a_mount_onto_procfs_or_sysfs") {
+        return;
+    }
+    // The spec's paths are not under /proc or /sys; the image's symlinks lead there.
+    for (link, to, dest) in [("myproc", "/proc", "/myproc"), ("mysys", "/sys/kernel", "/mysys")] {
+        let b = Bundle::new("placement");
+        std::os::unix::fs::symlink(to, b.rootfs.join(link)).unwrap();
+        let mut cfg = b.config();
+        cfg.mounts = standard_mounts();
+        cfg.mounts.push(mount(dest, "tmpfs", "tmpfs", &[]));
+        let plan = MountPlan::compile(cfg).expect("compile");
+        let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+        let Outcome::Step(f) = outcome else {
+            panic!("{dest}: expected a step failure, got {outcome:?}");
+        };
+        assert_eq!(f.errno, libc::EACCES, "{dest}");
+        let msg = plan.explain(f).to_string();
+        assert!(msg.starts_with(&format!("check that mounts[6] at {dest} (")), "{msg}");
+        assert!(msg.contains("lands on neither procfs nor sysfs"), "{msg}");
+    }
+}
+
+#[test]
 fn explain_names_operation_path_and_errno() {
     if !have_root("explain_names_operation_path_and_errno") {
         return;
