@@ -10,7 +10,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Output;
 
-use common::{Guard, ocirun};
+use common::{Guard, ocirun, run_status, state};
 use serde_json::json;
 use test_support::{Bundle, require_prerequisites, unique_id};
 
@@ -50,6 +50,32 @@ fn run_refused(b: &Bundle, id: &str, what: &str) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `ocirun create`; on success the container's init's mountinfo as the host reads it (the
+/// container is deleted when the test ends), on failure the stderr.
+fn create_mountinfo(b: &Bundle, id: &str, guard: &mut Option<Guard>) -> Result<String, String> {
+    b.write();
+    *guard = Some(Guard(b.state_root(), id.to_owned()));
+    let (ok, err) = run_status(
+        ocirun(&b.state_root())
+            .args(["create", "--bundle"])
+            .arg(b.path())
+            .arg(id),
+    );
+    if !ok {
+        return Err(err);
+    }
+    let pid = state(&b.state_root(), id)["pid"].as_i64().unwrap();
+    Ok(std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap())
+}
+
+/// The mountinfo lines whose mount point (field 5) ends with `suffix`.
+fn mounts_ending_with<'a>(mountinfo: &'a str, suffix: &str) -> Vec<&'a str> {
+    mountinfo
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|mp| mp.ends_with(suffix)))
+        .collect()
+}
+
 /// Removes the spec mounts at `/dev` and below: the image's own `dev` directory is used.
 fn drop_dev_mounts(b: &mut Bundle) {
     let mounts = b.spec["mounts"].as_array_mut().unwrap();
@@ -57,6 +83,12 @@ fn drop_dev_mounts(b: &mut Bundle) {
         let d = m["destination"].as_str().unwrap_or_default();
         d != "/dev" && !d.starts_with("/dev/")
     });
+}
+
+/// Removes the spec mount at `/dev` only (its sub-mounts stay).
+fn drop_dev_tmpfs(b: &mut Bundle) {
+    let mounts = b.spec["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/dev");
 }
 
 /// Appends a bind mount.
@@ -180,4 +212,103 @@ fn lxcfs_style_bind_of_a_host_file_onto_proc_meminfo_still_works() {
     push_bind(&mut b, &src.path().join("meminfo"), "/proc/meminfo");
     let out = run_ok_stdout(&b, &unique_id("sec-lxcfs"), &[]);
     assert_eq!(out, "MemTotal:        1234 kB\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// Class 7: runtime-created /dev entries through image symlinks (CVE-2025-52565,
+// runc CVE-2026-41579, crun CVE-2026-47766).
+// ---------------------------------------------------------------------------------------
+
+/// Without a /dev tmpfs, the image's `dev/pts` is a symlink to /proc/sys: the devpts mount
+/// must not follow it onto the container's procfs.
+#[test]
+fn cve_2025_52565_dev_pts_mount_does_not_follow_an_image_symlink_onto_procfs() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["sleep", "10"]);
+    drop_dev_tmpfs(&mut b);
+    symlink("/proc/sys", b.rootfs().join("dev/pts")).unwrap();
+    let mut guard = None;
+    match create_mountinfo(&b, &unique_id("sec-devpts"), &mut guard) {
+        Ok(info) => {
+            let over = mounts_ending_with(&info, "/proc/sys");
+            assert!(
+                over.iter().all(|l| !l.contains(" - devpts ")),
+                "devpts was mounted over the container's /proc/sys:\n{}",
+                over.join("\n")
+            );
+            panic!(
+                "create succeeded with an image dev/pts symlink; mounts at /proc/sys:\n{}",
+                over.join("\n")
+            );
+        }
+        Err(err) => assert!(err.contains("/dev/pts") && err.contains("symbolic links"), "{err}"),
+    }
+}
+
+/// In a user namespace the device nodes are binds of the host's; without a /dev tmpfs the
+/// image's `dev/null` is a symlink to core_pattern: the bind must not follow it onto procfs.
+#[test]
+fn cve_2025_52565_device_node_bind_does_not_follow_an_image_symlink_onto_procfs() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["sleep", "10"]);
+    b.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    // sysfs and cgroup mounts need more than a user namespace gives: /proc is enough here.
+    b.spec["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}]);
+    symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/null")).unwrap();
+    let chown = std::process::Command::new("chown")
+        .args(["-hR", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let mut guard = None;
+    match create_mountinfo(&b, &unique_id("sec-devnull"), &mut guard) {
+        Ok(info) => {
+            let over = mounts_ending_with(&info, "/proc/sys/kernel/core_pattern");
+            assert!(
+                over.is_empty(),
+                "a device was bound over core_pattern:\n{}",
+                over.join("\n")
+            );
+            panic!("create succeeded with an image dev/null symlink");
+        }
+        Err(err) => assert!(err.contains("/dev/null") && err.contains("symbolic links"), "{err}"),
+    }
+}
+
+/// The image's `dev` is a symlink to /data, a bind of a host directory whose files the
+/// container's user could not change. Resolved inside the rootfs the runtime's device nodes,
+/// default symlinks, ptmx and /dev sub-mounts would all land in that host directory (and its
+/// `ptmx` be removed): none of them may follow the image's symlink.
+#[test]
+fn cve_2026_41579_runtime_dev_entries_do_not_follow_an_image_dev_symlink_into_a_host_directory() {
+    require_prerequisites();
+    let host = tempfile::Builder::new().prefix("ocirun-test-data-").tempdir().unwrap();
+    std::fs::write(host.path().join("ptmx"), "host file\n").unwrap();
+    let mut b = Bundle::new(&["sleep", "10"]);
+    drop_dev_tmpfs(&mut b);
+    std::fs::remove_dir(b.rootfs().join("dev")).unwrap();
+    symlink("/data", b.rootfs().join("dev")).unwrap();
+    // Before the /dev sub-mounts, so that they resolve through it.
+    let data = json!({"destination": "/data", "type": "bind", "source": host.path(), "options": ["rbind"]});
+    b.spec["mounts"].as_array_mut().unwrap().insert(1, data);
+    let mut guard = None;
+    let result = create_mountinfo(&b, &unique_id("sec-devlink"), &mut guard);
+    let mut entries: Vec<String> = std::fs::read_dir(host.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["ptmx"], "the runtime created entries in the host directory");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("ptmx")).unwrap(),
+        "host file\n"
+    );
+    let err = result.expect_err("create succeeded with an image /dev symlink");
+    assert!(err.contains("/dev") && err.contains("symbolic links"), "{err}");
 }

@@ -229,13 +229,15 @@ pub struct LateCgroups {
 
 impl<'p> Ctx<'p> {
     /// The directory `target` of a device or symlink op, resolved inside the root (creating
-    /// what is missing), or the one the previous such op resolved for the same path.
+    /// what is missing, following no symlink) and checked to be on neither procfs nor sysfs
+    /// (at `check_step`), or the one the previous such op resolved for the same path.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn parent_dir(&mut self, target: &'p Target, step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
+    fn parent_dir(&mut self, target: &'p Target, step: u32, check_step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
         let key = target.prefixes.last().map_or(c".", |p| p.as_c_str());
         if !matches!(&self.parent, Some((k, _)) if *k == key) {
             let fd = resolve(self.root(step)?, target, Some(Leaf::Dir)).map_err(at(step))?;
+            check_runtime_dir(fd.as_fd()).map_err(at(check_step))?;
             self.parent = Some((key, fd));
         }
         self.parent.as_ref().map(|(_, fd)| fd.as_fd()).ok_or(StepFailure {
@@ -444,23 +446,30 @@ fn seal_cgroup_tree(tmpfs: BorrowedFd<'_>, op: &CgroupV1Op) -> Result<(), StepFa
 }
 
 /// Creates one device node: mknod, or a bind of the host node in a user namespace (and, as
-/// runc, when mknod is not permitted). An existing entry is kept, as runc.
+/// runc, when mknod is not permitted). An existing entry is kept, as runc, unless it is a
+/// symlink (the image's: ELOOP), which nothing the runtime makes may follow.
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure> {
+    let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
     if let Some(m) = &op.mknod {
-        let parent = ctx.parent_dir(&op.parent, op.parent_step)?;
         match sys::mknodat(parent, &op.name, m.mode, m.dev) {
             Ok(()) => {
                 sys::fchownat(parent, &op.name, m.uid, m.gid).map_err(at(m.chown_step))?;
                 return sys::fchmodat(parent, &op.name, m.mode & 0o7777).map_err(at(m.chmod_step));
             }
-            Err(libc::EEXIST) => return Ok(()),
+            Err(libc::EEXIST) => {
+                let st = sys::fstatat_nofollow(parent, &op.name).map_err(at(m.mknod_step))?;
+                if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    return Err(at(m.mknod_step)(libc::ELOOP));
+                }
+                return Ok(());
+            }
             Err(libc::EPERM) => {}
             Err(e) => return Err(at(m.mknod_step)(e)),
         }
     }
-    let fd = resolve(ctx.root(op.parent_step)?, &op.file, Some(Leaf::File)).map_err(at(op.file_step))?;
+    let fd = open_bind_target(parent, &op.name).map_err(at(op.open_step))?;
     let path = ProcFdPath::new(fd.as_fd());
     sys::mount(Some(&op.host), path.as_cstr(), None, libc::MS_BIND, None).map_err(at(op.bind_step))
 }
@@ -469,7 +478,7 @@ fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_symlink<'p>(ctx: &mut Ctx<'p>, op: &'p SymlinkOp) -> Result<(), StepFailure> {
-    let parent = ctx.parent_dir(&op.parent, op.parent_step)?;
+    let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
     if op.replace {
         match sys::unlinkat(parent, &op.name) {
             Ok(()) | Err(libc::ENOENT) => {}
@@ -481,6 +490,51 @@ fn run_symlink<'p>(ctx: &mut Ctx<'p>, op: &'p SymlinkOp) -> Result<(), StepFailu
         Err(libc::EEXIST) if !op.replace => Ok(()),
         Err(e) => Err(at(op.step)(e)),
     }
+}
+
+/// Refuses (EACCES) a directory on procfs or sysfs as the place of the runtime's own entries.
+///
+/// Runs in the child: no allocation, no locks.
+fn check_runtime_dir(dir: BorrowedFd<'_>) -> SysResult<()> {
+    let magic = sys::fstatfs(dir)?.magic;
+    if magic == sys::PROC_SUPER_MAGIC || magic == sys::SYSFS_MAGIC {
+        return Err(libc::EACCES);
+    }
+    Ok(())
+}
+
+/// Creates the empty file `name` in `dir` when nothing is there and opens what is there
+/// (`O_PATH|O_NOFOLLOW`) for a bind mount onto it: a symlink is refused (ELOOP), and so is a
+/// directory (EISDIR).
+///
+/// Runs in the child: no allocation, no locks.
+fn open_bind_target(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
+    create_entry(dir, name, false)?;
+    let fd = sys::openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+    match sys::fstat(fd.as_fd())?.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => Err(libc::ELOOP),
+        libc::S_IFDIR => Err(libc::EISDIR),
+        _ => Ok(fd),
+    }
+}
+
+/// Opens, for a bind mount onto it, the entry `name` (one component) of the container's
+/// `/dev`, creating an empty file there when it is missing, the way the runtime's own `/dev`
+/// entries are made: `dev` is resolved from the container's root `root` inside it without
+/// following any symlink and must be on neither procfs nor sysfs (EACCES), and the entry
+/// itself may be neither a symlink (ELOOP) nor a directory (EISDIR). For the `/dev/console`
+/// bind of the pty (CVE-2025-52565): an image cannot redirect it with a `dev/console` or `dev`
+/// symlink. Returns the errno on failure.
+///
+/// Runs in the child: no allocation, no locks.
+pub fn open_dev_bind_target(root: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, i32> {
+    let bytes = name.to_bytes();
+    if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') {
+        return Err(libc::EINVAL);
+    }
+    let dev = open_in_root(root, c"dev", true, true)?;
+    check_runtime_dir(dev.as_fd())?;
+    open_bind_target(dev.as_fd(), name)
 }
 
 /// pivot_root(".", ".") in the rootfs, then detach the old root (runc's pivotRoot).

@@ -22,7 +22,7 @@ mod options;
 mod plan;
 mod sys;
 
-pub use child::{LateCgroups, Stop};
+pub use child::{LateCgroups, Stop, open_dev_bind_target};
 pub use error::RootfsError;
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;

@@ -220,18 +220,19 @@ pub(crate) struct Mknod {
 /// One device node inside the rootfs.
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceOp {
-    /// The directory that holds the node.
+    /// The directory that holds the node, resolved without following symlinks.
     pub(crate) parent: Target,
     /// Step of resolving/creating the parent directory.
     pub(crate) parent_step: u32,
+    /// Step of checking that the parent directory is on neither procfs nor sysfs.
+    pub(crate) check_step: u32,
     /// The node's name in its parent.
     pub(crate) name: CString,
     /// `None` in a user namespace: bind-mount the host node instead.
     pub(crate) mknod: Option<Mknod>,
-    /// The node's full path (for the bind fallback).
-    pub(crate) file: Target,
-    /// Step of creating the empty file the host node is bound onto.
-    pub(crate) file_step: u32,
+    /// Step of creating (when missing) and opening, without following a symlink, the entry
+    /// the host node is bound onto.
+    pub(crate) open_step: u32,
     /// The host node (same path on the host, as runc).
     pub(crate) host: CString,
     /// Step of the bind mount.
@@ -241,10 +242,12 @@ pub(crate) struct DeviceOp {
 /// A symlink inside the rootfs.
 #[derive(Debug, Clone)]
 pub(crate) struct SymlinkOp {
-    /// The directory that holds the link.
+    /// The directory that holds the link, resolved without following symlinks.
     pub(crate) parent: Target,
     /// Step of resolving/creating the parent directory.
     pub(crate) parent_step: u32,
+    /// Step of checking that the parent directory is on neither procfs nor sysfs.
+    pub(crate) check_step: u32,
     /// The link's name in its parent.
     pub(crate) name: CString,
     /// What the link points to.
@@ -664,6 +667,16 @@ fn is_procfs_root(source: &Path) -> bool {
     on_proc && crate::sys::fstat(fd).is_ok_and(|st| st.st_ino == PROC_ROOT_INO)
 }
 
+/// A directory the runtime makes device nodes or symlinks in (`/dev`): resolved without
+/// following any symlink, not even one that stays in the rootfs, so that an image cannot
+/// send the runtime's entries into a bind mount of a host directory or onto procfs
+/// (CVE-2025-52565, runc CVE-2026-41579, crun CVE-2026-47766).
+fn runtime_dir(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
+    let mut t = target_from(field, parts)?;
+    t.no_symlinks = true;
+    Ok(t)
+}
+
 /// Registers a step of builder `$b` and returns its number: `step!(b, "format", args..)`.
 /// The description is formatted, and its arguments evaluated, only when `$b.describe`.
 macro_rules! step {
@@ -853,8 +866,9 @@ impl Builder<'_> {
         let mut target = target_from(field, parts)?;
         let under = |dir: &[u8]| parts.first().is_some_and(|p| p == dir);
         // Under /proc only the lxcfs files get here (check_proc_mount): no symlink may lead
-        // the mount from one to another procfs file.
-        target.no_symlinks = under(b"proc") && parts.len() > 1;
+        // the mount from one to another procfs file. /dev and its mounts (pts, shm, mqueue)
+        // are the runtime's: no symlink of the image may move them (CVE-2025-52565).
+        target.no_symlinks = under(b"dev") || (under(b"proc") && parts.len() > 1);
         let place = self.where_(parts);
         let resolve_step = self.resolve_step(parts, Some(leaf), target.no_symlinks);
         let placement = Placement {
@@ -1191,19 +1205,31 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// The step that checks a directory the runtime makes entries in (`/dev`) is on neither
+    /// procfs nor sysfs.
+    fn runtime_dir_check_step(&mut self, parts: &[Vec<u8>]) -> u32 {
+        step!(
+            self,
+            "check that {} is on neither procfs nor sysfs before making entries in it",
+            self.where_(parts)
+        )
+    }
+
     /// Adds a symlink at `parts` (inside the rootfs) pointing to `link`.
     fn push_symlink(&mut self, field: &str, parts: &[Vec<u8>], link: &[u8], replace: bool) -> Result<(), RootfsError> {
         let Some((name, parent_parts)) = parts.split_last() else {
             return Err(invalid(field, "/", "cannot make the root a symlink"));
         };
-        let parent = target_from(field, parent_parts)?;
-        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), false);
+        let parent = runtime_dir(field, parent_parts)?;
+        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), true);
+        let check_step = self.runtime_dir_check_step(parent_parts);
         let place = self.where_(parts);
         let unlink_step = step!(self, "remove {place} to replace it with a symlink");
         let step = step!(self, "create symlink {place} -> {}", String::from_utf8_lossy(link));
         self.ops.push(Op::Symlink(SymlinkOp {
             parent,
             parent_step,
+            check_step,
             name: cstring(field, name)?,
             link: cstring(field, link)?,
             replace,
@@ -1215,8 +1241,8 @@ impl Builder<'_> {
 
     /// Adds a read-only remount of the mount at `parts` (`/dev`, or `/` for no components).
     fn push_remount_path(&mut self, parts: &[Vec<u8>]) -> Result<(), RootfsError> {
-        let target = target_from("mounts", parts)?;
-        let resolve_step = self.resolve_step(parts, None, false);
+        let target = runtime_dir("mounts", parts)?;
+        let resolve_step = self.resolve_step(parts, None, true);
         let shown = self.shown(&absolute_from(parts));
         let remount = self.remount(&shown, libc::MS_RDONLY, 0);
         self.ops.push(Op::RemountPath {
@@ -1279,8 +1305,9 @@ impl Builder<'_> {
             libc::makedev(major, minor)
         };
         let place = self.where_(&parts);
-        let parent = target_from(field, parent_parts)?;
-        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), false);
+        let parent = runtime_dir(field, parent_parts)?;
+        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), true);
+        let check_step = self.runtime_dir_check_step(parent_parts);
         let mknod = if self.cfg.new_user_namespace {
             None
         } else {
@@ -1302,8 +1329,10 @@ impl Builder<'_> {
                 chmod_step,
             })
         };
-        let file = target_from(field, &parts)?;
-        let file_step = self.resolve_step(&parts, Some(Leaf::File), false);
+        let open_step = step!(
+            self,
+            "create (when missing) and open {place}, not following a symlink, to bind the host's device onto"
+        );
         let host = absolute_from(&parts);
         let bind_step = step!(
             self,
@@ -1313,10 +1342,10 @@ impl Builder<'_> {
         self.ops.push(Op::Device(DeviceOp {
             parent,
             parent_step,
+            check_step,
             name: cstring(field, name)?,
             mknod,
-            file,
-            file_step,
+            open_step,
             host: cstring(field, &host)?,
             bind_step,
         }));
@@ -1441,7 +1470,11 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
     let (path, makes_mount) = match op {
         Op::Mount(m) => (target_components(&m.target), true),
         Op::CgroupV1(c) => (target_components(&c.tmpfs.target), true),
-        Op::Device(d) => (target_components(&d.file), true),
+        Op::Device(d) => {
+            let mut p = target_components(&d.parent);
+            p.push(d.name.to_bytes());
+            (p, true)
+        }
         Op::Symlink(l) => {
             let mut p = target_components(&l.parent);
             p.push(l.name.to_bytes());
@@ -1841,6 +1874,7 @@ mod tests {
             mount("/proc/meminfo", Some("bind"), Some("/"), &["bind"]),
             mount("/myproc", Some("bind"), Some("/"), &["rbind"]),
             mount("/elsewhere", Some("proc"), Some("proc"), &[]),
+            mount("/dev/shm", Some("tmpfs"), Some("shm"), &[]),
         ];
         let plan = MountPlan::compile(c).unwrap();
         let placements: Vec<(bool, bool, bool)> = plan
@@ -1860,8 +1894,17 @@ mod tests {
                 (true, false, true),
                 (false, false, false),
                 (true, false, false),
+                (false, false, true),
             ]
         );
+        // The runtime's /dev entries and their directories follow no symlink either.
+        for op in &plan.ops {
+            match op {
+                Op::Device(d) => assert!(d.parent.no_symlinks),
+                Op::Symlink(l) => assert!(l.parent.no_symlinks),
+                _ => {}
+            }
+        }
     }
 
     #[test]
