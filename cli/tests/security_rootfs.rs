@@ -312,3 +312,112 @@ fn cve_2026_41579_runtime_dev_entries_do_not_follow_an_image_dev_symlink_into_a_
     let err = result.expect_err("create succeeded with an image /dev symlink");
     assert!(err.contains("/dev") && err.contains("symbolic links"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Class 9: a fully visible host procfs under --no-pivot.
+// ---------------------------------------------------------------------------------------
+
+/// Whether the host's own /proc and /sys are mounted (the no-pivot detach must never reach them).
+fn host_proc_and_sys_mounted() -> bool {
+    let info = std::fs::read_to_string("/proc/1/mountinfo").unwrap();
+    let has = |mp: &str, fs: &str| {
+        info.lines()
+            .any(|l| l.split(' ').nth(4) == Some(mp) && l.contains(&format!(" - {fs} ")))
+    };
+    has("/proc", "proc") && has("/sys", "sysfs")
+}
+
+/// With `--no-pivot` the host's mounts stayed in the container's mount namespace below the
+/// chroot, so the kernel found a fully visible procfs there and let a process in new user,
+/// mount, pid and network namespaces mount a fresh, unmasked procfs and sysfs (from which
+/// /proc/sysrq-trigger is writable). runc refuses those mounts (`mount: permission denied`).
+/// The container's root has Docker's default capabilities (no CAP_SYS_ADMIN; CAP_SETFCAP,
+/// which mapping uid 0 into a new user namespace takes). The test only mounts; it writes
+/// nothing.
+#[test]
+fn no_pivot_leaves_no_host_procfs_or_sysfs_for_a_nested_user_namespace_to_mount() {
+    require_prerequisites();
+    assert!(host_proc_and_sys_mounted());
+    let inner = "echo IN-NAMESPACES; mount -t proc proc /tmp && echo PROC-MOUNTED; \
+                 mount -t sysfs sysfs /root && echo SYSFS-MOUNTED; true";
+    let mut b = Bundle::new(&["unshare", "-m", "-r", "-p", "-n", "-f", "sh", "-c", inner]);
+    let docker_default = json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE"
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.spec["process"]["capabilities"][set] = docker_default.clone();
+    }
+    let out = run_ok_stdout(&b, &unique_id("sec-nopivot"), &["--no-pivot"]);
+    assert!(
+        out.contains("IN-NAMESPACES"),
+        "unshare failed, so the test proves nothing:\n{out}"
+    );
+    assert!(!out.contains("PROC-MOUNTED"), "a fresh procfs was mounted:\n{out}");
+    assert!(!out.contains("SYSFS-MOUNTED"), "a fresh sysfs was mounted:\n{out}");
+    assert!(host_proc_and_sys_mounted(), "the host lost its /proc or /sys");
+}
+
+/// Runs the host's `mount` (util-linux) with `args`, asserting it succeeded.
+fn host_mount(args: &[&str], path: &Path) {
+    let ok = std::process::Command::new("mount")
+        .args(args)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount {args:?} {}", path.display());
+}
+
+/// Lazily unmounts a host mount point when the test ends.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Whether `path` is a mount point in this process's mount table.
+fn is_mount_point(path: &Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let path = path.to_str().unwrap();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(path))
+}
+
+/// The detach of the host's mounts happens in the container's mount namespace only, even
+/// with `rootfsPropagation: shared`, where the container's copies of the host's mounts start
+/// as peers of the host's: a host mount below a shared mount stays mounted.
+#[test]
+fn no_pivot_detach_never_unmounts_the_hosts_own_shared_mounts() {
+    require_prerequisites();
+    let dir = tempfile::Builder::new()
+        .prefix("ocirun-test-shared-")
+        .tempdir()
+        .unwrap();
+    host_mount(&["-t", "tmpfs", "tmpfs"], dir.path());
+    let _top = Unmount(dir.path().to_path_buf());
+    host_mount(&["--make-shared"], dir.path());
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    host_mount(&["-t", "tmpfs", "tmpfs"], &sub);
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["rootfsPropagation"] = json!("shared");
+    run_ok_stdout(&b, &unique_id("sec-nopivot-shared"), &["--no-pivot"]);
+    assert!(
+        is_mount_point(dir.path()) && is_mount_point(&sub),
+        "a host mount went away"
+    );
+    assert!(host_proc_and_sys_mounted(), "the host lost its /proc or /sys");
+}

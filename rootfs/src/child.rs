@@ -11,8 +11,8 @@ use libc::c_ulong;
 
 use crate::copyup;
 use crate::plan::{
-    Action, CgroupV1Op, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, Placement, ReadonlyOp,
-    Remount, SymlinkOp, Target,
+    Action, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, Placement,
+    ReadonlyOp, Remount, SymlinkOp, Target,
 };
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
@@ -552,16 +552,61 @@ fn run_pivot(ctx: &Ctx, steps: &[u32; 7]) -> Result<(), StepFailure> {
     sys::chdir(c"/").map_err(at(chdir_root))
 }
 
-/// `--no-pivot`: move the rootfs mount onto `/`, chroot into it (runc's msMoveRoot, without
-/// its unmounting of host /proc and /sys mounts, which the chroot hides anyway).
+/// `--no-pivot`: detach every mount of the host outside the rootfs, then move the rootfs
+/// mount onto `/` and chroot into it (runc's msMoveRoot, which detaches only procfs and sysfs).
+///
+/// What stays of the host afterwards are the mounts the rootfs hung below (`/`, maybe the
+/// filesystem of the bundle), covered by the rootfs and private since the rootfs was bound.
+/// The list comes from the parent's read of its mount table before the clone. A mount the
+/// host makes after that read reaches this namespace only as a copy at clone time or by
+/// propagation: below a listed mount it is detached along with it (a lazy unmount takes
+/// everything below); directly on one of the mounts above the rootfs it can only arrive in
+/// the instants between the parent's read and the step that made them private, is made by
+/// the host's root and not by anything in the container, and is hidden below the rootfs
+/// like the rest; a host mount made later propagates nowhere in here.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_move_root(ctx: &Ctx, rootfs: &CStr, steps: &[u32; 4]) -> Result<(), StepFailure> {
+fn run_move_root(ctx: &Ctx, rootfs: &CStr, detach: &[DetachOp], steps: &[u32; 4]) -> Result<(), StepFailure> {
+    for d in detach {
+        detach_host_mount(d)?;
+    }
     let [chdir_new, mv, chroot, chdir_root] = *steps;
     sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
     sys::mount(Some(rootfs), c"/", None, libc::MS_MOVE, None).map_err(at(mv))?;
     sys::chroot(c".").map_err(at(chroot))?;
     sys::chdir(c"/").map_err(at(chdir_root))
+}
+
+/// The most mounts [`detach_host_mount`] takes off one mount point.
+const MAX_STACKED: usize = 256;
+
+/// Detaches the mounts at one of the host's mount points, the stacked ones one after the
+/// other, until none is left there: each is first made rslave (with what is below it), so
+/// that the unmount propagates nowhere, whatever the root's propagation, then lazily
+/// unmounted with everything below it. A mount the kernel will not unmount (EINVAL or EPERM:
+/// locked, in a user namespace) stays where it is, hidden below the chroot; a procfs or sysfs
+/// is then covered with a tmpfs, which makes it not fully visible, as runc does. A path that
+/// no longer leads to a mount point (detached with a mount above it) is done.
+///
+/// Runs in the child: no allocation, no locks.
+fn detach_host_mount(d: &DetachOp) -> Result<(), StepFailure> {
+    for _ in 0..MAX_STACKED {
+        match sys::mount(None, &d.path, None, libc::MS_SLAVE | libc::MS_REC, None) {
+            Ok(()) => {}
+            Err(libc::EINVAL | libc::ENOENT | libc::ENOTDIR) => return Ok(()),
+            Err(e) => return Err(at(d.slave_step)(e)),
+        }
+        match sys::umount2(&d.path, libc::MNT_DETACH) {
+            Ok(()) => {}
+            Err(libc::EINVAL | libc::EPERM) if d.pseudo => {
+                let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                return sys::mount(Some(c"tmpfs"), &d.path, Some(c"tmpfs"), flags, None).map_err(at(d.cover_step));
+            }
+            Err(libc::EINVAL | libc::EPERM) => return Ok(()),
+            Err(e) => return Err(at(d.umount_step)(e)),
+        }
+    }
+    Err(at(d.umount_step)(libc::ELOOP))
 }
 
 /// Runs one op.
@@ -597,7 +642,7 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::Device(d) => run_device(ctx, d),
         Op::Symlink(s) => run_symlink(ctx, s),
         Op::Pivot { steps } => run_pivot(ctx, steps),
-        Op::MoveRoot { rootfs, steps } => run_move_root(ctx, rootfs, steps),
+        Op::MoveRoot { rootfs, detach, steps } => run_move_root(ctx, rootfs, detach, steps),
         Op::ReadonlyPath(r) => run_readonly_path(ctx, r),
         Op::MaskPath(m) => run_mask(ctx, m),
         Op::RemountPath {

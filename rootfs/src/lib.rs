@@ -18,6 +18,7 @@ use std::path::PathBuf;
 mod child;
 mod copyup;
 mod error;
+mod hostmounts;
 mod options;
 mod plan;
 mod sys;
@@ -44,7 +45,8 @@ pub struct RootfsConfig {
     pub masked_paths: Vec<String>,
     /// `linux.readonlyPaths`.
     pub readonly_paths: Vec<String>,
-    /// `--no-pivot`: `MS_MOVE` the rootfs onto `/` and chroot instead of `pivot_root`.
+    /// `--no-pivot`: `MS_MOVE` the rootfs onto `/` and chroot instead of `pivot_root`, after
+    /// detaching every other mount of the host from the container's mount namespace.
     pub no_pivot: bool,
     /// The container has its own user namespace: devices are bind mounts of host nodes.
     pub new_user_namespace: bool,

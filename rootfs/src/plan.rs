@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use libc::{c_ulong, dev_t, gid_t, mode_t, uid_t};
 use oci_spec::runtime::{LinuxDeviceType, Mount};
 
+use crate::hostmounts::HostMounts;
 use crate::options::{MountOptions, parse_mount_options};
 use crate::sys::{
     MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
@@ -308,10 +309,13 @@ pub(crate) enum Op {
         /// rslave, umount2 detach, chdir "/".
         steps: [u32; 7],
     },
-    /// `--no-pivot`: move the rootfs mount onto `/` and chroot into it.
+    /// `--no-pivot`: detach the host's mounts outside the rootfs, move the rootfs mount onto
+    /// `/` and chroot into it.
     MoveRoot {
         /// The rootfs.
         rootfs: CString,
+        /// The host's mounts to detach first ([`crate::hostmounts`]).
+        detach: Vec<DetachOp>,
         /// Steps: fchdir rootfs, MS_MOVE, chroot ".", chdir "/".
         steps: [u32; 4],
     },
@@ -345,6 +349,22 @@ impl Op {
                 | Op::MoveRoot { .. }
         )
     }
+}
+
+/// One of the host's mount points for a `--no-pivot` plan to detach, with the mounts stacked
+/// there, before the rootfs moves onto `/`.
+#[derive(Debug, Clone)]
+pub(crate) struct DetachOp {
+    /// The absolute host path.
+    pub(crate) path: CString,
+    /// A full procfs or sysfs: covered with a tmpfs when it cannot be detached.
+    pub(crate) pseudo: bool,
+    /// Step of making it rslave, so that the unmount propagates nowhere.
+    pub(crate) slave_step: u32,
+    /// Step of the lazy unmount.
+    pub(crate) umount_step: u32,
+    /// Step of covering it with a tmpfs.
+    pub(crate) cover_step: u32,
 }
 
 /// A read-only path (`linux.readonlyPaths`), before the root switch, on the target resolved
@@ -403,6 +423,9 @@ pub struct MountPlan {
     cfg: RootfsConfig,
     /// Some op binds, before the plan ends, a cgroup directory that was not ready at its start.
     pub(crate) needs_cgroup_dirs: bool,
+    /// With `no_pivot`, the host's mounts as the parent read them when compiling; kept so
+    /// that describing the steps later finds the same ones.
+    host: Option<HostMounts>,
 }
 
 /// The MS_* flag names, for messages.
@@ -1513,19 +1536,29 @@ impl MountPlan {
     /// destinations, an unknown propagation, a device of type `a`, `idmap`, `tmpcopyup` on a
     /// non-tmpfs mount, ...
     pub fn compile(cfg: RootfsConfig) -> Result<MountPlan, RootfsError> {
-        let built = build(&cfg, false)?;
+        // With --no-pivot the host's mounts outside the rootfs are detached in the child; the
+        // list comes from this process's mount table, read here. The child's mount namespace
+        // is a copy of this one made at clone time; the child's `run_move_root` says why a
+        // mount the host adds after this read does not stay reachable.
+        let host = if cfg.no_pivot {
+            Some(crate::hostmounts::read(&cfg.rootfs)?)
+        } else {
+            None
+        };
+        let built = build(&cfg, host.as_ref(), false)?;
         Ok(MountPlan {
             ops: built.ops,
             step_count: built.step_count,
             needs_cgroup_dirs: built.needs_cgroup_dirs,
             cfg,
+            host,
         })
     }
 
     /// The description of every step, from compiling the configuration again with them;
     /// `None` if that no longer gives the same steps (the rootfs changed in between).
     fn descriptions(&self) -> Option<Vec<String>> {
-        let built = build(&self.cfg, true).ok()?;
+        let built = build(&self.cfg, self.host.as_ref(), true).ok()?;
         (built.step_count == self.step_count).then_some(built.steps)
     }
 
@@ -1577,7 +1610,7 @@ impl MountPlan {
 }
 
 /// Compiles `cfg` into operations, with step descriptions if `describe`.
-fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
+fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Result<Built, RootfsError> {
     let rootfs_shown = cfg.rootfs.display().to_string();
     if !cfg.rootfs.is_absolute() {
         return Err(invalid("rootfs", rootfs_shown, "must be an absolute path"));
@@ -1644,6 +1677,21 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
         rootfs: rootfs.clone(),
         step,
     });
+    // --no-pivot: the mounts the rootfs hangs below stop receiving the host's new mounts now
+    // that the rootfs bind (which keeps the configured propagation) is made.
+    for path in host.map(|h| h.ancestors.as_slice()).unwrap_or_default() {
+        let shown = path.to_string_lossy();
+        let step = step!(
+            b,
+            "make the host's mount at {shown} private, so that nothing the host mounts later reaches the \
+             container's mount namespace through it (--no-pivot)"
+        );
+        b.ops.push(Op::Propagate {
+            path: path.clone(),
+            flags: libc::MS_PRIVATE,
+            step,
+        });
+    }
     let step = step!(b, "open the rootfs {rootfs_shown}");
     b.ops.push(Op::OpenRoot {
         rootfs: rootfs.clone(),
@@ -1741,13 +1789,31 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
 
     // 5. Switch root.
     if cfg.no_pivot {
+        let mut detach = Vec::new();
+        for d in host.map(|h| h.detach.as_slice()).unwrap_or_default() {
+            let shown = d.path.to_string_lossy();
+            detach.push(DetachOp {
+                path: d.path.clone(),
+                pseudo: d.pseudo,
+                slave_step: step!(
+                    b,
+                    "make the host's mount at {shown} rslave before detaching it (--no-pivot)"
+                ),
+                umount_step: step!(b, "detach the host's mount at {shown} (--no-pivot)"),
+                cover_step: step!(
+                    b,
+                    "cover the host's {} at {shown}, which cannot be detached, with a tmpfs (--no-pivot)",
+                    if d.pseudo { "procfs or sysfs" } else { "mount" }
+                ),
+            });
+        }
         let steps = [
             step!(b, "change directory to the rootfs {rootfs_shown}"),
             step!(b, "move the mount {rootfs_shown} onto /"),
             step!(b, "chroot into {rootfs_shown}"),
             step!(b, "change directory to / after chroot"),
         ];
-        b.ops.push(Op::MoveRoot { rootfs, steps });
+        b.ops.push(Op::MoveRoot { rootfs, detach, steps });
     } else {
         let steps = [
             step!(b, "open the old root /"),
@@ -2304,11 +2370,20 @@ mod tests {
         rich.masked_paths = vec!["/proc/kcore".into()];
         rich.readonly_paths = vec!["/proc/sys".into()];
         rich.mount_label = Some("system_u:object_r:container_file_t:s0".into());
+        let dir = tempfile::tempdir().unwrap();
         let mut no_pivot = cfg();
+        no_pivot.rootfs = dir.path().to_path_buf();
         no_pivot.no_pivot = true;
         no_pivot.propagation = Some("shared".into());
+        let text = MountPlan::compile(no_pivot.clone()).unwrap().describe();
+        assert!(text.contains("detach the host's mount at /proc (--no-pivot)"), "{text}");
+        assert!(text.contains("make the host's mount at / private"), "{text}");
         for c in [rich, no_pivot, cgroup_cfg(&[], true)] {
-            let (quiet, described) = (build(&c, false).unwrap(), build(&c, true).unwrap());
+            let host = c.no_pivot.then(|| crate::hostmounts::read(&c.rootfs).unwrap());
+            let (quiet, described) = (
+                build(&c, host.as_ref(), false).unwrap(),
+                build(&c, host.as_ref(), true).unwrap(),
+            );
             assert!(quiet.steps.is_empty());
             assert_eq!(quiet.step_count, described.step_count);
             assert_eq!(described.steps.len(), described.step_count as usize);
