@@ -20,6 +20,17 @@ use crate::{MountPlan, StepFailure};
 /// How every container path is resolved: inside the rootfs, no magic links.
 const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
+/// [`RESOLVE`], and `RESOLVE_NO_SYMLINKS` with `no_symlinks`.
+///
+/// Runs in the child: no allocation, no locks.
+fn resolve_flags(no_symlinks: bool) -> u64 {
+    if no_symlinks {
+        RESOLVE | libc::RESOLVE_NO_SYMLINKS
+    } else {
+        RESOLVE
+    }
+}
+
 /// `ST_NOSYMFOLLOW` from `sys/statvfs.h` (not in libc for every target).
 const ST_NOSYMFOLLOW: c_ulong = 0x2000;
 
@@ -99,12 +110,7 @@ fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool, no_symlinks: bool) 
     if dir {
         flags |= libc::O_DIRECTORY;
     }
-    let resolve = if no_symlinks {
-        RESOLVE | libc::RESOLVE_NO_SYMLINKS
-    } else {
-        RESOLVE
-    };
-    sys::openat2(root, rel, flags, resolve)
+    sys::openat2(root, rel, flags, resolve_flags(no_symlinks))
 }
 
 /// Opens the existing directory `target` inside the root for reading (getdents, *at calls).
@@ -112,7 +118,8 @@ fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool, no_symlinks: bool) 
 /// Runs in the child: no allocation, no locks.
 fn open_dir_in_root(root: BorrowedFd<'_>, target: &Target) -> SysResult<OwnedFd> {
     let rel = target.prefixes.last().map_or(c".", |p| p.as_c_str());
-    sys::openat2(root, rel, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, RESOLVE)
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    sys::openat2(root, rel, flags, resolve_flags(target.no_symlinks))
 }
 
 /// Resolves `target` inside the root, creating missing directories one component at a time
