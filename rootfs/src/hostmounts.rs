@@ -38,14 +38,18 @@ pub(crate) struct Detach {
     pub(crate) pseudo: bool,
 }
 
-/// Reads `/proc/self/mountinfo` and sorts its mounts for `rootfs` (absolute, canonical).
+/// Reads `/proc/self/mountinfo` and sorts its mounts for `rootfs`, made canonical first: a
+/// symlink in its path would hide a mount above it, which would then be detached with the
+/// rootfs below it.
 pub(crate) fn read(rootfs: &Path) -> Result<HostMounts, RootfsError> {
     const MOUNTINFO: &str = "/proc/self/mountinfo";
-    let text = std::fs::read(MOUNTINFO).map_err(|e| RootfsError::Inspect {
+    let inspect = |path: &Path, e| RootfsError::Inspect {
         field: "no_pivot".to_owned(),
-        path: MOUNTINFO.into(),
+        path: path.to_path_buf(),
         source: e,
-    })?;
+    };
+    let rootfs = std::fs::canonicalize(rootfs).map_err(|e| inspect(rootfs, e))?;
+    let text = std::fs::read(MOUNTINFO).map_err(|e| inspect(Path::new(MOUNTINFO), e))?;
     Ok(sort(&text, std::os::unix::ffi::OsStrExt::as_bytes(rootfs.as_os_str())))
 }
 
