@@ -10,12 +10,26 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use libc::c_ulong;
 
 use crate::copyup;
-use crate::plan::{Action, CgroupV1Op, DeviceOp, Leaf, MountOp, Op, PER_MOUNT_FLAGS, Remount, SymlinkOp, Target};
+use crate::plan::{
+    Action, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, Placement,
+    ReadonlyOp, Remount, SymlinkOp, Target,
+};
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
 
 /// How every container path is resolved: inside the rootfs, no magic links.
 const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// [`RESOLVE`], and `RESOLVE_NO_SYMLINKS` with `no_symlinks`.
+///
+/// Runs in the child: no allocation, no locks.
+fn resolve_flags(no_symlinks: bool) -> u64 {
+    if no_symlinks {
+        RESOLVE | libc::RESOLVE_NO_SYMLINKS
+    } else {
+        RESOLVE
+    }
+}
 
 /// `ST_NOSYMFOLLOW` from `sys/statvfs.h` (not in libc for every target).
 const ST_NOSYMFOLLOW: c_ulong = 0x2000;
@@ -87,15 +101,16 @@ impl ProcFdPath {
     }
 }
 
-/// Opens `rel` inside the root with `RESOLVE_IN_ROOT`.
+/// Opens `rel` inside the root with `RESOLVE_IN_ROOT`, and `RESOLVE_NO_SYMLINKS` when
+/// `no_symlinks`.
 ///
 /// Runs in the child: no allocation, no locks.
-fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool) -> SysResult<OwnedFd> {
+fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool, no_symlinks: bool) -> SysResult<OwnedFd> {
     let mut flags = libc::O_PATH | libc::O_CLOEXEC;
     if dir {
         flags |= libc::O_DIRECTORY;
     }
-    sys::openat2(root, rel, flags, RESOLVE)
+    sys::openat2(root, rel, flags, resolve_flags(no_symlinks))
 }
 
 /// Opens the existing directory `target` inside the root for reading (getdents, *at calls).
@@ -103,7 +118,8 @@ fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool) -> SysResult<OwnedF
 /// Runs in the child: no allocation, no locks.
 fn open_dir_in_root(root: BorrowedFd<'_>, target: &Target) -> SysResult<OwnedFd> {
     let rel = target.prefixes.last().map_or(c".", |p| p.as_c_str());
-    sys::openat2(root, rel, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, RESOLVE)
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    sys::openat2(root, rel, flags, resolve_flags(target.no_symlinks))
 }
 
 /// Resolves `target` inside the root, creating missing directories one component at a time
@@ -113,10 +129,11 @@ fn open_dir_in_root(root: BorrowedFd<'_>, target: &Target) -> SysResult<OwnedFd>
 /// Runs in the child: no allocation, no locks.
 fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResult<OwnedFd> {
     let Some(full) = target.prefixes.last() else {
-        return open_in_root(root, c".", true);
+        return open_in_root(root, c".", true, false);
     };
     let leaf_is_dir = leaf != Some(Leaf::File);
-    match open_in_root(root, full, leaf == Some(Leaf::Dir)) {
+    let strict = target.no_symlinks;
+    match open_in_root(root, full, leaf == Some(Leaf::Dir), strict) {
         Ok(fd) => return Ok(fd),
         Err(libc::ENOENT) if leaf.is_some() => {}
         Err(e) => return Err(e),
@@ -128,10 +145,10 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
         count.checked_sub(2).and_then(|i| target.prefixes.get(i)),
         target.names.last(),
     ) {
-        match open_in_root(root, parent_path, true) {
+        match open_in_root(root, parent_path, true, strict) {
             Ok(dir) => {
                 create_entry(dir.as_fd(), name, leaf_is_dir)?;
-                return open_in_root(root, full, leaf_is_dir);
+                return open_in_root(root, full, leaf_is_dir, strict);
             }
             Err(libc::ENOENT) => {}
             Err(e) => return Err(e),
@@ -141,11 +158,11 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
     for (i, (prefix, name)) in target.prefixes.iter().zip(&target.names).enumerate() {
         let last = i + 1 == count;
         let want_dir = !last || leaf_is_dir;
-        let fd = match open_in_root(root, prefix, want_dir) {
+        let fd = match open_in_root(root, prefix, want_dir, strict) {
             Ok(fd) => fd,
             Err(libc::ENOENT) => {
                 create_entry(parent.as_ref().map_or(root, AsFd::as_fd), name, want_dir)?;
-                open_in_root(root, prefix, want_dir)?
+                open_in_root(root, prefix, want_dir, strict)?
             }
             Err(e) => return Err(e),
         };
@@ -202,6 +219,8 @@ struct Ctx<'p> {
     /// rootfs: the next such op with the same parent (`/dev`, usually) reuses it. Any other op
     /// drops it.
     parent: Option<(&'p CStr, OwnedFd)>,
+    /// The null device masks are bound from, once the first mask of a file opened it.
+    null: Option<OwnedFd>,
 }
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
@@ -217,17 +236,41 @@ pub struct LateCgroups {
 
 impl<'p> Ctx<'p> {
     /// The directory `target` of a device or symlink op, resolved inside the root (creating
-    /// what is missing), or the one the previous such op resolved for the same path.
+    /// what is missing, following no symlink) and checked to be on neither procfs nor sysfs
+    /// (at `check_step`), or the one the previous such op resolved for the same path.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn parent_dir(&mut self, target: &'p Target, step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
+    fn parent_dir(&mut self, target: &'p Target, step: u32, check_step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
         let key = target.prefixes.last().map_or(c".", |p| p.as_c_str());
         if !matches!(&self.parent, Some((k, _)) if *k == key) {
             let fd = resolve(self.root(step)?, target, Some(Leaf::Dir)).map_err(at(step))?;
+            check_runtime_dir(fd.as_fd()).map_err(at(check_step))?;
             self.parent = Some((key, fd));
         }
         self.parent.as_ref().map(|(_, fd)| fd.as_fd()).ok_or(StepFailure {
             step,
+            errno: libc::EBADF,
+        })
+    }
+
+    /// The host's null device, opened (the first time) by absolute path before the root
+    /// switch, so from the host's /dev and never through the container's, and checked to be
+    /// the character device 1:3 with fstat on the very fd the masks then bind through
+    /// `/proc/self/fd` (CVE-2025-31133: an image's `dev/null` symlink cannot stand in for it).
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn null_device(&mut self, steps: &NullSteps) -> Result<BorrowedFd<'_>, StepFailure> {
+        if self.null.is_none() {
+            let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            let fd = sys::open(c"/dev/null", flags).map_err(at(steps.open_step))?;
+            let st = sys::fstat(fd.as_fd()).map_err(at(steps.check_step))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+                return Err(at(steps.check_step)(libc::ENODEV));
+            }
+            self.null = Some(fd);
+        }
+        self.null.as_ref().map(AsFd::as_fd).ok_or(StepFailure {
+            step: steps.open_step,
             errno: libc::EBADF,
         })
     }
@@ -259,6 +302,23 @@ fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
     }
 }
 
+/// Refuses a resolved mount target on procfs or sysfs that its mount may not go onto
+/// ([`Placement`]): fstatfs on the fd the mount then goes onto.
+///
+/// Runs in the child: no allocation, no locks.
+fn check_placement(target: BorrowedFd<'_>, placement: &Placement) -> Result<(), StepFailure> {
+    if placement.on_proc && placement.on_sys {
+        return Ok(());
+    }
+    let magic = sys::fstatfs(target).map_err(at(placement.step))?.magic;
+    let refused =
+        (magic == sys::PROC_SUPER_MAGIC && !placement.on_proc) || (magic == sys::SYSFS_MAGIC && !placement.on_sys);
+    if refused {
+        return Err(at(placement.step)(libc::EACCES));
+    }
+    Ok(())
+}
+
 /// Runs one spec mount.
 ///
 /// Runs in the child: no allocation, no locks.
@@ -273,6 +333,7 @@ fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
 fn mount_and_follow_up(ctx: &Ctx, op: &MountOp, hold: bool) -> Result<Option<OwnedFd>, StepFailure> {
     let root = ctx.root(op.resolve_step)?;
     let fd = resolve(root, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
+    check_placement(fd.as_fd(), &op.placement)?;
     let path = ProcFdPath::new(fd.as_fd());
     // For tmpcopyup, hold the old directory open: it stays readable under the new mount.
     let copy_from = match &op.copyup {
@@ -292,7 +353,7 @@ fn mount_and_follow_up(ctx: &Ctx, op: &MountOp, hold: bool) -> Result<Option<Own
         copyup::copy_tree(src.as_fd(), dst.as_fd()).map_err(at(c.copy_step))?;
     }
     if let Some(r) = &op.remount {
-        let current = sys::fstatfs_flags(fd.as_fd()).map_err(at(r.statfs_step))?;
+        let current = sys::fstatfs(fd.as_fd()).map_err(at(r.statfs_step))?.flags;
         remount(path.as_cstr(), current, r)?;
     }
     for &(flags, step) in &op.propagation {
@@ -321,7 +382,7 @@ fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
 ///
 /// Runs in the child: no allocation, no locks.
 fn remount_fd(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
-    let current = sys::fstatfs_flags(fd).map_err(at(r.statfs_step))?;
+    let current = sys::fstatfs(fd).map_err(at(r.statfs_step))?.flags;
     remount(ProcFdPath::new(fd).as_cstr(), current, r)
 }
 
@@ -392,23 +453,30 @@ fn seal_cgroup_tree(tmpfs: BorrowedFd<'_>, op: &CgroupV1Op) -> Result<(), StepFa
 }
 
 /// Creates one device node: mknod, or a bind of the host node in a user namespace (and, as
-/// runc, when mknod is not permitted). An existing entry is kept, as runc.
+/// runc, when mknod is not permitted). An existing entry is kept, as runc, unless it is a
+/// symlink (the image's: ELOOP), which nothing the runtime makes may follow.
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure> {
+    let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
     if let Some(m) = &op.mknod {
-        let parent = ctx.parent_dir(&op.parent, op.parent_step)?;
         match sys::mknodat(parent, &op.name, m.mode, m.dev) {
             Ok(()) => {
                 sys::fchownat(parent, &op.name, m.uid, m.gid).map_err(at(m.chown_step))?;
                 return sys::fchmodat(parent, &op.name, m.mode & 0o7777).map_err(at(m.chmod_step));
             }
-            Err(libc::EEXIST) => return Ok(()),
+            Err(libc::EEXIST) => {
+                let st = sys::fstatat_nofollow(parent, &op.name).map_err(at(m.mknod_step))?;
+                if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    return Err(at(m.mknod_step)(libc::ELOOP));
+                }
+                return Ok(());
+            }
             Err(libc::EPERM) => {}
             Err(e) => return Err(at(m.mknod_step)(e)),
         }
     }
-    let fd = resolve(ctx.root(op.parent_step)?, &op.file, Some(Leaf::File)).map_err(at(op.file_step))?;
+    let fd = open_bind_target(parent, &op.name).map_err(at(op.open_step))?;
     let path = ProcFdPath::new(fd.as_fd());
     sys::mount(Some(&op.host), path.as_cstr(), None, libc::MS_BIND, None).map_err(at(op.bind_step))
 }
@@ -417,7 +485,7 @@ fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_symlink<'p>(ctx: &mut Ctx<'p>, op: &'p SymlinkOp) -> Result<(), StepFailure> {
-    let parent = ctx.parent_dir(&op.parent, op.parent_step)?;
+    let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
     if op.replace {
         match sys::unlinkat(parent, &op.name) {
             Ok(()) | Err(libc::ENOENT) => {}
@@ -429,6 +497,51 @@ fn run_symlink<'p>(ctx: &mut Ctx<'p>, op: &'p SymlinkOp) -> Result<(), StepFailu
         Err(libc::EEXIST) if !op.replace => Ok(()),
         Err(e) => Err(at(op.step)(e)),
     }
+}
+
+/// Refuses (EACCES) a directory on procfs or sysfs as the place of the runtime's own entries.
+///
+/// Runs in the child: no allocation, no locks.
+fn check_runtime_dir(dir: BorrowedFd<'_>) -> SysResult<()> {
+    let magic = sys::fstatfs(dir)?.magic;
+    if magic == sys::PROC_SUPER_MAGIC || magic == sys::SYSFS_MAGIC {
+        return Err(libc::EACCES);
+    }
+    Ok(())
+}
+
+/// Creates the empty file `name` in `dir` when nothing is there and opens what is there
+/// (`O_PATH|O_NOFOLLOW`) for a bind mount onto it: a symlink is refused (ELOOP), and so is a
+/// directory (EISDIR).
+///
+/// Runs in the child: no allocation, no locks.
+fn open_bind_target(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
+    create_entry(dir, name, false)?;
+    let fd = sys::openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+    match sys::fstat(fd.as_fd())?.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => Err(libc::ELOOP),
+        libc::S_IFDIR => Err(libc::EISDIR),
+        _ => Ok(fd),
+    }
+}
+
+/// Opens, for a bind mount onto it, the entry `name` (one component) of the container's
+/// `/dev`, creating an empty file there when it is missing, the way the runtime's own `/dev`
+/// entries are made: `dev` is resolved from the container's root `root` inside it without
+/// following any symlink and must be on neither procfs nor sysfs (EACCES), and the entry
+/// itself may be neither a symlink (ELOOP) nor a directory (EISDIR). For the `/dev/console`
+/// bind of the pty (CVE-2025-52565): an image cannot redirect it with a `dev/console` or `dev`
+/// symlink. Returns the errno on failure.
+///
+/// Runs in the child: no allocation, no locks.
+pub fn open_dev_bind_target(root: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, i32> {
+    let bytes = name.to_bytes();
+    if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') {
+        return Err(libc::EINVAL);
+    }
+    let dev = open_in_root(root, c"dev", true, true)?;
+    check_runtime_dir(dev.as_fd())?;
+    open_bind_target(dev.as_fd(), name)
 }
 
 /// pivot_root(".", ".") in the rootfs, then detach the old root (runc's pivotRoot).
@@ -446,16 +559,61 @@ fn run_pivot(ctx: &Ctx, steps: &[u32; 7]) -> Result<(), StepFailure> {
     sys::chdir(c"/").map_err(at(chdir_root))
 }
 
-/// `--no-pivot`: move the rootfs mount onto `/`, chroot into it (runc's msMoveRoot, without
-/// its unmounting of host /proc and /sys mounts, which the chroot hides anyway).
+/// `--no-pivot`: detach every mount of the host outside the rootfs, then move the rootfs
+/// mount onto `/` and chroot into it (runc's msMoveRoot, which detaches only procfs and sysfs).
+///
+/// What stays of the host afterwards are the mounts the rootfs hung below (`/`, maybe the
+/// filesystem of the bundle), covered by the rootfs and private since the rootfs was bound.
+/// The list comes from the parent's read of its mount table before the clone. A mount the
+/// host makes after that read reaches this namespace only as a copy at clone time or by
+/// propagation: below a listed mount it is detached along with it (a lazy unmount takes
+/// everything below); directly on one of the mounts above the rootfs it can only arrive in
+/// the instants between the parent's read and the step that made them private, is made by
+/// the host's root and not by anything in the container, and is hidden below the rootfs
+/// like the rest; a host mount made later propagates nowhere in here.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_move_root(ctx: &Ctx, rootfs: &CStr, steps: &[u32; 4]) -> Result<(), StepFailure> {
+fn run_move_root(ctx: &Ctx, rootfs: &CStr, detach: &[DetachOp], steps: &[u32; 4]) -> Result<(), StepFailure> {
+    for d in detach {
+        detach_host_mount(d)?;
+    }
     let [chdir_new, mv, chroot, chdir_root] = *steps;
     sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
     sys::mount(Some(rootfs), c"/", None, libc::MS_MOVE, None).map_err(at(mv))?;
     sys::chroot(c".").map_err(at(chroot))?;
     sys::chdir(c"/").map_err(at(chdir_root))
+}
+
+/// The most mounts [`detach_host_mount`] takes off one mount point.
+const MAX_STACKED: usize = 256;
+
+/// Detaches the mounts at one of the host's mount points, the stacked ones one after the
+/// other, until none is left there: each is first made rslave (with what is below it), so
+/// that the unmount propagates nowhere, whatever the root's propagation, then lazily
+/// unmounted with everything below it. A mount the kernel will not unmount (EINVAL or EPERM:
+/// locked, in a user namespace) stays where it is, hidden below the chroot; a procfs or sysfs
+/// is then covered with a tmpfs, which makes it not fully visible, as runc does. A path that
+/// no longer leads to a mount point (detached with a mount above it) is done.
+///
+/// Runs in the child: no allocation, no locks.
+fn detach_host_mount(d: &DetachOp) -> Result<(), StepFailure> {
+    for _ in 0..MAX_STACKED {
+        match sys::mount(None, &d.path, None, libc::MS_SLAVE | libc::MS_REC, None) {
+            Ok(()) => {}
+            Err(libc::EINVAL | libc::ENOENT | libc::ENOTDIR) => return Ok(()),
+            Err(e) => return Err(at(d.slave_step)(e)),
+        }
+        match sys::umount2(&d.path, libc::MNT_DETACH) {
+            Ok(()) => {}
+            Err(libc::EINVAL | libc::EPERM) if d.pseudo => {
+                let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                return sys::mount(Some(c"tmpfs"), &d.path, Some(c"tmpfs"), flags, None).map_err(at(d.cover_step));
+            }
+            Err(libc::EINVAL | libc::EPERM) => return Ok(()),
+            Err(e) => return Err(at(d.umount_step)(e)),
+        }
+    }
+    Err(at(d.umount_step)(libc::ELOOP))
 }
 
 /// Runs one op.
@@ -491,56 +649,62 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::Device(d) => run_device(ctx, d),
         Op::Symlink(s) => run_symlink(ctx, s),
         Op::Pivot { steps } => run_pivot(ctx, steps),
-        Op::MoveRoot { rootfs, steps } => run_move_root(ctx, rootfs, steps),
-        Op::ReadonlyPath {
-            path,
-            bind_step,
+        Op::MoveRoot { rootfs, detach, steps } => run_move_root(ctx, rootfs, detach, steps),
+        Op::ReadonlyPath(r) => run_readonly_path(ctx, r),
+        Op::MaskPath(m) => run_mask(ctx, m),
+        Op::RemountPath {
+            target,
+            resolve_step,
             remount: r,
         } => {
-            match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
-                Ok(()) => {}
-                Err(libc::ENOENT) => return Ok(()),
-                Err(e) => return Err(at(*bind_step)(e)),
-            }
-            let current = sys::statfs_flags(path).map_err(at(r.statfs_step))?;
-            remount(path, current, r)
-        }
-        Op::MaskPath {
-            path,
-            data,
-            bind_step,
-            tmpfs_step,
-        } => {
-            let mask_dir = || {
-                sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, data.as_deref())
-                    .map_err(at(*tmpfs_step))
-            };
-            // runc's maskPath binds /dev/null and, on ENOTDIR, mounts the tmpfs instead; that
-            // failed bind costs the kernel a clone of the mount and an RCU grace period to tear
-            // it down, so look first (following symlinks, as mount does) and mount the right one.
-            let is_dir = match sys::stat(path) {
-                Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFDIR,
-                Err(libc::ENOENT) => return Ok(()),
-                // A component is not a directory: runc's bind fails with ENOTDIR here, and so
-                // does the tmpfs mount it then tries; report it at that step, as before.
-                Err(libc::ENOTDIR) => true,
-                Err(e) => return Err(at(*bind_step)(e)),
-            };
-            if is_dir {
-                return mask_dir();
-            }
-            match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
-                Ok(()) | Err(libc::ENOENT) => Ok(()),
-                // Became a directory since the stat: runc's fallback.
-                Err(libc::ENOTDIR) => mask_dir(),
-                Err(e) => Err(at(*bind_step)(e)),
-            }
-        }
-        Op::RemountPath { path, remount: r } => {
-            let current = sys::statfs_flags(path).map_err(at(r.statfs_step))?;
-            remount(path, current, r)
+            let fd = resolve(ctx.root(*resolve_step)?, target, None).map_err(at(*resolve_step))?;
+            remount_fd(fd.as_fd(), r)
         }
     }
+}
+
+/// Binds a read-only path onto itself (recursively) and remounts the new mount read-only;
+/// a path the rootfs does not have is skipped, as runc.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_readonly_path(ctx: &Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
+    let root = ctx.root(op.resolve_step)?;
+    let fd = match resolve(root, &op.target, None) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(at(op.resolve_step)(e)),
+    };
+    let path = ProcFdPath::new(fd.as_fd());
+    let flags = libc::MS_BIND | libc::MS_REC;
+    sys::mount(Some(path.as_cstr()), path.as_cstr(), None, flags, None).map_err(at(op.bind_step))?;
+    drop(fd);
+    // The old fd still points below the new mount; reopen to reach the new mount's root.
+    let mounted = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
+    remount_fd(mounted.as_fd(), &op.remount)
+}
+
+/// Masks one path: the runtime's null device over a file, a read-only tmpfs over a
+/// directory; a path the rootfs does not have is skipped, as runc.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_mask(ctx: &mut Ctx, op: &MaskOp) -> Result<(), StepFailure> {
+    let fd = match resolve(ctx.root(op.resolve_step)?, &op.target, None) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) => return Ok(()),
+        // A component is not a directory: runc's bind fails with ENOTDIR here, and so does
+        // the tmpfs mount it then tries; report it at that step, as before.
+        Err(libc::ENOTDIR) => return Err(at(op.tmpfs_step)(libc::ENOTDIR)),
+        Err(e) => return Err(at(op.resolve_step)(e)),
+    };
+    let st = sys::fstat(fd.as_fd()).map_err(at(op.resolve_step))?;
+    let path = ProcFdPath::new(fd.as_fd());
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let data = op.data.as_deref();
+        return sys::mount(Some(c"tmpfs"), path.as_cstr(), Some(c"tmpfs"), libc::MS_RDONLY, data)
+            .map_err(at(op.tmpfs_step));
+    }
+    let null = ProcFdPath::new(ctx.null_device(&op.null)?);
+    sys::mount(Some(null.as_cstr()), path.as_cstr(), None, libc::MS_BIND, None).map_err(at(op.bind_step))
 }
 
 /// Why [`MountPlan::execute_with`] stopped.
@@ -564,9 +728,10 @@ impl MountPlan {
         })
     }
 
-    /// Like [`execute`](Self::execute), but calls `before_switch` once every mount is in
-    /// place and before the root switch (pivot_root, or the move with `no_pivot`): where
-    /// OCI's createContainer hooks run. Its error stops the plan.
+    /// Like [`execute`](Self::execute), but calls `before_switch` once every mount, device
+    /// and symlink is in place, and before the read-only paths, masks and the root switch
+    /// (pivot_root, or the move with `no_pivot`): where OCI's createContainer hooks run. Its
+    /// error stops the plan.
     ///
     /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
     pub fn execute_with<E>(&self, before_switch: impl FnOnce() -> Result<(), E>) -> Result<(), Stop<E>> {
@@ -587,7 +752,8 @@ impl MountPlan {
         })
     }
 
-    /// Runs every op, calling `before_switch` before the root switch; with `leave`, late
+    /// Runs every op, calling `before_switch` before the read-only paths, masks and root
+    /// switch; with `leave`, late
     /// cgroup binds are left and returned.
     ///
     /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
@@ -600,10 +766,11 @@ impl MountPlan {
             root: None,
             late: None,
             parent: None,
+            null: None,
         };
         let mut pause = Some(before_switch);
         for (index, op) in self.ops.iter().enumerate() {
-            if matches!(op, Op::Pivot { .. } | Op::MoveRoot { .. })
+            if op.follows_create_hooks()
                 && let Some(f) = pause.take()
             {
                 f().map_err(Stop::Caller)?;

@@ -8,18 +8,22 @@
 //!
 //! Every path of the spec is resolved inside the rootfs with `openat2(RESOLVE_IN_ROOT)` and
 //! mounted onto the opened fd (through `/proc/self/fd/<n>`), so a symlink planted in the image
-//! cannot redirect a mount onto the host.
+//! cannot redirect a mount onto the host. That includes `readonlyPaths` and `maskedPaths`,
+//! which are done before the root switch, while `/proc/self/fd` is still the host's; masks of
+//! files bind the host's null device, opened and checked (character device 1:3) on the fd
+//! that is bound, never a `/dev/null` the container could replace.
 
 use std::path::PathBuf;
 
 mod child;
 mod copyup;
 mod error;
+mod hostmounts;
 mod options;
 mod plan;
 mod sys;
 
-pub use child::{LateCgroups, Stop};
+pub use child::{LateCgroups, Stop, open_dev_bind_target};
 pub use error::RootfsError;
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
@@ -41,7 +45,8 @@ pub struct RootfsConfig {
     pub masked_paths: Vec<String>,
     /// `linux.readonlyPaths`.
     pub readonly_paths: Vec<String>,
-    /// `--no-pivot`: `MS_MOVE` the rootfs onto `/` and chroot instead of `pivot_root`.
+    /// `--no-pivot`: `MS_MOVE` the rootfs onto `/` and chroot instead of `pivot_root`, after
+    /// detaching every other mount of the host from the container's mount namespace.
     pub no_pivot: bool,
     /// The container has its own user namespace: devices are bind mounts of host nodes.
     pub new_user_namespace: bool,

@@ -1,6 +1,6 @@
 //! Compiling the spec's filesystem part into a [`MountPlan`] (runs in the parent).
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CString, OsStr};
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use libc::{c_ulong, dev_t, gid_t, mode_t, uid_t};
 use oci_spec::runtime::{LinuxDeviceType, Mount};
 
+use crate::hostmounts::HostMounts;
 use crate::options::{MountOptions, parse_mount_options};
 use crate::sys::{
     MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
@@ -46,6 +47,24 @@ pub(crate) struct Target {
     pub(crate) prefixes: Vec<CString>,
     /// The single components: `dev`, `pts`.
     pub(crate) names: Vec<CString>,
+    /// Resolve without following any symlink (`RESOLVE_NO_SYMLINKS`), not even one that stays
+    /// inside the rootfs: for the lxcfs files under /proc a mount may cover.
+    pub(crate) no_symlinks: bool,
+}
+
+/// The pseudo-filesystems a mount's target may resolve onto, and the step that checks it
+/// (fstatfs on the resolved target). A spec path that is not under /proc can still resolve
+/// onto the container's procfs through a symlink in the image (`/myproc -> /proc`), and a
+/// mount there would cover what the masks and read-only paths protect (CVE-2023-27561).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placement {
+    /// The target may be on procfs: a proc mount, or a destination at or under /proc that
+    /// [`check_proc_mount`] let through.
+    pub(crate) on_proc: bool,
+    /// The target may be on sysfs: the destination is /sys or below it (the cgroup mount).
+    pub(crate) on_sys: bool,
+    /// Step of the check.
+    pub(crate) step: u32,
 }
 
 /// What to create at the end of a [`Target`] when it is missing.
@@ -106,6 +125,8 @@ pub(crate) struct MountOp {
     pub(crate) leaf: Leaf,
     /// Step of the resolution/creation of the target.
     pub(crate) resolve_step: u32,
+    /// Which pseudo-filesystems the resolved target may be on.
+    pub(crate) placement: Placement,
     /// The mount itself.
     pub(crate) action: Action,
     /// Step of re-opening the target after the mount (to act on the new mount).
@@ -200,18 +221,19 @@ pub(crate) struct Mknod {
 /// One device node inside the rootfs.
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceOp {
-    /// The directory that holds the node.
+    /// The directory that holds the node, resolved without following symlinks.
     pub(crate) parent: Target,
     /// Step of resolving/creating the parent directory.
     pub(crate) parent_step: u32,
+    /// Step of checking that the parent directory is on neither procfs nor sysfs.
+    pub(crate) check_step: u32,
     /// The node's name in its parent.
     pub(crate) name: CString,
     /// `None` in a user namespace: bind-mount the host node instead.
     pub(crate) mknod: Option<Mknod>,
-    /// The node's full path (for the bind fallback).
-    pub(crate) file: Target,
-    /// Step of creating the empty file the host node is bound onto.
-    pub(crate) file_step: u32,
+    /// Step of creating (when missing) and opening, without following a symlink, the entry
+    /// the host node is bound onto.
+    pub(crate) open_step: u32,
     /// The host node (same path on the host, as runc).
     pub(crate) host: CString,
     /// Step of the bind mount.
@@ -221,10 +243,12 @@ pub(crate) struct DeviceOp {
 /// A symlink inside the rootfs.
 #[derive(Debug, Clone)]
 pub(crate) struct SymlinkOp {
-    /// The directory that holds the link.
+    /// The directory that holds the link, resolved without following symlinks.
     pub(crate) parent: Target,
     /// Step of resolving/creating the parent directory.
     pub(crate) parent_step: u32,
+    /// Step of checking that the parent directory is on neither procfs nor sysfs.
+    pub(crate) check_step: u32,
     /// The link's name in its parent.
     pub(crate) name: CString,
     /// What the link points to.
@@ -285,40 +309,106 @@ pub(crate) enum Op {
         /// rslave, umount2 detach, chdir "/".
         steps: [u32; 7],
     },
-    /// `--no-pivot`: move the rootfs mount onto `/` and chroot into it.
+    /// `--no-pivot`: detach the host's mounts outside the rootfs, move the rootfs mount onto
+    /// `/` and chroot into it.
     MoveRoot {
         /// The rootfs.
         rootfs: CString,
+        /// The host's mounts to detach first ([`crate::hostmounts`]).
+        detach: Vec<DetachOp>,
         /// Steps: fchdir rootfs, MS_MOVE, chroot ".", chdir "/".
         steps: [u32; 4],
     },
-    /// A read-only path (after the pivot): bind onto itself, then remount read-only.
-    ReadonlyPath {
-        /// The path in the container.
-        path: CString,
-        /// Step of the bind.
-        bind_step: u32,
-        /// The read-only remount.
-        remount: Remount,
-    },
-    /// A masked path (after the pivot): `/dev/null` over files, a read-only tmpfs over dirs.
-    MaskPath {
-        /// The path in the container.
-        path: CString,
-        /// Data for the tmpfs (the mount label), if any.
-        data: Option<CString>,
-        /// Step of the bind of /dev/null.
-        bind_step: u32,
-        /// Step of the tmpfs mount.
-        tmpfs_step: u32,
-    },
-    /// A remount of a path (after the pivot): `/dev` and `/` read-only.
+    /// A read-only path: bind onto itself (recursively), then remount read-only.
+    ReadonlyPath(ReadonlyOp),
+    /// A masked path: the runtime's own null device over files, a read-only tmpfs over
+    /// directories.
+    MaskPath(MaskOp),
+    /// A read-only remount of the mount at a path (`/dev`, `/`), resolved inside the rootfs;
+    /// before the root switch.
     RemountPath {
-        /// The path in the container.
-        path: CString,
+        /// The path in the container (no components: the rootfs itself).
+        target: Target,
+        /// Step of resolving it inside the rootfs.
+        resolve_step: u32,
         /// The remount.
         remount: Remount,
     },
+}
+
+impl Op {
+    /// Whether the op comes after the point where the createContainer hooks run: the
+    /// read-only paths, masks and read-only remounts, and the root switch.
+    pub(crate) fn follows_create_hooks(&self) -> bool {
+        matches!(
+            self,
+            Op::ReadonlyPath { .. }
+                | Op::MaskPath { .. }
+                | Op::RemountPath { .. }
+                | Op::Pivot { .. }
+                | Op::MoveRoot { .. }
+        )
+    }
+}
+
+/// One of the host's mount points for a `--no-pivot` plan to detach, with the mounts stacked
+/// there, before the rootfs moves onto `/`.
+#[derive(Debug, Clone)]
+pub(crate) struct DetachOp {
+    /// The absolute host path.
+    pub(crate) path: CString,
+    /// A full procfs or sysfs: covered with a tmpfs when it cannot be detached.
+    pub(crate) pseudo: bool,
+    /// Step of making it rslave, so that the unmount propagates nowhere.
+    pub(crate) slave_step: u32,
+    /// Step of the lazy unmount.
+    pub(crate) umount_step: u32,
+    /// Step of covering it with a tmpfs.
+    pub(crate) cover_step: u32,
+}
+
+/// A read-only path (`linux.readonlyPaths`), before the root switch, on the target resolved
+/// inside the rootfs.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadonlyOp {
+    /// The path in the container.
+    pub(crate) target: Target,
+    /// Step of resolving it inside the rootfs.
+    pub(crate) resolve_step: u32,
+    /// Step of the bind onto itself.
+    pub(crate) bind_step: u32,
+    /// Step of reopening it after the bind, to reach the new mount.
+    pub(crate) reopen_step: u32,
+    /// The read-only remount.
+    pub(crate) remount: Remount,
+}
+
+/// A masked path (`linux.maskedPaths`), before the root switch, on the target resolved inside
+/// the rootfs.
+#[derive(Debug, Clone)]
+pub(crate) struct MaskOp {
+    /// The path in the container.
+    pub(crate) target: Target,
+    /// Step of resolving it inside the rootfs.
+    pub(crate) resolve_step: u32,
+    /// Data for the tmpfs (the mount label), if any.
+    pub(crate) data: Option<CString>,
+    /// Steps of opening and checking the null device (shared by every mask).
+    pub(crate) null: NullSteps,
+    /// Step of the bind of the null device.
+    pub(crate) bind_step: u32,
+    /// Step of the tmpfs mount.
+    pub(crate) tmpfs_step: u32,
+}
+
+/// The steps of getting the null device masks are bound from: the host's `/dev/null`, opened
+/// in the child before the root switch and checked on that fd (CVE-2025-31133).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NullSteps {
+    /// Step of opening the host's `/dev/null`.
+    pub(crate) open_step: u32,
+    /// Step of checking that it is the character device 1:3.
+    pub(crate) check_step: u32,
 }
 
 /// The compiled filesystem setup of one container: every string, flag and step prepared in
@@ -333,6 +423,9 @@ pub struct MountPlan {
     cfg: RootfsConfig,
     /// Some op binds, before the plan ends, a cgroup directory that was not ready at its start.
     pub(crate) needs_cgroup_dirs: bool,
+    /// With `no_pivot`, the host's mounts as the parent read them when compiling; kept so
+    /// that describing the steps later finds the same ones.
+    host: Option<HostMounts>,
 }
 
 /// The MS_* flag names, for messages.
@@ -509,7 +602,102 @@ fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
         prefixes.push(cstring(field, &prefix)?);
         names.push(cstring(field, p)?);
     }
-    Ok(Target { prefixes, names })
+    Ok(Target {
+        prefixes,
+        names,
+        no_symlinks: false,
+    })
+}
+
+/// The files under /proc a mount may cover, as runc's checkProcMount allows: those lxcfs
+/// emulates, so that `top` and `free` in a container see the container's numbers.
+pub(crate) const PROC_FILES_MOUNTABLE: [&str; 11] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// The inode number of the root of every procfs (`PROC_ROOT_INO` in the kernel).
+const PROC_ROOT_INO: u64 = 1;
+
+/// Refuses, naming the mount, anything on /proc that is not procfs and anything under /proc
+/// but runc's lxcfs files (CVE-2019-16884): the masks, the read-only paths and every procfs
+/// path the container's processes trust live there. On /proc itself only a proc mount, or a
+/// bind of the root of a procfs. Runs in the parent on the spec's path; the child checks
+/// where the target resolves ([`Placement`]), for symlinks in the image.
+fn check_proc_mount(
+    field: &str,
+    parts: &[Vec<u8>],
+    typ: &str,
+    is_bind: bool,
+    source: Option<&Path>,
+) -> Result<(), RootfsError> {
+    if parts.first().is_none_or(|p| p != b"proc") {
+        return Ok(());
+    }
+    let dest = String::from_utf8_lossy(&absolute_from(parts)).into_owned();
+    let field = format!("{field}.destination");
+    if parts.len() > 1 {
+        if PROC_FILES_MOUNTABLE.contains(&dest.as_str()) {
+            return Ok(());
+        }
+        return Err(invalid(
+            field,
+            dest,
+            "nothing may be mounted under /proc but the files lxcfs emulates (/proc/cpuinfo, /proc/diskstats, \
+             /proc/meminfo, /proc/stat, /proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, /proc/net/dev, \
+             /proc/sys/kernel/ns_last_pid, /proc/sys/crypto/fips_enabled), as runc",
+        ));
+    }
+    if !is_bind {
+        if typ == "proc" {
+            return Ok(());
+        }
+        return Err(invalid(
+            field,
+            dest,
+            "only a proc mount or a bind of the root of a procfs may be mounted on /proc",
+        ));
+    }
+    if source.is_some_and(is_procfs_root) {
+        return Ok(());
+    }
+    Err(invalid(
+        field,
+        dest,
+        "a bind mount on /proc must have the root of a procfs as its source",
+    ))
+}
+
+/// Whether the host path `source` is the root of a procfs (fstatfs and fstat on one fd).
+fn is_procfs_root(source: &Path) -> bool {
+    let Ok(path) = CString::new(source.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let Ok(fd) = crate::sys::open(&path, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) else {
+        return false;
+    };
+    let fd = std::os::fd::AsFd::as_fd(&fd);
+    let on_proc = crate::sys::fstatfs(fd).is_ok_and(|st| st.magic == crate::sys::PROC_SUPER_MAGIC);
+    on_proc && crate::sys::fstat(fd).is_ok_and(|st| st.st_ino == PROC_ROOT_INO)
+}
+
+/// A directory the runtime makes device nodes or symlinks in (`/dev`): resolved without
+/// following any symlink, not even one that stays in the rootfs, so that an image cannot
+/// send the runtime's entries into a bind mount of a host directory or onto procfs
+/// (CVE-2025-52565, runc CVE-2026-41579, crun CVE-2026-47766).
+fn runtime_dir(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
+    let mut t = target_from(field, parts)?;
+    t.no_symlinks = true;
+    Ok(t)
 }
 
 /// Registers a step of builder `$b` and returns its number: `step!(b, "format", args..)`.
@@ -571,22 +759,26 @@ impl Builder<'_> {
         }
     }
 
-    /// Entry `i` of the path list `list` (`readonlyPaths`, `maskedPaths`): its absolute path in
-    /// the container, and that path for messages ([`Builder::shown`]).
-    fn listed_path(&self, list: &str, i: usize, p: &str) -> Result<(CString, String), RootfsError> {
+    /// Entry `i` of the path list `list` (`readonlyPaths`, `maskedPaths`): its components in
+    /// the container, and its absolute path for messages ([`Builder::shown`]).
+    fn listed_path(&self, list: &str, i: usize, p: &str) -> Result<(Vec<Vec<u8>>, String), RootfsError> {
         let field = format!("{list}[{i}]");
-        let abs = absolute_from(&container_components(&field, Path::new(p))?);
-        Ok((cstring(&field, &abs)?, self.shown(&abs)))
+        let parts = container_components(&field, Path::new(p))?;
+        // The path must be representable as a C string; resolving it needs its prefixes.
+        cstring(&field, &absolute_from(&parts))?;
+        let shown = self.shown(&absolute_from(&parts));
+        Ok((parts, shown))
     }
 
     /// `resolve /x in the rootfs ...` step.
-    fn resolve_step(&mut self, parts: &[Vec<u8>], leaf: Option<Leaf>) -> u32 {
+    fn resolve_step(&mut self, parts: &[Vec<u8>], leaf: Option<Leaf>, no_symlinks: bool) -> u32 {
         let what = match leaf {
             Some(Leaf::Dir) => " (creating missing directories)",
             Some(Leaf::File) => " (creating missing directories and an empty file)",
             None => "",
         };
-        step!(self, "resolve {} inside the rootfs{what}", self.where_(parts))
+        let how = if no_symlinks { " without following symlinks" } else { "" };
+        step!(self, "resolve {} inside the rootfs{what}{how}", self.where_(parts))
     }
 
     /// Registers a remount of per-mount flags on `place`.
@@ -694,9 +886,24 @@ impl Builder<'_> {
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<MountOp, RootfsError> {
-        let target = target_from(field, parts)?;
+        let mut target = target_from(field, parts)?;
+        let under = |dir: &[u8]| parts.first().is_some_and(|p| p == dir);
+        // Under /proc only the lxcfs files get here (check_proc_mount): no symlink may lead
+        // the mount from one to another procfs file. /dev and its mounts (pts, shm, mqueue)
+        // are the runtime's: no symlink of the image may move them (CVE-2025-52565).
+        target.no_symlinks = under(b"dev") || (under(b"proc") && parts.len() > 1);
         let place = self.where_(parts);
-        let resolve_step = self.resolve_step(parts, Some(leaf));
+        let resolve_step = self.resolve_step(parts, Some(leaf), target.no_symlinks);
+        let placement = Placement {
+            on_proc: under(b"proc") || matches!(&kind, MountKind::Fs { fstype, .. } if fstype == "proc"),
+            on_sys: under(b"sys"),
+            step: step!(
+                self,
+                "check that {field} at {place} lands on neither procfs nor sysfs (a symlink in the image \
+                 leads there?): only proc mounts, binds of a procfs root onto /proc and binds onto the lxcfs files \
+                 runc allows go on procfs, only mounts at or under /sys on sysfs"
+            ),
+        };
         let copyup_open = opts
             .tmpcopyup
             .then(|| step!(self, "open {place} to copy its contents into the new tmpfs"));
@@ -737,6 +944,7 @@ impl Builder<'_> {
             target,
             leaf,
             resolve_step,
+            placement,
             action,
             reopen_step,
             remount,
@@ -778,6 +986,7 @@ impl Builder<'_> {
                 "tmpcopyup is only valid on tmpfs mounts",
             ));
         }
+        check_proc_mount(&field, &parts, typ, is_bind, m.source().as_deref())?;
         if typ == "cgroup" && !is_bind {
             return self.push_cgroup_mount(&field, &parts, &opts);
         }
@@ -1019,25 +1228,51 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// The step that checks a directory the runtime makes entries in (`/dev`) is on neither
+    /// procfs nor sysfs.
+    fn runtime_dir_check_step(&mut self, parts: &[Vec<u8>]) -> u32 {
+        step!(
+            self,
+            "check that {} is on neither procfs nor sysfs before making entries in it",
+            self.where_(parts)
+        )
+    }
+
     /// Adds a symlink at `parts` (inside the rootfs) pointing to `link`.
     fn push_symlink(&mut self, field: &str, parts: &[Vec<u8>], link: &[u8], replace: bool) -> Result<(), RootfsError> {
         let Some((name, parent_parts)) = parts.split_last() else {
             return Err(invalid(field, "/", "cannot make the root a symlink"));
         };
-        let parent = target_from(field, parent_parts)?;
-        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir));
+        let parent = runtime_dir(field, parent_parts)?;
+        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), true);
+        let check_step = self.runtime_dir_check_step(parent_parts);
         let place = self.where_(parts);
         let unlink_step = step!(self, "remove {place} to replace it with a symlink");
         let step = step!(self, "create symlink {place} -> {}", String::from_utf8_lossy(link));
         self.ops.push(Op::Symlink(SymlinkOp {
             parent,
             parent_step,
+            check_step,
             name: cstring(field, name)?,
             link: cstring(field, link)?,
             replace,
             unlink_step,
             step,
         }));
+        Ok(())
+    }
+
+    /// Adds a read-only remount of the mount at `parts` (`/dev`, or `/` for no components).
+    fn push_remount_path(&mut self, parts: &[Vec<u8>]) -> Result<(), RootfsError> {
+        let target = runtime_dir("mounts", parts)?;
+        let resolve_step = self.resolve_step(parts, None, true);
+        let shown = self.shown(&absolute_from(parts));
+        let remount = self.remount(&shown, libc::MS_RDONLY, 0);
+        self.ops.push(Op::RemountPath {
+            target,
+            resolve_step,
+            remount,
+        });
         Ok(())
     }
 
@@ -1093,8 +1328,9 @@ impl Builder<'_> {
             libc::makedev(major, minor)
         };
         let place = self.where_(&parts);
-        let parent = target_from(field, parent_parts)?;
-        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir));
+        let parent = runtime_dir(field, parent_parts)?;
+        let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), true);
+        let check_step = self.runtime_dir_check_step(parent_parts);
         let mknod = if self.cfg.new_user_namespace {
             None
         } else {
@@ -1116,8 +1352,10 @@ impl Builder<'_> {
                 chmod_step,
             })
         };
-        let file = target_from(field, &parts)?;
-        let file_step = self.resolve_step(&parts, Some(Leaf::File));
+        let open_step = step!(
+            self,
+            "create (when missing) and open {place}, not following a symlink, to bind the host's device onto"
+        );
         let host = absolute_from(&parts);
         let bind_step = step!(
             self,
@@ -1127,10 +1365,10 @@ impl Builder<'_> {
         self.ops.push(Op::Device(DeviceOp {
             parent,
             parent_step,
+            check_step,
             name: cstring(field, name)?,
             mknod,
-            file,
-            file_step,
+            open_step,
             host: cstring(field, &host)?,
             bind_step,
         }));
@@ -1249,28 +1487,26 @@ fn target_components(t: &Target) -> Vec<&[u8]> {
     t.names.iter().map(|n| n.to_bytes()).collect()
 }
 
-/// The components of an absolute container path.
-fn absolute_components(path: &CStr) -> Vec<&[u8]> {
-    path.to_bytes()
-        .split(|b| *b == b'/')
-        .filter(|c| !c.is_empty())
-        .collect()
-}
-
 /// Whether `op` acts at or below the container path `dest`, or makes a mount above it (which
 /// would cover it, or carry it along in a recursive bind), or changes propagation.
 fn touches(op: &Op, dest: &[&[u8]]) -> bool {
     let (path, makes_mount) = match op {
         Op::Mount(m) => (target_components(&m.target), true),
         Op::CgroupV1(c) => (target_components(&c.tmpfs.target), true),
-        Op::Device(d) => (target_components(&d.file), true),
+        Op::Device(d) => {
+            let mut p = target_components(&d.parent);
+            p.push(d.name.to_bytes());
+            (p, true)
+        }
         Op::Symlink(l) => {
             let mut p = target_components(&l.parent);
             p.push(l.name.to_bytes());
             (p, false)
         }
-        Op::ReadonlyPath { path, .. } | Op::MaskPath { path, .. } => (absolute_components(path), true),
-        Op::RemountPath { path, .. } => (absolute_components(path), false),
+        Op::ReadonlyPath(ReadonlyOp { target, .. }) | Op::MaskPath(MaskOp { target, .. }) => {
+            (target_components(target), true)
+        }
+        Op::RemountPath { target, .. } => (target_components(target), false),
         Op::Propagate { .. } => return true,
         Op::ParentPrivate { .. }
         | Op::BindRootfs { .. }
@@ -1300,19 +1536,29 @@ impl MountPlan {
     /// destinations, an unknown propagation, a device of type `a`, `idmap`, `tmpcopyup` on a
     /// non-tmpfs mount, ...
     pub fn compile(cfg: RootfsConfig) -> Result<MountPlan, RootfsError> {
-        let built = build(&cfg, false)?;
+        // With --no-pivot the host's mounts outside the rootfs are detached in the child; the
+        // list comes from this process's mount table, read here. The child's mount namespace
+        // is a copy of this one made at clone time; the child's `run_move_root` says why a
+        // mount the host adds after this read does not stay reachable.
+        let host = if cfg.no_pivot {
+            Some(crate::hostmounts::read(&cfg.rootfs)?)
+        } else {
+            None
+        };
+        let built = build(&cfg, host.as_ref(), false)?;
         Ok(MountPlan {
             ops: built.ops,
             step_count: built.step_count,
             needs_cgroup_dirs: built.needs_cgroup_dirs,
             cfg,
+            host,
         })
     }
 
     /// The description of every step, from compiling the configuration again with them;
     /// `None` if that no longer gives the same steps (the rootfs changed in between).
     fn descriptions(&self) -> Option<Vec<String>> {
-        let built = build(&self.cfg, true).ok()?;
+        let built = build(&self.cfg, self.host.as_ref(), true).ok()?;
         (built.step_count == self.step_count).then_some(built.steps)
     }
 
@@ -1364,7 +1610,7 @@ impl MountPlan {
 }
 
 /// Compiles `cfg` into operations, with step descriptions if `describe`.
-fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
+fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Result<Built, RootfsError> {
     let rootfs_shown = cfg.rootfs.display().to_string();
     if !cfg.rootfs.is_absolute() {
         return Err(invalid("rootfs", rootfs_shown, "must be an absolute path"));
@@ -1431,6 +1677,21 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
         rootfs: rootfs.clone(),
         step,
     });
+    // --no-pivot: the mounts the rootfs hangs below stop receiving the host's new mounts now
+    // that the rootfs bind (which keeps the configured propagation) is made.
+    for path in host.map(|h| h.ancestors.as_slice()).unwrap_or_default() {
+        let shown = path.to_string_lossy();
+        let step = step!(
+            b,
+            "make the host's mount at {shown} private, so that nothing the host mounts later reaches the \
+             container's mount namespace through it (--no-pivot)"
+        );
+        b.ops.push(Op::Propagate {
+            path: path.clone(),
+            flags: libc::MS_PRIVATE,
+            step,
+        });
+    }
     let step = step!(b, "open the rootfs {rootfs_shown}");
     b.ops.push(Op::OpenRoot {
         rootfs: rootfs.clone(),
@@ -1469,15 +1730,90 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
         b.push_devices(devpts_at_dev_pts)?;
     }
 
-    // 4. Switch root.
+    // 4. Read-only paths, masks and read-only remounts: after the createContainer hooks
+    // (which run where the root switch begins), but still before the switch, on targets
+    // resolved inside the rootfs from its fd and mounted through the host's /proc/self/fd,
+    // like every mount above. After the switch a path would go through the container's /dev
+    // and /proc, which the image and the spec shape (CVE-2025-31133).
+    for (i, p) in cfg.readonly_paths.iter().enumerate() {
+        let (parts, shown) = b.listed_path("readonlyPaths", i, p)?;
+        let target = target_from("readonlyPaths", &parts)?;
+        let resolve_step = b.resolve_step(&parts, None, false);
+        let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
+        let reopen_step = step!(b, "reopen read-only path {shown} after binding it");
+        let remount = b.remount(&shown, libc::MS_RDONLY, 0);
+        b.ops.push(Op::ReadonlyPath(ReadonlyOp {
+            target,
+            resolve_step,
+            bind_step,
+            reopen_step,
+            remount,
+        }));
+    }
+    if !cfg.masked_paths.is_empty() {
+        let null = NullSteps {
+            open_step: step!(b, "open the host's /dev/null, the null device masks are bound from"),
+            check_step: step!(
+                b,
+                "check that the host's /dev/null is the null device (character device 1:3)"
+            ),
+        };
+        let data = b.label_data("", "tmpfs");
+        let data = if data.is_empty() {
+            None
+        } else {
+            Some(cstring("mountLabel", data.as_bytes())?)
+        };
+        for (i, p) in cfg.masked_paths.iter().enumerate() {
+            let (parts, shown) = b.listed_path("maskedPaths", i, p)?;
+            let target = target_from("maskedPaths", &parts)?;
+            let resolve_step = b.resolve_step(&parts, None, false);
+            let bind_step = step!(b, "mask {shown} with a bind mount of the null device");
+            let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
+            b.ops.push(Op::MaskPath(MaskOp {
+                target,
+                resolve_step,
+                data: data.clone(),
+                null,
+                bind_step,
+                tmpfs_step,
+            }));
+        }
+    }
+    if dev_ro {
+        b.push_remount_path(&[b"dev".to_vec()])?;
+    }
+    if cfg.readonly {
+        b.push_remount_path(&[])?;
+    }
+
+    // 5. Switch root.
     if cfg.no_pivot {
+        let mut detach = Vec::new();
+        for d in host.map(|h| h.detach.as_slice()).unwrap_or_default() {
+            let shown = d.path.to_string_lossy();
+            detach.push(DetachOp {
+                path: d.path.clone(),
+                pseudo: d.pseudo,
+                slave_step: step!(
+                    b,
+                    "make the host's mount at {shown} rslave before detaching it (--no-pivot)"
+                ),
+                umount_step: step!(b, "detach the host's mount at {shown} (--no-pivot)"),
+                cover_step: step!(
+                    b,
+                    "cover the host's {} at {shown}, which cannot be detached, with a tmpfs (--no-pivot)",
+                    if d.pseudo { "procfs or sysfs" } else { "mount" }
+                ),
+            });
+        }
         let steps = [
             step!(b, "change directory to the rootfs {rootfs_shown}"),
             step!(b, "move the mount {rootfs_shown} onto /"),
             step!(b, "chroot into {rootfs_shown}"),
             step!(b, "change directory to / after chroot"),
         ];
-        b.ops.push(Op::MoveRoot { rootfs, steps });
+        b.ops.push(Op::MoveRoot { rootfs, detach, steps });
     } else {
         let steps = [
             step!(b, "open the old root /"),
@@ -1491,54 +1827,13 @@ fn build(cfg: &RootfsConfig, describe: bool) -> Result<Built, RootfsError> {
         b.ops.push(Op::Pivot { steps });
     }
 
-    // 5. After the switch.
+    // 6. After the switch.
     if let Some(flags) = configured {
         let step = step!(b, "make / {} in the container", propagation_name(flags));
         b.ops.push(Op::Propagate {
             path: c"/".to_owned(),
             flags,
             step,
-        });
-    }
-    for (i, p) in cfg.readonly_paths.iter().enumerate() {
-        let (path, shown) = b.listed_path("readonlyPaths", i, p)?;
-        let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
-        let remount = b.remount(&shown, libc::MS_RDONLY, 0);
-        b.ops.push(Op::ReadonlyPath {
-            path,
-            bind_step,
-            remount,
-        });
-    }
-    for (i, p) in cfg.masked_paths.iter().enumerate() {
-        let (path, shown) = b.listed_path("maskedPaths", i, p)?;
-        let bind_step = step!(b, "mask {shown} with a bind mount of /dev/null");
-        let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
-        let data = b.label_data("", "tmpfs");
-        let data = if data.is_empty() {
-            None
-        } else {
-            Some(cstring("mountLabel", data.as_bytes())?)
-        };
-        b.ops.push(Op::MaskPath {
-            path,
-            data,
-            bind_step,
-            tmpfs_step,
-        });
-    }
-    if dev_ro {
-        let remount = b.remount("/dev", libc::MS_RDONLY, 0);
-        b.ops.push(Op::RemountPath {
-            path: c"/dev".to_owned(),
-            remount,
-        });
-    }
-    if cfg.readonly {
-        let remount = b.remount("/", libc::MS_RDONLY, 0);
-        b.ops.push(Op::RemountPath {
-            path: c"/".to_owned(),
-            remount,
         });
     }
     let mut needs_cgroup_dirs = b.needs_cgroup_dirs;
@@ -1585,6 +1880,97 @@ mod tests {
         let mut c = cfg();
         c.mounts = vec![m];
         MountPlan::compile(c.clone()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn only_procfs_goes_on_proc_and_only_lxcfs_files_under_it() {
+        let compiles = |m: Mount| {
+            let mut c = cfg();
+            c.mounts = vec![m];
+            MountPlan::compile(c).map(drop)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("meminfo");
+        std::fs::write(&file, "MemTotal: 1 kB\n").unwrap();
+        let (dir, file) = (dir.path().to_str().unwrap(), file.to_str().unwrap());
+        // Allowed: a proc mount, a bind of the root of a procfs, lxcfs files, proc elsewhere.
+        for ok in [
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/proc", Some("bind"), Some("/proc"), &["rbind"]),
+            mount("/proc/meminfo", Some("bind"), Some(file), &["bind"]),
+            mount("/proc/sys/kernel/ns_last_pid", Some("bind"), Some(file), &["bind"]),
+            mount("/host-proc", Some("proc"), Some("proc"), &[]),
+            mount("/procfs", Some("bind"), Some(dir), &["rbind"]),
+        ] {
+            let dest = ok.destination().display().to_string();
+            compiles(ok).unwrap_or_else(|e| panic!("{dest}: {e}"));
+        }
+        // Refused, naming the mount: anything else on or under /proc.
+        for (bad, why) in [
+            (mount("/proc", Some("bind"), Some(dir), &["rbind"]), "root of a procfs"),
+            (
+                mount("/proc", Some("bind"), Some("/proc/self"), &["rbind"]),
+                "root of a procfs",
+            ),
+            (mount("/proc", Some("tmpfs"), Some("tmpfs"), &[]), "only a proc mount"),
+            (mount("/proc/", Some("sysfs"), Some("sysfs"), &[]), "only a proc mount"),
+            (mount("/proc/sys", Some("proc"), Some("proc"), &[]), "lxcfs"),
+            (
+                mount("/proc/sys/kernel/core_pattern", Some("bind"), Some(file), &["bind"]),
+                "lxcfs",
+            ),
+            (mount("/proc/./meminfo/x", Some("bind"), Some(file), &["bind"]), "lxcfs"),
+            (mount("/proc/1/attr", Some("tmpfs"), Some("tmpfs"), &[]), "lxcfs"),
+            (mount("/proc/kcore", Some("cgroup"), Some("cgroup"), &[]), "lxcfs"),
+        ] {
+            let dest = bad.destination().display().to_string();
+            let e = compiles(bad).unwrap_err().to_string();
+            assert!(e.starts_with("mounts[0].destination = \"/proc"), "{dest}: {e}");
+            assert!(e.contains(why), "{dest}: {e}");
+        }
+    }
+
+    #[test]
+    fn mounts_say_where_their_target_may_land() {
+        let mut c = cfg();
+        c.mounts = vec![
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/sys", Some("sysfs"), Some("sysfs"), &[]),
+            mount("/sys/fs/cgroup", Some("tmpfs"), Some("tmpfs"), &[]),
+            mount("/proc/meminfo", Some("bind"), Some("/"), &["bind"]),
+            mount("/myproc", Some("bind"), Some("/"), &["rbind"]),
+            mount("/elsewhere", Some("proc"), Some("proc"), &[]),
+            mount("/dev/shm", Some("tmpfs"), Some("shm"), &[]),
+        ];
+        let plan = MountPlan::compile(c).unwrap();
+        let placements: Vec<(bool, bool, bool)> = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Mount(m) => Some((m.placement.on_proc, m.placement.on_sys, m.target.no_symlinks)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            placements,
+            [
+                (true, false, false),
+                (false, true, false),
+                (false, true, false),
+                (true, false, true),
+                (false, false, false),
+                (true, false, false),
+                (false, false, true),
+            ]
+        );
+        // The runtime's /dev entries and their directories follow no symlink either.
+        for op in &plan.ops {
+            match op {
+                Op::Device(d) => assert!(d.parent.no_symlinks),
+                Op::Symlink(l) => assert!(l.parent.no_symlinks),
+                _ => {}
+            }
+        }
     }
 
     #[test]
@@ -1984,11 +2370,20 @@ mod tests {
         rich.masked_paths = vec!["/proc/kcore".into()];
         rich.readonly_paths = vec!["/proc/sys".into()];
         rich.mount_label = Some("system_u:object_r:container_file_t:s0".into());
+        let dir = tempfile::tempdir().unwrap();
         let mut no_pivot = cfg();
+        no_pivot.rootfs = dir.path().to_path_buf();
         no_pivot.no_pivot = true;
         no_pivot.propagation = Some("shared".into());
+        let text = MountPlan::compile(no_pivot.clone()).unwrap().describe();
+        assert!(text.contains("detach the host's mount at /proc (--no-pivot)"), "{text}");
+        assert!(text.contains("make the host's mount at / private"), "{text}");
         for c in [rich, no_pivot, cgroup_cfg(&[], true)] {
-            let (quiet, described) = (build(&c, false).unwrap(), build(&c, true).unwrap());
+            let host = c.no_pivot.then(|| crate::hostmounts::read(&c.rootfs).unwrap());
+            let (quiet, described) = (
+                build(&c, host.as_ref(), false).unwrap(),
+                build(&c, host.as_ref(), true).unwrap(),
+            );
             assert!(quiet.steps.is_empty());
             assert_eq!(quiet.step_count, described.step_count);
             assert_eq!(described.steps.len(), described.step_count as usize);

@@ -214,24 +214,34 @@ pub(crate) fn pivot_root(new_root: &CStr, put_old: &CStr) -> SysResult<()> {
     check_long(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(drop)
 }
 
-/// The `f_flags` (ST_* mount flags) of the filesystem mounted where `fd` lives, via fstatfs64(3) (a direct syscall in glibc).
-pub(crate) fn fstatfs_flags(fd: BorrowedFd<'_>) -> SysResult<c_ulong> {
+/// `PROC_SUPER_MAGIC` from `linux/magic.h`: the `f_type` of procfs.
+pub(crate) const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+/// `SYSFS_MAGIC` from `linux/magic.h`: the `f_type` of sysfs.
+pub(crate) const SYSFS_MAGIC: i64 = 0x6265_6572;
+
+/// What fstatfs says of the filesystem mounted where an fd lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FsStat {
+    /// `f_type`: the filesystem's magic number ([`PROC_SUPER_MAGIC`], ...).
+    pub magic: i64,
+    /// `f_flags`: the ST_* mount flags.
+    pub flags: c_ulong,
+}
+
+/// fstatfs64(3) (a direct syscall in glibc) of the filesystem mounted where `fd` lives.
+pub(crate) fn fstatfs(fd: BorrowedFd<'_>) -> SysResult<FsStat> {
     let mut buf = std::mem::MaybeUninit::<libc::statfs64>::zeroed();
     // SAFETY: `buf` is a writable `struct statfs64`; `fd` is open.
     check(unsafe { libc::fstatfs64(fd.as_raw_fd(), buf.as_mut_ptr()) })?;
     // SAFETY: fstatfs succeeded, so it filled `buf` (which was zeroed before anyway).
     let st = unsafe { buf.assume_init() };
-    Ok(c_ulong::try_from(st.f_flags).unwrap_or(0))
-}
-
-/// The `f_flags` (ST_* mount flags) of the filesystem at `path`, via statfs64(3) (a direct syscall in glibc).
-pub(crate) fn statfs_flags(path: &CStr) -> SysResult<c_ulong> {
-    let mut buf = std::mem::MaybeUninit::<libc::statfs64>::zeroed();
-    // SAFETY: `buf` is a writable `struct statfs64`; `path` is NUL-terminated.
-    check(unsafe { libc::statfs64(path.as_ptr(), buf.as_mut_ptr()) })?;
-    // SAFETY: statfs succeeded, so it filled `buf` (which was zeroed before anyway).
-    let st = unsafe { buf.assume_init() };
-    Ok(c_ulong::try_from(st.f_flags).unwrap_or(0))
+    // `__fsword_t` is a signed word: i64 here, i32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let magic = i64::from(st.f_type);
+    Ok(FsStat {
+        magic,
+        flags: c_ulong::try_from(st.f_flags).unwrap_or(0),
+    })
 }
 
 /// mount_setattr(2) on the mount `fd` refers to (`AT_EMPTY_PATH`), optionally recursive.
@@ -314,15 +324,6 @@ pub(crate) fn fstatat_nofollow(dirfd: BorrowedFd<'_>, name: &CStr) -> SysResult<
         )
     })?;
     // SAFETY: fstatat succeeded, so it filled `buf` (which was zeroed before anyway).
-    Ok(unsafe { buf.assume_init() })
-}
-
-/// stat(2) of an absolute or cwd-relative path, following symlinks (as mount(2) does for its target).
-pub(crate) fn stat(path: &CStr) -> SysResult<libc::stat> {
-    let mut buf = std::mem::MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: `buf` is a writable `struct stat`; `path` is NUL-terminated and outlives the call.
-    check(unsafe { libc::stat(path.as_ptr(), buf.as_mut_ptr()) })?;
-    // SAFETY: stat succeeded, so it filled `buf` (which was zeroed before anyway).
     Ok(unsafe { buf.assume_init() })
 }
 

@@ -629,6 +629,96 @@ fn dangling_symlink_in_image_fails_closed() {
 }
 
 #[test]
+fn image_symlinks_cannot_lead_a_mount_onto_procfs_or_sysfs() {
+    if !have_root("image_symlinks_cannot_lead_a_mount_onto_procfs_or_sysfs") {
+        return;
+    }
+    // The spec's paths are not under /proc or /sys; the image's symlinks lead there.
+    for (link, to, dest) in [("myproc", "/proc", "/myproc"), ("mysys", "/sys/kernel", "/mysys")] {
+        let b = Bundle::new("placement");
+        std::os::unix::fs::symlink(to, b.rootfs.join(link)).unwrap();
+        let mut cfg = b.config();
+        cfg.mounts = standard_mounts();
+        cfg.mounts.push(mount(dest, "tmpfs", "tmpfs", &[]));
+        let plan = MountPlan::compile(cfg).expect("compile");
+        let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+        let Outcome::Step(f) = outcome else {
+            panic!("{dest}: expected a step failure, got {outcome:?}");
+        };
+        assert_eq!(f.errno, libc::EACCES, "{dest}");
+        let msg = plan.explain(f).to_string();
+        assert!(msg.starts_with(&format!("check that mounts[6] at {dest} (")), "{msg}");
+        assert!(msg.contains("lands on neither procfs nor sysfs"), "{msg}");
+    }
+}
+
+#[test]
+fn device_nodes_and_links_refuse_a_dev_on_procfs() {
+    if !have_root("device_nodes_and_links_refuse_a_dev_on_procfs") {
+        return;
+    }
+    let b = Bundle::new("dev-on-proc");
+    let mut cfg = b.config();
+    // A proc mount may go anywhere outside /proc; the runtime still makes no node in it.
+    cfg.mounts = vec![mount("/dev", "proc", "proc", &[])];
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    let Outcome::Step(f) = outcome else {
+        panic!("expected a step failure, got {outcome:?}");
+    };
+    assert_eq!(f.errno, libc::EACCES);
+    let msg = plan.explain(f).to_string();
+    assert!(msg.starts_with("check that /dev ("), "{msg}");
+    assert!(
+        msg.ends_with("is on neither procfs nor sysfs before making entries in it"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn dev_bind_targets_follow_no_symlink() {
+    let b = Bundle::new("dev-bind-target");
+    let root_path = CString::new(b.rootfs.to_str().unwrap()).unwrap();
+    let open_root = || {
+        // SAFETY: a NUL-terminated path; the new fd is owned right away.
+        let fd = unsafe { libc::open(root_path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        assert!(fd >= 0, "open the rootfs");
+        // SAFETY: `fd` was just returned by open and nothing else owns it.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    };
+    let root = open_root();
+    // Missing: an empty regular file is made, and opened.
+    let fd = rootfs::open_dev_bind_target(root.as_fd(), c"console").expect("console");
+    drop(fd);
+    let meta = std::fs::symlink_metadata(b.rootfs.join("dev/console")).unwrap();
+    assert!(meta.is_file() && meta.len() == 0);
+    // The image's symlinks: at the entry, at /dev; a directory; a path that is not one name.
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs.join("dev/tty0")).unwrap();
+    assert_eq!(
+        rootfs::open_dev_bind_target(root.as_fd(), c"tty0").unwrap_err(),
+        libc::ELOOP
+    );
+    std::fs::create_dir(b.rootfs.join("dev/dir")).unwrap();
+    assert_eq!(
+        rootfs::open_dev_bind_target(root.as_fd(), c"dir").unwrap_err(),
+        libc::EISDIR
+    );
+    for bad in [c"../etc", c"..", c""] {
+        assert_eq!(
+            rootfs::open_dev_bind_target(root.as_fd(), bad).unwrap_err(),
+            libc::EINVAL
+        );
+    }
+    std::fs::remove_dir_all(b.rootfs.join("dev")).unwrap();
+    std::os::unix::fs::symlink("etc", b.rootfs.join("dev")).unwrap();
+    assert_eq!(
+        rootfs::open_dev_bind_target(root.as_fd(), c"console").unwrap_err(),
+        libc::ELOOP
+    );
+    assert!(!b.rootfs.join("etc/console").exists());
+}
+
+#[test]
 fn explain_names_operation_path_and_errno() {
     if !have_root("explain_names_operation_path_and_errno") {
         return;
