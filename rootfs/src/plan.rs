@@ -610,8 +610,9 @@ fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
 }
 
 /// The files under /proc a mount may cover, as runc's checkProcMount allows: those lxcfs
-/// emulates, so that `top` and `free` in a container see the container's numbers.
-pub(crate) const PROC_FILES_MOUNTABLE: [&str; 11] = [
+/// emulates, so that `top` and `free` in a container see the container's numbers. Not
+/// `/proc/net/dev`, which runc 1.3.1 dropped: `/proc/net` is a symlink into `/proc/self`.
+pub(crate) const PROC_FILES_MOUNTABLE: [&str; 10] = [
     "/proc/cpuinfo",
     "/proc/diskstats",
     "/proc/meminfo",
@@ -620,7 +621,6 @@ pub(crate) const PROC_FILES_MOUNTABLE: [&str; 11] = [
     "/proc/uptime",
     "/proc/loadavg",
     "/proc/slabinfo",
-    "/proc/net/dev",
     "/proc/sys/kernel/ns_last_pid",
     "/proc/sys/crypto/fips_enabled",
 ];
@@ -653,7 +653,7 @@ fn check_proc_mount(
             field,
             dest,
             "nothing may be mounted under /proc but the files lxcfs emulates (/proc/cpuinfo, /proc/diskstats, \
-             /proc/meminfo, /proc/stat, /proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, /proc/net/dev, \
+             /proc/meminfo, /proc/stat, /proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, \
              /proc/sys/kernel/ns_last_pid, /proc/sys/crypto/fips_enabled), as runc",
         ));
     }
