@@ -1139,25 +1139,27 @@ impl Container {
         }
     }
 
-    /// The container's cgroup, or an existing sub-cgroup of it.
+    /// The container's cgroup, or an existing sub-cgroup of it (`exec --cgroup`): only a
+    /// cgroup at or below the container's is accepted ([`Cgroup::nested`]).
     pub(crate) fn cgroup_of(&self, sub: Option<&str>) -> Result<Cgroup> {
         let h = Hierarchies::detect().map_err(Error::Cgroup)?;
-        let path = match sub {
-            Some(sub) => format!("{}/{}", self.record.cgroup_path, sub.trim_start_matches('/')),
-            None => self.record.cgroup_path.clone(),
-        };
-        let cgroup = if self.record.systemd_cgroup && sub.is_none() {
-            Cgroup::systemd_at(&h, &path)
+        let path = &self.record.cgroup_path;
+        let cgroup = if self.record.systemd_cgroup {
+            Cgroup::systemd_at(&h, path)
         } else {
-            Cgroup::new(&h, Some(&path), self.id()).map_err(Error::Cgroup)?
+            Cgroup::new(&h, Some(path), self.id()).map_err(Error::Cgroup)?
         };
-        if sub.is_some() && !cgroup.exists() {
+        let Some(sub) = sub else {
+            return Ok(cgroup);
+        };
+        let nested = cgroup.nested(sub).map_err(|e| Error::spec("--cgroup", e.to_string()))?;
+        if !nested.exists() {
             return Err(Error::spec(
                 "--cgroup",
-                format!("{path} does not exist in the container's cgroup"),
+                format!("{} does not exist in the container's cgroup", nested.path()),
             ));
         }
-        Ok(cgroup)
+        Ok(nested)
     }
 
     /// A pidfd for the init, or an error naming `op` when it is gone.
