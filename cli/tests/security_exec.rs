@@ -110,3 +110,101 @@ fn exec_cgroup_outside_the_containers_cgroup_is_refused() {
         "not in the sub-cgroup: {out} ({rel})"
     );
 }
+
+/// The kernel log's records, read from /dev/kmsg without blocking.
+fn kernel_log() -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut kmsg = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+        .expect("open /dev/kmsg");
+    let mut log = String::new();
+    let mut record = [0u8; 8192];
+    loop {
+        match kmsg.read(&mut record) {
+            Ok(0) => break,
+            Ok(n) => log.push_str(&String::from_utf8_lossy(&record[..n])),
+            // EPIPE: a record was overwritten while reading; the next read goes on.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("read /dev/kmsg: {e}"),
+        }
+    }
+    log
+}
+
+/// Class 11: a device listed in `linux.devices` is created, but access to it follows
+/// `linux.resources.devices` (and runc's always-allowed list) only, as in runc: with the
+/// spec's deny-all, an exec'd process cannot open the host's /dev/kmsg (1:11) for writing,
+/// and nothing it tries reaches the host's kernel log.
+#[test]
+fn listed_device_does_not_override_a_spec_device_deny() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.spec["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+    b.spec["linux"]["devices"] =
+        json!([{"path": "/dev/xkmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o620, "uid": 0, "gid": 0}]);
+    let id = start(&b, "secexec-dev");
+    let root = b.state_root();
+    let _g = Guard(root.clone(), id.clone());
+    let marker = format!("ocirun-security-test-{id}-kmsg-write");
+    let (ok, out, err) = exec(
+        &root,
+        &id,
+        &[],
+        &[
+            "sh",
+            "-c",
+            &format!("stat -c 'node=%F %t,%T' /dev/xkmsg; (echo {marker} > /dev/xkmsg) 2>&1 && echo wrote; true"),
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("node=character special file 1,b\n"),
+        "the listed device was not created: {out}"
+    );
+    assert!(
+        !out.contains("wrote"),
+        "the exec'd process opened /dev/kmsg for writing: {out}"
+    );
+    assert!(
+        out.contains("Operation not permitted"),
+        "not refused by the device cgroup: {out}"
+    );
+    // On the host: the write never reached the kernel log, and the v1 devices cgroup lists no rule for 1:11.
+    assert!(
+        !kernel_log().contains(&marker),
+        "the container wrote the host's kernel log"
+    );
+    if Path::new("/sys/fs/cgroup/devices").is_dir() {
+        let dir = b.cgroup_dir("devices");
+        let list = std::fs::read_to_string(dir.join("devices.list")).expect("read devices.list");
+        assert!(
+            !list.lines().any(|l| l.starts_with("c 1:11 ")),
+            "{}: {list}",
+            dir.display()
+        );
+    }
+
+    // An explicit allow rule in linux.resources.devices (what Docker writes for --device) grants it.
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.spec["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}
+    ]);
+    b.spec["linux"]["devices"] =
+        json!([{"path": "/dev/xkmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o620, "uid": 0, "gid": 0}]);
+    let id = start(&b, "secexec-dev");
+    let root = b.state_root();
+    let _g = Guard(root.clone(), id.clone());
+    let (ok, out, err) = exec(
+        &root,
+        &id,
+        &[],
+        &["sh", "-c", "(: > /dev/xkmsg) 2>&1 && echo opened-for-write; true"],
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(out, "opened-for-write\n");
+}
