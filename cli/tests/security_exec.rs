@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::{Guard, ocirun, run_detached, run_ok, state};
+use common::{Guard, ocirun, run_detached, state};
 use serde_json::json;
 use test_support::{Bundle, require_prerequisites, unique_id};
 
@@ -207,4 +207,138 @@ fn listed_device_does_not_override_a_spec_device_deny() {
     );
     assert!(ok, "{out}{err}");
     assert_eq!(out, "opened-for-write\n");
+}
+
+/// Runs `ocirun exec` and kills it if it has not ended after a minute: a lookup that blocks
+/// (a fifo for /etc/passwd) must fail, not hang. Returns (success, stdout, stderr).
+fn exec_or_kill(root: &Path, id: &str, flags: &[&str], args: &[&str]) -> (bool, String, String) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let mut child = ocirun(root)
+        .arg("exec")
+        .args(flags)
+        .arg(id)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out.reopen().unwrap())
+        .stderr(err.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ocirun exec {flags:?} hung (killed after 60 s)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (
+        status.success(),
+        std::fs::read_to_string(out.path()).unwrap(),
+        std::fs::read_to_string(err.path()).unwrap(),
+    )
+}
+
+/// Class 5: `exec --user NAME` looks the name up in the container's /etc/passwd and
+/// /etc/group. An image whose etc/passwd and etc/group are absolute symlinks to host files
+/// must not make names resolve from the host: the links resolve inside the container's root.
+#[test]
+fn exec_user_name_is_not_looked_up_in_host_files_through_image_symlinks() {
+    require_prerequisites();
+    // Host files with a user and a group that exist nowhere else.
+    let host = tempfile::tempdir().unwrap();
+    let user = format!("hostonly{}", std::process::id());
+    let group = format!("hostgrp{}", std::process::id());
+    let host_passwd = host.path().join("passwd");
+    let host_group = host.path().join("group");
+    std::fs::write(&host_passwd, format!("{user}:x:4242:4343::/:/bin/sh\n")).unwrap();
+    std::fs::write(&host_group, format!("{group}:x:4545:\n")).unwrap();
+
+    let b = Bundle::new(&["sleep", "1000"]);
+    let etc = b.rootfs().join("etc");
+    std::fs::remove_file(etc.join("passwd")).unwrap();
+    std::fs::remove_file(etc.join("group")).unwrap();
+    std::os::unix::fs::symlink(&host_passwd, etc.join("passwd")).unwrap();
+    std::os::unix::fs::symlink(&host_group, etc.join("group")).unwrap();
+    let id = start(&b, "secexec-user");
+    let root = b.state_root();
+    let _g = Guard(root.clone(), id.clone());
+
+    let (ok, out, err) = exec_or_kill(&root, &id, &["--user", &user], &["id", "-u"]);
+    assert!(
+        !ok,
+        "exec --user {user} ran as {out:?}: the name came from the host's file"
+    );
+    assert!(!out.contains("4242"), "{out}");
+    assert!(err.contains("no such user"), "{err}");
+    let (ok, out, err) = exec_or_kill(&root, &id, &["--user", &format!("0:{group}")], &["id", "-g"]);
+    assert!(
+        !ok,
+        "exec --user 0:{group} ran as {out:?}: the group came from the host's file"
+    );
+    assert!(err.contains("no such group"), "{err}");
+    // The host files are untouched.
+    assert_eq!(
+        std::fs::read_to_string(&host_passwd).unwrap(),
+        format!("{user}:x:4242:4343::/:/bin/sh\n")
+    );
+}
+
+/// Class 5, the other files an image can put at etc/passwd: an absolute symlink to a file of
+/// the image still resolves (inside the root), and a fifo or a device fails instead of hanging.
+#[test]
+fn exec_user_name_lookup_resolves_in_the_container_and_refuses_special_files() {
+    require_prerequisites();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let etc = b.rootfs().join("etc");
+    std::fs::rename(etc.join("passwd"), etc.join("passwd.real")).unwrap();
+    std::fs::write(
+        etc.join("passwd.real"),
+        "root:x:0:0:root:/root:/bin/sh\nimageuser:x:1234:2345::/:/bin/sh\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/etc/passwd.real", etc.join("passwd")).unwrap();
+    std::fs::write(etc.join("group"), "root:x:0:\nimagegrp:x:3456:\n").unwrap();
+    let id = start(&b, "secexec-user");
+    let root = b.state_root();
+    let _g = Guard(root.clone(), id.clone());
+    let (ok, out, err) = exec_or_kill(
+        &root,
+        &id,
+        &["--user", "imageuser"],
+        &["sh", "-c", "echo $(id -u):$(id -g)"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "1234:2345\n");
+    let (ok, out, err) = exec_or_kill(
+        &root,
+        &id,
+        &["--user", "imageuser:imagegrp"],
+        &["sh", "-c", "echo $(id -u):$(id -g)"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "1234:3456\n");
+
+    // etc/passwd a fifo, etc/group a symlink to a device.
+    let b = Bundle::new(&["sleep", "1000"]);
+    let etc = b.rootfs().join("etc");
+    std::fs::remove_file(etc.join("passwd")).unwrap();
+    let fifo = std::ffi::CString::new(etc.join("passwd").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::fs::remove_file(etc.join("group")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", etc.join("group")).unwrap();
+    let id = start(&b, "secexec-user");
+    let root = b.state_root();
+    let _g = Guard(root.clone(), id.clone());
+    let (ok, _, err) = exec_or_kill(&root, &id, &["--user", "somebody"], &["true"]);
+    assert!(!ok);
+    assert!(err.contains("/etc/passwd"), "{err}");
+    let (ok, _, err) = exec_or_kill(&root, &id, &["--user", "0:somegroup"], &["true"]);
+    assert!(!ok);
+    assert!(err.contains("/etc/group"), "{err}");
 }

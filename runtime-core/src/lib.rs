@@ -29,6 +29,7 @@ pub mod state;
 mod sync;
 mod sys;
 mod sysctl;
+mod user;
 
 pub use cgroups::{OomNotifier, Stats};
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
