@@ -246,8 +246,11 @@ fn process_from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &a.cap {
-            let cap: Capability = name
-                .to_ascii_uppercase()
+            // runc's form is CAP_X; oci-spec parses X.
+            let upper = name.to_ascii_uppercase();
+            let cap: Capability = upper
+                .strip_prefix("CAP_")
+                .unwrap_or(&upper)
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))?;
             let add = |set: &Option<Capabilities>| {
