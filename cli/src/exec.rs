@@ -125,6 +125,11 @@ pub struct ExecArgs {
 }
 
 impl ExecArgs {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The exec flags and positionals, typed.
     pub fn from(m: &Matches) -> Result<ExecArgs, Usage> {
         let id = m.required(0, "container id")?;

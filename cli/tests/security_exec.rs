@@ -342,3 +342,296 @@ fn exec_user_name_lookup_resolves_in_the_container_and_refuses_special_files() {
     assert!(!ok);
     assert!(err.contains("/etc/group"), "{err}");
 }
+
+/// The CVE-2019-5736 attacker, run by busybox sh in the container: it finds the process that
+/// runs the runtime's binary (the victim: `$1`, or the one whose command line holds the
+/// marker, once it can open its exe: before its execve the runtime's child is not dumpable),
+/// holds that binary through `/proc/<victim>/exe`, lets the victim go (it is blocked
+/// opening the fifo /tmp/log as its `--log`), waits for the test's go-ahead (once no runtime
+/// process runs the binary, which ETXTBSY would otherwise refuse) and reopens the binary for
+/// writing through `/proc/self/fd/3`. It reports in /dev/shm: `held` (where the handle
+/// pointed) and `result` (written or refused); then it stays, so the test can read them.
+const ATTACKER: &str = r#"v=$1
+until [ -n "$v" ] && (exec 3< /proc/$v/exe) 2>/dev/null; do
+    [ -n "$1" ] || v=
+    for p in /proc/[0-9]*; do
+        [ -z "$v" ] && grep -q 'victim[-]marker' $p/cmdline 2>/dev/null && v=${p#/proc/}
+    done
+    usleep 10000
+done
+exec 3< /proc/$v/exe
+readlink /proc/$v/exe > /dev/shm/held
+cat /tmp/log > /dev/null
+while [ ! -e /dev/shm/go ]; do usleep 10000; done
+if (printf PWNED > /proc/self/fd/3) 2>>/dev/shm/err; then echo written > /dev/shm/r; else echo refused > /dev/shm/r; fi
+mv /dev/shm/r /dev/shm/result
+exec sleep 1000
+"#;
+
+/// The victim's command line: the runtime's binary, through the magic link, blocked opening
+/// the fifo /tmp/log as its log; then a command that fails fast.
+const VICTIM: [&str; 5] = ["/proc/self/exe", "--log", "/tmp/log", "state", "victim-marker"];
+
+/// A copy of the `ocirun` under test, in a temp dir (under `parent`, else the usual one): a
+/// successful attack overwrites the copy, never the build. Returns the dir, the copy's path and
+/// its bytes.
+fn runtime_copy(parent: Option<&Path>) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let mut dir = tempfile::Builder::new();
+    dir.prefix("ocirun-exe-");
+    let dir = match parent {
+        Some(p) => dir.tempdir_in(p),
+        None => dir.tempdir(),
+    }
+    .unwrap();
+    let copy = dir.path().join("ocirun");
+    std::fs::copy(env!("CARGO_BIN_EXE_ocirun"), &copy).unwrap();
+    let bytes = std::fs::read(&copy).unwrap();
+    (dir, copy, bytes)
+}
+
+/// A bundle that can run the (dynamically linked) test build of ocirun inside: the host's
+/// /usr/lib and /usr/lib64 bound read-only; the attacker at /attack.sh and the fifo /tmp/log.
+fn exe_attack_bundle(args: &[&str]) -> Bundle {
+    let mut b = Bundle::new(args);
+    let rootfs = b.rootfs();
+    for lib in ["lib", "lib64"] {
+        std::fs::create_dir_all(rootfs.join("usr").join(lib)).unwrap();
+        std::os::unix::fs::symlink(format!("usr/{lib}"), rootfs.join(lib)).unwrap();
+        let mut mounts = b.spec["mounts"].as_array().unwrap().clone();
+        mounts.push(json!({"destination": format!("/usr/{lib}"), "type": "bind", "source": format!("/usr/{lib}"), "options": ["bind", "ro"]}));
+        b.spec["mounts"] = json!(mounts);
+    }
+    std::fs::write(rootfs.join("attack.sh"), ATTACKER).unwrap();
+    let fifo = std::ffi::CString::new(rootfs.join("tmp/log").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o666) }, 0);
+    b
+}
+
+/// Waits for `child` to end, killing it (and failing) after a minute.
+fn wait_or_kill(mut child: std::process::Child, what: &str) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not end (killed after 60 s)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits for the attacker's report `file` in /dev/shm, seen through `/proc/<pid>/root`.
+fn attacker_report(pid: i64, file: &str) -> String {
+    let path = format!("/proc/{pid}/root/dev/shm/{file}");
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return text.trim().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let err = std::fs::read_to_string(format!("/proc/{pid}/root/dev/shm/err")).unwrap_or_default();
+    let listing: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/root/dev/shm"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    panic!("the attacker never wrote {path}: {err} (in /dev/shm: {listing:?})");
+}
+
+/// Asserts the attack reached the binary (so the test is not vacuous) and failed to write it;
+/// returns where the attacker's handle pointed.
+fn assert_binary_survived(pid: i64, copy: &Path, before: &[u8]) -> String {
+    let result = attacker_report(pid, "result");
+    let held = std::fs::read_to_string(format!("/proc/{pid}/root/dev/shm/held")).unwrap_or_default();
+    let err = std::fs::read_to_string(format!("/proc/{pid}/root/dev/shm/err")).unwrap_or_default();
+    let after = std::fs::read(copy).unwrap();
+    assert!(
+        after == before,
+        "the container overwrote the runtime binary on the host (attacker: {result}, handle on {held:?}, {} bytes now)",
+        after.len()
+    );
+    assert_eq!(result, "refused", "held {held:?}: {err}");
+    held
+}
+
+/// CVE-2019-5736 through `exec`: a process exec'd into a running container runs
+/// `/proc/self/exe`, which at that execve is the runtime's binary; the container's init holds
+/// it through `/proc/<pid>/exe` and, once the runtime has exited, opens it for writing.
+#[test]
+fn cve_2019_5736_exec_of_proc_self_exe_cannot_overwrite_the_runtime_binary() {
+    exec_of_proc_self_exe(None, |_| {});
+}
+
+/// The same into a container whose user namespace maps the binary's owner (host root): the
+/// runtime must not take the user namespace for a protection then.
+#[test]
+fn cve_2019_5736_exec_into_a_user_namespace_that_maps_the_owner_cannot_overwrite_the_binary() {
+    exec_of_proc_self_exe(None, |b| {
+        b.spec["linux"]["namespaces"] =
+            json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+        b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        let keep = ["/proc", "/dev", "/dev/shm", "/usr/lib", "/usr/lib64"];
+        let mounts: Vec<_> = b.spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| keep.contains(&m["destination"].as_str().unwrap()))
+            .cloned()
+            .collect();
+        b.spec["mounts"] = json!(mounts);
+    });
+}
+
+/// The same with the binary in a directory on /dev's own file system: the read-only overlay
+/// view cannot be made (its layers would overlap /dev), so the runtime runs from a sealed memfd
+/// copy.
+#[test]
+fn cve_2019_5736_exec_of_proc_self_exe_with_a_memfd_copy_cannot_overwrite_the_runtime_binary() {
+    let held = exec_of_proc_self_exe(Some(Path::new("/dev")), |_| {});
+    assert!(held.starts_with("/memfd:"), "not a memfd copy: {held}");
+}
+
+fn exec_of_proc_self_exe(parent: Option<&Path>, adapt: impl FnOnce(&mut Bundle)) -> String {
+    require_prerequisites();
+    let (_dir, copy, before) = runtime_copy(parent);
+    let mut b = exe_attack_bundle(&["sh", "/attack.sh"]);
+    adapt(&mut b);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("secexec-exe");
+    let runtime = |root: &Path| {
+        let mut c = std::process::Command::new(&copy);
+        c.arg("--root").arg(root);
+        c
+    };
+    run_detached(
+        runtime(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    let _g = Guard(root.clone(), id.clone());
+    let victim = runtime(&root)
+        .args(["exec", &id])
+        .args(VICTIM)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_or_kill(victim, "ocirun exec of the victim");
+    // No process runs the copy any more: the attacker may try.
+    let init = init_pid(&root, &id);
+    std::fs::write(format!("/proc/{init}/root/dev/shm/go"), "").unwrap();
+    assert_binary_survived(init, &copy, &before)
+}
+
+/// CVE-2019-5736 through `run` and `create` + `start`: the container's own process is
+/// `/proc/self/exe`. The container shares the host's pid namespace, so a second container
+/// process outlives it and writes the binary once the init has exited.
+fn proc_self_exe_as_the_containers_process(create_start: bool) {
+    require_prerequisites();
+    let (_dir, copy, before) = runtime_copy(None);
+    let mut b = exe_attack_bundle(&VICTIM);
+    b.spec["linux"]["namespaces"] = json!([{"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("secexec-exe");
+    let runtime = |root: &Path| {
+        let mut c = std::process::Command::new(&copy);
+        c.arg("--root").arg(root);
+        c
+    };
+    if create_start {
+        run_detached(runtime(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
+        let _g = Guard(root.clone(), id.clone());
+        run_detached(runtime(&root).args(["start", &id]));
+        std::mem::forget(_g);
+    } else {
+        run_detached(
+            runtime(&root)
+                .args(["run", "--detach", "--bundle"])
+                .arg(b.path())
+                .arg(&id),
+        );
+    }
+    let _g = Guard(root.clone(), id.clone());
+    let init = init_pid(&root, &id);
+    let pid_file = b.path().join("attacker.pid");
+    run_detached(
+        ocirun(&root)
+            .args(["exec", "--detach", "--pid-file"])
+            .arg(&pid_file)
+            .args([&id, "sh", "/attack.sh", &init.to_string()]),
+    );
+    let attacker: i64 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // The attacker lets the init go once it holds its exe; the init then exits.
+    attacker_report(attacker, "held");
+    let start = std::time::Instant::now();
+    while Path::new(&format!("/proc/{init}")).exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the init never exited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(format!("/proc/{attacker}/root/dev/shm/go"), "").unwrap();
+    assert_binary_survived(attacker, &copy, &before);
+}
+
+#[test]
+fn cve_2019_5736_run_of_proc_self_exe_cannot_overwrite_the_runtime_binary() {
+    proc_self_exe_as_the_containers_process(false);
+}
+
+#[test]
+fn cve_2019_5736_create_start_of_proc_self_exe_cannot_overwrite_the_runtime_binary() {
+    proc_self_exe_as_the_containers_process(true);
+}
+
+/// CVE-2019-5736 through a startContainer hook: `start` runs it in the container's namespaces,
+/// as a clone of itself, so a hook at `/proc/self/exe` is the runtime's binary inside the
+/// container, where a process exec'd into the created container holds it and writes it once
+/// `start` has exited. The hook keeps the runtime's capabilities, so the attacker needs
+/// CAP_SYS_PTRACE to open its exe (`docker --cap-add SYS_PTRACE` gives it).
+#[test]
+fn cve_2019_5736_start_container_hook_of_proc_self_exe_cannot_overwrite_the_runtime_binary() {
+    require_prerequisites();
+    let (_dir, copy, before) = runtime_copy(None);
+    let mut b = exe_attack_bundle(&["sleep", "1000"]);
+    // A victim that succeeds (features) once the attacker lets it open its log.
+    b.spec["hooks"] = json!({"startContainer": [{"path": "/proc/self/exe",
+        "args": ["ocirun", "--log", "/tmp/log", "--root", "/victim-marker", "features"]}]});
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("secexec-exe");
+    let runtime = |root: &Path| {
+        let mut c = std::process::Command::new(&copy);
+        c.arg("--root").arg(root);
+        c
+    };
+    run_detached(runtime(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
+    let _g = Guard(root.clone(), id.clone());
+    let pid_file = b.path().join("attacker.pid");
+    run_detached(
+        ocirun(&root)
+            .args(["exec", "--detach", "--cap", "CAP_SYS_PTRACE", "--pid-file"])
+            .arg(&pid_file)
+            .args([&id, "sh", "/attack.sh"]),
+    );
+    let attacker: i64 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let start = runtime(&root)
+        .args(["start", &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_or_kill(start, "ocirun start");
+    std::fs::write(format!("/proc/{attacker}/root/dev/shm/go"), "").unwrap();
+    assert_binary_survived(attacker, &copy, &before);
+}

@@ -17,6 +17,7 @@ mod container;
 mod control;
 mod criu;
 mod error;
+pub mod exe;
 mod exec;
 mod features;
 mod hooks;
