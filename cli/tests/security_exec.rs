@@ -546,20 +546,16 @@ fn proc_self_exe_as_the_containers_process(create_start: bool) {
         c.arg("--root").arg(root);
         c
     };
-    if create_start {
-        run_detached(runtime(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
-        let _g = Guard(root.clone(), id.clone());
-        run_detached(runtime(&root).args(["start", &id]));
-        std::mem::forget(_g);
+    let first: &[&str] = if create_start {
+        &["create"]
     } else {
-        run_detached(
-            runtime(&root)
-                .args(["run", "--detach", "--bundle"])
-                .arg(b.path())
-                .arg(&id),
-        );
-    }
+        &["run", "--detach"]
+    };
+    run_detached(runtime(&root).args(first).arg("--bundle").arg(b.path()).arg(&id));
     let _g = Guard(root.clone(), id.clone());
+    if create_start {
+        run_detached(runtime(&root).args(["start", &id]));
+    }
     let init = init_pid(&root, &id);
     let pid_file = b.path().join("attacker.pid");
     run_detached(
