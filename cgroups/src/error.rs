@@ -24,6 +24,14 @@ pub enum CgroupError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A sub-cgroup path (`exec --cgroup`) does not name a cgroup at or below the container's.
+    #[error("invalid sub-cgroup path {path:?}: {reason}")]
+    InvalidSubPath {
+        /// The path as given.
+        path: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// The systemd cgroup driver was asked for but systemd cannot be reached.
     #[error("systemd cgroup driver for {path:?}: {reason}")]
     Systemd {

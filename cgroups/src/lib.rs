@@ -196,6 +196,33 @@ impl Cgroup {
         &self.path
     }
 
+    /// The sub-cgroup `sub` of this cgroup ("/" or "" is this cgroup itself), for
+    /// `exec --cgroup`: refused unless it names a cgroup at or below this one (no "..", "." or
+    /// empty component). Nothing is checked on the filesystem: see [`Cgroup::exists`].
+    ///
+    /// The checked components are joined below this cgroup's directories, which are opened by
+    /// path: cgroupfs has no symlinks (the kernel refuses to create one) and the container
+    /// cannot change the host's mounts above its cgroup, so the path cannot lead elsewhere.
+    pub fn nested(&self, sub: &str) -> Result<Cgroup> {
+        let rel = path::sub(sub)?;
+        if rel.is_empty() {
+            return Ok(self.clone());
+        }
+        Ok(Cgroup {
+            path: format!("{}/{rel}", self.path.trim_end_matches('/')),
+            layout: self.layout,
+            dirs: self
+                .dirs
+                .iter()
+                .map(|d| Dir {
+                    h: d.h.clone(),
+                    path: d.path.join(&rel),
+                })
+                .collect(),
+            unit: None,
+        })
+    }
+
     /// The host layout this cgroup lives on.
     pub fn layout(&self) -> Layout {
         self.layout

@@ -46,6 +46,39 @@ pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<String> {
     Ok(out)
 }
 
+/// Checks a sub-cgroup path of a container's cgroup (`exec --cgroup`) and returns it relative
+/// ("a/b"; "" for the container's own cgroup).
+///
+/// Only a cgroup at or below the container's is accepted: no "..", "." or empty component
+/// (runc cleans them and refuses what lands outside; a path that needs cleaning is refused
+/// here, so no spelling can name another cgroup). Leading and trailing slashes are dropped:
+/// "/" is the container's own cgroup, as in runc.
+pub(crate) fn sub(raw: &str) -> Result<String> {
+    let invalid = |reason| CgroupError::InvalidSubPath {
+        path: raw.to_owned(),
+        reason,
+    };
+    if raw.contains(['\0', '\n']) {
+        return Err(invalid("contains a NUL byte or a newline"));
+    }
+    let rel = raw.trim_matches('/');
+    if rel.is_empty() {
+        return Ok(String::new());
+    }
+    for comp in rel.split('/') {
+        match comp {
+            "" => return Err(invalid("has an empty component")),
+            "." | ".." => {
+                return Err(invalid(
+                    "has a \".\" or \"..\" component: only sub-cgroups of the container's cgroup are allowed",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(rel.to_owned())
+}
+
 fn check_id(id: &str) -> Result<()> {
     let bad = |reason| CgroupError::InvalidPath {
         path: id.to_owned(),
@@ -186,6 +219,32 @@ mod tests {
         assert!(resolve(Some("/"), "x").is_err());
         assert!(resolve(None, "..").is_err());
         assert!(resolve(None, "a/b").is_err());
+    }
+
+    #[test]
+    fn sub_cgroups_stay_below_the_container() {
+        assert_eq!(sub("/").expect("ok"), "");
+        assert_eq!(sub("").expect("ok"), "");
+        assert_eq!(sub("a").expect("ok"), "a");
+        assert_eq!(sub("/a/b/").expect("ok"), "a/b");
+        for p in [
+            "..",
+            "../..",
+            "a/../../x",
+            "/..",
+            "./..",
+            "a/..",
+            ".",
+            "a//b",
+            "a/.",
+            "a\nb",
+            "a\0",
+        ] {
+            assert!(
+                matches!(sub(p), Err(CgroupError::InvalidSubPath { .. })),
+                "{p:?} was accepted"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use oci_spec::runtime::{Capabilities, Capability, Process, User};
+use oci_spec::runtime::{Capabilities, Capability, Process};
 use runtime_core::Container;
 
 use crate::args::{CommandSpec, Flag, Matches, Usage};
@@ -125,6 +125,11 @@ pub struct ExecArgs {
 }
 
 impl ExecArgs {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The exec flags and positionals, typed.
     pub fn from(m: &Matches) -> Result<ExecArgs, Usage> {
         let id = m.required(0, "container id")?;
@@ -236,7 +241,7 @@ fn process_from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
     }
     p.set_env(Some(env));
     if let Some(u) = &a.user {
-        p.set_user(resolve_user(c.pid(), u, p.user().gid())?);
+        p.set_user(c.resolve_user(u, p.user().gid())?);
     }
     if !a.additional_gids.is_empty() {
         let mut user = p.user().clone();
@@ -280,53 +285,4 @@ fn process_from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
         p.set_selinux_label(Some(label.clone()));
     }
     Ok(p)
-}
-
-/// `uid[:gid]` with numbers or names, names looked up in the container's /etc/passwd and
-/// /etc/group; without a gid, the user's from /etc/passwd, else `default_gid`.
-fn resolve_user(init: i32, spec: &str, default_gid: u32) -> Result<User> {
-    let (user, group) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    // The container's files, through its init's root: symlinks resolve inside the container.
-    let etc = |file: &str| {
-        let path = format!("/proc/{init}/root/etc/{file}");
-        std::fs::read_to_string(&path).unwrap_or_default()
-    };
-    let passwd = etc("passwd");
-    let (uid, mut gid) = match user.parse::<u32>() {
-        Ok(uid) => (
-            uid,
-            lookup(&passwd, |f| f.get(2) == Some(&user)).and_then(|f| f.get(3)?.parse().ok()),
-        ),
-        Err(_) => {
-            let fields = lookup(&passwd, |f| f.first() == Some(&user))
-                .ok_or_else(|| anyhow::anyhow!("--user {user:?}: no such user in the container's /etc/passwd"))?;
-            let uid = fields.get(2).and_then(|s| s.parse().ok());
-            let gid = fields.get(3).and_then(|s| s.parse().ok());
-            (
-                uid.ok_or_else(|| anyhow::anyhow!("--user {user:?}: malformed /etc/passwd entry"))?,
-                gid,
-            )
-        }
-    };
-    if let Some(g) = group {
-        gid = Some(match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => lookup(&etc("group"), |f| f.first() == Some(&g))
-                .and_then(|f| f.get(2)?.parse().ok())
-                .ok_or_else(|| anyhow::anyhow!("--user {spec:?}: no such group {g:?} in the container's /etc/group"))?,
-        });
-    }
-    let mut u = User::default();
-    u.set_uid(uid).set_gid(gid.unwrap_or(default_gid));
-    Ok(u)
-}
-
-/// The colon-separated fields of the first line of `file` that `matches`.
-fn lookup<'a>(file: &'a str, matches: impl Fn(&[&'a str]) -> bool) -> Option<Vec<&'a str>> {
-    file.lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| matches(f))
 }

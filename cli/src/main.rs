@@ -676,17 +676,42 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
     std::process::exit(ocirun().into())
 }
 
+/// Before `create`, `run`, `exec` (and `start` with startContainer hooks) make a process in a
+/// container, which starts as a clone of this one: re-executes ocirun from a read-only view of
+/// its binary unless no container process can write it (CVE-2019-5736; see
+/// [`runtime_core::exe`]). Other commands make none.
+fn protect_binary(cli: &Cli) -> Result<()> {
+    use runtime_core::exe::{protect, start_spawns};
+    match &cli.command {
+        Command::Create(a) | Command::Run { args: a, .. } => protect(|| runtime_core::spec::load_bundle(&a.bundle))?,
+        Command::Exec(a) => protect(|| Container::load(&cli.root, a.id())?.spec())?,
+        Command::Start { id } => {
+            let c = Container::load(&cli.root, id)?;
+            if !start_spawns(c.record().hooks.as_ref()) {
+                return Ok(());
+            }
+            protect(|| c.spec())?
+        }
+        _ => return Ok(()),
+    };
+    Ok(())
+}
+
 /// The command line, run; returns the exit code.
 fn ocirun() -> u8 {
     let cli = match Cli::parse() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug));
+    if let Err(e) = protect_binary(&cli) {
+        logger.error(&format!("{e:#}"));
+        return 1;
+    }
     if matches!(cli.command, Command::Run { detach: false, .. } | Command::Exec(_)) {
         // Before any thread starts: the foreground container process gets these signals.
         runtime_core::signals::block_forwarded();
     }
-    let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug));
     logger.debug(&format!("{:?}", cli.command));
     let warnings = logger.clone();
     runtime_core::set_warning_handler(move |msg| warnings.warn(msg));

@@ -881,43 +881,44 @@ pub(crate) fn record_state(record: &Record, status: ContainerState) -> oci_spec:
     )
 }
 
-/// The spec's resources with runc's device rules added after the spec's own:
-/// its always-allowed devices, then every device of `linux.devices`.
+/// The spec's resources with runc's always-allowed device rules added after the spec's own,
+/// as runc's spec conversion does (`CreateCgroupConfig` appends its `AllowedDevices`).
 ///
-/// Unlike runc, a spec rule that denies one device by type, major and minor keeps
-/// its word: the access it denies is taken out of the rules added after it, so a
-/// spec can deny `/dev/null` (runc's later allow rule would silently re-open it).
+/// Devices listed in `linux.devices` get a node but no rule here: access to them follows
+/// `linux.resources.devices` only, as in runc (Docker writes an allow rule there for
+/// `--device`). An allow rule per listed device used to be added, which re-opened a device
+/// the spec denied (issue 14, class 11).
+///
+/// Unlike runc, a spec rule that denies a device by its numbers, or every minor of a major,
+/// keeps its word: the access it denies is taken out of the always-allowed rules it covers,
+/// so a spec can deny `/dev/null` (runc's later allow rule would silently re-open it). A deny
+/// that names no major (runc's default deny-all) is the baseline the list is added to, as in
+/// runc. A deny of one minor inside a wildcard of the list (`c 136:*`, mknod of any device)
+/// cannot take it away: the v1 controller has no way to punch a hole in a wildcard.
 fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
-    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    use oci_spec::runtime::LinuxDeviceType;
     let mut resources = linux.resources().clone().unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();
-    let denials: Vec<(Option<LinuxDeviceType>, i64, i64, String)> = rules
+    // -1, like no number, is the wildcard.
+    let number = |n: Option<i64>| n.filter(|n| *n != -1);
+    let denials: Vec<(Option<LinuxDeviceType>, i64, Option<i64>, String)> = rules
         .iter()
         .filter(|r| !r.allow())
         .filter_map(|r| {
             Some((
                 r.typ(),
-                r.major()?,
-                r.minor()?,
+                number(r.major())?,
+                number(r.minor()),
                 r.access().clone().unwrap_or_else(|| "rwm".into()),
             ))
         })
         .collect();
-    let mut added: Vec<LinuxDeviceCgroup> = cgroups::default_device_rules();
-    for d in linux.devices().iter().flatten() {
-        let mut rule = LinuxDeviceCgroup::default();
-        rule.set_allow(true)
-            .set_typ(Some(d.typ()))
-            .set_major(Some(d.major()))
-            .set_minor(Some(d.minor()))
-            .set_access(Some("rwm".to_string()));
-        added.push(rule);
-    }
-    for mut rule in added {
+    for mut rule in cgroups::default_device_rules() {
         let mut access = rule.access().clone().unwrap_or_else(|| "rwm".into());
         for (typ, major, minor, denied) in &denials {
             let same_type = matches!(typ, None | Some(LinuxDeviceType::A)) || *typ == rule.typ();
-            if same_type && rule.major() == Some(*major) && rule.minor() == Some(*minor) {
+            let same_minor = minor.is_none() || rule.minor() == *minor;
+            if same_type && rule.major() == Some(*major) && same_minor {
                 access.retain(|c| !denied.contains(c));
             }
         }
@@ -1139,25 +1140,27 @@ impl Container {
         }
     }
 
-    /// The container's cgroup, or an existing sub-cgroup of it.
+    /// The container's cgroup, or an existing sub-cgroup of it (`exec --cgroup`): only a
+    /// cgroup at or below the container's is accepted ([`Cgroup::nested`]).
     pub(crate) fn cgroup_of(&self, sub: Option<&str>) -> Result<Cgroup> {
         let h = Hierarchies::detect().map_err(Error::Cgroup)?;
-        let path = match sub {
-            Some(sub) => format!("{}/{}", self.record.cgroup_path, sub.trim_start_matches('/')),
-            None => self.record.cgroup_path.clone(),
-        };
-        let cgroup = if self.record.systemd_cgroup && sub.is_none() {
-            Cgroup::systemd_at(&h, &path)
+        let path = &self.record.cgroup_path;
+        let cgroup = if self.record.systemd_cgroup {
+            Cgroup::systemd_at(&h, path)
         } else {
-            Cgroup::new(&h, Some(&path), self.id()).map_err(Error::Cgroup)?
+            Cgroup::new(&h, Some(path), self.id()).map_err(Error::Cgroup)?
         };
-        if sub.is_some() && !cgroup.exists() {
+        let Some(sub) = sub else {
+            return Ok(cgroup);
+        };
+        let nested = cgroup.nested(sub).map_err(|e| Error::spec("--cgroup", e.to_string()))?;
+        if !nested.exists() {
             return Err(Error::spec(
                 "--cgroup",
-                format!("{path} does not exist in the container's cgroup"),
+                format!("{} does not exist in the container's cgroup", nested.path()),
             ));
         }
-        Ok(cgroup)
+        Ok(nested)
     }
 
     /// A pidfd for the init, or an error naming `op` when it is gone.

@@ -17,6 +17,7 @@ mod container;
 mod control;
 mod criu;
 mod error;
+pub mod exe;
 mod exec;
 mod features;
 mod hooks;
@@ -29,6 +30,7 @@ pub mod state;
 mod sync;
 mod sys;
 mod sysctl;
+mod user;
 
 pub use cgroups::{OomNotifier, Stats};
 pub use container::{Container, ContainerBuilder, State, creates_namespace, list};

@@ -171,6 +171,9 @@ fn an_explicit_rule_denies_even_an_always_allowed_device() {
     // Denying /dev/null by its numbers takes it out of that list.
     let deny_null = json!({"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"});
     assert_eq!(open_null(json!([deny_all, deny_null])), "null=denied");
+    // So does denying every minor of its major.
+    let deny_major = json!({"allow": false, "type": "c", "major": 1, "access": "w"});
+    assert_eq!(open_null(json!([deny_all, deny_major])), "null=denied");
 }
 
 #[test]

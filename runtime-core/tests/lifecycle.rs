@@ -93,7 +93,8 @@ fn default_and_listed_devices_exist() {
         "mydev=character special file 1,5\n",
         "fd=/proc/self/fd\n",
         "ptmx=pts/ptmx\n",
-        // The device cgroup denies all but runc's defaults and the listed devices.
+        // The device cgroup denies all but runc's always-allowed list, which holds 1:5: a
+        // listed device gets a node, and access only from linux.resources.devices or that list.
         "zero-read=3\n",
         "mydev-read=3\n",
     ] {
