@@ -48,6 +48,7 @@ steps!(
     Hostname,
     Domainname,
     OpenProc,
+    ProcFs,
     Rootfs,
     Hooks,
     Console,
@@ -69,7 +70,6 @@ steps!(
     IoPriority,
     Scheduler,
     CpuAffinity,
-    OpenExecLabel,
     ExecLabel,
     Personality,
     JoinCgroup,
@@ -168,7 +168,8 @@ pub(crate) struct InitPlan {
     pub gid_maps: Vec<IdMap>,
     new_time: bool,
     new_cgroup: bool,
-    time_offsets: Option<(CString, Vec<u8>)>,
+    /// What the init writes to its `timens_offsets`.
+    time_offsets: Option<Vec<u8>>,
     hostname: Option<CString>,
     domainname: Option<CString>,
     proc_self_fd: CString,
@@ -177,8 +178,10 @@ pub(crate) struct InitPlan {
     /// Stop before the root switch for the parent to run the create hooks.
     create_hooks: bool,
     terminal: Option<Terminal>,
+    /// Each sysctl: its file relative to the procfs root, the value, the key.
     sysctl: Vec<(CString, Vec<u8>, String)>,
-    oom_score_adj: Option<(CString, Vec<u8>)>,
+    /// What the init writes to its `oom_score_adj`.
+    oom_score_adj: Option<Vec<u8>>,
     rlimits: Vec<(libc::c_int, u64, u64, String)>,
     cwd: CString,
     uid: libc::uid_t,
@@ -340,10 +343,7 @@ impl InitPlan {
                         off.nanosecs().unwrap_or(0)
                     ));
                 }
-                Some((
-                    cstring("linux.timeOffsets", "/proc/self/timens_offsets")?,
-                    text.into_bytes(),
-                ))
+                Some(text.into_bytes())
             }
             _ => None,
         };
@@ -412,10 +412,7 @@ impl InitPlan {
                     format!("{v} is outside -1000..1000"),
                 ));
             }
-            Some(v) => Some((
-                cstring("process.oomScoreAdj", "/proc/self/oom_score_adj")?,
-                v.to_string().into_bytes(),
-            )),
+            Some(v) => Some(v.to_string().into_bytes()),
             None => None,
         };
 
@@ -604,6 +601,14 @@ impl InitPlan {
         })
     }
 
+    /// Whether the init writes to procfs (and opens the runtime's /proc for it).
+    fn writes_procfs(&self) -> bool {
+        self.time_offsets.is_some()
+            || !self.sysctl.is_empty()
+            || self.oom_score_adj.is_some()
+            || !self.exec_labels.is_empty()
+    }
+
     /// Whether Go must bring detached binds of the cgroup directories, one per hierarchy in
     /// the order of the plan's cgroup mounts ([`rootfs::detached_bind`]), after the `tasks`
     /// files.
@@ -644,11 +649,18 @@ impl InitPlan {
                 None => "join namespace".into(),
             },
             Step::TimeNamespace => "create the time namespace".into(),
-            Step::TimeOffsets => "write /proc/self/timens_offsets".into(),
+            Step::TimeOffsets => "set linux.timeOffsets (write /proc/self/timens_offsets)".into(),
             Step::CgroupNamespace => "create the cgroup namespace".into(),
             Step::Hostname => format!("set hostname {:?}", self.hostname.as_deref().unwrap_or_default()),
             Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
             Step::OpenProc => "open /proc/self/fd".into(),
+            Step::ProcFs => match index {
+                i if i == sys::ProcFsStep::Verify as u32 => {
+                    "check that the runtime's /proc is the root of a procfs (it is written through)".into()
+                }
+                i if i == sys::ProcFsStep::ReadSelf as u32 => "read the runtime's /proc/self".into(),
+                _ => "open the runtime's /proc (it is written through)".into(),
+            },
             Step::Rootfs => "rootfs".into(),
             Step::Hooks => "wait for the create hooks".into(),
             Step::Console => ConsoleStep::describe(index, self.uid),
@@ -659,7 +671,7 @@ impl InitPlan {
                 None => "set sysctl".into(),
             },
             Step::OomScoreAdj => match &self.oom_score_adj {
-                Some((_, v)) => format!(
+                Some(v) => format!(
                     "set process.oomScoreAdj {} (write /proc/self/oom_score_adj)",
                     String::from_utf8_lossy(v)
                 ),
@@ -698,12 +710,14 @@ impl InitPlan {
                 None => "set process.scheduler".into(),
             },
             Step::CpuAffinity => "set the CPU affinity (process.execCPUAffinity.final)".into(),
-            Step::OpenExecLabel => match self.exec_labels.get(i) {
-                Some(l) => format!("open {:?} for {}", l.path, l.field),
-                None => "open the exec label file".into(),
-            },
             Step::ExecLabel => match self.exec_labels.get(i) {
-                Some(l) => format!("set {} {:?}", l.field, String::from_utf8_lossy(&l.content)),
+                Some(l) => format!(
+                    "set {} {:?} (write /proc/self/{})",
+                    l.field,
+                    String::from_utf8_lossy(&l.content),
+                    l.name.to_string_lossy()
+                ),
+
                 None => "set the exec label".into(),
             },
             Step::Personality => format!("set linux.personality {:#x}", self.personality.unwrap_or(0)),
@@ -756,17 +770,27 @@ impl InitPlan {
             step!(sys::setresgid(0), Step::BecomeRoot);
             step!(sys::setresuid(0), Step::BecomeRoot);
         }
+        // Every procfs write goes through the runtime's own /proc, verified here, before any
+        // container mount exists; it is closed before the container's filesystem is set up.
+        let procfs = if self.writes_procfs() {
+            match sys::ProcFs::open() {
+                Ok(p) => Some(p),
+                Err((part, errno)) => return fail(Step::ProcFs, part as u32, errno),
+            }
+        } else {
+            None
+        };
         if self.new_time {
             step!(
                 namespaces::sys::unshare(NamespaceKind::Time.clone_flag()),
                 Step::TimeNamespace
             );
-            if let Some((path, content)) = &self.time_offsets {
+            if let (Some(content), Some(procfs)) = (&self.time_offsets, &procfs) {
                 // /proc/self files of a non-dumpable process belong to the host's
                 // root, whom a new user namespace cannot write as: be dumpable for
                 // this one write, while nothing but this process is in the container.
                 step!(sys::prctl(libc::PR_SET_DUMPABLE, 1), Step::Prctl);
-                step!(namespaces::sys::write_file(path, content), Step::TimeOffsets);
+                step!(procfs.write_self(c"timens_offsets", content), Step::TimeOffsets);
                 step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
             }
         }
@@ -822,20 +846,23 @@ impl InitPlan {
         } else {
             -1
         };
-        // The label files of the host's /proc, opened before the container's /proc
-        // (which the image could fake) is in place; written just before exec.
-        let mut label_fds = [-1; 2];
-        for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
-            label_fds[i] = step!(
-                sys::openat(libc::AT_FDCWD, &label.path, libc::O_WRONLY),
-                Step::OpenExecLabel,
-                i
-            );
-        }
-        // Through the host's /proc, in the container's namespaces: the rootfs may make
-        // the container's /proc/sys read-only.
-        for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
-            step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
+        if let Some(procfs) = procfs {
+            // Through the runtime's /proc, in the container's namespaces (a sysctl file is the
+            // one of the namespace of the process that opens it): the rootfs may make the
+            // container's /proc/sys read-only, and its mounts could redirect the writes.
+            for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
+                step!(procfs.write(path, value), Step::Sysctl, i);
+            }
+            if let Some(value) = &self.oom_score_adj {
+                step!(procfs.write_self(c"oom_score_adj", value), Step::OomScoreAdj);
+            }
+            // The labels the exec takes (and only the exec: they change nothing before it);
+            // before no_new_privs, as runc applies AppArmor's.
+            for (i, label) in self.exec_labels.iter().enumerate() {
+                step!(procfs.write_self(&label.name, &label.content), Step::ExecLabel, i);
+            }
+            // No fd of the host's procfs is left once the container's filesystem is in place.
+            drop(procfs);
         }
         // With create hooks the mounts are all in place before the root switch, where the hooks
         // run; otherwise binds of cgroup directories the parent is still making are left for
@@ -858,9 +885,6 @@ impl InitPlan {
             },
             None => -1,
         };
-        if let Some((path, value)) = &self.oom_score_adj {
-            step!(namespaces::sys::write_file(path, value), Step::OomScoreAdj);
-        }
         // I/O priority while the init still has every capability (an RT class needs
         // CAP_SYS_ADMIN).
         if let Some(prio) = self.io_priority {
@@ -943,11 +967,6 @@ impl InitPlan {
             return fail(Step::Lookup, 0, libc::ENOENT);
         };
 
-        // The labels the exec takes; before no_new_privs, as runc applies AppArmor's.
-        for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
-            step!(sys::write(label_fds[i], &label.content), Step::ExecLabel, i);
-            sys::close(label_fds[i]);
-        }
         if self.no_new_privileges {
             step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
         }
