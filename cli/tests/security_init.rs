@@ -5,11 +5,11 @@
 //! (CVE-2016-9962), and a console bind that follows no image symlink (CVE-2025-52565).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 mod common;
 
-use common::{Guard, ocirun, run_status};
+use common::{Guard, ocirun, run_detached, run_status};
 use serde_json::json;
 use test_support::{Bundle, require_prerequisites, unique_id};
 
@@ -82,5 +82,186 @@ fn cve_2025_52881_sysctl_write_is_not_redirected_by_a_bind_mount() {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7654321");
+    }
+}
+
+/// Runs `cmd` with null stdin; returns whether it succeeded, its stdout and its stderr.
+fn run_output(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A shell script that reports, from a working directory of `/proc/self/fd/N`, whether it
+/// reached the host's procfs: the test process's own pid exists only there (the container has
+/// its own pid namespace), and the host's core_pattern.
+fn host_probe() -> String {
+    format!(
+        "test -d ../../{me} && echo REACHED-HOST-PROC; cat ../../1/comm; \
+         test -w ../../sys/kernel/core_pattern && echo WRITABLE; pwd",
+        me = std::process::id()
+    )
+}
+
+/// Asserts that the output of [`host_probe`] shows no sign of the host.
+fn assert_no_host(what: &str, out: &str, err: &str) {
+    let host_comm = std::fs::read_to_string("/proc/1/comm").unwrap();
+    let host_comm = host_comm.trim();
+    assert!(
+        !out.contains("REACHED-HOST-PROC") && !out.contains("WRITABLE"),
+        "{what}: the container reached the host's procfs:\n{out}\n{err}"
+    );
+    // The container's pid 1 is its own shell; the host's pid 1 has another name here.
+    if host_comm != "sh" {
+        assert!(
+            !out.lines().any(|l| l == host_comm),
+            "{what}: the container read the host's pid 1 name {host_comm:?}:\n{out}\n{err}"
+        );
+    }
+}
+
+/// The init's fd numbers that may lead out of it.
+const FDS_TO_TRY: std::ops::RangeInclusive<u32> = 3..=10;
+
+#[test]
+fn cve_2024_21626_cwd_through_leaked_proc_fd_does_not_reach_the_host() {
+    require_prerequisites();
+    let probe = host_probe();
+    for n in FDS_TO_TRY {
+        let mut b = Bundle::new(&["sh", "-c", &probe]);
+        b.spec["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+        b.write();
+        let root = b.state_root();
+        let id = unique_id("sec21626");
+        let _g = Guard(root.clone(), id.clone());
+        let (ok, out, err) = run_output(ocirun(&root).args(["run", "--bundle"]).arg(b.path()).arg(&id));
+        assert_no_host(&format!("cwd /proc/self/fd/{n}"), &out, &err);
+        if !ok {
+            assert!(err.contains("process.cwd"), "cwd /proc/self/fd/{n}: {err}");
+        }
+    }
+}
+
+/// Every fd of `pid`, with where it leads and what the host says it is, minus the fds a
+/// process may hold with no way out of a container: stdio, /dev/null, pipes, sockets,
+/// and the exec fifo (a fifo is no directory: nothing resolves through it).
+fn fds_leading_out(pid: i64, exec_fifo: &Path) -> Vec<String> {
+    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+    let mut bad = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("list {}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        // 0, 1 and 2 are the stdio ocirun was given, which the container gets.
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u32>().ok())
+            <= Some(2)
+        {
+            continue;
+        }
+        let Ok(target) = std::fs::read_link(&path) else {
+            continue;
+        };
+        let t = target.to_string_lossy();
+        let kind = std::fs::metadata(&path).map(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            let ft = m.file_type();
+            if ft.is_dir() {
+                "directory"
+            } else if ft.is_fifo() {
+                "fifo"
+            } else if ft.is_socket() {
+                "socket"
+            } else if ft.is_char_device() {
+                "char device"
+            } else {
+                "file"
+            }
+        });
+        let fine = t == "/dev/null"
+            || t.starts_with("pipe:[")
+            || t.starts_with("socket:[")
+            || (target == exec_fifo && matches!(kind, Ok("fifo")));
+        if !fine {
+            bad.push(format!("{} -> {t} ({kind:?})", path.display()));
+        }
+    }
+    bad
+}
+
+#[test]
+fn cve_2024_21626_created_init_holds_no_host_fd() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["true"]);
+    // Everything that makes the init open something of the host's: a namespace joined by
+    // path, procfs writes (sysctl, oom_score_adj).
+    let ns = b.spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "uts");
+    // ocirun's own, resolved by ocirun: the host's uts namespace.
+    ns.push(json!({"type": "uts", "path": "/proc/self/ns/uts"}));
+    b.spec["hostname"] = json!(null);
+    b.spec["linux"]["sysctl"] = json!({"kernel.shmmax": "7654321"});
+    b.spec["process"]["oomScoreAdj"] = json!(321);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("sec21626");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(ocirun(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
+    let pid = common::state(&root, &id)["pid"].as_i64().unwrap();
+    let fifo = root.join(&id).join("exec.fifo");
+    let bad = fds_leading_out(pid, &fifo);
+    assert!(
+        bad.is_empty(),
+        "the created init holds fds that lead out:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn cve_2024_21626_exec_cwd_through_leaked_fd_does_not_reach_the_host() {
+    require_prerequisites();
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("sec21626x");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    let probe = host_probe();
+    for n in FDS_TO_TRY {
+        // A process.json with an oomScoreAdj: the exec'd process's init then writes to procfs.
+        let process = json!({
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh", "-c", &probe],
+            "env": ["PATH=/bin"],
+            "cwd": format!("/proc/self/fd/{n}"),
+            "oomScoreAdj": 222,
+        });
+        let process_file = b.path().join(format!("process-{n}.json"));
+        std::fs::write(&process_file, process.to_string()).unwrap();
+        let (ok, out, err) = run_output(ocirun(&root).arg("exec").arg("--process").arg(&process_file).arg(&id));
+        assert_no_host(&format!("exec with cwd /proc/self/fd/{n}"), &out, &err);
+        if !ok {
+            assert!(err.contains("process.cwd"), "exec with cwd /proc/self/fd/{n}: {err}");
+        }
+        // The same through the flag.
+        let (ok, out, err) = run_output(
+            ocirun(&root)
+                .args(["exec", "--cwd"])
+                .arg(format!("/proc/self/fd/{n}"))
+                .args([&id, "sh", "-c", &probe]),
+        );
+        assert_no_host(&format!("exec --cwd /proc/self/fd/{n}"), &out, &err);
+        if !ok {
+            assert!(err.contains("process.cwd"), "exec --cwd /proc/self/fd/{n}: {err}");
+        }
     }
 }

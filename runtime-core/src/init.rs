@@ -47,7 +47,6 @@ steps!(
     CgroupNamespace,
     Hostname,
     Domainname,
-    OpenProc,
     ProcFs,
     Rootfs,
     Hooks,
@@ -172,7 +171,6 @@ pub(crate) struct InitPlan {
     time_offsets: Option<Vec<u8>>,
     hostname: Option<CString>,
     domainname: Option<CString>,
-    proc_self_fd: CString,
     /// The filesystem setup; `None` for exec, which joins the container's.
     pub mounts: Option<MountPlan>,
     /// Stop before the root switch for the parent to run the create hooks.
@@ -211,8 +209,9 @@ pub(crate) struct InitPlan {
     exe_candidates: Vec<CString>,
     pub arg0: String,
     preserve_fds: u32,
+    /// The exec fifo's read end, which `start` writes a byte to: the init waits for it after
+    /// Ready. `None`: the init execs right after Ready (run, exec).
     fifo_fd: Option<OwnedFd>,
-    fifo_name: CString,
     stdio: [Option<OwnedFd>; 3],
     sync: Option<OwnedFd>,
     keep_fds: Vec<libc::c_uint>,
@@ -519,7 +518,6 @@ impl InitPlan {
             o.map(|fd| raise_fd(fd, min_fd)).transpose()?,
             e.map(|fd| raise_fd(fd, min_fd)).transpose()?,
         ];
-        let fifo_name = cstring("exec fifo", fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string())?;
 
         let sync = raise_fd(opts.sync, min_fd)?;
         let late_cgroup_binds = if mounts.as_ref().is_some_and(MountPlan::has_late_cgroup_binds) {
@@ -559,7 +557,6 @@ impl InitPlan {
             time_offsets,
             hostname: hostname.transpose()?,
             domainname: domainname.transpose()?,
-            proc_self_fd: cstring("proc", "/proc/self/fd")?,
             mounts,
             create_hooks,
             terminal,
@@ -591,7 +588,6 @@ impl InitPlan {
             arg0,
             preserve_fds: opts.preserve_fds,
             fifo_fd,
-            fifo_name,
             stdio,
             sync: Some(sync),
             keep_fds,
@@ -653,7 +649,6 @@ impl InitPlan {
             Step::CgroupNamespace => "create the cgroup namespace".into(),
             Step::Hostname => format!("set hostname {:?}", self.hostname.as_deref().unwrap_or_default()),
             Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
-            Step::OpenProc => "open /proc/self/fd".into(),
             Step::ProcFs => match index {
                 i if i == sys::ProcFsStep::Verify as u32 => {
                     "check that the runtime's /proc is the root of a procfs (it is written through)".into()
@@ -681,6 +676,10 @@ impl InitPlan {
                 Some((_, soft, hard, name)) => format!("set process.rlimits {name} soft {soft} hard {hard}"),
                 None => "set rlimit".into(),
             },
+            Step::Chdir if index == CWD_OUTSIDE_ROOT => format!(
+                "process.cwd {:?} is outside the container's root: possible container breakout",
+                self.cwd
+            ),
             Step::Chdir => format!("chdir to process.cwd {:?}", self.cwd),
             Step::BoundingSet => format!(
                 "drop capability {} from the bounding set",
@@ -717,7 +716,6 @@ impl InitPlan {
                     String::from_utf8_lossy(&l.content),
                     l.name.to_string_lossy()
                 ),
-
                 None => "set the exec label".into(),
             },
             Step::Personality => format!("set linux.personality {:#x}", self.personality.unwrap_or(0)),
@@ -797,6 +795,11 @@ impl InitPlan {
         for (i, (kind, fd, _)) in self.join.iter().enumerate() {
             step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
         }
+        // The namespace files are the host's: closed as soon as they are joined (the plan is
+        // never dropped in the child, which execs or exits).
+        for (_, fd, _) in &self.join {
+            sys::close(fd.as_raw_fd());
+        }
         // Go brings the fds for the cgroup: each v1 `tasks` file, then the late binds.
         let mut go_fds: [Option<OwnedFd>; sys::MAX_MSG_FDS] = [const { None }; sys::MAX_MSG_FDS];
         let tasks = self.cgroup_names.len();
@@ -837,15 +840,6 @@ impl InitPlan {
         if let Some(d) = &self.domainname {
             step!(namespaces::sys::setdomainname(d), Step::Domainname);
         }
-        // The host's /proc/self/fd, kept to reopen the exec fifo after pivot_root.
-        let proc_fd = if self.fifo_fd.is_some() {
-            step!(
-                sys::openat(libc::AT_FDCWD, &self.proc_self_fd, libc::O_PATH | libc::O_DIRECTORY),
-                Step::OpenProc
-            )
-        } else {
-            -1
-        };
         if let Some(procfs) = procfs {
             // Through the runtime's /proc, in the container's namespaces (a sysctl file is the
             // one of the namespace of the process that opens it): the rootfs may make the
@@ -918,7 +912,10 @@ impl InitPlan {
         for (i, (res, soft, hard, _)) in self.rlimits.iter().enumerate() {
             step!(sys::setrlimit(*res, *soft, *hard), Step::Rlimit, i);
         }
+        // Every fd of the host's is closed by now (the exec fifo, a fifo, is no directory to
+        // resolve through): the cwd resolves in the container, and must stay in its root.
         step!(sys::chdir(&self.cwd), Step::Chdir);
+        step!(sys::verify_cwd(), Step::Chdir, CWD_OUTSIDE_ROOT);
         // The scheduler while the init still has every capability (an RT policy and a negative
         // nice need CAP_SYS_NICE), in its cgroup: a v1 cpu cgroup without RT runtime refuses an
         // RT task.
@@ -1005,15 +1002,12 @@ impl InitPlan {
             Step::WaitStart
         );
 
-        if self.fifo_fd.is_some() {
-            // Blocks until `start` opens the fifo for reading.
-            let fifo = match sys::openat(proc_fd, &self.fifo_name, libc::O_WRONLY) {
-                Ok(fd) => fd,
-                Err(_) => return 1,
-            };
-            let _ = sys::write(fifo, b"0");
-            sys::close(fifo);
-            sys::close(proc_fd);
+        if let Some(fifo) = &self.fifo_fd {
+            // Blocks until `start` writes its byte; a writer that leaves without one is no start.
+            if wait_start(fifo.as_raw_fd()).is_err() {
+                let _ = sys::write(2, b"ocirun: the exec fifo closed without a start\n");
+                return 1;
+            }
         }
         let errno = sys::execve(exe, &self.argv_ptrs, &self.envp_ptrs);
         let _ = sys::write(2, b"ocirun: exec of the container process failed\n");
@@ -1069,6 +1063,26 @@ fn hooks_pause(sync: libc::c_int) -> Result<(), i32> {
             _ => Err(libc::EPROTO),
         },
         _ => Err(libc::EPIPE),
+    }
+}
+
+/// The index of [`Step::Chdir`] that says the cwd is outside the container's root.
+const CWD_OUTSIDE_ROOT: u32 = 1;
+
+/// Waits for `start`'s byte on the exec fifo's read end.
+///
+/// Runs in the child: no allocation, no locks.
+fn wait_start(fifo: libc::c_int) -> Result<(), i32> {
+    let mut byte = [0u8; 1];
+    loop {
+        sys::poll_in(fifo)?;
+        match sys::read(fifo, &mut byte) {
+            Ok(1) => return Ok(()),
+            // Only a writer that closed with nothing written makes the fifo readable and empty.
+            Ok(_) => return Err(libc::EPIPE),
+            Err(libc::EAGAIN | libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

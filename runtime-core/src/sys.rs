@@ -591,6 +591,54 @@ pub fn readlinkat(dirfd: libc::c_int, name: &CStr, buf: &mut [u8]) -> Result<usi
     if n >= buf.len() { Err(libc::ENAMETOOLONG) } else { Ok(n) }
 }
 
+/// The working directory as the kernel's getcwd(2) reports it, into `buf`; returns its
+/// length without the NUL. A directory outside this process's root comes back as
+/// "(unreachable)/...", one that is gone as ENOENT.
+pub fn getcwd(buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: the raw system call writes at most buf.len() bytes into buf (glibc's wrapper
+    // would turn "(unreachable)" into ENOENT, and allocates when asked to).
+    let n = check(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) })? as usize;
+    Ok(n.saturating_sub(1))
+}
+
+/// Checks that the working directory is inside this process's root, as runc's verifyCwd: the
+/// kernel's getcwd reports one outside it as "(unreachable)/..." and one that is gone as
+/// ENOENT. Either is ENOENT here.
+///
+/// Runs in the child: no allocation, no locks.
+pub fn verify_cwd() -> Result<(), i32> {
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    let len = getcwd(&mut buf)?;
+    match buf.get(..len) {
+        Some([b'/', ..]) => Ok(()),
+        _ => Err(libc::ENOENT),
+    }
+}
+
+/// Waits until `fd` is readable or hung up (poll(2) with no timeout); returns its `revents`.
+pub fn poll_in(fd: libc::c_int) -> Result<libc::c_short, i32> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: pfd is one live pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        check(n.into())?;
+        return Ok(pfd.revents);
+    }
+}
+
+/// Reads into `buf` from `fd`; returns how many bytes came (0: end of file).
+pub fn read(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: buf is a live, writable slice of the given length.
+    check(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long).map(|n| n as usize)
+}
+
 /// The procfs the init writes through: the runtime's own `/proc`, opened and verified (the
 /// root of a procfs) before any container mount exists, so that no mount of the container's
 /// can redirect a write (CVE-2025-52881). Every file is opened beneath it with `openat2`,
@@ -952,6 +1000,19 @@ mod tests {
                     ) == 0
             };
             tmpfs && refused && sys && matches!(ProcFs::open(), Err((ProcFsStep::Verify, libc::EXDEV)))
+        });
+    }
+
+    #[test]
+    fn a_cwd_outside_the_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+        in_forked_child(|| {
+            let inside = verify_cwd().is_ok();
+            // SAFETY: chroot to a directory of this test while the cwd stays where it was, in
+            // this forked child only.
+            let chrooted = unsafe { libc::chroot(root.as_ptr()) } == 0;
+            inside && chrooted && verify_cwd() == Err(libc::ENOENT)
         });
     }
 
