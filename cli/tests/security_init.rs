@@ -265,3 +265,73 @@ fn cve_2024_21626_exec_cwd_through_leaked_fd_does_not_reach_the_host() {
         }
     }
 }
+
+#[test]
+fn cve_2016_9962_exec_into_a_created_container_cannot_read_the_init() {
+    require_prerequisites();
+    let b = Bundle::new(&["true"]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("sec9962");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(ocirun(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
+    // Each probe prints its marker only when it reached something of the init; none blocks
+    // (nothing is read from the init's fds, which include a fifo and a socket).
+    let script = "\
+        for f in /proc/1/fd/*; do l=$(readlink $f) && echo \"FD-READ $f -> $l\"; done; \
+        for f in /proc/1/fd/*; do t=$(stat -L -c %F $f 2>/dev/null) && echo \"FD-STAT $f: $t\"; done; \
+        ls /proc/1/fd/*/ >/dev/null 2>&1 && echo FD-DIR-WALKED; \
+        cat /proc/1/environ >/dev/null 2>&1 && echo ENVIRON-READ; \
+        (exec 3</proc/1/mem) 2>/dev/null && echo MEM-OPENED; \
+        ls /proc/1/root/ >/dev/null 2>&1 && echo ROOT-WALKED; \
+        ls /proc/1/cwd/ >/dev/null 2>&1 && echo CWD-WALKED; \
+        cat /proc/1/maps >/dev/null 2>&1 && echo MAPS-READ; \
+        readlink /proc/1/exe && echo EXE-READ; \
+        for f in /proc/self/fd/*; do echo \"SELF $f -> $(readlink $f)\"; done; \
+        echo DONE";
+    let (ok, out, err) = run_output(ocirun(&root).args(["exec", &id, "sh", "-c", script]));
+    assert!(ok && out.contains("DONE"), "exec failed: {err}\n{out}");
+    for marker in [
+        "FD-READ",
+        "FD-STAT",
+        "FD-DIR-WALKED",
+        "ENVIRON-READ",
+        "MEM-OPENED",
+        "ROOT-WALKED",
+        "CWD-WALKED",
+        "MAPS-READ",
+        "EXE-READ",
+    ] {
+        assert!(
+            !out.contains(marker),
+            "the exec'd process read the created init ({marker}):\n{out}"
+        );
+    }
+    // The exec'd process's own fds: its stdio, the pipes of the shell's command substitutions
+    // and the directory its glob opened, none of the host's (readlink of an fd the shell no
+    // longer has prints nothing).
+    for line in out.lines().filter(|l| l.starts_with("SELF ")) {
+        let target = line.split(" -> ").nth(1).unwrap_or_default();
+        let fd: u32 = line
+            .trim_start_matches("SELF /proc/self/fd/")
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(99);
+        assert!(
+            fd <= 2
+                || target.is_empty()
+                || target.starts_with("pipe:[")
+                || target.starts_with("/proc/") && target.ends_with("/fd"),
+            "the exec'd process holds fd {fd} -> {target}:\n{out}"
+        );
+    }
+    // Nothing of the host's is left in the init for the exec'd process to find.
+    let pid = common::state(&root, &id)["pid"].as_i64().unwrap();
+    let bad = fds_leading_out(pid, &root.join(&id).join("exec.fifo"));
+    assert!(
+        bad.is_empty(),
+        "the created init holds fds that lead out:\n{}",
+        bad.join("\n")
+    );
+}

@@ -767,6 +767,8 @@ impl InitPlan {
             }
             step!(sys::setresgid(0), Step::BecomeRoot);
             step!(sys::setresuid(0), Step::BecomeRoot);
+            // The change of user set dumpable to fs.suid_dumpable.
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         }
         // Every procfs write goes through the runtime's own /proc, verified here, before any
         // container mount exists; it is closed before the container's filesystem is set up.
@@ -799,6 +801,10 @@ impl InitPlan {
         // never dropped in the child, which execs or exits).
         for (_, fd, _) in &self.join {
             sys::close(fd.as_raw_fd());
+        }
+        if self.join.iter().any(|(kind, _, _)| *kind == NamespaceKind::User) {
+            // Joining a user namespace may have set dumpable to fs.suid_dumpable.
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         }
         // Go brings the fds for the cgroup: each v1 `tasks` file, then the late binds.
         let mut go_fds: [Option<OwnedFd>; sys::MAX_MSG_FDS] = [const { None }; sys::MAX_MSG_FDS];
