@@ -11,7 +11,7 @@ mod common;
 
 use common::{Guard, ocirun, run_detached, run_status};
 use serde_json::json;
-use test_support::{Bundle, require_prerequisites, unique_id};
+use test_support::{Bundle, ConsoleSocket, require_prerequisites, unique_id};
 
 /// A host temp file with known content, and that content.
 fn host_file(dir: &Path, name: &str) -> (PathBuf, &'static str) {
@@ -333,5 +333,59 @@ fn cve_2016_9962_exec_into_a_created_container_cannot_read_the_init() {
         bad.is_empty(),
         "the created init holds fds that lead out:\n{}",
         bad.join("\n")
+    );
+}
+
+#[test]
+fn cve_2025_52565_console_bind_refuses_an_image_symlink() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.spec["process"]["terminal"] = json!(true);
+    b.spec["root"]["readonly"] = json!(false);
+    // No /dev tmpfs: the image's /dev is the container's, with its console a symlink to procfs.
+    b.spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/dev");
+    std::fs::create_dir_all(b.rootfs().join("dev/pts")).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/console")).unwrap();
+    b.write();
+    let core_pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let root = b.state_root();
+    let id = unique_id("sec52565");
+    let _g = Guard(root.clone(), id.clone());
+    let console = ConsoleSocket::new();
+    let (created, err) = run_status(
+        ocirun(&root)
+            .args(["create", "--console-socket"])
+            .arg(console.path())
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(&id),
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        core_pattern
+    );
+    if created {
+        let _master = console.accept_master();
+        let pid = common::state(&root, &id)["pid"].as_i64().unwrap();
+        let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        let mounts: Vec<&str> = mountinfo
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|m| m.starts_with("/proc/sys/kernel") || m == "/dev/console")
+            })
+            .collect();
+        panic!(
+            "create accepted the image's /dev/console symlink and bound the pty:\n{}",
+            mounts.join("\n")
+        );
+    }
+    assert!(
+        err.contains("/dev/console"),
+        "create failed without naming /dev/console: {err}"
     );
 }

@@ -78,6 +78,7 @@ steps!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 enum ConsoleStep {
+    OpenDev,
     OpenPts,
     CheckDevpts,
     OpenPtmx,
@@ -86,6 +87,7 @@ enum ConsoleStep {
     Peer,
     CreateConsole,
     OpenConsole,
+    CheckConsole,
     MountConsole,
     SendMaster,
     Setsid,
@@ -94,7 +96,8 @@ enum ConsoleStep {
 }
 
 impl ConsoleStep {
-    const ALL: [ConsoleStep; 13] = [
+    const ALL: [ConsoleStep; 15] = [
+        ConsoleStep::OpenDev,
         ConsoleStep::OpenPts,
         ConsoleStep::CheckDevpts,
         ConsoleStep::OpenPtmx,
@@ -103,6 +106,7 @@ impl ConsoleStep {
         ConsoleStep::Peer,
         ConsoleStep::CreateConsole,
         ConsoleStep::OpenConsole,
+        ConsoleStep::CheckConsole,
         ConsoleStep::MountConsole,
         ConsoleStep::SendMaster,
         ConsoleStep::Setsid,
@@ -118,7 +122,8 @@ impl ConsoleStep {
     /// What it was doing, for the parent's error.
     fn describe(index: u32, uid: libc::uid_t) -> String {
         let what = match ConsoleStep::ALL.into_iter().find(|s| *s as u32 == index) {
-            Some(ConsoleStep::OpenPts) => "open /dev/pts",
+            Some(ConsoleStep::OpenDev) => "open /dev (no symlink may lead there)",
+            Some(ConsoleStep::OpenPts) => "open /dev/pts (no symlink may lead there)",
             Some(ConsoleStep::CheckDevpts) => "check that /dev/pts is a devpts mount (process.terminal needs one)",
             Some(ConsoleStep::OpenPtmx) => "open /dev/pts/ptmx",
             Some(ConsoleStep::Unlock) => "unlock the pty",
@@ -126,6 +131,9 @@ impl ConsoleStep {
             Some(ConsoleStep::Peer) => "open the pty peer",
             Some(ConsoleStep::CreateConsole) => "create /dev/console",
             Some(ConsoleStep::OpenConsole) => "open /dev/console",
+            Some(ConsoleStep::CheckConsole) => {
+                "check /dev/console: it must be a regular file or a character device, not a symlink, and not on procfs or sysfs"
+            }
             Some(ConsoleStep::MountConsole) => "bind-mount the pty onto /dev/console",
             Some(ConsoleStep::SendMaster) => "send the pty master to the runtime",
             Some(ConsoleStep::Setsid) => "start a new session",
@@ -1110,8 +1118,31 @@ fn console_size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16
 ///
 /// Runs in the child: no allocation, no locks.
 fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
-    let pts = sys::openat(libc::AT_FDCWD, c"/dev/pts", libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(ConsoleStep::OpenPts.failed())?;
+    // The container's /dev, reached through no symlink the image could have planted: the pty
+    // and the console are looked up beneath it.
+    let dev = sys::openat2(
+        libc::AT_FDCWD,
+        c"/dev",
+        libc::O_PATH | libc::O_DIRECTORY,
+        libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
+    .map_err(ConsoleStep::OpenDev.failed())?;
+    let slave = open_pty(sync, dev, terminal);
+    sys::close(dev);
+    slave
+}
+
+/// [`open_console`] with the container's /dev open as `dev`.
+///
+/// Runs in the child: no allocation, no locks.
+fn open_pty(sync: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+    let pts = sys::openat2(
+        dev,
+        c"pts",
+        libc::O_PATH | libc::O_DIRECTORY,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
+    .map_err(ConsoleStep::OpenPts.failed())?;
     // Only a devpts mount's own ptmx is opened: not a device node an image planted there.
     let devpts = match sys::is_devpts(pts) {
         Ok(true) => Ok(()),
@@ -1130,7 +1161,7 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
     );
     sys::close(pts);
     let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
-    let slave = pty_pair(master, terminal);
+    let slave = pty_pair(master, dev, terminal);
     let sent = slave.and_then(|_| {
         sys::send_with_fds(
             sync,
@@ -1153,10 +1184,11 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
     }
 }
 
-/// Unlocks and sizes the pty of `master`, opens its peer and mounts the peer on /dev/console.
+/// Unlocks and sizes the pty of `master`, opens its peer and mounts the peer on `console` in
+/// the container's /dev (`dev`).
 ///
 /// Runs in the child: no allocation, no locks.
-fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+fn pty_pair(master: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
     sys::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
     if let Some((rows, cols)) = terminal.size {
         sys::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
@@ -1166,16 +1198,25 @@ fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u3
         return Ok(slave);
     }
     // runc's mountConsole: programs that write to /dev/console reach the container's pty.
-    let mounted = match sys::mknodat(libc::AT_FDCWD, c"/dev/console", libc::S_IFREG | 0o666) {
+    // The image's /dev/console is bound over only if it is a file or a device of its own
+    // (CVE-2025-52565): a symlink (to a procfs file, say) is refused, not followed.
+    let mounted = match sys::mknodat(dev, c"console", libc::S_IFREG | 0o666) {
         Ok(()) | Err(libc::EEXIST) => Ok(()),
         Err(e) => Err((ConsoleStep::CreateConsole as u32, e)),
     }
     .and_then(|()| {
-        sys::openat(libc::AT_FDCWD, c"/dev/console", libc::O_PATH | libc::O_NOFOLLOW)
-            .map_err(ConsoleStep::OpenConsole.failed())
+        sys::openat2(
+            dev,
+            c"console",
+            libc::O_PATH | libc::O_NOFOLLOW,
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+        )
+        .map_err(ConsoleStep::OpenConsole.failed())
     })
     .and_then(|console| {
-        let r = sys::bind_fd_onto_fd(slave, console).map_err(ConsoleStep::MountConsole.failed());
+        let r = check_console(console)
+            .map_err(ConsoleStep::CheckConsole.failed())
+            .and_then(|()| sys::bind_fd_onto_fd(slave, console).map_err(ConsoleStep::MountConsole.failed()));
         sys::close(console);
         r
     });
@@ -1186,4 +1227,23 @@ fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u3
             Err(e)
         }
     }
+}
+
+/// Checks that the file behind `console` (an `O_PATH` fd that followed no symlink) may have
+/// the pty bound over it: a regular file or a character device, on neither procfs nor sysfs.
+///
+/// Runs in the child: no allocation, no locks.
+fn check_console(console: libc::c_int) -> Result<(), i32> {
+    let mode = sys::fstat(console)?.st_mode & libc::S_IFMT;
+    if mode == libc::S_IFLNK {
+        return Err(libc::ELOOP);
+    }
+    if mode != libc::S_IFREG && mode != libc::S_IFCHR {
+        return Err(libc::EINVAL);
+    }
+    let fs = sys::fs_type(console)?;
+    if fs == libc::PROC_SUPER_MAGIC as libc::c_long || fs == libc::SYSFS_MAGIC as libc::c_long {
+        return Err(libc::EXDEV);
+    }
+    Ok(())
 }
