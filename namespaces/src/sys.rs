@@ -48,28 +48,6 @@ pub fn setdomainname(name: &CStr) -> Result<(), i32> {
     check(ret.into()).map(drop)
 }
 
-/// Writes `content` to the file at `path` in one write(2), as /proc files that
-/// take a whole record at once require. Runs in the child: no allocation, no locks.
-pub fn write_file(path: &CStr, content: &[u8]) -> Result<(), i32> {
-    // SAFETY: path is a valid NUL-terminated string; flags are constants.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(errno());
-    }
-    // SAFETY: fd was just opened; content is a live slice for the call.
-    let n = unsafe { libc::write(fd, content.as_ptr().cast(), content.len()) };
-    let result = if n < 0 {
-        Err(errno())
-    } else if n as usize != content.len() {
-        Err(libc::EIO)
-    } else {
-        Ok(())
-    };
-    // SAFETY: fd is ours and closed exactly once.
-    unsafe { libc::close(fd) };
-    result
-}
-
 /// Opens a namespace file given in the spec, and checks that it is of `kind`.
 ///
 /// Runs in the parent; the fd is later passed to [`setns`] in the child.

@@ -292,10 +292,10 @@ impl ContainerBuilder {
     }
 
     /// Creates the container, handing back what create allocated, for the caller to free once
-    /// the init has exec'd (see [`Leftovers`]). With `starting` (run), the read end of the exec
-    /// fifo is opened before the init is cloned when no startContainer hook has to run between
-    /// Ready and the exec: the init then execs right after Ready, without waiting for this
-    /// process to wake up and open the fifo (start reads the init's byte afterwards).
+    /// the init has exec'd (see [`Leftovers`]). With `starting` (run), when no startContainer
+    /// hook has to run between Ready and the exec, the init gets no exec fifo: it execs right
+    /// after Ready, without waiting for this process to wake up and write to it (the container
+    /// is never seen `created`: this process holds its directory's lock until it is started).
     fn create_keeping(mut self, starting: bool) -> Result<(Container, Leftovers)> {
         let (bundle, spec, rootfs) = self.resolve()?;
         check_passed_fds(self.listen_fds.saturating_add(self.io.preserve_fds))?;
@@ -311,7 +311,7 @@ impl ContainerBuilder {
             poststop: None,
         };
         let opts = CreateOptions {
-            open_fifo: starting && !hooks::any(spec.hooks().as_ref(), &[HookKind::StartContainer]),
+            exec_fifo: !starting || hooks::any(spec.hooks().as_ref(), &[HookKind::StartContainer]),
             no_pivot: self.no_pivot,
             systemd_cgroup: self.systemd_cgroup,
             preserve_fds: self.listen_fds.saturating_add(self.io.preserve_fds),
@@ -324,7 +324,7 @@ impl ContainerBuilder {
             pidfd,
             pty_master,
             plan,
-            fifo,
+            exec_fifo,
         } = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
         // Until the end, a failure still kills the init: it goes back into the undo.
         undo.child = Some(pidfd);
@@ -350,7 +350,7 @@ impl ContainerBuilder {
             c,
             Leftovers {
                 dir,
-                fifo,
+                exec_fifo,
                 _plan: plan,
                 _spec: spec,
             },
@@ -359,9 +359,9 @@ impl ContainerBuilder {
 
     /// Creates and starts the container (runc's `run`, without the wait).
     pub fn run(self) -> Result<Container> {
-        let (mut c, mut leftovers) = self.create_keeping(true)?;
+        let (mut c, leftovers) = self.create_keeping(true)?;
         // Still under create's lock on the directory: nobody can have started or deleted it.
-        let started = c.start_in(&leftovers.dir, leftovers.fifo.take());
+        let started = c.start_in(&leftovers.dir, leftovers.exec_fifo);
         // Freed once start has let the init exec, off the path to it; the lock goes too.
         drop(leftovers);
         if let Err(e) = started {
@@ -379,8 +379,8 @@ impl ContainerBuilder {
 /// on the exec fifo.
 struct Leftovers {
     dir: ContainerDir,
-    /// The exec fifo's read end, opened early (see [`ContainerBuilder::create_keeping`]).
-    fifo: Option<std::fs::File>,
+    /// Whether the init waits on the exec fifo (see [`ContainerBuilder::create_keeping`]).
+    exec_fifo: bool,
     _plan: InitPlan,
     _spec: Spec,
 }
@@ -591,8 +591,9 @@ fn init_error(plan: &InitPlan, m: Msg) -> Error {
 
 /// The builder settings that reach the init plan.
 struct CreateOptions {
-    /// Open the exec fifo's read end before the clone, for a start right after Ready.
-    open_fifo: bool,
+    /// Make the exec fifo the init waits on after Ready for `start`; without it the init execs
+    /// right after Ready.
+    exec_fifo: bool,
     no_pivot: bool,
     systemd_cgroup: bool,
     preserve_fds: u32,
@@ -637,29 +638,27 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         (cgroup.clone_into_fd().map_err(Error::Cgroup)?, tasks)
     };
 
-    let fifo_path = dir.fifo_path();
-    let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::spec("--root", "contains a NUL byte"))?;
-    // SAFETY: c_fifo is a valid path; mkfifo only creates a node.
-    if unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o622) } < 0 {
-        return Err(Error::io(
-            "create exec fifo",
-            fifo_path,
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // The init opens it for writing after switching to the container's user, as
-    // runc does: writable by anyone (the state directory keeps others out), whatever the umask.
-    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .map_err(|e| Error::io("chmod exec fifo", &fifo_path, e))?;
-    let fifo = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-        .open(&fifo_path)
-        .map_err(|e| Error::io("open exec fifo", &fifo_path, e))?;
-
-    let early_fifo = if opts.open_fifo {
-        Some(open_fifo(&fifo_path)?)
+    // The exec fifo: the init waits on its read end, opened here before the clone (it never
+    // opens a path of the host's itself), until `start` writes a byte (crun's direction).
+    let fifo = if opts.exec_fifo {
+        let fifo_path = dir.fifo_path();
+        let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::spec("--root", "contains a NUL byte"))?;
+        // SAFETY: c_fifo is a valid path; mkfifo only creates a node.
+        if unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) } < 0 {
+            return Err(Error::io(
+                "create exec fifo",
+                fifo_path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // Without a writer yet, a non-blocking open for reading returns at once.
+        let fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&fifo_path)
+            .map_err(|e| Error::io("open exec fifo", &fifo_path, e))?;
+        Some(OwnedFd::from(fifo))
     } else {
         None
     };
@@ -670,7 +669,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             rootfs,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
-            fifo: Some(fifo.into()),
+            fifo,
             cgroup_mounts,
             stdio: opts.stdio,
             sync: child_sock,
@@ -775,7 +774,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         pidfd,
         pty_master,
         plan,
-        fifo: early_fifo,
+        exec_fifo: opts.exec_fifo,
     })
 }
 
@@ -785,8 +784,8 @@ struct Created {
     pidfd: OwnedFd,
     pty_master: Option<OwnedFd>,
     plan: InitPlan,
-    /// The exec fifo's read end, when [`CreateOptions::open_fifo`] asked for it.
-    fifo: Option<std::fs::File>,
+    /// Whether the init waits on the exec fifo ([`CreateOptions::exec_fifo`]).
+    exec_fifo: bool,
 }
 
 /// Resolves the container's cgroup from linux.cgroupsPath without touching the filesystem.
@@ -1029,12 +1028,12 @@ impl Container {
                 status,
             });
         }
-        self.start_in(&dir, None)
+        self.start_in(&dir, true)
     }
 
     /// Starts the init of a container known to be created, its directory locked as `dir`;
-    /// `fifo` is the exec fifo's read end if create opened it.
-    fn start_in(&mut self, dir: &ContainerDir, fifo: Option<std::fs::File>) -> Result<()> {
+    /// `exec_fifo` says whether the init waits on the exec fifo (else it has exec'd already).
+    fn start_in(&mut self, dir: &ContainerDir, exec_fifo: bool) -> Result<()> {
         let init = match self.pidfd.take() {
             Some(fd) => fd,
             None => open_init(&self.record).ok_or(Error::BadStatus {
@@ -1055,14 +1054,11 @@ impl Container {
             self.pidfd = Some(init);
             return Err(e);
         }
-        let result = match fifo {
-            Some(f) => Ok(f),
-            None => open_fifo(&dir.fifo_path()),
-        }
-        .and_then(|f| wait_fifo(&f, &init));
         self.pidfd = Some(init);
-        result?;
-        let _ = std::fs::remove_file(dir.fifo_path());
+        if exec_fifo {
+            write_fifo(&dir.fifo_path())?;
+            let _ = std::fs::remove_file(dir.fifo_path());
+        }
         hooks::run_warn(
             HookKind::Poststart,
             hooks,
@@ -1216,31 +1212,22 @@ impl Container {
     }
 }
 
-/// Opens the exec fifo for reading, without blocking: the init's open for writing then no
-/// longer blocks.
-fn open_fifo(path: &Path) -> Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .read(true)
+/// Writes the byte that lets the init exec into the exec fifo, without blocking: with no
+/// reader, which only the init is, the init is gone (ENXIO, or EPIPE once open).
+fn write_fifo(path: &Path) -> Result<()> {
+    let gone = || Error::InitDied("it exited before start".into());
+    let fifo = std::fs::OpenOptions::new()
+        .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| Error::io("open exec fifo", path, e))
-}
-
-/// Waits for the init's byte on the exec fifo, or its death.
-fn wait_fifo(fifo: &std::fs::File, init: &OwnedFd) -> Result<()> {
-    loop {
-        let (fifo_events, init_events) = poll_with_init(fifo, init, "wait on the exec fifo")?;
-        if fifo_events & libc::POLLIN != 0 {
-            let mut byte = [0u8; 1];
-            // SAFETY: reading one byte into a stack buffer from an fd we own.
-            let r = unsafe { libc::read(fifo.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
-            if r == 1 {
-                return Ok(());
-            }
-        }
-        if init_events != 0 {
-            return Err(Error::InitDied("it exited before start".into()));
-        }
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => gone(),
+            _ => Error::io("open exec fifo", path, e),
+        })?;
+    match crate::sys::write(fifo.as_raw_fd(), b"0") {
+        Ok(()) => Ok(()),
+        Err(libc::EPIPE) => Err(gone()),
+        Err(e) => Err(Error::io("write exec fifo", path, std::io::Error::from_raw_os_error(e))),
     }
 }
 

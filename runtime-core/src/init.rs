@@ -47,7 +47,7 @@ steps!(
     CgroupNamespace,
     Hostname,
     Domainname,
-    OpenProc,
+    ProcFs,
     Rootfs,
     Hooks,
     Console,
@@ -69,7 +69,6 @@ steps!(
     IoPriority,
     Scheduler,
     CpuAffinity,
-    OpenExecLabel,
     ExecLabel,
     Personality,
     JoinCgroup,
@@ -79,6 +78,7 @@ steps!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 enum ConsoleStep {
+    OpenDev,
     OpenPts,
     CheckDevpts,
     OpenPtmx,
@@ -87,6 +87,7 @@ enum ConsoleStep {
     Peer,
     CreateConsole,
     OpenConsole,
+    CheckConsole,
     MountConsole,
     SendMaster,
     Setsid,
@@ -95,7 +96,8 @@ enum ConsoleStep {
 }
 
 impl ConsoleStep {
-    const ALL: [ConsoleStep; 13] = [
+    const ALL: [ConsoleStep; 15] = [
+        ConsoleStep::OpenDev,
         ConsoleStep::OpenPts,
         ConsoleStep::CheckDevpts,
         ConsoleStep::OpenPtmx,
@@ -104,6 +106,7 @@ impl ConsoleStep {
         ConsoleStep::Peer,
         ConsoleStep::CreateConsole,
         ConsoleStep::OpenConsole,
+        ConsoleStep::CheckConsole,
         ConsoleStep::MountConsole,
         ConsoleStep::SendMaster,
         ConsoleStep::Setsid,
@@ -119,7 +122,8 @@ impl ConsoleStep {
     /// What it was doing, for the parent's error.
     fn describe(index: u32, uid: libc::uid_t) -> String {
         let what = match ConsoleStep::ALL.into_iter().find(|s| *s as u32 == index) {
-            Some(ConsoleStep::OpenPts) => "open /dev/pts",
+            Some(ConsoleStep::OpenDev) => "open /dev (no symlink may lead there)",
+            Some(ConsoleStep::OpenPts) => "open /dev/pts (no symlink may lead there)",
             Some(ConsoleStep::CheckDevpts) => "check that /dev/pts is a devpts mount (process.terminal needs one)",
             Some(ConsoleStep::OpenPtmx) => "open /dev/pts/ptmx",
             Some(ConsoleStep::Unlock) => "unlock the pty",
@@ -127,6 +131,9 @@ impl ConsoleStep {
             Some(ConsoleStep::Peer) => "open the pty peer",
             Some(ConsoleStep::CreateConsole) => "create /dev/console",
             Some(ConsoleStep::OpenConsole) => "open /dev/console",
+            Some(ConsoleStep::CheckConsole) => {
+                "check /dev/console: it must be a regular file or a character device, not a symlink, and not on procfs or sysfs"
+            }
             Some(ConsoleStep::MountConsole) => "bind-mount the pty onto /dev/console",
             Some(ConsoleStep::SendMaster) => "send the pty master to the runtime",
             Some(ConsoleStep::Setsid) => "start a new session",
@@ -168,17 +175,19 @@ pub(crate) struct InitPlan {
     pub gid_maps: Vec<IdMap>,
     new_time: bool,
     new_cgroup: bool,
-    time_offsets: Option<(CString, Vec<u8>)>,
+    /// What the init writes to its `timens_offsets`.
+    time_offsets: Option<Vec<u8>>,
     hostname: Option<CString>,
     domainname: Option<CString>,
-    proc_self_fd: CString,
     /// The filesystem setup; `None` for exec, which joins the container's.
     pub mounts: Option<MountPlan>,
     /// Stop before the root switch for the parent to run the create hooks.
     create_hooks: bool,
     terminal: Option<Terminal>,
+    /// Each sysctl: its file relative to the procfs root, the value, the key.
     sysctl: Vec<(CString, Vec<u8>, String)>,
-    oom_score_adj: Option<(CString, Vec<u8>)>,
+    /// What the init writes to its `oom_score_adj`.
+    oom_score_adj: Option<Vec<u8>>,
     rlimits: Vec<(libc::c_int, u64, u64, String)>,
     cwd: CString,
     uid: libc::uid_t,
@@ -208,8 +217,9 @@ pub(crate) struct InitPlan {
     exe_candidates: Vec<CString>,
     pub arg0: String,
     preserve_fds: u32,
+    /// The exec fifo's read end, which `start` writes a byte to: the init waits for it after
+    /// Ready. `None`: the init execs right after Ready (run, exec).
     fifo_fd: Option<OwnedFd>,
-    fifo_name: CString,
     stdio: [Option<OwnedFd>; 3],
     sync: Option<OwnedFd>,
     keep_fds: Vec<libc::c_uint>,
@@ -340,10 +350,7 @@ impl InitPlan {
                         off.nanosecs().unwrap_or(0)
                     ));
                 }
-                Some((
-                    cstring("linux.timeOffsets", "/proc/self/timens_offsets")?,
-                    text.into_bytes(),
-                ))
+                Some(text.into_bytes())
             }
             _ => None,
         };
@@ -412,10 +419,7 @@ impl InitPlan {
                     format!("{v} is outside -1000..1000"),
                 ));
             }
-            Some(v) => Some((
-                cstring("process.oomScoreAdj", "/proc/self/oom_score_adj")?,
-                v.to_string().into_bytes(),
-            )),
+            Some(v) => Some(v.to_string().into_bytes()),
             None => None,
         };
 
@@ -522,7 +526,6 @@ impl InitPlan {
             o.map(|fd| raise_fd(fd, min_fd)).transpose()?,
             e.map(|fd| raise_fd(fd, min_fd)).transpose()?,
         ];
-        let fifo_name = cstring("exec fifo", fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()).to_string())?;
 
         let sync = raise_fd(opts.sync, min_fd)?;
         let late_cgroup_binds = if mounts.as_ref().is_some_and(MountPlan::has_late_cgroup_binds) {
@@ -562,7 +565,6 @@ impl InitPlan {
             time_offsets,
             hostname: hostname.transpose()?,
             domainname: domainname.transpose()?,
-            proc_self_fd: cstring("proc", "/proc/self/fd")?,
             mounts,
             create_hooks,
             terminal,
@@ -594,7 +596,6 @@ impl InitPlan {
             arg0,
             preserve_fds: opts.preserve_fds,
             fifo_fd,
-            fifo_name,
             stdio,
             sync: Some(sync),
             keep_fds,
@@ -602,6 +603,14 @@ impl InitPlan {
             late_cgroup_binds,
             cgroup_first,
         })
+    }
+
+    /// Whether the init writes to procfs (and opens the runtime's /proc for it).
+    fn writes_procfs(&self) -> bool {
+        self.time_offsets.is_some()
+            || !self.sysctl.is_empty()
+            || self.oom_score_adj.is_some()
+            || !self.exec_labels.is_empty()
     }
 
     /// Whether Go must bring detached binds of the cgroup directories, one per hierarchy in
@@ -644,11 +653,17 @@ impl InitPlan {
                 None => "join namespace".into(),
             },
             Step::TimeNamespace => "create the time namespace".into(),
-            Step::TimeOffsets => "write /proc/self/timens_offsets".into(),
+            Step::TimeOffsets => "set linux.timeOffsets (write /proc/self/timens_offsets)".into(),
             Step::CgroupNamespace => "create the cgroup namespace".into(),
             Step::Hostname => format!("set hostname {:?}", self.hostname.as_deref().unwrap_or_default()),
             Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
-            Step::OpenProc => "open /proc/self/fd".into(),
+            Step::ProcFs => match index {
+                i if i == sys::ProcFsStep::Verify as u32 => {
+                    "check that the runtime's /proc is the root of a procfs (it is written through)".into()
+                }
+                i if i == sys::ProcFsStep::ReadSelf as u32 => "read the runtime's /proc/self".into(),
+                _ => "open the runtime's /proc (it is written through)".into(),
+            },
             Step::Rootfs => "rootfs".into(),
             Step::Hooks => "wait for the create hooks".into(),
             Step::Console => ConsoleStep::describe(index, self.uid),
@@ -659,7 +674,7 @@ impl InitPlan {
                 None => "set sysctl".into(),
             },
             Step::OomScoreAdj => match &self.oom_score_adj {
-                Some((_, v)) => format!(
+                Some(v) => format!(
                     "set process.oomScoreAdj {} (write /proc/self/oom_score_adj)",
                     String::from_utf8_lossy(v)
                 ),
@@ -669,6 +684,10 @@ impl InitPlan {
                 Some((_, soft, hard, name)) => format!("set process.rlimits {name} soft {soft} hard {hard}"),
                 None => "set rlimit".into(),
             },
+            Step::Chdir if index == CWD_OUTSIDE_ROOT => format!(
+                "process.cwd {:?} is outside the container's root: possible container breakout",
+                self.cwd
+            ),
             Step::Chdir => format!("chdir to process.cwd {:?}", self.cwd),
             Step::BoundingSet => format!(
                 "drop capability {} from the bounding set",
@@ -698,12 +717,13 @@ impl InitPlan {
                 None => "set process.scheduler".into(),
             },
             Step::CpuAffinity => "set the CPU affinity (process.execCPUAffinity.final)".into(),
-            Step::OpenExecLabel => match self.exec_labels.get(i) {
-                Some(l) => format!("open {:?} for {}", l.path, l.field),
-                None => "open the exec label file".into(),
-            },
             Step::ExecLabel => match self.exec_labels.get(i) {
-                Some(l) => format!("set {} {:?}", l.field, String::from_utf8_lossy(&l.content)),
+                Some(l) => format!(
+                    "set {} {:?} (write /proc/self/{})",
+                    l.field,
+                    String::from_utf8_lossy(&l.content),
+                    l.name.to_string_lossy()
+                ),
                 None => "set the exec label".into(),
             },
             Step::Personality => format!("set linux.personality {:#x}", self.personality.unwrap_or(0)),
@@ -755,23 +775,44 @@ impl InitPlan {
             }
             step!(sys::setresgid(0), Step::BecomeRoot);
             step!(sys::setresuid(0), Step::BecomeRoot);
+            // The change of user set dumpable to fs.suid_dumpable.
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         }
+        // Every procfs write goes through the runtime's own /proc, verified here, before any
+        // container mount exists; it is closed before the container's filesystem is set up.
+        let procfs = if self.writes_procfs() {
+            match sys::ProcFs::open() {
+                Ok(p) => Some(p),
+                Err((part, errno)) => return fail(Step::ProcFs, part as u32, errno),
+            }
+        } else {
+            None
+        };
         if self.new_time {
             step!(
                 namespaces::sys::unshare(NamespaceKind::Time.clone_flag()),
                 Step::TimeNamespace
             );
-            if let Some((path, content)) = &self.time_offsets {
+            if let (Some(content), Some(procfs)) = (&self.time_offsets, &procfs) {
                 // /proc/self files of a non-dumpable process belong to the host's
                 // root, whom a new user namespace cannot write as: be dumpable for
                 // this one write, while nothing but this process is in the container.
                 step!(sys::prctl(libc::PR_SET_DUMPABLE, 1), Step::Prctl);
-                step!(namespaces::sys::write_file(path, content), Step::TimeOffsets);
+                step!(procfs.write_self(c"timens_offsets", content), Step::TimeOffsets);
                 step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
             }
         }
         for (i, (kind, fd, _)) in self.join.iter().enumerate() {
             step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
+        }
+        // The namespace files are the host's: closed as soon as they are joined (the plan is
+        // never dropped in the child, which execs or exits).
+        for (_, fd, _) in &self.join {
+            sys::close(fd.as_raw_fd());
+        }
+        if self.join.iter().any(|(kind, _, _)| *kind == NamespaceKind::User) {
+            // Joining a user namespace may have set dumpable to fs.suid_dumpable.
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         }
         // Go brings the fds for the cgroup: each v1 `tasks` file, then the late binds.
         let mut go_fds: [Option<OwnedFd>; sys::MAX_MSG_FDS] = [const { None }; sys::MAX_MSG_FDS];
@@ -813,29 +854,23 @@ impl InitPlan {
         if let Some(d) = &self.domainname {
             step!(namespaces::sys::setdomainname(d), Step::Domainname);
         }
-        // The host's /proc/self/fd, kept to reopen the exec fifo after pivot_root.
-        let proc_fd = if self.fifo_fd.is_some() {
-            step!(
-                sys::openat(libc::AT_FDCWD, &self.proc_self_fd, libc::O_PATH | libc::O_DIRECTORY),
-                Step::OpenProc
-            )
-        } else {
-            -1
-        };
-        // The label files of the host's /proc, opened before the container's /proc
-        // (which the image could fake) is in place; written just before exec.
-        let mut label_fds = [-1; 2];
-        for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
-            label_fds[i] = step!(
-                sys::openat(libc::AT_FDCWD, &label.path, libc::O_WRONLY),
-                Step::OpenExecLabel,
-                i
-            );
-        }
-        // Through the host's /proc, in the container's namespaces: the rootfs may make
-        // the container's /proc/sys read-only.
-        for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
-            step!(namespaces::sys::write_file(path, value), Step::Sysctl, i);
+        if let Some(procfs) = procfs {
+            // Through the runtime's /proc, in the container's namespaces (a sysctl file is the
+            // one of the namespace of the process that opens it): the rootfs may make the
+            // container's /proc/sys read-only, and its mounts could redirect the writes.
+            for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
+                step!(procfs.write(path, value), Step::Sysctl, i);
+            }
+            if let Some(value) = &self.oom_score_adj {
+                step!(procfs.write_self(c"oom_score_adj", value), Step::OomScoreAdj);
+            }
+            // The labels the exec takes (and only the exec: they change nothing before it);
+            // before no_new_privs, as runc applies AppArmor's.
+            for (i, label) in self.exec_labels.iter().enumerate() {
+                step!(procfs.write_self(&label.name, &label.content), Step::ExecLabel, i);
+            }
+            // No fd of the host's procfs is left once the container's filesystem is in place.
+            drop(procfs);
         }
         // With create hooks the mounts are all in place before the root switch, where the hooks
         // run; otherwise binds of cgroup directories the parent is still making are left for
@@ -858,9 +893,6 @@ impl InitPlan {
             },
             None => -1,
         };
-        if let Some((path, value)) = &self.oom_score_adj {
-            step!(namespaces::sys::write_file(path, value), Step::OomScoreAdj);
-        }
         // I/O priority while the init still has every capability (an RT class needs
         // CAP_SYS_ADMIN).
         if let Some(prio) = self.io_priority {
@@ -894,7 +926,10 @@ impl InitPlan {
         for (i, (res, soft, hard, _)) in self.rlimits.iter().enumerate() {
             step!(sys::setrlimit(*res, *soft, *hard), Step::Rlimit, i);
         }
+        // Every fd of the host's is closed by now (the exec fifo, a fifo, is no directory to
+        // resolve through): the cwd resolves in the container, and must stay in its root.
         step!(sys::chdir(&self.cwd), Step::Chdir);
+        step!(sys::verify_cwd(), Step::Chdir, CWD_OUTSIDE_ROOT);
         // The scheduler while the init still has every capability (an RT policy and a negative
         // nice need CAP_SYS_NICE), in its cgroup: a v1 cpu cgroup without RT runtime refuses an
         // RT task.
@@ -943,11 +978,6 @@ impl InitPlan {
             return fail(Step::Lookup, 0, libc::ENOENT);
         };
 
-        // The labels the exec takes; before no_new_privs, as runc applies AppArmor's.
-        for (i, label) in self.exec_labels.iter().enumerate().take(label_fds.len()) {
-            step!(sys::write(label_fds[i], &label.content), Step::ExecLabel, i);
-            sys::close(label_fds[i]);
-        }
         if self.no_new_privileges {
             step!(sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1), Step::NoNewPrivileges);
         }
@@ -986,15 +1016,12 @@ impl InitPlan {
             Step::WaitStart
         );
 
-        if self.fifo_fd.is_some() {
-            // Blocks until `start` opens the fifo for reading.
-            let fifo = match sys::openat(proc_fd, &self.fifo_name, libc::O_WRONLY) {
-                Ok(fd) => fd,
-                Err(_) => return 1,
-            };
-            let _ = sys::write(fifo, b"0");
-            sys::close(fifo);
-            sys::close(proc_fd);
+        if let Some(fifo) = &self.fifo_fd {
+            // Blocks until `start` writes its byte; a writer that leaves without one is no start.
+            if wait_start(fifo.as_raw_fd()).is_err() {
+                let _ = sys::write(2, b"ocirun: the exec fifo closed without a start\n");
+                return 1;
+            }
         }
         let errno = sys::execve(exe, &self.argv_ptrs, &self.envp_ptrs);
         let _ = sys::write(2, b"ocirun: exec of the container process failed\n");
@@ -1053,6 +1080,26 @@ fn hooks_pause(sync: libc::c_int) -> Result<(), i32> {
     }
 }
 
+/// The index of [`Step::Chdir`] that says the cwd is outside the container's root.
+const CWD_OUTSIDE_ROOT: u32 = 1;
+
+/// Waits for `start`'s byte on the exec fifo's read end.
+///
+/// Runs in the child: no allocation, no locks.
+fn wait_start(fifo: libc::c_int) -> Result<(), i32> {
+    let mut byte = [0u8; 1];
+    loop {
+        sys::poll_in(fifo)?;
+        match sys::read(fifo, &mut byte) {
+            Ok(1) => return Ok(()),
+            // Only a writer that closed with nothing written makes the fifo readable and empty.
+            Ok(_) => return Err(libc::EPIPE),
+            Err(libc::EAGAIN | libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// process.consoleSize as (rows, columns) when both are non-zero, as runc applies it.
 fn console_size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16)>> {
     let Some(size) = process.console_size() else {
@@ -1071,8 +1118,31 @@ fn console_size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16
 ///
 /// Runs in the child: no allocation, no locks.
 fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
-    let pts = sys::openat(libc::AT_FDCWD, c"/dev/pts", libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(ConsoleStep::OpenPts.failed())?;
+    // The container's /dev, reached through no symlink the image could have planted: the pty
+    // and the console are looked up beneath it.
+    let dev = sys::openat2(
+        libc::AT_FDCWD,
+        c"/dev",
+        libc::O_PATH | libc::O_DIRECTORY,
+        libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
+    .map_err(ConsoleStep::OpenDev.failed())?;
+    let slave = open_pty(sync, dev, terminal);
+    sys::close(dev);
+    slave
+}
+
+/// [`open_console`] with the container's /dev open as `dev`.
+///
+/// Runs in the child: no allocation, no locks.
+fn open_pty(sync: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+    let pts = sys::openat2(
+        dev,
+        c"pts",
+        libc::O_PATH | libc::O_DIRECTORY,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
+    .map_err(ConsoleStep::OpenPts.failed())?;
     // Only a devpts mount's own ptmx is opened: not a device node an image planted there.
     let devpts = match sys::is_devpts(pts) {
         Ok(true) => Ok(()),
@@ -1091,7 +1161,7 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
     );
     sys::close(pts);
     let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
-    let slave = pty_pair(master, terminal);
+    let slave = pty_pair(master, dev, terminal);
     let sent = slave.and_then(|_| {
         sys::send_with_fds(
             sync,
@@ -1114,10 +1184,11 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
     }
 }
 
-/// Unlocks and sizes the pty of `master`, opens its peer and mounts the peer on /dev/console.
+/// Unlocks and sizes the pty of `master`, opens its peer and mounts the peer on `console` in
+/// the container's /dev (`dev`).
 ///
 /// Runs in the child: no allocation, no locks.
-fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+fn pty_pair(master: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
     sys::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
     if let Some((rows, cols)) = terminal.size {
         sys::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
@@ -1127,16 +1198,25 @@ fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u3
         return Ok(slave);
     }
     // runc's mountConsole: programs that write to /dev/console reach the container's pty.
-    let mounted = match sys::mknodat(libc::AT_FDCWD, c"/dev/console", libc::S_IFREG | 0o666) {
+    // The image's /dev/console is bound over only if it is a file or a device of its own
+    // (CVE-2025-52565): a symlink (to a procfs file, say) is refused, not followed.
+    let mounted = match sys::mknodat(dev, c"console", libc::S_IFREG | 0o666) {
         Ok(()) | Err(libc::EEXIST) => Ok(()),
         Err(e) => Err((ConsoleStep::CreateConsole as u32, e)),
     }
     .and_then(|()| {
-        sys::openat(libc::AT_FDCWD, c"/dev/console", libc::O_PATH | libc::O_NOFOLLOW)
-            .map_err(ConsoleStep::OpenConsole.failed())
+        sys::openat2(
+            dev,
+            c"console",
+            libc::O_PATH | libc::O_NOFOLLOW,
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+        )
+        .map_err(ConsoleStep::OpenConsole.failed())
     })
     .and_then(|console| {
-        let r = sys::bind_fd_onto_fd(slave, console).map_err(ConsoleStep::MountConsole.failed());
+        let r = check_console(console)
+            .map_err(ConsoleStep::CheckConsole.failed())
+            .and_then(|()| sys::bind_fd_onto_fd(slave, console).map_err(ConsoleStep::MountConsole.failed()));
         sys::close(console);
         r
     });
@@ -1147,4 +1227,23 @@ fn pty_pair(master: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u3
             Err(e)
         }
     }
+}
+
+/// Checks that the file behind `console` (an `O_PATH` fd that followed no symlink) may have
+/// the pty bound over it: a regular file or a character device, on neither procfs nor sysfs.
+///
+/// Runs in the child: no allocation, no locks.
+fn check_console(console: libc::c_int) -> Result<(), i32> {
+    let mode = sys::fstat(console)?.st_mode & libc::S_IFMT;
+    if mode == libc::S_IFLNK {
+        return Err(libc::ELOOP);
+    }
+    if mode != libc::S_IFREG && mode != libc::S_IFCHR {
+        return Err(libc::EINVAL);
+    }
+    let fs = sys::fs_type(console)?;
+    if fs == libc::PROC_SUPER_MAGIC as libc::c_long || fs == libc::SYSFS_MAGIC as libc::c_long {
+        return Err(libc::EXDEV);
+    }
+    Ok(())
 }

@@ -11,8 +11,9 @@ use crate::{Error, Result};
 /// One write the init makes to a `/proc/self/attr` file so that its next exec takes a label.
 #[derive(Debug)]
 pub(crate) struct ExecLabel {
-    /// The attr file, under the host's /proc (opened before the rootfs is set up).
-    pub path: CString,
+    /// The attr file, relative to the init's own procfs directory (`attr/exec`): written
+    /// through the runtime's verified procfs before the rootfs is set up.
+    pub name: CString,
     /// What is written to it.
     pub content: Vec<u8>,
     /// The spec field it comes from, for errors.
@@ -46,13 +47,13 @@ pub(crate) fn exec_labels(process: &Process) -> Result<Vec<ExecLabel>> {
             ));
         }
         // Kernels with LSM stacking have a per-LSM attr directory; older ones only the shared file.
-        let path = if Path::new("/proc/self/attr/apparmor/exec").exists() {
-            "/proc/self/attr/apparmor/exec"
+        let name = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+            "attr/apparmor/exec"
         } else {
-            "/proc/self/attr/exec"
+            "attr/exec"
         };
         out.push(ExecLabel {
-            path: cstring("process.apparmorProfile", path)?,
+            name: cstring("process.apparmorProfile", name)?,
             content: cstring("process.apparmorProfile", format!("exec {profile}"))?.into_bytes(),
             field: "process.apparmorProfile",
         });
@@ -65,7 +66,7 @@ pub(crate) fn exec_labels(process: &Process) -> Result<Vec<ExecLabel>> {
             ));
         }
         out.push(ExecLabel {
-            path: cstring("process.selinuxLabel", "/proc/self/attr/exec")?,
+            name: cstring("process.selinuxLabel", "attr/exec")?,
             content: cstring("process.selinuxLabel", label)?.into_bytes(),
             field: "process.selinuxLabel",
         });

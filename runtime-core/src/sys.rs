@@ -556,13 +556,190 @@ pub fn openat2(dirfd: libc::c_int, name: &CStr, flags: libc::c_int, resolve: u64
     }
 }
 
-/// Whether the file behind `fd` is on a devpts file system.
-pub fn is_devpts(fd: libc::c_int) -> Result<bool, i32> {
+/// The file system type (`statfs.f_type`, a `*_SUPER_MAGIC`) of the file behind `fd`.
+pub fn fs_type(fd: libc::c_int) -> Result<libc::c_long, i32> {
     // SAFETY: a zeroed statfs is a valid out-parameter.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: st is writable and fd is open.
     check(unsafe { libc::fstatfs(fd, &mut st) }.into())?;
-    Ok(st.f_type == libc::DEVPTS_SUPER_MAGIC)
+    Ok(st.f_type as libc::c_long)
+}
+
+/// Whether the file behind `fd` is on a devpts file system.
+pub fn is_devpts(fd: libc::c_int) -> Result<bool, i32> {
+    Ok(fs_type(fd)? == libc::DEVPTS_SUPER_MAGIC as libc::c_long)
+}
+
+/// The `stat` of the file behind `fd` (an `O_PATH` fd included).
+pub fn fstat(fd: libc::c_int) -> Result<libc::stat, i32> {
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let flags = libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW;
+    // SAFETY: st is writable; an empty path with AT_EMPTY_PATH names fd itself.
+    let ret = unsafe { libc::fstatat(fd, c"".as_ptr(), &mut st, flags) };
+    check(ret.into())?;
+    Ok(st)
+}
+
+/// Reads the symlink `name` below `dirfd` into `buf`; returns its length (ENAMETOOLONG when
+/// `buf` may have cut it short).
+pub fn readlinkat(dirfd: libc::c_int, name: &CStr, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: name is NUL-terminated; buf is a live, writable slice of the given length.
+    let n =
+        check(unsafe { libc::readlinkat(dirfd, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long)?
+            as usize;
+    if n >= buf.len() { Err(libc::ENAMETOOLONG) } else { Ok(n) }
+}
+
+/// The working directory as the kernel's getcwd(2) reports it, into `buf`; returns its
+/// length without the NUL. A directory outside this process's root comes back as
+/// "(unreachable)/...", one that is gone as ENOENT.
+pub fn getcwd(buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: the raw system call writes at most buf.len() bytes into buf (glibc's wrapper
+    // would turn "(unreachable)" into ENOENT, and allocates when asked to).
+    let n = check(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) })? as usize;
+    Ok(n.saturating_sub(1))
+}
+
+/// Checks that the working directory is inside this process's root, as runc's verifyCwd: the
+/// kernel's getcwd reports one outside it as "(unreachable)/..." and one that is gone as
+/// ENOENT. Either is ENOENT here.
+///
+/// Runs in the child: no allocation, no locks.
+pub fn verify_cwd() -> Result<(), i32> {
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    let len = getcwd(&mut buf)?;
+    match buf.get(..len) {
+        Some([b'/', ..]) => Ok(()),
+        _ => Err(libc::ENOENT),
+    }
+}
+
+/// Waits until `fd` is readable or hung up (poll(2) with no timeout); returns its `revents`.
+pub fn poll_in(fd: libc::c_int) -> Result<libc::c_short, i32> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: pfd is one live pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        check(n.into())?;
+        return Ok(pfd.revents);
+    }
+}
+
+/// Reads into `buf` from `fd`; returns how many bytes came (0: end of file).
+pub fn read(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: buf is a live, writable slice of the given length.
+    check(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long).map(|n| n as usize)
+}
+
+/// The procfs the init writes through: the runtime's own `/proc`, opened and verified (the
+/// root of a procfs) before any container mount exists, so that no mount of the container's
+/// can redirect a write (CVE-2025-52881). Every file is opened beneath it with `openat2`,
+/// following no symlink, magic link or mount; `self` is read once, as the number it stands
+/// for. It is the only way the init writes to procfs, and it is closed before the container's
+/// filesystem is in place (CVE-2024-21626).
+///
+/// Runs in the child: no allocation, no locks.
+pub struct ProcFs {
+    fd: std::os::fd::OwnedFd,
+    /// This process's pid in this procfs's pid namespace, as `self` reads.
+    pid: [u8; 12],
+    pid_len: usize,
+}
+
+/// Why [`ProcFs::open`] failed: the part that did, and the errno.
+pub type ProcFsError = (ProcFsStep, i32);
+
+/// The parts of [`ProcFs::open`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ProcFsStep {
+    /// Opening `/proc`.
+    Open,
+    /// Checking that it is a procfs (fstatfs), and its root (inode 1).
+    Verify,
+    /// Reading its `self` link.
+    ReadSelf,
+}
+
+impl ProcFs {
+    /// Where `/proc` is: the runtime's own mount namespace's, before any container mount.
+    const PATH: &CStr = c"/proc";
+    /// The inode number of a procfs's root directory.
+    const ROOT_INO: u64 = 1;
+    /// What every lookup beneath it refuses: leaving it, crossing a mount, any symlink.
+    const RESOLVE: u64 =
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+
+    /// Opens `/proc` and checks that it is the root of a procfs.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub fn open() -> Result<ProcFs, ProcFsError> {
+        let raw = openat(
+            libc::AT_FDCWD,
+            Self::PATH,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        )
+        .map_err(|e| (ProcFsStep::Open, e))?;
+        // SAFETY: raw is a new fd that nothing else owns.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        let is_proc = fs_type(raw).map_err(|e| (ProcFsStep::Verify, e))? == libc::PROC_SUPER_MAGIC as libc::c_long;
+        let is_root = fstat(raw).map_err(|e| (ProcFsStep::Verify, e))?.st_ino == Self::ROOT_INO;
+        if !is_proc || !is_root {
+            return Err((ProcFsStep::Verify, libc::EXDEV));
+        }
+        let mut pid = [0u8; 12];
+        let pid_len = readlinkat(raw, c"self", &mut pid).map_err(|e| (ProcFsStep::ReadSelf, e))?;
+        // A pid is digits: anything else would make its paths lead elsewhere.
+        match pid.get(..pid_len) {
+            Some(digits) if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {}
+            _ => return Err((ProcFsStep::ReadSelf, libc::EINVAL)),
+        }
+        Ok(ProcFs { fd, pid, pid_len })
+    }
+
+    /// Writes `content` in one write(2) to `path`, relative to the procfs root
+    /// (`sys/kernel/shmmax`).
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub fn write(&self, path: &CStr, content: &[u8]) -> Result<(), i32> {
+        use std::os::fd::AsRawFd;
+        let fd = openat2(
+            self.fd.as_raw_fd(),
+            path,
+            libc::O_WRONLY | libc::O_NOFOLLOW,
+            Self::RESOLVE,
+        )?;
+        let written = write(fd, content);
+        close(fd);
+        written
+    }
+
+    /// Writes `content` in one write(2) to `name` in this process's own directory, what
+    /// `/proc/self/<name>` is (`oom_score_adj`, `attr/exec`).
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub fn write_self(&self, name: &CStr, content: &[u8]) -> Result<(), i32> {
+        let mut buf = [0u8; 128];
+        let pid = self.pid.get(..self.pid_len).unwrap_or_default();
+        let name = name.to_bytes_with_nul();
+        let path = buf.get_mut(..pid.len() + 1 + name.len()).ok_or(libc::ENAMETOOLONG)?;
+        let (head, tail) = path.split_at_mut(pid.len());
+        head.copy_from_slice(pid);
+        let Some((slash, rest)) = tail.split_first_mut() else {
+            return Err(libc::EINVAL);
+        };
+        *slash = b'/';
+        rest.copy_from_slice(name);
+        self.write(CStr::from_bytes_with_nul(path).map_err(|_| libc::EINVAL)?, content)
+    }
 }
 
 /// Unlocks the peer of a pty master (TIOCSPTLCK 0), as unlockpt(3) does.
@@ -731,6 +908,111 @@ mod tests {
                     && raw.iter().all(|fd| libc::fcntl(*fd, libc::F_GETFD) == -1)
                     && libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&kept), libc::F_GETFD) >= 0
             }
+        });
+    }
+
+    #[test]
+    fn procfs_writes_this_process_s_own_files() {
+        in_forked_child(|| {
+            let Ok(procfs) = ProcFs::open() else { return false };
+            let written = procfs.write_self(c"oom_score_adj", b"17").is_ok();
+            let now = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+            written && now.trim() == "17"
+        });
+    }
+
+    #[test]
+    fn procfs_follows_no_symlink() {
+        in_forked_child(|| {
+            let Ok(procfs) = ProcFs::open() else { return false };
+            // `self` and `mounts` are symlinks in every procfs.
+            procfs.write(c"self/oom_score_adj", b"17") == Err(libc::ELOOP)
+                && procfs.write(c"mounts", b"x") == Err(libc::ELOOP)
+                && procfs.write(c"../etc/passwd", b"x") == Err(libc::EXDEV)
+        });
+    }
+
+    /// In a forked child with a private mount namespace (the host's mounts stay as they are).
+    fn in_private_mounts(check: impl FnOnce() -> bool) {
+        in_forked_child(|| {
+            // SAFETY: unshare and mount with constant arguments, in this forked child only.
+            let private = unsafe {
+                libc::unshare(libc::CLONE_NEWNS) == 0
+                    && libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) == 0
+            };
+            private && check()
+        });
+    }
+
+    #[test]
+    fn procfs_writes_are_not_redirected_by_a_mount_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let decoy = dir.path().join("decoy");
+        std::fs::write(&decoy, "unchanged").unwrap();
+        let decoy = std::ffi::CString::new(decoy.as_os_str().as_encoded_bytes()).unwrap();
+        in_private_mounts(|| {
+            // SAFETY: a bind mount in this child's own mount namespace.
+            let bound = unsafe {
+                libc::mount(
+                    decoy.as_ptr(),
+                    c"/proc/self/oom_score_adj".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            } == 0;
+            let Ok(procfs) = ProcFs::open() else { return false };
+            bound && procfs.write_self(c"oom_score_adj", b"17") == Err(libc::EXDEV)
+        });
+        assert_eq!(std::fs::read_to_string(dir.path().join("decoy")).unwrap(), "unchanged");
+    }
+
+    #[test]
+    fn procfs_is_refused_where_proc_is_not_a_procfs_root() {
+        in_private_mounts(|| {
+            // SAFETY: mounts in this child's own mount namespace.
+            let tmpfs = unsafe {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            } == 0;
+            let refused = matches!(ProcFs::open(), Err((ProcFsStep::Verify, libc::EXDEV)));
+            // A procfs directory bound on /proc is a procfs, but not its root.
+            // SAFETY: as above.
+            let sys = unsafe {
+                libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) == 0
+                    && libc::mount(
+                        c"/proc/sys".as_ptr(),
+                        c"/proc".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND,
+                        std::ptr::null(),
+                    ) == 0
+            };
+            tmpfs && refused && sys && matches!(ProcFs::open(), Err((ProcFsStep::Verify, libc::EXDEV)))
+        });
+    }
+
+    #[test]
+    fn a_cwd_outside_the_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+        in_forked_child(|| {
+            let inside = verify_cwd().is_ok();
+            // SAFETY: chroot to a directory of this test while the cwd stays where it was, in
+            // this forked child only.
+            let chrooted = unsafe { libc::chroot(root.as_ptr()) } == 0;
+            inside && chrooted && verify_cwd() == Err(libc::ENOENT)
         });
     }
 

@@ -1,5 +1,5 @@
 //! `linux.sysctl`: which keys a container may set, given its namespaces (runc's
-//! validator), and the /proc/sys path of each key.
+//! validator), and the file of each key under the procfs root (`sys/...`).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -37,7 +37,7 @@ fn dotted(key: &str) -> String {
     }
 }
 
-/// The file under /proc/sys that holds `key` (either form).
+/// The file that holds `key` (either form), relative to the procfs root: `sys/kernel/shmmax`.
 pub(crate) fn proc_path(key: &str) -> String {
     let path: String = dotted(key)
         .chars()
@@ -47,7 +47,7 @@ pub(crate) fn proc_path(key: &str) -> String {
             c => c,
         })
         .collect();
-    format!("/proc/sys/{path}")
+    format!("sys/{path}")
 }
 
 /// Whether `path` is the network namespace this process is in.
@@ -173,12 +173,12 @@ mod tests {
     fn slash_form_keeps_dots_in_components() {
         assert_eq!(
             proc_path("net/ipv4/conf/eno2.100/rp_filter"),
-            "/proc/sys/net/ipv4/conf/eno2.100/rp_filter"
+            "sys/net/ipv4/conf/eno2.100/rp_filter"
         );
         assert_eq!(
             proc_path("net.ipv4.conf.eno2/100.rp_filter"),
-            "/proc/sys/net/ipv4/conf/eno2.100/rp_filter"
+            "sys/net/ipv4/conf/eno2.100/rp_filter"
         );
-        assert_eq!(proc_path("kernel.shmmax"), "/proc/sys/kernel/shmmax");
+        assert_eq!(proc_path("kernel.shmmax"), "sys/kernel/shmmax");
     }
 }
