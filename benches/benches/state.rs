@@ -19,6 +19,7 @@ fn record(id: &str) -> Record {
         cgroup_path: "/ocirun/bench".into(),
         systemd_cgroup: false,
         hooks: None,
+        no_new_keyring: false,
     }
 }
 

@@ -65,7 +65,7 @@ const CREATE_FLAGS: [Flag; 7] = [
     Flag::switch(
         "no-new-keyring",
         None,
-        "Do not create a new session keyring (ocirun never does).",
+        "Keep the caller's session keyring instead of a new one for the container.",
     ),
     Flag::value(
         "preserve-fds",
@@ -90,6 +90,8 @@ struct CreateArgs {
     pidfd_socket: Option<PathBuf>,
     /// Do not use pivot_root.
     no_pivot: bool,
+    /// Keep the caller's session keyring.
+    no_new_keyring: bool,
     /// Pass this many fds after stdio (3, 4, ...) to the container.
     preserve_fds: u32,
 }
@@ -104,6 +106,7 @@ impl CreateArgs {
             pid_file: m.path("pid-file"),
             pidfd_socket: m.path("pidfd-socket"),
             no_pivot: m.switch("no-pivot"),
+            no_new_keyring: m.switch("no-new-keyring"),
             preserve_fds: m.parse("preserve-fds")?.unwrap_or(0),
         })
     }
@@ -508,6 +511,7 @@ fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::Con
         .bundle(&bundle)
         .spec(spec)
         .no_pivot(a.no_pivot)
+        .no_new_keyring(a.no_new_keyring)
         .systemd_cgroup(cli.systemd_cgroup)
         .listen_fds(listen_fds())
         .preserve_fds(a.preserve_fds)

@@ -278,3 +278,106 @@ fn crun_cve_2026_30892_exec_user_1_is_uid_1() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1:1");
 }
+
+/// The keyring probe, compiled once per test run as a static binary (busybox has no keyctl).
+fn keyring_probe() -> &'static Path {
+    static PROBE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PROBE.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("keyring-probe-{}", std::process::id()));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/keyring.c");
+        let status = std::process::Command::new("cc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("run cc (.ci/run installs gcc and libc6-dev)");
+        assert!(status.success(), "cc failed to build the keyring probe");
+        out
+    })
+}
+
+/// A container does not share its caller's session keyring (runc joins a new one per container
+/// and per exec unless `--no-new-keyring`): a secret the caller keeps there is not the
+/// container's to read. With `--no-new-keyring` it is, which shows the probe can tell.
+#[test]
+fn the_callers_session_keyring_is_not_the_containers() {
+    require_prerequisites();
+    let name = std::ffi::CString::new(format!("ocirun-sec-{}", std::process::id())).unwrap();
+    let secret = b"host-secret";
+    // SAFETY: add_key with NUL-terminated type and description and a payload of the given length.
+    let serial = unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            c"user".as_ptr(),
+            name.as_ptr(),
+            secret.as_ptr(),
+            secret.len(),
+            libc::KEY_SPEC_SESSION_KEYRING,
+        )
+    };
+    assert!(serial > 0, "add_key: {}", std::io::Error::last_os_error());
+    struct Invalidate(libc::c_long);
+    impl Drop for Invalidate {
+        fn drop(&mut self) {
+            // SAFETY: KEYCTL_INVALIDATE of the key this test added.
+            unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_INVALIDATE, self.0) };
+        }
+    }
+    let _key = Invalidate(serial);
+    let serial = serial.to_string();
+    // The test's own session keyring holds it: the probe reads it outside a container.
+    let host = std::process::Command::new(keyring_probe())
+        .arg(&serial)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&host.stdout).contains("READ host-secret"),
+        "{host:?}"
+    );
+
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    std::fs::copy(keyring_probe(), b.rootfs().join("bin/keyprobe")).unwrap();
+    let root = b.state_root();
+    let probe_in = |b: &mut Bundle, no_new_keyring: bool| {
+        b.spec["process"]["args"] = json!(["/bin/keyprobe", &serial]);
+        b.write();
+        let id = unique_id("seckeys");
+        let _g = Guard(root.clone(), id.clone());
+        let mut cmd = ocirun(&root);
+        cmd.arg("run");
+        if no_new_keyring {
+            cmd.arg("--no-new-keyring");
+        }
+        let out = cmd
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(&id)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = probe_in(&mut b, false);
+    assert!(text.contains("SESSION") && !text.contains("READ"), "run: {text}");
+    let text = probe_in(&mut b, true);
+    assert!(text.contains("READ host-secret"), "run --no-new-keyring: {text}");
+
+    // An exec'd process gets a keyring of its own too.
+    b.spec["process"]["args"] = json!(["sleep", "1000"]);
+    b.write();
+    let id = unique_id("seckeysx");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    let out = run_ok(
+        ocirun(&root)
+            .args(["exec", &id, "/bin/keyprobe", &serial])
+            .stdin(Stdio::null()),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("SESSION") && !text.contains("READ"), "exec: {text}");
+}

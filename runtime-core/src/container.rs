@@ -28,6 +28,7 @@ pub struct ContainerBuilder {
     bundle: Option<PathBuf>,
     spec: Option<Spec>,
     no_pivot: bool,
+    no_new_keyring: bool,
     listen_fds: u32,
     systemd_cgroup: bool,
     io: ProcessIo,
@@ -170,6 +171,7 @@ impl ContainerBuilder {
             bundle: None,
             spec: None,
             no_pivot: false,
+            no_new_keyring: false,
             listen_fds: 0,
             systemd_cgroup: false,
             io: ProcessIo::default(),
@@ -199,6 +201,13 @@ impl ContainerBuilder {
     /// Use MS_MOVE and chroot instead of pivot_root (`--no-pivot`).
     pub fn no_pivot(mut self, yes: bool) -> Self {
         self.no_pivot = yes;
+        self
+    }
+
+    /// Keep the caller's session keyring instead of giving the container a new one
+    /// (`--no-new-keyring`); its `exec`s keep theirs too.
+    pub fn no_new_keyring(mut self, yes: bool) -> Self {
+        self.no_new_keyring = yes;
         self
     }
 
@@ -313,6 +322,7 @@ impl ContainerBuilder {
         let opts = CreateOptions {
             exec_fifo: !starting || hooks::any(spec.hooks().as_ref(), &[HookKind::StartContainer]),
             no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
             systemd_cgroup: self.systemd_cgroup,
             preserve_fds: self.listen_fds.saturating_add(self.io.preserve_fds),
             listen_fds: self.listen_fds,
@@ -595,6 +605,7 @@ struct CreateOptions {
     /// right after Ready.
     exec_fifo: bool,
     no_pivot: bool,
+    no_new_keyring: bool,
     systemd_cgroup: bool,
     preserve_fds: u32,
     listen_fds: u32,
@@ -676,6 +687,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             exec: false,
             listen_fds: opts.listen_fds,
             cgroup_tasks,
+            session_keyring: (!opts.no_new_keyring).then(|| session_keyring_name(&id)),
         },
     )?;
     let args = CloneArgs {
@@ -740,8 +752,9 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // The record and the spec are written while the init sets itself up, off the path to
     // Ready (the directory's lock keeps every reader out until create returns). Should the
     // init be gone already, wait_ready reports why.
-    let record = state::proc_stat(pid).map(|(_, start)| {
-        new_record(
+    let record = state::proc_stat(pid).map(|(_, start)| Record {
+        no_new_keyring: opts.no_new_keyring,
+        ..new_record(
             spec,
             &id,
             (pid, start),
@@ -845,7 +858,13 @@ fn new_record(
         cgroup_path,
         systemd_cgroup,
         hooks: spec.hooks().clone(),
+        no_new_keyring: false,
     }
+}
+
+/// The session keyring a container's processes join, named as runc names it.
+pub(crate) fn session_keyring_name(id: &str) -> String {
+    format!("_ses.{id}")
 }
 
 /// The OCI state of a container, as hooks and the seccomp agent receive it.

@@ -175,6 +175,7 @@ impl ExecBuilder<'_> {
                 exec: true,
                 listen_fds: 0,
                 cgroup_tasks: Vec::new(),
+                session_keyring: (!c.record().no_new_keyring).then(|| crate::container::session_keyring_name(c.id())),
             },
         )?;
         let cgroup_fd = cgroup.unified_dir_fd();

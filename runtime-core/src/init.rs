@@ -43,6 +43,7 @@ steps!(
     BecomeRoot,
     Setns,
     TimeNamespace,
+    SessionKeyring,
     TimeOffsets,
     CgroupNamespace,
     Hostname,
@@ -179,6 +180,8 @@ pub(crate) struct InitPlan {
     time_offsets: Option<Vec<u8>>,
     hostname: Option<CString>,
     domainname: Option<CString>,
+    /// The session keyring to join instead of the caller's, which may hold the host's keys.
+    session_keyring: Option<CString>,
     /// The filesystem setup; `None` for exec, which joins the container's.
     pub mounts: Option<MountPlan>,
     /// Stop before the root switch for the parent to run the create hooks.
@@ -291,6 +294,9 @@ pub(crate) struct PlanOptions<'a> {
     /// Each v1 hierarchy's `tasks` file, for errors: the parent's Go brings them open, in
     /// this order, and the init writes "0" to each.
     pub cgroup_tasks: Vec<String>,
+    /// The name of the new session keyring the process joins, as runc names it
+    /// (`_ses.<id>`); `None` keeps the caller's (`--no-new-keyring`).
+    pub session_keyring: Option<String>,
 }
 
 impl InitPlan {
@@ -564,6 +570,10 @@ impl InitPlan {
             new_cgroup,
             time_offsets,
             hostname: hostname.transpose()?,
+            session_keyring: opts
+                .session_keyring
+                .map(|name| cstring("session keyring", name))
+                .transpose()?,
             domainname: domainname.transpose()?,
             mounts,
             create_hooks,
@@ -653,6 +663,10 @@ impl InitPlan {
                 None => "join namespace".into(),
             },
             Step::TimeNamespace => "create the time namespace".into(),
+            Step::SessionKeyring => format!(
+                "join a new session keyring {:?} (--no-new-keyring keeps the caller's)",
+                self.session_keyring.as_deref().unwrap_or_default()
+            ),
             Step::TimeOffsets => "set linux.timeOffsets (write /proc/self/timens_offsets)".into(),
             Step::CgroupNamespace => "create the cgroup namespace".into(),
             Step::Hostname => format!("set hostname {:?}", self.hostname.as_deref().unwrap_or_default()),
@@ -813,6 +827,15 @@ impl InitPlan {
         if self.join.iter().any(|(kind, _, _)| *kind == NamespaceKind::User) {
             // Joining a user namespace may have set dumpable to fs.suid_dumpable.
             step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+        }
+        // A session keyring of its own, as runc: the caller's may hold the host's keys. Made
+        // once the process is who it is in its user namespace, so that it owns the keyring.
+        if let Some(name) = &self.session_keyring {
+            match sys::join_session_keyring(name) {
+                // A kernel without keyrings has nothing to share.
+                Ok(()) | Err(libc::ENOSYS) => {}
+                Err(e) => return fail(Step::SessionKeyring, 0, e),
+            }
         }
         // Go brings the fds for the cgroup: each v1 `tasks` file, then the late binds.
         let mut go_fds: [Option<OwnedFd>; sys::MAX_MSG_FDS] = [const { None }; sys::MAX_MSG_FDS];

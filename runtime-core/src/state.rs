@@ -73,6 +73,9 @@ pub struct Record {
     /// The hooks of its config, for the ones that run after create.
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// It was created with `--no-new-keyring`: its processes keep the caller's session keyring.
+    #[serde(default)]
+    pub no_new_keyring: bool,
 }
 
 /// The state store rooted at one directory (`--root`).

@@ -19,6 +19,21 @@ pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> Result<(), i32> {
         .map(drop)
 }
 
+/// The permissions runc gives a container's session keyring: all to the possessor, and view,
+/// read, search and link to its owner (`KEY_POS_ALL | KEY_USR_VIEW | READ | SEARCH | LINK`).
+pub const SESSION_KEYRING_PERM: u32 = 0x3f1b_0000;
+
+/// Joins a new session keyring named `name` (KEYCTL_JOIN_SESSION_KEYRING) and gives it
+/// [`SESSION_KEYRING_PERM`]; the caller's session keyring is no longer this process's.
+///
+/// Runs in the child: no allocation, no locks.
+pub fn join_session_keyring(name: &CStr) -> Result<(), i32> {
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING reads one NUL-terminated string.
+    let id = check(unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) })?;
+    // SAFETY: KEYCTL_SETPERM takes a key serial and a permission mask, both integers.
+    check(unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_SETPERM, id, SESSION_KEYRING_PERM) }).map(drop)
+}
+
 /// Raises one ambient capability.
 pub fn ambient_raise(cap: u32) -> Result<(), i32> {
     // SAFETY: PR_CAP_AMBIENT takes integer arguments only.
