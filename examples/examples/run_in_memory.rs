@@ -26,6 +26,11 @@ fn main() -> Result<()> {
     process.set_terminal(Some(false));
     spec.set_process(Some(process));
 
+    // Before any container process exists: a container must not be able to reach this
+    // program's binary through /proc/self/exe and rewrite it (CVE-2019-5736). Re-executes the
+    // program from a read-only view of its binary when it needs to.
+    runtime_core::exe::protect(|| Ok(spec.clone()))?;
+
     let id = format!("example-{}", std::process::id());
     let mut container = Container::builder(&id).root("/run/ocirun-examples").spec(spec).run()?;
     let status = container.wait()?;
