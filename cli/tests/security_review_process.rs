@@ -1,0 +1,144 @@
+//! Escapes through the process side of the runtime (the init between clone and exec, `exec`,
+//! create/start, the console, hooks, signals, the state directory), tried against the real
+//! binary: each test performs the attack and checks on the host that it failed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Guard, ocirun, run_detached};
+use serde_json::json;
+use test_support::{Bundle, require_prerequisites, unique_id};
+
+/// Compiles `tests/probe/<name>.c` once per test run as a static binary.
+fn probe(name: &'static str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(&'static str, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(n, _)| *n == name) {
+        return p.clone();
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-probe-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/probe/{name}.c"));
+    let status = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run cc (.ci/run installs gcc and libc6-dev)");
+    assert!(status.success(), "cc failed to build the {name} probe");
+    built.push((name, out.clone()));
+    out
+}
+
+/// Docker's default capabilities.
+const DOCKER_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Gives the process Docker's capabilities plus `extra` (`--cap-add`).
+fn docker_caps(b: &mut Bundle, extra: &[&str]) {
+    let caps: Vec<&str> = DOCKER_CAPS.iter().chain(extra).copied().collect();
+    b.spec["process"]["capabilities"] = json!({
+        "bounding": caps, "effective": caps, "permitted": caps
+    });
+}
+
+/// A host directory with a secret the container must never read, and where it must never write.
+fn host_dir(prefix: &str) -> tempfile::TempDir {
+    let d = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::write(d.path().join("secret"), "host-secret-7d1c").unwrap();
+    d
+}
+
+/// Copies a probe into the bundle's rootfs at `/name`.
+fn install_probe(b: &Bundle, name: &'static str) {
+    let dst = b.rootfs().join(name);
+    std::fs::copy(probe(name), &dst).unwrap();
+}
+
+/// `ocirun exec` with null stdio; whether it succeeded.
+fn exec_quiet(root: &Path, id: &str, args: &[&str]) -> bool {
+    ocirun(root)
+        .arg("exec")
+        .arg(id)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The init's pid, as `ocirun state` reports it.
+fn init_pid(root: &Path, id: &str) -> i64 {
+    common::state(root, id)["pid"].as_i64().expect("state has a pid")
+}
+
+/// A file of the container, read from the host through its init.
+fn read_inside(root: &Path, id: &str, path: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{}/root{path}", init_pid(root, id))).unwrap_or_default()
+}
+
+/// The process `ocirun exec` makes is cloned straight into the container's pid namespace and
+/// only then joins the container's mount namespace: until its setns, /proc/<pid>/root and
+/// /proc/<pid>/cwd in the container lead to the host's root and ocirun's cwd. A container
+/// process with CAP_SYS_PTRACE (`--cap-add SYS_PTRACE`, no user namespace) passes the ptrace
+/// check of a non-dumpable process and opens the host's files through them. runc joins the
+/// mount namespace before the process that enters the pid namespace exists.
+#[test]
+fn exec_child_is_not_reachable_through_proc_root_before_it_joins_the_mount_namespace() {
+    exec_child_through_proc_root(&["CAP_SYS_PTRACE"]);
+}
+
+/// The same race with Docker's capabilities only: the child is dumpable until its first prctl,
+/// but a process without CAP_SYS_PTRACE fails the capability-subset check of ptrace.
+#[test]
+fn exec_child_is_not_reachable_through_proc_root_without_cap_sys_ptrace() {
+    exec_child_through_proc_root(&[]);
+}
+
+fn exec_child_through_proc_root(extra_caps: &[&str]) {
+    require_prerequisites();
+    let host = host_dir("ocirun-review-execroot-");
+    let hostdir = host.path().to_str().unwrap().to_string();
+    let mut b = Bundle::new(&["/procroot", &hostdir, "20", "/tmp/report"]);
+    install_probe(&b, "procroot");
+    docker_caps(&mut b, extra_caps);
+    b.spec["root"]["readonly"] = json!(false);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("revexecroot");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    let escaped = host.path().join("escaped");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tries = 0;
+    while tries < 300 && Instant::now() < deadline && !escaped.exists() {
+        exec_quiet(&root, &id, &["true"]);
+        tries += 1;
+    }
+    let report = read_inside(&root, &id, "/tmp/report");
+    assert!(
+        !escaped.exists(),
+        "after {tries} execs the container wrote {} on the host: {}; its report: {report}",
+        escaped.display(),
+        std::fs::read_to_string(&escaped).unwrap_or_default()
+    );
+    assert!(report.is_empty(), "the container reached the host: {report}");
+}
