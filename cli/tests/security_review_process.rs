@@ -142,3 +142,59 @@ fn exec_child_through_proc_root(extra_caps: &[&str]) {
     );
     assert!(report.is_empty(), "the container reached the host: {report}");
 }
+
+/// A startContainer hook's path resolves in the container (the spec says so): the image
+/// decides what runs. runc runs it from the container's init after its capabilities are
+/// dropped, in its cgroup; ocirun forks it from the runtime with every capability of the
+/// host's root, no seccomp, in the runtime's cgroup, only setns()ing into the container's
+/// namespaces. The image's "hook" mounts the host's disk and writes to the host.
+#[test]
+fn start_container_hook_from_the_image_runs_with_the_containers_privileges_only() {
+    require_prerequisites();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let host = host_dir("ocirun-review-hook-");
+    let dev = std::fs::metadata(host.path()).unwrap().dev();
+    let (major, minor) = (libc::major(dev).to_string(), libc::minor(dev).to_string());
+    let hostdir = host.path().to_str().unwrap().to_string();
+    let mut b = Bundle::new(&["sleep", "30"]);
+    docker_caps(&mut b, &[]);
+    b.spec["root"]["readonly"] = json!(false);
+    let hook = b.rootfs().join("hook.sh");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n\
+         grep -E '^Cap(Eff|Bnd)' /proc/self/status > /hook-report\n\
+         grep -E '^Seccomp:' /proc/self/status >> /hook-report\n\
+         cat /proc/self/cgroup >> /hook-report\n\
+         mknod /tmp/hostdisk b \"$1\" \"$2\" 2>>/hook-report && mkdir -p /tmp/m && \
+         mount -t ext4 /tmp/hostdisk /tmp/m 2>>/hook-report && \
+         { echo ESCAPED > /tmp/m\"$3\"/escaped; echo MOUNTED-HOST-DISK >> /hook-report; umount /tmp/m; }\n\
+         exit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    b.spec["hooks"] = json!({"startContainer": [{
+        "path": "/hook.sh",
+        "args": ["/hook.sh", major, minor, hostdir],
+        "env": ["PATH=/bin:/sbin"]
+    }]});
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("revhook");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    let report = read_inside(&root, &id, "/hook-report");
+    let escaped = host.path().join("escaped");
+    assert!(
+        !escaped.exists(),
+        "the image's startContainer hook wrote {} on the host; its report:\n{report}",
+        escaped.display()
+    );
+    let container_caps = read_inside(&root, &id, "/proc/1/status");
+    let cap_eff = |s: &str| s.lines().find(|l| l.starts_with("CapEff:")).unwrap_or_default().to_string();
+    assert_eq!(
+        cap_eff(&report),
+        cap_eff(&container_caps),
+        "the hook ran with other capabilities than the container's process; its report:\n{report}"
+    );
+}
