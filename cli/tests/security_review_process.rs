@@ -198,3 +198,55 @@ fn start_container_hook_from_the_image_runs_with_the_containers_privileges_only(
         "the hook ran with other capabilities than the container's process; its report:\n{report}"
     );
 }
+
+/// A container that joins another's pid namespace (a pod's shared pid namespace): its init is
+/// cloned into that namespace and sets up the rootfs from the host's root before its
+/// pivot_root. The other container's process with CAP_SYS_PTRACE opens the host's files
+/// through /proc/<pid>/root of that init.
+#[test]
+fn init_joining_a_shared_pid_namespace_is_not_reachable_through_proc_root() {
+    require_prerequisites();
+    let host = host_dir("ocirun-review-sharedpid-");
+    let hostdir = host.path().to_str().unwrap().to_string();
+    let mut a = Bundle::new(&["/procroot", &hostdir, "20", "/tmp/report"]);
+    install_probe(&a, "procroot");
+    docker_caps(&mut a, &["CAP_SYS_PTRACE"]);
+    a.spec["root"]["readonly"] = json!(false);
+    a.write();
+    let root = a.state_root();
+    let id_a = unique_id("revsharedpid-a");
+    let _ga = Guard(root.clone(), id_a.clone());
+    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(a.path()).arg(&id_a));
+    let pid_a = init_pid(&root, &id_a);
+
+    let mut b = Bundle::new(&["true"]);
+    docker_caps(&mut b, &[]);
+    for ns in b.spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pid_a}/ns/pid"));
+        }
+    }
+    b.write();
+    let escaped = host.path().join("escaped");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tries = 0;
+    while tries < 100 && Instant::now() < deadline && !escaped.exists() {
+        let id_b = unique_id("revsharedpid-b");
+        let _gb = Guard(root.clone(), id_b.clone());
+        let _ = ocirun(&root)
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id_b)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        tries += 1;
+    }
+    assert!(
+        !escaped.exists(),
+        "after {tries} joining containers the other container wrote {} on the host: {}",
+        escaped.display(),
+        std::fs::read_to_string(&escaped).unwrap_or_default()
+    );
+}
