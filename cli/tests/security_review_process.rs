@@ -250,3 +250,36 @@ fn init_joining_a_shared_pid_namespace_is_not_reachable_through_proc_root() {
         std::fs::read_to_string(&escaped).unwrap_or_default()
     );
 }
+
+/// The container's init names itself with bytes that are not UTF-8 (prctl PR_SET_NAME):
+/// ocirun's /proc/<pid>/stat parser gives up on the line, takes the running init for gone,
+/// and then reports it stopped, refuses `kill` and `exec`, and lets a non-forced `delete`
+/// through. Names with a ')' and spaces are covered too.
+#[test]
+fn a_running_init_that_renames_itself_is_still_running_and_killable() {
+    require_prerequisites();
+    for (name, what) in [(r"x) Z 1 2 3", "a fake stat tail"), (r"\377\376", "non-UTF-8")] {
+        let mut b = Bundle::new(&["/comm", name]);
+        install_probe(&b, "comm");
+        docker_caps(&mut b, &[]);
+        b.write();
+        let root = b.state_root();
+        let id = unique_id("revcomm");
+        let _g = Guard(root.clone(), id.clone());
+        run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+        std::thread::sleep(Duration::from_millis(300));
+        let state = common::state(&root, &id);
+        assert_eq!(
+            state["status"], "running",
+            "a running init named with {what} bytes is reported as: {state}"
+        );
+        let pid = state["pid"].as_i64().unwrap_or(0);
+        let (ok, err) = common::run_status(ocirun(&root).args(["kill", &id, "KILL"]));
+        assert!(ok, "kill of a running init named with {what} bytes failed: {err}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pid > 0 && test_support::alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(pid > 0 && !test_support::alive(pid), "the init {pid} outlived kill KILL");
+    }
+}
