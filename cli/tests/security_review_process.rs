@@ -283,3 +283,82 @@ fn a_running_init_that_renames_itself_is_still_running_and_killable() {
         assert!(pid > 0 && !test_support::alive(pid), "the init {pid} outlived kill KILL");
     }
 }
+
+/// A container with its own user and time namespaces that joins the pid namespace of a
+/// container without a user namespace: its init makes itself dumpable around the
+/// timens_offsets write, before its rootfs exists. The neighbour's root, with Docker's
+/// capabilities and no CAP_SYS_PTRACE, owns that user namespace (it was made by uid 0 of
+/// the host's), so ptrace's checks pass for it while the init is dumpable, and
+/// /proc/<pid>/root of the init is the host's root.
+#[test]
+fn dumpable_window_of_the_time_offsets_write_does_not_open_the_host_to_a_shared_pid_namespace() {
+    user_namespace_init_in_a_shared_pid_namespace(true);
+}
+
+/// The same without a time namespace: the init is dumpable from its clone until its first
+/// prctl, with the host's root, in the neighbour's pid namespace.
+#[test]
+fn user_namespace_init_joining_a_shared_pid_namespace_is_not_reachable_through_proc_root() {
+    user_namespace_init_in_a_shared_pid_namespace(false);
+}
+
+fn user_namespace_init_in_a_shared_pid_namespace(time_offsets: bool) {
+    require_prerequisites();
+    let host = host_dir("ocirun-review-timens-");
+    let hostdir = host.path().to_str().unwrap().to_string();
+    let mut a = Bundle::new(&["/procroot", &hostdir, "20", "/tmp/report"]);
+    install_probe(&a, "procroot");
+    docker_caps(&mut a, &[]);
+    a.spec["root"]["readonly"] = json!(false);
+    a.write();
+    let root = a.state_root();
+    let id_a = unique_id("revtimens-a");
+    let _ga = Guard(root.clone(), id_a.clone());
+    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(a.path()).arg(&id_a));
+    let pid_a = init_pid(&root, &id_a);
+
+    let mut b = Bundle::new(&["true"]);
+    docker_caps(&mut b, &[]);
+    b.spec["linux"]["namespaces"] = json!([
+        {"type": "user"}, {"type": "time"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"},
+        {"type": "pid", "path": format!("/proc/{pid_a}/ns/pid")}
+    ]);
+    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    if time_offsets {
+        b.spec["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 1, "nanosecs": 0}});
+    } else {
+        let namespaces = b.spec["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "time");
+    }
+    b.spec["mounts"] = json!([]);
+    b.write();
+    let escaped = host.path().join("escaped");
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut tries = 0;
+    let mut failures = 0;
+    let mut last_err = String::new();
+    while tries < 300 && Instant::now() < deadline && !escaped.exists() {
+        let id_b = unique_id("revtimens-b");
+        let _gb = Guard(root.clone(), id_b.clone());
+        let out = ocirun(&root)
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id_b)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failures += 1;
+            last_err = String::from_utf8_lossy(&out.stderr).into_owned();
+        }
+        tries += 1;
+    }
+    assert!(
+        !escaped.exists(),
+        "after {tries} joining containers the neighbour wrote {} on the host: {}",
+        escaped.display(),
+        std::fs::read_to_string(&escaped).unwrap_or_default()
+    );
+    assert!(failures < tries, "the joining container never ran: {last_err}");
+}
