@@ -362,3 +362,55 @@ fn user_namespace_init_in_a_shared_pid_namespace(time_offsets: bool) {
     );
     assert!(failures < tries, "the joining container never ran: {last_err}");
 }
+
+/// The pid file's directory is one the container can write (containerd keeps it in the bundle,
+/// which here is bound into the container): the container plants `<pid-file>.ocirun-tmp` as a
+/// symlink to a host file. ocirun writes the pid through it (std::fs::write: O_CREAT|O_TRUNC,
+/// following symlinks) before the rename, truncating and overwriting the host file; runc opens
+/// its temporary file O_EXCL.
+#[test]
+fn pid_file_is_not_written_through_a_symlink_the_container_planted() {
+    require_prerequisites();
+    let victim_dir = host_dir("ocirun-review-pidfile-");
+    let victim = victim_dir.path().join("secret");
+    let shared = tempfile::Builder::new().prefix("ocirun-review-pidshared-").tempdir().unwrap();
+    let mut b = Bundle::new(&["sh", "-c", "ln -s \"$VICTIM\" /shared/pid.ocirun-tmp; sleep 30"]);
+    docker_caps(&mut b, &[]);
+    b.spec["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(format!("VICTIM={}", victim.display())));
+    b.spec["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/shared", "type": "bind", "source": shared.path(), "options": ["rbind", "rw"]
+    }));
+    std::fs::create_dir_all(b.rootfs().join("shared")).unwrap();
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("revpidfile");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    let planted = shared.path().join("pid.ocirun-tmp");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::symlink_metadata(&planted).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(std::fs::symlink_metadata(&planted).is_ok(), "the container planted no symlink");
+    let pid_file = shared.path().join("pid");
+    let _ = ocirun(&root)
+        .args(["exec", "--pid-file"])
+        .arg(&pid_file)
+        .args([&id, "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "host-secret-7d1c",
+        "ocirun wrote the pid file through the container's symlink onto {}",
+        victim.display()
+    );
+    assert!(
+        !std::fs::symlink_metadata(&pid_file).is_ok_and(|m| m.file_type().is_symlink()),
+        "the pid file is the container's symlink"
+    );
+}
