@@ -342,3 +342,41 @@ fn image_sys_symlink_to_root_leaves_sys_firmware_unmasked() {
         shown(&out)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Finding: a spec mount whose destination is an image symlink to `/` goes onto the container's
+// root directory itself; its follow-ups (the read-only remount) resolve the path again and
+// reach the root below it instead of the new mount.
+// ---------------------------------------------------------------------------------------
+
+/// `-v /host/dir:/data:ro` with an image whose `data` is a symlink to `/`: the bind is stacked
+/// over the container's root, the read-only remount resolves `data` again, gets the rootfs
+/// below the new mount and makes that read-only, and the host directory stays writable at
+/// `/..`. The host directory must be unchanged.
+#[test]
+fn read_only_volume_through_an_image_symlink_to_root_stays_read_only() {
+    require_prerequisites();
+    let vol = host_dir("ocirun-review-rovol-");
+    std::fs::write(vol.path().join("file"), "host\n").unwrap();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "for d in /data /.. /; do (echo container > $d/file) 2>/dev/null && echo WROTE $d; \
+         (echo container > $d/new) 2>/dev/null && echo CREATED $d; done; true",
+    ]);
+    symlink("/", b.rootfs().join("data")).unwrap();
+    push_mount(&mut b, bind(vol.path(), "/data", &["ro"]));
+    let out = run(&b, "rv-rovol", &[]);
+    assert_eq!(
+        entries(vol.path()),
+        ["file"],
+        "the container created files in a read-only volume:\n{}",
+        shown(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(vol.path().join("file")).unwrap(),
+        "host\n",
+        "the container wrote a read-only volume:\n{}",
+        shown(&out)
+    );
+}
