@@ -256,7 +256,7 @@ fn read_only(options: &str) -> bool {
 fn image_proc_symlink_to_root_leaves_an_unmasked_procfs_at_slash_dotdot() {
     require_prerequisites();
     let before = host_core_pattern();
-    let mut b = Bundle::new(&[
+    let b = Bundle::new(&[
         "sh",
         "-c",
         "echo timer_list=$(cat /../timer_list 2>/dev/null | wc -c); \
@@ -289,7 +289,7 @@ fn image_proc_symlink_to_root_leaves_an_unmasked_procfs_at_slash_dotdot() {
 fn image_proc_symlink_through_a_later_mount_leaves_procfs_unmasked_and_writable() {
     require_prerequisites();
     let before = host_core_pattern();
-    let mut b = Bundle::new(&[
+    let b = Bundle::new(&[
         "sh",
         "-c",
         "echo timer_list=$(cat /realproc/timer_list 2>/dev/null | wc -c); \
@@ -327,7 +327,7 @@ fn image_sys_symlink_to_root_leaves_sys_firmware_unmasked() {
         Path::new("/sys/firmware").read_dir().unwrap().next().is_some(),
         "this host's /sys/firmware is empty: the test proves nothing"
     );
-    let mut b = Bundle::new(&[
+    let b = Bundle::new(&[
         "sh",
         "-c",
         "[ -n \"$(ls /../firmware 2>/dev/null)\" ] && echo FIRMWARE-VISIBLE; \
@@ -377,6 +377,110 @@ fn read_only_volume_through_an_image_symlink_to_root_stays_read_only() {
         std::fs::read_to_string(vol.path().join("file")).unwrap(),
         "host\n",
         "the container wrote a read-only volume:\n{}",
+        shown(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Finding: --no-pivot moves the rootfs onto `/` by its host path; a mount stacked over the
+// rootfs's root (a spec mount through an image symlink to `/`) is what moves, and the
+// container is chrooted into a rootfs that still hangs in the host's tree.
+// ---------------------------------------------------------------------------------------
+
+/// A static x86-64 Linux program, 168 bytes, that does what `chroot DIR PROG ARGS...` does
+/// minus the `chdir("/")`: `chroot(argv[1])`, then `execve(argv[2], &argv[2], envp)`, leaving
+/// the current directory outside the new root, the classic chroot escape (busybox's `chroot`
+/// always changes into the new root). It needs CAP_SYS_CHROOT, which Docker gives by default.
+#[cfg(target_arch = "x86_64")]
+fn chroot_keeping_cwd_elf() -> Vec<u8> {
+    #[rustfmt::skip]
+    let code: [u8; 48] = [
+        0x48, 0x8b, 0x0c, 0x24,             // mov rcx, [rsp]          ; argc
+        0x48, 0x8d, 0x54, 0xcc, 0x10,       // lea rdx, [rsp+rcx*8+16] ; envp
+        0x48, 0x8b, 0x7c, 0x24, 0x10,       // mov rdi, [rsp+16]       ; argv[1]
+        0xb8, 0xa1, 0x00, 0x00, 0x00,       // mov eax, 161            ; chroot
+        0x0f, 0x05,                         // syscall
+        0x48, 0x8d, 0x74, 0x24, 0x18,       // lea rsi, [rsp+24]       ; &argv[2]
+        0x48, 0x8b, 0x3e,                   // mov rdi, [rsi]          ; argv[2]
+        0xb8, 0x3b, 0x00, 0x00, 0x00,       // mov eax, 59             ; execve
+        0x0f, 0x05,                         // syscall
+        0xbf, 0x7f, 0x00, 0x00, 0x00,       // mov edi, 127
+        0xb8, 0x3c, 0x00, 0x00, 0x00,       // mov eax, 60             ; exit
+        0x0f, 0x05,                         // syscall
+    ];
+    const BASE: u64 = 0x40_0000;
+    const HEADERS: usize = 64 + 56;
+    let total = (HEADERS + code.len()) as u64;
+    let mut elf = Vec::with_capacity(HEADERS + code.len());
+    // ELF header: 64-bit, little-endian, version 1, System V ABI.
+    elf.extend_from_slice(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+    elf.extend_from_slice(&2u16.to_le_bytes()); // e_type: ET_EXEC
+    elf.extend_from_slice(&0x3eu16.to_le_bytes()); // e_machine: x86-64
+    elf.extend_from_slice(&1u32.to_le_bytes()); // e_version
+    elf.extend_from_slice(&(BASE + HEADERS as u64).to_le_bytes()); // e_entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
+    elf.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
+    elf.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+    elf.extend_from_slice(&64u16.to_le_bytes()); // e_ehsize
+    elf.extend_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    elf.extend_from_slice(&1u16.to_le_bytes()); // e_phnum
+    elf.extend_from_slice(&[0; 6]); // e_shentsize, e_shnum, e_shstrndx
+    // One PT_LOAD, readable and executable, of the whole file at BASE.
+    elf.extend_from_slice(&1u32.to_le_bytes()); // p_type
+    elf.extend_from_slice(&5u32.to_le_bytes()); // p_flags: R|X
+    elf.extend_from_slice(&0u64.to_le_bytes()); // p_offset
+    elf.extend_from_slice(&BASE.to_le_bytes()); // p_vaddr
+    elf.extend_from_slice(&BASE.to_le_bytes()); // p_paddr
+    elf.extend_from_slice(&total.to_le_bytes()); // p_filesz
+    elf.extend_from_slice(&total.to_le_bytes()); // p_memsz
+    elf.extend_from_slice(&0x1000u64.to_le_bytes()); // p_align
+    elf.extend_from_slice(&code);
+    elf
+}
+
+/// Puts [`chroot_keeping_cwd_elf`] at `/chroot-keep-cwd` in the rootfs.
+#[cfg(target_arch = "x86_64")]
+fn install_chroot_escape(b: &Bundle) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = b.rootfs().join("chroot-keep-cwd");
+    std::fs::write(&path, chroot_keeping_cwd_elf()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `--no-pivot`, a volume at /data and an image whose `data` is a symlink to `/`: the volume
+/// is stacked over the rootfs's root, and the MS_MOVE of the rootfs path onto `/` moves that
+/// top mount, the volume, not the rootfs. The container is chrooted into a rootfs that still
+/// hangs at its host path below the host's root filesystem: with Docker's default capabilities
+/// (CAP_SYS_CHROOT) a process leaves the chroot with `..` and reaches the bundle directory and
+/// every directory above it on the host, read-write. The test creates a file in the bundle
+/// directory from the container: it must not appear.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn no_pivot_volume_through_an_image_symlink_to_root_cannot_reach_the_hosts_directories() {
+    require_prerequisites();
+    let vol = host_dir("ocirun-review-nopivot-vol-");
+    let mut b = Bundle::new(&[
+        "/chroot-keep-cwd",
+        "/tmp",
+        "bin/busybox",
+        "sh",
+        "-c",
+        "bin/busybox ls -a .. | bin/busybox tr '\\n' ' '; echo; \
+         bin/busybox touch ../ESCAPED-FROM-ROOTFS && echo WROTE-THE-BUNDLE-DIRECTORY; true",
+    ]);
+    docker_default_caps(&mut b);
+    install_chroot_escape(&b);
+    symlink("/", b.rootfs().join("data")).unwrap();
+    push_mount(&mut b, bind(vol.path(), "/data", &[]));
+    let out = run(&b, "rv-nopivot-root", &["--no-pivot"]);
+    assert!(
+        !b.path().join("ESCAPED-FROM-ROOTFS").exists(),
+        "the container created a file in the host's bundle directory:\n{}",
+        shown(&out)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("config.json"),
+        "the container listed the host's bundle directory:\n{}",
         shown(&out)
     );
 }
