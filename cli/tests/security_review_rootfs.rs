@@ -484,3 +484,67 @@ fn no_pivot_volume_through_an_image_symlink_to_root_cannot_reach_the_hosts_direc
         shown(&out)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Finding: after a bind, the follow-ups (read-only remount, propagation, recursive
+// attributes) resolve the destination by path again; a process that swaps a component of the
+// path through a shared volume in between sends them to another mount.
+// ---------------------------------------------------------------------------------------
+
+/// The most `ocirun create`s a race test tries.
+const RACE_TRIES: usize = 150;
+
+/// How long a race test tries at most.
+const RACE_TIME: Duration = Duration::from_secs(15);
+
+/// CVE-2021-30465's setting: a volume `shared` (which another container also has) at /a, and a
+/// host directory bound read-only at /a/b, inside it. The other container swaps `b` (a
+/// directory) with a symlink to `/dev/shm` in the shared directory while this container is
+/// created. The bind goes onto the directory through an fd, but the read-only remount
+/// resolves `a/b` again: after a swap it finds /dev/shm (a mount root) and remounts that,
+/// and the host directory stays writable in the container. Every successful create must show
+/// the host directory read-only.
+#[test]
+fn racing_a_shared_volume_cannot_leave_a_read_only_bind_writable() {
+    require_prerequisites();
+    let _serial = serial();
+    let shared = host_dir("ocirun-review-shared-");
+    let secret = host_dir("ocirun-review-rosecret-");
+    let secret_name = secret.path().file_name().unwrap().to_str().unwrap().to_owned();
+    std::fs::create_dir(shared.path().join("b")).unwrap();
+    symlink("/dev/shm", shared.path().join("b-link")).unwrap();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    push_mount(&mut b, bind(shared.path(), "/a", &[]));
+    push_mount(&mut b, bind(secret.path(), "/a/b", &["ro"]));
+    b.write();
+    let swapper = Exchanger::start(shared.path(), vec![("b".to_owned(), "b-link".to_owned())]);
+    let start = Instant::now();
+    let (mut created, mut breach) = (0, None);
+    for _ in 0..RACE_TRIES {
+        if start.elapsed() > RACE_TIME {
+            break;
+        }
+        let Ok(c) = Created::new(&b, "rv-rorace") else {
+            continue;
+        };
+        created += 1;
+        let info = c.mountinfo();
+        let writable: Vec<&str> = mounts_of_dir(&info, &secret_name)
+            .into_iter()
+            .filter(|(opts, _)| !read_only(opts))
+            .map(|(_, line)| line)
+            .collect();
+        if !writable.is_empty() {
+            breach = Some(writable.join("\n"));
+            break;
+        }
+    }
+    let swaps = swapper.finish();
+    assert!(swaps > 0, "the swapper never ran");
+    if let Some(lines) = breach {
+        panic!(
+            "after {created} containers, the read-only host directory is mounted read-write:\n{lines}"
+        );
+    }
+    assert!(created > 0, "no container was created: the race proves nothing");
+}
