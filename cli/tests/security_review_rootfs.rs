@@ -548,3 +548,124 @@ fn racing_a_shared_volume_cannot_leave_a_read_only_bind_writable() {
     }
     assert!(created > 0, "no container was created: the race proves nothing");
 }
+
+// ---------------------------------------------------------------------------------------
+// Finding: tmpcopyup looks at an entry with fstatat, then opens it by name: a process that
+// swaps a regular file for a device node in between (through a shared volume) makes the
+// runtime, which is not in the container's device cgroup yet, read the device.
+// ---------------------------------------------------------------------------------------
+
+/// A loop device over a small file, detached when dropped.
+struct LoopDevice {
+    path: String,
+    _backing: tempfile::NamedTempFile,
+}
+
+impl LoopDevice {
+    /// A loop device whose content starts with `marker`.
+    fn with(marker: &str) -> LoopDevice {
+        let mut content = marker.as_bytes().to_vec();
+        content.resize(4096, 0);
+        let backing = tempfile::Builder::new().prefix("ocirun-review-disk-").tempfile().unwrap();
+        std::fs::write(backing.path(), &content).unwrap();
+        let path = host("losetup", &["-f", "--show", backing.path().to_str().unwrap()])
+            .trim()
+            .to_owned();
+        LoopDevice {
+            path,
+            _backing: backing,
+        }
+    }
+
+    /// Its device number.
+    fn rdev(&self) -> libc::dev_t {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.path).unwrap().rdev()
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup").args(["-d", &self.path]).status();
+    }
+}
+
+/// A volume `shared` at /a (another container has it too) and a tmpfs with `tmpcopyup` at
+/// /a/c. `c` holds regular files `f<i>` and block device nodes `n<i>` of a disk the host has
+/// (here a loop device whose first bytes are a marker); the other container swaps each pair
+/// while this one is created. tmpcopyup copies a node it sees as a node (mknod, which the
+/// container's device cgroup then governs), but a file that fstatat saw as regular and that
+/// is a device node when it is opened by name is read, device and all, into the tmpfs: the
+/// container reads the host's disk. The spec has neither a cgroup namespace nor a cgroup
+/// mount, so the runtime sets up the rootfs before it enters the container's cgroup, whose
+/// device rules (deny all) do not cover it.
+#[test]
+fn tmpcopyup_racing_a_shared_volume_cannot_read_a_host_block_device() {
+    require_prerequisites();
+    let _serial = serial();
+    const PAIRS: usize = 100;
+    const MARKER: &str = "HOST-DISK-CONTENT-7c1f";
+    let disk = LoopDevice::with(MARKER);
+    let shared = host_dir("ocirun-review-copyup-");
+    let c = shared.path().join("c");
+    std::fs::create_dir(&c).unwrap();
+    let mut pairs = Vec::new();
+    for i in 0..PAIRS {
+        std::fs::write(c.join(format!("f{i}")), "plain file\n").unwrap();
+        let node = std::ffi::CString::new(c.join(format!("n{i}")).into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: `node` is a NUL-terminated path that outlives the call.
+        let ret = unsafe { libc::mknod(node.as_ptr(), libc::S_IFBLK | 0o600, disk.rdev()) };
+        assert_eq!(ret, 0, "mknod: {}", std::io::Error::last_os_error());
+        pairs.push((format!("f{i}"), format!("n{i}")));
+    }
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|ns| ns["type"] != "cgroup");
+    b.spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
+    push_mount(&mut b, bind(shared.path(), "/a", &[]));
+    push_mount(
+        &mut b,
+        json!({"destination": "/a/c", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}),
+    );
+    b.write();
+    let swapper = Exchanger::start(&c, pairs);
+    let start = Instant::now();
+    let (mut created, mut breach) = (0, None);
+    for _ in 0..RACE_TRIES {
+        if start.elapsed() > RACE_TIME {
+            break;
+        }
+        let Ok(ctr) = Created::new(&b, "rv-copyup") else {
+            continue;
+        };
+        created += 1;
+        let Ok(dir) = std::fs::read_dir(ctr.path("/a/c")) else {
+            continue;
+        };
+        // Only regular files of the container's tmpfs: the nodes it holds are the container's
+        // to open (or not), under its device cgroup.
+        let leaked: Vec<String> = dir
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter(|e| std::fs::read(e.path()).is_ok_and(|d| d.starts_with(MARKER.as_bytes())))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if !leaked.is_empty() {
+            breach = Some(leaked);
+            break;
+        }
+    }
+    let swaps = swapper.finish();
+    assert!(swaps > 0, "the swapper never ran");
+    if let Some(files) = breach {
+        panic!(
+            "after {created} containers, the container's tmpfs holds the host disk's content in regular files {files:?}"
+        );
+    }
+    assert!(created > 0, "no container was created: the race proves nothing");
+}
