@@ -669,3 +669,34 @@ fn tmpcopyup_racing_a_shared_volume_cannot_read_a_host_block_device() {
     }
     assert!(created > 0, "no container was created: the race proves nothing");
 }
+
+// ---------------------------------------------------------------------------------------
+// Finding: a volume whose destination is an image symlink to /dev is stacked over the /dev
+// tmpfs, and the runtime then makes its device nodes, symlinks and ptmx in the host directory.
+// ---------------------------------------------------------------------------------------
+
+/// The image's `data` is a symlink to `/dev`, and a host directory is bound at /data: the
+/// bind goes onto the /dev tmpfs's root, and every device node (world-writable), default
+/// symlink and the ptmx replacement of the runtime is then made in the host directory, whose
+/// own `ptmx` is deleted. The runtime must make nothing in a host directory it was not asked
+/// to (CVE-2026-41579's class, through a volume instead of the image's own `dev`).
+#[test]
+fn volume_through_an_image_symlink_to_dev_gets_no_runtime_dev_entries() {
+    require_prerequisites();
+    let vol = host_dir("ocirun-review-devvol-");
+    std::fs::write(vol.path().join("ptmx"), "host file\n").unwrap();
+    let mut b = Bundle::new(&["true"]);
+    symlink("/dev", b.rootfs().join("data")).unwrap();
+    push_mount(&mut b, bind(vol.path(), "/data", &[]));
+    let out = run(&b, "rv-devvol", &[]);
+    assert_eq!(
+        entries(vol.path()),
+        ["ptmx"],
+        "the runtime made /dev entries in the host directory:\n{}",
+        shown(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(vol.path().join("ptmx")).unwrap(),
+        "host file\n"
+    );
+}
