@@ -700,3 +700,48 @@ fn volume_through_an_image_symlink_to_dev_gets_no_runtime_dev_entries() {
         "host file\n"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Finding: a spec mount with the `remount` option and a filesystem type remounts the
+// superblock of whatever is mounted at its destination, a host filesystem included.
+// ---------------------------------------------------------------------------------------
+
+/// A config that binds an ordinary host directory at /vol, then mounts "tmpfs" at /vol with
+/// `remount,ro`: mount(2) gets MS_REMOUNT without MS_BIND on the bind's root, which remounts
+/// the superblock, the host's filesystem, read-only for the host too (the host root
+/// filesystem, in a real deployment). A container's mount options must only change the
+/// container's mounts. The filesystem here is a tmpfs the test mounts for it.
+#[test]
+fn remount_option_cannot_remount_a_host_filesystem() {
+    require_prerequisites();
+    let fs = host_dir("ocirun-review-hostfs-");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(fs.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let _unmount = Unmount(fs.path().to_path_buf());
+    std::fs::create_dir(fs.path().join("vol")).unwrap();
+    let mut b = Bundle::new(&["true"]);
+    push_mount(&mut b, bind(&fs.path().join("vol"), "/vol", &[]));
+    push_mount(
+        &mut b,
+        json!({"destination": "/vol", "type": "tmpfs", "source": "tmpfs", "options": ["remount", "ro"]}),
+    );
+    let out = run(&b, "rv-remount", &[]);
+    let writable = std::fs::write(fs.path().join("still-writable"), "x");
+    if writable.is_err() {
+        // Put the host's filesystem back before failing.
+        let _ = std::process::Command::new("mount")
+            .args(["-o", "remount,rw"])
+            .arg(fs.path())
+            .status();
+    }
+    assert!(
+        writable.is_ok(),
+        "the container's config remounted a host filesystem read-only ({:?}):\n{}",
+        writable.err(),
+        shown(&out)
+    );
+}
