@@ -745,3 +745,38 @@ fn remount_option_cannot_remount_a_host_filesystem() {
         shown(&out)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Finding: a /dev mount of type "none" is bound like a bind mount, but not counted as one
+// when deciding whether the runtime makes its device nodes there.
+// ---------------------------------------------------------------------------------------
+
+/// `{"destination": "/dev", "type": "none", "source": <host dir>}` (no `bind` option) is bound
+/// (push_spec_mount takes type "none" as a bind), but the check that skips the device setup
+/// for a bound /dev (runc's) only looks at type "bind" and the bind options: the runtime
+/// makes world-writable device nodes and its symlinks in the host directory and replaces
+/// its `ptmx`. With type "bind" it makes none (runc's behaviour).
+#[test]
+fn dev_bind_of_type_none_gets_no_runtime_device_nodes() {
+    require_prerequisites();
+    let dev = host_dir("ocirun-review-devnone-");
+    std::fs::write(dev.path().join("ptmx"), "host file\n").unwrap();
+    let mut b = Bundle::new(&["true"]);
+    b.spec["mounts"][1] = json!({"destination": "/dev", "type": "none", "source": dev.path()});
+    let out = run(&b, "rv-devnone", &[]);
+    // The /dev sub-mounts of the spec (pts, shm, mqueue) need their directories: expected.
+    let made: Vec<String> = entries(dev.path())
+        .into_iter()
+        .filter(|e| !["ptmx", "pts", "shm", "mqueue"].contains(&e.as_str()))
+        .collect();
+    assert!(
+        made.is_empty(),
+        "the runtime made {made:?} in the host directory bound at /dev:\n{}",
+        shown(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dev.path().join("ptmx")).unwrap(),
+        "host file\n",
+        "the host directory's ptmx was replaced"
+    );
+}
