@@ -780,3 +780,62 @@ fn dev_bind_of_type_none_gets_no_runtime_device_nodes() {
         "the host directory's ptmx was replaced"
     );
 }
+
+/// tmpcopyup resolves its destination twice: once for the mount (checked to be on neither
+/// procfs nor sysfs) and once more, by path, for the directory whose contents it copies. A
+/// process that swaps the destination `c` in a shared volume with a symlink to
+/// `/sys/firmware` between the two gets a copy of the (masked) host firmware tables into the
+/// container's tmpfs. The copy must come from the directory the tmpfs covers.
+#[test]
+fn tmpcopyup_racing_a_shared_volume_cannot_copy_a_masked_directory() {
+    require_prerequisites();
+    let _serial = serial();
+    let firmware: Vec<String> = entries(Path::new("/sys/firmware"));
+    assert!(!firmware.is_empty(), "this host's /sys/firmware is empty: the test proves nothing");
+    let shared = host_dir("ocirun-review-copysrc-");
+    std::fs::create_dir(shared.path().join("c")).unwrap();
+    std::fs::write(shared.path().join("c/own-file"), "volume\n").unwrap();
+    symlink("/sys/firmware", shared.path().join("c-link")).unwrap();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    push_mount(&mut b, bind(shared.path(), "/a", &[]));
+    push_mount(
+        &mut b,
+        json!({"destination": "/a/c", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}),
+    );
+    b.write();
+    let swapper = Exchanger::start(shared.path(), vec![("c".to_owned(), "c-link".to_owned())]);
+    let start = Instant::now();
+    let (mut created, mut breach) = (0, None);
+    for _ in 0..RACE_TRIES {
+        if start.elapsed() > RACE_TIME {
+            break;
+        }
+        let Ok(ctr) = Created::new(&b, "rv-copysrc") else {
+            continue;
+        };
+        created += 1;
+        let info = ctr.mountinfo();
+        // Wherever the tmpfs ended up (/a/c or /a/c-link), what it holds.
+        for line in info.lines().filter(|l| l.contains(" - tmpfs ")) {
+            let Some(point) = line.split(' ').nth(4).filter(|p| p.starts_with("/a/")) else {
+                continue;
+            };
+            let Ok(dir) = std::fs::read_dir(ctr.path(point)) else {
+                continue;
+            };
+            let names: Vec<String> = dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            if names.iter().any(|n| firmware.contains(n)) {
+                breach = Some(format!("{point}: {names:?}"));
+            }
+        }
+        if breach.is_some() {
+            break;
+        }
+    }
+    let swaps = swapper.finish();
+    assert!(swaps > 0, "the swapper never ran");
+    if let Some(what) = breach {
+        panic!("after {created} containers, a tmpfs holds a copy of /sys/firmware: {what}");
+    }
+    assert!(created > 0, "no container was created: the race proves nothing");
+}
