@@ -153,7 +153,9 @@ impl Created {
 
 impl Drop for Created {
     fn drop(&mut self) {
-        let _ = ocirun(&self.guard.0).args(["delete", "--force", &self.guard.1]).output();
+        let _ = ocirun(&self.guard.0)
+            .args(["delete", "--force", &self.guard.1])
+            .output();
     }
 }
 
@@ -272,7 +274,9 @@ fn image_proc_symlink_to_root_leaves_an_unmasked_procfs_at_slash_dotdot() {
         shown(&out)
     );
     assert!(
-        !text.lines().any(|l| l.starts_with("timer_list=") && l != "timer_list=0"),
+        !text
+            .lines()
+            .any(|l| l.starts_with("timer_list=") && l != "timer_list=0"),
         "an unmasked /proc/timer_list is readable:\n{}",
         shown(&out)
     );
@@ -309,7 +313,9 @@ fn image_proc_symlink_through_a_later_mount_leaves_procfs_unmasked_and_writable(
         shown(&out)
     );
     assert!(
-        !text.lines().any(|l| l.starts_with("timer_list=") && l != "timer_list=0"),
+        !text
+            .lines()
+            .any(|l| l.starts_with("timer_list=") && l != "timer_list=0"),
         "an unmasked /proc/timer_list is readable:\n{}",
         shown(&out)
     );
@@ -542,9 +548,7 @@ fn racing_a_shared_volume_cannot_leave_a_read_only_bind_writable() {
     let swaps = swapper.finish();
     assert!(swaps > 0, "the swapper never ran");
     if let Some(lines) = breach {
-        panic!(
-            "after {created} containers, the read-only host directory is mounted read-write:\n{lines}"
-        );
+        panic!("after {created} containers, the read-only host directory is mounted read-write:\n{lines}");
     }
     assert!(created > 0, "no container was created: the race proves nothing");
 }
@@ -566,7 +570,10 @@ impl LoopDevice {
     fn with(marker: &str) -> LoopDevice {
         let mut content = marker.as_bytes().to_vec();
         content.resize(4096, 0);
-        let backing = tempfile::Builder::new().prefix("ocirun-review-disk-").tempfile().unwrap();
+        let backing = tempfile::Builder::new()
+            .prefix("ocirun-review-disk-")
+            .tempfile()
+            .unwrap();
         std::fs::write(backing.path(), &content).unwrap();
         let path = host("losetup", &["-f", "--show", backing.path().to_str().unwrap()])
             .trim()
@@ -695,10 +702,7 @@ fn volume_through_an_image_symlink_to_dev_gets_no_runtime_dev_entries() {
         "the runtime made /dev entries in the host directory:\n{}",
         shown(&out)
     );
-    assert_eq!(
-        std::fs::read_to_string(vol.path().join("ptmx")).unwrap(),
-        "host file\n"
-    );
+    assert_eq!(std::fs::read_to_string(vol.path().join("ptmx")).unwrap(), "host file\n");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -791,7 +795,10 @@ fn tmpcopyup_racing_a_shared_volume_cannot_copy_a_masked_directory() {
     require_prerequisites();
     let _serial = serial();
     let firmware: Vec<String> = entries(Path::new("/sys/firmware"));
-    assert!(!firmware.is_empty(), "this host's /sys/firmware is empty: the test proves nothing");
+    assert!(
+        !firmware.is_empty(),
+        "this host's /sys/firmware is empty: the test proves nothing"
+    );
     let shared = host_dir("ocirun-review-copysrc-");
     std::fs::create_dir(shared.path().join("c")).unwrap();
     std::fs::write(shared.path().join("c/own-file"), "volume\n").unwrap();
@@ -823,7 +830,10 @@ fn tmpcopyup_racing_a_shared_volume_cannot_copy_a_masked_directory() {
             let Ok(dir) = std::fs::read_dir(ctr.path(point)) else {
                 continue;
             };
-            let names: Vec<String> = dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            let names: Vec<String> = dir
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
             if names.iter().any(|n| firmware.contains(n)) {
                 breach = Some(format!("{point}: {names:?}"));
             }
@@ -838,4 +848,225 @@ fn tmpcopyup_racing_a_shared_volume_cannot_copy_a_masked_directory() {
         panic!("after {created} containers, a tmpfs holds a copy of /sys/firmware: {what}");
     }
     assert!(created > 0, "no container was created: the race proves nothing");
+}
+
+// ---------------------------------------------------------------------------------------
+// Attacks ocirun resisted (regression tests).
+// ---------------------------------------------------------------------------------------
+
+/// The host directory a symlink points to must stay as the test made it: only `marker`.
+fn assert_untouched(host: &Path, what: &str) {
+    assert_eq!(
+        entries(host),
+        ["marker"],
+        "{what}: the runtime made something in {}",
+        host.display()
+    );
+}
+
+/// CVE-2021-30465 / CVE-2024-45310 raced through a shared volume: the other container swaps
+/// `b` (a directory) with a symlink to an absolute host path while this container mounts a
+/// tmpfs at /a/b/deeper (the runtime creates `deeper`). Every open resolves inside the rootfs
+/// (RESOLVE_IN_ROOT) and every mount goes onto an fd: nothing may be created or mounted at the
+/// host path, whatever the interleaving.
+#[test]
+fn racing_a_shared_volume_cannot_send_a_mount_or_a_mkdir_to_the_host() {
+    require_prerequisites();
+    let _serial = serial();
+    let host_target = host_dir("ocirun-review-hosttarget-");
+    std::fs::write(host_target.path().join("marker"), "host\n").unwrap();
+    let shared = host_dir("ocirun-review-shared-");
+    std::fs::create_dir(shared.path().join("b")).unwrap();
+    symlink(host_target.path(), shared.path().join("b-link")).unwrap();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    push_mount(&mut b, bind(shared.path(), "/a", &[]));
+    push_mount(
+        &mut b,
+        json!({"destination": "/a/b/deeper", "type": "tmpfs", "source": "tmpfs"}),
+    );
+    b.write();
+    let host_mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let swapper = Exchanger::start(shared.path(), vec![("b".to_owned(), "b-link".to_owned())]);
+    let start = Instant::now();
+    let mut created = 0;
+    for _ in 0..100 {
+        if start.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        if let Ok(c) = Created::new(&b, "rv-hostrace") {
+            created += 1;
+            assert!(
+                !c.mountinfo().contains(host_target.path().to_str().unwrap()),
+                "a mount in the container names the host path"
+            );
+        }
+        assert_untouched(host_target.path(), "racing b");
+    }
+    assert!(swapper.finish() > 0);
+    assert!(created > 0, "no container was created: the race proves nothing");
+    let target = host_target.path().to_str().unwrap();
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(
+        host_mounts.lines().filter(|l| l.contains(target)).count(),
+        host_mounts_before.lines().filter(|l| l.contains(target)).count(),
+        "a mount appeared at the host path"
+    );
+}
+
+/// CVE-2019-19921 raced through a shared volume: the other container swaps `b` with a symlink
+/// to `/proc` while this one binds a host directory at /a/b. A bind whose target resolves onto
+/// procfs is refused (the destination is not under /proc): no container may come up with the
+/// host directory over its procfs.
+#[test]
+fn racing_a_shared_volume_cannot_put_a_volume_over_proc() {
+    require_prerequisites();
+    let _serial = serial();
+    let shared = host_dir("ocirun-review-shared-");
+    let fake = host_dir("ocirun-review-fakeproc-");
+    let fake_name = fake.path().file_name().unwrap().to_str().unwrap().to_owned();
+    std::fs::create_dir(shared.path().join("b")).unwrap();
+    symlink("/proc", shared.path().join("b-link")).unwrap();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    push_mount(&mut b, bind(shared.path(), "/a", &[]));
+    push_mount(&mut b, bind(fake.path(), "/a/b", &[]));
+    b.write();
+    let swapper = Exchanger::start(shared.path(), vec![("b".to_owned(), "b-link".to_owned())]);
+    let start = Instant::now();
+    let mut created = 0;
+    for _ in 0..100 {
+        if start.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        let Ok(c) = Created::new(&b, "rv-procrace") else {
+            continue;
+        };
+        created += 1;
+        let info = c.mountinfo();
+        let over_proc: Vec<&str> = mounts_of_dir(&info, &fake_name)
+            .into_iter()
+            .map(|(_, l)| l)
+            .filter(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|mp| mp == "/proc" || mp.starts_with("/proc/"))
+            })
+            .collect();
+        assert!(
+            over_proc.is_empty(),
+            "a host directory covers procfs:\n{}",
+            over_proc.join("\n")
+        );
+    }
+    assert!(swapper.finish() > 0);
+    assert!(created > 0, "no container was created: the race proves nothing");
+}
+
+/// Before pivot_root, `/proc/1/root` and `/proc/self/cwd` of the container's procfs lead to
+/// the host's root: an image symlink through them as a mount destination (with directories to
+/// create below it) must not reach the host. RESOLVE_NO_MAGICLINKS refuses them.
+#[test]
+fn image_symlinks_through_procfs_magic_links_cannot_reach_the_host() {
+    require_prerequisites();
+    let host_target = host_dir("ocirun-review-magic-");
+    std::fs::write(host_target.path().join("marker"), "host\n").unwrap();
+    let rel = host_target
+        .path()
+        .strip_prefix("/")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for (i, link) in [
+        format!("/proc/1/root/{rel}"),
+        format!("/proc/self/root/{rel}"),
+        "/proc/self/cwd".to_owned(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut b = Bundle::new(&["true"]);
+        symlink(&link, b.rootfs().join("data")).unwrap();
+        push_mount(
+            &mut b,
+            json!({"destination": "/data/made/deeper", "type": "tmpfs", "source": "tmpfs"}),
+        );
+        let out = run(&b, &format!("rv-magic{i}"), &[]);
+        assert_untouched(host_target.path(), &format!("data -> {link}: {}", shown(&out)));
+        assert!(!out.status.success(), "data -> {link}: the container ran");
+    }
+}
+
+/// A volume whose destination is an image symlink into sysfs or into procfs (below /sys or
+/// /proc, not /proc itself) is refused: only the spec's own /sys and /proc mounts go there.
+#[test]
+fn volumes_through_image_symlinks_into_sysfs_or_procfs_are_refused() {
+    require_prerequisites();
+    let vol = host_dir("ocirun-review-pseudo-");
+    for (i, link) in ["/sys/kernel", "/proc/sys/kernel", "/sys/fs/cgroup/..", "/proc/self"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut b = Bundle::new(&["true"]);
+        symlink(link, b.rootfs().join("data")).unwrap();
+        push_mount(&mut b, bind(vol.path(), "/data", &[]));
+        let out = run(&b, &format!("rv-pseudo{i}"), &[]);
+        assert!(
+            !out.status.success(),
+            "data -> {link}: the container ran:\n{}",
+            shown(&out)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("procfs") && err.contains("/data"), "data -> {link}: {err}");
+    }
+}
+
+/// tmpcopyup of a directory of the image holding symlinks to host paths (absolute, and
+/// relative with enough `..` to leave the rootfs), a FIFO and a hard-to-open node: the copy
+/// takes symlinks as symlinks and special files as nodes, follows and opens nothing, so the
+/// container sees no host file and the run does not hang on the FIFO.
+#[test]
+fn tmpcopyup_of_image_symlinks_and_fifos_follows_and_opens_nothing() {
+    require_prerequisites();
+    let host_secret = host_dir("ocirun-review-copysecret-");
+    std::fs::write(host_secret.path().join("secret"), "HOST-SECRET-9d2e\n").unwrap();
+    let secret = host_secret.path().join("secret");
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat /data/abs /data/rel /data/sub/abs 2>/dev/null; \
+         for f in abs rel sub sub/abs fifo; do stat -c '%n %F' /data/$f; done",
+    ]);
+    let data = b.rootfs().join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    symlink(&secret, data.join("abs")).unwrap();
+    symlink(&secret, data.join("sub/abs")).unwrap();
+    symlink(
+        format!("{}{}", "../".repeat(40), secret.strip_prefix("/").unwrap().display()),
+        data.join("rel"),
+    )
+    .unwrap();
+    let fifo = std::ffi::CString::new(data.join("fifo").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: `fifo` is a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    push_mount(
+        &mut b,
+        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}),
+    );
+    let out = run(&b, "rv-copyimage", &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(
+        !text.contains("HOST-SECRET"),
+        "a host file was copied:\n{}",
+        shown(&out)
+    );
+    for kept in [
+        "/data/abs symbolic link",
+        "/data/rel symbolic link",
+        "/data/sub directory",
+        "/data/sub/abs symbolic link",
+        "/data/fifo fifo",
+    ] {
+        assert!(text.contains(kept), "{kept} is missing:\n{}", shown(&out));
+    }
 }
