@@ -1070,3 +1070,95 @@ fn tmpcopyup_of_image_symlinks_and_fifos_follows_and_opens_nothing() {
         assert!(text.contains(kept), "{kept} is missing:\n{}", shown(&out));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Finding: a device node is made with mknodat, then chowned and chmodded by name, and
+// fchmodat follows symlinks: where the runtime's /dev is a host directory another container
+// shares (a volume that an image symlink stacks over /dev, see above), a node swapped for a
+// symlink in between makes the runtime chmod any host file, resolved from the host's root.
+// ---------------------------------------------------------------------------------------
+
+/// The image's `data` is a symlink to `/dev` and a volume shared with another container is
+/// bound at /data (so the runtime's device nodes go into the host directory, the finding
+/// above). The other container watches the directory and renames a symlink to a host file
+/// over each node as soon as it appears: the runtime's fchmodat(…, "null", 0666, 0) then
+/// follows it from the host's root and makes the host file world-writable (a host
+/// /etc/shadow, here a 0600 file the test owns). The host file's mode must not change.
+#[test]
+fn racing_runtime_device_nodes_in_a_shared_directory_cannot_chmod_a_host_file() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::PermissionsExt;
+    require_prerequisites();
+    let _serial = serial();
+    let host_file_dir = host_dir("ocirun-review-chmodtarget-");
+    let target = host_file_dir.path().join("shadow");
+    std::fs::write(&target, "root:secret\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mode = || std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777;
+    let vol = host_dir("ocirun-review-devshared-");
+    const NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+    let mut b = Bundle::new(&["true"]);
+    symlink("/dev", b.rootfs().join("data")).unwrap();
+    push_mount(&mut b, bind(vol.path(), "/data", &[]));
+    b.write();
+
+    // The other container: swap a symlink to the host file in for each node it sees.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let dir = std::fs::File::open(vol.path()).unwrap();
+    let link_target = std::ffi::CString::new(target.to_str().unwrap()).unwrap();
+    let racer = std::thread::spawn(move || {
+        let fd = dir.as_raw_fd();
+        let names: Vec<(std::ffi::CString, std::ffi::CString)> = NODES
+            .iter()
+            .map(|n| {
+                (
+                    std::ffi::CString::new(*n).unwrap(),
+                    std::ffi::CString::new(format!("evil-{n}")).unwrap(),
+                )
+            })
+            .collect();
+        let mut swaps = 0u64;
+        while !flag.load(Ordering::Relaxed) {
+            for (name, evil) in &names {
+                let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+                // SAFETY: `name` is NUL-terminated, `st` a writable struct stat, `fd` open.
+                let ret = unsafe { libc::fstatat(fd, name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+                // SAFETY: fstatat succeeded, so it filled `st`.
+                if ret != 0 || unsafe { st.assume_init() }.st_mode & libc::S_IFMT != libc::S_IFCHR {
+                    continue;
+                }
+                // SAFETY: NUL-terminated strings that outlive the calls; `fd` is open.
+                unsafe {
+                    libc::symlinkat(link_target.as_ptr(), fd, evil.as_ptr());
+                    if libc::renameat(fd, evil.as_ptr(), fd, name.as_ptr()) == 0 {
+                        swaps += 1;
+                    }
+                }
+            }
+        }
+        drop(dir);
+        swaps
+    });
+
+    let start = Instant::now();
+    let (mut tries, mut breach) = (0, None);
+    while tries < RACE_TRIES && start.elapsed() < RACE_TIME {
+        tries += 1;
+        for e in std::fs::read_dir(vol.path()).unwrap().flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+        let _ = Created::new(&b, "rv-chmod");
+        if mode() != 0o600 {
+            breach = Some(mode());
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = racer.join().unwrap();
+    if let Some(m) = breach {
+        panic!("after {tries} containers, the runtime chmodded the host file to {m:#o} ({swaps} swaps)");
+    }
+    assert!(swaps > 0, "the racer never saw a node: the race proves nothing");
+}
