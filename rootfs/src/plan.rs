@@ -609,6 +609,13 @@ fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
     })
 }
 
+/// Whether a spec mount is a bind mount: type `bind` or `none`, or a `bind`/`rbind` option.
+/// The one predicate for everything that depends on it (how the mount is made, whether /dev
+/// gets the runtime's device nodes, what may go on /proc).
+fn is_bind_mount(typ: &str, opts: &MountOptions) -> bool {
+    typ == "bind" || typ == "none" || opts.is_bind()
+}
+
 /// The files under /proc a mount may cover, as runc's checkProcMount allows: those lxcfs
 /// emulates, so that `top` and `free` in a container see the container's numbers. Not
 /// `/proc/net/dev`, which runc 1.3.1 dropped: `/proc/net` is a symlink into `/proc/self`.
@@ -978,7 +985,7 @@ impl Builder<'_> {
             other => other,
         })?;
         let typ = m.typ().as_deref().unwrap_or("");
-        let is_bind = typ == "bind" || typ == "none" || opts.is_bind();
+        let is_bind = is_bind_mount(typ, &opts);
         if opts.tmpcopyup && (is_bind || typ != "tmpfs") {
             return Err(invalid(
                 format!("{field}.options"),
@@ -1706,19 +1713,17 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         b.push_spec_mount(i, m)?;
         let parts = container_components("mounts", m.destination())?;
         let typ = m.typ().as_deref().unwrap_or("");
-        let opts = m.options().as_deref().unwrap_or(&[]);
-        let bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+        // push_spec_mount parsed them already: they parse.
+        let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]))?;
         let is_dev = parts.len() == 1 && parts[0] == b"dev";
-        if is_dev && bind {
+        // The same predicate that made it a bind above: a /dev that is bound from the host
+        // gets none of the runtime's entries (runc's needsSetupDev).
+        if is_dev && is_bind_mount(typ, &opts) {
             setup_dev = false;
         }
         if is_dev {
-            // The last "ro"/"rw" wins, as in parse_mount_options.
-            dev_ro = opts
-                .iter()
-                .rev()
-                .find(|o| *o == "ro" || *o == "rw")
-                .is_some_and(|o| o == "ro");
+            // The last "ro"/"rw" wins (parse_mount_options).
+            dev_ro = opts.flags & libc::MS_RDONLY != 0;
         }
         if typ == "devpts" && parts.len() == 2 && parts[0] == b"dev" && parts[1] == b"pts" {
             devpts_at_dev_pts = true;
@@ -2057,6 +2062,23 @@ mod tests {
         let text = MountPlan::compile(c.clone()).unwrap().describe();
         assert!(text.contains("bind mount / on /a"), "{text}");
         assert!(text.contains("rbind mount / on /b"), "{text}");
+    }
+
+    #[test]
+    fn a_dev_bound_by_type_none_or_options_gets_no_device_nodes() {
+        for m in [
+            mount("/dev", Some("none"), Some("/"), &[]),
+            mount("/dev", Some("bind"), Some("/"), &[]),
+            mount("/dev", Some("tmpfs"), Some("/"), &["rbind"]),
+        ] {
+            let mut c = cfg();
+            c.mounts = vec![m.clone()];
+            let plan = MountPlan::compile(c).unwrap();
+            assert!(
+                !plan.ops.iter().any(|op| matches!(op, Op::Device(_) | Op::Symlink(_))),
+                "{m:?} gets device nodes"
+            );
+        }
     }
 
     #[test]
