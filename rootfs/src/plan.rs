@@ -993,6 +993,18 @@ impl Builder<'_> {
                 "tmpcopyup is only valid on tmpfs mounts",
             ));
         }
+        if !is_bind && opts.flags & libc::MS_REMOUNT != 0 {
+            // mount(2) with MS_REMOUNT and no MS_BIND reconfigures the superblock of whatever
+            // is mounted at the destination, a host filesystem under a volume included, for
+            // the host too. runc passes it through; a bind ignores it (its flags go to a bind
+            // remount of the new mount).
+            return Err(invalid(
+                format!("{field}.options"),
+                format!("remount (on {})", m.destination().display()),
+                "remount would reconfigure the filesystem already mounted at the destination (a host \
+                 filesystem, under a volume) instead of mounting a new one; it is only accepted on bind mounts",
+            ));
+        }
         check_proc_mount(&field, &parts, typ, is_bind, m.source().as_deref())?;
         if typ == "cgroup" && !is_bind {
             return self.push_cgroup_mount(&field, &parts, &opts);
@@ -2062,6 +2074,21 @@ mod tests {
         let text = MountPlan::compile(c.clone()).unwrap().describe();
         assert!(text.contains("bind mount / on /a"), "{text}");
         assert!(text.contains("rbind mount / on /b"), "{text}");
+    }
+
+    #[test]
+    fn remount_is_refused_on_new_filesystems_naming_the_mount() {
+        for m in [
+            mount("/vol", Some("tmpfs"), Some("tmpfs"), &["remount", "ro"]),
+            mount("/sys/fs/cgroup", Some("cgroup"), Some("cgroup"), &["ro", "remount"]),
+        ] {
+            let e = mount_error(m);
+            assert!(e.starts_with("mounts[0].options = \"remount (on /"), "{e}");
+        }
+        // A bind takes it (and ignores it: no MS_REMOUNT reaches mount(2)).
+        let mut c = cfg();
+        c.mounts = vec![mount("/vol", Some("bind"), Some("/"), &["rbind", "remount", "ro"])];
+        MountPlan::compile(c).unwrap();
     }
 
     #[test]
