@@ -11,7 +11,7 @@ use libc::c_ulong;
 
 use crate::copyup;
 use crate::plan::{
-    Action, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, Placement,
+    Action, Base, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, Placement,
     ReadonlyOp, Remount, SymlinkOp, Target,
 };
 use crate::sys::{self, SysResult};
@@ -221,6 +221,9 @@ struct Ctx<'p> {
     parent: Option<(&'p CStr, OwnedFd)>,
     /// The null device masks are bound from, once the first mask of a file opened it.
     null: Option<OwnedFd>,
+    /// The procfs at /proc or the sysfs at /sys the last mask or read-only path under it
+    /// opened and checked: the next one under the same reuses it. Any other op drops it.
+    pseudo: Option<(Base, OwnedFd)>,
 }
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
@@ -271,6 +274,31 @@ impl<'p> Ctx<'p> {
         }
         self.null.as_ref().map(AsFd::as_fd).ok_or(StepFailure {
             step: steps.open_step,
+            errno: libc::EBADF,
+        })
+    }
+
+    /// The directory `target` is relative to: the rootfs, or for [`Base::Proc`] ([`Base::Sys`])
+    /// `proc` (`sys`) of the rootfs, opened (the first time) without following any symlink and
+    /// checked at `base_step` to be a procfs (sysfs): the mount the plan made there, not a
+    /// place an image symlink or a rename moved it from.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn base(&mut self, target: &Target, base_step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
+        let (name, magic) = match target.base {
+            Base::Root => return self.root(base_step),
+            Base::Proc => (c"proc", sys::PROC_SUPER_MAGIC),
+            Base::Sys => (c"sys", sys::SYSFS_MAGIC),
+        };
+        if !matches!(&self.pseudo, Some((b, _)) if *b == target.base) {
+            let fd = open_in_root(self.root(base_step)?, name, true, true).map_err(at(base_step))?;
+            if sys::fstatfs(fd.as_fd()).map_err(at(base_step))?.magic != magic {
+                return Err(at(base_step)(libc::EACCES));
+            }
+            self.pseudo = Some((target.base, fd));
+        }
+        self.pseudo.as_ref().map(|(_, fd)| fd.as_fd()).ok_or(StepFailure {
+            step: base_step,
             errno: libc::EBADF,
         })
     }
@@ -623,6 +651,9 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
     if !matches!(op, Op::Device(_) | Op::Symlink(_)) {
         ctx.parent = None;
     }
+    if !op.under_pseudo_base() {
+        ctx.pseudo = None;
+    }
     match op {
         Op::Propagate { path, flags, step } => sys::mount(None, path, None, *flags, None).map_err(at(*step)),
         Op::ParentPrivate { candidates, step } => {
@@ -667,8 +698,8 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
 /// a path the rootfs does not have is skipped, as runc.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_readonly_path(ctx: &Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
-    let root = ctx.root(op.resolve_step)?;
+fn run_readonly_path(ctx: &mut Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
+    let root = ctx.base(&op.target, op.base_step)?;
     let fd = match resolve(root, &op.target, None) {
         Ok(fd) => fd,
         Err(libc::ENOENT) => return Ok(()),
@@ -688,7 +719,7 @@ fn run_readonly_path(ctx: &Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_mask(ctx: &mut Ctx, op: &MaskOp) -> Result<(), StepFailure> {
-    let fd = match resolve(ctx.root(op.resolve_step)?, &op.target, None) {
+    let fd = match resolve(ctx.base(&op.target, op.base_step)?, &op.target, None) {
         Ok(fd) => fd,
         Err(libc::ENOENT) => return Ok(()),
         // A component is not a directory: runc's bind fails with ENOTDIR here, and so does
@@ -767,6 +798,7 @@ impl MountPlan {
             late: None,
             parent: None,
             null: None,
+            pseudo: None,
         };
         let mut pause = Some(before_switch);
         for (index, op) in self.ops.iter().enumerate() {

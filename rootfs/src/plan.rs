@@ -50,6 +50,31 @@ pub(crate) struct Target {
     /// Resolve without following any symlink (`RESOLVE_NO_SYMLINKS`), not even one that stays
     /// inside the rootfs: for the lxcfs files under /proc a mount may cover.
     pub(crate) no_symlinks: bool,
+    /// What `prefixes` are relative to.
+    pub(crate) base: Base,
+}
+
+/// The directory a [`Target`]'s prefixes are resolved in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Base {
+    /// The container's root (the rootfs).
+    Root,
+    /// The procfs the plan mounted at /proc, as `proc` of the rootfs (opened without following
+    /// symlinks) leads to it and checked to be a procfs: masks and read-only paths under /proc.
+    Proc,
+    /// The sysfs the plan mounted at /sys, likewise: masks and read-only paths under /sys.
+    Sys,
+}
+
+impl Base {
+    /// The rootfs path of the base directory, as a component (empty for the root).
+    pub(crate) fn name(self) -> &'static [u8] {
+        match self {
+            Base::Root => b"",
+            Base::Proc => b"proc",
+            Base::Sys => b"sys",
+        }
+    }
 }
 
 /// The pseudo-filesystems a mount's target may resolve onto, and the step that checks it
@@ -337,6 +362,17 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Whether the op is a mask or read-only path resolved in the procfs or sysfs the plan
+    /// mounted ([`Base::Proc`], [`Base::Sys`]).
+    pub(crate) fn under_pseudo_base(&self) -> bool {
+        match self {
+            Op::ReadonlyPath(ReadonlyOp { target, .. }) | Op::MaskPath(MaskOp { target, .. }) => {
+                target.base != Base::Root
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the op comes after the point where the createContainer hooks run: the
     /// read-only paths, masks and read-only remounts, and the root switch.
     pub(crate) fn follows_create_hooks(&self) -> bool {
@@ -373,6 +409,8 @@ pub(crate) struct DetachOp {
 pub(crate) struct ReadonlyOp {
     /// The path in the container.
     pub(crate) target: Target,
+    /// Step of opening and checking the target's base (/proc or /sys), when it has one.
+    pub(crate) base_step: u32,
     /// Step of resolving it inside the rootfs.
     pub(crate) resolve_step: u32,
     /// Step of the bind onto itself.
@@ -389,6 +427,8 @@ pub(crate) struct ReadonlyOp {
 pub(crate) struct MaskOp {
     /// The path in the container.
     pub(crate) target: Target,
+    /// Step of opening and checking the target's base (/proc or /sys), when it has one.
+    pub(crate) base_step: u32,
     /// Step of resolving it inside the rootfs.
     pub(crate) resolve_step: u32,
     /// Data for the tmpfs (the mount label), if any.
@@ -606,6 +646,7 @@ fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
         prefixes,
         names,
         no_symlinks: false,
+        base: Base::Root,
     })
 }
 
@@ -732,6 +773,9 @@ struct Builder<'a> {
     step_count: u32,
     /// A bind of a cgroup directory that was not ready at the start is in place (not late).
     needs_cgroup_dirs: bool,
+    /// Set while compiling a mount of type "cgroup": its destination must be an ordinary
+    /// directory, like a proc or sysfs mount's.
+    cgroup_mount: bool,
 }
 
 impl Builder<'_> {
@@ -895,12 +939,27 @@ impl Builder<'_> {
     ) -> Result<MountOp, RootfsError> {
         let mut target = target_from(field, parts)?;
         let under = |dir: &[u8]| parts.first().is_some_and(|p| p == dir);
-        // Under /proc only the lxcfs files get here (check_proc_mount): no symlink may lead
-        // the mount from one to another procfs file. /dev and its mounts (pts, shm, mqueue)
-        // are the runtime's: no symlink of the image may move them (CVE-2025-52565).
-        target.no_symlinks = under(b"dev") || (under(b"proc") && parts.len() > 1);
+        // At and under /proc only procfs and the lxcfs files get here (check_proc_mount): no
+        // symlink may lead the mount from one to another procfs file, or a procfs elsewhere.
+        // /dev and its mounts (pts, shm, mqueue) are the runtime's: no symlink of the image may
+        // move them (CVE-2025-52565). A proc, sysfs or cgroup mount, and whatever is mounted
+        // at /sys, goes on an ordinary directory, as runc requires: an image's `proc -> /`
+        // would otherwise stack it where the masks and read-only paths do not reach.
+        let pseudo = self.cgroup_mount
+            || parts == [b"sys".to_vec()]
+            || matches!(&kind, MountKind::Fs { fstype, .. }
+                if matches!(fstype.as_str(), "proc" | "sysfs" | "cgroup" | "cgroup2"));
+        target.no_symlinks = under(b"dev") || under(b"proc") || pseudo;
         let place = self.where_(parts);
-        let resolve_step = self.resolve_step(parts, Some(leaf), target.no_symlinks);
+        let resolve_step = if pseudo {
+            step!(
+                self,
+                "resolve {place} inside the rootfs (creating missing directories) without following symlinks: \
+                 a proc, sysfs or cgroup mount, and any mount at /sys, goes on an ordinary directory (as runc)"
+            )
+        } else {
+            self.resolve_step(parts, Some(leaf), target.no_symlinks)
+        };
         let placement = Placement {
             on_proc: under(b"proc") || matches!(&kind, MountKind::Fs { fstype, .. } if fstype == "proc"),
             on_sys: under(b"sys"),
@@ -1076,6 +1135,19 @@ impl Builder<'_> {
 
     /// Adds a mount of type "cgroup", from [`RootfsConfig::cgroup_mounts`], as runc.
     fn push_cgroup_mount(&mut self, field: &str, parts: &[Vec<u8>], opts: &MountOptions) -> Result<(), RootfsError> {
+        self.cgroup_mount = true;
+        let pushed = self.push_cgroup_mount_ops(field, parts, opts);
+        self.cgroup_mount = false;
+        pushed
+    }
+
+    /// [`Builder::push_cgroup_mount`]'s work.
+    fn push_cgroup_mount_ops(
+        &mut self,
+        field: &str,
+        parts: &[Vec<u8>],
+        opts: &MountOptions,
+    ) -> Result<(), RootfsError> {
         let cfg = self.cfg;
         if cfg.cgroup_mounts.is_empty() {
             return Err(invalid(
@@ -1503,7 +1575,8 @@ fn settle_late_cgroup_binds(ops: &mut [Op], needs_cgroup_dirs: &mut bool) {
 
 /// The components of a target inside the rootfs.
 fn target_components(t: &Target) -> Vec<&[u8]> {
-    t.names.iter().map(|n| n.to_bytes()).collect()
+    let base = Some(t.base.name()).filter(|n| !n.is_empty());
+    base.into_iter().chain(t.names.iter().map(|n| n.to_bytes())).collect()
 }
 
 /// Whether `op` acts at or below the container path `dest`, or makes a mount above it (which
@@ -1628,6 +1701,35 @@ impl MountPlan {
     }
 }
 
+/// The steps that open and check the procfs at /proc and the sysfs at /sys for the masks and
+/// read-only paths under them, when the plan mounts them.
+struct Bases {
+    /// Step for /proc, when the plan mounts something there (only a procfs may go there).
+    proc: Option<u32>,
+    /// Step for /sys, when the plan mounts a sysfs there.
+    sys: Option<u32>,
+}
+
+impl Bases {
+    /// The target of a listed path (`maskedPaths[i]`) with components `parts`, relative to
+    /// the procfs or sysfs the plan mounts when it is under one, with the step that opens it.
+    fn target(&self, field: &str, parts: &[Vec<u8>]) -> Result<(Target, u32), RootfsError> {
+        let base = match (parts.first().map(Vec::as_slice), parts.len() > 1) {
+            (Some(b"proc"), true) => self.proc.map(|step| (Base::Proc, step)),
+            (Some(b"sys"), true) => self.sys.map(|step| (Base::Sys, step)),
+            _ => None,
+        };
+        Ok(match base {
+            Some((base, step)) => {
+                let mut t = target_from(field, &parts[1..])?;
+                t.base = base;
+                (t, step)
+            }
+            None => (target_from(field, parts)?, 0),
+        })
+    }
+}
+
 /// Compiles `cfg` into operations, with step descriptions if `describe`.
 fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Result<Built, RootfsError> {
     let rootfs_shown = cfg.rootfs.display().to_string();
@@ -1667,6 +1769,7 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         steps: Vec::new(),
         step_count: 0,
         needs_cgroup_dirs: false,
+        cgroup_mount: false,
     };
 
     // 1. Propagation, rootfs parent private, rootfs bind.
@@ -1721,12 +1824,16 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     let mut setup_dev = true;
     let mut devpts_at_dev_pts = false;
     let mut dev_ro = false;
+    let (mut proc_mounted, mut sys_mounted) = (false, false);
     for (i, m) in cfg.mounts.iter().enumerate() {
         b.push_spec_mount(i, m)?;
         let parts = container_components("mounts", m.destination())?;
         let typ = m.typ().as_deref().unwrap_or("");
         // push_spec_mount parsed them already: they parse.
         let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]))?;
+        // Whatever goes on /proc is a procfs (check_proc_mount).
+        proc_mounted |= parts == [b"proc".to_vec()];
+        sys_mounted |= parts == [b"sys".to_vec()] && typ == "sysfs" && !is_bind_mount(typ, &opts);
         let is_dev = parts.len() == 1 && parts[0] == b"dev";
         // The same predicate that made it a bind above: a /dev that is bound from the host
         // gets none of the runtime's entries (runc's needsSetupDev).
@@ -1752,15 +1859,36 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     // resolved inside the rootfs from its fd and mounted through the host's /proc/self/fd,
     // like every mount above. After the switch a path would go through the container's /dev
     // and /proc, which the image and the spec shape (CVE-2025-31133).
+    // Those under /proc (/sys) go where the plan's procfs (sysfs) is: relative to `proc`
+    // (`sys`) of the rootfs, opened without following symlinks and checked to be a procfs
+    // (sysfs) once for all of them, so that a missing path they skip is missing from that
+    // filesystem, never from a place an image symlink moved the mount to.
+    let bases = Bases {
+        proc: proc_mounted.then(|| {
+            step!(
+                b,
+                "open {} without following symlinks and check that it is the procfs mounted there,                  for the masks and read-only paths under /proc",
+                b.where_(&[b"proc".to_vec()])
+            )
+        }),
+        sys: sys_mounted.then(|| {
+            step!(
+                b,
+                "open {} without following symlinks and check that it is the sysfs mounted there,                  for the masks and read-only paths under /sys",
+                b.where_(&[b"sys".to_vec()])
+            )
+        }),
+    };
     for (i, p) in cfg.readonly_paths.iter().enumerate() {
         let (parts, shown) = b.listed_path("readonlyPaths", i, p)?;
-        let target = target_from("readonlyPaths", &parts)?;
+        let (target, base_step) = bases.target("readonlyPaths", &parts)?;
         let resolve_step = b.resolve_step(&parts, None, false);
         let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
         let reopen_step = step!(b, "reopen read-only path {shown} after binding it");
         let remount = b.remount(&shown, libc::MS_RDONLY, 0);
         b.ops.push(Op::ReadonlyPath(ReadonlyOp {
             target,
+            base_step,
             resolve_step,
             bind_step,
             reopen_step,
@@ -1783,12 +1911,13 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         };
         for (i, p) in cfg.masked_paths.iter().enumerate() {
             let (parts, shown) = b.listed_path("maskedPaths", i, p)?;
-            let target = target_from("maskedPaths", &parts)?;
+            let (target, base_step) = bases.target("maskedPaths", &parts)?;
             let resolve_step = b.resolve_step(&parts, None, false);
             let bind_step = step!(b, "mask {shown} with a bind mount of the null device");
             let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
             b.ops.push(Op::MaskPath(MaskOp {
                 target,
+                base_step,
                 resolve_step,
                 data: data.clone(),
                 null,
@@ -1958,6 +2087,8 @@ mod tests {
             mount("/myproc", Some("bind"), Some("/"), &["rbind"]),
             mount("/elsewhere", Some("proc"), Some("proc"), &[]),
             mount("/dev/shm", Some("tmpfs"), Some("shm"), &[]),
+            mount("/sys", Some("bind"), Some("/"), &["rbind"]),
+            mount("/cg", Some("cgroup2"), Some("cgroup2"), &[]),
         ];
         let plan = MountPlan::compile(c).unwrap();
         let placements: Vec<(bool, bool, bool)> = plan
@@ -1971,12 +2102,16 @@ mod tests {
         assert_eq!(
             placements,
             [
-                (true, false, false),
-                (false, true, false),
+                // proc, sysfs and cgroup mounts, and anything at /sys, go on an ordinary
+                // directory, reached without a symlink (as runc).
+                (true, false, true),
+                (false, true, true),
                 (false, true, false),
                 (true, false, true),
                 (false, false, false),
-                (true, false, false),
+                (true, false, true),
+                (false, false, true),
+                (false, true, true),
                 (false, false, true),
             ]
         );
@@ -2074,6 +2209,47 @@ mod tests {
         let text = MountPlan::compile(c.clone()).unwrap().describe();
         assert!(text.contains("bind mount / on /a"), "{text}");
         assert!(text.contains("rbind mount / on /b"), "{text}");
+    }
+
+    #[test]
+    fn masks_and_read_only_paths_under_the_plans_procfs_and_sysfs_resolve_there() {
+        let bases = |mounts: Vec<Mount>| {
+            let mut c = cfg();
+            c.mounts = mounts;
+            c.masked_paths = vec![
+                "/proc/kcore".into(),
+                "/sys/firmware".into(),
+                "/proc".into(),
+                "/x".into(),
+            ];
+            c.readonly_paths = vec!["/proc/sys".into()];
+            let plan = MountPlan::compile(c).unwrap();
+            plan.ops
+                .iter()
+                .filter_map(|op| match op {
+                    Op::MaskPath(MaskOp { target, .. }) | Op::ReadonlyPath(ReadonlyOp { target, .. }) => {
+                        Some((target.base, target_components(target).concat()))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let with = bases(vec![
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/sys", Some("sysfs"), Some("sysfs"), &[]),
+        ]);
+        assert_eq!(
+            with,
+            [
+                (Base::Proc, b"procsys".to_vec()),
+                (Base::Proc, b"prockcore".to_vec()),
+                (Base::Sys, b"sysfirmware".to_vec()),
+                (Base::Root, b"proc".to_vec()),
+                (Base::Root, b"x".to_vec()),
+            ]
+        );
+        let without = bases(vec![mount("/sys", Some("bind"), Some("/"), &["rbind"])]);
+        assert!(without.iter().all(|(b, _)| *b == Base::Root), "{without:?}");
     }
 
     #[test]
