@@ -193,12 +193,28 @@ fn create_entry(parent: BorrowedFd<'_>, name: &CStr, dir: bool) -> SysResult<()>
     }
 }
 
-/// Remounts the mount at `target` (`MS_BIND|MS_REMOUNT`) with `r.set`, keeping the flags
-/// statfs reports (`locked_from`) unless the spec cleared them, so it also works where those
-/// flags are locked (user namespaces).
+/// Gives the mount whose root `fd` is the per-mount flags of `r`, on that fd, with no path:
+/// one mount_setattr(2) where the kernel has it; otherwise [`remount_in_place`].
 ///
 /// Runs in the child: no allocation, no locks.
-fn remount(target: &CStr, current: c_ulong, r: &Remount) -> Result<(), StepFailure> {
+fn remount_fd(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
+    match sys::mount_setattr(fd, false, &r.attr) {
+        Ok(()) => Ok(()),
+        Err(libc::ENOSYS) => remount_in_place(fd, r),
+        Err(e) => Err(at(r.step)(e)),
+    }
+}
+
+/// Remounts the mount whose root `fd` is (`MS_BIND|MS_REMOUNT`) with `r.set`, keeping the
+/// flags statfs reports unless the spec cleared them, so it also works where those flags are
+/// locked (user namespaces): for kernels without mount_setattr(2). The mount is named by the
+/// current directory, changed to `fd` for the call (`.` is the fd's place itself, no mount
+/// is crossed) and changed back: no path through any /proc, which after the root switch is
+/// the container's.
+///
+/// Runs in the child: no allocation, no locks.
+fn remount_in_place(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
+    let current = sys::fstatfs(fd).map_err(at(r.statfs_step))?.flags;
     let mut keep: c_ulong = 0;
     for (st, ms) in LOCKED_FLAGS {
         if current & st != 0 {
@@ -206,7 +222,11 @@ fn remount(target: &CStr, current: c_ulong, r: &Remount) -> Result<(), StepFailu
         }
     }
     let flags = libc::MS_BIND | libc::MS_REMOUNT | (r.set & PER_MOUNT_FLAGS) | (keep & !r.cleared);
-    sys::mount(None, target, None, flags, None).map_err(at(r.step))
+    let cwd = sys::open(c".", libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(at(r.statfs_step))?;
+    sys::fchdir(fd).map_err(at(r.step))?;
+    let remounted = sys::mount(None, c".", None, flags, None).map_err(at(r.step));
+    sys::fchdir(cwd.as_fd()).map_err(at(r.step))?;
+    remounted
 }
 
 /// The state the ops share.
@@ -326,6 +346,7 @@ fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
             flags,
             data,
             step,
+            ..
         } => sys::mount(Some(source), target, Some(fstype), *flags, data.as_deref()).map_err(at(*step)),
     }
 }
@@ -351,46 +372,91 @@ fn check_placement(target: BorrowedFd<'_>, placement: &Placement) -> Result<(), 
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
-    mount_and_follow_up(ctx, op, false).map(drop)
+    mount_and_follow_up(ctx, op).map(drop)
 }
 
-/// Runs one mount and what follows it on the new mount; returns the new mount's root,
-/// reopened, when it had to be reopened or `hold` asks for it.
+/// Makes the mount of `action` detached and returns its root: open_tree(2) of the host source
+/// for a bind, fsopen(2)/fsconfig(2)/fsmount(2) for a new filesystem.
 ///
 /// Runs in the child: no allocation, no locks.
-fn mount_and_follow_up(ctx: &Ctx, op: &MountOp, hold: bool) -> Result<Option<OwnedFd>, StepFailure> {
+fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
+    match action {
+        Action::Bind { source, flags, step } => sys::clone_mount(source, flags & libc::MS_REC != 0).map_err(at(*step)),
+        Action::Fs {
+            fstype,
+            context: Some(context),
+            step,
+            ..
+        } => {
+            let fs = sys::fsopen(fstype).map_err(at(*step))?;
+            for (key, value) in &context.params {
+                sys::fsconfig_set(fs.as_fd(), key, value.as_deref()).map_err(at(*step))?;
+            }
+            sys::fsconfig_create(fs.as_fd()).map_err(at(*step))?;
+            sys::fsmount(fs.as_fd(), context.attr).map_err(at(*step))
+        }
+        Action::Fs { step, .. } => Err(at(*step)(libc::EINVAL)),
+    }
+}
+
+/// Runs one mount and what follows it on the new mount; returns the new mount's root when
+/// the op needs it ([`MountOp::needs_handle`]).
+///
+/// Without follow-ups the mount goes onto the resolved target through `/proc/self/fd` (the
+/// host's procfs: this runs before the root switch), exactly where the fd is. With them, the
+/// mount is made detached, given its flags, copied into (tmpcopyup), attached onto the
+/// resolved target by fd, and made shared/private/...: every step on the new mount's own fd,
+/// none looks the destination up again (a symlink or a rename in a volume shared with another
+/// container would lead such a lookup elsewhere: CVE-2021-30465's class).
+///
+/// Runs in the child: no allocation, no locks.
+fn mount_and_follow_up(ctx: &Ctx, op: &MountOp) -> Result<Option<OwnedFd>, StepFailure> {
     let root = ctx.root(op.resolve_step)?;
     let fd = resolve(root, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
     check_placement(fd.as_fd(), &op.placement)?;
-    let path = ProcFdPath::new(fd.as_fd());
+    if !op.needs_handle() {
+        return mount_action(&op.action, ProcFdPath::new(fd.as_fd()).as_cstr()).map(|()| None);
+    }
     // For tmpcopyup, hold the old directory open: it stays readable under the new mount.
     let copy_from = match &op.copyup {
         Some(c) => Some(open_dir_in_root(root, &op.target).map_err(at(c.open_step))?),
         None => None,
     };
-    mount_action(&op.action, path.as_cstr())?;
-    drop(fd);
-    if !hold && !op.needs_reopen() {
-        return Ok(None);
-    }
-    // The old fd still points below the new mount; reopen to reach the new mount's root.
-    let fd = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
-    let path = ProcFdPath::new(fd.as_fd());
+    let new = detached_mount(&op.action)?;
     if let (Some(c), Some(src)) = (&op.copyup, &copy_from) {
-        let dst = open_dir_in_root(root, &op.target).map_err(at(c.copy_step))?;
+        let dst = sys::openat(
+            new.as_fd(),
+            c".",
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        )
+        .map_err(at(c.copy_step))?;
         copyup::copy_tree(src.as_fd(), dst.as_fd()).map_err(at(c.copy_step))?;
     }
+    // The flags before the mount is attached where it shows; a kernel without mount_setattr
+    // gets them by a remount once it is attached.
+    let mut remount_later = None;
     if let Some(r) = &op.remount {
-        let current = sys::fstatfs(fd.as_fd()).map_err(at(r.statfs_step))?.flags;
-        remount(path.as_cstr(), current, r)?;
+        match sys::mount_setattr(new.as_fd(), false, &r.attr) {
+            Ok(()) => {}
+            Err(libc::ENOSYS) => remount_later = Some(r),
+            Err(e) => return Err(at(r.step)(e)),
+        }
     }
+    if let Some((attr, step)) = &op.attrs {
+        sys::mount_setattr(new.as_fd(), true, attr).map_err(at(*step))?;
+    }
+    sys::move_mount_onto(new.as_fd(), fd.as_fd()).map_err(at(op.action.step()))?;
+    drop(fd);
+    if let Some(r) = remount_later {
+        remount_in_place(new.as_fd(), r)?;
+    }
+    // Propagation once attached (attaching under a shared mount makes the new one shared).
+    let path = ProcFdPath::new(new.as_fd());
     for &(flags, step) in &op.propagation {
         sys::mount(None, path.as_cstr(), None, flags, None).map_err(at(step))?;
     }
-    if let Some((attr, step)) = &op.attrs {
-        sys::mount_setattr(fd.as_fd(), true, attr).map_err(at(*step))?;
-    }
-    Ok(Some(fd))
+    Ok(Some(new))
 }
 
 /// Opens the directory `name` (one component) in `dir` without following a symlink: a mount
@@ -406,21 +472,13 @@ fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
     )
 }
 
-/// Remounts the mount whose root `fd` is with `r`.
-///
-/// Runs in the child: no allocation, no locks.
-fn remount_fd(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
-    let current = sys::fstatfs(fd).map_err(at(r.statfs_step))?.flags;
-    remount(ProcFdPath::new(fd).as_cstr(), current, r)
-}
-
 /// Mounts the cgroup v1 tmpfs, the hierarchies in it and their links, then makes the tree
 /// read-only (or whatever per-mount flags the spec asks for).
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_cgroup_v1(ctx: &mut Ctx, op: &CgroupV1Op, index: usize, leave: bool) -> Result<(), StepFailure> {
-    let tmpfs = mount_and_follow_up(ctx, &op.tmpfs, true)?.ok_or(StepFailure {
-        step: op.tmpfs.reopen_step,
+    let tmpfs = mount_and_follow_up(ctx, &op.tmpfs)?.ok_or(StepFailure {
+        step: op.tmpfs.action.step(),
         errno: libc::EBADF,
     })?;
     // Everything below works relative to `tmpfs`, the root of the tmpfs this child has just
@@ -705,13 +763,19 @@ fn run_readonly_path(ctx: &mut Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> 
         Err(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(at(op.resolve_step)(e)),
     };
-    let path = ProcFdPath::new(fd.as_fd());
-    let flags = libc::MS_BIND | libc::MS_REC;
-    sys::mount(Some(path.as_cstr()), path.as_cstr(), None, flags, None).map_err(at(op.bind_step))?;
-    drop(fd);
-    // The old fd still points below the new mount; reopen to reach the new mount's root.
-    let mounted = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
-    remount_fd(mounted.as_fd(), &op.remount)
+    // A detached rbind of exactly the resolved place, made read-only and attached onto it by
+    // fd: nothing looks the path up again to find the new mount.
+    let bind = sys::clone_mount_fd(fd.as_fd()).map_err(at(op.bind_step))?;
+    let later = match sys::mount_setattr(bind.as_fd(), false, &op.remount.attr) {
+        Ok(()) => false,
+        Err(libc::ENOSYS) => true,
+        Err(e) => return Err(at(op.remount.step)(e)),
+    };
+    sys::move_mount_onto(bind.as_fd(), fd.as_fd()).map_err(at(op.attach_step))?;
+    if later {
+        remount_in_place(bind.as_fd(), &op.remount)?;
+    }
+    Ok(())
 }
 
 /// Masks one path: the runtime's null device over a file, a read-only tmpfs over a

@@ -11,8 +11,9 @@ use oci_spec::runtime::{LinuxDeviceType, Mount};
 use crate::hostmounts::HostMounts;
 use crate::options::{MountOptions, parse_mount_options};
 use crate::sys::{
-    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
-    MOUNT_ATTR_RDONLY, MountAttr,
+    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
+    MountAttr,
 };
 use crate::{RootfsConfig, RootfsError, StepFailure};
 
@@ -101,14 +102,18 @@ pub(crate) enum Leaf {
     File,
 }
 
-/// A `MS_BIND|MS_REMOUNT` that sets per-mount flags, keeping the locked ones.
+/// A change of the per-mount flags of one mount (not recursive), as `MS_BIND|MS_REMOUNT`
+/// with `set` makes it, keeping the flags the spec did not clear (they may be locked): one
+/// mount_setattr(2) of `attr` on the mount's fd, or, on kernels without it, the remount.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Remount {
     /// `MS_*` flags to set.
     pub(crate) set: c_ulong,
     /// `MS_*` flags the spec explicitly cleared (not kept from the current mount).
     pub(crate) cleared: c_ulong,
-    /// Step of the fstatfs that reads the current flags.
+    /// The same change for mount_setattr(2).
+    pub(crate) attr: MountAttr,
+    /// Step of the fstatfs that reads the current flags (the remount without mount_setattr).
     pub(crate) statfs_step: u32,
     /// Step of the remount.
     pub(crate) step: u32,
@@ -136,9 +141,32 @@ pub(crate) enum Action {
         flags: c_ulong,
         /// The data argument, if any.
         data: Option<CString>,
+        /// The same mount for fsopen(2)/fsconfig(2)/fsmount(2), when the child needs the new
+        /// mount's fd ([`MountOp::needs_handle`]).
+        context: Option<FsContext>,
         /// Step of the mount.
         step: u32,
     },
+}
+
+impl Action {
+    /// The step of the mount.
+    pub(crate) fn step(&self) -> u32 {
+        match self {
+            Action::Bind { step, .. } | Action::Fs { step, .. } => *step,
+        }
+    }
+}
+
+/// A new filesystem's mount as fsopen(2), fsconfig(2) and fsmount(2) make it: what mount(2)
+/// with the same source, flags and data makes, but detached, with its fd in hand.
+#[derive(Debug, Clone)]
+pub(crate) struct FsContext {
+    /// The fsconfig(2) parameters, in order: `source`, the superblock flags (`ro`, `sync`, ...)
+    /// and the data options, each `key=value` or a flag `key`.
+    pub(crate) params: Vec<(CString, Option<CString>)>,
+    /// The `MOUNT_ATTR_*` flags of fsmount(2).
+    pub(crate) attr: u64,
 }
 
 /// One mount onto a path inside the rootfs, and what follows it on the new mount.
@@ -154,8 +182,8 @@ pub(crate) struct MountOp {
     pub(crate) placement: Placement,
     /// The mount itself.
     pub(crate) action: Action,
-    /// Step of re-opening the target after the mount (to act on the new mount).
-    pub(crate) reopen_step: u32,
+    /// The child keeps the new mount's fd after the op (the cgroup v1 tmpfs).
+    pub(crate) hold: bool,
     /// Per-mount flags to apply after a bind.
     pub(crate) remount: Option<Remount>,
     /// Propagation changes, in order, each with its step.
@@ -176,9 +204,17 @@ pub(crate) struct CopyUp {
 }
 
 impl MountOp {
-    /// Whether anything acts on the new mount after it is made.
-    pub(crate) fn needs_reopen(&self) -> bool {
-        self.remount.is_some() || !self.propagation.is_empty() || self.attrs.is_some() || self.copyup.is_some()
+    /// Whether the child needs the new mount's fd: anything acts on the new mount after it is
+    /// made, or the child keeps it. The mount is then made detached (open_tree(2) for a bind,
+    /// fsmount(2) for a new filesystem) and attached by fd, and everything that follows acts
+    /// on that fd: no path is walked again to find the new mount, which a symlink or a racing
+    /// rename could send elsewhere.
+    pub(crate) fn needs_handle(&self) -> bool {
+        self.hold
+            || self.remount.is_some()
+            || !self.propagation.is_empty()
+            || self.attrs.is_some()
+            || self.copyup.is_some()
     }
 }
 
@@ -187,7 +223,7 @@ impl MountOp {
 /// cgroup namespace, a new cgroup mount), and symlinks for co-mounted controllers.
 #[derive(Debug, Clone)]
 pub(crate) struct CgroupV1Op {
-    /// The tmpfs at the destination; the child holds its root open (`reopen_step`) for the rest.
+    /// The tmpfs at the destination; the child holds its root open (`hold`) for the rest.
     pub(crate) tmpfs: MountOp,
     /// The hierarchies, in order.
     pub(crate) hierarchies: Vec<CgroupHierarchy>,
@@ -413,10 +449,10 @@ pub(crate) struct ReadonlyOp {
     pub(crate) base_step: u32,
     /// Step of resolving it inside the rootfs.
     pub(crate) resolve_step: u32,
-    /// Step of the bind onto itself.
+    /// Step of the detached rbind of it (open_tree(2) of the resolved fd).
     pub(crate) bind_step: u32,
-    /// Step of reopening it after the bind, to reach the new mount.
-    pub(crate) reopen_step: u32,
+    /// Step of attaching that bind onto it (move_mount(2) onto the resolved fd).
+    pub(crate) attach_step: u32,
     /// The read-only remount.
     pub(crate) remount: Remount,
 }
@@ -554,6 +590,127 @@ fn cgroup_tree_attrs(set: c_ulong, cleared: c_ulong) -> Option<MountAttr> {
         attr.attr_clr |= MOUNT_ATTR_ATIME_MASK | MOUNT_ATTR_NODIRATIME;
     }
     Some(attr)
+}
+
+/// The mount_setattr(2) change that gives one mount what `MS_BIND|MS_REMOUNT` with `set`
+/// gives it, keeping the flags statfs reports (ro, nosuid, nodev, noexec, nosymfollow) unless
+/// `cleared` names them: those in `set` are set, those in `cleared` cleared, the rest kept;
+/// nodiratime and the atime mode are replaced, as a remount replaces them (relatime unless
+/// `set` says noatime or strictatime).
+fn remount_attr(set: c_ulong, cleared: c_ulong) -> MountAttr {
+    let mut attr = MountAttr::default();
+    for (ms, ma) in [
+        (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (libc::MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW),
+    ] {
+        if set & ms != 0 {
+            attr.attr_set |= ma;
+        } else if cleared & ms != 0 {
+            attr.attr_clr |= ma;
+        }
+    }
+    if set & libc::MS_NODIRATIME != 0 {
+        attr.attr_set |= MOUNT_ATTR_NODIRATIME;
+    } else {
+        attr.attr_clr |= MOUNT_ATTR_NODIRATIME;
+    }
+    attr.attr_clr |= MOUNT_ATTR_ATIME_MASK;
+    attr.attr_set |= atime_attr(set);
+    attr
+}
+
+/// The `MOUNT_ATTR_*` atime mode mount(2) gives a mount for `flags`: strictatime over noatime
+/// over the default relatime.
+fn atime_attr(flags: c_ulong) -> u64 {
+    if flags & libc::MS_STRICTATIME != 0 {
+        MOUNT_ATTR_STRICTATIME
+    } else if flags & libc::MS_NOATIME != 0 {
+        MOUNT_ATTR_NOATIME
+    } else {
+        MOUNT_ATTR_RELATIME
+    }
+}
+
+/// The fsopen(2)/fsconfig(2)/fsmount(2) form of `mount(source, _, fstype, flags, data)`
+/// ([`FsContext`]): the superblock flags become fsconfig flags, the per-mount ones fsmount
+/// attributes, and `data` is split the way the kernel splits mount(2)'s data: at commas
+/// outside double quotes, each `key=value` or a flag `key`, the quotes of a value removed (a
+/// SELinux `context="..."` holds commas). `silent` is dropped (it only quiets the kernel's
+/// log of a failing mount); `iversion` has no fsconfig form and is refused.
+fn fs_context(field: &str, source: &str, flags: c_ulong, data: &str) -> Result<FsContext, RootfsError> {
+    if flags & libc::MS_I_VERSION != 0 {
+        return Err(invalid(
+            format!("{field}.options"),
+            "iversion",
+            "not supported on a mount the runtime acts on after making it (tmpcopyup, propagation, \
+             recursive attributes, /dev, the cgroup tmpfs)",
+        ));
+    }
+    let opt = |s: &str| cstring(&format!("{field}.options"), s.as_bytes());
+    let mut params = vec![(
+        c"source".to_owned(),
+        Some(cstring(&format!("{field}.source"), source.as_bytes())?),
+    )];
+    for (ms, key) in [
+        (libc::MS_RDONLY, c"ro"),
+        (libc::MS_SYNCHRONOUS, c"sync"),
+        (libc::MS_DIRSYNC, c"dirsync"),
+        (libc::MS_LAZYTIME, c"lazytime"),
+        (libc::MS_MANDLOCK, c"mand"),
+    ] {
+        if flags & ms != 0 {
+            params.push((key.to_owned(), None));
+        }
+    }
+    for item in split_mount_data(data) {
+        match item.split_once('=') {
+            Some((key, value)) => {
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
+                params.push((opt(key)?, Some(opt(value)?)));
+            }
+            None => params.push((opt(item)?, None)),
+        }
+    }
+    let mut attr = atime_attr(flags);
+    for (ms, ma) in [
+        (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+        (libc::MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW),
+    ] {
+        if flags & ms != 0 {
+            attr |= ma;
+        }
+    }
+    Ok(FsContext { params, attr })
+}
+
+/// mount(2) data split as the kernel splits it: at commas outside double quotes; empty items
+/// dropped.
+fn split_mount_data(data: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in data.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                items.push(&data[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&data[start..]);
+    items.retain(|s| !s.is_empty());
+    items
 }
 
 /// Parses `linux.rootfsPropagation`.
@@ -843,6 +1000,7 @@ impl Builder<'_> {
         Remount {
             set,
             cleared,
+            attr: remount_attr(set, cleared),
             statfs_step,
             step,
         }
@@ -874,7 +1032,7 @@ impl Builder<'_> {
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<(), RootfsError> {
-        let op = self.mount_op(field, parts, leaf, kind, opts, remount)?;
+        let op = self.mount_op(field, parts, leaf, kind, opts, remount, false)?;
         self.ops.push(Op::Mount(op));
         Ok(())
     }
@@ -921,6 +1079,7 @@ impl Builder<'_> {
                     } else {
                         Some(cstring(&format!("{field}.options"), data.as_bytes())?)
                     },
+                    context: None,
                     step,
                 }
             }
@@ -936,6 +1095,7 @@ impl Builder<'_> {
         kind: MountKind,
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
+        hold: bool,
     ) -> Result<MountOp, RootfsError> {
         let mut target = target_from(field, parts)?;
         let under = |dir: &[u8]| parts.first().is_some_and(|p| p == dir);
@@ -973,8 +1133,13 @@ impl Builder<'_> {
         let copyup_open = opts
             .tmpcopyup
             .then(|| step!(self, "open {place} to copy its contents into the new tmpfs"));
+        let fs = match &kind {
+            MountKind::Fs {
+                source, flags, data, ..
+            } => Some((source.clone(), *flags, data.clone())),
+            MountKind::Bind { .. } => None,
+        };
         let action = self.action(field, &place, kind)?;
-        let reopen_step = step!(self, "reopen {place} after mounting on it");
         let copyup = copyup_open.map(|open_step| CopyUp {
             open_step,
             copy_step: step!(self, "copy the old contents of {place} into the new tmpfs (tmpcopyup)"),
@@ -1006,18 +1171,24 @@ impl Builder<'_> {
         } else {
             None
         };
-        Ok(MountOp {
+        let mut op = MountOp {
             target,
             leaf,
             resolve_step,
             placement,
             action,
-            reopen_step,
+            hold,
             remount,
             propagation,
             attrs,
             copyup,
-        })
+        };
+        if op.needs_handle()
+            && let (Action::Fs { context, .. }, Some((source, flags, data))) = (&mut op.action, fs)
+        {
+            *context = Some(fs_context(field, &source, flags, &data)?);
+        }
+        Ok(op)
     }
 
     /// Adds one entry of `mounts`; returns whether it asked for a read-only /dev.
@@ -1214,6 +1385,7 @@ impl Builder<'_> {
             },
             opts,
             None,
+            true,
         )?;
         let mut hierarchies = Vec::with_capacity(cfg.cgroup_mounts.len());
         for (i, cm) in cfg.cgroup_mounts.iter().enumerate() {
@@ -1883,15 +2055,15 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         let (parts, shown) = b.listed_path("readonlyPaths", i, p)?;
         let (target, base_step) = bases.target("readonlyPaths", &parts)?;
         let resolve_step = b.resolve_step(&parts, None, false);
-        let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
-        let reopen_step = step!(b, "reopen read-only path {shown} after binding it");
+        let bind_step = step!(b, "clone the mounts at read-only path {shown} (a detached rbind)");
         let remount = b.remount(&shown, libc::MS_RDONLY, 0);
+        let attach_step = step!(b, "attach the read-only bind of {shown} onto it");
         b.ops.push(Op::ReadonlyPath(ReadonlyOp {
             target,
             base_step,
             resolve_step,
             bind_step,
-            reopen_step,
+            attach_step,
             remount,
         }));
     }

@@ -1171,6 +1171,39 @@ fn bind_remount_keeps_source_flags_and_recursive_attrs_reach_submounts() {
 }
 
 #[test]
+fn read_only_binds_paths_and_root_without_mount_setattr_are_remounted_in_place() {
+    if !have_root("read_only_binds_paths_and_root_without_mount_setattr_are_remounted_in_place") {
+        return;
+    }
+    let b = Bundle::new("ro-nosetattr");
+    let src = b.host_dir("ro-src");
+    let mut cfg = b.config();
+    cfg.mounts = vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount("/kept", "bind", src.to_str().unwrap(), &["bind", "ro", "nosuid"]),
+        mount("/priv", "tmpfs", "tmpfs", &["ro", "tmpcopyup", "private"]),
+    ];
+    cfg.readonly_paths = vec!["/proc/sys".into()];
+    cfg.readonly = true;
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, without_mount_setattr, || {
+        let kept = mount_at("/kept")?;
+        for o in ["ro", "nosuid"] {
+            ensure(kept.opts.split(',').any(|x| x == o), || {
+                format!("/kept lost {o}: {}", kept.opts)
+            })?;
+        }
+        write_fails("/kept/x", libc::EROFS)?;
+        write_fails("/priv/x", libc::EROFS)?;
+        write_fails("/proc/sys/kernel/hostname", libc::EROFS)?;
+        write_fails("/newfile", libc::EROFS)?;
+        Ok(())
+    });
+    assert_ok(&plan, outcome);
+    assert_eq!(std::fs::read_dir(&src).unwrap().count(), 0);
+}
+
+#[test]
 fn rshared_root_propagation_makes_rootfs_parent_private_for_pivot() {
     if !have_root("rshared_root_propagation_makes_rootfs_parent_private_for_pivot") {
         return;
