@@ -850,6 +850,89 @@ fn tmpcopyup_racing_a_shared_volume_cannot_copy_a_masked_directory() {
     assert!(created > 0, "no container was created: the race proves nothing");
 }
 
+/// The names in the directory `name` of `parent`, opened without following a symlink: `None`
+/// when `name` is not a directory now (the racer swapped its symlink in).
+fn entries_nofollow(parent: &Path, name: &str) -> Option<Vec<String>> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let dir = std::fs::File::open(parent).ok()?;
+    let name = std::ffi::CString::new(name).ok()?;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dir` is an open directory.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let names = std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    Some(names)
+}
+
+/// [`tmpcopyup_racing_a_shared_volume_cannot_copy_a_masked_directory`], looking at the tmpfs
+/// without following the racer's symlink. That test lists `/proc/<pid>/root` + the mount point
+/// while the racer still swaps `c` and `c-link` in the shared volume: when the name is the
+/// symlink at that instant, the host follows its absolute target from the host's own root and
+/// lists the host's /sys/firmware, whatever the container's tmpfs holds. Here the name is
+/// opened with O_NOFOLLOW, so only the tmpfs itself is listed.
+#[test]
+fn tmpcopyup_racing_a_shared_volume_copies_only_the_directory_it_covers() {
+    require_prerequisites();
+    let _serial = serial();
+    let firmware: Vec<String> = entries(Path::new("/sys/firmware"));
+    assert!(
+        !firmware.is_empty(),
+        "this host's /sys/firmware is empty: the test proves nothing"
+    );
+    let shared = host_dir("ocirun-review-copysrc-");
+    std::fs::create_dir(shared.path().join("c")).unwrap();
+    std::fs::write(shared.path().join("c/own-file"), "volume\n").unwrap();
+    symlink("/sys/firmware", shared.path().join("c-link")).unwrap();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    push_mount(&mut b, bind(shared.path(), "/a", &[]));
+    push_mount(
+        &mut b,
+        json!({"destination": "/a/c", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}),
+    );
+    b.write();
+    let swapper = Exchanger::start(shared.path(), vec![("c".to_owned(), "c-link".to_owned())]);
+    let start = Instant::now();
+    let (mut created, mut looked, mut breach) = (0, 0, None);
+    for _ in 0..RACE_TRIES {
+        if start.elapsed() > RACE_TIME {
+            break;
+        }
+        let Ok(ctr) = Created::new(&b, "rv-copysrc2") else {
+            continue;
+        };
+        created += 1;
+        for line in ctr.mountinfo().lines().filter(|l| l.contains(" - tmpfs ")) {
+            let Some(point) = line.split(' ').nth(4).filter(|p| p.starts_with("/a/")) else {
+                continue;
+            };
+            let Some(names) = entries_nofollow(&ctr.path("/a"), &point["/a/".len()..]) else {
+                continue;
+            };
+            looked += 1;
+            if names.iter().any(|n| firmware.contains(n)) {
+                breach = Some(format!("{point}: {names:?}"));
+            }
+        }
+        if breach.is_some() {
+            break;
+        }
+    }
+    let swaps = swapper.finish();
+    assert!(swaps > 0, "the swapper never ran");
+    if let Some(what) = breach {
+        panic!("after {created} containers, a tmpfs holds a copy of /sys/firmware: {what}");
+    }
+    assert!(looked > 0, "no tmpfs was looked at: the race proves nothing");
+}
+
 // ---------------------------------------------------------------------------------------
 // Attacks ocirun resisted (regression tests).
 // ---------------------------------------------------------------------------------------

@@ -113,15 +113,6 @@ fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool, no_symlinks: bool) 
     sys::openat2(root, rel, flags, resolve_flags(no_symlinks))
 }
 
-/// Opens the existing directory `target` inside the root for reading (getdents, *at calls).
-///
-/// Runs in the child: no allocation, no locks.
-fn open_dir_in_root(root: BorrowedFd<'_>, target: &Target) -> SysResult<OwnedFd> {
-    let rel = target.prefixes.last().map_or(c".", |p| p.as_c_str());
-    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    sys::openat2(root, rel, flags, resolve_flags(target.no_symlinks))
-}
-
 /// Resolves `target` inside the root, creating missing directories one component at a time
 /// (mkdirat in the already-resolved parent, never a multi-component mkdir) and, for
 /// `Some(Leaf::File)`, an empty file at the end. `None` creates nothing.
@@ -417,9 +408,20 @@ fn mount_and_follow_up(ctx: &Ctx, op: &MountOp) -> Result<Option<OwnedFd>, StepF
     if !op.needs_handle() {
         return mount_action(&op.action, ProcFdPath::new(fd.as_fd()).as_cstr()).map(|()| None);
     }
-    // For tmpcopyup, hold the old directory open: it stays readable under the new mount.
+    // For tmpcopyup, hold the old directory open: it stays readable under the new mount. It is
+    // the directory the target resolved to, reopened from that fd for reading (`.` is the fd's
+    // place itself): a second lookup of the path could be sent elsewhere by a rename in a
+    // volume shared with another container (/sys/firmware, say, which is not masked yet).
     let copy_from = match &op.copyup {
-        Some(c) => Some(open_dir_in_root(root, &op.target).map_err(at(c.open_step))?),
+        Some(c) => Some(
+            sys::openat(
+                fd.as_fd(),
+                c".",
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                0,
+            )
+            .map_err(at(c.open_step))?,
+        ),
         None => None,
     };
     let new = detached_mount(&op.action)?;
