@@ -235,6 +235,8 @@ struct Ctx<'p> {
     /// The procfs at /proc or the sysfs at /sys the last mask or read-only path under it
     /// opened and checked: the next one under the same reuses it. Any other op drops it.
     pseudo: Option<(Base, OwnedFd)>,
+    /// Where the rootfs's root is, once a check needed it.
+    root_place: Option<sys::Place>,
 }
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
@@ -314,6 +316,31 @@ impl<'p> Ctx<'p> {
         })
     }
 
+    /// Refuses (EINVAL, at `step`) a resolved target that is the container's root directory
+    /// itself, the same mount and inode as the rootfs fd: a symlink to `/` leads there, and a
+    /// mount stacked over the root is one the root switch does not see (only `/..` reaches
+    /// it) and the one `--no-pivot` would move. Targets resolved from the root of the
+    /// rootfs's own mount with symlinks allowed only; one statx each.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn check_not_root(&mut self, target: BorrowedFd<'_>, step: u32) -> Result<(), StepFailure> {
+        let root = match self.root_place {
+            Some(place) => place,
+            None => {
+                let place = sys::place(self.root(step)?).map_err(at(step))?;
+                self.root_place = Some(place);
+                place
+            }
+        };
+        let here = sys::place(target).map_err(at(step))?;
+        // Without mount ids (kernels before 5.8), the root directory's inode in any bind of
+        // the rootfs's filesystem counts as the root.
+        if (here.dev, here.ino) == (root.dev, root.ino) && (here.mnt == root.mnt || here.mnt == 0) {
+            return Err(at(step)(libc::EINVAL));
+        }
+        Ok(())
+    }
+
     /// The rootfs fd, or EBADF (with `step`) when the plan did not open it yet.
     ///
     /// Runs in the child: no allocation, no locks.
@@ -362,7 +389,7 @@ fn check_placement(target: BorrowedFd<'_>, placement: &Placement) -> Result<(), 
 /// Runs one spec mount.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
+fn run_mount(ctx: &mut Ctx, op: &MountOp) -> Result<(), StepFailure> {
     mount_and_follow_up(ctx, op).map(drop)
 }
 
@@ -401,10 +428,12 @@ fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
 /// container would lead such a lookup elsewhere: CVE-2021-30465's class).
 ///
 /// Runs in the child: no allocation, no locks.
-fn mount_and_follow_up(ctx: &Ctx, op: &MountOp) -> Result<Option<OwnedFd>, StepFailure> {
-    let root = ctx.root(op.resolve_step)?;
-    let fd = resolve(root, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
+fn mount_and_follow_up(ctx: &mut Ctx, op: &MountOp) -> Result<Option<OwnedFd>, StepFailure> {
+    let fd = resolve(ctx.root(op.resolve_step)?, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
     check_placement(fd.as_fd(), &op.placement)?;
+    if let Some(step) = op.not_root_step {
+        ctx.check_not_root(fd.as_fd(), step)?;
+    }
     if !op.needs_handle() {
         return mount_action(&op.action, ProcFdPath::new(fd.as_fd()).as_cstr()).map(|()| None);
     }
@@ -661,13 +690,16 @@ fn run_pivot(ctx: &Ctx, steps: &[u32; 7]) -> Result<(), StepFailure> {
 /// like the rest; a host mount made later propagates nowhere in here.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_move_root(ctx: &Ctx, rootfs: &CStr, detach: &[DetachOp], steps: &[u32; 4]) -> Result<(), StepFailure> {
+fn run_move_root(ctx: &Ctx, detach: &[DetachOp], steps: &[u32; 4]) -> Result<(), StepFailure> {
     for d in detach {
         detach_host_mount(d)?;
     }
     let [chdir_new, mv, chroot, chdir_root] = *steps;
-    sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
-    sys::mount(Some(rootfs), c"/", None, libc::MS_MOVE, None).map_err(at(mv))?;
+    let root = ctx.root(chdir_new)?;
+    sys::fchdir(root).map_err(at(chdir_new))?;
+    // The mount the rootfs fd is on, by fd: a lookup of the rootfs path would find the top of
+    // whatever is stacked there.
+    sys::move_mount_to_root(root).map_err(at(mv))?;
     sys::chroot(c".").map_err(at(chroot))?;
     sys::chdir(c"/").map_err(at(chdir_root))
 }
@@ -740,7 +772,7 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::Device(d) => run_device(ctx, d),
         Op::Symlink(s) => run_symlink(ctx, s),
         Op::Pivot { steps } => run_pivot(ctx, steps),
-        Op::MoveRoot { rootfs, detach, steps } => run_move_root(ctx, rootfs, detach, steps),
+        Op::MoveRoot { detach, steps } => run_move_root(ctx, detach, steps),
         Op::ReadonlyPath(r) => run_readonly_path(ctx, r),
         Op::MaskPath(m) => run_mask(ctx, m),
         Op::RemountPath {
@@ -765,6 +797,9 @@ fn run_readonly_path(ctx: &mut Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> 
         Err(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(at(op.resolve_step)(e)),
     };
+    if op.target.base == Base::Root {
+        ctx.check_not_root(fd.as_fd(), op.not_root_step)?;
+    }
     // A detached rbind of exactly the resolved place, made read-only and attached onto it by
     // fd: nothing looks the path up again to find the new mount.
     let bind = sys::clone_mount_fd(fd.as_fd()).map_err(at(op.bind_step))?;
@@ -793,6 +828,9 @@ fn run_mask(ctx: &mut Ctx, op: &MaskOp) -> Result<(), StepFailure> {
         Err(libc::ENOTDIR) => return Err(at(op.tmpfs_step)(libc::ENOTDIR)),
         Err(e) => return Err(at(op.resolve_step)(e)),
     };
+    if op.target.base == Base::Root {
+        ctx.check_not_root(fd.as_fd(), op.not_root_step)?;
+    }
     let st = sys::fstat(fd.as_fd()).map_err(at(op.resolve_step))?;
     let path = ProcFdPath::new(fd.as_fd());
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -865,6 +903,7 @@ impl MountPlan {
             parent: None,
             null: None,
             pseudo: None,
+            root_place: None,
         };
         let mut pause = Some(before_switch);
         for (index, op) in self.ops.iter().enumerate() {

@@ -180,6 +180,9 @@ pub(crate) struct MountOp {
     pub(crate) resolve_step: u32,
     /// Which pseudo-filesystems the resolved target may be on.
     pub(crate) placement: Placement,
+    /// Step of checking that the resolved target is not the container's root directory itself
+    /// (a symlink to `/` leads there), when the target may be reached through a symlink.
+    pub(crate) not_root_step: Option<u32>,
     /// The mount itself.
     pub(crate) action: Action,
     /// The child keeps the new mount's fd after the op (the cgroup v1 tmpfs).
@@ -373,11 +376,9 @@ pub(crate) enum Op {
     /// `--no-pivot`: detach the host's mounts outside the rootfs, move the rootfs mount onto
     /// `/` and chroot into it.
     MoveRoot {
-        /// The rootfs.
-        rootfs: CString,
         /// The host's mounts to detach first ([`crate::hostmounts`]).
         detach: Vec<DetachOp>,
-        /// Steps: fchdir rootfs, MS_MOVE, chroot ".", chdir "/".
+        /// Steps: fchdir rootfs, move_mount of the rootfs fd onto `/`, chroot ".", chdir "/".
         steps: [u32; 4],
     },
     /// A read-only path: bind onto itself (recursively), then remount read-only.
@@ -449,6 +450,8 @@ pub(crate) struct ReadonlyOp {
     pub(crate) base_step: u32,
     /// Step of resolving it inside the rootfs.
     pub(crate) resolve_step: u32,
+    /// Step of checking that it did not resolve to the container's root directory itself.
+    pub(crate) not_root_step: u32,
     /// Step of the detached rbind of it (open_tree(2) of the resolved fd).
     pub(crate) bind_step: u32,
     /// Step of attaching that bind onto it (move_mount(2) onto the resolved fd).
@@ -467,6 +470,8 @@ pub(crate) struct MaskOp {
     pub(crate) base_step: u32,
     /// Step of resolving it inside the rootfs.
     pub(crate) resolve_step: u32,
+    /// Step of checking that it did not resolve to the container's root directory itself.
+    pub(crate) not_root_step: u32,
     /// Data for the tmpfs (the mount label), if any.
     pub(crate) data: Option<CString>,
     /// Steps of opening and checking the null device (shared by every mask).
@@ -989,6 +994,17 @@ impl Builder<'_> {
         step!(self, "resolve {} inside the rootfs{what}{how}", self.where_(parts))
     }
 
+    /// Registers the check that `what` at `place` did not resolve to the container's root
+    /// directory itself.
+    fn not_root_step(&mut self, what: &str, place: &str) -> u32 {
+        step!(
+            self,
+            "check that {what} at {place} is not the container's root directory itself (an image symlink \
+             to / leads there?): nothing is mounted over the rootfs's root, where the root switch would \
+             not see it and --no-pivot would move it instead of the rootfs"
+        )
+    }
+
     /// Registers a remount of per-mount flags on `place`.
     fn remount(&mut self, place: &str, set: c_ulong, cleared: c_ulong) -> Remount {
         let statfs_step = step!(self, "read the mount flags of {place}");
@@ -1130,6 +1146,7 @@ impl Builder<'_> {
                  runc allows go on procfs, only mounts at or under /sys on sysfs"
             ),
         };
+        let not_root_step = (!target.no_symlinks).then(|| self.not_root_step(field, &place));
         let copyup_open = opts
             .tmpcopyup
             .then(|| step!(self, "open {place} to copy its contents into the new tmpfs"));
@@ -1176,6 +1193,7 @@ impl Builder<'_> {
             leaf,
             resolve_step,
             placement,
+            not_root_step,
             action,
             hold,
             remount,
@@ -2055,6 +2073,7 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         let (parts, shown) = b.listed_path("readonlyPaths", i, p)?;
         let (target, base_step) = bases.target("readonlyPaths", &parts)?;
         let resolve_step = b.resolve_step(&parts, None, false);
+        let not_root_step = b.not_root_step("read-only path", &shown);
         let bind_step = step!(b, "clone the mounts at read-only path {shown} (a detached rbind)");
         let remount = b.remount(&shown, libc::MS_RDONLY, 0);
         let attach_step = step!(b, "attach the read-only bind of {shown} onto it");
@@ -2062,6 +2081,7 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
             target,
             base_step,
             resolve_step,
+            not_root_step,
             bind_step,
             attach_step,
             remount,
@@ -2085,12 +2105,14 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
             let (parts, shown) = b.listed_path("maskedPaths", i, p)?;
             let (target, base_step) = bases.target("maskedPaths", &parts)?;
             let resolve_step = b.resolve_step(&parts, None, false);
+            let not_root_step = b.not_root_step("masked path", &shown);
             let bind_step = step!(b, "mask {shown} with a bind mount of the null device");
             let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
             b.ops.push(Op::MaskPath(MaskOp {
                 target,
                 base_step,
                 resolve_step,
+                not_root_step,
                 data: data.clone(),
                 null,
                 bind_step,
@@ -2127,11 +2149,11 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         }
         let steps = [
             step!(b, "change directory to the rootfs {rootfs_shown}"),
-            step!(b, "move the mount {rootfs_shown} onto /"),
+            step!(b, "move the mount of the rootfs {rootfs_shown} (its fd) onto /"),
             step!(b, "chroot into {rootfs_shown}"),
             step!(b, "change directory to / after chroot"),
         ];
-        b.ops.push(Op::MoveRoot { rootfs, detach, steps });
+        b.ops.push(Op::MoveRoot { detach, steps });
     } else {
         let steps = [
             step!(b, "open the old root /"),

@@ -404,9 +404,19 @@ pub(crate) fn fsmount(fs: BorrowedFd<'_>, attr: u64) -> SysResult<OwnedFd> {
     c_int::try_from(fd).map(owned).map_err(|_| libc::EBADF)
 }
 
-/// The mount id (`STATX_MNT_ID`) and inode number of what `fd` refers to (statx with
-/// `AT_EMPTY_PATH`); the mount id is 0 where the kernel does not report one (before 5.8).
-pub(crate) fn mount_id_and_inode(fd: BorrowedFd<'_>) -> SysResult<(u64, u64)> {
+/// Where an fd is: its mount and its inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Place {
+    /// The mount id (`STATX_MNT_ID`); 0 where the kernel does not report one (before 5.8).
+    pub mnt: u64,
+    /// The filesystem's device number (major, minor).
+    pub dev: (u32, u32),
+    /// The inode number.
+    pub ino: u64,
+}
+
+/// The [`Place`] of what `fd` refers to (statx with `AT_EMPTY_PATH`).
+pub(crate) fn place(fd: BorrowedFd<'_>) -> SysResult<Place> {
     let mut buf = std::mem::MaybeUninit::<libc::statx>::zeroed();
     // SAFETY: `buf` is a writable `struct statx`; the path is the empty C string; `fd` is open.
     check(unsafe {
@@ -420,12 +430,15 @@ pub(crate) fn mount_id_and_inode(fd: BorrowedFd<'_>) -> SysResult<(u64, u64)> {
     })?;
     // SAFETY: statx succeeded, so it filled `buf` (which was zeroed before anyway).
     let st = unsafe { buf.assume_init() };
-    let mnt = if st.stx_mask & STATX_MNT_ID != 0 {
-        st.stx_mnt_id
-    } else {
-        0
-    };
-    Ok((mnt, st.stx_ino))
+    Ok(Place {
+        mnt: if st.stx_mask & STATX_MNT_ID != 0 {
+            st.stx_mnt_id
+        } else {
+            0
+        },
+        dev: (st.stx_dev_major, st.stx_dev_minor),
+        ino: st.stx_ino,
+    })
 }
 
 /// umask(2); returns the previous mask.

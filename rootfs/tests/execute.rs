@@ -653,6 +653,45 @@ fn image_symlinks_cannot_lead_a_mount_onto_procfs_or_sysfs() {
 }
 
 #[test]
+fn nothing_is_mounted_over_the_root_through_an_image_symlink() {
+    if !have_root("nothing_is_mounted_over_the_root_through_an_image_symlink") {
+        return;
+    }
+    // A volume, a tmpfs, a read-only path and a mask whose path is an image symlink to `/`
+    // (or to `..`): each would stack a mount on the rootfs's root.
+    for (i, (link, to)) in [("data", "/"), ("up", ".."), ("data", "/"), ("data", "/")]
+        .into_iter()
+        .enumerate()
+    {
+        let b = Bundle::new("over-root");
+        let vol = b.host_dir("vol");
+        std::os::unix::fs::symlink(to, b.rootfs.join(link)).unwrap();
+        let dest = format!("/{link}");
+        let mut cfg = b.config();
+        cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+        match i {
+            0 => cfg
+                .mounts
+                .push(mount(&dest, "bind", vol.to_str().unwrap(), &["rbind", "ro"])),
+            1 => cfg.mounts.push(mount(&dest, "tmpfs", "tmpfs", &[])),
+            2 => cfg.readonly_paths = vec![dest.clone()],
+            _ => cfg.masked_paths = vec![dest.clone()],
+        }
+        let plan = MountPlan::compile(cfg).expect("compile");
+        let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+        let Outcome::Step(f) = outcome else {
+            panic!("{i}: expected a step failure, got {outcome:?}");
+        };
+        assert_eq!(f.errno, libc::EINVAL, "{i}");
+        let msg = plan.explain(f).to_string();
+        assert!(
+            msg.contains("is not the container's root directory itself"),
+            "{i}: {msg}"
+        );
+    }
+}
+
+#[test]
 fn device_nodes_and_links_refuse_a_dev_on_procfs() {
     if !have_root("device_nodes_and_links_refuse_a_dev_on_procfs") {
         return;
