@@ -52,7 +52,7 @@ fn at(step: u32) -> impl Fn(i32) -> StepFailure {
 /// `/proc/self/fd/<n>` in a stack buffer.
 ///
 /// Runs in the child: no allocation, no locks.
-struct ProcFdPath {
+pub(crate) struct ProcFdPath {
     /// NUL-terminated path.
     buf: [u8; 32],
 }
@@ -61,7 +61,7 @@ impl ProcFdPath {
     /// Formats the path of `fd`.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn new(fd: BorrowedFd<'_>) -> Self {
+    pub(crate) fn new(fd: BorrowedFd<'_>) -> Self {
         const PREFIX: &[u8] = b"/proc/self/fd/";
         let mut buf = [0u8; 32];
         let mut len = 0;
@@ -96,7 +96,7 @@ impl ProcFdPath {
     /// The path as a C string.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn as_cstr(&self) -> &CStr {
+    pub(crate) fn as_cstr(&self) -> &CStr {
         CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"/proc/self/fd/")
     }
 }
