@@ -1245,3 +1245,98 @@ fn racing_runtime_device_nodes_in_a_shared_directory_cannot_chmod_a_host_file() 
     }
     assert!(swaps > 0, "the racer never saw a node: the race proves nothing");
 }
+
+/// [`racing_runtime_device_nodes_in_a_shared_directory_cannot_chmod_a_host_file`] where the
+/// runtime makes the nodes in the shared directory because the config says so: devices of
+/// `linux.devices` at /a/*, with /a a volume another container shares (once the runtime makes
+/// its /dev entries only in its own /dev, the image-symlink setting of that test gives the
+/// racer no node to see). One of the nodes has a uid and gid to set after mknod. The other
+/// container renames a symlink to a host file over each node as soon as it appears; the host
+/// file's mode and owner must not change.
+#[test]
+fn racing_config_device_nodes_in_a_shared_volume_cannot_chmod_or_chown_a_host_file() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    require_prerequisites();
+    let _serial = serial();
+    let host_file_dir = host_dir("ocirun-review-chmodtarget-");
+    let target = host_file_dir.path().join("shadow");
+    std::fs::write(&target, "root:secret\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let state = || {
+        let m = std::fs::metadata(&target).unwrap();
+        (m.permissions().mode() & 0o7777, m.uid(), m.gid())
+    };
+    let before = state();
+    let vol = host_dir("ocirun-review-devshared-");
+    const NODES: [&str; 4] = ["null", "zero", "full", "owned"];
+    let mut b = Bundle::new(&["true"]);
+    push_mount(&mut b, bind(vol.path(), "/a", &[]));
+    b.spec["linux"]["devices"] = json!([
+        {"path": "/a/null", "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0},
+        {"path": "/a/zero", "type": "c", "major": 1, "minor": 5, "fileMode": 438, "uid": 0, "gid": 0},
+        {"path": "/a/full", "type": "c", "major": 1, "minor": 7, "fileMode": 438, "uid": 0, "gid": 0},
+        {"path": "/a/owned", "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 4321, "gid": 4321},
+    ]);
+    b.write();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let dir = std::fs::File::open(vol.path()).unwrap();
+    let link_target = std::ffi::CString::new(target.to_str().unwrap()).unwrap();
+    let racer = std::thread::spawn(move || {
+        let fd = dir.as_raw_fd();
+        let names: Vec<(std::ffi::CString, std::ffi::CString)> = NODES
+            .iter()
+            .map(|n| {
+                (
+                    std::ffi::CString::new(*n).unwrap(),
+                    std::ffi::CString::new(format!("evil-{n}")).unwrap(),
+                )
+            })
+            .collect();
+        let mut swaps = 0u64;
+        while !flag.load(Ordering::Relaxed) {
+            for (name, evil) in &names {
+                let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+                // SAFETY: `name` is NUL-terminated, `st` a writable struct stat, `fd` open.
+                let ret = unsafe { libc::fstatat(fd, name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+                // SAFETY: fstatat succeeded, so it filled `st`.
+                if ret != 0 || unsafe { st.assume_init() }.st_mode & libc::S_IFMT != libc::S_IFCHR {
+                    continue;
+                }
+                // SAFETY: NUL-terminated strings that outlive the calls; `fd` is open.
+                unsafe {
+                    libc::symlinkat(link_target.as_ptr(), fd, evil.as_ptr());
+                    if libc::renameat(fd, evil.as_ptr(), fd, name.as_ptr()) == 0 {
+                        swaps += 1;
+                    }
+                }
+            }
+        }
+        drop(dir);
+        swaps
+    });
+
+    let start = Instant::now();
+    let (mut tries, mut breach) = (0, None);
+    while tries < RACE_TRIES && start.elapsed() < RACE_TIME {
+        tries += 1;
+        for e in std::fs::read_dir(vol.path()).unwrap().flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+        let _ = Created::new(&b, "rv-chmod-cfg");
+        if state() != before {
+            breach = Some(state());
+            std::os::unix::fs::chown(&target, Some(before.1), Some(before.2)).unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(before.0)).unwrap();
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = racer.join().unwrap();
+    if let Some(s) = breach {
+        panic!("after {tries} containers, the runtime changed the host file to {s:?} from {before:?} ({swaps} swaps)");
+    }
+    assert!(swaps > 0, "the racer never saw a node: the race proves nothing");
+}

@@ -11,8 +11,8 @@ use libc::c_ulong;
 
 use crate::copyup;
 use crate::plan::{
-    Action, Base, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, Placement,
-    ReadonlyOp, Remount, SymlinkOp, Target,
+    Action, Base, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, Mknod, MountOp, NullSteps, Op, PER_MOUNT_FLAGS,
+    Placement, ReadonlyOp, Remount, SymlinkOp, Target,
 };
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
@@ -237,6 +237,8 @@ struct Ctx<'p> {
     pseudo: Option<(Base, OwnedFd)>,
     /// Where the rootfs's root is, once a check needed it.
     root_place: Option<sys::Place>,
+    /// The umask the process had before the device nodes, while they are made with umask 0.
+    saved_umask: Option<libc::mode_t>,
 }
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
@@ -339,6 +341,25 @@ impl<'p> Ctx<'p> {
             return Err(at(step)(libc::EINVAL));
         }
         Ok(())
+    }
+
+    /// Sets the umask to 0 (the first time), so that mknod gives a node exactly its mode, as
+    /// runc's createDevices does: no chmod of the node by name afterwards.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn zero_umask(&mut self) {
+        if self.saved_umask.is_none() {
+            self.saved_umask = Some(sys::umask(0));
+        }
+    }
+
+    /// Puts back the umask [`Ctx::zero_umask`] replaced.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn restore_umask(&mut self) {
+        if let Some(mask) = self.saved_umask.take() {
+            sys::umask(mask);
+        }
     }
 
     /// The rootfs fd, or EBADF (with `step`) when the plan did not open it yet.
@@ -573,15 +594,22 @@ fn seal_cgroup_tree(tmpfs: BorrowedFd<'_>, op: &CgroupV1Op) -> Result<(), StepFa
 /// runc, when mknod is not permitted). An existing entry is kept, as runc, unless it is a
 /// symlink (the image's: ELOOP), which nothing the runtime makes may follow.
 ///
+/// The node is made with umask 0, so it has its mode from mknod; then looked at without
+/// following a symlink: it must be the node just made (type and device number), and if its
+/// owner or mode is not the spec's (a setgid parent, a default ACL, a uid or gid), it is
+/// fixed through an `O_PATH|O_NOFOLLOW` fd of it, checked again. Nothing is done to the node
+/// by name after mknod: in a directory another container shares, the name could by then be a
+/// symlink to a host file.
+///
 /// Runs in the child: no allocation, no locks.
 fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure> {
+    if op.mknod.is_some() {
+        ctx.zero_umask();
+    }
     let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
     if let Some(m) = &op.mknod {
         match sys::mknodat(parent, &op.name, m.mode, m.dev) {
-            Ok(()) => {
-                sys::fchownat(parent, &op.name, m.uid, m.gid).map_err(at(m.chown_step))?;
-                return sys::fchmodat(parent, &op.name, m.mode & 0o7777).map_err(at(m.chmod_step));
-            }
+            Ok(()) => return settle_node(parent, &op.name, m),
             Err(libc::EEXIST) => {
                 let st = sys::fstatat_nofollow(parent, &op.name).map_err(at(m.mknod_step))?;
                 if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
@@ -596,6 +624,42 @@ fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure
     let fd = open_bind_target(parent, &op.name).map_err(at(op.open_step))?;
     let path = ProcFdPath::new(fd.as_fd());
     sys::mount(Some(&op.host), path.as_cstr(), None, libc::MS_BIND, None).map_err(at(op.bind_step))
+}
+
+/// Whether `st` is the node `m` makes (type and, for a device, its number).
+///
+/// Runs in the child: no allocation, no locks.
+fn is_node(st: &libc::stat, m: &Mknod) -> bool {
+    let kind = m.mode & libc::S_IFMT;
+    st.st_mode & libc::S_IFMT == kind && (kind == libc::S_IFIFO || st.st_rdev == m.dev)
+}
+
+/// Checks the node `name` of `parent` that mknod just made and gives it the owner and mode of
+/// `m` where it lacks them, through an fd of the node itself ([`run_device`]).
+///
+/// Runs in the child: no allocation, no locks.
+fn settle_node(parent: BorrowedFd<'_>, name: &CStr, m: &Mknod) -> Result<(), StepFailure> {
+    let st = sys::fstatat_nofollow(parent, name).map_err(at(m.mknod_step))?;
+    if !is_node(&st, m) {
+        // Replaced since mknod (in a directory another process shares).
+        return Err(at(m.mknod_step)(libc::EEXIST));
+    }
+    let perm = m.mode & 0o7777;
+    if (st.st_uid, st.st_gid) == (m.uid, m.gid) && st.st_mode & 0o7777 == perm {
+        return Ok(());
+    }
+    let node =
+        sys::openat(parent, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0).map_err(at(m.chown_step))?;
+    let st = sys::fstat(node.as_fd()).map_err(at(m.chown_step))?;
+    if !is_node(&st, m) {
+        return Err(at(m.chown_step)(libc::EEXIST));
+    }
+    if (st.st_uid, st.st_gid) != (m.uid, m.gid) {
+        sys::fchown_fd(node.as_fd(), m.uid, m.gid).map_err(at(m.chown_step))?;
+    }
+    // After a chown (which may clear setuid/setgid bits) the mode goes on again; through the
+    // host's /proc/self/fd (before the root switch), which leads to exactly that inode.
+    sys::chmod(ProcFdPath::new(node.as_fd()).as_cstr(), perm).map_err(at(m.chmod_step))
 }
 
 /// Creates one symlink; an existing entry is kept unless `replace`.
@@ -904,16 +968,24 @@ impl MountPlan {
             null: None,
             pseudo: None,
             root_place: None,
+            saved_umask: None,
         };
         let mut pause = Some(before_switch);
         for (index, op) in self.ops.iter().enumerate() {
+            if !matches!(op, Op::Device(_)) {
+                ctx.restore_umask();
+            }
             if op.follows_create_hooks()
                 && let Some(f) = pause.take()
             {
                 f().map_err(Stop::Caller)?;
             }
-            run_op(&mut ctx, op, index, leave).map_err(Stop::Step)?;
+            if let Err(f) = run_op(&mut ctx, op, index, leave) {
+                ctx.restore_umask();
+                return Err(Stop::Step(f));
+            }
         }
+        ctx.restore_umask();
         if let Some(f) = pause.take() {
             f().map_err(Stop::Caller)?;
         }

@@ -186,7 +186,19 @@ pub(crate) fn fchownat(dirfd: BorrowedFd<'_>, name: &CStr, uid: libc::uid_t, gid
     check(unsafe { libc::fchownat(dirfd.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }).map(drop)
 }
 
-/// fchmodat(2).
+/// fchownat(2) of what `fd` itself is (`AT_EMPTY_PATH`; an `O_PATH` fd will do).
+pub(crate) fn fchown_fd(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
+    // SAFETY: the path is the empty C string; `fd` is open.
+    check(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
+}
+
+/// chmod(2) of an absolute path.
+pub(crate) fn chmod(path: &CStr, mode: libc::mode_t) -> SysResult<()> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::chmod(path.as_ptr(), mode) }).map(drop)
+}
+
+/// fchmodat(2) (follows a final symlink: only in a directory no other process can reach).
 pub(crate) fn fchmodat(dirfd: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> SysResult<()> {
     // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
     check(unsafe { libc::fchmodat(dirfd.as_raw_fd(), name.as_ptr(), mode, 0) }).map(drop)

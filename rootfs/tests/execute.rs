@@ -692,6 +692,59 @@ fn nothing_is_mounted_over_the_root_through_an_image_symlink() {
 }
 
 #[test]
+fn device_nodes_get_their_mode_and_owner_whatever_the_umask_and_it_comes_back() {
+    if !have_root("device_nodes_get_their_mode_and_owner_whatever_the_umask_and_it_comes_back") {
+        return;
+    }
+    let b = Bundle::new("umask");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.devices = vec![
+        LinuxDeviceBuilder::default()
+            .path("/dev/owned")
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .file_mode(0o2660u32)
+            .uid(1234u32)
+            .gid(4321u32)
+            .build()
+            .unwrap(),
+        LinuxDeviceBuilder::default()
+            .path("/dev/net/tun")
+            .typ(LinuxDeviceType::C)
+            .major(10)
+            .minor(200)
+            .file_mode(0o666u32)
+            .build()
+            .unwrap(),
+    ];
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || {
+            // SAFETY: umask takes a mask and cannot fail.
+            unsafe { libc::umask(0o077) };
+            Ok(())
+        },
+        || {
+            // SAFETY: umask takes a mask and cannot fail; the old one is put back at once.
+            let mask = unsafe { libc::umask(0o077) };
+            ensure(mask == 0o077, || format!("the umask is {mask:o} after the plan"))?;
+            check_dev("/dev/null", false, 1, 3, 0o666)?;
+            check_dev("/dev/net/tun", false, 10, 200, 0o666)?;
+            check_dev("/dev/owned", false, 1, 3, 0o2660)?;
+            let md = std::fs::symlink_metadata("/dev/owned").map_err(|e| e.to_string())?;
+            ensure((md.uid(), md.gid()) == (1234, 4321), || {
+                format!("/dev/owned owner {}:{}", md.uid(), md.gid())
+            })
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
 fn device_nodes_and_links_refuse_a_dev_on_procfs() {
     if !have_root("device_nodes_and_links_refuse_a_dev_on_procfs") {
         return;
