@@ -226,10 +226,12 @@ struct Ctx<'p> {
     root: Option<OwnedFd>,
     /// What a cgroup v1 op left for [`MountPlan::bind_late_cgroups`].
     late: Option<LateCgroups>,
-    /// The parent directory the last device or symlink op resolved, with its path in the
-    /// rootfs: the next such op with the same parent (`/dev`, usually) reuses it. Any other op
+    /// The parent directory the last device or symlink op resolved below /dev or the root,
+    /// with its path there: the next such op with the same parent reuses it. Any other op
     /// drops it.
-    parent: Option<(&'p CStr, OwnedFd)>,
+    parent: Option<((Base, &'p CStr), OwnedFd)>,
+    /// The container's /dev, where the runtime makes its device nodes and symlinks.
+    dev: DevDir,
     /// The null device masks are bound from, once the first mask of a file opened it.
     null: Option<OwnedFd>,
     /// The procfs at /proc or the sysfs at /sys the last mask or read-only path under it
@@ -252,23 +254,102 @@ pub struct LateCgroups {
     tmpfs: OwnedFd,
 }
 
+/// The container's /dev as the runtime's device nodes and symlinks see it ([`Base::Dev`]).
+enum DevDir {
+    /// Not looked at yet.
+    Unknown,
+    /// The filesystem the plan mounted at /dev (its fd, kept from the mount), not checked yet.
+    Mounted(OwnedFd),
+    /// The filesystem the plan mounted at /dev, or `dev` of the rootfs on the rootfs's own
+    /// mount, checked to be neither procfs nor sysfs.
+    Ready(OwnedFd),
+    /// `dev` of the rootfs, with no /dev mount in the plan, is on another mount than the
+    /// rootfs's (a bind from the host, carried by the rootfs's rbind or stacked there through
+    /// an image symlink): as runc does for a /dev that is a bind mount, the runtime makes no
+    /// device node or symlink in it.
+    NotOurs,
+}
+
 impl<'p> Ctx<'p> {
-    /// The directory `target` of a device or symlink op, resolved inside the root (creating
-    /// what is missing, following no symlink) and checked to be on neither procfs nor sysfs
-    /// (at `check_step`), or the one the previous such op resolved for the same path.
+    /// The directory `target` of a device or symlink op, resolved inside the root or the
+    /// container's /dev (creating what is missing, following no symlink) and checked to be
+    /// on neither procfs nor sysfs (at `check_step`), or the one the previous such op resolved
+    /// for the same path; `None` when it is under a /dev the runtime makes nothing in
+    /// ([`DevDir::NotOurs`]).
     ///
     /// Runs in the child: no allocation, no locks.
-    fn parent_dir(&mut self, target: &'p Target, step: u32, check_step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
-        let key = target.prefixes.last().map_or(c".", |p| p.as_c_str());
+    fn parent_dir(
+        &mut self,
+        target: &'p Target,
+        step: u32,
+        check_step: u32,
+    ) -> Result<Option<BorrowedFd<'_>>, StepFailure> {
+        if target.base == Base::Dev && target.prefixes.is_empty() {
+            return self.dev_dir(step, check_step);
+        }
+        let key = (target.base, target.prefixes.last().map_or(c".", |p| p.as_c_str()));
         if !matches!(&self.parent, Some((k, _)) if *k == key) {
-            let fd = resolve(self.root(step)?, target, Some(Leaf::Dir)).map_err(at(step))?;
+            let fd = {
+                let base = match target.base {
+                    Base::Dev => match self.dev_dir(step, check_step)? {
+                        Some(dev) => dev,
+                        None => return Ok(None),
+                    },
+                    _ => self.root(step)?,
+                };
+                resolve(base, target, Some(Leaf::Dir)).map_err(at(step))?
+            };
             check_runtime_dir(fd.as_fd()).map_err(at(check_step))?;
             self.parent = Some((key, fd));
         }
-        self.parent.as_ref().map(|(_, fd)| fd.as_fd()).ok_or(StepFailure {
-            step,
-            errno: libc::EBADF,
+        Ok(self.parent.as_ref().map(|(_, fd)| fd.as_fd()))
+    }
+
+    /// The container's /dev for the runtime's entries: the fd the /dev mount left, or else
+    /// (the first time) `dev` of the rootfs, made if missing and opened without following a
+    /// symlink, if it is on the rootfs's own mount; `None` if it is not ([`DevDir`]). Checked
+    /// (the first time, at `check_step`) to be on neither procfs nor sysfs.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn dev_dir(&mut self, step: u32, check_step: u32) -> Result<Option<BorrowedFd<'_>>, StepFailure> {
+        if let DevDir::Mounted(_) = &self.dev
+            && let DevDir::Mounted(fd) = std::mem::replace(&mut self.dev, DevDir::Unknown)
+        {
+            check_runtime_dir(fd.as_fd()).map_err(at(check_step))?;
+            self.dev = DevDir::Ready(fd);
+        }
+        if matches!(self.dev, DevDir::Unknown) {
+            let root = self.root_place(step)?;
+            let dev = {
+                let root_fd = self.root(step)?;
+                create_entry(root_fd, c"dev", true).map_err(at(step))?;
+                open_in_root(root_fd, c"dev", true, true).map_err(at(step))?
+            };
+            let here = sys::place(dev.as_fd()).map_err(at(step))?;
+            // Without mount ids (kernels before 5.8), the filesystem: a bind from elsewhere.
+            let ours = if here.mnt != 0 && root.mnt != 0 {
+                here.mnt == root.mnt
+            } else {
+                here.dev == root.dev
+            };
+            self.dev = if ours { DevDir::Ready(dev) } else { DevDir::NotOurs };
+        }
+        Ok(match &self.dev {
+            DevDir::Ready(fd) => Some(fd.as_fd()),
+            DevDir::Unknown | DevDir::Mounted(_) | DevDir::NotOurs => None,
         })
+    }
+
+    /// Where the rootfs's root is (statx, the first time).
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn root_place(&mut self, step: u32) -> Result<sys::Place, StepFailure> {
+        if let Some(place) = self.root_place {
+            return Ok(place);
+        }
+        let place = sys::place(self.root(step)?).map_err(at(step))?;
+        self.root_place = Some(place);
+        Ok(place)
     }
 
     /// The host's null device, opened (the first time) by absolute path before the root
@@ -302,6 +383,7 @@ impl<'p> Ctx<'p> {
     fn base(&mut self, target: &Target, base_step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
         let (name, magic) = match target.base {
             Base::Root => return self.root(base_step),
+            Base::Dev => return Err(at(base_step)(libc::EINVAL)),
             Base::Proc => (c"proc", sys::PROC_SUPER_MAGIC),
             Base::Sys => (c"sys", sys::SYSFS_MAGIC),
         };
@@ -326,14 +408,7 @@ impl<'p> Ctx<'p> {
     ///
     /// Runs in the child: no allocation, no locks.
     fn check_not_root(&mut self, target: BorrowedFd<'_>, step: u32) -> Result<(), StepFailure> {
-        let root = match self.root_place {
-            Some(place) => place,
-            None => {
-                let place = sys::place(self.root(step)?).map_err(at(step))?;
-                self.root_place = Some(place);
-                place
-            }
-        };
+        let root = self.root_place(step)?;
         let here = sys::place(target).map_err(at(step))?;
         // Without mount ids (kernels before 5.8), the root directory's inode in any bind of
         // the rootfs's filesystem counts as the root.
@@ -411,7 +486,13 @@ fn check_placement(target: BorrowedFd<'_>, placement: &Placement) -> Result<(), 
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_mount(ctx: &mut Ctx, op: &MountOp) -> Result<(), StepFailure> {
-    mount_and_follow_up(ctx, op).map(drop)
+    let held = mount_and_follow_up(ctx, op)?;
+    if op.dev
+        && let Some(fd) = held
+    {
+        ctx.dev = DevDir::Mounted(fd);
+    }
+    Ok(())
 }
 
 /// Makes the mount of `action` detached and returns its root: open_tree(2) of the host source
@@ -606,7 +687,9 @@ fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure
     if op.mknod.is_some() {
         ctx.zero_umask();
     }
-    let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
+    let Some(parent) = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)? else {
+        return Ok(());
+    };
     if let Some(m) = &op.mknod {
         match sys::mknodat(parent, &op.name, m.mode, m.dev) {
             Ok(()) => return settle_node(parent, &op.name, m),
@@ -666,7 +749,9 @@ fn settle_node(parent: BorrowedFd<'_>, name: &CStr, m: &Mknod) -> Result<(), Ste
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_symlink<'p>(ctx: &mut Ctx<'p>, op: &'p SymlinkOp) -> Result<(), StepFailure> {
-    let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
+    let Some(parent) = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)? else {
+        return Ok(());
+    };
     if op.replace {
         match sys::unlinkat(parent, &op.name) {
             Ok(()) | Err(libc::ENOENT) => {}
@@ -844,7 +929,18 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
             resolve_step,
             remount: r,
         } => {
-            let fd = resolve(ctx.root(*resolve_step)?, target, None).map_err(at(*resolve_step))?;
+            // /dev by the fd its mount left, / by the rootfs fd: no lookup.
+            let base = match target.base {
+                Base::Dev => match ctx.dev_dir(*resolve_step, *resolve_step)? {
+                    Some(dev) => dev,
+                    None => return Ok(()),
+                },
+                _ => ctx.root(*resolve_step)?,
+            };
+            if target.prefixes.is_empty() {
+                return remount_fd(base, r);
+            }
+            let fd = resolve(base, target, None).map_err(at(*resolve_step))?;
             remount_fd(fd.as_fd(), r)
         }
     }
@@ -965,6 +1061,7 @@ impl MountPlan {
             root: None,
             late: None,
             parent: None,
+            dev: DevDir::Unknown,
             null: None,
             pseudo: None,
             root_place: None,

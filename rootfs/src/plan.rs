@@ -65,6 +65,11 @@ pub(crate) enum Base {
     Proc,
     /// The sysfs the plan mounted at /sys, likewise: masks and read-only paths under /sys.
     Sys,
+    /// The container's /dev, where the runtime makes its device nodes and symlinks: the
+    /// filesystem the plan mounted at /dev (its fd, kept from the mount), or without one
+    /// `dev` of the rootfs, opened without following symlinks and used only if it is on the
+    /// rootfs's own mount (a volume stacked over it is not the runtime's to fill).
+    Dev,
 }
 
 impl Base {
@@ -74,6 +79,7 @@ impl Base {
             Base::Root => b"",
             Base::Proc => b"proc",
             Base::Sys => b"sys",
+            Base::Dev => b"dev",
         }
     }
 }
@@ -185,8 +191,11 @@ pub(crate) struct MountOp {
     pub(crate) not_root_step: Option<u32>,
     /// The mount itself.
     pub(crate) action: Action,
-    /// The child keeps the new mount's fd after the op (the cgroup v1 tmpfs).
+    /// The child keeps the new mount's fd after the op (the cgroup v1 tmpfs, /dev).
     pub(crate) hold: bool,
+    /// The mount is the container's /dev, a new filesystem: the child keeps its fd as the
+    /// directory it makes the device nodes and symlinks in ([`Base::Dev`]).
+    pub(crate) dev: bool,
     /// Per-mount flags to apply after a bind.
     pub(crate) remount: Option<Remount>,
     /// Propagation changes, in order, each with its step.
@@ -903,9 +912,18 @@ fn is_procfs_root(source: &Path) -> bool {
 /// A directory the runtime makes device nodes or symlinks in (`/dev`): resolved without
 /// following any symlink, not even one that stays in the rootfs, so that an image cannot
 /// send the runtime's entries into a bind mount of a host directory or onto procfs
-/// (CVE-2025-52565, runc CVE-2026-41579, crun CVE-2026-47766).
+/// (CVE-2025-52565, runc CVE-2026-41579, crun CVE-2026-47766); at or under /dev, relative to
+/// the container's /dev ([`Base::Dev`]), so that a volume an image symlink stacks over /dev
+/// does not get them either.
 fn runtime_dir(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
-    let mut t = target_from(field, parts)?;
+    let mut t = match parts.split_first() {
+        Some((first, rest)) if first == b"dev" => {
+            let mut t = target_from(field, rest)?;
+            t.base = Base::Dev;
+            t
+        }
+        _ => target_from(field, parts)?,
+    };
     t.no_symlinks = true;
     Ok(t)
 }
@@ -1048,7 +1066,10 @@ impl Builder<'_> {
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<(), RootfsError> {
-        let op = self.mount_op(field, parts, leaf, kind, opts, remount, false)?;
+        // The spec's /dev, a new filesystem: the runtime's device nodes go in it, by its fd.
+        let dev = !self.cgroup_mount && parts == [b"dev".to_vec()] && matches!(kind, MountKind::Fs { .. });
+        let mut op = self.mount_op(field, parts, leaf, kind, opts, remount, dev)?;
+        op.dev = dev;
         self.ops.push(Op::Mount(op));
         Ok(())
     }
@@ -1196,6 +1217,7 @@ impl Builder<'_> {
             not_root_step,
             action,
             hold,
+            dev: false,
             remount,
             propagation,
             attrs,
@@ -2014,6 +2036,7 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     let mut setup_dev = true;
     let mut devpts_at_dev_pts = false;
     let mut dev_ro = false;
+    let mut dev_fs = false;
     let (mut proc_mounted, mut sys_mounted) = (false, false);
     for (i, m) in cfg.mounts.iter().enumerate() {
         b.push_spec_mount(i, m)?;
@@ -2033,6 +2056,7 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         if is_dev {
             // The last "ro"/"rw" wins (parse_mount_options).
             dev_ro = opts.flags & libc::MS_RDONLY != 0;
+            dev_fs = !is_bind_mount(typ, &opts);
         }
         if typ == "devpts" && parts.len() == 2 && parts[0] == b"dev" && parts[1] == b"pts" {
             devpts_at_dev_pts = true;
@@ -2120,7 +2144,9 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
             }));
         }
     }
-    if dev_ro {
+    // A new filesystem on /dev stays writable until the devices are made (a bind has its
+    // flags from its own remount).
+    if dev_ro && dev_fs {
         b.push_remount_path(&[b"dev".to_vec()])?;
     }
     if cfg.readonly {

@@ -745,6 +745,76 @@ fn device_nodes_get_their_mode_and_owner_whatever_the_umask_and_it_comes_back() 
 }
 
 #[test]
+fn the_runtimes_dev_entries_go_only_in_its_own_dev() {
+    if !have_root("the_runtimes_dev_entries_go_only_in_its_own_dev") {
+        return;
+    }
+    // 1. A /dev tmpfs, and a volume an image symlink (`data -> /dev`) stacks over it.
+    let b = Bundle::new("dev-covered");
+    let vol = b.host_dir("vol");
+    std::os::unix::fs::symlink("/dev", b.rootfs.join("data")).unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.mounts
+        .push(mount("/data", "bind", vol.to_str().unwrap(), &["rbind"]));
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    assert_ok(&plan, outcome);
+    assert_eq!(
+        std::fs::read_dir(&vol).unwrap().count(),
+        0,
+        "entries made in the volume"
+    );
+
+    // 2. No /dev mount, and the rootfs's `dev` is a bind of a host directory (the rootfs's
+    // rbind carries it): runc's rule for a bound /dev, no entry made there.
+    let b = Bundle::new("dev-bound");
+    let host_dev = b.host_dir("hostdev");
+    let mut cfg = b.config();
+    cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let (src, dst) = (host_dev.clone(), b.rootfs.join("dev"));
+    let outcome = run_child(
+        &plan,
+        0,
+        || {
+            let src = CString::new(src.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+            let dst = CString::new(dst.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+            // SAFETY: NUL-terminated strings that outlive the call.
+            let r = unsafe {
+                libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            };
+            ensure(r == 0, || format!("bind: {}", std::io::Error::last_os_error()))
+        },
+        || {
+            ensure(!Path::new("/dev/null").exists(), || {
+                "/dev/null made in a bound /dev".into()
+            })
+        },
+    );
+    assert_ok(&plan, outcome);
+    assert_eq!(
+        std::fs::read_dir(&host_dev).unwrap().count(),
+        0,
+        "entries made in the host dir"
+    );
+
+    // 3. No /dev mount, the rootfs's own `dev`: the entries are made there.
+    let b = Bundle::new("dev-own");
+    let mut cfg = b.config();
+    cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || check_dev("/dev/null", false, 1, 3, 0o666));
+    assert_ok(&plan, outcome);
+}
+
+#[test]
 fn device_nodes_and_links_refuse_a_dev_on_procfs() {
     if !have_root("device_nodes_and_links_refuse_a_dev_on_procfs") {
         return;
