@@ -49,7 +49,9 @@ fn at(step: u32) -> impl Fn(i32) -> StepFailure {
     move |errno| StepFailure { step, errno }
 }
 
-/// `/proc/self/fd/<n>` in a stack buffer.
+/// `/proc/self/fd/<n>` in a stack buffer. Only for steps before the root switch, where
+/// `/proc` is the host's procfs; after it, `/proc` is the container's, and every step there
+/// acts on fds (mount_setattr, move_mount, the fd as the current directory).
 ///
 /// Runs in the child: no allocation, no locks.
 pub(crate) struct ProcFdPath {

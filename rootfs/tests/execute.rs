@@ -1217,6 +1217,58 @@ fn cgroup_v1_mount_with_cgroupns_without_mount_setattr_remounts_the_tmpfs() {
 }
 
 #[test]
+fn late_cgroup_binds_are_sealed_through_their_fds_not_the_containers_proc() {
+    let test = "late_cgroup_binds_are_sealed_through_their_fds_not_the_containers_proc";
+    if !have_root(test) {
+        return;
+    }
+    let cgroups = host_cgroup_mounts(false);
+    let b = Bundle::new("late-noproc");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.mounts
+        .push(mount("/sys/fs/cgroup", "cgroup", "cgroup", CGROUP_OPTIONS));
+    cfg.cgroup_mounts = cgroups.clone();
+    let plan = MountPlan::compile(cfg).expect("compile");
+    if !plan.has_late_cgroup_binds() {
+        eprintln!("SKIP {test}: no late cgroup binds here (no v1 hierarchy, or no mount_setattr)");
+        return;
+    }
+    let binds: Vec<OwnedFd> = cgroups
+        .iter()
+        .map(|c| rootfs::detached_bind(&c.host_path).expect("detached bind"))
+        .collect();
+    // After the root switch, the container's /proc is the container's: here an empty tmpfs
+    // over it, and no mount_setattr, so the seal takes its fallback.
+    let between = || {
+        child_tmpfs(Path::new("/proc"), 0)?;
+        without_mount_setattr()
+    };
+    let outcome = run_child_with_late(
+        &plan,
+        0,
+        || Ok(()),
+        Some((between, binds.as_slice())),
+        || {
+            // SAFETY: a constant NUL-terminated path.
+            let r = unsafe { libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) };
+            ensure(r == 0, || {
+                format!("unmount the tmpfs on /proc: {}", std::io::Error::last_os_error())
+            })?;
+            for c in &cgroups {
+                let point = format!("/sys/fs/cgroup/{}", c.name);
+                let m = mount_at(&point)?;
+                ensure(m.opts.split(',').any(|o| o == "ro"), || {
+                    format!("{point} has {}", m.opts)
+                })?;
+            }
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
 fn cgroup_v1_mount_flags_the_tmpfs_does_not_take_go_to_the_hierarchies_only() {
     // strictatime and exec on the hierarchies; the tmpfs keeps noexec and relatime, as runc.
     cgroup_mount_test(
