@@ -216,6 +216,33 @@ pub(crate) struct CopyUp {
 }
 
 impl MountOp {
+    /// The op with the child keeping the new mount's fd ([`MountOp::hold`]).
+    fn held(mut self, field: &str) -> Result<MountOp, RootfsError> {
+        self.hold = true;
+        self.with_context(field)
+    }
+
+    /// The op with the fsopen(2) form of its new filesystem's mount when the child needs the
+    /// mount's fd ([`FsContext`]).
+    fn with_context(mut self, field: &str) -> Result<MountOp, RootfsError> {
+        if !self.needs_handle() {
+            return Ok(self);
+        }
+        if let Action::Fs {
+            source,
+            flags,
+            data,
+            context: context @ None,
+            ..
+        } = &mut self.action
+        {
+            let text = |c: &CString| String::from_utf8_lossy(c.to_bytes()).into_owned();
+            let data = data.as_ref().map(text).unwrap_or_default();
+            *context = Some(fs_context(field, &text(source), *flags, &data)?);
+        }
+        Ok(self)
+    }
+
     /// Whether the child needs the new mount's fd: anything acts on the new mount after it is
     /// made, or the child keeps it. The mount is then made detached (open_tree(2) for a bind,
     /// fsmount(2) for a new filesystem) and attached by fd, and everything that follows acts
@@ -1068,8 +1095,11 @@ impl Builder<'_> {
     ) -> Result<(), RootfsError> {
         // The spec's /dev, a new filesystem: the runtime's device nodes go in it, by its fd.
         let dev = !self.cgroup_mount && parts == [b"dev".to_vec()] && matches!(kind, MountKind::Fs { .. });
-        let mut op = self.mount_op(field, parts, leaf, kind, opts, remount, dev)?;
-        op.dev = dev;
+        let mut op = self.mount_op(field, parts, leaf, kind, opts, remount)?;
+        if dev {
+            op.dev = true;
+            op = op.held(field)?;
+        }
         self.ops.push(Op::Mount(op));
         Ok(())
     }
@@ -1132,7 +1162,6 @@ impl Builder<'_> {
         kind: MountKind,
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
-        hold: bool,
     ) -> Result<MountOp, RootfsError> {
         let mut target = target_from(field, parts)?;
         let under = |dir: &[u8]| parts.first().is_some_and(|p| p == dir);
@@ -1171,12 +1200,6 @@ impl Builder<'_> {
         let copyup_open = opts
             .tmpcopyup
             .then(|| step!(self, "open {place} to copy its contents into the new tmpfs"));
-        let fs = match &kind {
-            MountKind::Fs {
-                source, flags, data, ..
-            } => Some((source.clone(), *flags, data.clone())),
-            MountKind::Bind { .. } => None,
-        };
         let action = self.action(field, &place, kind)?;
         let copyup = copyup_open.map(|open_step| CopyUp {
             open_step,
@@ -1209,26 +1232,21 @@ impl Builder<'_> {
         } else {
             None
         };
-        let mut op = MountOp {
+        MountOp {
             target,
             leaf,
             resolve_step,
             placement,
             not_root_step,
             action,
-            hold,
+            hold: false,
             dev: false,
             remount,
             propagation,
             attrs,
             copyup,
-        };
-        if op.needs_handle()
-            && let (Action::Fs { context, .. }, Some((source, flags, data))) = (&mut op.action, fs)
-        {
-            *context = Some(fs_context(field, &source, flags, &data)?);
         }
-        Ok(op)
+        .with_context(field)
     }
 
     /// Adds one entry of `mounts`; returns whether it asked for a read-only /dev.
@@ -1413,20 +1431,21 @@ impl Builder<'_> {
         }
         // cgroup v1 (or hybrid): a tmpfs with one directory per hierarchy.
         let data = self.label_data("mode=755", "tmpfs");
-        let tmpfs = self.mount_op(
-            field,
-            parts,
-            Leaf::Dir,
-            MountKind::Fs {
-                source: "tmpfs".to_owned(),
-                fstype: "tmpfs".to_owned(),
-                flags: CGROUP_TMPFS_FLAGS,
-                data,
-            },
-            opts,
-            None,
-            true,
-        )?;
+        let tmpfs = self
+            .mount_op(
+                field,
+                parts,
+                Leaf::Dir,
+                MountKind::Fs {
+                    source: "tmpfs".to_owned(),
+                    fstype: "tmpfs".to_owned(),
+                    flags: CGROUP_TMPFS_FLAGS,
+                    data,
+                },
+                opts,
+                None,
+            )?
+            .held(field)?;
         let mut hierarchies = Vec::with_capacity(cfg.cgroup_mounts.len());
         for (i, cm) in cfg.cgroup_mounts.iter().enumerate() {
             let cm_field = format!("cgroup_mounts[{i}].name");
@@ -2470,6 +2489,61 @@ mod tests {
         );
         let without = bases(vec![mount("/sys", Some("bind"), Some("/"), &["rbind"])]);
         assert!(without.iter().all(|(b, _)| *b == Base::Root), "{without:?}");
+    }
+
+    #[test]
+    fn fs_context_is_what_mount_makes_of_the_same_flags_and_data() {
+        assert_eq!(split_mount_data("mode=755,,size=64k"), ["mode=755", "size=64k"]);
+        assert_eq!(
+            split_mount_data("mode=755,context=\"system_u:object_r:t:s0:c1,c2\""),
+            ["mode=755", "context=\"system_u:object_r:t:s0:c1,c2\""]
+        );
+        let c = fs_context(
+            "mounts[1]",
+            "tmpfs",
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_STRICTATIME | libc::MS_SILENT,
+            "mode=755,newinstance,context=\"u:r:t:s0:c1,c2\"",
+        )
+        .unwrap();
+        let params: Vec<(&str, Option<&str>)> = c
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_str().unwrap(), v.as_deref().map(|v| v.to_str().unwrap())))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("source", Some("tmpfs")),
+                ("ro", None),
+                ("mode", Some("755")),
+                ("newinstance", None),
+                ("context", Some("u:r:t:s0:c1,c2")),
+            ]
+        );
+        assert_eq!(
+            c.attr,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME
+        );
+        let e = fs_context("mounts[1]", "tmpfs", libc::MS_I_VERSION, "")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("mounts[1].options = \"iversion\""), "{e}");
+    }
+
+    #[test]
+    fn remount_attrs_do_what_a_bind_remount_does() {
+        let a = remount_attr(libc::MS_RDONLY, 0);
+        assert_eq!(a.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_RELATIME);
+        assert_eq!(a.attr_clr, MOUNT_ATTR_NODIRATIME | MOUNT_ATTR_ATIME_MASK);
+        let a = remount_attr(
+            libc::MS_NOSUID | libc::MS_NOATIME | libc::MS_NODIRATIME,
+            libc::MS_RDONLY,
+        );
+        assert_eq!(
+            a.attr_set,
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME | MOUNT_ATTR_NODIRATIME
+        );
+        assert_eq!(a.attr_clr, MOUNT_ATTR_RDONLY | MOUNT_ATTR_ATIME_MASK);
     }
 
     #[test]
