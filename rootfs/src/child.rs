@@ -533,7 +533,17 @@ fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
 ///
 /// Runs in the child: no allocation, no locks.
 fn mount_and_follow_up(ctx: &mut Ctx, op: &MountOp) -> Result<Option<OwnedFd>, StepFailure> {
-    let fd = resolve(ctx.root(op.resolve_step)?, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
+    let fd = {
+        let base = match op.target.base {
+            // The /dev the plan mounted, by the fd its mount left.
+            Base::Dev => ctx.dev_dir(op.resolve_step, op.placement.step)?.ok_or(StepFailure {
+                step: op.resolve_step,
+                errno: libc::EBADF,
+            })?,
+            _ => ctx.root(op.resolve_step)?,
+        };
+        resolve(base, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?
+    };
     check_placement(fd.as_fd(), &op.placement)?;
     if let Some(step) = op.not_root_step {
         ctx.check_not_root(fd.as_fd(), step)?;

@@ -983,6 +983,9 @@ struct Builder<'a> {
     /// Set while compiling a mount of type "cgroup": its destination must be an ordinary
     /// directory, like a proc or sysfs mount's.
     cgroup_mount: bool,
+    /// The last mount at /dev so far is a new filesystem, whose fd the child keeps: mounts
+    /// under /dev go in it by that fd ([`Base::Dev`]).
+    dev_mounted: bool,
 }
 
 impl Builder<'_> {
@@ -1094,11 +1097,15 @@ impl Builder<'_> {
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<(), RootfsError> {
         // The spec's /dev, a new filesystem: the runtime's device nodes go in it, by its fd.
-        let dev = !self.cgroup_mount && parts == [b"dev".to_vec()] && matches!(kind, MountKind::Fs { .. });
+        let at_dev = parts == [b"dev".to_vec()];
+        let dev = !self.cgroup_mount && at_dev && matches!(kind, MountKind::Fs { .. });
         let mut op = self.mount_op(field, parts, leaf, kind, opts, remount)?;
         if dev {
             op.dev = true;
             op = op.held(field)?;
+        }
+        if at_dev {
+            self.dev_mounted = dev;
         }
         self.ops.push(Op::Mount(op));
         Ok(())
@@ -1163,8 +1170,16 @@ impl Builder<'_> {
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<MountOp, RootfsError> {
-        let mut target = target_from(field, parts)?;
         let under = |dir: &[u8]| parts.first().is_some_and(|p| p == dir);
+        // Under the /dev the plan mounted (pts, shm, mqueue, ...): in it, by its fd, whatever
+        // a later mount through an image symlink stacks over /dev.
+        let mut target = if self.dev_mounted && under(b"dev") && parts.len() > 1 {
+            let mut t = target_from(field, &parts[1..])?;
+            t.base = Base::Dev;
+            t
+        } else {
+            target_from(field, parts)?
+        };
         // At and under /proc only procfs and the lxcfs files get here (check_proc_mount): no
         // symlink may lead the mount from one to another procfs file, or a procfs elsewhere.
         // /dev and its mounts (pts, shm, mqueue) are the runtime's: no symlink of the image may
@@ -2001,6 +2016,7 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         step_count: 0,
         needs_cgroup_dirs: false,
         cgroup_mount: false,
+        dev_mounted: false,
     };
 
     // 1. Propagation, rootfs parent private, rootfs bind.

@@ -766,6 +766,24 @@ fn the_runtimes_dev_entries_go_only_in_its_own_dev() {
         "entries made in the volume"
     );
 
+    // 1b. The same volume before the mounts under /dev: they go in the /dev tmpfs too, not
+    // in the volume (no directory for them is made there).
+    let b = Bundle::new("dev-covered-early");
+    let vol = b.host_dir("vol");
+    std::os::unix::fs::symlink("/dev", b.rootfs.join("data")).unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.mounts
+        .insert(2, mount("/data", "bind", vol.to_str().unwrap(), &["rbind"]));
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    assert_ok(&plan, outcome);
+    assert_eq!(
+        std::fs::read_dir(&vol).unwrap().count(),
+        0,
+        "entries made in the volume"
+    );
+
     // 2. No /dev mount, and the rootfs's `dev` is a bind of a host directory (the rootfs's
     // rbind carries it): runc's rule for a bound /dev, no entry made there.
     let b = Bundle::new("dev-bound");
