@@ -132,6 +132,11 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
         Err(e) => return Err(e),
     }
     let count = target.prefixes.len();
+    // A single component: its parent is the base directory itself.
+    if let (1, Some(name)) = (count, target.names.first()) {
+        create_entry(root, name, leaf_is_dir)?;
+        return open_in_root(root, full, leaf_is_dir, strict);
+    }
     // Usually only the last component is missing: open its parent directly (resolved in the
     // root like every other open) and create it there, instead of walking from the root.
     if let (Some(parent_path), Some(name)) = (
