@@ -11,8 +11,8 @@ use libc::c_ulong;
 
 use crate::copyup;
 use crate::plan::{
-    Action, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, MountOp, NullSteps, Op, PER_MOUNT_FLAGS, Placement,
-    ReadonlyOp, Remount, SymlinkOp, Target,
+    Action, Base, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, Mknod, MountOp, NullSteps, Op, PER_MOUNT_FLAGS,
+    Placement, ReadonlyOp, Remount, SymlinkOp, Target,
 };
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
@@ -49,10 +49,12 @@ fn at(step: u32) -> impl Fn(i32) -> StepFailure {
     move |errno| StepFailure { step, errno }
 }
 
-/// `/proc/self/fd/<n>` in a stack buffer.
+/// `/proc/self/fd/<n>` in a stack buffer. Only for steps before the root switch, where
+/// `/proc` is the host's procfs; after it, `/proc` is the container's, and every step there
+/// acts on fds (mount_setattr, move_mount, the fd as the current directory).
 ///
 /// Runs in the child: no allocation, no locks.
-struct ProcFdPath {
+pub(crate) struct ProcFdPath {
     /// NUL-terminated path.
     buf: [u8; 32],
 }
@@ -61,7 +63,7 @@ impl ProcFdPath {
     /// Formats the path of `fd`.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn new(fd: BorrowedFd<'_>) -> Self {
+    pub(crate) fn new(fd: BorrowedFd<'_>) -> Self {
         const PREFIX: &[u8] = b"/proc/self/fd/";
         let mut buf = [0u8; 32];
         let mut len = 0;
@@ -96,7 +98,7 @@ impl ProcFdPath {
     /// The path as a C string.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn as_cstr(&self) -> &CStr {
+    pub(crate) fn as_cstr(&self) -> &CStr {
         CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"/proc/self/fd/")
     }
 }
@@ -111,15 +113,6 @@ fn open_in_root(root: BorrowedFd<'_>, rel: &CStr, dir: bool, no_symlinks: bool) 
         flags |= libc::O_DIRECTORY;
     }
     sys::openat2(root, rel, flags, resolve_flags(no_symlinks))
-}
-
-/// Opens the existing directory `target` inside the root for reading (getdents, *at calls).
-///
-/// Runs in the child: no allocation, no locks.
-fn open_dir_in_root(root: BorrowedFd<'_>, target: &Target) -> SysResult<OwnedFd> {
-    let rel = target.prefixes.last().map_or(c".", |p| p.as_c_str());
-    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    sys::openat2(root, rel, flags, resolve_flags(target.no_symlinks))
 }
 
 /// Resolves `target` inside the root, creating missing directories one component at a time
@@ -139,6 +132,11 @@ fn resolve(root: BorrowedFd<'_>, target: &Target, leaf: Option<Leaf>) -> SysResu
         Err(e) => return Err(e),
     }
     let count = target.prefixes.len();
+    // A single component: its parent is the base directory itself.
+    if let (1, Some(name)) = (count, target.names.first()) {
+        create_entry(root, name, leaf_is_dir)?;
+        return open_in_root(root, full, leaf_is_dir, strict);
+    }
     // Usually only the last component is missing: open its parent directly (resolved in the
     // root like every other open) and create it there, instead of walking from the root.
     if let (Some(parent_path), Some(name)) = (
@@ -193,12 +191,28 @@ fn create_entry(parent: BorrowedFd<'_>, name: &CStr, dir: bool) -> SysResult<()>
     }
 }
 
-/// Remounts the mount at `target` (`MS_BIND|MS_REMOUNT`) with `r.set`, keeping the flags
-/// statfs reports (`locked_from`) unless the spec cleared them, so it also works where those
-/// flags are locked (user namespaces).
+/// Gives the mount whose root `fd` is the per-mount flags of `r`, on that fd, with no path:
+/// one mount_setattr(2) where the kernel has it; otherwise [`remount_in_place`].
 ///
 /// Runs in the child: no allocation, no locks.
-fn remount(target: &CStr, current: c_ulong, r: &Remount) -> Result<(), StepFailure> {
+fn remount_fd(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
+    match sys::mount_setattr(fd, false, &r.attr) {
+        Ok(()) => Ok(()),
+        Err(libc::ENOSYS) => remount_in_place(fd, r),
+        Err(e) => Err(at(r.step)(e)),
+    }
+}
+
+/// Remounts the mount whose root `fd` is (`MS_BIND|MS_REMOUNT`) with `r.set`, keeping the
+/// flags statfs reports unless the spec cleared them, so it also works where those flags are
+/// locked (user namespaces): for kernels without mount_setattr(2). The mount is named by the
+/// current directory, changed to `fd` for the call (`.` is the fd's place itself, no mount
+/// is crossed) and changed back: no path through any /proc, which after the root switch is
+/// the container's.
+///
+/// Runs in the child: no allocation, no locks.
+fn remount_in_place(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
+    let current = sys::fstatfs(fd).map_err(at(r.statfs_step))?.flags;
     let mut keep: c_ulong = 0;
     for (st, ms) in LOCKED_FLAGS {
         if current & st != 0 {
@@ -206,7 +220,11 @@ fn remount(target: &CStr, current: c_ulong, r: &Remount) -> Result<(), StepFailu
         }
     }
     let flags = libc::MS_BIND | libc::MS_REMOUNT | (r.set & PER_MOUNT_FLAGS) | (keep & !r.cleared);
-    sys::mount(None, target, None, flags, None).map_err(at(r.step))
+    let cwd = sys::open(c".", libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(at(r.statfs_step))?;
+    sys::fchdir(fd).map_err(at(r.step))?;
+    let remounted = sys::mount(None, c".", None, flags, None).map_err(at(r.step));
+    sys::fchdir(cwd.as_fd()).map_err(at(r.step))?;
+    remounted
 }
 
 /// The state the ops share.
@@ -215,12 +233,21 @@ struct Ctx<'p> {
     root: Option<OwnedFd>,
     /// What a cgroup v1 op left for [`MountPlan::bind_late_cgroups`].
     late: Option<LateCgroups>,
-    /// The parent directory the last device or symlink op resolved, with its path in the
-    /// rootfs: the next such op with the same parent (`/dev`, usually) reuses it. Any other op
+    /// The parent directory the last device or symlink op resolved below /dev or the root,
+    /// with its path there: the next such op with the same parent reuses it. Any other op
     /// drops it.
-    parent: Option<(&'p CStr, OwnedFd)>,
+    parent: Option<((Base, &'p CStr), OwnedFd)>,
+    /// The container's /dev, where the runtime makes its device nodes and symlinks.
+    dev: DevDir,
     /// The null device masks are bound from, once the first mask of a file opened it.
     null: Option<OwnedFd>,
+    /// The procfs at /proc or the sysfs at /sys the last mask or read-only path under it
+    /// opened and checked: the next one under the same reuses it. Any other op drops it.
+    pseudo: Option<(Base, OwnedFd)>,
+    /// Where the rootfs's root is, once a check needed it.
+    root_place: Option<sys::Place>,
+    /// The umask the process had before the device nodes, while they are made with umask 0.
+    saved_umask: Option<libc::mode_t>,
 }
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
@@ -234,23 +261,102 @@ pub struct LateCgroups {
     tmpfs: OwnedFd,
 }
 
+/// The container's /dev as the runtime's device nodes and symlinks see it ([`Base::Dev`]).
+enum DevDir {
+    /// Not looked at yet.
+    Unknown,
+    /// The filesystem the plan mounted at /dev (its fd, kept from the mount), not checked yet.
+    Mounted(OwnedFd),
+    /// The filesystem the plan mounted at /dev, or `dev` of the rootfs on the rootfs's own
+    /// mount, checked to be neither procfs nor sysfs.
+    Ready(OwnedFd),
+    /// `dev` of the rootfs, with no /dev mount in the plan, is on another mount than the
+    /// rootfs's (a bind from the host, carried by the rootfs's rbind or stacked there through
+    /// an image symlink): as runc does for a /dev that is a bind mount, the runtime makes no
+    /// device node or symlink in it.
+    NotOurs,
+}
+
 impl<'p> Ctx<'p> {
-    /// The directory `target` of a device or symlink op, resolved inside the root (creating
-    /// what is missing, following no symlink) and checked to be on neither procfs nor sysfs
-    /// (at `check_step`), or the one the previous such op resolved for the same path.
+    /// The directory `target` of a device or symlink op, resolved inside the root or the
+    /// container's /dev (creating what is missing, following no symlink) and checked to be
+    /// on neither procfs nor sysfs (at `check_step`), or the one the previous such op resolved
+    /// for the same path; `None` when it is under a /dev the runtime makes nothing in
+    /// ([`DevDir::NotOurs`]).
     ///
     /// Runs in the child: no allocation, no locks.
-    fn parent_dir(&mut self, target: &'p Target, step: u32, check_step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
-        let key = target.prefixes.last().map_or(c".", |p| p.as_c_str());
+    fn parent_dir(
+        &mut self,
+        target: &'p Target,
+        step: u32,
+        check_step: u32,
+    ) -> Result<Option<BorrowedFd<'_>>, StepFailure> {
+        if target.base == Base::Dev && target.prefixes.is_empty() {
+            return self.dev_dir(step, check_step);
+        }
+        let key = (target.base, target.prefixes.last().map_or(c".", |p| p.as_c_str()));
         if !matches!(&self.parent, Some((k, _)) if *k == key) {
-            let fd = resolve(self.root(step)?, target, Some(Leaf::Dir)).map_err(at(step))?;
+            let fd = {
+                let base = match target.base {
+                    Base::Dev => match self.dev_dir(step, check_step)? {
+                        Some(dev) => dev,
+                        None => return Ok(None),
+                    },
+                    _ => self.root(step)?,
+                };
+                resolve(base, target, Some(Leaf::Dir)).map_err(at(step))?
+            };
             check_runtime_dir(fd.as_fd()).map_err(at(check_step))?;
             self.parent = Some((key, fd));
         }
-        self.parent.as_ref().map(|(_, fd)| fd.as_fd()).ok_or(StepFailure {
-            step,
-            errno: libc::EBADF,
+        Ok(self.parent.as_ref().map(|(_, fd)| fd.as_fd()))
+    }
+
+    /// The container's /dev for the runtime's entries: the fd the /dev mount left, or else
+    /// (the first time) `dev` of the rootfs, made if missing and opened without following a
+    /// symlink, if it is on the rootfs's own mount; `None` if it is not ([`DevDir`]). Checked
+    /// (the first time, at `check_step`) to be on neither procfs nor sysfs.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn dev_dir(&mut self, step: u32, check_step: u32) -> Result<Option<BorrowedFd<'_>>, StepFailure> {
+        if let DevDir::Mounted(_) = &self.dev
+            && let DevDir::Mounted(fd) = std::mem::replace(&mut self.dev, DevDir::Unknown)
+        {
+            check_runtime_dir(fd.as_fd()).map_err(at(check_step))?;
+            self.dev = DevDir::Ready(fd);
+        }
+        if matches!(self.dev, DevDir::Unknown) {
+            let root = self.root_place(step)?;
+            let dev = {
+                let root_fd = self.root(step)?;
+                create_entry(root_fd, c"dev", true).map_err(at(step))?;
+                open_in_root(root_fd, c"dev", true, true).map_err(at(step))?
+            };
+            let here = sys::place(dev.as_fd()).map_err(at(step))?;
+            // Without mount ids (kernels before 5.8), the filesystem: a bind from elsewhere.
+            let ours = if here.mnt != 0 && root.mnt != 0 {
+                here.mnt == root.mnt
+            } else {
+                here.dev == root.dev
+            };
+            self.dev = if ours { DevDir::Ready(dev) } else { DevDir::NotOurs };
+        }
+        Ok(match &self.dev {
+            DevDir::Ready(fd) => Some(fd.as_fd()),
+            DevDir::Unknown | DevDir::Mounted(_) | DevDir::NotOurs => None,
         })
+    }
+
+    /// Where the rootfs's root is (statx, the first time).
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn root_place(&mut self, step: u32) -> Result<sys::Place, StepFailure> {
+        if let Some(place) = self.root_place {
+            return Ok(place);
+        }
+        let place = sys::place(self.root(step)?).map_err(at(step))?;
+        self.root_place = Some(place);
+        Ok(place)
     }
 
     /// The host's null device, opened (the first time) by absolute path before the root
@@ -273,6 +379,69 @@ impl<'p> Ctx<'p> {
             step: steps.open_step,
             errno: libc::EBADF,
         })
+    }
+
+    /// The directory `target` is relative to: the rootfs, or for [`Base::Proc`] ([`Base::Sys`])
+    /// `proc` (`sys`) of the rootfs, opened (the first time) without following any symlink and
+    /// checked at `base_step` to be a procfs (sysfs): the mount the plan made there, not a
+    /// place an image symlink or a rename moved it from.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn base(&mut self, target: &Target, base_step: u32) -> Result<BorrowedFd<'_>, StepFailure> {
+        let (name, magic) = match target.base {
+            Base::Root => return self.root(base_step),
+            Base::Dev => return Err(at(base_step)(libc::EINVAL)),
+            Base::Proc => (c"proc", sys::PROC_SUPER_MAGIC),
+            Base::Sys => (c"sys", sys::SYSFS_MAGIC),
+        };
+        if !matches!(&self.pseudo, Some((b, _)) if *b == target.base) {
+            let fd = open_in_root(self.root(base_step)?, name, true, true).map_err(at(base_step))?;
+            if sys::fstatfs(fd.as_fd()).map_err(at(base_step))?.magic != magic {
+                return Err(at(base_step)(libc::EACCES));
+            }
+            self.pseudo = Some((target.base, fd));
+        }
+        self.pseudo.as_ref().map(|(_, fd)| fd.as_fd()).ok_or(StepFailure {
+            step: base_step,
+            errno: libc::EBADF,
+        })
+    }
+
+    /// Refuses (EINVAL, at `step`) a resolved target that is the container's root directory
+    /// itself, the same mount and inode as the rootfs fd: a symlink to `/` leads there, and a
+    /// mount stacked over the root is one the root switch does not see (only `/..` reaches
+    /// it) and the one `--no-pivot` would move. Targets resolved from the root of the
+    /// rootfs's own mount with symlinks allowed only; one statx each.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn check_not_root(&mut self, target: BorrowedFd<'_>, step: u32) -> Result<(), StepFailure> {
+        let root = self.root_place(step)?;
+        let here = sys::place(target).map_err(at(step))?;
+        // Without mount ids (kernels before 5.8), the root directory's inode in any bind of
+        // the rootfs's filesystem counts as the root.
+        if (here.dev, here.ino) == (root.dev, root.ino) && (here.mnt == root.mnt || here.mnt == 0) {
+            return Err(at(step)(libc::EINVAL));
+        }
+        Ok(())
+    }
+
+    /// Sets the umask to 0 (the first time), so that mknod gives a node exactly its mode, as
+    /// runc's createDevices does: no chmod of the node by name afterwards.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn zero_umask(&mut self) {
+        if self.saved_umask.is_none() {
+            self.saved_umask = Some(sys::umask(0));
+        }
+    }
+
+    /// Puts back the umask [`Ctx::zero_umask`] replaced.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn restore_umask(&mut self) {
+        if let Some(mask) = self.saved_umask.take() {
+            sys::umask(mask);
+        }
     }
 
     /// The rootfs fd, or EBADF (with `step`) when the plan did not open it yet.
@@ -298,6 +467,7 @@ fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
             flags,
             data,
             step,
+            ..
         } => sys::mount(Some(source), target, Some(fstype), *flags, data.as_deref()).map_err(at(*step)),
     }
 }
@@ -322,47 +492,121 @@ fn check_placement(target: BorrowedFd<'_>, placement: &Placement) -> Result<(), 
 /// Runs one spec mount.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_mount(ctx: &Ctx, op: &MountOp) -> Result<(), StepFailure> {
-    mount_and_follow_up(ctx, op, false).map(drop)
+fn run_mount(ctx: &mut Ctx, op: &MountOp) -> Result<(), StepFailure> {
+    let held = mount_and_follow_up(ctx, op)?;
+    if op.dev
+        && let Some(fd) = held
+    {
+        ctx.dev = DevDir::Mounted(fd);
+    }
+    Ok(())
 }
 
-/// Runs one mount and what follows it on the new mount; returns the new mount's root,
-/// reopened, when it had to be reopened or `hold` asks for it.
+/// Makes the mount of `action` detached and returns its root: open_tree(2) of the host source
+/// for a bind, fsopen(2)/fsconfig(2)/fsmount(2) for a new filesystem.
 ///
 /// Runs in the child: no allocation, no locks.
-fn mount_and_follow_up(ctx: &Ctx, op: &MountOp, hold: bool) -> Result<Option<OwnedFd>, StepFailure> {
-    let root = ctx.root(op.resolve_step)?;
-    let fd = resolve(root, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?;
+fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
+    match action {
+        Action::Bind { source, flags, step } => sys::clone_mount(source, flags & libc::MS_REC != 0).map_err(at(*step)),
+        Action::Fs {
+            fstype,
+            context: Some(context),
+            step,
+            ..
+        } => {
+            let fs = sys::fsopen(fstype).map_err(at(*step))?;
+            for (key, value) in &context.params {
+                sys::fsconfig_set(fs.as_fd(), key, value.as_deref()).map_err(at(*step))?;
+            }
+            sys::fsconfig_create(fs.as_fd()).map_err(at(*step))?;
+            sys::fsmount(fs.as_fd(), context.attr).map_err(at(*step))
+        }
+        Action::Fs { step, .. } => Err(at(*step)(libc::EINVAL)),
+    }
+}
+
+/// Runs one mount and what follows it on the new mount; returns the new mount's root when
+/// the op needs it ([`MountOp::needs_handle`]).
+///
+/// Without follow-ups the mount goes onto the resolved target through `/proc/self/fd` (the
+/// host's procfs: this runs before the root switch), exactly where the fd is. With them, the
+/// mount is made detached, given its flags, copied into (tmpcopyup), attached onto the
+/// resolved target by fd, and made shared/private/...: every step on the new mount's own fd,
+/// none looks the destination up again (a symlink or a rename in a volume shared with another
+/// container would lead such a lookup elsewhere: CVE-2021-30465's class).
+///
+/// Runs in the child: no allocation, no locks.
+fn mount_and_follow_up(ctx: &mut Ctx, op: &MountOp) -> Result<Option<OwnedFd>, StepFailure> {
+    let fd = {
+        let base = match op.target.base {
+            // The /dev the plan mounted, by the fd its mount left.
+            Base::Dev => ctx.dev_dir(op.resolve_step, op.placement.step)?.ok_or(StepFailure {
+                step: op.resolve_step,
+                errno: libc::EBADF,
+            })?,
+            _ => ctx.root(op.resolve_step)?,
+        };
+        resolve(base, &op.target, Some(op.leaf)).map_err(at(op.resolve_step))?
+    };
     check_placement(fd.as_fd(), &op.placement)?;
-    let path = ProcFdPath::new(fd.as_fd());
-    // For tmpcopyup, hold the old directory open: it stays readable under the new mount.
+    if let Some(step) = op.not_root_step {
+        ctx.check_not_root(fd.as_fd(), step)?;
+    }
+    if !op.needs_handle() {
+        return mount_action(&op.action, ProcFdPath::new(fd.as_fd()).as_cstr()).map(|()| None);
+    }
+    // For tmpcopyup, hold the old directory open: it stays readable under the new mount. It is
+    // the directory the target resolved to, reopened from that fd for reading (`.` is the fd's
+    // place itself): a second lookup of the path could be sent elsewhere by a rename in a
+    // volume shared with another container (/sys/firmware, say, which is not masked yet).
     let copy_from = match &op.copyup {
-        Some(c) => Some(open_dir_in_root(root, &op.target).map_err(at(c.open_step))?),
+        Some(c) => Some(
+            sys::openat(
+                fd.as_fd(),
+                c".",
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                0,
+            )
+            .map_err(at(c.open_step))?,
+        ),
         None => None,
     };
-    mount_action(&op.action, path.as_cstr())?;
-    drop(fd);
-    if !hold && !op.needs_reopen() {
-        return Ok(None);
-    }
-    // The old fd still points below the new mount; reopen to reach the new mount's root.
-    let fd = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
-    let path = ProcFdPath::new(fd.as_fd());
+    let new = detached_mount(&op.action)?;
     if let (Some(c), Some(src)) = (&op.copyup, &copy_from) {
-        let dst = open_dir_in_root(root, &op.target).map_err(at(c.copy_step))?;
+        let dst = sys::openat(
+            new.as_fd(),
+            c".",
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        )
+        .map_err(at(c.copy_step))?;
         copyup::copy_tree(src.as_fd(), dst.as_fd()).map_err(at(c.copy_step))?;
     }
+    // The flags before the mount is attached where it shows; a kernel without mount_setattr
+    // gets them by a remount once it is attached.
+    let mut remount_later = None;
     if let Some(r) = &op.remount {
-        let current = sys::fstatfs(fd.as_fd()).map_err(at(r.statfs_step))?.flags;
-        remount(path.as_cstr(), current, r)?;
+        match sys::mount_setattr(new.as_fd(), false, &r.attr) {
+            Ok(()) => {}
+            Err(libc::ENOSYS) => remount_later = Some(r),
+            Err(e) => return Err(at(r.step)(e)),
+        }
     }
+    if let Some((attr, step)) = &op.attrs {
+        sys::mount_setattr(new.as_fd(), true, attr).map_err(at(*step))?;
+    }
+    sys::move_mount_onto(new.as_fd(), fd.as_fd()).map_err(at(op.action.step()))?;
+    drop(fd);
+    if let Some(r) = remount_later {
+        remount_in_place(new.as_fd(), r)?;
+    }
+    // Propagation once attached (attaching under a shared mount makes the new one shared).
+    let path = ProcFdPath::new(new.as_fd());
     for &(flags, step) in &op.propagation {
         sys::mount(None, path.as_cstr(), None, flags, None).map_err(at(step))?;
     }
-    if let Some((attr, step)) = &op.attrs {
-        sys::mount_setattr(fd.as_fd(), true, attr).map_err(at(*step))?;
-    }
-    Ok(Some(fd))
+    Ok(Some(new))
 }
 
 /// Opens the directory `name` (one component) in `dir` without following a symlink: a mount
@@ -378,21 +622,13 @@ fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
     )
 }
 
-/// Remounts the mount whose root `fd` is with `r`.
-///
-/// Runs in the child: no allocation, no locks.
-fn remount_fd(fd: BorrowedFd<'_>, r: &Remount) -> Result<(), StepFailure> {
-    let current = sys::fstatfs(fd).map_err(at(r.statfs_step))?.flags;
-    remount(ProcFdPath::new(fd).as_cstr(), current, r)
-}
-
 /// Mounts the cgroup v1 tmpfs, the hierarchies in it and their links, then makes the tree
 /// read-only (or whatever per-mount flags the spec asks for).
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_cgroup_v1(ctx: &mut Ctx, op: &CgroupV1Op, index: usize, leave: bool) -> Result<(), StepFailure> {
-    let tmpfs = mount_and_follow_up(ctx, &op.tmpfs, true)?.ok_or(StepFailure {
-        step: op.tmpfs.reopen_step,
+    let tmpfs = mount_and_follow_up(ctx, &op.tmpfs)?.ok_or(StepFailure {
+        step: op.tmpfs.action.step(),
         errno: libc::EBADF,
     })?;
     // Everything below works relative to `tmpfs`, the root of the tmpfs this child has just
@@ -456,15 +692,24 @@ fn seal_cgroup_tree(tmpfs: BorrowedFd<'_>, op: &CgroupV1Op) -> Result<(), StepFa
 /// runc, when mknod is not permitted). An existing entry is kept, as runc, unless it is a
 /// symlink (the image's: ELOOP), which nothing the runtime makes may follow.
 ///
+/// The node is made with umask 0, so it has its mode from mknod; then looked at without
+/// following a symlink: it must be the node just made (type and device number), and if its
+/// owner or mode is not the spec's (a setgid parent, a default ACL, a uid or gid), it is
+/// fixed through an `O_PATH|O_NOFOLLOW` fd of it, checked again. Nothing is done to the node
+/// by name after mknod: in a directory another container shares, the name could by then be a
+/// symlink to a host file.
+///
 /// Runs in the child: no allocation, no locks.
 fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure> {
-    let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
+    if op.mknod.is_some() {
+        ctx.zero_umask();
+    }
+    let Some(parent) = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)? else {
+        return Ok(());
+    };
     if let Some(m) = &op.mknod {
         match sys::mknodat(parent, &op.name, m.mode, m.dev) {
-            Ok(()) => {
-                sys::fchownat(parent, &op.name, m.uid, m.gid).map_err(at(m.chown_step))?;
-                return sys::fchmodat(parent, &op.name, m.mode & 0o7777).map_err(at(m.chmod_step));
-            }
+            Ok(()) => return settle_node(parent, &op.name, m),
             Err(libc::EEXIST) => {
                 let st = sys::fstatat_nofollow(parent, &op.name).map_err(at(m.mknod_step))?;
                 if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
@@ -481,11 +726,49 @@ fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure
     sys::mount(Some(&op.host), path.as_cstr(), None, libc::MS_BIND, None).map_err(at(op.bind_step))
 }
 
+/// Whether `st` is the node `m` makes (type and, for a device, its number).
+///
+/// Runs in the child: no allocation, no locks.
+fn is_node(st: &libc::stat, m: &Mknod) -> bool {
+    let kind = m.mode & libc::S_IFMT;
+    st.st_mode & libc::S_IFMT == kind && (kind == libc::S_IFIFO || st.st_rdev == m.dev)
+}
+
+/// Checks the node `name` of `parent` that mknod just made and gives it the owner and mode of
+/// `m` where it lacks them, through an fd of the node itself ([`run_device`]).
+///
+/// Runs in the child: no allocation, no locks.
+fn settle_node(parent: BorrowedFd<'_>, name: &CStr, m: &Mknod) -> Result<(), StepFailure> {
+    let st = sys::fstatat_nofollow(parent, name).map_err(at(m.mknod_step))?;
+    if !is_node(&st, m) {
+        // Replaced since mknod (in a directory another process shares).
+        return Err(at(m.mknod_step)(libc::EEXIST));
+    }
+    let perm = m.mode & 0o7777;
+    if (st.st_uid, st.st_gid) == (m.uid, m.gid) && st.st_mode & 0o7777 == perm {
+        return Ok(());
+    }
+    let node =
+        sys::openat(parent, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0).map_err(at(m.chown_step))?;
+    let st = sys::fstat(node.as_fd()).map_err(at(m.chown_step))?;
+    if !is_node(&st, m) {
+        return Err(at(m.chown_step)(libc::EEXIST));
+    }
+    if (st.st_uid, st.st_gid) != (m.uid, m.gid) {
+        sys::fchown_fd(node.as_fd(), m.uid, m.gid).map_err(at(m.chown_step))?;
+    }
+    // After a chown (which may clear setuid/setgid bits) the mode goes on again; through the
+    // host's /proc/self/fd (before the root switch), which leads to exactly that inode.
+    sys::chmod(ProcFdPath::new(node.as_fd()).as_cstr(), perm).map_err(at(m.chmod_step))
+}
+
 /// Creates one symlink; an existing entry is kept unless `replace`.
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_symlink<'p>(ctx: &mut Ctx<'p>, op: &'p SymlinkOp) -> Result<(), StepFailure> {
-    let parent = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)?;
+    let Some(parent) = ctx.parent_dir(&op.parent, op.parent_step, op.check_step)? else {
+        return Ok(());
+    };
     if op.replace {
         match sys::unlinkat(parent, &op.name) {
             Ok(()) | Err(libc::ENOENT) => {}
@@ -573,13 +856,16 @@ fn run_pivot(ctx: &Ctx, steps: &[u32; 7]) -> Result<(), StepFailure> {
 /// like the rest; a host mount made later propagates nowhere in here.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_move_root(ctx: &Ctx, rootfs: &CStr, detach: &[DetachOp], steps: &[u32; 4]) -> Result<(), StepFailure> {
+fn run_move_root(ctx: &Ctx, detach: &[DetachOp], steps: &[u32; 4]) -> Result<(), StepFailure> {
     for d in detach {
         detach_host_mount(d)?;
     }
     let [chdir_new, mv, chroot, chdir_root] = *steps;
-    sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
-    sys::mount(Some(rootfs), c"/", None, libc::MS_MOVE, None).map_err(at(mv))?;
+    let root = ctx.root(chdir_new)?;
+    sys::fchdir(root).map_err(at(chdir_new))?;
+    // The mount the rootfs fd is on, by fd: a lookup of the rootfs path would find the top of
+    // whatever is stacked there.
+    sys::move_mount_to_root(root).map_err(at(mv))?;
     sys::chroot(c".").map_err(at(chroot))?;
     sys::chdir(c"/").map_err(at(chdir_root))
 }
@@ -623,6 +909,9 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
     if !matches!(op, Op::Device(_) | Op::Symlink(_)) {
         ctx.parent = None;
     }
+    if !op.under_pseudo_base() {
+        ctx.pseudo = None;
+    }
     match op {
         Op::Propagate { path, flags, step } => sys::mount(None, path, None, *flags, None).map_err(at(*step)),
         Op::ParentPrivate { candidates, step } => {
@@ -649,7 +938,7 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::Device(d) => run_device(ctx, d),
         Op::Symlink(s) => run_symlink(ctx, s),
         Op::Pivot { steps } => run_pivot(ctx, steps),
-        Op::MoveRoot { rootfs, detach, steps } => run_move_root(ctx, rootfs, detach, steps),
+        Op::MoveRoot { detach, steps } => run_move_root(ctx, detach, steps),
         Op::ReadonlyPath(r) => run_readonly_path(ctx, r),
         Op::MaskPath(m) => run_mask(ctx, m),
         Op::RemountPath {
@@ -657,7 +946,18 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
             resolve_step,
             remount: r,
         } => {
-            let fd = resolve(ctx.root(*resolve_step)?, target, None).map_err(at(*resolve_step))?;
+            // /dev by the fd its mount left, / by the rootfs fd: no lookup.
+            let base = match target.base {
+                Base::Dev => match ctx.dev_dir(*resolve_step, *resolve_step)? {
+                    Some(dev) => dev,
+                    None => return Ok(()),
+                },
+                _ => ctx.root(*resolve_step)?,
+            };
+            if target.prefixes.is_empty() {
+                return remount_fd(base, r);
+            }
+            let fd = resolve(base, target, None).map_err(at(*resolve_step))?;
             remount_fd(fd.as_fd(), r)
         }
     }
@@ -667,20 +967,29 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
 /// a path the rootfs does not have is skipped, as runc.
 ///
 /// Runs in the child: no allocation, no locks.
-fn run_readonly_path(ctx: &Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
-    let root = ctx.root(op.resolve_step)?;
+fn run_readonly_path(ctx: &mut Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
+    let root = ctx.base(&op.target, op.base_step)?;
     let fd = match resolve(root, &op.target, None) {
         Ok(fd) => fd,
         Err(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(at(op.resolve_step)(e)),
     };
-    let path = ProcFdPath::new(fd.as_fd());
-    let flags = libc::MS_BIND | libc::MS_REC;
-    sys::mount(Some(path.as_cstr()), path.as_cstr(), None, flags, None).map_err(at(op.bind_step))?;
-    drop(fd);
-    // The old fd still points below the new mount; reopen to reach the new mount's root.
-    let mounted = resolve(root, &op.target, None).map_err(at(op.reopen_step))?;
-    remount_fd(mounted.as_fd(), &op.remount)
+    if op.target.base == Base::Root {
+        ctx.check_not_root(fd.as_fd(), op.not_root_step)?;
+    }
+    // A detached rbind of exactly the resolved place, made read-only and attached onto it by
+    // fd: nothing looks the path up again to find the new mount.
+    let bind = sys::clone_mount_fd(fd.as_fd()).map_err(at(op.bind_step))?;
+    let later = match sys::mount_setattr(bind.as_fd(), false, &op.remount.attr) {
+        Ok(()) => false,
+        Err(libc::ENOSYS) => true,
+        Err(e) => return Err(at(op.remount.step)(e)),
+    };
+    sys::move_mount_onto(bind.as_fd(), fd.as_fd()).map_err(at(op.attach_step))?;
+    if later {
+        remount_in_place(bind.as_fd(), &op.remount)?;
+    }
+    Ok(())
 }
 
 /// Masks one path: the runtime's null device over a file, a read-only tmpfs over a
@@ -688,7 +997,7 @@ fn run_readonly_path(ctx: &Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_mask(ctx: &mut Ctx, op: &MaskOp) -> Result<(), StepFailure> {
-    let fd = match resolve(ctx.root(op.resolve_step)?, &op.target, None) {
+    let fd = match resolve(ctx.base(&op.target, op.base_step)?, &op.target, None) {
         Ok(fd) => fd,
         Err(libc::ENOENT) => return Ok(()),
         // A component is not a directory: runc's bind fails with ENOTDIR here, and so does
@@ -696,6 +1005,9 @@ fn run_mask(ctx: &mut Ctx, op: &MaskOp) -> Result<(), StepFailure> {
         Err(libc::ENOTDIR) => return Err(at(op.tmpfs_step)(libc::ENOTDIR)),
         Err(e) => return Err(at(op.resolve_step)(e)),
     };
+    if op.target.base == Base::Root {
+        ctx.check_not_root(fd.as_fd(), op.not_root_step)?;
+    }
     let st = sys::fstat(fd.as_fd()).map_err(at(op.resolve_step))?;
     let path = ProcFdPath::new(fd.as_fd());
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -766,17 +1078,28 @@ impl MountPlan {
             root: None,
             late: None,
             parent: None,
+            dev: DevDir::Unknown,
             null: None,
+            pseudo: None,
+            root_place: None,
+            saved_umask: None,
         };
         let mut pause = Some(before_switch);
         for (index, op) in self.ops.iter().enumerate() {
+            if !matches!(op, Op::Device(_)) {
+                ctx.restore_umask();
+            }
             if op.follows_create_hooks()
                 && let Some(f) = pause.take()
             {
                 f().map_err(Stop::Caller)?;
             }
-            run_op(&mut ctx, op, index, leave).map_err(Stop::Step)?;
+            if let Err(f) = run_op(&mut ctx, op, index, leave) {
+                ctx.restore_umask();
+                return Err(Stop::Step(f));
+            }
         }
+        ctx.restore_umask();
         if let Some(f) = pause.take() {
             f().map_err(Stop::Caller)?;
         }

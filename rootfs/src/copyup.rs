@@ -2,13 +2,18 @@
 //!
 //! Runs in the child: no allocation, no locks. Directory entries are read with getdents64 into
 //! a stack buffer per level, names are used in place (they are NUL-terminated in the buffer),
-//! and every operation is relative to an fd (`*at` calls with `O_NOFOLLOW`), so nothing in
-//! the tree is followed. Regular files, directories, symlinks, device nodes, FIFOs and
-//! sockets are copied with their owner and mode; the depth is bounded by [`MAX_DEPTH`].
+//! and every operation is relative to an fd, so nothing in the tree is followed. Each entry
+//! is opened once, `O_PATH|O_NOFOLLOW` (which opens no device and no FIFO and follows no
+//! symlink), and what it is comes from fstat of that fd: the copy acts on that inode only,
+//! whatever a process sharing the directory (a volume) renames in meanwhile. Regular files
+//! and directories are read through that fd, symlinks copied as symlinks, device nodes,
+//! FIFOs and sockets made as nodes (never opened), each with its owner and mode; the depth is
+//! bounded by [`MAX_DEPTH`].
 
 use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd};
 
+use crate::child::ProcFdPath;
 use crate::sys::{self, SysResult};
 
 /// Deepest directory nesting copied; deeper trees fail with ELOOP.
@@ -74,18 +79,29 @@ fn copy_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, depth: u32) -> SysResult<(
 ///
 /// Runs in the child: no allocation, no locks.
 fn copy_entry(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr, depth: u32) -> SysResult<()> {
-    let st = sys::fstatat_nofollow(src, name)?;
+    let entry = sys::openat(src, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+    let st = sys::fstat(entry.as_fd())?;
     let kind = st.st_mode & libc::S_IFMT;
-    let dir_flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     match kind {
         libc::S_IFDIR => {
             sys::mkdirat(dst, name, 0o700)?;
-            let s = sys::openat(src, name, dir_flags, 0)?;
-            let d = sys::openat(dst, name, dir_flags, 0)?;
+            // `.` of the entry's fd is that directory itself.
+            let s = sys::openat(
+                entry.as_fd(),
+                c".",
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                0,
+            )?;
+            let d = sys::openat(
+                dst,
+                name,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0,
+            )?;
             copy_dir(s.as_fd(), d.as_fd(), depth + 1)?;
         }
-        libc::S_IFREG => copy_file(src, dst, name)?,
-        libc::S_IFLNK => copy_symlink(src, dst, name)?,
+        libc::S_IFREG => copy_file(entry.as_fd(), dst, name)?,
+        libc::S_IFLNK => copy_symlink(entry.as_fd(), dst, name)?,
         libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO | libc::S_IFSOCK => {
             sys::mknodat(dst, name, st.st_mode, st.st_rdev)?;
         }
@@ -98,12 +114,18 @@ fn copy_entry(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr, depth: u32)
     Ok(())
 }
 
-/// Copies a regular file's bytes through a stack buffer (its own frame, not per level).
+/// Copies the bytes of the regular file `entry` (an `O_PATH` fd) into a new file `name` of
+/// `dst` through a stack buffer (its own frame, not per level). The file is opened for
+/// reading through `/proc/self/fd/<entry>`, which leads to exactly that inode (a regular file
+/// stays one): the host's procfs, as tmpcopyup runs before the root switch.
 ///
 /// Runs in the child: no allocation, no locks.
 #[inline(never)]
-fn copy_file(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> SysResult<()> {
-    let input = sys::openat(src, name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+fn copy_file(entry: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> SysResult<()> {
+    let input = sys::open(
+        ProcFdPath::new(entry).as_cstr(),
+        libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+    )?;
     let output = sys::openat(
         dst,
         name,
@@ -130,13 +152,15 @@ fn copy_file(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> SysResult
     }
 }
 
-/// Copies a symlink (its target, not what it points to).
+/// Copies the symlink `entry` (an `O_PATH|O_NOFOLLOW` fd: its target, not what it points to)
+/// as `name` in `dst`.
 ///
 /// Runs in the child: no allocation, no locks.
 #[inline(never)]
-fn copy_symlink(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> SysResult<()> {
+fn copy_symlink(entry: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> SysResult<()> {
     let mut buf = [0u8; libc::PATH_MAX as usize + 1];
-    let n = sys::readlinkat(src, name, &mut buf)?;
+    // An empty path reads the link the fd itself is.
+    let n = sys::readlinkat(entry, c"", &mut buf)?;
     if n >= buf.len() - 1 {
         return Err(libc::ENAMETOOLONG);
     }

@@ -12,6 +12,15 @@
 //! which are done before the root switch, while `/proc/self/fd` is still the host's; masks of
 //! files bind the host's null device, opened and checked (character device 1:3) on the fd
 //! that is bound, never a `/dev/null` the container could replace.
+//!
+//! Nothing is looked up twice: a mount the runtime acts on after making it (flags,
+//! propagation, tmpcopyup, the /dev it fills, the cgroup tmpfs) is made detached
+//! (`open_tree`, `fsopen`/`fsmount`), given its flags with `mount_setattr` on its fd and
+//! attached onto the resolved target by fd; the runtime's device nodes go in its own /dev by
+//! that fd; the masks and read-only paths under /proc and /sys go in the procfs and sysfs
+//! found at `proc` and `sys` without following a symlink (proc, sysfs and cgroup mounts go on
+//! ordinary directories, as runc requires); nothing is mounted over the rootfs's root, and
+//! `--no-pivot` moves the rootfs by its fd. After the root switch, every step acts on fds.
 
 use std::path::PathBuf;
 

@@ -11,8 +11,9 @@ use oci_spec::runtime::{LinuxDeviceType, Mount};
 use crate::hostmounts::HostMounts;
 use crate::options::{MountOptions, parse_mount_options};
 use crate::sys::{
-    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
-    MOUNT_ATTR_RDONLY, MountAttr,
+    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
+    MountAttr,
 };
 use crate::{RootfsConfig, RootfsError, StepFailure};
 
@@ -50,6 +51,37 @@ pub(crate) struct Target {
     /// Resolve without following any symlink (`RESOLVE_NO_SYMLINKS`), not even one that stays
     /// inside the rootfs: for the lxcfs files under /proc a mount may cover.
     pub(crate) no_symlinks: bool,
+    /// What `prefixes` are relative to.
+    pub(crate) base: Base,
+}
+
+/// The directory a [`Target`]'s prefixes are resolved in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Base {
+    /// The container's root (the rootfs).
+    Root,
+    /// The procfs the plan mounted at /proc, as `proc` of the rootfs (opened without following
+    /// symlinks) leads to it and checked to be a procfs: masks and read-only paths under /proc.
+    Proc,
+    /// The sysfs the plan mounted at /sys, likewise: masks and read-only paths under /sys.
+    Sys,
+    /// The container's /dev, where the runtime makes its device nodes and symlinks: the
+    /// filesystem the plan mounted at /dev (its fd, kept from the mount), or without one
+    /// `dev` of the rootfs, opened without following symlinks and used only if it is on the
+    /// rootfs's own mount (a volume stacked over it is not the runtime's to fill).
+    Dev,
+}
+
+impl Base {
+    /// The rootfs path of the base directory, as a component (empty for the root).
+    pub(crate) fn name(self) -> &'static [u8] {
+        match self {
+            Base::Root => b"",
+            Base::Proc => b"proc",
+            Base::Sys => b"sys",
+            Base::Dev => b"dev",
+        }
+    }
 }
 
 /// The pseudo-filesystems a mount's target may resolve onto, and the step that checks it
@@ -76,14 +108,18 @@ pub(crate) enum Leaf {
     File,
 }
 
-/// A `MS_BIND|MS_REMOUNT` that sets per-mount flags, keeping the locked ones.
+/// A change of the per-mount flags of one mount (not recursive), as `MS_BIND|MS_REMOUNT`
+/// with `set` makes it, keeping the flags the spec did not clear (they may be locked): one
+/// mount_setattr(2) of `attr` on the mount's fd, or, on kernels without it, the remount.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Remount {
     /// `MS_*` flags to set.
     pub(crate) set: c_ulong,
     /// `MS_*` flags the spec explicitly cleared (not kept from the current mount).
     pub(crate) cleared: c_ulong,
-    /// Step of the fstatfs that reads the current flags.
+    /// The same change for mount_setattr(2).
+    pub(crate) attr: MountAttr,
+    /// Step of the fstatfs that reads the current flags (the remount without mount_setattr).
     pub(crate) statfs_step: u32,
     /// Step of the remount.
     pub(crate) step: u32,
@@ -111,9 +147,32 @@ pub(crate) enum Action {
         flags: c_ulong,
         /// The data argument, if any.
         data: Option<CString>,
+        /// The same mount for fsopen(2)/fsconfig(2)/fsmount(2), when the child needs the new
+        /// mount's fd ([`MountOp::needs_handle`]).
+        context: Option<FsContext>,
         /// Step of the mount.
         step: u32,
     },
+}
+
+impl Action {
+    /// The step of the mount.
+    pub(crate) fn step(&self) -> u32 {
+        match self {
+            Action::Bind { step, .. } | Action::Fs { step, .. } => *step,
+        }
+    }
+}
+
+/// A new filesystem's mount as fsopen(2), fsconfig(2) and fsmount(2) make it: what mount(2)
+/// with the same source, flags and data makes, but detached, with its fd in hand.
+#[derive(Debug, Clone)]
+pub(crate) struct FsContext {
+    /// The fsconfig(2) parameters, in order: `source`, the superblock flags (`ro`, `sync`, ...)
+    /// and the data options, each `key=value` or a flag `key`.
+    pub(crate) params: Vec<(CString, Option<CString>)>,
+    /// The `MOUNT_ATTR_*` flags of fsmount(2).
+    pub(crate) attr: u64,
 }
 
 /// One mount onto a path inside the rootfs, and what follows it on the new mount.
@@ -127,10 +186,16 @@ pub(crate) struct MountOp {
     pub(crate) resolve_step: u32,
     /// Which pseudo-filesystems the resolved target may be on.
     pub(crate) placement: Placement,
+    /// Step of checking that the resolved target is not the container's root directory itself
+    /// (a symlink to `/` leads there), when the target may be reached through a symlink.
+    pub(crate) not_root_step: Option<u32>,
     /// The mount itself.
     pub(crate) action: Action,
-    /// Step of re-opening the target after the mount (to act on the new mount).
-    pub(crate) reopen_step: u32,
+    /// The child keeps the new mount's fd after the op (the cgroup v1 tmpfs, /dev).
+    pub(crate) hold: bool,
+    /// The mount is the container's /dev, a new filesystem: the child keeps its fd as the
+    /// directory it makes the device nodes and symlinks in ([`Base::Dev`]).
+    pub(crate) dev: bool,
     /// Per-mount flags to apply after a bind.
     pub(crate) remount: Option<Remount>,
     /// Propagation changes, in order, each with its step.
@@ -151,9 +216,44 @@ pub(crate) struct CopyUp {
 }
 
 impl MountOp {
-    /// Whether anything acts on the new mount after it is made.
-    pub(crate) fn needs_reopen(&self) -> bool {
-        self.remount.is_some() || !self.propagation.is_empty() || self.attrs.is_some() || self.copyup.is_some()
+    /// The op with the child keeping the new mount's fd ([`MountOp::hold`]).
+    fn held(mut self, field: &str) -> Result<MountOp, RootfsError> {
+        self.hold = true;
+        self.with_context(field)
+    }
+
+    /// The op with the fsopen(2) form of its new filesystem's mount when the child needs the
+    /// mount's fd ([`FsContext`]).
+    fn with_context(mut self, field: &str) -> Result<MountOp, RootfsError> {
+        if !self.needs_handle() {
+            return Ok(self);
+        }
+        if let Action::Fs {
+            source,
+            flags,
+            data,
+            context: context @ None,
+            ..
+        } = &mut self.action
+        {
+            let text = |c: &CString| String::from_utf8_lossy(c.to_bytes()).into_owned();
+            let data = data.as_ref().map(text).unwrap_or_default();
+            *context = Some(fs_context(field, &text(source), *flags, &data)?);
+        }
+        Ok(self)
+    }
+
+    /// Whether the child needs the new mount's fd: anything acts on the new mount after it is
+    /// made, or the child keeps it. The mount is then made detached (open_tree(2) for a bind,
+    /// fsmount(2) for a new filesystem) and attached by fd, and everything that follows acts
+    /// on that fd: no path is walked again to find the new mount, which a symlink or a racing
+    /// rename could send elsewhere.
+    pub(crate) fn needs_handle(&self) -> bool {
+        self.hold
+            || self.remount.is_some()
+            || !self.propagation.is_empty()
+            || self.attrs.is_some()
+            || self.copyup.is_some()
     }
 }
 
@@ -162,7 +262,7 @@ impl MountOp {
 /// cgroup namespace, a new cgroup mount), and symlinks for co-mounted controllers.
 #[derive(Debug, Clone)]
 pub(crate) struct CgroupV1Op {
-    /// The tmpfs at the destination; the child holds its root open (`reopen_step`) for the rest.
+    /// The tmpfs at the destination; the child holds its root open (`hold`) for the rest.
     pub(crate) tmpfs: MountOp,
     /// The hierarchies, in order.
     pub(crate) hierarchies: Vec<CgroupHierarchy>,
@@ -312,11 +412,9 @@ pub(crate) enum Op {
     /// `--no-pivot`: detach the host's mounts outside the rootfs, move the rootfs mount onto
     /// `/` and chroot into it.
     MoveRoot {
-        /// The rootfs.
-        rootfs: CString,
         /// The host's mounts to detach first ([`crate::hostmounts`]).
         detach: Vec<DetachOp>,
-        /// Steps: fchdir rootfs, MS_MOVE, chroot ".", chdir "/".
+        /// Steps: fchdir rootfs, move_mount of the rootfs fd onto `/`, chroot ".", chdir "/".
         steps: [u32; 4],
     },
     /// A read-only path: bind onto itself (recursively), then remount read-only.
@@ -337,6 +435,17 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Whether the op is a mask or read-only path resolved in the procfs or sysfs the plan
+    /// mounted ([`Base::Proc`], [`Base::Sys`]).
+    pub(crate) fn under_pseudo_base(&self) -> bool {
+        match self {
+            Op::ReadonlyPath(ReadonlyOp { target, .. }) | Op::MaskPath(MaskOp { target, .. }) => {
+                target.base != Base::Root
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the op comes after the point where the createContainer hooks run: the
     /// read-only paths, masks and read-only remounts, and the root switch.
     pub(crate) fn follows_create_hooks(&self) -> bool {
@@ -373,12 +482,16 @@ pub(crate) struct DetachOp {
 pub(crate) struct ReadonlyOp {
     /// The path in the container.
     pub(crate) target: Target,
+    /// Step of opening and checking the target's base (/proc or /sys), when it has one.
+    pub(crate) base_step: u32,
     /// Step of resolving it inside the rootfs.
     pub(crate) resolve_step: u32,
-    /// Step of the bind onto itself.
+    /// Step of checking that it did not resolve to the container's root directory itself.
+    pub(crate) not_root_step: u32,
+    /// Step of the detached rbind of it (open_tree(2) of the resolved fd).
     pub(crate) bind_step: u32,
-    /// Step of reopening it after the bind, to reach the new mount.
-    pub(crate) reopen_step: u32,
+    /// Step of attaching that bind onto it (move_mount(2) onto the resolved fd).
+    pub(crate) attach_step: u32,
     /// The read-only remount.
     pub(crate) remount: Remount,
 }
@@ -389,8 +502,12 @@ pub(crate) struct ReadonlyOp {
 pub(crate) struct MaskOp {
     /// The path in the container.
     pub(crate) target: Target,
+    /// Step of opening and checking the target's base (/proc or /sys), when it has one.
+    pub(crate) base_step: u32,
     /// Step of resolving it inside the rootfs.
     pub(crate) resolve_step: u32,
+    /// Step of checking that it did not resolve to the container's root directory itself.
+    pub(crate) not_root_step: u32,
     /// Data for the tmpfs (the mount label), if any.
     pub(crate) data: Option<CString>,
     /// Steps of opening and checking the null device (shared by every mask).
@@ -516,6 +633,127 @@ fn cgroup_tree_attrs(set: c_ulong, cleared: c_ulong) -> Option<MountAttr> {
     Some(attr)
 }
 
+/// The mount_setattr(2) change that gives one mount what `MS_BIND|MS_REMOUNT` with `set`
+/// gives it, keeping the flags statfs reports (ro, nosuid, nodev, noexec, nosymfollow) unless
+/// `cleared` names them: those in `set` are set, those in `cleared` cleared, the rest kept;
+/// nodiratime and the atime mode are replaced, as a remount replaces them (relatime unless
+/// `set` says noatime or strictatime).
+fn remount_attr(set: c_ulong, cleared: c_ulong) -> MountAttr {
+    let mut attr = MountAttr::default();
+    for (ms, ma) in [
+        (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (libc::MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW),
+    ] {
+        if set & ms != 0 {
+            attr.attr_set |= ma;
+        } else if cleared & ms != 0 {
+            attr.attr_clr |= ma;
+        }
+    }
+    if set & libc::MS_NODIRATIME != 0 {
+        attr.attr_set |= MOUNT_ATTR_NODIRATIME;
+    } else {
+        attr.attr_clr |= MOUNT_ATTR_NODIRATIME;
+    }
+    attr.attr_clr |= MOUNT_ATTR_ATIME_MASK;
+    attr.attr_set |= atime_attr(set);
+    attr
+}
+
+/// The `MOUNT_ATTR_*` atime mode mount(2) gives a mount for `flags`: strictatime over noatime
+/// over the default relatime.
+fn atime_attr(flags: c_ulong) -> u64 {
+    if flags & libc::MS_STRICTATIME != 0 {
+        MOUNT_ATTR_STRICTATIME
+    } else if flags & libc::MS_NOATIME != 0 {
+        MOUNT_ATTR_NOATIME
+    } else {
+        MOUNT_ATTR_RELATIME
+    }
+}
+
+/// The fsopen(2)/fsconfig(2)/fsmount(2) form of `mount(source, _, fstype, flags, data)`
+/// ([`FsContext`]): the superblock flags become fsconfig flags, the per-mount ones fsmount
+/// attributes, and `data` is split the way the kernel splits mount(2)'s data: at commas
+/// outside double quotes, each `key=value` or a flag `key`, the quotes of a value removed (a
+/// SELinux `context="..."` holds commas). `silent` is dropped (it only quiets the kernel's
+/// log of a failing mount); `iversion` has no fsconfig form and is refused.
+fn fs_context(field: &str, source: &str, flags: c_ulong, data: &str) -> Result<FsContext, RootfsError> {
+    if flags & libc::MS_I_VERSION != 0 {
+        return Err(invalid(
+            format!("{field}.options"),
+            "iversion",
+            "not supported on a mount the runtime acts on after making it (tmpcopyup, propagation, \
+             recursive attributes, /dev, the cgroup tmpfs)",
+        ));
+    }
+    let opt = |s: &str| cstring(&format!("{field}.options"), s.as_bytes());
+    let mut params = vec![(
+        c"source".to_owned(),
+        Some(cstring(&format!("{field}.source"), source.as_bytes())?),
+    )];
+    for (ms, key) in [
+        (libc::MS_RDONLY, c"ro"),
+        (libc::MS_SYNCHRONOUS, c"sync"),
+        (libc::MS_DIRSYNC, c"dirsync"),
+        (libc::MS_LAZYTIME, c"lazytime"),
+        (libc::MS_MANDLOCK, c"mand"),
+    ] {
+        if flags & ms != 0 {
+            params.push((key.to_owned(), None));
+        }
+    }
+    for item in split_mount_data(data) {
+        match item.split_once('=') {
+            Some((key, value)) => {
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
+                params.push((opt(key)?, Some(opt(value)?)));
+            }
+            None => params.push((opt(item)?, None)),
+        }
+    }
+    let mut attr = atime_attr(flags);
+    for (ms, ma) in [
+        (libc::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+        (libc::MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW),
+    ] {
+        if flags & ms != 0 {
+            attr |= ma;
+        }
+    }
+    Ok(FsContext { params, attr })
+}
+
+/// mount(2) data split as the kernel splits it: at commas outside double quotes; empty items
+/// dropped.
+fn split_mount_data(data: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in data.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                items.push(&data[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&data[start..]);
+    items.retain(|s| !s.is_empty());
+    items
+}
+
 /// Parses `linux.rootfsPropagation`.
 fn parse_root_propagation(value: &str) -> Option<c_ulong> {
     Some(match value {
@@ -606,7 +844,15 @@ fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
         prefixes,
         names,
         no_symlinks: false,
+        base: Base::Root,
     })
+}
+
+/// Whether a spec mount is a bind mount: type `bind` or `none`, or a `bind`/`rbind` option.
+/// The one predicate for everything that depends on it (how the mount is made, whether /dev
+/// gets the runtime's device nodes, what may go on /proc).
+fn is_bind_mount(typ: &str, opts: &MountOptions) -> bool {
+    typ == "bind" || typ == "none" || opts.is_bind()
 }
 
 /// The files under /proc a mount may cover, as runc's checkProcMount allows: those lxcfs
@@ -693,9 +939,18 @@ fn is_procfs_root(source: &Path) -> bool {
 /// A directory the runtime makes device nodes or symlinks in (`/dev`): resolved without
 /// following any symlink, not even one that stays in the rootfs, so that an image cannot
 /// send the runtime's entries into a bind mount of a host directory or onto procfs
-/// (CVE-2025-52565, runc CVE-2026-41579, crun CVE-2026-47766).
+/// (CVE-2025-52565, runc CVE-2026-41579, crun CVE-2026-47766); at or under /dev, relative to
+/// the container's /dev ([`Base::Dev`]), so that a volume an image symlink stacks over /dev
+/// does not get them either.
 fn runtime_dir(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
-    let mut t = target_from(field, parts)?;
+    let mut t = match parts.split_first() {
+        Some((first, rest)) if first == b"dev" => {
+            let mut t = target_from(field, rest)?;
+            t.base = Base::Dev;
+            t
+        }
+        _ => target_from(field, parts)?,
+    };
     t.no_symlinks = true;
     Ok(t)
 }
@@ -725,6 +980,12 @@ struct Builder<'a> {
     step_count: u32,
     /// A bind of a cgroup directory that was not ready at the start is in place (not late).
     needs_cgroup_dirs: bool,
+    /// Set while compiling a mount of type "cgroup": its destination must be an ordinary
+    /// directory, like a proc or sysfs mount's.
+    cgroup_mount: bool,
+    /// The last mount at /dev so far is a new filesystem, whose fd the child keeps: mounts
+    /// under /dev go in it by that fd ([`Base::Dev`]).
+    dev_mounted: bool,
 }
 
 impl Builder<'_> {
@@ -781,6 +1042,17 @@ impl Builder<'_> {
         step!(self, "resolve {} inside the rootfs{what}{how}", self.where_(parts))
     }
 
+    /// Registers the check that `what` at `place` did not resolve to the container's root
+    /// directory itself.
+    fn not_root_step(&mut self, what: &str, place: &str) -> u32 {
+        step!(
+            self,
+            "check that {what} at {place} is not the container's root directory itself (an image symlink \
+             to / leads there?): nothing is mounted over the rootfs's root, where the root switch would \
+             not see it and --no-pivot would move it instead of the rootfs"
+        )
+    }
+
     /// Registers a remount of per-mount flags on `place`.
     fn remount(&mut self, place: &str, set: c_ulong, cleared: c_ulong) -> Remount {
         let statfs_step = step!(self, "read the mount flags of {place}");
@@ -792,6 +1064,7 @@ impl Builder<'_> {
         Remount {
             set,
             cleared,
+            attr: remount_attr(set, cleared),
             statfs_step,
             step,
         }
@@ -823,7 +1096,17 @@ impl Builder<'_> {
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<(), RootfsError> {
-        let op = self.mount_op(field, parts, leaf, kind, opts, remount)?;
+        // The spec's /dev, a new filesystem: the runtime's device nodes go in it, by its fd.
+        let at_dev = parts == [b"dev".to_vec()];
+        let dev = !self.cgroup_mount && at_dev && matches!(kind, MountKind::Fs { .. });
+        let mut op = self.mount_op(field, parts, leaf, kind, opts, remount)?;
+        if dev {
+            op.dev = true;
+            op = op.held(field)?;
+        }
+        if at_dev {
+            self.dev_mounted = dev;
+        }
         self.ops.push(Op::Mount(op));
         Ok(())
     }
@@ -870,6 +1153,7 @@ impl Builder<'_> {
                     } else {
                         Some(cstring(&format!("{field}.options"), data.as_bytes())?)
                     },
+                    context: None,
                     step,
                 }
             }
@@ -886,14 +1170,37 @@ impl Builder<'_> {
         opts: &MountOptions,
         remount: Option<(c_ulong, c_ulong)>,
     ) -> Result<MountOp, RootfsError> {
-        let mut target = target_from(field, parts)?;
         let under = |dir: &[u8]| parts.first().is_some_and(|p| p == dir);
-        // Under /proc only the lxcfs files get here (check_proc_mount): no symlink may lead
-        // the mount from one to another procfs file. /dev and its mounts (pts, shm, mqueue)
-        // are the runtime's: no symlink of the image may move them (CVE-2025-52565).
-        target.no_symlinks = under(b"dev") || (under(b"proc") && parts.len() > 1);
+        // Under the /dev the plan mounted (pts, shm, mqueue, ...): in it, by its fd, whatever
+        // a later mount through an image symlink stacks over /dev.
+        let mut target = if self.dev_mounted && under(b"dev") && parts.len() > 1 {
+            let mut t = target_from(field, &parts[1..])?;
+            t.base = Base::Dev;
+            t
+        } else {
+            target_from(field, parts)?
+        };
+        // At and under /proc only procfs and the lxcfs files get here (check_proc_mount): no
+        // symlink may lead the mount from one to another procfs file, or a procfs elsewhere.
+        // /dev and its mounts (pts, shm, mqueue) are the runtime's: no symlink of the image may
+        // move them (CVE-2025-52565). A proc, sysfs or cgroup mount, and whatever is mounted
+        // at /sys, goes on an ordinary directory, as runc requires: an image's `proc -> /`
+        // would otherwise stack it where the masks and read-only paths do not reach.
+        let pseudo = self.cgroup_mount
+            || parts == [b"sys".to_vec()]
+            || matches!(&kind, MountKind::Fs { fstype, .. }
+                if matches!(fstype.as_str(), "proc" | "sysfs" | "cgroup" | "cgroup2"));
+        target.no_symlinks = under(b"dev") || under(b"proc") || pseudo;
         let place = self.where_(parts);
-        let resolve_step = self.resolve_step(parts, Some(leaf), target.no_symlinks);
+        let resolve_step = if pseudo {
+            step!(
+                self,
+                "resolve {place} inside the rootfs (creating missing directories) without following symlinks: \
+                 a proc, sysfs or cgroup mount, and any mount at /sys, goes on an ordinary directory (as runc)"
+            )
+        } else {
+            self.resolve_step(parts, Some(leaf), target.no_symlinks)
+        };
         let placement = Placement {
             on_proc: under(b"proc") || matches!(&kind, MountKind::Fs { fstype, .. } if fstype == "proc"),
             on_sys: under(b"sys"),
@@ -904,11 +1211,11 @@ impl Builder<'_> {
                  runc allows go on procfs, only mounts at or under /sys on sysfs"
             ),
         };
+        let not_root_step = (!target.no_symlinks).then(|| self.not_root_step(field, &place));
         let copyup_open = opts
             .tmpcopyup
             .then(|| step!(self, "open {place} to copy its contents into the new tmpfs"));
         let action = self.action(field, &place, kind)?;
-        let reopen_step = step!(self, "reopen {place} after mounting on it");
         let copyup = copyup_open.map(|open_step| CopyUp {
             open_step,
             copy_step: step!(self, "copy the old contents of {place} into the new tmpfs (tmpcopyup)"),
@@ -940,18 +1247,21 @@ impl Builder<'_> {
         } else {
             None
         };
-        Ok(MountOp {
+        MountOp {
             target,
             leaf,
             resolve_step,
             placement,
+            not_root_step,
             action,
-            reopen_step,
+            hold: false,
+            dev: false,
             remount,
             propagation,
             attrs,
             copyup,
-        })
+        }
+        .with_context(field)
     }
 
     /// Adds one entry of `mounts`; returns whether it asked for a read-only /dev.
@@ -978,12 +1288,24 @@ impl Builder<'_> {
             other => other,
         })?;
         let typ = m.typ().as_deref().unwrap_or("");
-        let is_bind = typ == "bind" || typ == "none" || opts.is_bind();
+        let is_bind = is_bind_mount(typ, &opts);
         if opts.tmpcopyup && (is_bind || typ != "tmpfs") {
             return Err(invalid(
                 format!("{field}.options"),
                 "tmpcopyup",
                 "tmpcopyup is only valid on tmpfs mounts",
+            ));
+        }
+        if !is_bind && opts.flags & libc::MS_REMOUNT != 0 {
+            // mount(2) with MS_REMOUNT and no MS_BIND reconfigures the superblock of whatever
+            // is mounted at the destination, a host filesystem under a volume included, for
+            // the host too. runc passes it through; a bind ignores it (its flags go to a bind
+            // remount of the new mount).
+            return Err(invalid(
+                format!("{field}.options"),
+                format!("remount (on {})", m.destination().display()),
+                "remount would reconfigure the filesystem already mounted at the destination (a host \
+                 filesystem, under a volume) instead of mounting a new one; it is only accepted on bind mounts",
             ));
         }
         check_proc_mount(&field, &parts, typ, is_bind, m.source().as_deref())?;
@@ -1057,6 +1379,19 @@ impl Builder<'_> {
 
     /// Adds a mount of type "cgroup", from [`RootfsConfig::cgroup_mounts`], as runc.
     fn push_cgroup_mount(&mut self, field: &str, parts: &[Vec<u8>], opts: &MountOptions) -> Result<(), RootfsError> {
+        self.cgroup_mount = true;
+        let pushed = self.push_cgroup_mount_ops(field, parts, opts);
+        self.cgroup_mount = false;
+        pushed
+    }
+
+    /// [`Builder::push_cgroup_mount`]'s work.
+    fn push_cgroup_mount_ops(
+        &mut self,
+        field: &str,
+        parts: &[Vec<u8>],
+        opts: &MountOptions,
+    ) -> Result<(), RootfsError> {
         let cfg = self.cfg;
         if cfg.cgroup_mounts.is_empty() {
             return Err(invalid(
@@ -1111,19 +1446,21 @@ impl Builder<'_> {
         }
         // cgroup v1 (or hybrid): a tmpfs with one directory per hierarchy.
         let data = self.label_data("mode=755", "tmpfs");
-        let tmpfs = self.mount_op(
-            field,
-            parts,
-            Leaf::Dir,
-            MountKind::Fs {
-                source: "tmpfs".to_owned(),
-                fstype: "tmpfs".to_owned(),
-                flags: CGROUP_TMPFS_FLAGS,
-                data,
-            },
-            opts,
-            None,
-        )?;
+        let tmpfs = self
+            .mount_op(
+                field,
+                parts,
+                Leaf::Dir,
+                MountKind::Fs {
+                    source: "tmpfs".to_owned(),
+                    fstype: "tmpfs".to_owned(),
+                    flags: CGROUP_TMPFS_FLAGS,
+                    data,
+                },
+                opts,
+                None,
+            )?
+            .held(field)?;
         let mut hierarchies = Vec::with_capacity(cfg.cgroup_mounts.len());
         for (i, cm) in cfg.cgroup_mounts.iter().enumerate() {
             let cm_field = format!("cgroup_mounts[{i}].name");
@@ -1484,7 +1821,8 @@ fn settle_late_cgroup_binds(ops: &mut [Op], needs_cgroup_dirs: &mut bool) {
 
 /// The components of a target inside the rootfs.
 fn target_components(t: &Target) -> Vec<&[u8]> {
-    t.names.iter().map(|n| n.to_bytes()).collect()
+    let base = Some(t.base.name()).filter(|n| !n.is_empty());
+    base.into_iter().chain(t.names.iter().map(|n| n.to_bytes())).collect()
 }
 
 /// Whether `op` acts at or below the container path `dest`, or makes a mount above it (which
@@ -1609,6 +1947,35 @@ impl MountPlan {
     }
 }
 
+/// The steps that open and check the procfs at /proc and the sysfs at /sys for the masks and
+/// read-only paths under them, when the plan mounts them.
+struct Bases {
+    /// Step for /proc, when the plan mounts something there (only a procfs may go there).
+    proc: Option<u32>,
+    /// Step for /sys, when the plan mounts a sysfs there.
+    sys: Option<u32>,
+}
+
+impl Bases {
+    /// The target of a listed path (`maskedPaths[i]`) with components `parts`, relative to
+    /// the procfs or sysfs the plan mounts when it is under one, with the step that opens it.
+    fn target(&self, field: &str, parts: &[Vec<u8>]) -> Result<(Target, u32), RootfsError> {
+        let base = match (parts.first().map(Vec::as_slice), parts.len() > 1) {
+            (Some(b"proc"), true) => self.proc.map(|step| (Base::Proc, step)),
+            (Some(b"sys"), true) => self.sys.map(|step| (Base::Sys, step)),
+            _ => None,
+        };
+        Ok(match base {
+            Some((base, step)) => {
+                let mut t = target_from(field, &parts[1..])?;
+                t.base = base;
+                (t, step)
+            }
+            None => (target_from(field, parts)?, 0),
+        })
+    }
+}
+
 /// Compiles `cfg` into operations, with step descriptions if `describe`.
 fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Result<Built, RootfsError> {
     let rootfs_shown = cfg.rootfs.display().to_string();
@@ -1648,6 +2015,8 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         steps: Vec::new(),
         step_count: 0,
         needs_cgroup_dirs: false,
+        cgroup_mount: false,
+        dev_mounted: false,
     };
 
     // 1. Propagation, rootfs parent private, rootfs bind.
@@ -1702,23 +2071,27 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     let mut setup_dev = true;
     let mut devpts_at_dev_pts = false;
     let mut dev_ro = false;
+    let mut dev_fs = false;
+    let (mut proc_mounted, mut sys_mounted) = (false, false);
     for (i, m) in cfg.mounts.iter().enumerate() {
         b.push_spec_mount(i, m)?;
         let parts = container_components("mounts", m.destination())?;
         let typ = m.typ().as_deref().unwrap_or("");
-        let opts = m.options().as_deref().unwrap_or(&[]);
-        let bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+        // push_spec_mount parsed them already: they parse.
+        let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]))?;
+        // Whatever goes on /proc is a procfs (check_proc_mount).
+        proc_mounted |= parts == [b"proc".to_vec()];
+        sys_mounted |= parts == [b"sys".to_vec()] && typ == "sysfs" && !is_bind_mount(typ, &opts);
         let is_dev = parts.len() == 1 && parts[0] == b"dev";
-        if is_dev && bind {
+        // The same predicate that made it a bind above: a /dev that is bound from the host
+        // gets none of the runtime's entries (runc's needsSetupDev).
+        if is_dev && is_bind_mount(typ, &opts) {
             setup_dev = false;
         }
         if is_dev {
-            // The last "ro"/"rw" wins, as in parse_mount_options.
-            dev_ro = opts
-                .iter()
-                .rev()
-                .find(|o| *o == "ro" || *o == "rw")
-                .is_some_and(|o| o == "ro");
+            // The last "ro"/"rw" wins (parse_mount_options).
+            dev_ro = opts.flags & libc::MS_RDONLY != 0;
+            dev_fs = !is_bind_mount(typ, &opts);
         }
         if typ == "devpts" && parts.len() == 2 && parts[0] == b"dev" && parts[1] == b"pts" {
             devpts_at_dev_pts = true;
@@ -1735,18 +2108,41 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     // resolved inside the rootfs from its fd and mounted through the host's /proc/self/fd,
     // like every mount above. After the switch a path would go through the container's /dev
     // and /proc, which the image and the spec shape (CVE-2025-31133).
+    // Those under /proc (/sys) go where the plan's procfs (sysfs) is: relative to `proc`
+    // (`sys`) of the rootfs, opened without following symlinks and checked to be a procfs
+    // (sysfs) once for all of them, so that a missing path they skip is missing from that
+    // filesystem, never from a place an image symlink moved the mount to.
+    let bases = Bases {
+        proc: proc_mounted.then(|| {
+            step!(
+                b,
+                "open {} without following symlinks and check that it is the procfs mounted there,                  for the masks and read-only paths under /proc",
+                b.where_(&[b"proc".to_vec()])
+            )
+        }),
+        sys: sys_mounted.then(|| {
+            step!(
+                b,
+                "open {} without following symlinks and check that it is the sysfs mounted there,                  for the masks and read-only paths under /sys",
+                b.where_(&[b"sys".to_vec()])
+            )
+        }),
+    };
     for (i, p) in cfg.readonly_paths.iter().enumerate() {
         let (parts, shown) = b.listed_path("readonlyPaths", i, p)?;
-        let target = target_from("readonlyPaths", &parts)?;
+        let (target, base_step) = bases.target("readonlyPaths", &parts)?;
         let resolve_step = b.resolve_step(&parts, None, false);
-        let bind_step = step!(b, "bind mount read-only path {shown} onto itself");
-        let reopen_step = step!(b, "reopen read-only path {shown} after binding it");
+        let not_root_step = b.not_root_step("read-only path", &shown);
+        let bind_step = step!(b, "clone the mounts at read-only path {shown} (a detached rbind)");
         let remount = b.remount(&shown, libc::MS_RDONLY, 0);
+        let attach_step = step!(b, "attach the read-only bind of {shown} onto it");
         b.ops.push(Op::ReadonlyPath(ReadonlyOp {
             target,
+            base_step,
             resolve_step,
+            not_root_step,
             bind_step,
-            reopen_step,
+            attach_step,
             remount,
         }));
     }
@@ -1766,13 +2162,16 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         };
         for (i, p) in cfg.masked_paths.iter().enumerate() {
             let (parts, shown) = b.listed_path("maskedPaths", i, p)?;
-            let target = target_from("maskedPaths", &parts)?;
+            let (target, base_step) = bases.target("maskedPaths", &parts)?;
             let resolve_step = b.resolve_step(&parts, None, false);
+            let not_root_step = b.not_root_step("masked path", &shown);
             let bind_step = step!(b, "mask {shown} with a bind mount of the null device");
             let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
             b.ops.push(Op::MaskPath(MaskOp {
                 target,
+                base_step,
                 resolve_step,
+                not_root_step,
                 data: data.clone(),
                 null,
                 bind_step,
@@ -1780,7 +2179,9 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
             }));
         }
     }
-    if dev_ro {
+    // A new filesystem on /dev stays writable until the devices are made (a bind has its
+    // flags from its own remount).
+    if dev_ro && dev_fs {
         b.push_remount_path(&[b"dev".to_vec()])?;
     }
     if cfg.readonly {
@@ -1809,11 +2210,11 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         }
         let steps = [
             step!(b, "change directory to the rootfs {rootfs_shown}"),
-            step!(b, "move the mount {rootfs_shown} onto /"),
+            step!(b, "move the mount of the rootfs {rootfs_shown} (its fd) onto /"),
             step!(b, "chroot into {rootfs_shown}"),
             step!(b, "change directory to / after chroot"),
         ];
-        b.ops.push(Op::MoveRoot { rootfs, detach, steps });
+        b.ops.push(Op::MoveRoot { detach, steps });
     } else {
         let steps = [
             step!(b, "open the old root /"),
@@ -1941,6 +2342,8 @@ mod tests {
             mount("/myproc", Some("bind"), Some("/"), &["rbind"]),
             mount("/elsewhere", Some("proc"), Some("proc"), &[]),
             mount("/dev/shm", Some("tmpfs"), Some("shm"), &[]),
+            mount("/sys", Some("bind"), Some("/"), &["rbind"]),
+            mount("/cg", Some("cgroup2"), Some("cgroup2"), &[]),
         ];
         let plan = MountPlan::compile(c).unwrap();
         let placements: Vec<(bool, bool, bool)> = plan
@@ -1954,12 +2357,16 @@ mod tests {
         assert_eq!(
             placements,
             [
-                (true, false, false),
-                (false, true, false),
+                // proc, sysfs and cgroup mounts, and anything at /sys, go on an ordinary
+                // directory, reached without a symlink (as runc).
+                (true, false, true),
+                (false, true, true),
                 (false, true, false),
                 (true, false, true),
                 (false, false, false),
-                (true, false, false),
+                (true, false, true),
+                (false, false, true),
+                (false, true, true),
                 (false, false, true),
             ]
         );
@@ -2057,6 +2464,134 @@ mod tests {
         let text = MountPlan::compile(c.clone()).unwrap().describe();
         assert!(text.contains("bind mount / on /a"), "{text}");
         assert!(text.contains("rbind mount / on /b"), "{text}");
+    }
+
+    #[test]
+    fn masks_and_read_only_paths_under_the_plans_procfs_and_sysfs_resolve_there() {
+        let bases = |mounts: Vec<Mount>| {
+            let mut c = cfg();
+            c.mounts = mounts;
+            c.masked_paths = vec![
+                "/proc/kcore".into(),
+                "/sys/firmware".into(),
+                "/proc".into(),
+                "/x".into(),
+            ];
+            c.readonly_paths = vec!["/proc/sys".into()];
+            let plan = MountPlan::compile(c).unwrap();
+            plan.ops
+                .iter()
+                .filter_map(|op| match op {
+                    Op::MaskPath(MaskOp { target, .. }) | Op::ReadonlyPath(ReadonlyOp { target, .. }) => {
+                        Some((target.base, target_components(target).concat()))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let with = bases(vec![
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/sys", Some("sysfs"), Some("sysfs"), &[]),
+        ]);
+        assert_eq!(
+            with,
+            [
+                (Base::Proc, b"procsys".to_vec()),
+                (Base::Proc, b"prockcore".to_vec()),
+                (Base::Sys, b"sysfirmware".to_vec()),
+                (Base::Root, b"proc".to_vec()),
+                (Base::Root, b"x".to_vec()),
+            ]
+        );
+        let without = bases(vec![mount("/sys", Some("bind"), Some("/"), &["rbind"])]);
+        assert!(without.iter().all(|(b, _)| *b == Base::Root), "{without:?}");
+    }
+
+    #[test]
+    fn fs_context_is_what_mount_makes_of_the_same_flags_and_data() {
+        assert_eq!(split_mount_data("mode=755,,size=64k"), ["mode=755", "size=64k"]);
+        assert_eq!(
+            split_mount_data("mode=755,context=\"system_u:object_r:t:s0:c1,c2\""),
+            ["mode=755", "context=\"system_u:object_r:t:s0:c1,c2\""]
+        );
+        let c = fs_context(
+            "mounts[1]",
+            "tmpfs",
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_STRICTATIME | libc::MS_SILENT,
+            "mode=755,newinstance,context=\"u:r:t:s0:c1,c2\"",
+        )
+        .unwrap();
+        let params: Vec<(&str, Option<&str>)> = c
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_str().unwrap(), v.as_deref().map(|v| v.to_str().unwrap())))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("source", Some("tmpfs")),
+                ("ro", None),
+                ("mode", Some("755")),
+                ("newinstance", None),
+                ("context", Some("u:r:t:s0:c1,c2")),
+            ]
+        );
+        assert_eq!(
+            c.attr,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME
+        );
+        let e = fs_context("mounts[1]", "tmpfs", libc::MS_I_VERSION, "")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("mounts[1].options = \"iversion\""), "{e}");
+    }
+
+    #[test]
+    fn remount_attrs_do_what_a_bind_remount_does() {
+        let a = remount_attr(libc::MS_RDONLY, 0);
+        assert_eq!(a.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_RELATIME);
+        assert_eq!(a.attr_clr, MOUNT_ATTR_NODIRATIME | MOUNT_ATTR_ATIME_MASK);
+        let a = remount_attr(
+            libc::MS_NOSUID | libc::MS_NOATIME | libc::MS_NODIRATIME,
+            libc::MS_RDONLY,
+        );
+        assert_eq!(
+            a.attr_set,
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME | MOUNT_ATTR_NODIRATIME
+        );
+        assert_eq!(a.attr_clr, MOUNT_ATTR_RDONLY | MOUNT_ATTR_ATIME_MASK);
+    }
+
+    #[test]
+    fn remount_is_refused_on_new_filesystems_naming_the_mount() {
+        for m in [
+            mount("/vol", Some("tmpfs"), Some("tmpfs"), &["remount", "ro"]),
+            mount("/sys/fs/cgroup", Some("cgroup"), Some("cgroup"), &["ro", "remount"]),
+        ] {
+            let e = mount_error(m);
+            assert!(e.starts_with("mounts[0].options = \"remount (on /"), "{e}");
+        }
+        // A bind takes it (and ignores it: no MS_REMOUNT reaches mount(2)).
+        let mut c = cfg();
+        c.mounts = vec![mount("/vol", Some("bind"), Some("/"), &["rbind", "remount", "ro"])];
+        MountPlan::compile(c).unwrap();
+    }
+
+    #[test]
+    fn a_dev_bound_by_type_none_or_options_gets_no_device_nodes() {
+        for m in [
+            mount("/dev", Some("none"), Some("/"), &[]),
+            mount("/dev", Some("bind"), Some("/"), &[]),
+            mount("/dev", Some("tmpfs"), Some("/"), &["rbind"]),
+        ] {
+            let mut c = cfg();
+            c.mounts = vec![m.clone()];
+            let plan = MountPlan::compile(c).unwrap();
+            assert!(
+                !plan.ops.iter().any(|op| matches!(op, Op::Device(_) | Op::Symlink(_))),
+                "{m:?} gets device nodes"
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,20 @@ const OPEN_TREE_CLONE: libc::c_uint = 1;
 const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
 /// `MOVE_MOUNT_F_EMPTY_PATH` from `linux/mount.h`.
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+/// `MOVE_MOUNT_T_EMPTY_PATH` from `linux/mount.h`.
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+/// `FSOPEN_CLOEXEC` from `linux/mount.h`.
+const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+/// `FSMOUNT_CLOEXEC` from `linux/mount.h`.
+const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+/// `FSCONFIG_SET_FLAG` from `linux/mount.h`.
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+/// `FSCONFIG_SET_STRING` from `linux/mount.h`.
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+/// `FSCONFIG_CMD_CREATE` from `linux/mount.h`.
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+/// `STATX_MNT_ID` from `linux/stat.h`.
+const STATX_MNT_ID: libc::c_uint = 0x1000;
 
 /// `struct mount_attr` from `linux/mount.h` (`MOUNT_ATTR_SIZE_VER0`).
 #[repr(C)]
@@ -172,7 +186,19 @@ pub(crate) fn fchownat(dirfd: BorrowedFd<'_>, name: &CStr, uid: libc::uid_t, gid
     check(unsafe { libc::fchownat(dirfd.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }).map(drop)
 }
 
-/// fchmodat(2).
+/// fchownat(2) of what `fd` itself is (`AT_EMPTY_PATH`; an `O_PATH` fd will do).
+pub(crate) fn fchown_fd(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
+    // SAFETY: the path is the empty C string; `fd` is open.
+    check(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
+}
+
+/// chmod(2) of an absolute path.
+pub(crate) fn chmod(path: &CStr, mode: libc::mode_t) -> SysResult<()> {
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check(unsafe { libc::chmod(path.as_ptr(), mode) }).map(drop)
+}
+
+/// fchmodat(2) (follows a final symlink: only in a directory no other process can reach).
 pub(crate) fn fchmodat(dirfd: BorrowedFd<'_>, name: &CStr, mode: libc::mode_t) -> SysResult<()> {
     // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
     check(unsafe { libc::fchmodat(dirfd.as_raw_fd(), name.as_ptr(), mode, 0) }).map(drop)
@@ -288,10 +314,149 @@ pub(crate) fn has_mount_setattr() -> bool {
 /// open_tree(2) with `OPEN_TREE_CLONE | AT_RECURSIVE`: a detached copy of the mount tree at
 /// `path`, an rbind not attached anywhere yet.
 pub(crate) fn clone_tree(path: &CStr) -> SysResult<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint;
+    clone_mount(path, true)
+}
+
+/// open_tree(2) with `OPEN_TREE_CLONE` (and `AT_RECURSIVE` with `recursive`) of the host path
+/// `path`: a detached bind (rbind), not attached anywhere yet.
+pub(crate) fn clone_mount(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
     // SAFETY: `path` is NUL-terminated; the kernel returns a new fd or -1.
     let fd = check_long(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })?;
     c_int::try_from(fd).map(owned).map_err(|_| libc::EBADF)
+}
+
+/// open_tree(2) with `OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH` of what `fd` refers to:
+/// a detached rbind of exactly that place, with no path walked.
+pub(crate) fn clone_mount_fd(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    let flags =
+        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: the path is the empty C string; `fd` is open; the kernel returns a new fd or -1.
+    let ret = check_long(unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) })?;
+    c_int::try_from(ret).map(owned).map_err(|_| libc::EBADF)
+}
+
+/// move_mount(2) of the mount whose root `tree` is (detached or not) onto exactly what `target`
+/// refers to: both by fd, no path walked.
+pub(crate) fn move_mount_onto(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> SysResult<()> {
+    // SAFETY: both paths are the empty C string, both fds open; the kernel only moves a mount.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// move_mount(2) of the mount whose root `tree` is onto the process's root `/` (what
+/// `mount(path, "/", NULL, MS_MOVE)` does, with the mount named by fd instead of a path).
+pub(crate) fn move_mount_to_root(tree: BorrowedFd<'_>) -> SysResult<()> {
+    // SAFETY: both paths are NUL-terminated constants, `tree` is open; the kernel only moves a mount.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// fsopen(2) of the filesystem type `fstype`: a new filesystem context, close-on-exec.
+pub(crate) fn fsopen(fstype: &CStr) -> SysResult<OwnedFd> {
+    // SAFETY: `fstype` is NUL-terminated; the kernel returns a new fd or -1.
+    let fd = check_long(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
+    c_int::try_from(fd).map(owned).map_err(|_| libc::EBADF)
+}
+
+/// fsconfig(2) of one parameter of the context `fs`: `key=value`, or the flag `key`.
+pub(crate) fn fsconfig_set(fs: BorrowedFd<'_>, key: &CStr, value: Option<&CStr>) -> SysResult<()> {
+    let (cmd, value) = match value {
+        Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
+        None => (FSCONFIG_SET_FLAG, std::ptr::null()),
+    };
+    // SAFETY: `key` and `value` (when not null) are NUL-terminated and outlive the call; `fs`
+    // is open; aux is 0 for these commands.
+    check_long(unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key.as_ptr(), value, 0) }).map(drop)
+}
+
+/// fsconfig(2) `FSCONFIG_CMD_CREATE`: makes the superblock of the context `fs`.
+pub(crate) fn fsconfig_create(fs: BorrowedFd<'_>) -> SysResult<()> {
+    // SAFETY: no pointers (null key and value); `fs` is open.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<c_void>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// fsmount(2) of the context `fs` with the `MOUNT_ATTR_*` flags `attr`: the root of a new,
+/// detached mount, close-on-exec.
+pub(crate) fn fsmount(fs: BorrowedFd<'_>, attr: u64) -> SysResult<OwnedFd> {
+    let attr = libc::c_uint::try_from(attr).map_err(|_| libc::EINVAL)?;
+    // SAFETY: no pointers; `fs` is open; the kernel returns a new fd or -1.
+    let fd = check_long(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attr) })?;
+    c_int::try_from(fd).map(owned).map_err(|_| libc::EBADF)
+}
+
+/// Where an fd is: its mount and its inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Place {
+    /// The mount id (`STATX_MNT_ID`); 0 where the kernel does not report one (before 5.8).
+    pub mnt: u64,
+    /// The filesystem's device number (major, minor).
+    pub dev: (u32, u32),
+    /// The inode number.
+    pub ino: u64,
+}
+
+/// The [`Place`] of what `fd` refers to (statx with `AT_EMPTY_PATH`).
+pub(crate) fn place(fd: BorrowedFd<'_>) -> SysResult<Place> {
+    let mut buf = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `buf` is a writable `struct statx`; the path is the empty C string; `fd` is open.
+    check(unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_INO | STATX_MNT_ID,
+            buf.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: statx succeeded, so it filled `buf` (which was zeroed before anyway).
+    let st = unsafe { buf.assume_init() };
+    Ok(Place {
+        mnt: if st.stx_mask & STATX_MNT_ID != 0 {
+            st.stx_mnt_id
+        } else {
+            0
+        },
+        dev: (st.stx_dev_major, st.stx_dev_minor),
+        ino: st.stx_ino,
+    })
+}
+
+/// umask(2); returns the previous mask.
+pub(crate) fn umask(mask: libc::mode_t) -> libc::mode_t {
+    // SAFETY: umask takes a mask and cannot fail.
+    unsafe { libc::umask(mask) }
 }
 
 /// move_mount(2) of the detached tree `tree` onto `name` below `dirfd` (a final symlink is not

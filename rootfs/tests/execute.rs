@@ -653,6 +653,186 @@ fn image_symlinks_cannot_lead_a_mount_onto_procfs_or_sysfs() {
 }
 
 #[test]
+fn nothing_is_mounted_over_the_root_through_an_image_symlink() {
+    if !have_root("nothing_is_mounted_over_the_root_through_an_image_symlink") {
+        return;
+    }
+    // A volume, a tmpfs, a read-only path and a mask whose path is an image symlink to `/`
+    // (or to `..`): each would stack a mount on the rootfs's root.
+    for (i, (link, to)) in [("data", "/"), ("up", ".."), ("data", "/"), ("data", "/")]
+        .into_iter()
+        .enumerate()
+    {
+        let b = Bundle::new("over-root");
+        let vol = b.host_dir("vol");
+        std::os::unix::fs::symlink(to, b.rootfs.join(link)).unwrap();
+        let dest = format!("/{link}");
+        let mut cfg = b.config();
+        cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+        match i {
+            0 => cfg
+                .mounts
+                .push(mount(&dest, "bind", vol.to_str().unwrap(), &["rbind", "ro"])),
+            1 => cfg.mounts.push(mount(&dest, "tmpfs", "tmpfs", &[])),
+            2 => cfg.readonly_paths = vec![dest.clone()],
+            _ => cfg.masked_paths = vec![dest.clone()],
+        }
+        let plan = MountPlan::compile(cfg).expect("compile");
+        let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+        let Outcome::Step(f) = outcome else {
+            panic!("{i}: expected a step failure, got {outcome:?}");
+        };
+        assert_eq!(f.errno, libc::EINVAL, "{i}");
+        let msg = plan.explain(f).to_string();
+        assert!(
+            msg.contains("is not the container's root directory itself"),
+            "{i}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn device_nodes_get_their_mode_and_owner_whatever_the_umask_and_it_comes_back() {
+    if !have_root("device_nodes_get_their_mode_and_owner_whatever_the_umask_and_it_comes_back") {
+        return;
+    }
+    let b = Bundle::new("umask");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.devices = vec![
+        LinuxDeviceBuilder::default()
+            .path("/dev/owned")
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .file_mode(0o2660u32)
+            .uid(1234u32)
+            .gid(4321u32)
+            .build()
+            .unwrap(),
+        LinuxDeviceBuilder::default()
+            .path("/dev/net/tun")
+            .typ(LinuxDeviceType::C)
+            .major(10)
+            .minor(200)
+            .file_mode(0o666u32)
+            .build()
+            .unwrap(),
+    ];
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || {
+            // SAFETY: umask takes a mask and cannot fail.
+            unsafe { libc::umask(0o077) };
+            Ok(())
+        },
+        || {
+            // SAFETY: umask takes a mask and cannot fail; the old one is put back at once.
+            let mask = unsafe { libc::umask(0o077) };
+            ensure(mask == 0o077, || format!("the umask is {mask:o} after the plan"))?;
+            check_dev("/dev/null", false, 1, 3, 0o666)?;
+            check_dev("/dev/net/tun", false, 10, 200, 0o666)?;
+            check_dev("/dev/owned", false, 1, 3, 0o2660)?;
+            let md = std::fs::symlink_metadata("/dev/owned").map_err(|e| e.to_string())?;
+            ensure((md.uid(), md.gid()) == (1234, 4321), || {
+                format!("/dev/owned owner {}:{}", md.uid(), md.gid())
+            })
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
+fn the_runtimes_dev_entries_go_only_in_its_own_dev() {
+    if !have_root("the_runtimes_dev_entries_go_only_in_its_own_dev") {
+        return;
+    }
+    // 1. A /dev tmpfs, and a volume an image symlink (`data -> /dev`) stacks over it.
+    let b = Bundle::new("dev-covered");
+    let vol = b.host_dir("vol");
+    std::os::unix::fs::symlink("/dev", b.rootfs.join("data")).unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.mounts
+        .push(mount("/data", "bind", vol.to_str().unwrap(), &["rbind"]));
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    assert_ok(&plan, outcome);
+    assert_eq!(
+        std::fs::read_dir(&vol).unwrap().count(),
+        0,
+        "entries made in the volume"
+    );
+
+    // 1b. The same volume before the mounts under /dev: they go in the /dev tmpfs too, not
+    // in the volume (no directory for them is made there).
+    let b = Bundle::new("dev-covered-early");
+    let vol = b.host_dir("vol");
+    std::os::unix::fs::symlink("/dev", b.rootfs.join("data")).unwrap();
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.mounts
+        .insert(2, mount("/data", "bind", vol.to_str().unwrap(), &["rbind"]));
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || Ok(()));
+    assert_ok(&plan, outcome);
+    assert_eq!(
+        std::fs::read_dir(&vol).unwrap().count(),
+        0,
+        "entries made in the volume"
+    );
+
+    // 2. No /dev mount, and the rootfs's `dev` is a bind of a host directory (the rootfs's
+    // rbind carries it): runc's rule for a bound /dev, no entry made there.
+    let b = Bundle::new("dev-bound");
+    let host_dev = b.host_dir("hostdev");
+    let mut cfg = b.config();
+    cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let (src, dst) = (host_dev.clone(), b.rootfs.join("dev"));
+    let outcome = run_child(
+        &plan,
+        0,
+        || {
+            let src = CString::new(src.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+            let dst = CString::new(dst.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+            // SAFETY: NUL-terminated strings that outlive the call.
+            let r = unsafe {
+                libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            };
+            ensure(r == 0, || format!("bind: {}", std::io::Error::last_os_error()))
+        },
+        || {
+            ensure(!Path::new("/dev/null").exists(), || {
+                "/dev/null made in a bound /dev".into()
+            })
+        },
+    );
+    assert_ok(&plan, outcome);
+    assert_eq!(
+        std::fs::read_dir(&host_dev).unwrap().count(),
+        0,
+        "entries made in the host dir"
+    );
+
+    // 3. No /dev mount, the rootfs's own `dev`: the entries are made there.
+    let b = Bundle::new("dev-own");
+    let mut cfg = b.config();
+    cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, || Ok(()), || check_dev("/dev/null", false, 1, 3, 0o666));
+    assert_ok(&plan, outcome);
+}
+
+#[test]
 fn device_nodes_and_links_refuse_a_dev_on_procfs() {
     if !have_root("device_nodes_and_links_refuse_a_dev_on_procfs") {
         return;
@@ -1055,6 +1235,58 @@ fn cgroup_v1_mount_with_cgroupns_without_mount_setattr_remounts_the_tmpfs() {
 }
 
 #[test]
+fn late_cgroup_binds_are_sealed_through_their_fds_not_the_containers_proc() {
+    let test = "late_cgroup_binds_are_sealed_through_their_fds_not_the_containers_proc";
+    if !have_root(test) {
+        return;
+    }
+    let cgroups = host_cgroup_mounts(false);
+    let b = Bundle::new("late-noproc");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.mounts
+        .push(mount("/sys/fs/cgroup", "cgroup", "cgroup", CGROUP_OPTIONS));
+    cfg.cgroup_mounts = cgroups.clone();
+    let plan = MountPlan::compile(cfg).expect("compile");
+    if !plan.has_late_cgroup_binds() {
+        eprintln!("SKIP {test}: no late cgroup binds here (no v1 hierarchy, or no mount_setattr)");
+        return;
+    }
+    let binds: Vec<OwnedFd> = cgroups
+        .iter()
+        .map(|c| rootfs::detached_bind(&c.host_path).expect("detached bind"))
+        .collect();
+    // After the root switch, the container's /proc is the container's: here an empty tmpfs
+    // over it, and no mount_setattr, so the seal takes its fallback.
+    let between = || {
+        child_tmpfs(Path::new("/proc"), 0)?;
+        without_mount_setattr()
+    };
+    let outcome = run_child_with_late(
+        &plan,
+        0,
+        || Ok(()),
+        Some((between, binds.as_slice())),
+        || {
+            // SAFETY: a constant NUL-terminated path.
+            let r = unsafe { libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) };
+            ensure(r == 0, || {
+                format!("unmount the tmpfs on /proc: {}", std::io::Error::last_os_error())
+            })?;
+            for c in &cgroups {
+                let point = format!("/sys/fs/cgroup/{}", c.name);
+                let m = mount_at(&point)?;
+                ensure(m.opts.split(',').any(|o| o == "ro"), || {
+                    format!("{point} has {}", m.opts)
+                })?;
+            }
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}
+
+#[test]
 fn cgroup_v1_mount_flags_the_tmpfs_does_not_take_go_to_the_hierarchies_only() {
     // strictatime and exec on the hierarchies; the tmpfs keeps noexec and relatime, as runc.
     cgroup_mount_test(
@@ -1168,6 +1400,39 @@ fn bind_remount_keeps_source_flags_and_recursive_attrs_reach_submounts() {
         },
     );
     assert_ok(&plan, outcome);
+}
+
+#[test]
+fn read_only_binds_paths_and_root_without_mount_setattr_are_remounted_in_place() {
+    if !have_root("read_only_binds_paths_and_root_without_mount_setattr_are_remounted_in_place") {
+        return;
+    }
+    let b = Bundle::new("ro-nosetattr");
+    let src = b.host_dir("ro-src");
+    let mut cfg = b.config();
+    cfg.mounts = vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount("/kept", "bind", src.to_str().unwrap(), &["bind", "ro", "nosuid"]),
+        mount("/priv", "tmpfs", "tmpfs", &["ro", "tmpcopyup", "private"]),
+    ];
+    cfg.readonly_paths = vec!["/proc/sys".into()];
+    cfg.readonly = true;
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(&plan, 0, without_mount_setattr, || {
+        let kept = mount_at("/kept")?;
+        for o in ["ro", "nosuid"] {
+            ensure(kept.opts.split(',').any(|x| x == o), || {
+                format!("/kept lost {o}: {}", kept.opts)
+            })?;
+        }
+        write_fails("/kept/x", libc::EROFS)?;
+        write_fails("/priv/x", libc::EROFS)?;
+        write_fails("/proc/sys/kernel/hostname", libc::EROFS)?;
+        write_fails("/newfile", libc::EROFS)?;
+        Ok(())
+    });
+    assert_ok(&plan, outcome);
+    assert_eq!(std::fs::read_dir(&src).unwrap().count(), 0);
 }
 
 #[test]
