@@ -465,11 +465,49 @@ fn check_passed_fds(n: u32) -> Result<()> {
     Ok(())
 }
 
+/// Writes `pid` to `path` atomically: a new temp file beside it, then a rename. The temp file
+/// is created exclusively and never through a symlink, under a name nobody can predict: the
+/// directory may be one a container can write to (an engine keeps it in the bundle).
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let tmp = path.with_extension("ocirun-tmp");
-    std::fs::write(&tmp, pid.to_string())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::io("write pid file", path, e))
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut tmp = None;
+    for attempt in 0..16u32 {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            ^ (std::process::id() << 8)
+            ^ attempt;
+        let candidate = path.with_extension(format!("ocirun-tmp-{nonce:08x}"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o644)
+            .open(&candidate)
+        {
+            Ok(f) => {
+                tmp = Some((candidate, f));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io("write pid file", path, e)),
+        }
+    }
+    let Some((tmp, mut file)) = tmp else {
+        return Err(Error::io(
+            "write pid file",
+            path,
+            std::io::Error::from_raw_os_error(libc::EEXIST),
+        ));
+    };
+    let written = file
+        .write_all(pid.to_string().as_bytes())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|e| Error::io("write pid file", path, e))
 }
 
 pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {

@@ -310,9 +310,11 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     // in 32-byte steps (7 system calls); a stat line is far shorter than 2 KiB.
     let mut buf = [0u8; 2048];
     let n = std::io::Read::read(&mut File::open(format!("/proc/{pid}/stat")).ok()?, &mut buf).ok()?;
-    let stat = std::str::from_utf8(buf.get(..n)?).ok()?;
-    // The command name is in parentheses and may hold spaces: parse after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let line = buf.get(..n)?;
+    // The command name is in parentheses and may hold spaces, ')' or bytes that are not UTF-8
+    // (the process names itself): parse only the fields after the last ')'.
+    let after = line.iter().rposition(|&b| b == b')')? + 2;
+    let rest = std::str::from_utf8(line.get(after..)?).ok()?;
     let mut fields = rest.split(' ');
     let state = fields.next()?.chars().next()?;
     // After the state come 18 fields before starttime (field 22 of the whole line).
