@@ -125,7 +125,12 @@ fn exec_child_through_proc_root(extra_caps: &[&str]) {
     let root = b.state_root();
     let id = unique_id("revexecroot");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
     let escaped = host.path().join("escaped");
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut tries = 0;
@@ -182,7 +187,12 @@ fn start_container_hook_from_the_image_runs_with_the_containers_privileges_only(
     let root = b.state_root();
     let id = unique_id("revhook");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
     let report = read_inside(&root, &id, "/hook-report");
     let escaped = host.path().join("escaped");
     assert!(
@@ -191,7 +201,12 @@ fn start_container_hook_from_the_image_runs_with_the_containers_privileges_only(
         escaped.display()
     );
     let container_caps = read_inside(&root, &id, "/proc/1/status");
-    let cap_eff = |s: &str| s.lines().find(|l| l.starts_with("CapEff:")).unwrap_or_default().to_string();
+    let cap_eff = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("CapEff:"))
+            .unwrap_or_default()
+            .to_string()
+    };
     assert_eq!(
         cap_eff(&report),
         cap_eff(&container_caps),
@@ -216,7 +231,12 @@ fn init_joining_a_shared_pid_namespace_is_not_reachable_through_proc_root() {
     let root = a.state_root();
     let id_a = unique_id("revsharedpid-a");
     let _ga = Guard(root.clone(), id_a.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(a.path()).arg(&id_a));
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(a.path())
+            .arg(&id_a),
+    );
     let pid_a = init_pid(&root, &id_a);
 
     let mut b = Bundle::new(&["true"]);
@@ -266,7 +286,12 @@ fn a_running_init_that_renames_itself_is_still_running_and_killable() {
         let root = b.state_root();
         let id = unique_id("revcomm");
         let _g = Guard(root.clone(), id.clone());
-        run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+        run_detached(
+            ocirun(&root)
+                .args(["run", "--detach", "--bundle"])
+                .arg(b.path())
+                .arg(&id),
+        );
         std::thread::sleep(Duration::from_millis(300));
         let state = common::state(&root, &id);
         assert_eq!(
@@ -280,7 +305,10 @@ fn a_running_init_that_renames_itself_is_still_running_and_killable() {
         while pid > 0 && test_support::alive(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(pid > 0 && !test_support::alive(pid), "the init {pid} outlived kill KILL");
+        assert!(
+            pid > 0 && !test_support::alive(pid),
+            "the init {pid} outlived kill KILL"
+        );
     }
 }
 
@@ -314,7 +342,12 @@ fn user_namespace_init_in_a_shared_pid_namespace(time_offsets: bool) {
     let root = a.state_root();
     let id_a = unique_id("revtimens-a");
     let _ga = Guard(root.clone(), id_a.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(a.path()).arg(&id_a));
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(a.path())
+            .arg(&id_a),
+    );
     let pid_a = init_pid(&root, &id_a);
 
     let mut b = Bundle::new(&["true"]);
@@ -333,6 +366,14 @@ fn user_namespace_init_in_a_shared_pid_namespace(time_offsets: bool) {
     }
     b.spec["mounts"] = json!([]);
     b.write();
+    // A user-namespaced container's rootfs belongs to its mapped root, as engines lay it out:
+    // the runtime binds the host's device nodes onto files it makes in the rootfs's /dev.
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(chown.success());
     let escaped = host.path().join("escaped");
     let deadline = Instant::now() + Duration::from_secs(6);
     let mut tries = 0;
@@ -373,7 +414,10 @@ fn pid_file_is_not_written_through_a_symlink_the_container_planted() {
     require_prerequisites();
     let victim_dir = host_dir("ocirun-review-pidfile-");
     let victim = victim_dir.path().join("secret");
-    let shared = tempfile::Builder::new().prefix("ocirun-review-pidshared-").tempdir().unwrap();
+    let shared = tempfile::Builder::new()
+        .prefix("ocirun-review-pidshared-")
+        .tempdir()
+        .unwrap();
     let mut b = Bundle::new(&["sh", "-c", "ln -s \"$VICTIM\" /shared/pid.ocirun-tmp; sleep 30"]);
     docker_caps(&mut b, &[]);
     b.spec["process"]["env"]
@@ -388,13 +432,21 @@ fn pid_file_is_not_written_through_a_symlink_the_container_planted() {
     let root = b.state_root();
     let id = unique_id("revpidfile");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
     let planted = shared.path().join("pid.ocirun-tmp");
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::fs::symlink_metadata(&planted).is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(std::fs::symlink_metadata(&planted).is_ok(), "the container planted no symlink");
+    assert!(
+        std::fs::symlink_metadata(&planted).is_ok(),
+        "the container planted no symlink"
+    );
     let pid_file = shared.path().join("pid");
     let _ = ocirun(&root)
         .args(["exec", "--pid-file"])

@@ -72,6 +72,40 @@ struct RawCloneArgs {
     cgroup: u64,
 }
 
+/// The process is non-dumpable while at least one [`spawn`] of any thread is cloning; the
+/// flag it had before comes back when the last one is done. Dumpable is a property of the whole
+/// process, so concurrent spawns share one count.
+struct NotDumpable;
+
+/// How many spawns are between their clear and restore of dumpable, and the flag before the first.
+static DUMPABLE: std::sync::Mutex<(u32, libc::c_int)> = std::sync::Mutex::new((0, 0));
+
+impl NotDumpable {
+    /// Clears dumpable for the clone that follows (the first spawn saves the old flag).
+    fn enter() -> NotDumpable {
+        let mut state = DUMPABLE.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0 == 0 {
+            // SAFETY: PR_GET_DUMPABLE and PR_SET_DUMPABLE take and return integers only.
+            state.1 = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+            // SAFETY: as above.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong) };
+        }
+        state.0 += 1;
+        NotDumpable
+    }
+}
+
+impl Drop for NotDumpable {
+    fn drop(&mut self) {
+        let mut state = DUMPABLE.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 -= 1;
+        if state.0 == 0 && state.1 > 0 {
+            // SAFETY: PR_SET_DUMPABLE takes an integer (the value PR_GET_DUMPABLE gave).
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, state.1 as libc::c_ulong) };
+        }
+    }
+}
+
 /// Creates a child process like fork(2), in new namespaces, with a pidfd.
 ///
 /// Uses `clone3`, with `CLONE_INTO_CGROUP` when a cgroup fd is given, and falls
@@ -96,6 +130,9 @@ pub unsafe fn spawn<F: FnOnce() -> i32>(args: &CloneArgs, child: F) -> Result<Sp
         raw.cgroup = fd as u64;
     }
     let joined = args.pid_namespace.map(PidNsForChildren::enter).transpose()?;
+    // The child is born non-dumpable: from its first instant it may be in a pid namespace that
+    // container processes share, and until it execs it holds the host's root and more.
+    let undumpable = NotDumpable::enter();
     // SAFETY: raw is a valid clone_args of the size we pass; without CLONE_VM and
     // with a zero stack the child gets a private copy of this address space, like fork.
     let mut ret = unsafe { libc::syscall(libc::SYS_clone3, &raw mut raw, std::mem::size_of::<RawCloneArgs>()) };
@@ -117,10 +154,13 @@ pub unsafe fn spawn<F: FnOnce() -> i32>(args: &CloneArgs, child: F) -> Result<Sp
         };
     }
     if ret != 0 {
-        // Back to the thread's own pid namespace (the child, ret == 0, never returns here).
+        // Back to the thread's own pid namespace and dumpable flag (the child, ret == 0, never
+        // returns here).
         drop(joined);
+        drop(undumpable);
     } else {
         std::mem::forget(joined);
+        std::mem::forget(undumpable);
     }
     match ret {
         0 => {

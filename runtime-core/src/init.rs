@@ -780,18 +780,6 @@ impl InitPlan {
         );
         // Nothing in the container may open this process through /proc until exec.
         step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
-        if self.new_user {
-            let mut buf = [0u8; Msg::SIZE];
-            match sys::recv(sync, &mut buf) {
-                Ok(n) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::MapsWritten) => {}
-                Ok(_) => return fail(Step::WaitMaps, 0, libc::EPIPE),
-                Err(e) => return fail(Step::WaitMaps, 0, e),
-            }
-            step!(sys::setresgid(0), Step::BecomeRoot);
-            step!(sys::setresuid(0), Step::BecomeRoot);
-            // The change of user set dumpable to fs.suid_dumpable.
-            step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
-        }
         // Every procfs write goes through the runtime's own /proc, verified here, before any
         // container mount exists; it is closed before the container's filesystem is set up.
         let procfs = if self.writes_procfs() {
@@ -808,13 +796,24 @@ impl InitPlan {
                 Step::TimeNamespace
             );
             if let (Some(content), Some(procfs)) = (&self.time_offsets, &procfs) {
-                // /proc/self files of a non-dumpable process belong to the host's
-                // root, whom a new user namespace cannot write as: be dumpable for
-                // this one write, while nothing but this process is in the container.
-                step!(sys::prctl(libc::PR_SET_DUMPABLE, 1), Step::Prctl);
+                // Before the switch to root of a new user namespace: /proc/self files of a
+                // non-dumpable process belong to the host's root, which this process still
+                // is. It never becomes dumpable: in a pid namespace it shares, a neighbour
+                // with every capability over its user namespace could open its /proc/<pid>.
                 step!(procfs.write_self(c"timens_offsets", content), Step::TimeOffsets);
-                step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
             }
+        }
+        if self.new_user {
+            let mut buf = [0u8; Msg::SIZE];
+            match sys::recv(sync, &mut buf) {
+                Ok(n) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::MapsWritten) => {}
+                Ok(_) => return fail(Step::WaitMaps, 0, libc::EPIPE),
+                Err(e) => return fail(Step::WaitMaps, 0, e),
+            }
+            step!(sys::setresgid(0), Step::BecomeRoot);
+            step!(sys::setresuid(0), Step::BecomeRoot);
+            // The change of user set dumpable to fs.suid_dumpable.
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         }
         for (i, (kind, fd, _)) in self.join.iter().enumerate() {
             step!(namespaces::sys::setns(fd.as_fd(), *kind), Step::Setns, i);
