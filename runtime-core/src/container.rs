@@ -536,7 +536,7 @@ pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
 }
 
 /// Blocks until `fd` or the init's pidfd has an event; returns both `revents`.
-fn poll_with_init(fd: &impl AsRawFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
+pub(crate) fn poll_with_init(fd: &impl AsRawFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
     let mut fds = [
         libc::pollfd {
             fd: fd.as_raw_fd(),
@@ -591,7 +591,9 @@ pub(crate) fn wait_ready(
                     let slot = match FdKind::from_u32(m.step) {
                         Some(FdKind::SeccompListener) => &mut fds.seccomp_listener,
                         Some(FdKind::PtyMaster) => &mut fds.pty_master,
-                        None => return Err(Error::InitDied(format!("it sent an fd of unknown kind {}", m.step))),
+                        Some(FdKind::Process) | None => {
+                            return Err(Error::InitDied(format!("it sent an fd of unknown kind {}", m.step)));
+                        }
                     };
                     *slot = Some(fd.ok_or_else(|| Error::InitDied("its fd message carried no fd".into()))?);
                     continue;
@@ -617,7 +619,7 @@ pub(crate) fn wait_ready(
     }
 }
 
-fn init_error(plan: &InitPlan, m: Msg) -> Error {
+pub(crate) fn init_error(plan: &InitPlan, m: Msg) -> Error {
     let source = std::io::Error::from_raw_os_error(m.errno);
     match Step::from_u32(m.step) {
         Some(Step::Rootfs) if plan.mounts.is_some() => {

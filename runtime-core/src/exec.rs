@@ -9,11 +9,12 @@ use namespaces::pidfd::{self, ExitStatus};
 use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType, Process};
 
 use crate::container::{
-    Container, ProcessIo, process_io_setters, record_state, socketpair, wait_ready, write_pid_file,
+    Container, ProcessIo, init_error, poll_with_init, process_io_setters, record_state, socketpair, wait_ready,
+    write_pid_file,
 };
 use crate::init::{InitPlan, PlanOptions};
 use crate::state::Status;
-use crate::sync::Tag;
+use crate::sync::{FdKind, Msg, Tag};
 use crate::{Error, Result, spec};
 
 /// Configures a process to run in a container; see [`Container::exec`].
@@ -182,38 +183,79 @@ impl ExecBuilder<'_> {
         let args = CloneArgs {
             namespaces: plan.new_namespaces,
             cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
-            pid_namespace: plan.pid_namespace.as_ref().map(|f| f.as_raw_fd()),
+            // Not the container's pid namespace: the child joins every other namespace first and
+            // then makes, in the pid namespace, the process that runs (InitPlan::run).
+            pid_namespace: None,
         };
         // SAFETY: InitPlan::run only makes raw system calls on data compiled above:
         // it does not allocate, lock or unwind.
         let spawned = unsafe { namespaces::spawn(&args, || plan.run()) }.map_err(Error::Namespace)?;
         plan.close_child_fds();
-        let child = KillOnDrop(Some(spawned.pidfd));
+        let first = KillOnDrop(Some(spawned.pidfd));
+        // The affinity and the cgroup are the first child's, which its own child inherits.
         plan.apply_initial_affinity(spawned.pid)?;
         if !spawned.in_cgroup {
             cgroup.add_process(spawned.pid).map_err(Error::Cgroup)?;
         }
         let _ = crate::container::send_msg(&parent_sock, Tag::Go);
+        let (pid, child, first) = if plan.clone_in_pid_namespace {
+            let (pid, pidfd) = receive_process(&parent_sock, &first, &plan)?;
+            (pid, KillOnDrop(Some(pidfd)), Some(first))
+        } else {
+            (spawned.pid, first, None)
+        };
         let pidfd = child.0.as_ref().expect("set above");
         let fds = wait_ready(&parent_sock, pidfd, &plan, &mut || Ok(()))?;
         if let (Some(fd), Some((path, metadata))) = (&fds.seccomp_listener, &plan.seccomp_listener) {
             let state = record_state(c.record(), ContainerState::Running);
-            let json = seccomp::container_process_state(&state, spawned.pid, metadata.as_deref());
+            let json = seccomp::container_process_state(&state, pid, metadata.as_deref());
             seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
         }
         let pty_master = console.deliver(fds.pty_master)?;
         if let Some(path) = &self.io.pid_file {
-            write_pid_file(path, spawned.pid)?;
+            write_pid_file(path, pid)?;
         }
         if let Some(socket) = pidfd_socket {
             socket.send_pidfd(pidfd.as_fd())?;
         }
+        if let Some(first) = first {
+            // It exited once it had handed the process over.
+            let _ = pidfd::reap(first.disarm(), true);
+        }
         Ok(ExecProcess {
-            pid: spawned.pid,
+            pid,
             pidfd: Some(child.disarm()),
             pty_master,
         })
     }
+}
+
+/// Waits for the first child's hand-over of the process it made in the container's pid
+/// namespace, the runtime's child: its pid and a pidfd. The process sends nothing before.
+fn receive_process(sock: &OwnedFd, first: &KillOnDrop, plan: &InitPlan) -> Result<(i32, OwnedFd)> {
+    let first = first.0.as_ref().expect("armed");
+    let (sock_events, _) = poll_with_init(sock, first, "wait for the exec'd process")?;
+    if sock_events & libc::POLLIN != 0 {
+        let mut buf = [0u8; Msg::SIZE];
+        let mut received: [Option<OwnedFd>; 1] = [None];
+        let (n, _) = crate::sys::recv_with_fds(sock.as_raw_fd(), &mut buf, &mut received).unwrap_or((0, 0));
+        let [fd] = received;
+        match Msg::decode(&buf) {
+            Some(m) if n == Msg::SIZE && m.tag == Tag::Fd && FdKind::from_u32(m.step) == Some(FdKind::Process) => {
+                let fd = fd.ok_or_else(|| Error::InitDied("its process message carried no pidfd".into()))?;
+                return Ok((m.index as i32, fd));
+            }
+            Some(m) if n == Msg::SIZE && m.tag == Tag::Error => return Err(init_error(plan, m)),
+            _ => {}
+        }
+    }
+    // Its message, if any, was queued before it exited: it died without one.
+    let status = pidfd::reap(first, false).ok().flatten();
+    Err(Error::InitDied(match status {
+        Some(ExitStatus::Exited(c)) => format!("it exited with code {c} before it made the process"),
+        Some(ExitStatus::Signaled(s)) => format!("it was killed by signal {s} before it made the process"),
+        None => "it sent no process".into(),
+    }))
 }
 
 /// Kills and reaps a half-started exec'd process when spawn fails.

@@ -73,6 +73,8 @@ steps!(
     ExecLabel,
     Personality,
     JoinCgroup,
+    JoinPidNamespace,
+    CloneProcess,
 );
 
 /// The parts of [`Step::Console`], sent as its index.
@@ -170,6 +172,11 @@ pub(crate) struct CapSets {
 pub(crate) struct InitPlan {
     pub new_namespaces: NamespaceSet,
     pub pid_namespace: Option<OwnedFd>,
+    /// The path `pid_namespace` was opened from, for errors.
+    pid_namespace_path: String,
+    /// An exec into a pid namespace: this child joins every other namespace, then the pid
+    /// namespace, and only then makes the process that lives there (see [`InitPlan::run`]).
+    pub clone_in_pid_namespace: bool,
     join: Vec<(NamespaceKind, OwnedFd, String)>,
     pub new_user: bool,
     pub uid_maps: Vec<IdMap>,
@@ -331,11 +338,16 @@ impl InitPlan {
         }
         // Join in the kernel's safe order: the user namespace first.
         join.sort_by_key(|(kind, _, _)| NamespaceKind::ALL.iter().position(|k| k == kind));
-        // A pid namespace is joined by the clone itself: the init must be created in it.
-        let pid_namespace = join
-            .iter()
-            .position(|(k, _, _)| *k == NamespaceKind::Pid)
-            .map(|i| join.remove(i).1);
+        // A pid namespace is joined by the clone itself: the init must be created in it. An
+        // exec's child joins it last, for the process it makes then.
+        let (pid_namespace, pid_namespace_path) = match join.iter().position(|(k, _, _)| *k == NamespaceKind::Pid) {
+            Some(i) => {
+                let (_, fd, path) = join.remove(i);
+                (Some(fd), path)
+            }
+            None => (None, String::new()),
+        };
+        let clone_in_pid_namespace = opts.exec && pid_namespace.is_some();
         if join.iter().any(|(k, _, _)| *k == NamespaceKind::User) && !new_namespaces.is_empty() {
             return Err(Error::spec(
                 "linux.namespaces",
@@ -553,6 +565,12 @@ impl InitPlan {
         let mut keep_fds: Vec<libc::c_uint> = join
             .iter()
             .map(|(_, fd, _)| fd.as_raw_fd())
+            .chain(
+                pid_namespace
+                    .as_ref()
+                    .filter(|_| clone_in_pid_namespace)
+                    .map(|f| f.as_raw_fd()),
+            )
             .chain(fifo_fd.as_ref().map(|f| f.as_raw_fd()))
             .chain(stdio.iter().flatten().map(|f| f.as_raw_fd()))
             .chain([sync_raw])
@@ -562,6 +580,8 @@ impl InitPlan {
         Ok(InitPlan {
             new_namespaces,
             pid_namespace,
+            pid_namespace_path,
+            clone_in_pid_namespace,
             join,
             new_user,
             uid_maps,
@@ -745,6 +765,11 @@ impl InitPlan {
                 Some(path) => format!("join cgroup: write 0 to {path}"),
                 None => "join cgroup".into(),
             },
+            Step::JoinPidNamespace => format!("join pid namespace {}", self.pid_namespace_path),
+            Step::CloneProcess => match index {
+                CLONE_HANDOVER => "hand the process made in the container's pid namespace to the runtime".into(),
+                _ => "create the process in the container's pid namespace".into(),
+            },
         }
     }
 
@@ -893,6 +918,64 @@ impl InitPlan {
             }
             // No fd of the host's procfs is left once the container's filesystem is in place.
             drop(procfs);
+        }
+        if self.clone_in_pid_namespace {
+            // exec: this process is in every namespace of the container but its pid namespace,
+            // where the container cannot see it. Had it been created in that pid namespace, a
+            // process there with CAP_SYS_PTRACE could have opened the host's root and cwd
+            // through /proc/<pid>/root and /proc/<pid>/cwd until the mount namespace was joined
+            // (runc's stage-1/stage-2). The process that lives there is made now, from this one:
+            // it starts with the container's root and cwd, in the cgroup, non-dumpable, with
+            // the procfs writes done (oom_score_adj and the exec labels are inherited), and no
+            // fd of the host's but stdio, preserved fds and the sync socket.
+            enter_cgroup!();
+            if let Some(pid_ns) = &self.pid_namespace {
+                step!(
+                    namespaces::sys::setns(pid_ns.as_fd(), NamespaceKind::Pid),
+                    Step::JoinPidNamespace
+                );
+                sys::close(pid_ns.as_raw_fd());
+            }
+            // The new process waits until this one has handed it to the runtime, so that the
+            // runtime hears of it before it hears from it.
+            let (gate_read, gate_write) = step!(sys::pipe(), Step::CloneProcess);
+            match sys::clone_sibling() {
+                Ok(Some((pid, pidfd))) => {
+                    // The new process is the runtime's child (CLONE_PARENT): it gets its pid and
+                    // a pidfd, and this one exits, to be reaped by it.
+                    let msg = Msg::new(Tag::Fd, FdKind::Process as u32, pid as u32, 0).encode();
+                    let sent = sys::send_with_fds(sync, &msg, &[pidfd.as_raw_fd()]);
+                    drop(pidfd);
+                    if let Err(e) = sent {
+                        // The new process sees the gate close without a byte and exits.
+                        return fail(Step::CloneProcess, CLONE_HANDOVER, e);
+                    }
+                    return match sys::write(gate_write, b"g") {
+                        Ok(()) => 0,
+                        Err(e) => fail(Step::CloneProcess, CLONE_HANDOVER, e),
+                    };
+                }
+                Ok(None) => {
+                    sys::close(gate_write);
+                    let mut byte = [0u8; 1];
+                    let opened = loop {
+                        match sys::read(gate_read, &mut byte) {
+                            Err(libc::EINTR) => continue,
+                            r => break r,
+                        }
+                    };
+                    sys::close(gate_read);
+                    if opened != Ok(1) {
+                        return 1;
+                    }
+                    // A fork clears the parent-death signal; the parent is the runtime's thread.
+                    step!(
+                        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
+                        Step::Prctl
+                    );
+                }
+                Err(e) => return fail(Step::CloneProcess, 0, e),
+            }
         }
         // With create hooks the mounts are all in place before the root switch, where the hooks
         // run; otherwise binds of cgroup directories the parent is still making are left for
@@ -1104,6 +1187,9 @@ fn hooks_pause(sync: libc::c_int) -> Result<(), i32> {
 
 /// The index of [`Step::Chdir`] that says the cwd is outside the container's root.
 const CWD_OUTSIDE_ROOT: u32 = 1;
+
+/// The index of [`Step::CloneProcess`] that says the new process did not reach the runtime.
+const CLONE_HANDOVER: u32 = 1;
 
 /// Waits for `start`'s byte on the exec fifo's read end.
 ///

@@ -29,12 +29,15 @@ pub(crate) enum FdKind {
     SeccompListener = 1,
     /// The master side of the container's pty.
     PtyMaster = 2,
+    /// A pidfd of the process an exec's first child made in the container's pid namespace;
+    /// the message's `index` is its pid.
+    Process = 3,
 }
 
 impl FdKind {
     /// The kind a message's `step` names.
     pub fn from_u32(n: u32) -> Option<FdKind> {
-        [FdKind::SeccompListener, FdKind::PtyMaster]
+        [FdKind::SeccompListener, FdKind::PtyMaster, FdKind::Process]
             .into_iter()
             .find(|k| *k as u32 == n)
     }

@@ -235,6 +235,49 @@ pub fn close(fd: libc::c_int) {
     unsafe { libc::close(fd) };
 }
 
+/// A pipe, both ends close-on-exec: `(read, write)`.
+pub fn pipe() -> Result<(libc::c_int, libc::c_int), i32> {
+    let mut fds = [-1; 2];
+    // SAFETY: pipe2 writes two fds into the array of two ints it is given.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }.into())?;
+    Ok((fds[0], fds[1]))
+}
+
+/// Copies the calling process like fork(2), as a child of the caller's parent (`CLONE_PARENT`):
+/// `Some((pid, pidfd))` in the caller, the new process's pid in the caller's pid namespace and a
+/// pidfd naming it (`CLONE_PIDFD`), and `None` in the new process. It is created in the pid
+/// namespace the caller set for its children; its exit signal is the caller's.
+///
+/// Only for the init (or an exec's first child), a copy of one thread: the new process is a
+/// whole copy of a single-threaded process, as after fork(2) with no other threads.
+///
+/// Runs in the child: no allocation, no locks.
+pub fn clone_sibling() -> Result<Option<(libc::pid_t, std::os::fd::OwnedFd)>, i32> {
+    let mut pidfd: libc::c_int = -1;
+    let flags = (libc::CLONE_PARENT | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: the classic clone without CLONE_VM and with a null stack behaves like fork: the new
+    // process gets its own copy of this single-threaded address space. CLONE_PIDFD stores the
+    // pidfd through the parent_tid argument (the third on every architecture), which points at
+    // pidfd; the child-tid and tls arguments are unused without their flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            &raw mut pidfd,
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match check(ret)? {
+        0 => Ok(None),
+        // SAFETY: the kernel stored a new pidfd, close-on-exec, that nothing else owns.
+        pid => Ok(Some((pid as libc::pid_t, unsafe {
+            <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd)
+        }))),
+    }
+}
+
 /// Changes the working directory.
 pub fn chdir(path: &CStr) -> Result<(), i32> {
     // SAFETY: path is NUL-terminated.
