@@ -205,3 +205,84 @@ fn a_failing_create_hook_fails_create_destroys_the_container_and_runs_poststop()
     assert_eq!(seen["status"], "stopped");
     assert_eq!(seen["id"], id.as_str());
 }
+
+/// The lines of a `/proc/<pid>/status` that say what a process may do.
+fn restrictions(status: &str) -> Vec<String> {
+    let keys = [
+        "Uid:",
+        "Gid:",
+        "Groups:",
+        "CapBnd:",
+        "CapEff:",
+        "CapPrm:",
+        "CapInh:",
+        "NoNewPrivs:",
+        "Seccomp:",
+    ];
+    status
+        .lines()
+        .filter(|l| keys.iter().any(|k| l.starts_with(k)))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// A startContainer hook is a process of the container (runc runs it from the init, after its
+/// setup): the container process's user, capabilities, no_new_privs and seccomp filter, and
+/// the container's cgroup, not the runtime's.
+#[test]
+fn start_container_hook_runs_with_the_containers_user_capabilities_seccomp_and_cgroup() {
+    require_prerequisites();
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = Bundle::new(&["sleep", "30"]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [1001]});
+    b.spec["process"]["noNewPrivileges"] = json!(true);
+    let caps = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    b.spec["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    let report = b.rootfs().join("report");
+    std::fs::create_dir(&report).unwrap();
+    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o777)).unwrap();
+    b.spec["hooks"] = json!({"startContainer": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", "cat /proc/self/status > /report/status; cat /proc/self/cgroup > /report/cgroup; \
+                             cat /proc/1/cgroup > /report/init-cgroup; env > /report/env"],
+        "timeout": 30
+    }]});
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("hookpriv");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    let pid = state(&root, &id)["pid"].as_i64().unwrap();
+    let inside = |path: &str| std::fs::read_to_string(format!("/proc/{pid}/root{path}")).unwrap_or_default();
+    let hook = restrictions(&inside("/report/status"));
+    let process = restrictions(&std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap());
+    assert!(process.contains(&"Seccomp: 2".to_string()), "{process:?}");
+    assert!(process.contains(&"NoNewPrivs: 1".to_string()), "{process:?}");
+    assert_eq!(
+        hook, process,
+        "the hook ran with other restrictions than the container's process"
+    );
+    let cgroup = inside("/report/cgroup");
+    assert!(!cgroup.is_empty(), "the hook wrote no cgroup report");
+    assert_eq!(
+        cgroup,
+        inside("/report/init-cgroup"),
+        "the hook ran outside the container's cgroup"
+    );
+    // Without its own env, the hook gets the container process's.
+    assert!(
+        inside("/report/env").contains("TERM=xterm"),
+        "{}",
+        inside("/report/env")
+    );
+}

@@ -589,11 +589,11 @@ fn cve_2019_5736_create_start_of_proc_self_exe_cannot_overwrite_the_runtime_bina
     proc_self_exe_as_the_containers_process(true);
 }
 
-/// CVE-2019-5736 through a startContainer hook: `start` runs it in the container's namespaces,
-/// as a clone of itself, so a hook at `/proc/self/exe` is the runtime's binary inside the
+/// CVE-2019-5736 through a startContainer hook: `start` runs it as a process of the container,
+/// a clone of itself, so a hook at `/proc/self/exe` is the runtime's binary inside the
 /// container, where a process exec'd into the created container holds it and writes it once
-/// `start` has exited. The hook keeps the runtime's capabilities, so the attacker needs
-/// CAP_SYS_PTRACE to open its exe (`docker --cap-add SYS_PTRACE` gives it).
+/// `start` has exited. The attacker has CAP_SYS_PTRACE to open its exe
+/// (`docker --cap-add SYS_PTRACE` gives it).
 #[test]
 fn cve_2019_5736_start_container_hook_of_proc_self_exe_cannot_overwrite_the_runtime_binary() {
     require_prerequisites();

@@ -1102,12 +1102,9 @@ impl Container {
             })?,
         };
         let hooks = self.record.hooks.as_ref();
-        if let Err(e) = hooks::run(
-            HookKind::StartContainer,
-            hooks,
-            &record_state(&self.record, ContainerState::Created),
-            (self.record.pid, init.as_fd()),
-        ) {
+        if let Err(e) =
+            hooks::run_start_container(self, dir, hooks, &record_state(&self.record, ContainerState::Created))
+        {
             // The spec: a failed startContainer hook stops the container.
             let _ = pidfd::send_signal(init.as_fd(), libc::SIGKILL);
             self.pidfd = Some(init);

@@ -13,7 +13,7 @@ use crate::container::{
     write_pid_file,
 };
 use crate::init::{InitPlan, PlanOptions};
-use crate::state::Status;
+use crate::state::{ContainerDir, Status};
 use crate::sync::{FdKind, Msg, Tag};
 use crate::{Error, Result, spec};
 
@@ -25,6 +25,8 @@ pub struct ExecBuilder<'a> {
     sub_cgroup: Option<String>,
     ignore_paused: bool,
     io: ProcessIo,
+    /// The file to execute instead of `args[0]` looked up (a hook's `path`).
+    executable: Option<String>,
 }
 
 /// A process started by [`ExecBuilder::spawn`]. Dropping it without [`wait`](Self::wait)
@@ -84,6 +86,7 @@ impl Container {
             sub_cgroup: None,
             ignore_paused: false,
             io: ProcessIo::default(),
+            executable: None,
         }
     }
 }
@@ -110,10 +113,23 @@ impl ExecBuilder<'_> {
         self
     }
 
+    /// Execute this absolute path in the container, with `args` as its argv (a hook's `path`).
+    pub(crate) fn executable(mut self, path: impl Into<String>) -> Self {
+        self.executable = Some(path.into());
+        self
+    }
+
     /// Starts the process; it runs the user program once this returns.
     pub fn spawn(self) -> Result<ExecProcess> {
+        let dir = self.container.store.open(self.container.id())?;
+        self.spawn_in(&dir)
+    }
+
+    /// [`spawn`](Self::spawn) with the container's directory already open and locked as `dir`
+    /// (by `start`, for its startContainer hooks).
+    pub(crate) fn spawn_in(self, dir: &ContainerDir) -> Result<ExecProcess> {
         let c = self.container;
-        let status = c.status()?;
+        let status = c.status_in(dir);
         match status {
             Status::Created | Status::Running => {}
             Status::Paused if self.ignore_paused => {}
@@ -125,7 +141,6 @@ impl ExecBuilder<'_> {
                 });
             }
         }
-        let dir = c.store.open(c.id())?;
         let mut spec = dir.load_spec()?;
         let init = c.init_pidfd("exec")?;
         let joins: Vec<LinuxNamespace> = namespaces::differing_namespaces(c.pid())
@@ -179,6 +194,9 @@ impl ExecBuilder<'_> {
                 session_keyring: (!c.record().no_new_keyring).then(|| crate::container::session_keyring_name(c.id())),
             },
         )?;
+        if let Some(path) = &self.executable {
+            plan.set_executable(path)?;
+        }
         let cgroup_fd = cgroup.unified_dir_fd();
         let args = CloneArgs {
             namespaces: plan.new_namespaces,

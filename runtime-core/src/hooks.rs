@@ -1,6 +1,7 @@
 //! OCI hooks: each one a new process with the container's state on stdin and its
-//! own `args`, `env` and `timeout`, run in the runtime's namespaces or in the
-//! container's.
+//! own `args`, `env` and `timeout`. The runtime's hooks run in its namespaces;
+//! createContainer in the container's namespaces; startContainer, whose path the
+//! image supplies, as a process of the container (see [`run_start_container`]).
 
 use std::ffi::{CString, c_char};
 use std::io::{Read, Seek};
@@ -10,8 +11,10 @@ use std::time::Duration;
 
 use namespaces::pidfd::{self, ExitStatus};
 use namespaces::{CloneArgs, NamespaceKind};
-use oci_spec::runtime::{Hook, Hooks, State};
+use oci_spec::runtime::{Hook, Hooks, Process, State};
 
+use crate::container::Container;
+use crate::state::ContainerDir;
 use crate::{Error, Result, sys};
 
 /// The six points of the lifecycle where hooks run.
@@ -23,7 +26,9 @@ pub enum HookKind {
     CreateRuntime,
     /// During create, in the container's namespaces, before pivot_root.
     CreateContainer,
-    /// During start, in the container's namespaces, before the user process runs.
+    /// During start, before the user process runs, as a process of the container: its
+    /// user, capabilities, no_new_privs, seccomp filter, rlimits, LSM label, cgroup, root
+    /// and namespaces (runc runs it from the init, after its setup).
     StartContainer,
     /// After start, in the runtime's namespaces; failures only warn.
     Poststart,
@@ -70,7 +75,7 @@ impl HookKind {
 
     /// Whether the hook runs in the container's namespaces rather than the runtime's.
     fn in_container(self) -> bool {
-        matches!(self, HookKind::CreateContainer | HookKind::StartContainer)
+        matches!(self, HookKind::CreateContainer)
     }
 }
 
@@ -128,11 +133,21 @@ pub(crate) fn warn(msg: &str) {
 
 /// Runs the hooks of `kind` in order; the first failure stops them and is returned.
 /// `init` is the container's init (its pid and a pidfd), whose namespaces container hooks join.
+/// These hooks keep the runtime's privileges: their paths are the config's, resolved on the
+/// host. Not for startContainer, whose path the image supplies: [`run_start_container`].
 pub(crate) fn run(kind: HookKind, hooks: Option<&Hooks>, state: &State, init: (i32, BorrowedFd<'_>)) -> Result<()> {
     let Some(hooks) = hooks else { return Ok(()) };
     let list = kind.of(hooks);
     if list.is_empty() {
         return Ok(());
+    }
+    if kind == HookKind::StartContainer {
+        return Err(hook_error(
+            kind,
+            0,
+            &list[0],
+            "runs only as a process of the container, never with the runtime's privileges".into(),
+        ));
     }
     let json = serde_json::to_vec(state).expect("a State serialises");
     let namespaces = if kind.in_container() {
@@ -149,6 +164,123 @@ pub(crate) fn run(kind: HookKind, hooks: Option<&Hooks>, state: &State, init: (i
         run_one(hook, &json, &namespaces).map_err(|reason| hook_error(kind, i, hook, reason))?;
     }
     Ok(())
+}
+
+/// Runs the startContainer hooks in order, each as a process of the container `c` (whose
+/// directory `dir` the caller holds locked), made by `exec`'s machinery: the container
+/// process's user and groups, capabilities, no_new_privs, seccomp filter, rlimits, LSM exec
+/// label and cwd, in the container's cgroup, root and every namespace. The path resolves and
+/// runs in the container, like runc's hooks run from its init after the init's setup. Without
+/// `env` the hook gets the container process's environment, as in runc and youki. The first
+/// failure stops them and is returned.
+pub(crate) fn run_start_container(
+    c: &Container,
+    dir: &ContainerDir,
+    hooks: Option<&Hooks>,
+    state: &State,
+) -> Result<()> {
+    let kind = HookKind::StartContainer;
+    let Some(hooks) = hooks else { return Ok(()) };
+    let list = kind.of(hooks);
+    if list.is_empty() {
+        return Ok(());
+    }
+    let spec = dir.load_spec()?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::spec("process", "missing"))?;
+    let json = serde_json::to_vec(state).expect("a State serialises");
+    for (i, hook) in list.iter().enumerate() {
+        run_in_container(c, dir, process, hook, &json).map_err(|reason| hook_error(kind, i, hook, reason))?;
+    }
+    Ok(())
+}
+
+/// An error with its sources, for a hook's failure reason.
+fn chain(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Runs one startContainer hook as a process of the container, to its end or its timeout.
+fn run_in_container(
+    c: &Container,
+    dir: &ContainerDir,
+    process: &Process,
+    hook: &Hook,
+    state: &[u8],
+) -> std::result::Result<(), String> {
+    let path = hook.path().to_str().ok_or("path is not UTF-8")?;
+    let mut p = process.clone();
+    let args = match hook.args() {
+        Some(args) if !args.is_empty() => args.clone(),
+        _ => vec![path.to_string()],
+    };
+    p.set_args(Some(args)).set_terminal(Some(false)).set_console_size(None);
+    if let Some(env) = hook.env() {
+        p.set_env(Some(env.clone()));
+    }
+    let stdin = memfd(c"ocirun-hook-state", state)?;
+    let stdout = memfd(c"ocirun-hook-stdout", b"")?;
+    let stderr = memfd(c"ocirun-hook-stderr", b"")?;
+    let dup = |f: &std::fs::File| f.try_clone().map_err(|e| format!("dup: {e}"));
+    let spawned = c
+        .exec(p)
+        .executable(path)
+        .stdin(stdin)
+        .stdout(dup(&stdout)?)
+        .stderr(dup(&stderr)?)
+        .spawn_in(dir)
+        .map_err(|e| chain(&e))?;
+    let timeout = hook.timeout().map(|t| Duration::from_secs(t as u64));
+    let exited = pidfd::wait_exited(spawned.pidfd(), timeout).map_err(|e| format!("wait: {e}"))?;
+    if !exited {
+        let _ = pidfd::send_signal(spawned.pidfd(), libc::SIGKILL);
+        let _ = spawned.wait();
+        return Err(timed_out(hook));
+    }
+    let status = spawned.wait().map_err(|e| chain(&e))?;
+    outcome(Some(status), &stdout, &stderr)
+}
+
+fn timed_out(hook: &Hook) -> String {
+    format!(
+        "did not finish within its timeout of {}s and was killed",
+        hook.timeout().unwrap_or_default()
+    )
+}
+
+/// How a hook ended, as the result of running it; with what it printed when it failed.
+fn outcome(
+    status: Option<ExitStatus>,
+    stdout: &std::fs::File,
+    stderr: &std::fs::File,
+) -> std::result::Result<(), String> {
+    let printed = |what: &str, file: &std::fs::File| {
+        let text = read_back(file);
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!(", {what}: {text}")
+        }
+    };
+    match status {
+        Some(ExitStatus::Exited(0)) => Ok(()),
+        Some(ExitStatus::Exited(code)) => Err(format!(
+            "exited with status {code}{}{}",
+            printed("stdout", stdout),
+            printed("stderr", stderr)
+        )),
+        Some(ExitStatus::Signaled(sig)) => Err(format!("killed by signal {sig}{}", printed("stderr", stderr))),
+        None => Err("vanished before it could be waited for".into()),
+    }
 }
 
 /// Runs every hook of `kind`, turning failures into warnings (poststart, poststop).
@@ -312,10 +444,7 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
     if !exited {
         let _ = pidfd::send_signal(spawned.pidfd.as_fd(), libc::SIGKILL);
         let _ = pidfd::reap(&spawned.pidfd, true);
-        return Err(format!(
-            "did not finish within its timeout of {}s and was killed",
-            hook.timeout().unwrap_or_default()
-        ));
+        return Err(timed_out(hook));
     }
     let status = pidfd::reap(&spawned.pidfd, true).map_err(|e| format!("wait: {e}"))?;
     let mut report = [0u8; 5];
@@ -329,22 +458,5 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
             _ => format!("exec {}: {errno}", hook.path().display()),
         });
     }
-    let printed = |what: &str, file: &std::fs::File| {
-        let text = read_back(file);
-        if text.is_empty() {
-            String::new()
-        } else {
-            format!(", {what}: {text}")
-        }
-    };
-    match status {
-        Some(ExitStatus::Exited(0)) => Ok(()),
-        Some(ExitStatus::Exited(code)) => Err(format!(
-            "exited with status {code}{}{}",
-            printed("stdout", &stdout),
-            printed("stderr", &stderr)
-        )),
-        Some(ExitStatus::Signaled(sig)) => Err(format!("killed by signal {sig}{}", printed("stderr", &stderr))),
-        None => Err("vanished before it could be waited for".into()),
-    }
+    outcome(status, &stdout, &stderr)
 }

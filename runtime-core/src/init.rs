@@ -307,6 +307,17 @@ pub(crate) struct PlanOptions<'a> {
 }
 
 impl InitPlan {
+    /// Executes `path`, an absolute path in the container, instead of `args[0]` looked up in
+    /// `PATH` (a hook's `path`, whose `args[0]` may be any name).
+    pub(crate) fn set_executable(&mut self, path: &str) -> Result<()> {
+        if !path.starts_with('/') {
+            return Err(Error::spec("path", format!("{path:?} is not absolute")));
+        }
+        self.exe_candidates = vec![cstring("path", path)?];
+        self.arg0 = path.to_string();
+        Ok(())
+    }
+
     /// Compiles the spec into a plan. All parsing, validation and allocation happen here.
     pub(crate) fn compile(spec: &Spec, opts: PlanOptions<'_>) -> Result<InitPlan> {
         let process = spec

@@ -343,6 +343,38 @@ fn joined_pid_namespace_is_shared() {
     assert_eq!(own, std::fs::read_link("/proc/self/ns/pid").unwrap());
 }
 
+/// A startContainer hook is a process of the container: its path resolves there, and its
+/// timeout still holds (it is killed through its pidfd and start fails).
+#[test]
+fn a_start_container_hook_past_its_timeout_or_missing_fails_start() {
+    require_prerequisites();
+    for (hook, want) in [
+        (
+            json!({"path": "/bin/sleep", "args": ["sleep", "60"], "timeout": 1}),
+            "startContainer hook 0 (/bin/sleep): did not finish within its timeout of 1s",
+        ),
+        (
+            json!({"path": "/no/such/hook"}),
+            "startContainer hook 0 (/no/such/hook): container init: exec \"/no/such/hook\": executable file not found",
+        ),
+    ] {
+        let mut b = Bundle::new(&["sleep", "100"]);
+        b.spec["hooks"] = json!({"startContainer": [hook]});
+        let c = Container::builder(unique_id("starthookt"))
+            .root(b.state_root())
+            .spec(spec_of(&b))
+            .bundle(b.path())
+            .create()
+            .unwrap();
+        let mut g = Guard(Some(c));
+        let c = g.0.as_mut().unwrap();
+        let err = c.start().unwrap_err();
+        assert!(chain(&err).contains(want), "{}", chain(&err));
+        assert_eq!(c.wait().unwrap().code(), 128 + libc::SIGKILL);
+        g.0.take().unwrap().delete(false).unwrap();
+    }
+}
+
 #[test]
 fn a_failing_start_container_hook_fails_start_and_stops_the_container() {
     require_prerequisites();
