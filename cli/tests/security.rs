@@ -279,21 +279,9 @@ fn crun_cve_2026_30892_exec_user_1_is_uid_1() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1:1");
 }
 
-/// The keyring probe, compiled once per test run as a static binary (busybox has no keyctl).
-fn keyring_probe() -> &'static Path {
-    static PROBE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    PROBE.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("keyring-probe-{}", std::process::id()));
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/keyring.c");
-        let status = std::process::Command::new("cc")
-            .args(["-static", "-O1", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("run cc (.ci/run installs gcc and libc6-dev)");
-        assert!(status.success(), "cc failed to build the keyring probe");
-        out
-    })
+/// The keyring probe (busybox has no keyctl).
+fn keyring_probe() -> std::path::PathBuf {
+    common::static_probe("keyring")
 }
 
 /// A container does not share its caller's session keyring (runc joins a new one per container

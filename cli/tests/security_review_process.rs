@@ -12,50 +12,14 @@ use common::{Guard, ocirun, run_detached};
 use serde_json::json;
 use test_support::{Bundle, require_prerequisites, unique_id};
 
-/// Compiles `tests/probe/<name>.c` once per test run as a static binary.
+/// Compiles `tests/probe/<name>.c` once per test run.
 fn probe(name: &'static str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<(&'static str, PathBuf)>> = std::sync::Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = built.iter().find(|(n, _)| *n == name) {
-        return p.clone();
-    }
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-probe-{}", std::process::id()));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/probe/{name}.c"));
-    let status = std::process::Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("run cc (.ci/run installs gcc and libc6-dev)");
-    assert!(status.success(), "cc failed to build the {name} probe");
-    built.push((name, out.clone()));
-    out
+    common::static_probe(name)
 }
-
-/// Docker's default capabilities.
-const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 /// Gives the process Docker's capabilities plus `extra` (`--cap-add`).
 fn docker_caps(b: &mut Bundle, extra: &[&str]) {
-    let caps: Vec<&str> = DOCKER_CAPS.iter().chain(extra).copied().collect();
-    b.spec["process"]["capabilities"] = json!({
-        "bounding": caps, "effective": caps, "permitted": caps
-    });
+    b.docker_caps(extra);
 }
 
 /// A host directory with a secret the container must never read, and where it must never write.

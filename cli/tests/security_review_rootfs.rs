@@ -52,25 +52,7 @@ fn shown(out: &Output) -> String {
 
 /// Docker's default capabilities (CAP_SYS_CHROOT and CAP_SETFCAP among them, no CAP_SYS_ADMIN).
 fn docker_default_caps(b: &mut Bundle) {
-    let caps = json!([
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE"
-    ]);
-    for set in ["bounding", "effective", "permitted"] {
-        b.spec["process"]["capabilities"][set] = caps.clone();
-    }
+    b.docker_caps(&[]);
 }
 
 /// Appends a mount to the spec.

@@ -341,25 +341,7 @@ fn no_pivot_leaves_no_host_procfs_or_sysfs_for_a_nested_user_namespace_to_mount(
     let inner = "echo IN-NAMESPACES; mount -t proc proc /tmp && echo PROC-MOUNTED; \
                  mount -t sysfs sysfs /root && echo SYSFS-MOUNTED; true";
     let mut b = Bundle::new(&["unshare", "-m", "-r", "-p", "-n", "-f", "sh", "-c", inner]);
-    let docker_default = json!([
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE"
-    ]);
-    for set in ["bounding", "effective", "permitted"] {
-        b.spec["process"]["capabilities"][set] = docker_default.clone();
-    }
+    b.docker_caps(&[]);
     let out = run_ok_stdout(&b, &unique_id("sec-nopivot"), &["--no-pivot"]);
     assert!(
         out.contains("IN-NAMESPACES"),

@@ -115,7 +115,35 @@ pub fn default_spec(args: &[&str]) -> Value {
     })
 }
 
+/// Docker's default capabilities (`CAP_SYS_CHROOT` and `CAP_SETFCAP` among them, no
+/// `CAP_SYS_ADMIN`).
+pub const DOCKER_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
 impl Bundle {
+    /// Gives the process Docker's default capabilities plus `extra` (`--cap-add`), as its
+    /// bounding, effective and permitted sets.
+    pub fn docker_caps(&mut self, extra: &[&str]) {
+        let caps: Vec<&str> = DOCKER_CAPS.iter().chain(extra).copied().collect();
+        for set in ["bounding", "effective", "permitted"] {
+            self.spec["process"]["capabilities"][set] = json!(caps);
+        }
+    }
+
     /// A bundle whose process runs `args`, with runc's default spec otherwise.
     pub fn new(args: &[&str]) -> Bundle {
         let dir = tempfile::Builder::new()

@@ -14,6 +14,27 @@ pub fn ocirun(root: &Path) -> Command {
     c
 }
 
+/// Compiles `tests/probe/<name>.c` once per test run as a static binary (it runs in a busybox
+/// rootfs, which lacks such tools) and returns its path.
+pub fn static_probe(name: &'static str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(&'static str, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(n, _)| *n == name) {
+        return p.clone();
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-probe-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/probe/{name}.c"));
+    let status = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run cc (.ci/run installs gcc and libc6-dev)");
+    assert!(status.success(), "cc failed to build the {name} probe");
+    built.push((name, out.clone()));
+    out
+}
+
 /// One test of the binary at a time, for tests that compare the host's footprint.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
