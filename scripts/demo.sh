@@ -26,4 +26,11 @@ spec["process"]["terminal"] = False
 spec["process"]["args"] = args
 json.dump(spec, open(path, "w"), indent=2)
 PY
-exec "$bin" --root /run/ocirun-demo run --bundle "$bundle" "demo-$$"
+status=0
+"$bin" --root /run/ocirun-demo run --bundle "$bundle" "demo-$$" || status=$?
+# The container's cgroup is gone with it; its parent, ocirun's default (/ocirun), goes too when
+# nothing else uses it.
+for dir in /sys/fs/cgroup/ocirun /sys/fs/cgroup/*/ocirun; do
+    [ -d "$dir" ] && rmdir "$dir" 2>/dev/null || true
+done
+exit "$status"
