@@ -11,8 +11,8 @@ use libc::c_ulong;
 
 use crate::copyup;
 use crate::plan::{
-    Action, Base, CgroupV1Op, DetachOp, DeviceOp, Leaf, MaskOp, Mknod, MountOp, NullSteps, Op, PER_MOUNT_FLAGS,
-    Placement, ReadonlyOp, Remount, SymlinkOp, Target,
+    Action, Base, CgroupV1Op, DetachOp, DeviceOp, Leaf, ListedPath, MaskOp, Mknod, MountOp, NullSteps, Op,
+    PER_MOUNT_FLAGS, Placement, ReadonlyOp, Remount, SymlinkOp, Target,
 };
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
@@ -963,20 +963,32 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
     }
 }
 
+/// Resolves a read-only or masked path in its base (the plan's procfs or sysfs, or the root)
+/// and checks that it is not the root itself; `None` when the rootfs does not have it, which
+/// is skipped, as runc. A component that is not a directory fails at `enotdir_step`.
+///
+/// Runs in the child: no allocation, no locks.
+fn resolve_listed(ctx: &mut Ctx, path: &ListedPath, enotdir_step: u32) -> Result<Option<OwnedFd>, StepFailure> {
+    let fd = match resolve(ctx.base(&path.target, path.base_step)?, &path.target, None) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) => return Ok(None),
+        Err(libc::ENOTDIR) => return Err(at(enotdir_step)(libc::ENOTDIR)),
+        Err(e) => return Err(at(path.resolve_step)(e)),
+    };
+    if path.target.base == Base::Root {
+        ctx.check_not_root(fd.as_fd(), path.not_root_step)?;
+    }
+    Ok(Some(fd))
+}
+
 /// Binds a read-only path onto itself (recursively) and remounts the new mount read-only;
 /// a path the rootfs does not have is skipped, as runc.
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_readonly_path(ctx: &mut Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> {
-    let root = ctx.base(&op.target, op.base_step)?;
-    let fd = match resolve(root, &op.target, None) {
-        Ok(fd) => fd,
-        Err(libc::ENOENT) => return Ok(()),
-        Err(e) => return Err(at(op.resolve_step)(e)),
+    let Some(fd) = resolve_listed(ctx, &op.path, op.path.resolve_step)? else {
+        return Ok(());
     };
-    if op.target.base == Base::Root {
-        ctx.check_not_root(fd.as_fd(), op.not_root_step)?;
-    }
     // A detached rbind of exactly the resolved place, made read-only and attached onto it by
     // fd: nothing looks the path up again to find the new mount.
     let bind = sys::clone_mount_fd(fd.as_fd()).map_err(at(op.bind_step))?;
@@ -997,18 +1009,12 @@ fn run_readonly_path(ctx: &mut Ctx, op: &ReadonlyOp) -> Result<(), StepFailure> 
 ///
 /// Runs in the child: no allocation, no locks.
 fn run_mask(ctx: &mut Ctx, op: &MaskOp) -> Result<(), StepFailure> {
-    let fd = match resolve(ctx.base(&op.target, op.base_step)?, &op.target, None) {
-        Ok(fd) => fd,
-        Err(libc::ENOENT) => return Ok(()),
-        // A component is not a directory: runc's bind fails with ENOTDIR here, and so does
-        // the tmpfs mount it then tries; report it at that step, as before.
-        Err(libc::ENOTDIR) => return Err(at(op.tmpfs_step)(libc::ENOTDIR)),
-        Err(e) => return Err(at(op.resolve_step)(e)),
+    // A component that is not a directory: runc's bind fails with ENOTDIR there, and so does
+    // the tmpfs mount it then tries; reported at that step, as before.
+    let Some(fd) = resolve_listed(ctx, &op.path, op.tmpfs_step)? else {
+        return Ok(());
     };
-    if op.target.base == Base::Root {
-        ctx.check_not_root(fd.as_fd(), op.not_root_step)?;
-    }
-    let st = sys::fstat(fd.as_fd()).map_err(at(op.resolve_step))?;
+    let st = sys::fstat(fd.as_fd()).map_err(at(op.path.resolve_step))?;
     let path = ProcFdPath::new(fd.as_fd());
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         let data = op.data.as_deref();

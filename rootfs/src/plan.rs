@@ -439,9 +439,14 @@ impl Op {
     /// mounted ([`Base::Proc`], [`Base::Sys`]).
     pub(crate) fn under_pseudo_base(&self) -> bool {
         match self {
-            Op::ReadonlyPath(ReadonlyOp { target, .. }) | Op::MaskPath(MaskOp { target, .. }) => {
-                target.base != Base::Root
-            }
+            Op::ReadonlyPath(ReadonlyOp {
+                path: ListedPath { target, .. },
+                ..
+            })
+            | Op::MaskPath(MaskOp {
+                path: ListedPath { target, .. },
+                ..
+            }) => target.base != Base::Root,
             _ => false,
         }
     }
@@ -476,10 +481,10 @@ pub(crate) struct DetachOp {
     pub(crate) cover_step: u32,
 }
 
-/// A read-only path (`linux.readonlyPaths`), before the root switch, on the target resolved
-/// inside the rootfs.
+/// A path of `linux.readonlyPaths` or `linux.maskedPaths`, resolved inside the rootfs (in the
+/// procfs or sysfs the plan mounted, for one under /proc or /sys) before the root switch.
 #[derive(Debug, Clone)]
-pub(crate) struct ReadonlyOp {
+pub(crate) struct ListedPath {
     /// The path in the container.
     pub(crate) target: Target,
     /// Step of opening and checking the target's base (/proc or /sys), when it has one.
@@ -488,6 +493,13 @@ pub(crate) struct ReadonlyOp {
     pub(crate) resolve_step: u32,
     /// Step of checking that it did not resolve to the container's root directory itself.
     pub(crate) not_root_step: u32,
+}
+
+/// A read-only path (`linux.readonlyPaths`).
+#[derive(Debug, Clone)]
+pub(crate) struct ReadonlyOp {
+    /// Where it is.
+    pub(crate) path: ListedPath,
     /// Step of the detached rbind of it (open_tree(2) of the resolved fd).
     pub(crate) bind_step: u32,
     /// Step of attaching that bind onto it (move_mount(2) onto the resolved fd).
@@ -496,18 +508,11 @@ pub(crate) struct ReadonlyOp {
     pub(crate) remount: Remount,
 }
 
-/// A masked path (`linux.maskedPaths`), before the root switch, on the target resolved inside
-/// the rootfs.
+/// A masked path (`linux.maskedPaths`).
 #[derive(Debug, Clone)]
 pub(crate) struct MaskOp {
-    /// The path in the container.
-    pub(crate) target: Target,
-    /// Step of opening and checking the target's base (/proc or /sys), when it has one.
-    pub(crate) base_step: u32,
-    /// Step of resolving it inside the rootfs.
-    pub(crate) resolve_step: u32,
-    /// Step of checking that it did not resolve to the container's root directory itself.
-    pub(crate) not_root_step: u32,
+    /// Where it is.
+    pub(crate) path: ListedPath,
     /// Data for the tmpfs (the mount label), if any.
     pub(crate) data: Option<CString>,
     /// Steps of opening and checking the null device (shared by every mask).
@@ -1841,9 +1846,14 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
             p.push(l.name.to_bytes());
             (p, false)
         }
-        Op::ReadonlyPath(ReadonlyOp { target, .. }) | Op::MaskPath(MaskOp { target, .. }) => {
-            (target_components(target), true)
-        }
+        Op::ReadonlyPath(ReadonlyOp {
+            path: ListedPath { target, .. },
+            ..
+        })
+        | Op::MaskPath(MaskOp {
+            path: ListedPath { target, .. },
+            ..
+        }) => (target_components(target), true),
         Op::RemountPath { target, .. } => (target_components(target), false),
         Op::Propagate { .. } => return true,
         Op::ParentPrivate { .. }
@@ -1973,6 +1983,29 @@ impl Bases {
             }
             None => (target_from(field, parts)?, 0),
         })
+    }
+
+    /// `list[i]`, a read-only or masked path (`what`), compiled with its steps; and the path
+    /// as errors show it.
+    fn listed(
+        &self,
+        b: &mut Builder<'_>,
+        list: &str,
+        what: &str,
+        i: usize,
+        p: &str,
+    ) -> Result<(ListedPath, String), RootfsError> {
+        let (parts, shown) = b.listed_path(list, i, p)?;
+        let (target, base_step) = self.target(list, &parts)?;
+        let resolve_step = b.resolve_step(&parts, None, false);
+        let not_root_step = b.not_root_step(what, &shown);
+        let path = ListedPath {
+            target,
+            base_step,
+            resolve_step,
+            not_root_step,
+        };
+        Ok((path, shown))
     }
 }
 
@@ -2129,18 +2162,12 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         }),
     };
     for (i, p) in cfg.readonly_paths.iter().enumerate() {
-        let (parts, shown) = b.listed_path("readonlyPaths", i, p)?;
-        let (target, base_step) = bases.target("readonlyPaths", &parts)?;
-        let resolve_step = b.resolve_step(&parts, None, false);
-        let not_root_step = b.not_root_step("read-only path", &shown);
+        let (path, shown) = bases.listed(&mut b, "readonlyPaths", "read-only path", i, p)?;
         let bind_step = step!(b, "clone the mounts at read-only path {shown} (a detached rbind)");
         let remount = b.remount(&shown, libc::MS_RDONLY, 0);
         let attach_step = step!(b, "attach the read-only bind of {shown} onto it");
         b.ops.push(Op::ReadonlyPath(ReadonlyOp {
-            target,
-            base_step,
-            resolve_step,
-            not_root_step,
+            path,
             bind_step,
             attach_step,
             remount,
@@ -2161,17 +2188,11 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
             Some(cstring("mountLabel", data.as_bytes())?)
         };
         for (i, p) in cfg.masked_paths.iter().enumerate() {
-            let (parts, shown) = b.listed_path("maskedPaths", i, p)?;
-            let (target, base_step) = bases.target("maskedPaths", &parts)?;
-            let resolve_step = b.resolve_step(&parts, None, false);
-            let not_root_step = b.not_root_step("masked path", &shown);
+            let (path, shown) = bases.listed(&mut b, "maskedPaths", "masked path", i, p)?;
             let bind_step = step!(b, "mask {shown} with a bind mount of the null device");
             let tmpfs_step = step!(b, "mask directory {shown} with a read-only tmpfs");
             b.ops.push(Op::MaskPath(MaskOp {
-                target,
-                base_step,
-                resolve_step,
-                not_root_step,
+                path,
                 data: data.clone(),
                 null,
                 bind_step,
@@ -2482,9 +2503,14 @@ mod tests {
             plan.ops
                 .iter()
                 .filter_map(|op| match op {
-                    Op::MaskPath(MaskOp { target, .. }) | Op::ReadonlyPath(ReadonlyOp { target, .. }) => {
-                        Some((target.base, target_components(target).concat()))
-                    }
+                    Op::MaskPath(MaskOp {
+                        path: ListedPath { target, .. },
+                        ..
+                    })
+                    | Op::ReadonlyPath(ReadonlyOp {
+                        path: ListedPath { target, .. },
+                        ..
+                    }) => Some((target.base, target_components(target).concat())),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
