@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The tests that need a host this machine is not: pure cgroup v2, systemd as pid 1 and a CRIU
+# that works (Debian's CRIU 3.17 fails `criu check` on this host's 6.18 kernel). It boots
+# Debian's kernel in qemu with software emulation (-accel tcg: KVM is not usable here), with
+# the host's root shared read-only over 9p under a tmpfs overlay and systemd as pid 1, and runs
+# there the test binaries built here. Only Debian packages are used; nothing is downloaded.
+#
+# Usage: scripts/vm-test.sh            (from the checkout; `.ci/run` calls it)
+# Prints the VM's cgroup.controllers, each test binary's output, and `N passed, N failed`;
+# exits non-zero on a failure, a test that skipped, or a boot problem. Removes what it made.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || need+=(linux-image-amd64)
+[ -x /lib/systemd/systemd ] || need+=(systemd)
+command -v criu >/dev/null 2>&1 || need+=(criu)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+[ -x /bin/busybox ] || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+kernel=$(ls -v /boot/vmlinuz-*-amd64 | tail -n 1)
+kver=${kernel#/boot/vmlinuz-}
+tmp=$(mktemp -d /tmp/ocirun-vm.XXXXXX)
+qemu_pid=
+cleanup() {
+    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
+        kill -9 "$qemu_pid" 2>/dev/null || true
+        wait "$qemu_pid" 2>/dev/null || true
+    fi
+    [ -n "${VM_KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The test binaries, built here; the VM runs them from the shared root, where every path the
+# build recorded (CARGO_BIN_EXE_ocirun, CARGO_MANIFEST_DIR) is the same.
+# Each line: a test binary's target name and the tests of it the VM runs.
+tests=(
+    "ocirun-cgroups:real_kernel:"
+    "ocirun:vm_host:"
+    "ocirun:cgroups:"
+    "ocirun:checkpoint:"
+)
+bins=()
+for t in "${tests[@]}"; do
+    IFS=: read -r pkg name _ <<<"$t"
+    bin=$(cargo test -q -p "$pkg" --test "$name" --no-run --message-format=json 2>/dev/null |
+        jq -r 'select(.reason == "compiler-artifact" and .target.name == "'"$name"'" and .executable != null) | .executable' |
+        tail -n 1)
+    [ -x "$bin" ] || {
+        echo "vm-test: could not build the test binary $pkg/$name" >&2
+        exit 1
+    }
+    bins+=("$bin")
+done
+cargo build -q -p ocirun
+
+# The initramfs: busybox and the modules that reach the shared root (9p over virtio, overlay).
+initrd="$tmp/initrd"
+mkdir -p "$initrd"/{bin,modules,proc,sys,dev}
+cp /bin/busybox "$initrd/bin/busybox"
+cp scripts/vm/init "$initrd/init"
+chmod +x "$initrd/init"
+declare -A seen=()
+add_module() {
+    local m=$1 dep
+    [ -n "${seen[$m]:-}" ] && return
+    seen[$m]=1
+    for dep in $(modinfo -k "$kver" -F depends "$m" | tr ',' ' '); do
+        add_module "$dep"
+    done
+    local file
+    file=$(modinfo -k "$kver" -F filename "$m")
+    case "$file" in
+    (builtin* | "") return ;;
+    esac
+    local out="$initrd/modules/$(basename "${file%.xz}")"
+    case "$file" in
+    (*.xz) xz -dc "$file" >"$out" ;;
+    (*) cp "$file" "$out" ;;
+    esac
+    basename "$out" >>"$initrd/modules.order"
+}
+for m in virtio_pci 9pnet_virtio 9p overlay; do
+    add_module "$m"
+done
+(cd "$initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/initrd.gz"
+
+# What the VM reads and writes: its systemd units and the runner, the results.
+out="$tmp/out"
+mkdir -p "$out/units"
+cp scripts/vm/ocirun-vmtest.target scripts/vm/ocirun-vmtest.service "$out/units/"
+{
+    echo '#!/bin/sh'
+    echo '# Runs in the VM, as the unit ocirun-vmtest.service, under systemd.'
+    echo 'exec >/vm-out/log 2>&1'
+    echo 'export OCIRUN_VM_TEST=1 HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin'
+    echo 'echo "vm: kernel $(uname -r), pid 1 $(cat /proc/1/comm), cgroup.controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"'
+    echo 'echo "vm: criu check: $(criu check 2>&1 | tail -n 1)"'
+    echo "cd $repo"
+    echo 'status=0'
+    for bin in "${bins[@]}"; do
+        echo "echo \"vm: running $bin\""
+        echo "$bin --test-threads=2 || status=1"
+    done
+    echo 'echo "vm: status $status"'
+    echo 'sync'
+} >"$out/runner.sh"
+chmod +x "$out/runner.sh"
+
+echo "vm-test: booting $kernel (tcg, systemd as pid 1)"
+start=$SECONDS
+qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 -nographic -no-reboot \
+    -kernel "$kernel" -initrd "$tmp/initrd.gz" \
+    -append "console=ttyS0 rdinit=/init panic=-1 quiet systemd.unified_cgroup_hierarchy=1" \
+    -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
+    -virtfs "local,path=$out,mount_tag=vmout,security_model=passthrough,multidevs=remap" \
+    >"$tmp/console" 2>&1 </dev/null &
+qemu_pid=$!
+deadline=$((SECONDS + 1200))
+while kill -0 "$qemu_pid" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "vm-test: the VM did not finish within 20 minutes; console:" >&2
+        tail -n 40 "$tmp/console" >&2
+        exit 1
+    fi
+    sleep 2
+done
+wait "$qemu_pid" || true
+qemu_pid=
+if [ ! -s "$out/log" ]; then
+    echo "vm-test: the VM ran no test; console:" >&2
+    tail -n 60 "$tmp/console" >&2
+    exit 1
+fi
+cat "$out/log"
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$out/log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$out/log" | awk '{s += $1} END {print s + 0}')
+skipped=$(grep -c '^skipped' "$out/log" || true)
+echo "vm-test: $((SECONDS - start)) s in the VM"
+echo "$passed passed, $failed failed"
+if ! grep -q '^vm: status 0$' "$out/log" || [ "$failed" -ne 0 ] || [ "$skipped" -ne 0 ]; then
+    exit 1
+fi
