@@ -785,3 +785,16 @@ fn v2_oom_notifier_counts_new_oom_events() {
     assert_eq!(n.wait(std::time::Duration::from_millis(1)).expect("wait"), 2);
     assert_eq!(n.wait(std::time::Duration::from_millis(1)).expect("wait"), 0);
 }
+
+#[test]
+fn a_pure_v2_hierarchy_is_the_cgroup_mount_itself_and_hybrid_ones_are_directories() {
+    // Whatever the v2 mount point is called (/sys/fs/cgroup on a real host, a temp dir here),
+    // a container's cgroup mount shows the v2 files at its top, as runc and crun mount it.
+    let v2 = fake_v2(&[]);
+    let names: Vec<String> = v2.cg.mounts().into_iter().map(|m| m.name).collect();
+    assert_eq!(names, [""]);
+    let hybrid = fake_hybrid(&[("memory", &["memory.limit_in_bytes"])]);
+    let mut names: Vec<String> = hybrid.cg.mounts().into_iter().map(|m| m.name).collect();
+    names.sort();
+    assert_eq!(names, ["memory", "unified"]);
+}

@@ -160,11 +160,18 @@ impl Cgroup {
     }
 
     /// With the systemd driver, asks systemd for the transient scope with `pid` in it
-    /// (`Delegate=yes`), and waits until it runs; nothing to do with the cgroupfs driver.
-    /// [`Cgroup::create`] then writes the resources, as runc's driver does.
-    pub fn start_systemd_scope(&self, pid: i32, description: &str) -> Result<()> {
+    /// (`Delegate=yes`, `resources` as unit properties), and waits until it runs; nothing to
+    /// do with the cgroupfs driver. [`Cgroup::create`] then writes the resources, as runc's
+    /// driver does.
+    pub fn start_systemd_scope(&self, pid: i32, description: &str, resources: Option<&LinuxResources>) -> Result<()> {
         match &self.unit {
-            Some((unit, slice)) => systemd::start_scope(unit, slice, pid as u32, description),
+            Some((unit, slice)) => {
+                let limits = match resources {
+                    Some(r) => systemd::properties(r, self.layout == Layout::V2)?,
+                    None => Vec::new(),
+                };
+                systemd::start_scope(unit, slice, pid as u32, description, limits)
+            }
             None => Ok(()),
         }
     }
@@ -230,10 +237,13 @@ impl Cgroup {
 
     /// Each hierarchy of this cgroup, as a cgroup mount in the container shows it.
     pub fn mounts(&self) -> Vec<HierarchyDir> {
+        // On a pure v2 host the one hierarchy is the cgroup mount itself, as runc and crun
+        // mount it: /sys/fs/cgroup/memory.max, never /sys/fs/cgroup/cgroup/memory.max.
+        let pure_v2 = self.layout == Layout::V2;
         self.dirs
             .iter()
             .map(|d| HierarchyDir {
-                name: d.h.dir_name(),
+                name: if pure_v2 { String::new() } else { d.h.dir_name() },
                 mount_data: d.h.mount_data(),
                 unified: d.h.v2,
                 root: d.h.mountpoint.clone(),
@@ -364,6 +374,9 @@ impl Cgroup {
     /// Updates the resources of a running container: like [`Cgroup::apply`], and honours
     /// memory.checkBeforeUpdate.
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        if let Some((unit, _)) = &self.unit {
+            systemd::set_properties(unit, &systemd::properties(resources, self.layout == Layout::V2)?)?;
+        }
         resources::apply(self, resources, true)
     }
 
