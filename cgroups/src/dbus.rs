@@ -13,6 +13,8 @@ pub(crate) enum Value {
     Str(String),
     ObjectPath(String),
     U32Array(Vec<u32>),
+    U64(u64),
+    Bytes(Vec<u8>),
 }
 
 impl Value {
@@ -22,6 +24,8 @@ impl Value {
             Value::Str(_) => "s",
             Value::ObjectPath(_) => "o",
             Value::U32Array(_) => "au",
+            Value::U64(_) => "t",
+            Value::Bytes(_) => "ay",
         }
     }
 }
@@ -81,6 +85,11 @@ impl Writer {
             Value::Bool(b) => self.u32(u32::from(*b)),
             Value::Str(s) | Value::ObjectPath(s) => self.str(s),
             Value::U32Array(a) => self.array(4, |w| a.iter().for_each(|n| w.u32(*n))),
+            Value::U64(n) => {
+                self.align(8);
+                self.buf.extend_from_slice(&n.to_le_bytes());
+            }
+            Value::Bytes(b) => self.array(1, |w| w.buf.extend_from_slice(b)),
         }
     }
 

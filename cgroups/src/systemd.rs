@@ -1,8 +1,12 @@
 //! The systemd cgroup driver's calls: a transient scope unit per container, started with
 //! the init in it (`Delegate=yes`, so the runtime writes the resources itself, as runc does)
-//! and stopped on delete, each waited for through systemd's JobRemoved signal.
+//! and stopped on delete, each waited for through systemd's JobRemoved signal. The limits are
+//! unit properties too (MemoryMax, TasksMax, CPUQuotaPerSecUSec, ...), as runc sets them:
+//! systemd owns the scope's own cgroup files and rewrites them from the unit on every reload.
 
 use std::time::Duration;
+
+use oci_spec::runtime::LinuxResources;
 
 use crate::dbus::{Connection, Kind, Reader, Value, Writer, system_bus_path};
 use crate::error::{CgroupError, Result};
@@ -80,25 +84,27 @@ fn wait_job(c: &mut Connection, op: &'static str, unit: &str, job: &str) -> Resu
 }
 
 /// Starts `unit` (a scope) in `slice` with `pid` in it, delegated to the runtime.
-pub(crate) fn start_scope(unit: &str, slice: &str, pid: u32, description: &str) -> Result<()> {
+/// `limits` are the unit properties of the container's resources ([`properties`]).
+pub(crate) fn start_scope(
+    unit: &str,
+    slice: &str,
+    pid: u32,
+    description: &str,
+    limits: Vec<(&'static str, Value)>,
+) -> Result<()> {
     let mut c = connect("start", unit)?;
-    let props = [
+    let mut props = vec![
         ("Description", Value::Str(description.into())),
         ("Slice", Value::Str(slice.into())),
         ("Delegate", Value::Bool(true)),
         ("DefaultDependencies", Value::Bool(false)),
         ("PIDs", Value::U32Array(vec![pid])),
     ];
+    props.extend(limits);
     let mut body = Writer::default();
     body.str(unit);
     body.str("replace");
-    body.array(8, |w| {
-        for (name, v) in &props {
-            w.struct_start();
-            w.str(name);
-            w.variant(v);
-        }
-    });
+    write_properties(&mut body, &props);
     body.array(8, |_| {});
     let m = c
         .call(
@@ -115,6 +121,132 @@ pub(crate) fn start_scope(unit: &str, slice: &str, pid: u32, description: &str) 
         .str()
         .ok_or_else(|| failed("start", unit, "no job in the reply"))?;
     wait_job(&mut c, "start", unit, &job)
+}
+
+/// Sets the unit properties `props` of the running `unit` (runtime only, as runc's update).
+pub(crate) fn set_properties(unit: &str, props: &[(&'static str, Value)]) -> Result<()> {
+    if props.is_empty() {
+        return Ok(());
+    }
+    let mut c = connect("update", unit)?;
+    let mut body = Writer::default();
+    body.str(unit);
+    body.u32(1);
+    write_properties(&mut body, props);
+    let m = c
+        .call(SYSTEMD, MANAGER_PATH, MANAGER, "SetUnitProperties", "sba(sv)", body)
+        .map_err(|e| failed("update", unit, e.to_string()))?;
+    check("update", unit, &m)
+}
+
+/// An `a(sv)` of unit properties.
+fn write_properties(body: &mut Writer, props: &[(&'static str, Value)]) {
+    body.array(8, |w| {
+        for (name, v) in props {
+            w.struct_start();
+            w.str(name);
+            w.variant(v);
+        }
+    });
+}
+
+/// The unit properties runc sets for `res` (its genV1/genV2ResourcesProperties): what systemd
+/// writes into the scope's cgroup whenever it reloads. Values the cgroup files would refuse
+/// are refused here too, naming the field.
+pub(crate) fn properties(res: &LinuxResources, v2: bool) -> Result<Vec<(&'static str, Value)>> {
+    /// -1 is unlimited (systemd's infinity), a positive value itself, 0 "not set".
+    fn limit(field: &'static str, v: i64) -> Result<Option<u64>> {
+        match v {
+            0 => Ok(None),
+            -1 => Ok(Some(u64::MAX)),
+            v if v > 0 => Ok(Some(v as u64)),
+            v => Err(CgroupError::InvalidValue {
+                field,
+                value: v.to_string(),
+                reason: "must be positive or -1 (unlimited)",
+            }),
+        }
+    }
+    let mut props = Vec::new();
+    if let Some(m) = res.memory() {
+        let mem = limit("linux.resources.memory.limit", m.limit().unwrap_or(0))?;
+        if let Some(v) = mem {
+            props.push((if v2 { "MemoryMax" } else { "MemoryLimit" }, Value::U64(v)));
+        }
+        if v2 {
+            if let Some(v) = limit("linux.resources.memory.reservation", m.reservation().unwrap_or(0))? {
+                props.push(("MemoryLow", Value::U64(v)));
+            }
+            let swap = m.swap().unwrap_or(0);
+            if swap != 0 {
+                // Swap alone in v2 (0 when the spec's swap equals its limit: no swap).
+                let v = crate::resources::swap_to_v2(swap, m.limit().unwrap_or(0))?;
+                let v = limit("linux.resources.memory.swap", v)?.unwrap_or(0);
+                props.push(("MemorySwapMax", Value::U64(v)));
+            }
+        }
+    }
+    if let Some(p) = res.pids() {
+        if let Some(v) = limit("linux.resources.pids.limit", p.limit())? {
+            props.push(("TasksMax", Value::U64(v)));
+        }
+    }
+    if let Some(c) = res.cpu() {
+        if let Some(shares) = c.shares().filter(|s| *s != 0) {
+            let v = if v2 { crate::resources::shares_to_weight(shares) } else { shares };
+            props.push((if v2 { "CPUWeight" } else { "CPUShares" }, Value::U64(v)));
+        }
+        let quota = c.quota().unwrap_or(0);
+        let period = c.period().unwrap_or(0);
+        if period != 0 {
+            props.push(("CPUQuotaPeriodUSec", Value::U64(period)));
+        }
+        if quota != 0 || period != 0 {
+            let mut per_sec = u64::MAX;
+            if quota > 0 {
+                let period = if period == 0 { 100_000 } else { period };
+                per_sec = (quota as u64).saturating_mul(1_000_000) / period;
+                // systemd keeps the quota in steps of 1% of a CPU (10 ms a second): round up.
+                per_sec = per_sec.div_ceil(10_000) * 10_000;
+            }
+            props.push(("CPUQuotaPerSecUSec", Value::U64(per_sec)));
+        }
+        if v2 {
+            if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+                props.push(("AllowedCPUs", Value::Bytes(list_mask("linux.resources.cpu.cpus", cpus)?)));
+            }
+            if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+                props.push(("AllowedMemoryNodes", Value::Bytes(list_mask("linux.resources.cpu.mems", mems)?)));
+            }
+        }
+    }
+    Ok(props)
+}
+
+/// A cpuset list ("0-3,6") as systemd's bitmask: bit `n % 8` of byte `n / 8` for each `n`.
+fn list_mask(field: &'static str, list: &str) -> Result<Vec<u8>> {
+    let bad = |reason| CgroupError::InvalidValue {
+        field,
+        value: list.to_string(),
+        reason,
+    };
+    let mut mask = Vec::new();
+    for part in list.split(',').map(str::trim) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let (Ok(lo), Ok(hi)) = (lo.trim().parse::<usize>(), hi.trim().parse::<usize>()) else {
+            return Err(bad("not a list of numbers and ranges"));
+        };
+        if lo > hi || hi >= 8192 {
+            return Err(bad("a range runs backwards or past 8191"));
+        }
+        for n in lo..=hi {
+            if mask.len() <= n / 8 {
+                mask.resize(n / 8 + 1, 0);
+            }
+            mask[n / 8] |= 1 << (n % 8);
+        }
+    }
+    Ok(mask)
 }
 
 /// Stops `unit`; a unit systemd no longer knows counts as stopped.
@@ -134,4 +266,60 @@ pub(crate) fn stop_unit(unit: &str) -> Result<()> {
         .str()
         .ok_or_else(|| failed("stop", unit, "no job in the reply"))?;
     wait_job(&mut c, "stop", unit, &job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).expect("resources")
+    }
+
+    fn names_and_values(p: &[(&'static str, Value)]) -> Vec<(&'static str, String)> {
+        p.iter()
+            .map(|(n, v)| {
+                let v = match v {
+                    Value::U64(n) => n.to_string(),
+                    Value::Bytes(b) => format!("{b:?}"),
+                    _ => "?".into(),
+                };
+                (*n, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resources_become_the_unit_properties_runc_sets() {
+        let r = res(r#"{"memory":{"limit":67108864,"reservation":1048576,"swap":134217728},
+            "pids":{"limit":-1},
+            "cpu":{"shares":1024,"quota":25000,"period":100000,"cpus":"0-2,9","mems":"0"}}"#);
+        assert_eq!(
+            names_and_values(&properties(&r, true).unwrap()),
+            [
+                ("MemoryMax", "67108864".into()),
+                ("MemoryLow", "1048576".into()),
+                ("MemorySwapMax", "67108864".into()),
+                ("TasksMax", u64::MAX.to_string()),
+                ("CPUWeight", "39".into()),
+                ("CPUQuotaPeriodUSec", "100000".into()),
+                ("CPUQuotaPerSecUSec", "250000".into()),
+                ("AllowedCPUs", "[7, 2]".into()),
+                ("AllowedMemoryNodes", "[1]".into()),
+            ]
+        );
+        // A quota of 1.5% of a CPU is rounded up to systemd's 1% steps; v1 names.
+        let r = res(r#"{"memory":{"limit":-1},"cpu":{"shares":512,"quota":1500}}"#);
+        assert_eq!(
+            names_and_values(&properties(&r, false).unwrap()),
+            [
+                ("MemoryLimit", u64::MAX.to_string()),
+                ("CPUShares", "512".into()),
+                ("CPUQuotaPerSecUSec", "20000".into()),
+            ]
+        );
+        assert!(properties(&res(r#"{"memory":{"limit":-5}}"#), true).is_err());
+        assert!(properties(&res(r#"{"cpu":{"cpus":"3-1"}}"#), true).is_err());
+        assert!(properties(&res(r#"{}"#), true).unwrap().is_empty());
+    }
 }

@@ -867,12 +867,11 @@ fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
 /// With the systemd driver: the scope unit with the init in it, then the spec's resources
 /// written into its cgroup and the init put in every hierarchy, as runc's driver does.
 fn finish_systemd_cgroup(cgroup: &Cgroup, linux: &oci_spec::runtime::Linux, id: &str, pid: i32) -> Result<()> {
+    let resources = resources_with_default_devices(linux);
     cgroup
-        .start_systemd_scope(pid, &format!("ocirun container {id}"))
+        .start_systemd_scope(pid, &format!("ocirun container {id}"), Some(&resources))
         .map_err(Error::Cgroup)?;
-    cgroup
-        .create(Some(&resources_with_default_devices(linux)))
-        .map_err(Error::Cgroup)?;
+    cgroup.create(Some(&resources)).map_err(Error::Cgroup)?;
     cgroup.add_process(pid).map_err(Error::Cgroup)
 }
 
