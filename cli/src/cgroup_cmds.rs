@@ -114,7 +114,7 @@ pub const UPDATE: CommandSpec = CommandSpec {
             "kernel-memory",
             None,
             "bytes",
-            "Kernel memory limit (refused by kernels that ignore it).",
+            "Kernel memory limit (deprecated: ignored with a warning, as runc).",
         ),
         Flag::value(
             "kernel-memory-tcp",

@@ -37,7 +37,7 @@ impl Logger {
         }
     }
 
-    /// Logs a warning (a failed poststart or poststop hook), to stderr as well.
+    /// Logs a warning (a failed poststart or poststop hook, an ignored spec field), to stderr as well.
     pub fn warn(&self, msg: &str) {
         self.write("warning", msg, true);
     }

@@ -236,6 +236,7 @@ impl ContainerBuilder {
             None => spec::load_bundle(&bundle)?,
         };
         spec::validate(&spec)?;
+        spec::warn_ignored_resources(spec.linux().as_ref().and_then(|l| l.resources().as_ref()));
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
         Ok((bundle, spec, rootfs))
     }

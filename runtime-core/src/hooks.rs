@@ -118,7 +118,8 @@ type WarningHandler = Box<dyn Fn(&str) + Send + Sync>;
 
 static WARNINGS: OnceLock<WarningHandler> = OnceLock::new();
 
-/// Sets where warnings go (failed poststart and poststop hooks); the default is stderr.
+/// Sets where warnings go (failed poststart and poststop hooks, ignored spec fields); the default
+/// is stderr.
 /// Only the first call takes effect.
 pub fn set_warning_handler(handler: impl Fn(&str) + Send + Sync + 'static) {
     let _ = WARNINGS.set(Box::new(handler));

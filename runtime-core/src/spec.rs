@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use namespaces::NamespaceKind;
 use oci_spec::OciSpecError;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxResources, Spec};
 
 use crate::{Error, Result};
 
@@ -181,6 +181,19 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Warns of the fields of `resources` that are deprecated and ignored, as runc does:
+/// `memory.kernel` (kernels since 5.16 have no kernel memory limit).
+pub(crate) fn warn_ignored_resources(resources: Option<&LinuxResources>) {
+    if resources
+        .and_then(|r| r.memory().as_ref())
+        .is_some_and(|m| m.kernel().is_some())
+    {
+        crate::hooks::warn(
+            "linux.resources.memory.kernel is ignored: kernel memory limits are deprecated and kernels since 5.16 have none",
+        );
+    }
 }
 
 #[cfg(test)]
