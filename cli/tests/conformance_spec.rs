@@ -47,3 +47,54 @@ fn memory_kernel_warns_and_the_container_runs() {
         "{logged}"
     );
 }
+
+/// A host process in a namespace of its own (`unshare`), killed when dropped.
+struct NsHolder(std::process::Child);
+
+impl NsHolder {
+    /// A holder of a new namespace of `kind` (its /proc/<pid>/ns name: "uts", "net", ...).
+    fn new(kind: &str) -> NsHolder {
+        let flag = if kind == "mnt" { "--mount".to_string() } else { format!("--{kind}") };
+        let child = std::process::Command::new("unshare")
+            .args([flag.as_str(), "sleep", "1000"])
+            .spawn()
+            .expect("run unshare");
+        let holder = NsHolder(child);
+        // unshare execs sleep once the namespace is made.
+        let ours = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        while std::fs::read_link(holder.ns_path(kind)).ok().as_ref() == Some(&ours) {
+            std::thread::yield_now();
+        }
+        holder
+    }
+
+    fn ns_path(&self, ns: &str) -> String {
+        format!("/proc/{}/ns/{ns}", self.0.id())
+    }
+}
+
+impl Drop for NsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn hostname_is_set_in_a_uts_namespace_joined_by_path() {
+    require_prerequisites();
+    let holder = NsHolder::new("uts");
+    let mut b = Bundle::new(&["hostname"]);
+    b.spec["hostname"] = json!("joined-uts");
+    b.spec["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "mount"},
+        {"type": "uts", "path": holder.ns_path("uts")}]);
+    let (code, out, err) = run(&b, "utsjoin", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "joined-uts");
+    // The name was set in the namespace joined, not in a new one.
+    let seen = std::process::Command::new("nsenter")
+        .args(["-t", &holder.0.id().to_string(), "-u", "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "joined-uts");
+}

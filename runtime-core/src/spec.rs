@@ -133,19 +133,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "a new user namespace needs uid and gid mappings",
         ));
     }
-    let new_uts = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::Uts && ns.path().is_none());
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return Err(Error::spec("hostname", "setting a hostname needs a new uts namespace"));
+    // As runc: a uts namespace of the container's own, new or joined by path (the name is
+    // set once it is joined), never the runtime's.
+    let own_uts = seen.contains(&NamespaceKind::Uts);
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts {
+        return Err(Error::spec("hostname", "setting a hostname needs a uts namespace"));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return Err(Error::spec(
-            "domainname",
-            "setting a domain name needs a new uts namespace",
-        ));
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts {
+        return Err(Error::spec("domainname", "setting a domain name needs a uts namespace"));
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
         && !linux
