@@ -166,7 +166,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let process = match &a.process {
         Some(path) => {
             let text = std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
-            serde_json::from_slice::<Process>(&text).with_context(|| format!("parse --process {}", path.display()))?
+            runtime_core::spec::process_from_slice(&text)
+                .with_context(|| format!("parse --process {}", path.display()))?
         }
         None => process_from_flags(&c, a)?,
     };

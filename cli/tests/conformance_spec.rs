@@ -54,7 +54,11 @@ struct NsHolder(std::process::Child);
 impl NsHolder {
     /// A holder of a new namespace of `kind` (its /proc/<pid>/ns name: "uts", "net", ...).
     fn new(kind: &str) -> NsHolder {
-        let flag = if kind == "mnt" { "--mount".to_string() } else { format!("--{kind}") };
+        let flag = if kind == "mnt" {
+            "--mount".to_string()
+        } else {
+            format!("--{kind}")
+        };
         let child = std::process::Command::new("unshare")
             .args([flag.as_str(), "sleep", "1000"])
             .spawn()
@@ -97,4 +101,21 @@ fn hostname_is_set_in_a_uts_namespace_joined_by_path() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "joined-uts");
+}
+
+#[test]
+fn scheduler_flags_take_the_runtime_specs_names() {
+    require_prerequisites();
+    // Field 19 of stat is the nice value: a child of the init, under reset-on-fork, starts at
+    // 0; the init keeps -5 (busybox's sh execs its last command in its own process).
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cut -d' ' -f19 /proc/self/stat; cut -d' ' -f19 /proc/1/stat",
+    ]);
+    b.spec["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": -5,
+        "flags": ["SCHED_FLAG_RESET_ON_FORK"]});
+    let (code, out, err) = run(&b, "schedflags", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "0\n-5\n");
 }
