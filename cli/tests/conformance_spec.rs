@@ -119,3 +119,21 @@ fn scheduler_flags_take_the_runtime_specs_names() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "0\n-5\n");
 }
+
+#[test]
+fn ambient_capability_that_cannot_be_raised_warns() {
+    require_prerequisites();
+    // As `runc spec` 1.1 writes it: CAP_KILL ambient but not inheritable, which the kernel
+    // refuses to raise. CAP_NET_BIND_SERVICE is both, and is raised.
+    let mut b = Bundle::new(&["grep", "-E", "^Cap(Inh|Amb)", "/proc/self/status"]);
+    b.spec["process"]["capabilities"]["ambient"] = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    b.spec["process"]["capabilities"]["inheritable"] = json!(["CAP_NET_BIND_SERVICE"]);
+    let (code, out, err) = run(&b, "ambient", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    // CAP_NET_BIND_SERVICE is 10.
+    assert_eq!(out, "CapInh:\t0000000000000400\nCapAmb:\t0000000000000400\n");
+    assert!(
+        err.contains("warning") && err.contains("raise ambient capability CAP_KILL"),
+        "{err}"
+    );
+}

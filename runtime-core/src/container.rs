@@ -604,6 +604,10 @@ pub(crate) fn wait_ready(
                     send_msg(sock, Tag::HooksDone)?;
                     continue;
                 }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Warning => {
+                    hooks::warn(&init_warning(plan, m));
+                    continue;
+                }
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Ready => return Ok(fds),
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Error => return Err(init_error(plan, m)),
                 _ => return Err(Error::InitDied("it closed the sync socket".into())),
@@ -618,6 +622,18 @@ pub(crate) fn wait_ready(
             }));
         }
     }
+}
+
+/// The text of a [`Tag::Warning`] from the init: the step it could not do, and why.
+fn init_warning(plan: &InitPlan, m: Msg) -> String {
+    let what = match Step::from_u32(m.step) {
+        Some(step) => plan.describe(step, m.index),
+        None => format!("unknown step {}", m.step),
+    };
+    format!(
+        "container init: {what}: {}; the container process runs without it",
+        std::io::Error::from_raw_os_error(m.errno)
+    )
 }
 
 pub(crate) fn init_error(plan: &InitPlan, m: Msg) -> Error {

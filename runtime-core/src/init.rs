@@ -1078,8 +1078,20 @@ impl InitPlan {
                 Step::Capabilities
             );
             for cap in 0..=self.last_cap {
-                if caps.ambient & (1 << cap) != 0 {
-                    step!(sys::ambient_raise(cap), Step::Ambient, cap);
+                if caps.ambient & (1 << cap) == 0 {
+                    continue;
+                }
+                match sys::ambient_raise(cap) {
+                    Ok(()) => {}
+                    // The runtime spec: a capability that cannot be granted is logged as a
+                    // warning, and the runtime carries on (runc spec 1.1 writes ambient
+                    // capabilities that are not inheritable).
+                    Err(errno @ (libc::EPERM | libc::EINVAL)) => step!(
+                        sys::send(sync, &Msg::new(Tag::Warning, Step::Ambient as u32, cap, errno).encode()),
+                        Step::Ambient,
+                        cap
+                    ),
+                    Err(errno) => return fail(Step::Ambient, cap, errno),
                 }
             }
         }
