@@ -117,7 +117,7 @@ pub struct ExecArgs {
     /// Write the process's pid to this file.
     pid_file: Option<PathBuf>,
     /// Pass this many fds after stdio (3, 4, ...) to the process.
-    preserve_fds: u32,
+    pub(crate) preserve_fds: u32,
     /// Run in this sub-cgroup of the container's cgroup (runc's `--cgroup path`).
     cgroup: Option<String>,
     /// Run even if the container is paused.

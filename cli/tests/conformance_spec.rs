@@ -137,3 +137,55 @@ fn ambient_capability_that_cannot_be_raised_warns() {
         "{err}"
     );
 }
+
+/// Runs `ocirun <args>` from bash with the payload files open as fds 3 and 5 and fd 4 closed;
+/// returns (exit code, stdout, stderr).
+fn with_fd_4_closed(root: &std::path::Path, b: &Bundle, args: &str) -> (Option<i32>, String, String) {
+    for (fd, text) in [(3, "three"), (5, "five")] {
+        std::fs::write(b.path().join(format!("payload{fd}")), text).unwrap();
+    }
+    let script = format!(
+        "exec 3<{dir}/payload3 5<{dir}/payload5 4<&-; exec {bin} --root {root} --log {dir}/log {args}",
+        dir = b.path().display(),
+        bin = env!("CARGO_BIN_EXE_ocirun"),
+        root = root.display(),
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The container process's report on fds 3, 4 and 5: what 3 and 5 read, whether 4 is open.
+const REPORT_FDS: &str = "cat <&3; cat <&5; [ -e /proc/$$/fd/4 ] && echo ' open 4' || echo ' closed 4'";
+
+#[test]
+fn preserve_fds_passes_the_open_ones() {
+    require_prerequisites();
+    let b = Bundle::new(&["sh", "-c", REPORT_FDS]);
+    b.write();
+    let id = unique_id("preservefds");
+    let _g = Guard(b.state_root(), id.clone());
+    let run = format!("run --preserve-fds 3 -b {} {id}", b.path().display());
+    let (code, out, err) = with_fd_4_closed(&b.state_root(), &b, &run);
+    assert_eq!(code, Some(0), "{err}");
+    // fd 4 stays closed: not the runtime's log file, nor anything else it opened.
+    assert_eq!(out, "threefive closed 4\n");
+
+    // exec passes the open ones too.
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.write();
+    let id = unique_id("preservefdsexec");
+    let _g = Guard(b.state_root(), id.clone());
+    common::run_detached(ocirun(&b.state_root()).args(["run", "-d", "-b"]).arg(b.path()).arg(&id));
+    let exec = format!("exec --preserve-fds 3 {id} sh -c \"{REPORT_FDS}\"");
+    let (code, out, err) = with_fd_4_closed(&b.state_root(), &b, &exec);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "threefive closed 4\n");
+}

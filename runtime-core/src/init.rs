@@ -231,6 +231,8 @@ pub(crate) struct InitPlan {
     /// Ready. `None`: the init execs right after Ready (run, exec).
     fifo_fd: Option<OwnedFd>,
     stdio: [Option<OwnedFd>; 3],
+    /// The placeholders of the passed fds that were not open: closed first thing in the init.
+    closed_fds: Vec<OwnedFd>,
     sync: Option<OwnedFd>,
     keep_fds: Vec<libc::c_uint>,
     /// Each v1 hierarchy's `tasks` file, for errors: the parent's Go brings them open, in
@@ -292,6 +294,8 @@ pub(crate) struct PlanOptions<'a> {
     pub fifo: Option<OwnedFd>,
     pub cgroup_mounts: Vec<rootfs::CgroupMount>,
     pub stdio: [Option<OwnedFd>; 3],
+    /// The placeholders of the passed fds that are not open, which the init closes.
+    pub closed_fds: Vec<OwnedFd>,
     pub sync: OwnedFd,
     /// An exec'd process: it joins every namespace and sets up no filesystem.
     pub exec: bool,
@@ -638,6 +642,7 @@ impl InitPlan {
             preserve_fds: opts.preserve_fds,
             fifo_fd,
             stdio,
+            closed_fds: opts.closed_fds,
             sync: Some(sync),
             keep_fds,
             cgroup_names: opts.cgroup_tasks,
@@ -667,6 +672,7 @@ impl InitPlan {
         self.sync = None;
         self.stdio = [None, None, None];
         self.fifo_fd = None;
+        self.closed_fds.clear();
     }
 
     /// Sets the CPUs the child runs on until it is in its cgroup (which resets them):
@@ -793,6 +799,10 @@ impl InitPlan {
         // the clone: close them now rather than hold them until exec.
         if sys::close_all_but(3 + self.preserve_fds, &self.keep_fds).is_err() {
             return 1;
+        }
+        // The passed fds that were not open are not open in the container either.
+        for fd in &self.closed_fds {
+            sys::close(fd.as_raw_fd());
         }
         let fail = |step: Step, index: u32, errno: i32| -> i32 {
             let _ = sys::send(sync, &Msg::new(Tag::Error, step as u32, index, errno).encode());
@@ -1132,7 +1142,9 @@ impl InitPlan {
         let keep = 3 + self.preserve_fds;
         step!(sys::cloexec_from(keep), Step::Fds);
         for fd in 3..keep {
-            step!(sys::clear_cloexec(fd as libc::c_int), Step::Fds, fd);
+            if !self.closed_fds.iter().any(|c| c.as_raw_fd() as libc::c_uint == fd) {
+                step!(sys::clear_cloexec(fd as libc::c_int), Step::Fds, fd);
+            }
         }
         step!(sys::prctl(libc::PR_SET_PDEATHSIG, 0), Step::Prctl);
         // As late as possible, so the profile governs the fewest of the runtime's own syscalls.

@@ -235,6 +235,21 @@ pub fn close(fd: libc::c_int) {
     unsafe { libc::close(fd) };
 }
 
+/// Whether `fd` is an open file descriptor of this process.
+pub fn is_open(fd: libc::c_int) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags of fd, if it is open.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// A close-on-exec duplicate of `fd` at the lowest free number at or above `min`.
+pub fn dup_from(fd: std::os::fd::BorrowedFd<'_>, min: libc::c_int) -> Result<std::os::fd::OwnedFd, i32> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: F_DUPFD_CLOEXEC duplicates an fd the caller holds into a new one.
+    let new = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) }.into())?;
+    // SAFETY: new is a fresh fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new as libc::c_int) })
+}
+
 /// A pipe, both ends close-on-exec: `(read, write)`.
 pub fn pipe() -> Result<(libc::c_int, libc::c_int), i32> {
     let mut fds = [-1; 2];
