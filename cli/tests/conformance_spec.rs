@@ -189,3 +189,45 @@ fn preserve_fds_passes_the_open_ones() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "threefive closed 4\n");
 }
+
+#[test]
+fn fifo_devices_get_a_node_and_no_cgroup_rule() {
+    require_prerequisites();
+    // The node's type, mode and owner, and a message through it.
+    let check = "ls -ln /dev/fifo0 | cut -c1-10; stat -c '%u:%g' /dev/fifo0; \
+                 (echo through > /dev/fifo0 &); cat /dev/fifo0";
+    let fifo = json!([{"path": "/dev/fifo0", "type": "p", "major": 8, "minor": 666,
+                       "fileMode": 0o646, "uid": 1, "gid": 2}]);
+    let mut b = Bundle::new(&["sh", "-c", check]);
+    b.spec["linux"]["devices"] = fifo.clone();
+    let (code, out, err) = run(&b, "fifo", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "prw-r--rw-\n1:2\nthrough\n");
+
+    // In a new user namespace too, where device nodes are bound from the host: a fifo is made.
+    let mut b = Bundle::new(&["sh", "-c", check]);
+    b.spec["linux"]["devices"] = fifo;
+    b.spec["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}]);
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(chowned.success());
+    let (code, out, err) = run(&b, "fifous", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "prw-r--rw-\n1:2\nthrough\n");
+
+    // A device cgroup rule of type p is no rule the kernel knows: refused, naming the field,
+    // as runc refuses it.
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["resources"]["devices"] = json!([{"allow": true, "type": "p", "access": "rwm"}]);
+    let (code, _, err) = run(&b, "fifocg", &[]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("linux.resources.devices"), "{err}");
+}
