@@ -1070,6 +1070,31 @@ impl InitPlan {
                 Err(e) => return fail(Step::Console, ConsoleStep::Chown as u32, e),
             }
         }
+        if pty >= 0 {
+            // With a terminal, the pty is the process's stdin, stdout and stderr.
+            for target in 0..3 {
+                if pty == target {
+                    step!(sys::clear_cloexec(target), Step::Fds, target);
+                } else {
+                    step!(sys::dup2(pty, target), Step::Fds, target);
+                }
+            }
+        } else {
+            for (target, fd) in self.stdio.iter().enumerate() {
+                if let Some(fd) = fd {
+                    step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
+                }
+            }
+        }
+        // Only stdio and the preserved fds may reach the container process. Before an early
+        // seccomp filter, which may refuse close_range (runtime-tools' default profile does).
+        let keep = 3 + self.preserve_fds;
+        step!(sys::cloexec_from(keep), Step::Fds);
+        for fd in 3..keep {
+            if !self.closed_fds.iter().any(|c| c.as_raw_fd() as libc::c_uint == fd) {
+                step!(sys::clear_cloexec(fd as libc::c_int), Step::Fds, fd);
+            }
+        }
         if self.seccomp_early {
             step!(self.load_seccomp(sync), Step::Seccomp);
         }
@@ -1121,30 +1146,6 @@ impl InitPlan {
         }
         if let Some(persona) = self.personality {
             step!(sys::personality(persona), Step::Personality);
-        }
-        if pty >= 0 {
-            // With a terminal, the pty is the process's stdin, stdout and stderr.
-            for target in 0..3 {
-                if pty == target {
-                    step!(sys::clear_cloexec(target), Step::Fds, target);
-                } else {
-                    step!(sys::dup2(pty, target), Step::Fds, target);
-                }
-            }
-        } else {
-            for (target, fd) in self.stdio.iter().enumerate() {
-                if let Some(fd) = fd {
-                    step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
-                }
-            }
-        }
-        // Only stdio and the preserved fds may reach the container process.
-        let keep = 3 + self.preserve_fds;
-        step!(sys::cloexec_from(keep), Step::Fds);
-        for fd in 3..keep {
-            if !self.closed_fds.iter().any(|c| c.as_raw_fd() as libc::c_uint == fd) {
-                step!(sys::clear_cloexec(fd as libc::c_int), Step::Fds, fd);
-            }
         }
         step!(sys::prctl(libc::PR_SET_PDEATHSIG, 0), Step::Prctl);
         // As late as possible, so the profile governs the fewest of the runtime's own syscalls.
