@@ -263,3 +263,82 @@ fn early_seccomp_profile_without_close_range() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "ran\nSeccomp:\t2\n");
 }
+
+#[test]
+fn memory_policy_is_applied_and_a_missing_node_refused() {
+    require_prerequisites();
+    let probe = common::static_probe("mempolicy");
+    let policy_of = |policy: serde_json::Value| {
+        let mut b = Bundle::new(&["/mempolicy"]);
+        std::fs::copy(&probe, b.rootfs().join("mempolicy")).unwrap();
+        b.spec["linux"]["memoryPolicy"] = policy;
+        run(&b, "mempolicy", &[])
+    };
+    // MPOL_BIND (2) to node 0, with MPOL_F_STATIC_NODES (0x8000).
+    let (code, out, err) = policy_of(json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "mode 0x8002 nodes 0x1\n");
+    // MPOL_PREFERRED with no node is the local node: the kernel reports MPOL_LOCAL (4).
+    let (code, out, err) = policy_of(json!({"mode": "MPOL_PREFERRED"}));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "mode 0x4 nodes 0\n");
+    // Without the field, the default policy (0) stays.
+    let (code, out, err) = policy_of(json!(null));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "mode 0 nodes 0\n");
+
+    // A node this host does not have.
+    let possible = std::fs::read_to_string("/sys/devices/system/node/possible").unwrap();
+    let last: usize = possible.trim().rsplit(['-', ',']).next().unwrap().parse().unwrap();
+    let missing = (last + 1).to_string();
+    let (code, _, err) = policy_of(json!({"mode": "MPOL_BIND", "nodes": missing}));
+    assert_ne!(code, Some(0));
+    assert!(err.contains("linux.memoryPolicy"), "{err}");
+    // A mode that needs nodes, without any: refused before anything is made.
+    let (code, _, err) = policy_of(json!({"mode": "MPOL_INTERLEAVE"}));
+    assert_ne!(code, Some(0));
+    assert!(err.contains("linux.memoryPolicy.nodes"), "{err}");
+}
+
+#[test]
+fn net_devices_are_refused_naming_the_field() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["netDevices"] = json!({"ocirun-nodev0": {"name": "eth1"}});
+    let (code, _, err) = run(&b, "netdev", &[]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("linux.netDevices"), "{err}");
+}
+
+#[test]
+fn every_memory_policy_mode_and_flag_features_lists_works() {
+    require_prerequisites();
+    let out = common::run_ok(ocirun(std::path::Path::new("/nonexistent")).arg("features"));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = |key: &str| -> Vec<String> {
+        doc["linux"]["memoryPolicy"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("features lists memoryPolicy.{key}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let cases = listed("modes").into_iter().map(|mode| (mode, None)).chain(
+        listed("flags")
+            .into_iter()
+            .map(|flag| ("MPOL_BIND".to_string(), Some(flag))),
+    );
+    for (mode, flag) in cases {
+        let mut policy = json!({"mode": mode});
+        if mode != "MPOL_DEFAULT" && mode != "MPOL_LOCAL" {
+            policy["nodes"] = json!("0");
+        }
+        if let Some(flag) = &flag {
+            policy["flags"] = json!([flag]);
+        }
+        let mut b = Bundle::new(&["true"]);
+        b.spec["linux"]["memoryPolicy"] = policy;
+        let (code, _, err) = run(&b, "mpolmode", &[]);
+        assert_eq!(code, Some(0), "{mode} {flag:?}: {err}");
+    }
+}

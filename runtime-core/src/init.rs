@@ -12,7 +12,7 @@ use rootfs::MountPlan;
 use crate::hooks::HookKind;
 use crate::sync::{FdKind, Msg, Tag};
 use crate::sys::{self, SchedAttr};
-use crate::{Error, Result, caps, lsm, sched, sysctl};
+use crate::{Error, Result, caps, lsm, mempolicy, sched, sysctl};
 
 /// The PATH used to find process.args[0] when process.env has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -72,6 +72,7 @@ steps!(
     CpuAffinity,
     ExecLabel,
     Personality,
+    MemoryPolicy,
     JoinCgroup,
     JoinPidNamespace,
     CloneProcess,
@@ -219,6 +220,8 @@ pub(crate) struct InitPlan {
     affinity_initial: Option<libc::cpu_set_t>,
     affinity_final: libc::cpu_set_t,
     personality: Option<libc::c_ulong>,
+    /// `linux.memoryPolicy`, with the spec's mode and nodes for errors.
+    memory_policy: Option<(mempolicy::MemPolicy, String)>,
     exec_labels: Vec<lsm::ExecLabel>,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
@@ -550,6 +553,17 @@ impl InitPlan {
         let scheduler = process.scheduler().as_ref().map(sched::scheduler).transpose()?;
         let (affinity_initial, affinity_final) = sched::cpu_affinity(process.exec_cpu_affinity().as_ref())?;
         let personality = linux.personality().as_ref().map(sched::personality).transpose()?;
+        let memory_policy = match linux.memory_policy() {
+            Some(p) => Some((
+                mempolicy::compile(p)?,
+                format!(
+                    "mode {} nodes {:?}",
+                    mempolicy::mode_name(p.mode()),
+                    p.nodes().as_deref().unwrap_or("")
+                ),
+            )),
+            None => None,
+        };
         let exec_labels = lsm::exec_labels(process)?;
 
         let fifo_fd = opts.fifo.map(|fd| raise_fd(fd, min_fd)).transpose()?;
@@ -632,6 +646,7 @@ impl InitPlan {
             affinity_initial,
             affinity_final,
             personality,
+            memory_policy,
             exec_labels,
             _argv: argv,
             argv_ptrs,
@@ -778,6 +793,10 @@ impl InitPlan {
                 None => "set the exec label".into(),
             },
             Step::Personality => format!("set linux.personality {:#x}", self.personality.unwrap_or(0)),
+            Step::MemoryPolicy => format!(
+                "set linux.memoryPolicy ({}; a node must exist and be in the container's cpuset)",
+                self.memory_policy.as_ref().map_or("", |(_, d)| d.as_str())
+            ),
             Step::JoinCgroup => match self.cgroup_names.get(i) {
                 Some(path) => format!("join cgroup: write 0 to {path}"),
                 None => "join cgroup".into(),
@@ -1061,6 +1080,13 @@ impl InitPlan {
         // RT task.
         if let Some(attr) = &self.scheduler {
             step!(sys::sched_setattr(attr), Step::Scheduler);
+        }
+        // In its cgroup, whose cpuset limits the nodes; inherited across exec.
+        if let Some((policy, _)) = &self.memory_policy {
+            step!(
+                sys::set_mempolicy(policy.mode, &policy.nodes, mempolicy::MemPolicy::MAX_NODE),
+                Step::MemoryPolicy
+            );
         }
         if pty >= 0 {
             // The process's user must be able to use its console (runc's fixStdioPermissions):

@@ -23,6 +23,7 @@ mod features;
 mod hooks;
 mod init;
 mod lsm;
+mod mempolicy;
 mod sched;
 pub mod signals;
 pub mod spec;

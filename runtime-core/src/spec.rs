@@ -208,7 +208,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return Err(Error::spec("linux.timeOffsets", format!("unknown clock {clock:?}")));
         }
     }
-    for (field, set) in [("linux.intelRdt", linux.intel_rdt().is_some())] {
+    for (field, set) in [
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        (
+            "linux.netDevices",
+            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+    ] {
         if set {
             return Err(Error::spec(field, "not supported by this build of ocirun"));
         }

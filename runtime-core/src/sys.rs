@@ -512,6 +512,16 @@ pub fn sched_setaffinity(pid: libc::pid_t, set: &libc::cpu_set_t) -> Result<(), 
     check(unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), set) }.into()).map(drop)
 }
 
+/// Sets the NUMA memory policy of this thread: `mode` with its flags, the node mask `nodes`
+/// of which the kernel reads `max_node - 1` bits.
+pub fn set_mempolicy(mode: libc::c_int, nodes: &[libc::c_ulong], max_node: libc::c_ulong) -> Result<(), i32> {
+    if (max_node.saturating_sub(1)) as usize > nodes.len() * libc::c_ulong::BITS as usize {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: nodes holds at least max_node - 1 bits, all the kernel reads.
+    check(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes.as_ptr(), max_node) }).map(drop)
+}
+
 /// Sets the execution domain of this process.
 pub fn personality(persona: libc::c_ulong) -> Result<(), i32> {
     // SAFETY: an integer argument only; the old persona is returned, or -1 with errno.
