@@ -490,10 +490,10 @@ pub(crate) fn reserve_passed_fds(n: u32) -> Result<Vec<OwnedFd>> {
         }
         placeholders.push(held);
     }
-    if let Some(null) = null {
-        if passed.contains(&null.as_raw_fd()) {
-            placeholders.push(null);
-        }
+    if let Some(null) = null
+        && passed.contains(&null.as_raw_fd())
+    {
+        placeholders.push(null);
     }
     Ok(placeholders)
 }
