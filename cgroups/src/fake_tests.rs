@@ -198,7 +198,6 @@ fn v2_memory_refuses_what_v2_cannot_express() {
         }
     }
     for (json, field) in [
-        (r#"{"memory":{"kernel":1000000}}"#, "linux.resources.memory.kernel"),
         (
             r#"{"memory":{"kernelTCP":1000000}}"#,
             "linux.resources.memory.kernelTCP",
@@ -220,6 +219,8 @@ fn v2_memory_refuses_what_v2_cannot_express() {
     }
     // Values v2 holds anyway are accepted and write nothing.
     assert!(apply(&f, r#"{"memory":{"disableOOMKiller":false,"useHierarchy":true}}"#).is_empty());
+    // memory.kernel, deprecated and ignored by the kernel, is skipped (runtime-core warns).
+    assert!(apply(&f, r#"{"memory":{"kernel":1048576}}"#).is_empty());
 }
 
 #[test]
@@ -567,11 +568,13 @@ fn v1_memory_write_order_follows_the_current_limit() {
             ..
         }
     ));
-    // No kmem files on this fake kernel: refused, never skipped.
+    // No kmem.tcp file on this fake kernel: refused, never skipped.
     assert!(matches!(
-        apply_err(&f, r#"{"memory":{"kernel":1048576}}"#),
+        apply_err(&f, r#"{"memory":{"kernelTCP":1048576}}"#),
         CgroupError::Unsupported { .. }
     ));
+    // memory.kernel, deprecated and ignored by the kernel, is skipped (runtime-core warns).
+    assert!(apply(&f, r#"{"memory":{"kernel":1048576}}"#).is_empty());
 }
 
 #[test]

@@ -42,9 +42,11 @@
 //!   onto the runtime's own cgroup); no cgroupsPath gives `/ocirun/<id>`; ".." is refused.
 //! - `linux.resources.unified` is an error on v1; on hybrid hosts a key is accepted only for a
 //!   controller bound to the v2 mount (or a core `cgroup.*` file), where runc refuses it outright.
-//! - Kernel memory limits are written and read back: kernels since 5.16 accept and ignore them,
-//!   which is an error here (runc ignores the field). On v2 they, swappiness, disableOOMKiller
-//!   and useHierarchy=false are errors (runc skips some silently).
+//! - `memory.kernel` is not applied: the runtime spec deprecates it and kernels since 5.16
+//!   ignore it, so, as runc and youki, it is skipped (runtime-core warns). `memory.kernelTCP` is
+//!   written and read back: a kernel that accepts and ignores it is an error (runc ignores the
+//!   field). On v2 it, swappiness, disableOOMKiller and useHierarchy=false are errors (runc
+//!   skips some silently).
 //! - memory.checkBeforeUpdate is honoured on v1 as well as v2.
 //! - A v2 update that sets only cpu.period keeps the quota in force (runc writes "max").
 //! - A device rule without access means "rwm" (as crun); type "u" and "p" are refused (as runc).

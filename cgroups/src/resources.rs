@@ -94,7 +94,6 @@ fn num_to_str(v: i64) -> String {
 const MEM_LIMIT: &str = "linux.resources.memory.limit";
 const MEM_RESERVATION: &str = "linux.resources.memory.reservation";
 const MEM_SWAP: &str = "linux.resources.memory.swap";
-const MEM_KERNEL: &str = "linux.resources.memory.kernel";
 const MEM_KERNEL_TCP: &str = "linux.resources.memory.kernelTCP";
 const MEM_SWAPPINESS: &str = "linux.resources.memory.swappiness";
 const MEM_OOM: &str = "linux.resources.memory.disableOOMKiller";
@@ -104,7 +103,6 @@ fn memory(cg: &Cgroup, m: &LinuxMemory, update: bool) -> Result<()> {
     let any = m.limit().is_some()
         || m.reservation().is_some()
         || m.swap().is_some()
-        || m.kernel().is_some()
         || m.kernel_tcp().is_some()
         || m.swappiness().is_some()
         || m.disable_oom_killer().is_some()
@@ -210,9 +208,8 @@ fn memory_v1(
             MEM_RESERVATION,
         )?;
     }
-    if let Some(k) = m.kernel() {
-        set_checked_bytes(dir, "memory.kmem.limit_in_bytes", k, MEM_KERNEL)?;
-    }
+    // memory.kernel is not written: deprecated by the runtime spec, ignored by kernels since
+    // 5.16; runc and youki ignore it with a warning, which runtime-core gives.
     if let Some(k) = m.kernel_tcp() {
         set_checked_bytes(dir, "memory.kmem.tcp.limit_in_bytes", k, MEM_KERNEL_TCP)?;
     }
@@ -285,9 +282,6 @@ fn memory_v2(
     swappiness: Option<u64>,
     check: bool,
 ) -> Result<()> {
-    if m.kernel().is_some() {
-        return Err(unsupported(MEM_KERNEL, "cgroup v2 has no kernel memory limit"));
-    }
     if m.kernel_tcp().is_some() {
         return Err(unsupported(MEM_KERNEL_TCP, "cgroup v2 has no kernel TCP memory limit"));
     }

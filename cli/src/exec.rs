@@ -117,7 +117,7 @@ pub struct ExecArgs {
     /// Write the process's pid to this file.
     pid_file: Option<PathBuf>,
     /// Pass this many fds after stdio (3, 4, ...) to the process.
-    preserve_fds: u32,
+    pub(crate) preserve_fds: u32,
     /// Run in this sub-cgroup of the container's cgroup (runc's `--cgroup path`).
     cgroup: Option<String>,
     /// Run even if the container is paused.
@@ -166,7 +166,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let process = match &a.process {
         Some(path) => {
             let text = std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
-            serde_json::from_slice::<Process>(&text).with_context(|| format!("parse --process {}", path.display()))?
+            runtime_core::spec::process_from_slice(&text)
+                .with_context(|| format!("parse --process {}", path.display()))?
         }
         None => process_from_flags(&c, a)?,
     };

@@ -11,9 +11,13 @@ pub struct Logger {
 }
 
 impl Logger {
-    /// A logger for runc's `--log`, `--log-format` and `--debug` flags.
-    pub fn new(path: Option<&Path>, format: &str, debug: bool) -> Logger {
-        let file = path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    /// A logger for runc's `--log`, `--log-format` and `--debug` flags; the log file is kept
+    /// clear of the `passed` fds from 3 on that the command hands to a container.
+    pub fn new(path: Option<&Path>, format: &str, debug: bool, passed: u32) -> Logger {
+        let file = path
+            .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok())
+            .and_then(|f| runtime_core::keep_clear_of_passed_fds(f.into(), passed).ok())
+            .map(std::fs::File::from);
         Logger {
             file,
             json: format == "json",
@@ -37,7 +41,7 @@ impl Logger {
         }
     }
 
-    /// Logs a warning (a failed poststart or poststop hook), to stderr as well.
+    /// Logs a warning (a failed poststart or poststop hook, an ignored spec field), to stderr as well.
     pub fn warn(&self, msg: &str) {
         self.write("warning", msg, true);
     }

@@ -707,7 +707,12 @@ fn ocirun() -> u8 {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug));
+    let passed = match &cli.command {
+        Command::Create(a) | Command::Run { args: a, .. } => a.preserve_fds.saturating_add(listen_fds()),
+        Command::Exec(a) => a.preserve_fds,
+        _ => 0,
+    };
+    let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug, passed));
     if let Err(e) = protect_binary(&cli) {
         logger.error(&format!("{e:#}"));
         return 1;

@@ -57,7 +57,8 @@ pub struct RootfsConfig {
     /// `--no-pivot`: `MS_MOVE` the rootfs onto `/` and chroot instead of `pivot_root`, after
     /// detaching every other mount of the host from the container's mount namespace.
     pub no_pivot: bool,
-    /// The container has its own user namespace: devices are bind mounts of host nodes.
+    /// The container has its own user namespace: devices are bind mounts of host nodes (fifos
+    /// are made, as anywhere).
     pub new_user_namespace: bool,
     /// The container has its own cgroup namespace: "cgroup" mounts are real cgroup mounts.
     pub new_cgroup_namespace: bool,

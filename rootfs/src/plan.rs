@@ -1673,7 +1673,9 @@ impl Builder<'_> {
         let parent = runtime_dir(field, parent_parts)?;
         let parent_step = self.resolve_step(parent_parts, Some(Leaf::Dir), true);
         let check_step = self.runtime_dir_check_step(parent_parts);
-        let mknod = if self.cfg.new_user_namespace {
+        // A device node cannot be made in a new user namespace: the host's is bound instead. A
+        // fifo can, and is always made: a host's fifo is nothing to share with a container.
+        let mknod = if self.cfg.new_user_namespace && file_type != libc::S_IFIFO {
             None
         } else {
             let mknod_step = step!(
@@ -2675,6 +2677,26 @@ mod tests {
         c.devices[0].set_path(PathBuf::from("dev/x"));
         let e = MountPlan::compile(c.clone()).unwrap_err().to_string();
         assert!(e.starts_with("devices[0].path"), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_is_made_even_in_a_new_user_namespace() {
+        let mut c = cfg();
+        c.new_user_namespace = true;
+        c.devices = vec![
+            LinuxDeviceBuilder::default()
+                .path("/dev/fifo")
+                .typ(LinuxDeviceType::P)
+                .major(0)
+                .minor(0)
+                .build()
+                .unwrap(),
+        ];
+        let text = MountPlan::compile(c).unwrap().describe();
+        assert!(text.contains("mknod /dev/fifo (/dev/fifo) (type p"), "{text}");
+        // The default devices are bound from the host: they cannot be made there.
+        assert!(!text.contains("mknod /dev/null"), "{text}");
+        assert!(text.contains("bind mount host device /dev/null"), "{text}");
     }
 
     #[test]

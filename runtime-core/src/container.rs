@@ -236,6 +236,7 @@ impl ContainerBuilder {
             None => spec::load_bundle(&bundle)?,
         };
         spec::validate(&spec)?;
+        spec::warn_ignored_resources(spec.linux().as_ref().and_then(|l| l.resources().as_ref()));
         let rootfs = spec::rootfs_path(&spec, &bundle)?;
         Ok((bundle, spec, rootfs))
     }
@@ -307,7 +308,7 @@ impl ContainerBuilder {
     /// is never seen `created`: this process holds its directory's lock until it is started).
     fn create_keeping(mut self, starting: bool) -> Result<(Container, Leftovers)> {
         let (bundle, spec, rootfs) = self.resolve()?;
-        check_passed_fds(self.listen_fds.saturating_add(self.io.preserve_fds))?;
+        let closed_fds = reserve_passed_fds(self.listen_fds.saturating_add(self.io.preserve_fds))?;
         let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
         let console = self.io.console(terminal)?;
         let pidfd_socket = self.io.pidfd_socket()?;
@@ -327,6 +328,7 @@ impl ContainerBuilder {
             preserve_fds: self.listen_fds.saturating_add(self.io.preserve_fds),
             listen_fds: self.listen_fds,
             stdio: self.io.stdio,
+            closed_fds,
             console,
         };
         let Created {
@@ -432,8 +434,12 @@ impl Drop for Undo {
     }
 }
 
-/// Checks that fds 3 .. 3+n (listen and preserved fds) are open, as runc does.
-fn check_passed_fds(n: u32) -> Result<()> {
+/// Checks that fds 3 .. 3+n (listen and preserved fds) fit under this process's fd limit, and
+/// holds each of them that is not open with a placeholder (a duplicate of /dev/null), which
+/// the init closes: the container gets the passed fds that are open, as with runc, and no fd
+/// the runtime opens before the clone can take a free number among them and reach the
+/// container. Returns the placeholders, for the init plan.
+pub(crate) fn reserve_passed_fds(n: u32) -> Result<Vec<OwnedFd>> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -452,17 +458,55 @@ fn check_passed_fds(n: u32) -> Result<()> {
             )),
         ));
     }
-    for fd in 3..3 + n as i32 {
-        // SAFETY: F_GETFD only reads the descriptor flags of fd, if it is open.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+    let passed = 3..3 + n as i32;
+    let mut placeholders = Vec::new();
+    let mut null: Option<OwnedFd> = None;
+    for fd in passed.clone() {
+        if crate::sys::is_open(fd) {
+            continue;
+        }
+        let null = match &mut null {
+            Some(null) => null,
+            slot => slot.insert(
+                std::fs::File::open("/dev/null")
+                    .map_err(|e| Error::io("hold a closed passed fd", "/dev/null", e))?
+                    .into(),
+            ),
+        };
+        if null.as_raw_fd() == fd {
+            // /dev/null took the lowest free number: this one.
+            continue;
+        }
+        let held = crate::sys::dup_from(null.as_fd(), fd).map_err(|e| Error::Sys {
+            op: "hold a closed passed fd",
+            source: std::io::Error::from_raw_os_error(e),
+        })?;
+        if held.as_raw_fd() != fd {
             return Err(Error::io(
-                "pass fd to the container",
+                "hold a closed passed fd",
                 format!("/proc/self/fd/{fd}"),
-                std::io::Error::last_os_error(),
+                std::io::Error::other("another thread opened it meanwhile"),
             ));
         }
+        placeholders.push(held);
     }
-    Ok(())
+    if let Some(null) = null
+        && passed.contains(&null.as_raw_fd())
+    {
+        placeholders.push(null);
+    }
+    Ok(placeholders)
+}
+
+/// Moves `fd` to a number above the fds 3 .. 3+`passed` a container is given (listen and
+/// preserved fds), for a file a caller opens before it creates or execs (a log file): in a
+/// free number among them it would reach the container.
+pub fn keep_clear_of_passed_fds(fd: OwnedFd, passed: u32) -> std::io::Result<OwnedFd> {
+    let min = 3 + passed as i32;
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    crate::sys::dup_from(fd.as_fd(), min).map_err(std::io::Error::from_raw_os_error)
 }
 
 /// Writes `pid` to `path` atomically: a new temp file beside it, then a rename. The temp file
@@ -603,6 +647,10 @@ pub(crate) fn wait_ready(
                     send_msg(sock, Tag::HooksDone)?;
                     continue;
                 }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Warning => {
+                    hooks::warn(&init_warning(plan, m));
+                    continue;
+                }
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Ready => return Ok(fds),
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Error => return Err(init_error(plan, m)),
                 _ => return Err(Error::InitDied("it closed the sync socket".into())),
@@ -617,6 +665,18 @@ pub(crate) fn wait_ready(
             }));
         }
     }
+}
+
+/// The text of a [`Tag::Warning`] from the init: the step it could not do, and why.
+fn init_warning(plan: &InitPlan, m: Msg) -> String {
+    let what = match Step::from_u32(m.step) {
+        Some(step) => plan.describe(step, m.index),
+        None => format!("unknown step {}", m.step),
+    };
+    format!(
+        "container init: {what}: {}; the container process runs without it",
+        std::io::Error::from_raw_os_error(m.errno)
+    )
 }
 
 pub(crate) fn init_error(plan: &InitPlan, m: Msg) -> Error {
@@ -650,6 +710,8 @@ struct CreateOptions {
     preserve_fds: u32,
     listen_fds: u32,
     stdio: [Option<OwnedFd>; 3],
+    /// The placeholders of the passed fds that are not open ([`reserve_passed_fds`]).
+    closed_fds: Vec<OwnedFd>,
     console: console::Destination,
 }
 
@@ -723,6 +785,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             fifo,
             cgroup_mounts,
             stdio: opts.stdio,
+            closed_fds: opts.closed_fds,
             sync: child_sock,
             exec: false,
             listen_fds: opts.listen_fds,

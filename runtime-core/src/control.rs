@@ -76,6 +76,7 @@ impl Container {
                 "the device rules of a container cannot be updated",
             ));
         }
+        crate::spec::warn_ignored_resources(Some(resources));
         let mut resources = resources.clone();
         if resources.pids().is_some_and(|p| p.limit() == 0) {
             resources.set_pids(None);

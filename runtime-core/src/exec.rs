@@ -9,8 +9,8 @@ use namespaces::pidfd::{self, ExitStatus};
 use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType, Process};
 
 use crate::container::{
-    Container, ProcessIo, init_error, poll_with_init, process_io_setters, record_state, socketpair, wait_ready,
-    write_pid_file,
+    Container, ProcessIo, init_error, poll_with_init, process_io_setters, record_state, reserve_passed_fds, socketpair,
+    wait_ready, write_pid_file,
 };
 use crate::init::{InitPlan, PlanOptions};
 use crate::state::{ContainerDir, Status};
@@ -121,13 +121,16 @@ impl ExecBuilder<'_> {
 
     /// Starts the process; it runs the user program once this returns.
     pub fn spawn(self) -> Result<ExecProcess> {
+        // Before the runtime opens anything: see reserve_passed_fds.
+        let closed_fds = reserve_passed_fds(self.io.preserve_fds)?;
         let dir = self.container.store.open(self.container.id())?;
-        self.spawn_in(&dir)
+        self.spawn_in(&dir, closed_fds)
     }
 
     /// [`spawn`](Self::spawn) with the container's directory already open and locked as `dir`
-    /// (by `start`, for its startContainer hooks).
-    pub(crate) fn spawn_in(self, dir: &ContainerDir) -> Result<ExecProcess> {
+    /// (by `start`, for its startContainer hooks), and `closed_fds` the placeholders of its
+    /// passed fds that are not open.
+    pub(crate) fn spawn_in(self, dir: &ContainerDir, closed_fds: Vec<OwnedFd>) -> Result<ExecProcess> {
         let c = self.container;
         let status = c.status_in(dir);
         match status {
@@ -187,6 +190,7 @@ impl ExecBuilder<'_> {
                 fifo: None,
                 cgroup_mounts: Vec::new(),
                 stdio: self.io.stdio,
+                closed_fds,
                 sync: child_sock,
                 exec: true,
                 listen_fds: 0,

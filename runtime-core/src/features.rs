@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use namespaces::NamespaceKind;
 use oci_spec::runtime::{
-    Apparmor, Cgroup, Features, IntelRdt, LinuxFeature, LinuxSeccompAction, MountExtensions, Seccomp, Selinux,
+    Apparmor, Cgroup, Features, IntelRdt, LinuxFeature, LinuxSeccompAction, MemoryPolicy, MountExtensions, NetDevices,
+    Seccomp, Selinux,
 };
 
 use crate::caps;
@@ -60,6 +61,29 @@ pub fn features() -> Features {
     idmap.set_enabled(Some(false));
     mount_extensions.set_idmap(Some(idmap));
 
+    let mut memory_policy = MemoryPolicy::default();
+    memory_policy
+        .set_modes(Some(
+            [
+                "MPOL_DEFAULT",
+                "MPOL_BIND",
+                "MPOL_INTERLEAVE",
+                "MPOL_WEIGHTED_INTERLEAVE",
+                "MPOL_PREFERRED",
+                "MPOL_PREFERRED_MANY",
+                "MPOL_LOCAL",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ))
+        .set_flags(Some(
+            ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+                .map(String::from)
+                .to_vec(),
+        ));
+    let mut net_devices = NetDevices::default();
+    net_devices.set_enabled(Some(false));
+
     let mut linux = LinuxFeature::default();
     linux
         .set_namespaces(Some(NamespaceKind::ALL.iter().map(|k| (*k).into()).collect()))
@@ -69,7 +93,9 @@ pub fn features() -> Features {
         .set_apparmor(Some(apparmor))
         .set_selinux(Some(selinux))
         .set_intel_rdt(Some(intel_rdt))
-        .set_mount_extensions(Some(mount_extensions));
+        .set_mount_extensions(Some(mount_extensions))
+        .set_memory_policy(Some(memory_policy))
+        .set_net_devices(Some(net_devices));
 
     let mut features = Features::default();
     features

@@ -118,7 +118,8 @@ type WarningHandler = Box<dyn Fn(&str) + Send + Sync>;
 
 static WARNINGS: OnceLock<WarningHandler> = OnceLock::new();
 
-/// Sets where warnings go (failed poststart and poststop hooks); the default is stderr.
+/// Sets where warnings go (failed poststart and poststop hooks, ignored spec fields); the default
+/// is stderr.
 /// Only the first call takes effect.
 pub fn set_warning_handler(handler: impl Fn(&str) + Send + Sync + 'static) {
     let _ = WARNINGS.set(Box::new(handler));
@@ -237,7 +238,7 @@ fn run_in_container(
         .stdin(stdin)
         .stdout(dup(&stdout)?)
         .stderr(dup(&stderr)?)
-        .spawn_in(dir)
+        .spawn_in(dir, Vec::new())
         .map_err(|e| chain(&e))?;
     let timeout = hook.timeout().map(|t| Duration::from_secs(t as u64));
     let exited = pidfd::wait_exited(spawned.pidfd(), timeout).map_err(|e| format!("wait: {e}"))?;

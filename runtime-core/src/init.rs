@@ -12,7 +12,7 @@ use rootfs::MountPlan;
 use crate::hooks::HookKind;
 use crate::sync::{FdKind, Msg, Tag};
 use crate::sys::{self, SchedAttr};
-use crate::{Error, Result, caps, lsm, sched, sysctl};
+use crate::{Error, Result, caps, lsm, mempolicy, sched, sysctl};
 
 /// The PATH used to find process.args[0] when process.env has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -72,6 +72,7 @@ steps!(
     CpuAffinity,
     ExecLabel,
     Personality,
+    MemoryPolicy,
     JoinCgroup,
     JoinPidNamespace,
     CloneProcess,
@@ -219,6 +220,8 @@ pub(crate) struct InitPlan {
     affinity_initial: Option<libc::cpu_set_t>,
     affinity_final: libc::cpu_set_t,
     personality: Option<libc::c_ulong>,
+    /// `linux.memoryPolicy`, with the spec's mode and nodes for errors.
+    memory_policy: Option<(mempolicy::MemPolicy, String)>,
     exec_labels: Vec<lsm::ExecLabel>,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
@@ -231,6 +234,8 @@ pub(crate) struct InitPlan {
     /// Ready. `None`: the init execs right after Ready (run, exec).
     fifo_fd: Option<OwnedFd>,
     stdio: [Option<OwnedFd>; 3],
+    /// The placeholders of the passed fds that were not open: closed first thing in the init.
+    closed_fds: Vec<OwnedFd>,
     sync: Option<OwnedFd>,
     keep_fds: Vec<libc::c_uint>,
     /// Each v1 hierarchy's `tasks` file, for errors: the parent's Go brings them open, in
@@ -292,6 +297,8 @@ pub(crate) struct PlanOptions<'a> {
     pub fifo: Option<OwnedFd>,
     pub cgroup_mounts: Vec<rootfs::CgroupMount>,
     pub stdio: [Option<OwnedFd>; 3],
+    /// The placeholders of the passed fds that are not open, which the init closes.
+    pub closed_fds: Vec<OwnedFd>,
     pub sync: OwnedFd,
     /// An exec'd process: it joins every namespace and sets up no filesystem.
     pub exec: bool,
@@ -546,6 +553,17 @@ impl InitPlan {
         let scheduler = process.scheduler().as_ref().map(sched::scheduler).transpose()?;
         let (affinity_initial, affinity_final) = sched::cpu_affinity(process.exec_cpu_affinity().as_ref())?;
         let personality = linux.personality().as_ref().map(sched::personality).transpose()?;
+        let memory_policy = match linux.memory_policy() {
+            Some(p) => Some((
+                mempolicy::compile(p)?,
+                format!(
+                    "mode {} nodes {:?}",
+                    mempolicy::mode_name(p.mode()),
+                    p.nodes().as_deref().unwrap_or("")
+                ),
+            )),
+            None => None,
+        };
         let exec_labels = lsm::exec_labels(process)?;
 
         let fifo_fd = opts.fifo.map(|fd| raise_fd(fd, min_fd)).transpose()?;
@@ -628,6 +646,7 @@ impl InitPlan {
             affinity_initial,
             affinity_final,
             personality,
+            memory_policy,
             exec_labels,
             _argv: argv,
             argv_ptrs,
@@ -638,6 +657,7 @@ impl InitPlan {
             preserve_fds: opts.preserve_fds,
             fifo_fd,
             stdio,
+            closed_fds: opts.closed_fds,
             sync: Some(sync),
             keep_fds,
             cgroup_names: opts.cgroup_tasks,
@@ -667,6 +687,7 @@ impl InitPlan {
         self.sync = None;
         self.stdio = [None, None, None];
         self.fifo_fd = None;
+        self.closed_fds.clear();
     }
 
     /// Sets the CPUs the child runs on until it is in its cgroup (which resets them):
@@ -772,6 +793,10 @@ impl InitPlan {
                 None => "set the exec label".into(),
             },
             Step::Personality => format!("set linux.personality {:#x}", self.personality.unwrap_or(0)),
+            Step::MemoryPolicy => format!(
+                "set linux.memoryPolicy ({}; a node must exist and be in the container's cpuset)",
+                self.memory_policy.as_ref().map_or("", |(_, d)| d.as_str())
+            ),
             Step::JoinCgroup => match self.cgroup_names.get(i) {
                 Some(path) => format!("join cgroup: write 0 to {path}"),
                 None => "join cgroup".into(),
@@ -793,6 +818,10 @@ impl InitPlan {
         // the clone: close them now rather than hold them until exec.
         if sys::close_all_but(3 + self.preserve_fds, &self.keep_fds).is_err() {
             return 1;
+        }
+        // The passed fds that were not open are not open in the container either.
+        for fd in &self.closed_fds {
+            sys::close(fd.as_raw_fd());
         }
         let fail = |step: Step, index: u32, errno: i32| -> i32 {
             let _ = sys::send(sync, &Msg::new(Tag::Error, step as u32, index, errno).encode());
@@ -1052,12 +1081,44 @@ impl InitPlan {
         if let Some(attr) = &self.scheduler {
             step!(sys::sched_setattr(attr), Step::Scheduler);
         }
+        // In its cgroup, whose cpuset limits the nodes; inherited across exec.
+        if let Some((policy, _)) = &self.memory_policy {
+            step!(
+                sys::set_mempolicy(policy.mode, &policy.nodes, mempolicy::MemPolicy::MAX_NODE),
+                Step::MemoryPolicy
+            );
+        }
         if pty >= 0 {
             // The process's user must be able to use its console (runc's fixStdioPermissions):
             // the uid changes, the group stays what devpts gave it.
             match sys::fchown(pty, self.uid, libc::gid_t::MAX) {
                 Ok(()) | Err(libc::EINVAL | libc::EPERM | libc::EROFS) => {}
                 Err(e) => return fail(Step::Console, ConsoleStep::Chown as u32, e),
+            }
+        }
+        if pty >= 0 {
+            // With a terminal, the pty is the process's stdin, stdout and stderr.
+            for target in 0..3 {
+                if pty == target {
+                    step!(sys::clear_cloexec(target), Step::Fds, target);
+                } else {
+                    step!(sys::dup2(pty, target), Step::Fds, target);
+                }
+            }
+        } else {
+            for (target, fd) in self.stdio.iter().enumerate() {
+                if let Some(fd) = fd {
+                    step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
+                }
+            }
+        }
+        // Only stdio and the preserved fds may reach the container process. Before an early
+        // seccomp filter, which may refuse close_range (runtime-tools' default profile does).
+        let keep = 3 + self.preserve_fds;
+        step!(sys::cloexec_from(keep), Step::Fds);
+        for fd in 3..keep {
+            if !self.closed_fds.iter().any(|c| c.as_raw_fd() as libc::c_uint == fd) {
+                step!(sys::clear_cloexec(fd as libc::c_int), Step::Fds, fd);
             }
         }
         if self.seccomp_early {
@@ -1078,8 +1139,20 @@ impl InitPlan {
                 Step::Capabilities
             );
             for cap in 0..=self.last_cap {
-                if caps.ambient & (1 << cap) != 0 {
-                    step!(sys::ambient_raise(cap), Step::Ambient, cap);
+                if caps.ambient & (1 << cap) == 0 {
+                    continue;
+                }
+                match sys::ambient_raise(cap) {
+                    Ok(()) => {}
+                    // The runtime spec: a capability that cannot be granted is logged as a
+                    // warning, and the runtime carries on (runc spec 1.1 writes ambient
+                    // capabilities that are not inheritable).
+                    Err(errno @ (libc::EPERM | libc::EINVAL)) => step!(
+                        sys::send(sync, &Msg::new(Tag::Warning, Step::Ambient as u32, cap, errno).encode()),
+                        Step::Ambient,
+                        cap
+                    ),
+                    Err(errno) => return fail(Step::Ambient, cap, errno),
                 }
             }
         }
@@ -1099,28 +1172,6 @@ impl InitPlan {
         }
         if let Some(persona) = self.personality {
             step!(sys::personality(persona), Step::Personality);
-        }
-        if pty >= 0 {
-            // With a terminal, the pty is the process's stdin, stdout and stderr.
-            for target in 0..3 {
-                if pty == target {
-                    step!(sys::clear_cloexec(target), Step::Fds, target);
-                } else {
-                    step!(sys::dup2(pty, target), Step::Fds, target);
-                }
-            }
-        } else {
-            for (target, fd) in self.stdio.iter().enumerate() {
-                if let Some(fd) = fd {
-                    step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
-                }
-            }
-        }
-        // Only stdio and the preserved fds may reach the container process.
-        let keep = 3 + self.preserve_fds;
-        step!(sys::cloexec_from(keep), Step::Fds);
-        for fd in 3..keep {
-            step!(sys::clear_cloexec(fd as libc::c_int), Step::Fds, fd);
         }
         step!(sys::prctl(libc::PR_SET_PDEATHSIG, 0), Step::Prctl);
         // As late as possible, so the profile governs the fewest of the runtime's own syscalls.

@@ -23,6 +23,7 @@ mod features;
 mod hooks;
 mod init;
 mod lsm;
+mod mempolicy;
 mod sched;
 pub mod signals;
 pub mod spec;
@@ -33,7 +34,7 @@ mod sysctl;
 mod user;
 
 pub use cgroups::{OomNotifier, Stats};
-pub use container::{Container, ContainerBuilder, State, creates_namespace, list};
+pub use container::{Container, ContainerBuilder, State, creates_namespace, keep_clear_of_passed_fds, list};
 pub use criu::CriuOptions;
 pub use error::{Error, Result};
 pub use exec::{ExecBuilder, ExecProcess};

@@ -119,16 +119,16 @@ pub(crate) fn policy_name(policy: u32) -> &'static str {
 /// The CPUs this host can ever have, from `/sys/devices/system/cpu/possible`.
 fn possible_cpus() -> Option<Vec<usize>> {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;
-    parse_cpu_list(text.trim()).ok()
+    parse_list(text.trim(), "CPU").ok()
 }
 
-/// Parses a cpu list such as `0-3,7` into the CPU numbers it names.
-fn parse_cpu_list(list: &str) -> std::result::Result<Vec<usize>, String> {
+/// Parses a list such as `0-3,7` (of CPUs, of NUMA nodes: `what`) into the numbers it names.
+pub(crate) fn parse_list(list: &str, what: &str) -> std::result::Result<Vec<usize>, String> {
     let mut cpus = Vec::new();
     for part in list.split(',') {
         let num = |s: &str| {
             s.parse::<usize>()
-                .map_err(|_| format!("{s:?} in {list:?} is not a CPU number"))
+                .map_err(|_| format!("{s:?} in {list:?} is not a {what} number"))
         };
         match part.split_once('-') {
             Some((lo, hi)) => {
@@ -149,7 +149,7 @@ fn cpu_set(field: &str, list: Option<&str>) -> Result<Option<libc::cpu_set_t>> {
     let Some(list) = list.filter(|l| !l.is_empty()) else {
         return Ok(None);
     };
-    let cpus = parse_cpu_list(list).map_err(|e| Error::spec(field, e))?;
+    let cpus = parse_list(list, "CPU").map_err(|e| Error::spec(field, e))?;
     let possible = possible_cpus();
     // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -212,11 +212,11 @@ mod tests {
 
     #[test]
     fn cpu_lists_parse_ranges_and_singles() {
-        assert_eq!(parse_cpu_list("0-3,7").unwrap(), vec![0, 1, 2, 3, 7]);
-        assert_eq!(parse_cpu_list("1").unwrap(), vec![1]);
-        assert!(parse_cpu_list("3-1").unwrap_err().contains("backwards"));
-        assert!(parse_cpu_list("a").is_err());
-        assert!(parse_cpu_list("1,,2").is_err());
+        assert_eq!(parse_list("0-3,7", "CPU").unwrap(), vec![0, 1, 2, 3, 7]);
+        assert_eq!(parse_list("1", "CPU").unwrap(), vec![1]);
+        assert!(parse_list("3-1", "CPU").unwrap_err().contains("backwards"));
+        assert!(parse_list("a", "CPU").is_err());
+        assert!(parse_list("1,,2", "CPU").is_err());
     }
 
     #[test]

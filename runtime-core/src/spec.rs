@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use namespaces::NamespaceKind;
 use oci_spec::OciSpecError;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxResources, Spec};
 
 use crate::{Error, Result};
 
@@ -20,11 +20,60 @@ pub fn load_bundle(bundle: &Path) -> Result<Spec> {
     // string per key); only a bad one is parsed again, to name the field.
     match serde_json::from_slice(&bytes) {
         Ok(spec) => Ok(spec),
-        Err(plain) => Err(Error::LoadSpec {
-            path,
-            source: located_error(&bytes, plain),
-        }),
+        Err(plain) => match respelled(&bytes, "/process") {
+            Some((Ok(spec), _)) => Ok(spec),
+            Some((Err(plain), bytes)) => Err(Error::LoadSpec {
+                path,
+                source: located_error(&bytes, plain),
+            }),
+            None => Err(Error::LoadSpec {
+                path,
+                source: located_error(&bytes, plain),
+            }),
+        },
     }
+}
+
+/// Parses a process (`exec --process`), with the runtime spec's names of
+/// `scheduler.flags` accepted as in config.json.
+pub fn process_from_slice(bytes: &[u8]) -> serde_json::Result<oci_spec::runtime::Process> {
+    match serde_json::from_slice(bytes) {
+        Ok(process) => Ok(process),
+        Err(plain) => match respelled(bytes, "") {
+            Some((parsed, _)) => parsed,
+            None => Err(plain),
+        },
+    }
+}
+
+/// The runtime spec's names of `process.scheduler.flags` that oci-spec 0.10 spells otherwise,
+/// with oci-spec's spelling.
+const SCHED_FLAG_SPELLINGS: [(&str, &str); 2] = [
+    ("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"),
+    ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN"),
+];
+
+/// `bytes`, which failed to parse, parsed again with the spec's names of the scheduler flags
+/// of the process at the JSON pointer `process` given oci-spec's spelling; with the bytes of
+/// the respelled document, to name a field that still fails. `None` when nothing was respelled.
+fn respelled<T: serde::de::DeserializeOwned>(bytes: &[u8], process: &str) -> Option<(serde_json::Result<T>, Vec<u8>)> {
+    let mut doc: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let flags = doc.pointer_mut(&format!("{process}/scheduler/flags"))?.as_array_mut()?;
+    let mut changed = false;
+    for flag in flags.iter_mut() {
+        if let Some((_, ours)) = SCHED_FLAG_SPELLINGS
+            .iter()
+            .find(|(spec, _)| flag.as_str() == Some(spec))
+        {
+            *flag = serde_json::Value::from(*ours);
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let bytes = serde_json::to_vec(&doc).ok()?;
+    Some((serde_json::from_value(doc), bytes))
 }
 
 /// The error of parsing `bytes` as a spec, with the JSON path of the field that failed;
@@ -133,19 +182,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "a new user namespace needs uid and gid mappings",
         ));
     }
-    let new_uts = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::Uts && ns.path().is_none());
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return Err(Error::spec("hostname", "setting a hostname needs a new uts namespace"));
+    // As runc: a uts namespace of the container's own, new or joined by path (the name is
+    // set once it is joined), never the runtime's.
+    let own_uts = seen.contains(&NamespaceKind::Uts);
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts {
+        return Err(Error::spec("hostname", "setting a hostname needs a uts namespace"));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return Err(Error::spec(
-            "domainname",
-            "setting a domain name needs a new uts namespace",
-        ));
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts {
+        return Err(Error::spec("domainname", "setting a domain name needs a uts namespace"));
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
         && !linux
@@ -164,7 +208,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return Err(Error::spec("linux.timeOffsets", format!("unknown clock {clock:?}")));
         }
     }
-    for (field, set) in [("linux.intelRdt", linux.intel_rdt().is_some())] {
+    for (field, set) in [
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        (
+            "linux.netDevices",
+            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+    ] {
         if set {
             return Err(Error::spec(field, "not supported by this build of ocirun"));
         }
@@ -183,6 +233,19 @@ pub fn validate(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Warns of the fields of `resources` that are deprecated and ignored, as runc does:
+/// `memory.kernel` (kernels since 5.16 have no kernel memory limit).
+pub(crate) fn warn_ignored_resources(resources: Option<&LinuxResources>) {
+    if resources
+        .and_then(|r| r.memory().as_ref())
+        .is_some_and(|m| m.kernel().is_some())
+    {
+        crate::hooks::warn(
+            "linux.resources.memory.kernel is ignored: kernel memory limits are deprecated and kernels since 5.16 have none",
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +258,46 @@ mod tests {
 
     fn chain(err: Error) -> String {
         test_support::error_chain(&err)
+    }
+
+    #[test]
+    fn scheduler_flags_take_the_runtime_specs_names() {
+        let config = |flags: &str| {
+            format!(
+                r#"{{"ociVersion": "1.2.0", "process": {{"cwd": "/", "user": {{"uid": 0, "gid": 0}},
+                    "scheduler": {{"policy": "SCHED_OTHER", "flags": {flags}}}}}}}"#
+            )
+        };
+        let all = r#"["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_DL_OVERRUN",
+            "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN",
+            "SCHED_FLAG_UTIL_CLAMP_MAX"]"#;
+        let spec = load(&config(all)).unwrap();
+        let scheduler = spec.process().as_ref().unwrap().scheduler().as_ref().unwrap();
+        let attr = crate::sched::scheduler(scheduler).unwrap();
+        assert_eq!(attr.flags, 0x7f);
+        // oci-spec's own spelling still parses.
+        let spec = load(&config(r#"["SCHED_RESET_ON_FORK"]"#)).unwrap();
+        let scheduler = spec.process().as_ref().unwrap().scheduler().as_ref().unwrap();
+        assert_eq!(crate::sched::scheduler(scheduler).unwrap().flags, 1);
+        // An unknown flag is an error naming the field, also beside a respelled one.
+        for flags in [
+            r#"["SCHED_FLAG_BOGUS"]"#,
+            r#"["SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_BOGUS"]"#,
+        ] {
+            let err = chain(load(&config(flags)).unwrap_err());
+            assert!(err.contains("process.scheduler.flags"), "{err}");
+        }
+        let process = process_from_slice(
+            br#"{"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["sh"],
+                 "scheduler": {"policy": "SCHED_BATCH", "flags": ["SCHED_FLAG_RESET_ON_FORK"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            crate::sched::scheduler(process.scheduler().as_ref().unwrap())
+                .unwrap()
+                .flags,
+            1
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub(crate) enum Tag {
     Hooks = 6,
     /// Parent to child: the create hooks have run.
     HooksDone = 7,
+    /// Child to parent: a step could not be done and the init carries on without it, as the
+    /// runtime spec asks (an ambient capability that cannot be raised); like [`Tag::Error`].
+    Warning = 8,
 }
 
 /// What an fd sent with [`Tag::Fd`] is.
@@ -91,6 +94,7 @@ impl Msg {
             5 => Tag::Fd,
             6 => Tag::Hooks,
             7 => Tag::HooksDone,
+            8 => Tag::Warning,
             _ => return None,
         };
         Some(Msg {

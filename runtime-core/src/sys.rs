@@ -235,6 +235,21 @@ pub fn close(fd: libc::c_int) {
     unsafe { libc::close(fd) };
 }
 
+/// Whether `fd` is an open file descriptor of this process.
+pub fn is_open(fd: libc::c_int) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags of fd, if it is open.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// A close-on-exec duplicate of `fd` at the lowest free number at or above `min`.
+pub fn dup_from(fd: std::os::fd::BorrowedFd<'_>, min: libc::c_int) -> Result<std::os::fd::OwnedFd, i32> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: F_DUPFD_CLOEXEC duplicates an fd the caller holds into a new one.
+    let new = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) }.into())?;
+    // SAFETY: new is a fresh fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new as libc::c_int) })
+}
+
 /// A pipe, both ends close-on-exec: `(read, write)`.
 pub fn pipe() -> Result<(libc::c_int, libc::c_int), i32> {
     let mut fds = [-1; 2];
@@ -495,6 +510,16 @@ pub fn sched_setattr(attr: &SchedAttr) -> Result<(), i32> {
 pub fn sched_setaffinity(pid: libc::pid_t, set: &libc::cpu_set_t) -> Result<(), i32> {
     // SAFETY: set is a live cpu_set_t of the size passed.
     check(unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), set) }.into()).map(drop)
+}
+
+/// Sets the NUMA memory policy of this thread: `mode` with its flags, the node mask `nodes`
+/// of which the kernel reads `max_node - 1` bits.
+pub fn set_mempolicy(mode: libc::c_int, nodes: &[libc::c_ulong], max_node: libc::c_ulong) -> Result<(), i32> {
+    if (max_node.saturating_sub(1)) as usize > nodes.len() * libc::c_ulong::BITS as usize {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: nodes holds at least max_node - 1 bits, all the kernel reads.
+    check(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes.as_ptr(), max_node) }).map(drop)
 }
 
 /// Sets the execution domain of this process.

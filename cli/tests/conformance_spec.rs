@@ -1,0 +1,344 @@
+//! End-to-end tests of runtime-spec fields runc and youki accept and ocirun refused or ignored
+//! (issue 15): each reads its effect from inside the container or checks the error text.
+
+mod common;
+
+use common::{Guard, ocirun};
+use serde_json::json;
+use test_support::{Bundle, require_prerequisites, unique_id};
+
+/// Runs the bundle's container to its end with `ocirun run`; returns (exit code, stdout, stderr).
+fn run(b: &Bundle, prefix: &str, global: &[&str]) -> (Option<i32>, String, String) {
+    b.write();
+    let id = unique_id(prefix);
+    let _g = Guard(b.state_root(), id.clone());
+    let out = ocirun(&b.state_root())
+        .args(global)
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn memory_kernel_warns_and_the_container_runs() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 67108864, "kernel": 33554432});
+    let log = b.path().join("ocirun.log");
+    let log_arg = log.to_str().unwrap().to_string();
+    let (code, out, err) = run(&b, "kmem", &["--log", &log_arg]);
+    assert_eq!(code, Some(0), "{err}");
+    // The rest of the memory resources is applied.
+    assert_eq!(out.trim(), "67108864");
+    assert!(
+        err.contains("warning") && err.contains("linux.resources.memory.kernel"),
+        "{err}"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("level=warning") && logged.contains("linux.resources.memory.kernel"),
+        "{logged}"
+    );
+}
+
+/// A host process in a namespace of its own (`unshare`), killed when dropped.
+struct NsHolder(std::process::Child);
+
+impl NsHolder {
+    /// A holder of a new namespace of `kind` (its /proc/<pid>/ns name: "uts", "net", ...).
+    fn new(kind: &str) -> NsHolder {
+        let flag = if kind == "mnt" {
+            "--mount".to_string()
+        } else {
+            format!("--{kind}")
+        };
+        let child = std::process::Command::new("unshare")
+            .args([flag.as_str(), "sleep", "1000"])
+            .spawn()
+            .expect("run unshare");
+        let holder = NsHolder(child);
+        // unshare execs sleep once the namespace is made.
+        let ours = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        while std::fs::read_link(holder.ns_path(kind)).ok().as_ref() == Some(&ours) {
+            std::thread::yield_now();
+        }
+        holder
+    }
+
+    fn ns_path(&self, ns: &str) -> String {
+        format!("/proc/{}/ns/{ns}", self.0.id())
+    }
+}
+
+impl Drop for NsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn hostname_is_set_in_a_uts_namespace_joined_by_path() {
+    require_prerequisites();
+    let holder = NsHolder::new("uts");
+    let mut b = Bundle::new(&["hostname"]);
+    b.spec["hostname"] = json!("joined-uts");
+    b.spec["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "mount"},
+        {"type": "uts", "path": holder.ns_path("uts")}]);
+    let (code, out, err) = run(&b, "utsjoin", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "joined-uts");
+    // The name was set in the namespace joined, not in a new one.
+    let seen = std::process::Command::new("nsenter")
+        .args(["-t", &holder.0.id().to_string(), "-u", "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "joined-uts");
+}
+
+#[test]
+fn scheduler_flags_take_the_runtime_specs_names() {
+    require_prerequisites();
+    // Field 19 of stat is the nice value: a child of the init, under reset-on-fork, starts at
+    // 0; the init keeps -5 (busybox's sh execs its last command in its own process).
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cut -d' ' -f19 /proc/self/stat; cut -d' ' -f19 /proc/1/stat",
+    ]);
+    b.spec["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": -5,
+        "flags": ["SCHED_FLAG_RESET_ON_FORK"]});
+    let (code, out, err) = run(&b, "schedflags", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "0\n-5\n");
+}
+
+#[test]
+fn ambient_capability_that_cannot_be_raised_warns() {
+    require_prerequisites();
+    // As `runc spec` 1.1 writes it: CAP_KILL ambient but not inheritable, which the kernel
+    // refuses to raise. CAP_NET_BIND_SERVICE is both, and is raised.
+    let mut b = Bundle::new(&["grep", "-E", "^Cap(Inh|Amb)", "/proc/self/status"]);
+    b.spec["process"]["capabilities"]["ambient"] = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    b.spec["process"]["capabilities"]["inheritable"] = json!(["CAP_NET_BIND_SERVICE"]);
+    let (code, out, err) = run(&b, "ambient", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    // CAP_NET_BIND_SERVICE is 10.
+    assert_eq!(out, "CapInh:\t0000000000000400\nCapAmb:\t0000000000000400\n");
+    assert!(
+        err.contains("warning") && err.contains("raise ambient capability CAP_KILL"),
+        "{err}"
+    );
+}
+
+/// Runs `ocirun <args>` from bash with the payload files open as fds 3 and 5 and fd 4 closed;
+/// returns (exit code, stdout, stderr).
+fn with_fd_4_closed(root: &std::path::Path, b: &Bundle, args: &str) -> (Option<i32>, String, String) {
+    for (fd, text) in [(3, "three"), (5, "five")] {
+        std::fs::write(b.path().join(format!("payload{fd}")), text).unwrap();
+    }
+    let script = format!(
+        "exec 3<{dir}/payload3 5<{dir}/payload5 4<&-; exec {bin} --root {root} --log {dir}/log {args}",
+        dir = b.path().display(),
+        bin = env!("CARGO_BIN_EXE_ocirun"),
+        root = root.display(),
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The container process's report on fds 3, 4 and 5: what 3 and 5 read, whether 4 is open.
+const REPORT_FDS: &str = "cat <&3; cat <&5; [ -e /proc/$$/fd/4 ] && echo ' open 4' || echo ' closed 4'";
+
+#[test]
+fn preserve_fds_passes_the_open_ones() {
+    require_prerequisites();
+    let b = Bundle::new(&["sh", "-c", REPORT_FDS]);
+    b.write();
+    let id = unique_id("preservefds");
+    let _g = Guard(b.state_root(), id.clone());
+    let run = format!("run --preserve-fds 3 -b {} {id}", b.path().display());
+    let (code, out, err) = with_fd_4_closed(&b.state_root(), &b, &run);
+    assert_eq!(code, Some(0), "{err}");
+    // fd 4 stays closed: not the runtime's log file, nor anything else it opened.
+    assert_eq!(out, "threefive closed 4\n");
+
+    // exec passes the open ones too.
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.write();
+    let id = unique_id("preservefdsexec");
+    let _g = Guard(b.state_root(), id.clone());
+    common::run_detached(ocirun(&b.state_root()).args(["run", "-d", "-b"]).arg(b.path()).arg(&id));
+    let exec = format!("exec --preserve-fds 3 {id} sh -c \"{REPORT_FDS}\"");
+    let (code, out, err) = with_fd_4_closed(&b.state_root(), &b, &exec);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "threefive closed 4\n");
+}
+
+#[test]
+fn fifo_devices_get_a_node_and_no_cgroup_rule() {
+    require_prerequisites();
+    // The node's type, mode and owner, and a message through it.
+    let check = "ls -ln /dev/fifo0 | cut -c1-10; stat -c '%u:%g' /dev/fifo0; \
+                 (echo through > /dev/fifo0 &); cat /dev/fifo0";
+    let fifo = json!([{"path": "/dev/fifo0", "type": "p", "major": 8, "minor": 666,
+                       "fileMode": 0o646, "uid": 1, "gid": 2}]);
+    let mut b = Bundle::new(&["sh", "-c", check]);
+    b.spec["linux"]["devices"] = fifo.clone();
+    let (code, out, err) = run(&b, "fifo", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "prw-r--rw-\n1:2\nthrough\n");
+
+    // In a new user namespace too, where device nodes are bound from the host: a fifo is made.
+    let mut b = Bundle::new(&["sh", "-c", check]);
+    b.spec["linux"]["devices"] = fifo;
+    b.spec["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}]);
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(chowned.success());
+    let (code, out, err) = run(&b, "fifous", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "prw-r--rw-\n1:2\nthrough\n");
+
+    // A device cgroup rule of type p is no rule the kernel knows: refused, naming the field,
+    // as runc refuses it.
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["resources"]["devices"] = json!([{"allow": true, "type": "p", "access": "rwm"}]);
+    let (code, _, err) = run(&b, "fifocg", &[]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("linux.resources.devices"), "{err}");
+}
+
+/// Every syscall of this machine's architecture by name, from the kernel headers.
+fn syscall_names() -> Vec<String> {
+    let header = format!("/usr/include/{}-linux-gnu/asm/unistd_64.h", std::env::consts::ARCH);
+    let text =
+        std::fs::read_to_string(&header).unwrap_or_else(|e| panic!("read {header} (.ci/run installs libc6-dev): {e}"));
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#define __NR_"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn early_seccomp_profile_without_close_range() {
+    require_prerequisites();
+    // Without noNewPrivileges and without CAP_SYS_ADMIN the filter is loaded before the user
+    // switch, while the init still has work to do; this one refuses close_range (as
+    // runtime-tools' default profile does) and every syscall it does not name.
+    let allowed: Vec<String> = syscall_names().into_iter().filter(|n| n != "close_range").collect();
+    assert!(allowed.len() > 300, "{allowed:?}");
+    let mut b = Bundle::new(&["sh", "-c", "echo ran; grep Seccomp: /proc/self/status"]);
+    b.spec["process"]["noNewPrivileges"] = json!(false);
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+    });
+    let (code, out, err) = run(&b, "earlyseccomp", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "ran\nSeccomp:\t2\n");
+}
+
+#[test]
+fn memory_policy_is_applied_and_a_missing_node_refused() {
+    require_prerequisites();
+    let probe = common::static_probe("mempolicy");
+    let policy_of = |policy: serde_json::Value| {
+        let mut b = Bundle::new(&["/mempolicy"]);
+        std::fs::copy(&probe, b.rootfs().join("mempolicy")).unwrap();
+        b.spec["linux"]["memoryPolicy"] = policy;
+        run(&b, "mempolicy", &[])
+    };
+    // MPOL_BIND (2) to node 0, with MPOL_F_STATIC_NODES (0x8000).
+    let (code, out, err) = policy_of(json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "mode 0x8002 nodes 0x1\n");
+    // MPOL_PREFERRED with no node is the local node: the kernel reports MPOL_LOCAL (4).
+    let (code, out, err) = policy_of(json!({"mode": "MPOL_PREFERRED"}));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "mode 0x4 nodes 0\n");
+    // Without the field, the default policy (0) stays.
+    let (code, out, err) = policy_of(json!(null));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "mode 0 nodes 0\n");
+
+    // A node this host does not have.
+    let possible = std::fs::read_to_string("/sys/devices/system/node/possible").unwrap();
+    let last: usize = possible.trim().rsplit(['-', ',']).next().unwrap().parse().unwrap();
+    let missing = (last + 1).to_string();
+    let (code, _, err) = policy_of(json!({"mode": "MPOL_BIND", "nodes": missing}));
+    assert_ne!(code, Some(0));
+    assert!(err.contains("linux.memoryPolicy"), "{err}");
+    // A mode that needs nodes, without any: refused before anything is made.
+    let (code, _, err) = policy_of(json!({"mode": "MPOL_INTERLEAVE"}));
+    assert_ne!(code, Some(0));
+    assert!(err.contains("linux.memoryPolicy.nodes"), "{err}");
+}
+
+#[test]
+fn net_devices_are_refused_naming_the_field() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["true"]);
+    b.spec["linux"]["netDevices"] = json!({"ocirun-nodev0": {"name": "eth1"}});
+    let (code, _, err) = run(&b, "netdev", &[]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("linux.netDevices"), "{err}");
+}
+
+#[test]
+fn every_memory_policy_mode_and_flag_features_lists_works() {
+    require_prerequisites();
+    let out = common::run_ok(ocirun(std::path::Path::new("/nonexistent")).arg("features"));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = |key: &str| -> Vec<String> {
+        doc["linux"]["memoryPolicy"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("features lists memoryPolicy.{key}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let cases = listed("modes").into_iter().map(|mode| (mode, None)).chain(
+        listed("flags")
+            .into_iter()
+            .map(|flag| ("MPOL_BIND".to_string(), Some(flag))),
+    );
+    for (mode, flag) in cases {
+        let mut policy = json!({"mode": mode});
+        if mode != "MPOL_DEFAULT" && mode != "MPOL_LOCAL" {
+            policy["nodes"] = json!("0");
+        }
+        if let Some(flag) = &flag {
+            policy["flags"] = json!([flag]);
+        }
+        let mut b = Bundle::new(&["true"]);
+        b.spec["linux"]["memoryPolicy"] = policy;
+        let (code, _, err) = run(&b, "mpolmode", &[]);
+        assert_eq!(code, Some(0), "{mode} {flag:?}: {err}");
+    }
+}
