@@ -109,8 +109,15 @@ fn cpu_quota_from_the_spec_and_from_update_is_in_the_cgroup_files() {
     let (id, _g) = run_detached(&b, "clicpu");
     let root = b.state_root();
     let cpu = b.cgroup_dir("cpu");
-    assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "20000");
-    assert_eq!(read_trimmed(&cpu, "cpu.cfs_period_us"), "100000");
+    // v1's two files, or v2's cpu.max "quota period" ("max" unlimited).
+    let quota_period = || {
+        if test_support::pure_v2() {
+            read_trimmed(&cpu, "cpu.max").replace(' ', "/")
+        } else {
+            format!("{}/{}", read_trimmed(&cpu, "cpu.cfs_quota_us"), read_trimmed(&cpu, "cpu.cfs_period_us"))
+        }
+    };
+    assert_eq!(quota_period(), "20000/100000");
     run_ok(ocirun(&root).args([
         "update",
         "--cpu-quota",
@@ -121,11 +128,16 @@ fn cpu_quota_from_the_spec_and_from_update_is_in_the_cgroup_files() {
         "256",
         &id,
     ]));
-    assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "30000");
-    assert_eq!(read_trimmed(&cpu, "cpu.cfs_period_us"), "50000");
-    assert_eq!(read_trimmed(&cpu, "cpu.shares"), "256");
+    assert_eq!(quota_period(), "30000/50000");
+    if test_support::pure_v2() {
+        // runc's conversion of 256 shares.
+        assert_eq!(read_trimmed(&cpu, "cpu.weight"), "10");
+    } else {
+        assert_eq!(read_trimmed(&cpu, "cpu.shares"), "256");
+    }
     run_ok(ocirun(&root).args(["update", "--cpu-quota", "-1", &id]));
-    assert_eq!(read_trimmed(&cpu, "cpu.cfs_quota_us"), "-1");
+    let unlimited = if test_support::pure_v2() { "max/50000" } else { "-1/50000" };
+    assert_eq!(quota_period(), unlimited);
 }
 
 #[test]
@@ -186,7 +198,12 @@ fn pause_freezes_resume_thaws_and_delete_force_of_a_paused_container_cleans_up()
         String::from_utf8_lossy(&table.stdout).contains(" paused "),
         "list table"
     );
-    assert_eq!(read_trimmed(&b.cgroup_dir("freezer"), "freezer.state"), "FROZEN");
+    let frozen = if test_support::pure_v2() {
+        read_trimmed(&b.cgroup_dir("freezer"), "cgroup.freeze") == "1"
+    } else {
+        read_trimmed(&b.cgroup_dir("freezer"), "freezer.state") == "FROZEN"
+    };
+    assert!(frozen, "the cgroup is not frozen");
     let frozen_at = counter(&count);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(counter(&count), frozen_at, "the counter moved while paused");
@@ -237,15 +254,16 @@ fn update_changes_a_running_containers_memory_limit() {
     let (id, _g) = run_detached(&b, "cliupd");
     let root = b.state_root();
     let memory = b.cgroup_dir("memory");
+    let limit_file = test_support::cgroup_file("memory.limit_in_bytes", "memory.max");
     assert_eq!(
-        read_trimmed(&memory, "memory.limit_in_bytes"),
+        read_trimmed(&memory, limit_file),
         (64u64 << 20).to_string()
     );
 
     // runc's sizes: binary units.
     run_ok(ocirun(&root).args(["update", "--memory", "48m", "--pids-limit", "30", &id]));
     assert_eq!(
-        read_trimmed(&memory, "memory.limit_in_bytes"),
+        read_trimmed(&memory, limit_file),
         (48u64 << 20).to_string()
     );
     assert_eq!(read_trimmed(&b.cgroup_dir("pids"), "pids.max"), "30");
@@ -257,7 +275,7 @@ fn update_changes_a_running_containers_memory_limit() {
     std::fs::write(&file, r#"{"memory": {"limit": 41943040}, "pids": {"limit": 0}}"#).unwrap();
     run_ok(ocirun(&root).args(["update", "-r"]).arg(&file).arg(&id));
     assert_eq!(
-        read_trimmed(&memory, "memory.limit_in_bytes"),
+        read_trimmed(&memory, limit_file),
         (40u64 << 20).to_string()
     );
     assert_eq!(
@@ -278,7 +296,7 @@ fn update_changes_a_running_containers_memory_limit() {
         .unwrap();
     assert!(child.wait().unwrap().success());
     assert_eq!(
-        read_trimmed(&memory, "memory.limit_in_bytes"),
+        read_trimmed(&memory, limit_file),
         (36u64 << 20).to_string()
     );
 
@@ -296,7 +314,7 @@ fn update_changes_a_running_containers_memory_limit() {
         let err = run_err(ocirun(&root).arg("update").args(&args).arg(&id));
         assert!(err.contains(want), "update {args:?}: {err:?} does not mention {want:?}");
         assert_eq!(
-            read_trimmed(&memory, "memory.limit_in_bytes"),
+            read_trimmed(&memory, limit_file),
             (36u64 << 20).to_string()
         );
     }

@@ -203,12 +203,23 @@ pub fn cgroup_parent() -> String {
     std::env::var("OCIRUN_TEST_CGROUP").unwrap_or_else(|_| "ocirun-test".into())
 }
 
+/// Whether this host's cgroups are pure v2: one cgroup2 hierarchy at /sys/fs/cgroup.
+pub fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The cgroup file that holds what v1 keeps in `v1` and v2 in `v2`, on this host.
+pub fn cgroup_file<'a>(v1: &'a str, v2: &'a str) -> &'a str {
+    if pure_v2() { v2 } else { v1 }
+}
+
 impl Bundle {
-    /// The container's cgroup directory in the v1 hierarchy of `controller`.
+    /// The container's cgroup directory that holds `controller`: its v1 hierarchy's, or the
+    /// one cgroup directory on a pure v2 host.
     pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        PathBuf::from("/sys/fs/cgroup")
-            .join(controller)
-            .join(self.cgroups_path().trim_start_matches('/'))
+        let base = PathBuf::from("/sys/fs/cgroup");
+        let base = if pure_v2() { base } else { base.join(controller) };
+        base.join(self.cgroups_path().trim_start_matches('/'))
     }
 
     /// The container's cgroup directory in every mounted hierarchy, the cgroup2 mount included.
@@ -256,7 +267,8 @@ pub fn bad_resource_bundles() -> Vec<(Bundle, &'static str)> {
         (escape, "\"..\""),
         (
             with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
-            "rdma cgroup controller",
+            // A host with the rdma controller (pure v2 here) lacks the device instead.
+            if rdma_controller() { "linux.resources.rdma" } else { "rdma cgroup controller" },
         ),
         (
             with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
@@ -278,13 +290,20 @@ pub fn oom_bundle() -> Bundle {
     b
 }
 
-/// The kernel's count of OOM kills in the bundle's v1 memory cgroup.
+/// Whether this host has the rdma cgroup controller.
+fn rdma_controller() -> bool {
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
+    v2.split_whitespace().any(|c| c == "rdma") || Path::new("/sys/fs/cgroup/rdma").is_dir()
+}
+
+/// The kernel's count of OOM kills in the bundle's memory cgroup.
 pub fn oom_kills(b: &Bundle) -> u64 {
-    let oom = read_trimmed(&b.cgroup_dir("memory"), "memory.oom_control");
+    let file = cgroup_file("memory.oom_control", "memory.events");
+    let oom = read_trimmed(&b.cgroup_dir("memory"), file);
     oom.lines()
         .find_map(|l| l.strip_prefix("oom_kill "))
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no oom_kill count in memory.oom_control: {oom}"))
+        .unwrap_or_else(|| panic!("no oom_kill count in {file}: {oom}"))
 }
 
 /// A bundle whose shell, once `/tmp/go` exists in its rootfs, allocates over its 32 MiB
