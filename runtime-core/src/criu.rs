@@ -129,6 +129,30 @@ fn external_mounts(spec: &Spec) -> Vec<(PathBuf, PathBuf)> {
         .collect()
 }
 
+/// The key under which masked files go into CRIU's images, as runc names it: they are binds
+/// of the runtime's null device, whose source CRIU cannot find in the container.
+const NULL_DEVICE: &str = "/dev/null";
+
+/// The masked paths of `spec` that the init at `pid` masked with the null device (files:
+/// a masked directory is a tmpfs, which CRIU dumps itself), read from its mountinfo.
+fn masked_files(pid: i32, spec: &Spec) -> Result<Vec<String>> {
+    let masked = spec.linux().as_ref().and_then(|l| l.masked_paths().clone()).unwrap_or_default();
+    if masked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = PathBuf::from(format!("/proc/{pid}/mountinfo"));
+    let info = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+    Ok(info
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?;
+            let fstype = right.split(' ').next()?;
+            (fstype != "tmpfs" && masked.iter().any(|m| m == point)).then(|| point.to_string())
+        })
+        .collect())
+}
+
 impl Container {
     /// Checkpoints the running container into `opts.image_path` with CRIU; unless
     /// `leave_running`, the container is stopped afterwards, as with runc.
@@ -156,6 +180,9 @@ impl Container {
         for (dest, _) in external_mounts(&spec) {
             cmd.arg("--ext-mount-map").arg(format!("{0}:{0}", dest.display()));
         }
+        for file in masked_files(self.pid(), &spec)? {
+            cmd.arg("--ext-mount-map").arg(format!("{file}:{NULL_DEVICE}"));
+        }
         run("dump", cmd, Some(opts.work_path().join("dump.log")))
     }
 }
@@ -177,6 +204,9 @@ impl ContainerBuilder {
             for (dest, source) in external_mounts(spec) {
                 cmd.arg("--ext-mount-map")
                     .arg(format!("{}:{}", dest.display(), source.display()));
+            }
+            if spec.linux().as_ref().is_some_and(|l| l.masked_paths().as_ref().is_some_and(|m| !m.is_empty())) {
+                cmd.arg("--ext-mount-map").arg(format!("{NULL_DEVICE}:{NULL_DEVICE}"));
             }
             run("restore", cmd, Some(opts.work_path().join("restore.log")))?;
             let text = std::fs::read_to_string(&pidfile).map_err(|e| Error::io("read", &pidfile, e))?;
