@@ -245,16 +245,15 @@ for r in "${runs[@]}"; do
     [ -z "${OCIRUN_K8S_FOCUS:-}" ] || focus=(-ginkgo.focus "$OCIRUN_K8S_FOCUS")
     t0=$(date +%s)
     rc=0
-    critest "$r" -ginkgo.skip "$skip" "${focus[@]}" 2>&1 | tee "$tmp/critest-$r.log" | grep -E '^\[FAIL\]|^•|Ran [0-9]+ of|Passed|FAIL!|SUCCESS!' || true
-    rc=${PIPESTATUS[0]}
+    critest "$r" -ginkgo.skip "$skip" "${focus[@]}" >"$tmp/critest-$r.log" 2>&1 || rc=$?
     summary=$(grep -E '^Ran [0-9]+ of [0-9]+ Specs' "$tmp/critest-$r.log" | tail -1)
     counts=$(grep -oE '[0-9]+ Passed \| [0-9]+ Failed \| [0-9]+ Pending \| [0-9]+ Skipped' "$tmp/critest-$r.log" | tail -1)
     results[$r]="$summary; $counts; $(($(date +%s) - t0)) s"
     grep -E '^\s*\[FAIL\]' "$tmp/critest-$r.log" | sort -u | sed 's/^/  /' || true
     if [ "$rc" -ne 0 ]; then
         failed=1
-        echo "critest with $r failed (exit $rc); its log: $tmp/critest-$r.log (kept in logs/)"
-        cp "$tmp/critest-$r.log" "$tmp/critest-$r.log.keep" 2>/dev/null
+        echo "critest with $r failed (exit $rc); its log is kept (logs/critest-$r.log)"
+        grep -B2 -A25 '^• \[FAILED\]' "$tmp/critest-$r.log" | grep -E 'FAILED|Expected|to equal|to be|<string>|Timed out' | head -60
     fi
 done
 

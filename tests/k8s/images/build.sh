@@ -73,7 +73,7 @@ mkimage "$r" "$dir/hostnet-nginx.tar" gcr.io/k8s-staging-cri-tools/hostnet-nginx
 r=$(layer httpd)
 install -m 755 "$dir/bin/webserver" "$r/usr/local/bin/httpd"
 mkimage "$r" "$dir/httpd.tar" registry.k8s.io/e2e-test-images/httpd:2.4.39-4 \
-    '{"Cmd": ["httpd"], "ExposedPorts": {"80/tcp": {}}}'
+    '{"Cmd": ["httpd", "-D", "FOREGROUND"], "ExposedPorts": {"80/tcp": {}}}'
 
 # No new privileges: a setuid-root program that prints its effective uid.
 r=$(layer nonewprivs)

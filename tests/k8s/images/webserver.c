@@ -1,9 +1,9 @@
 /* A stand-in for the web servers of critest's images, nginx and httpd (no registry here):
- * answers every HTTP request with 200 on the port given (default 80) and logs a line naming
- * itself to stderr (the multi-container spec looks for "httpd" in the log). Installed as
+ * answers every HTTP request with 200 on the port given (default 80) and logs its command
+ * line to stderr, as httpd does (the multi-container spec looks for "httpd -D FOREGROUND"). Installed as
  * nginx, it also does what critest's pid namespace specs look for: it writes
  * /var/run/nginx.pid and runs as "nginx: master process ..." (/proc/1/cmdline, `pidof nginx`).
- * It ends on SIGTERM. Usage: nginx|httpd [PORT] */
+ * It ends on SIGTERM. Usage: nginx|httpd [ARG...] [PORT] */
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 static const char TITLE[] = "nginx: master process nginx";
 
 int main(int argc, char **argv) {
-    const char *port = argc > 1 ? argv[argc - 1] : "80";
+    const char *port = argc > 1 && strspn(argv[argc - 1], "0123456789") == strlen(argv[argc - 1]) ? argv[argc - 1] : "80";
     const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     int nginx = strcmp(name, "nginx") == 0 || strcmp(argv[0], TITLE) == 0;
     if (nginx && strcmp(argv[0], TITLE) != 0) {
@@ -50,7 +50,10 @@ int main(int argc, char **argv) {
             fclose(f);
         }
     }
-    fprintf(stderr, "%s: answering HTTP 200 on port %s\n", nginx ? "nginx" : name, port);
+    fprintf(stderr, "%s: answering HTTP 200 on port %s; command line: '", nginx ? "nginx" : name, port);
+    for (int i = 0; i < argc; i++)
+        fprintf(stderr, i ? " %s" : "%s", argv[i]);
+    fprintf(stderr, "'\n");
     static const char page[] = "<html><head><title>Welcome to nginx!</title></head><body>ocirun k8s test</body></html>\n";
     char resp[512], buf[4096];
     int n = snprintf(resp, sizeof resp,
