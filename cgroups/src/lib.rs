@@ -494,6 +494,30 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// Sends `sig` to every process of the cgroup (nested cgroups included) as runc 1.1's
+    /// signalAllProcesses does: frozen while they are listed and signalled, so that none forks
+    /// past the list, and thawed afterwards whatever its state before. A failed freeze or thaw,
+    /// or a process that cannot be signalled, goes to `warn` and does not fail the call; a
+    /// process that exited meanwhile is not reported.
+    pub fn signal_all(&self, sig: i32, mut warn: impl FnMut(String)) -> Result<()> {
+        if let Err(e) = self.freeze() {
+            warn(format!("freeze {} to signal its processes: {e}", self.path()));
+        }
+        let pids = self.pids();
+        if let Ok(pids) = &pids {
+            for &pid in pids {
+                match sys::kill(pid, sig) {
+                    Err(e) if e.raw_os_error() != Some(libc::ESRCH) => warn(format!("signal {sig} to pid {pid}: {e}")),
+                    _ => {}
+                }
+            }
+        }
+        if let Err(e) = self.thaw() {
+            warn(format!("thaw {} after signalling its processes: {e}", self.path()));
+        }
+        pids.map(drop)
+    }
+
     /// Processes in this cgroup in any hierarchy (the union), nested cgroups included.
     fn all_pids(&self) -> Result<Vec<i32>> {
         let mut pids = Vec::new();

@@ -439,10 +439,8 @@ fn usage_error(e: &Usage) -> u8 {
 
 fn signal_number(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        bail!("invalid signal {s:?}");
+        // As runc: any number, 0 (does the init exist?) included; the kernel refuses the rest.
+        return Ok(n);
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);

@@ -1185,40 +1185,44 @@ impl Container {
         Ok(())
     }
 
-    /// Sends `signal` to the init, or with `all` to every process of the container.
+    /// Sends `signal` to the init, or with `all` to every process of the container, as
+    /// `runc kill` 1.1 does in every state. Signal 0 checks that the init exists; any other
+    /// number goes to the kernel, which refuses what is not a signal. A stopped container's
+    /// init gets [`Error::NotRunning`]; with `all`, the processes still in its cgroup (those of
+    /// a container without its own pid namespace outlive the init) are signalled and a stopped
+    /// container with none succeeds: containerd's shim sends `kill --all 9` after every exit.
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
         let dir = self.store.open(self.id())?;
         let status = self.status_in(&dir);
-        if status == Status::Stopped {
-            return Err(Error::BadStatus {
-                op: "kill",
-                id: self.id().to_string(),
-                status,
-            });
-        }
         if all {
             let cgroup = self.cgroup()?;
-            for pid in cgroup.pids().map_err(Error::Cgroup)? {
-                // SAFETY: kill takes integers; these pids are in the container's cgroup.
-                unsafe { libc::kill(pid, signal) };
+            if status == Status::Stopped && !cgroup.exists() {
+                return Ok(());
             }
-            self.thaw_after_kill(signal, status);
-            return Ok(());
+            return cgroup
+                .signal_all(signal, |msg| hooks::warn(&msg))
+                .map_err(Error::Cgroup);
+        }
+        let not_running = || Error::NotRunning {
+            id: self.id().to_string(),
+        };
+        if status == Status::Stopped {
+            return Err(not_running());
         }
         let fd = match &self.pidfd {
-            Some(fd) if status != Status::Stopped => fd.try_clone().map_err(|e| Error::Sys {
+            Some(fd) => fd.try_clone().map_err(|e| Error::Sys {
                 op: "dup pidfd",
                 source: e,
             })?,
-            _ => open_init(&self.record).ok_or(Error::BadStatus {
-                op: "kill",
-                id: self.id().to_string(),
-                status: Status::Stopped,
-            })?,
+            None => open_init(&self.record).ok_or_else(not_running)?,
         };
-        pidfd::send_signal(fd.as_fd(), signal).map_err(|source| Error::Sys {
-            op: "send signal",
-            source,
+        pidfd::send_signal(fd.as_fd(), signal).map_err(|source| match source.raw_os_error() {
+            // It exited after the status was read.
+            Some(libc::ESRCH) => not_running(),
+            _ => Error::Sys {
+                op: "signal the container's init",
+                source,
+            },
         })?;
         self.thaw_after_kill(signal, status);
         Ok(())

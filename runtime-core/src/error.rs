@@ -23,6 +23,13 @@ pub enum Error {
         /// Its status at the time.
         status: crate::Status,
     },
+    /// A signal for the init of a container that is stopped: runc's text, which its clients
+    /// (containerd's shim, CRI-O) match to tell "already exited" from a failure.
+    #[error("container not running")]
+    NotRunning {
+        /// The container.
+        id: String,
+    },
     /// config.json could not be read or parsed.
     #[error("load {path}")]
     LoadSpec {

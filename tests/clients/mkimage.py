@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Packs a root filesystem directory as a one-layer busybox image, with no registry.
 
-Usage: mkimage.py ROOTFS OUT.tar NAME:TAG
+Usage: mkimage.py ROOTFS OUT.tar NAME:TAG [CONFIG_JSON]
+
+CONFIG_JSON, if given, is merged into the image's "config" (e.g. '{"User": "1000",
+"Cmd": ["/pause"]}'); the default config has PATH and Cmd ["sh"]. The layer keeps the files'
+modes (a setuid bit included) with root as their owner.
 
 OUT.tar is both an OCI image layout (oci-layout, index.json, blobs/sha256/...) and a
 docker-archive (manifest.json naming the same blobs), so `ctr images import`,
@@ -36,6 +40,12 @@ def layer_tar(rootfs):
 
 def main():
     rootfs, out, ref = sys.argv[1], sys.argv[2], sys.argv[3]
+    image_config = {
+        "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "Cmd": ["sh"],
+    }
+    if len(sys.argv) > 4:
+        image_config.update(json.loads(sys.argv[4]))
     repo, tag = ref.rsplit(":", 1)
     blobs = {}
 
@@ -49,10 +59,7 @@ def main():
         "architecture": "amd64",
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["sh"],
-        },
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + layer]},
         "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "tests/clients/mkimage.py"}],
     }, sort_keys=True).encode())

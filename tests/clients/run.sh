@@ -22,6 +22,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+. "$repo/tests/lib.sh"
 export DEBIAN_FRONTEND=noninteractive
 start_time=$(date +%s)
 
@@ -30,8 +31,6 @@ engines=("$@")
 for e in "${engines[@]}"; do
     case $e in containerd | podman | docker) ;; *) echo "unknown engine $e (containerd, podman, docker)" >&2; exit 2 ;; esac
 done
-
-say() { printf '\n=== %s\n' "$*"; }
 
 # ---------------------------------------------------------------------------------------------
 # 1. Install what is missing, without letting the packages start their services.
@@ -48,20 +47,7 @@ has_engine() {
 missing=()
 for e in "${engines[@]}"; do has_engine "$e" || missing+=("${pkg_of[$e]}"); done
 [ -x /bin/busybox ] || missing+=(busybox-static)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    policy=/usr/sbin/policy-rc.d
-    own_policy=
-    if [ ! -e $policy ]; then
-        # invoke-rc.d asks policy-rc.d; 101 = "action forbidden": no service starts during install.
-        printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && own_policy=1
-    fi
-    apt-get update -qq || true
-    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
-        for p in "${missing[@]}"; do apt-get install -y -qq --no-install-recommends "$p" >/dev/null || true; done
-    fi
-    [ -z "$own_policy" ] || rm -f $policy
-fi
+install_packages "${missing[@]}"
 for e in "${engines[@]}"; do
     if ! has_engine "$e"; then
         skipped[$e]=1
@@ -76,9 +62,7 @@ done
 if [ -n "${OCIRUN_CLIENTS_RUNTIME:-}" ]; then
     runtime=$OCIRUN_CLIENTS_RUNTIME
 else
-    say "building ocirun"
-    (cd "$repo" && cargo build -q -p ocirun)
-    runtime=${CARGO_TARGET_DIR:-$repo/target}/debug/ocirun
+    runtime=$(build_ocirun "$repo")
 fi
 runtime=$(readlink -f "$runtime")
 [ -x "$runtime" ] || { echo "runtime $runtime is not executable" >&2; exit 1; }
@@ -96,17 +80,6 @@ for m in /etc/docker/key.json /var/lib/containers/cache /var/lib/containers; do
     [ -e "$m" ] || made_outside+=("$m")
 done
 
-# listening_sockets PID: the paths of the unix sockets process PID has open.
-listening_sockets() {
-    local fd ino
-    for fd in /proc/"$1"/fd/*; do
-        ino=$(readlink "$fd" 2>/dev/null) || continue
-        [[ $ino == socket:* ]] || continue
-        ino=${ino#socket:[}
-        awk -v i="${ino%]}" '$7 == i && $8 != "" { print $8 }' /proc/net/unix
-    done 2>/dev/null | sort -u
-}
-
 # Stops every daemon this run started, by pid, then removes what they left.
 cleanup() {
     local rc=$? pid i
@@ -121,36 +94,11 @@ cleanup() {
         timeout 60 "${podman_cmd[@]}" rm -af -t 0 >/dev/null 2>&1
     fi
     [ -z "${docker_cmd+x}" ] || timeout 30 "${docker_cmd[@]}" rm -f c-sleep >/dev/null 2>&1
-    for ((i = ${#daemon_pids[@]} - 1; i >= 0; i--)); do
-        pid=${daemon_pids[$i]}
-        kill -0 "$pid" 2>/dev/null || continue
-        echo "stopping pid $pid ($(tr '\0' ' ' </proc/"$pid"/cmdline | cut -c1-60)...)"
-        kill -TERM "$pid"
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && { echo "pid $pid ignored SIGTERM: SIGKILL"; kill -KILL "$pid"; }
-        wait "$pid" 2>/dev/null
-    done
+    stop_pids "${daemon_pids[@]}"
     # Shims and conmons of this run: their command lines name our temp dir.
-    for p in /proc/[0-9]*; do
-        pid=${p#/proc/}
-        [ "$pid" != $$ ] || continue
-        if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$tmp"; then
-            echo "left behind: pid $pid $(tr '\0' ' ' <"$p/cmdline" | cut -c1-100): SIGKILL"
-            local socks
-            socks=$(listening_sockets "$pid")
-            kill -KILL "$pid" 2>/dev/null
-            # A shim's socket is in /run/containerd/s, outside the temp dir.
-            for s in $socks; do [ "${s#"$tmp"}" != "$s" ] || rm -f "$s"; done
-        fi
-    done
+    kill_naming "$tmp"
     # Containers the runtime still knows about, in each runtime root of this run.
-    for root in "${runtime_roots[@]}"; do
-        [ -d "$root" ] || continue
-        for id in $(ls "$root"); do
-            echo "left behind: container $id in $root: $rt_name delete --force"
-            "$runtime" --root "$root" delete --force "$id"
-        done
-    done
+    delete_left "$runtime" "${runtime_roots[@]}"
     # podman's containers are in the runtime's default root, with other users' containers.
     for id in "${podman_ids[@]}"; do
         if "$runtime" state "$id" >/dev/null 2>&1; then
@@ -159,30 +107,15 @@ cleanup() {
         fi
     done
     # Any process still in this run's cgroup parent is a container process of this run.
-    local procs
-    procs=$(cat $(find /sys/fs/cgroup -path "*/$cgparent/*" -name cgroup.procs 2>/dev/null) /dev/null 2>/dev/null | sort -u)
-    for pid in $procs; do
-        echo "left behind: pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-60)) in cgroup $cgparent: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null
-        rc=1
-    done
-    [ -z "$procs" ] || sleep 1
+    kill_in_cgroups "$cgparent" || rc=1
     # Mounts under the temp dir (overlays, netns bind mounts), deepest first.
-    local m
-    for _ in 1 2 3; do
-        for m in $(awk -v t="$tmp" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
-            umount "$m" 2>/dev/null || umount -l "$m"
-        done
-    done
+    unmount_under "$tmp"
     # The cgroup parent, in every hierarchy, deepest first.
-    for m in $(find /sys/fs/cgroup -maxdepth 3 -type d -name "$cgparent" 2>/dev/null); do
-        find "$m" -depth -type d -exec rmdir {} \; 2>/dev/null
-        [ ! -d "$m" ] || { echo "cgroup $m is left (busy)"; rc=1; }
-    done
+    remove_cgroups "$cgparent" || rc=1
     # What the engines write outside their given dirs: dockerd 20.10's /etc/docker/key.json,
     # podman's /var/lib/containers/cache; removed if this run made them.
     for m in "${made_outside[@]}"; do [ ! -e "$m" ] || { echo "removing $m"; rm -rf "$m"; }; done
-    if awk -v t="$tmp" 'index($2, t) == 1 { found=1 } END { exit !found }' /proc/self/mounts; then
+    if ! unmount_under "$tmp"; then
         echo "mounts are left under $tmp; not removing it"
         rc=1
     elif [ "${OCIRUN_CLIENTS_KEEP:-}" = 1 ] || [ $rc -ne 0 ]; then
@@ -190,11 +123,7 @@ cleanup() {
             echo "everything kept in $tmp"
         else
             # The daemons' logs (containerd.log, dockerd.log) and the runtime's log.json files.
-            mkdir -p "$tmp/logs"
-            find "$tmp" -path "$tmp/logs" -prune -o \( -name '*.log' -o -name 'log.json' \) -type f -print |
-                while read -r f; do r=${f#"$tmp"/}; cp "$f" "$tmp/logs/${r//\//_}"; done
-            find "$tmp" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
-            echo "logs kept in $tmp/logs"
+            keep_logs "$tmp"
         fi
     else
         rm -rf "$tmp"
@@ -268,17 +197,6 @@ must() {
         printf 'FAIL %-10s %-22s %s\n%s\n' "$engine" setup "$(printf '%q ' "$@")" "$(echo "$out" | tail -20 | sed 's/^/     /')"
         return 1
     fi
-}
-
-# wait_for SECONDS CMD...: polls CMD until it succeeds.
-wait_for() {
-    local n=$(($1 * 10))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n - 1))
-        [ $n -gt 0 ] || return 1
-        sleep 0.1
-    done
 }
 
 # start_containerd DIR: a private containerd (root, state, sockets in DIR; CRI off).
