@@ -115,6 +115,9 @@ cp scripts/vm/ocirun-vmtest.target scripts/vm/ocirun-vmtest.service "$out/units/
 } >"$out/runner.sh"
 chmod +x "$out/runner.sh"
 
+# A small virtio disk, the block device the io controller's throttles name (vda).
+truncate -s 16M "$tmp/disk.img"
+
 echo "vm-test: booting $kernel (tcg, systemd as pid 1)"
 start=$SECONDS
 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 -nographic -no-reboot \
@@ -122,6 +125,7 @@ qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 -nographic -no-reboot \
     -append "console=ttyS0 rdinit=/init panic=-1 quiet systemd.unified_cgroup_hierarchy=1" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
     -virtfs "local,path=$out,mount_tag=vmout,security_model=passthrough,multidevs=remap" \
+    -drive "file=$tmp/disk.img,if=virtio,format=raw" \
     >"$tmp/console" 2>&1 </dev/null &
 qemu_pid=$!
 deadline=$((SECONDS + 1200))

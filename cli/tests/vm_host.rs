@@ -168,3 +168,128 @@ fn systemd_driver_makes_a_delegated_scope_holding_the_init_and_delete_stops_it()
     assert!(after == "inactive" || after.is_empty(), "{unit} is {after} after delete");
     assert!(!dir.exists(), "{} left", dir.display());
 }
+
+/// Every v2 controller a spec can set, end to end on a real kernel, read back from inside the
+/// container through its own /sys/fs/cgroup: memory, cpu, cpuset, io (weight, and a throttle
+/// on the VM's virtio disk), pids, hugetlb and `unified` keys.
+#[test]
+fn pure_v2_every_controller_is_applied_and_read_from_inside() {
+    require_prerequisites();
+    if !pure_v2() {
+        return;
+    }
+    let disk = std::fs::read_to_string("/sys/block/vda/dev").unwrap_or_default();
+    if !host_has(!disk.is_empty(), "a virtio disk (vda) for io.max") {
+        return;
+    }
+    let (major, minor) = disk.trim().split_once(':').unwrap();
+    let files = "memory.max memory.low memory.swap.max memory.high cpu.weight cpu.max cpuset.cpus \
+                 cpuset.mems io.weight io.max pids.max hugetlb.2MB.max";
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        &format!("for f in {files}; do echo \"$f=$(cat /sys/fs/cgroup/$f)\"; done"),
+    ]);
+    b.spec["linux"]["resources"] = json!({
+        "memory": {"limit": 67108864, "reservation": 16777216, "swap": 100663296},
+        "cpu": {"shares": 2048, "quota": 30000, "period": 100000, "cpus": "0", "mems": "0"},
+        "blockIO": {"weight": 300, "throttleReadBpsDevice": [
+            {"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 1048576}
+        ]},
+        "pids": {"limit": 25},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+        "unified": {"memory.high": "50331648"}
+    });
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("vmv2all");
+    let _g = Guard(root.clone(), id.clone());
+    let out = run_ok(ocirun(&root).args(["run", "--bundle"]).arg(b.path()).arg(&id));
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    let want = [
+        "memory.max=67108864".to_string(),
+        "memory.low=16777216".into(),
+        // The spec's swap is memory+swap; v2's is swap alone.
+        "memory.swap.max=33554432".into(),
+        "memory.high=50331648".into(),
+        // runc's conversions: 2048 shares is weight 79, blkio weight 300 is io weight 2930.
+        "cpu.weight=79".into(),
+        "cpu.max=30000 100000".into(),
+        "cpuset.cpus=0".into(),
+        "cpuset.mems=0".into(),
+        "io.weight=default 2930".into(),
+        format!("io.max={major}:{minor} rbps=1048576 wbps=max riops=max wiops=max"),
+        "pids.max=25".into(),
+        "hugetlb.2MB.max=4194304".into(),
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{out}");
+    b.assert_no_cgroup_left();
+}
+
+/// A container whose init is systemd itself (podman's `--systemd`): it needs its own cgroup
+/// namespace with a writable cgroup2 at /sys/fs/cgroup to make its units' cgroups, and comes
+/// up to its target inside the container's cgroup.
+#[test]
+fn a_container_runs_systemd_as_its_init() {
+    require_prerequisites();
+    if !pure_v2() || !host_has(Path::new("/lib/systemd/systemd").exists(), "systemd's binary") {
+        return;
+    }
+    let mut b = Bundle::new(&["/lib/systemd/systemd", "--unit=sysinit.target", "--log-target=console"]);
+    b.spec["process"]["env"] = json!(["container=oci", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
+    b.spec["root"]["readonly"] = json!(false);
+    let mounts = b.spec["mounts"].as_array_mut().unwrap();
+    for m in mounts.iter_mut() {
+        if m["type"] == "cgroup" {
+            // systemd makes its units' cgroups below its own root.
+            m["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+        }
+    }
+    // The host's programs and libraries, read-only (a merged /usr's /lib and /lib64 links
+    // are made in the rootfs below); /run and /tmp its own.
+    let mut links = Vec::new();
+    for dir in ["/usr", "/lib", "/lib64"] {
+        match std::fs::read_link(dir) {
+            Ok(target) => links.push((dir, target)),
+            Err(_) if Path::new(dir).exists() => {
+                mounts.push(json!({"destination": dir, "type": "bind", "source": dir, "options": ["rbind", "ro"]}));
+            }
+            Err(_) => {}
+        }
+    }
+    for dir in ["/run", "/tmp"] {
+        mounts.push(json!({"destination": dir, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
+    }
+    b.write();
+    for (dir, target) in links {
+        std::os::unix::fs::symlink(target, b.rootfs().join(dir.trim_start_matches('/'))).unwrap();
+    }
+    std::fs::create_dir_all(b.rootfs().join("etc")).unwrap();
+    std::fs::write(b.rootfs().join("etc/machine-id"), "").unwrap();
+    std::fs::write(b.rootfs().join("etc/os-release"), "ID=ocirun-test\n").unwrap();
+    let root = b.state_root();
+    let id = unique_id("vmsdinit");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    // systemd reports its target active once it is up; emulation is slow: wait up to 3 minutes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        let out = ocirun(&root)
+            .args(["exec", &id, "systemctl", "is-active", "sysinit.target"])
+            .output()
+            .unwrap();
+        last = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if last.trim() == "active" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(last.trim(), "active", "systemd in the container did not reach sysinit.target");
+    // Its own units' cgroups are below the container's: init.scope holds pid 1.
+    let pid = common::state(&root, &id)["pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(cgroup.trim(), format!("0::{}/init.scope", b.cgroups_path()));
+    run_ok(ocirun(&root).args(["delete", "--force", &id]));
+    b.assert_no_cgroup_left();
+}
