@@ -32,7 +32,7 @@ mod options;
 mod plan;
 mod sys;
 
-pub use child::{LateCgroups, Stop, open_dev_bind_target};
+pub use child::{Console, Finished, LateCgroups, Stop};
 pub use error::RootfsError;
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
@@ -65,6 +65,9 @@ pub struct RootfsConfig {
     pub mount_label: Option<String>,
     /// What a mount of type "cgroup" shows.
     pub cgroup_mounts: Vec<CgroupMount>,
+    /// `process.terminal` of a container's init: the plan opens the container's /dev and its
+    /// `console` for the pty to be bound onto after the root switch ([`Finished::console`]).
+    pub console: bool,
 }
 
 /// One cgroup hierarchy as the container should see it under its "cgroup" mount.

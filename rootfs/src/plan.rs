@@ -361,6 +361,20 @@ pub(crate) struct SymlinkOp {
     pub(crate) step: u32,
 }
 
+/// The container's /dev and its console, opened for the pty that is bound there after the root
+/// switch ([`crate::RootfsConfig::console`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConsoleOp {
+    /// Step of getting the container's /dev: the plan's /dev mount, or `dev` of the rootfs
+    /// opened without following symlinks.
+    pub(crate) dev_step: u32,
+    /// Step of checking that it is on neither procfs nor sysfs.
+    pub(crate) check_step: u32,
+    /// Step of creating (in the runtime's own /dev, when missing) and opening `console`
+    /// without following a symlink, and checking what it is.
+    pub(crate) open_step: u32,
+}
+
 /// One operation of the plan; the child runs them in order.
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
@@ -403,6 +417,8 @@ pub(crate) enum Op {
     Device(DeviceOp),
     /// A symlink.
     Symlink(SymlinkOp),
+    /// The container's /dev and its console, for the pty.
+    Console(ConsoleOp),
     /// `pivot_root(".", ".")` and detach the old root.
     Pivot {
         /// Steps: open old root, fchdir new root, pivot_root, fchdir old root, make old root
@@ -1855,6 +1871,8 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
             ..
         }) => (target_components(target), true),
         Op::RemountPath { target, .. } => (target_components(target), false),
+        // Creates /dev/console when missing.
+        Op::Console(_) => (vec![&b"dev"[..], &b"console"[..]], false),
         Op::Propagate { .. } => return true,
         Op::ParentPrivate { .. }
         | Op::BindRootfs { .. }
@@ -2134,6 +2152,33 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     // 3. Devices and default symlinks (skipped when /dev is a bind mount, as runc).
     if setup_dev {
         b.push_devices(devpts_at_dev_pts)?;
+    }
+
+    // The console goes in the /dev the runtime made its entries in (a /dev that is not the
+    // runtime's gets nothing new): found now, by the same fd, for the bind after the switch.
+    if cfg.console {
+        let dev = [b"dev".to_vec()];
+        let place = b.where_(&dev);
+        let dev_step = step!(
+            b,
+            "open the container's /dev for the console: the /dev the plan mounted, or {place} without \
+             following symlinks"
+        );
+        let check_step = step!(
+            b,
+            "check that {place} is on neither procfs nor sysfs before making /dev/console in it"
+        );
+        let open_step = step!(
+            b,
+            "open {} for the console (created when missing in the runtime's own /dev) without following \
+             a symlink: it must be a regular file or a character device on neither procfs nor sysfs",
+            b.where_(&[b"dev".to_vec(), b"console".to_vec()])
+        );
+        b.ops.push(Op::Console(ConsoleOp {
+            dev_step,
+            check_step,
+            open_step,
+        }));
     }
 
     // 4. Read-only paths, masks and read-only remounts: after the createContainer hooks

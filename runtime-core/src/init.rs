@@ -88,9 +88,6 @@ enum ConsoleStep {
     Unlock,
     Size,
     Peer,
-    CreateConsole,
-    OpenConsole,
-    CheckConsole,
     MountConsole,
     SendMaster,
     Setsid,
@@ -99,7 +96,7 @@ enum ConsoleStep {
 }
 
 impl ConsoleStep {
-    const ALL: [ConsoleStep; 15] = [
+    const ALL: [ConsoleStep; 12] = [
         ConsoleStep::OpenDev,
         ConsoleStep::OpenPts,
         ConsoleStep::CheckDevpts,
@@ -107,9 +104,6 @@ impl ConsoleStep {
         ConsoleStep::Unlock,
         ConsoleStep::Size,
         ConsoleStep::Peer,
-        ConsoleStep::CreateConsole,
-        ConsoleStep::OpenConsole,
-        ConsoleStep::CheckConsole,
         ConsoleStep::MountConsole,
         ConsoleStep::SendMaster,
         ConsoleStep::Setsid,
@@ -132,11 +126,6 @@ impl ConsoleStep {
             Some(ConsoleStep::Unlock) => "unlock the pty",
             Some(ConsoleStep::Size) => "set process.consoleSize",
             Some(ConsoleStep::Peer) => "open the pty peer",
-            Some(ConsoleStep::CreateConsole) => "create /dev/console",
-            Some(ConsoleStep::OpenConsole) => "open /dev/console",
-            Some(ConsoleStep::CheckConsole) => {
-                "check /dev/console: it must be a regular file or a character device, not a symlink, and not on procfs or sysfs"
-            }
             Some(ConsoleStep::MountConsole) => "bind-mount the pty onto /dev/console",
             Some(ConsoleStep::SendMaster) => "send the pty master to the runtime",
             Some(ConsoleStep::Setsid) => "start a new session",
@@ -406,6 +395,13 @@ impl InitPlan {
             cgroup_mounts.iter_mut().for_each(|m| m.ready_at_start = true);
         }
         let hierarchies = cgroup_mounts.len();
+        let terminal = match process.terminal() {
+            Some(true) => Some(Terminal {
+                size: console_size(process)?,
+                mount_console: !opts.exec,
+            }),
+            _ => None,
+        };
         let mounts = (!opts.exec)
             .then(|| {
                 MountPlan::compile(rootfs::RootfsConfig {
@@ -421,18 +417,11 @@ impl InitPlan {
                     new_cgroup_namespace: new_cgroup,
                     mount_label,
                     cgroup_mounts,
+                    console: terminal.is_some(),
                 })
             })
             .transpose()
             .map_err(Error::Rootfs)?;
-
-        let terminal = match process.terminal() {
-            Some(true) => Some(Terminal {
-                size: console_size(process)?,
-                mount_console: !opts.exec,
-            }),
-            _ => None,
-        };
 
         let mut sysctl = Vec::new();
         for (key, value) in linux.sysctl().iter().flatten() {
@@ -991,24 +980,26 @@ impl InitPlan {
         // With create hooks the mounts are all in place before the root switch, where the hooks
         // run; otherwise binds of cgroup directories the parent is still making are left for
         // later, so the init sets up its rootfs while the parent makes its cgroup.
-        let late = match &self.mounts {
-            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)).map(|()| None),
+        let finished = match &self.mounts {
+            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)),
             Some(mounts) => mounts.execute_leaving_cgroups().map_err(rootfs::Stop::Step),
-            None => Ok(None),
+            None => Ok(rootfs::Finished::default()),
         };
-        let late = match late {
-            Ok(late) => late,
+        let rootfs::Finished { late, console } = match finished {
+            Ok(finished) => finished,
             Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
             Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
         };
         // The pty comes from the container's own devpts, now that the root is the container's.
         let pty = match &self.terminal {
-            Some(t) => match open_console(sync, t) {
+            Some(t) => match open_console(sync, t, console.as_ref()) {
                 Ok(slave) => slave,
                 Err((index, errno)) => return fail(Step::Console, index, errno),
             },
             None => -1,
         };
+        // The container's /dev and console are of no more use.
+        drop(console);
         // I/O priority while the init still has every capability (an RT class needs
         // CAP_SYS_ADMIN).
         if let Some(prio) = self.io_priority {
@@ -1233,12 +1224,26 @@ fn console_size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16
 
 /// Makes the container's pty from its own devpts: sends the master to the runtime, makes the
 /// peer the controlling terminal of a new session, and returns the peer's fd. A failure
-/// returns the [`ConsoleStep`] and the errno.
+/// returns the [`ConsoleStep`] and the errno. `console` is the init's /dev and console as its
+/// mount plan found them before the root switch; an exec'd process, which binds no console,
+/// looks /dev up in the container's root.
 ///
 /// Runs in the child: no allocation, no locks.
-fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+fn open_console(
+    sync: libc::c_int,
+    terminal: &Terminal,
+    console: Option<&rootfs::Console>,
+) -> Result<libc::c_int, (u32, i32)> {
+    if let Some(c) = console {
+        return open_pty(
+            sync,
+            c.dev.as_raw_fd(),
+            c.target.as_ref().map(AsRawFd::as_raw_fd),
+            terminal,
+        );
+    }
     // The container's /dev, reached through no symlink the image could have planted: the pty
-    // and the console are looked up beneath it.
+    // is looked up beneath it.
     let dev = sys::openat2(
         libc::AT_FDCWD,
         c"/dev",
@@ -1246,15 +1251,21 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
         libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
     )
     .map_err(ConsoleStep::OpenDev.failed())?;
-    let slave = open_pty(sync, dev, terminal);
+    let slave = open_pty(sync, dev, None, terminal);
     sys::close(dev);
     slave
 }
 
-/// [`open_console`] with the container's /dev open as `dev`.
+/// [`open_console`] with the container's /dev open as `dev`, and the console the pty is bound
+/// onto, if any, as `target`.
 ///
 /// Runs in the child: no allocation, no locks.
-fn open_pty(sync: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+fn open_pty(
+    sync: libc::c_int,
+    dev: libc::c_int,
+    target: Option<libc::c_int>,
+    terminal: &Terminal,
+) -> Result<libc::c_int, (u32, i32)> {
     let pts = sys::openat2(
         dev,
         c"pts",
@@ -1280,7 +1291,7 @@ fn open_pty(sync: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<
     );
     sys::close(pts);
     let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
-    let slave = pty_pair(master, dev, terminal);
+    let slave = pty_pair(master, target.filter(|_| terminal.mount_console), terminal);
     let sent = slave.and_then(|_| {
         sys::send_with_fds(
             sync,
@@ -1303,66 +1314,24 @@ fn open_pty(sync: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<
     }
 }
 
-/// Unlocks and sizes the pty of `master`, opens its peer and mounts the peer on `console` in
-/// the container's /dev (`dev`).
+/// Unlocks and sizes the pty of `master`, opens its peer and binds the peer onto `console`,
+/// when there is one to bind onto.
 ///
 /// Runs in the child: no allocation, no locks.
-fn pty_pair(master: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+fn pty_pair(master: libc::c_int, console: Option<libc::c_int>, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
     sys::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
     if let Some((rows, cols)) = terminal.size {
         sys::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
     }
     let slave = sys::pty_peer(master, libc::O_RDWR).map_err(ConsoleStep::Peer.failed())?;
-    if !terminal.mount_console {
-        return Ok(slave);
+    // runc's mountConsole: programs that write to /dev/console reach the container's pty. The
+    // mount plan found the console in the /dev it made its entries in, reached through no
+    // symlink and checked (CVE-2025-52565): the bind goes onto that fd.
+    if let Some(console) = console
+        && let Err(e) = sys::bind_fd_onto_fd(slave, console)
+    {
+        sys::close(slave);
+        return Err((ConsoleStep::MountConsole as u32, e));
     }
-    // runc's mountConsole: programs that write to /dev/console reach the container's pty.
-    // The image's /dev/console is bound over only if it is a file or a device of its own
-    // (CVE-2025-52565): a symlink (to a procfs file, say) is refused, not followed.
-    let mounted = match sys::mknodat(dev, c"console", libc::S_IFREG | 0o666) {
-        Ok(()) | Err(libc::EEXIST) => Ok(()),
-        Err(e) => Err((ConsoleStep::CreateConsole as u32, e)),
-    }
-    .and_then(|()| {
-        sys::openat2(
-            dev,
-            c"console",
-            libc::O_PATH | libc::O_NOFOLLOW,
-            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
-        )
-        .map_err(ConsoleStep::OpenConsole.failed())
-    })
-    .and_then(|console| {
-        let r = check_console(console)
-            .map_err(ConsoleStep::CheckConsole.failed())
-            .and_then(|()| sys::bind_fd_onto_fd(slave, console).map_err(ConsoleStep::MountConsole.failed()));
-        sys::close(console);
-        r
-    });
-    match mounted {
-        Ok(()) => Ok(slave),
-        Err(e) => {
-            sys::close(slave);
-            Err(e)
-        }
-    }
-}
-
-/// Checks that the file behind `console` (an `O_PATH` fd that followed no symlink) may have
-/// the pty bound over it: a regular file or a character device, on neither procfs nor sysfs.
-///
-/// Runs in the child: no allocation, no locks.
-fn check_console(console: libc::c_int) -> Result<(), i32> {
-    let mode = sys::fstat(console)?.st_mode & libc::S_IFMT;
-    if mode == libc::S_IFLNK {
-        return Err(libc::ELOOP);
-    }
-    if mode != libc::S_IFREG && mode != libc::S_IFCHR {
-        return Err(libc::EINVAL);
-    }
-    let fs = sys::fs_type(console)?;
-    if fs == libc::PROC_SUPER_MAGIC as libc::c_long || fs == libc::SYSFS_MAGIC as libc::c_long {
-        return Err(libc::EXDEV);
-    }
-    Ok(())
+    Ok(slave)
 }
