@@ -508,6 +508,12 @@ impl<'p> Ctx<'p> {
 fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
     match action {
         Action::Bind { source, flags, step } => sys::mount(Some(source), target, None, *flags, None).map_err(at(*step)),
+        // mount(2) cannot give it its pid namespace: made detached ([`MountOp::needs_handle`]).
+        Action::Fs {
+            pid_namespace: Some(_),
+            step,
+            ..
+        } => Err(at(*step)(libc::EINVAL)),
         Action::Fs {
             source,
             fstype,
@@ -565,6 +571,9 @@ fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
             let fs = sys::fsopen(fstype).map_err(at(*step))?;
             for (key, value) in &context.params {
                 sys::fsconfig_set(fs.as_fd(), key, value.as_deref()).map_err(at(*step))?;
+            }
+            if let Some(ns) = context.pid_namespace {
+                sys::fsconfig_set_fd(fs.as_fd(), c"pidns", ns).map_err(at(*step))?;
             }
             sys::fsconfig_create(fs.as_fd()).map_err(at(*step))?;
             sys::fsmount(fs.as_fd(), context.attr).map_err(at(*step))

@@ -1729,3 +1729,62 @@ fn tmpcopyup_copies_the_image_directory_into_the_tmpfs() {
     names.sort();
     assert_eq!(names, ["fifo", "link", "passwd", "sub"]);
 }
+
+/// Kills and reaps a helper process when the test ends.
+struct KillChild(std::process::Child);
+
+impl Drop for KillChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn proc_mount_shows_the_pid_namespace_it_is_given() {
+    if !have_root("proc_mount_shows_the_pid_namespace_it_is_given") {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    // A pid namespace of its own with `sleep 61` as its pid 1.
+    let helper = KillChild(
+        std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "sleep", "61"])
+            .spawn()
+            .expect("run unshare"),
+    );
+    let children = format!("/proc/{}/task/{}/children", helper.0.id(), helper.0.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read_to_string(&children).unwrap_or_default().trim().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "unshare made no child");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let ns = std::fs::File::open(format!("/proc/{}/ns/pid_for_children", helper.0.id())).unwrap();
+    if !rootfs::proc_takes_pid_namespace(ns.as_fd()) {
+        eprintln!(
+            "SKIP proc_mount_shows_the_pid_namespace_it_is_given: this kernel's procfs has no pidns= (Linux 6.18)"
+        );
+        return;
+    }
+    let b = Bundle::new("proc-pidns");
+    let mut cfg = b.config();
+    cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+    cfg.proc_pid_namespace = Some(ns.as_raw_fd());
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            let cmdline = std::fs::read("/proc/1/cmdline").map_err(|e| format!("read /proc/1/cmdline: {e}"))?;
+            if cmdline != b"sleep\x0061\x00" {
+                return Err(format!(
+                    "/proc/1 is {:?}, not the given pid namespace's sleep",
+                    String::from_utf8_lossy(&cmdline)
+                ));
+            }
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
+}

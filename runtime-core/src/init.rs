@@ -163,8 +163,10 @@ pub(crate) struct InitPlan {
     pub pid_namespace: Option<OwnedFd>,
     /// The path `pid_namespace` was opened from, for errors.
     pid_namespace_path: String,
-    /// An exec into a pid namespace: this child joins every other namespace, then the pid
-    /// namespace, and only then makes the process that lives there (see [`InitPlan::run`]).
+    /// The pid namespace is joined by this child, which is made outside it, and the process
+    /// that lives there is made only once this child is in every other namespace and, for an
+    /// init, its root switch is done (see [`InitPlan::run`]): an exec into a pid namespace, or
+    /// an init joining one by path whose procfs can show it (`pidns=`).
     pub clone_in_pid_namespace: bool,
     join: Vec<(NamespaceKind, OwnedFd, String)>,
     pub new_user: bool,
@@ -338,8 +340,14 @@ impl InitPlan {
         }
         // Join in the kernel's safe order: the user namespace first.
         join.sort_by_key(|(kind, _, _)| NamespaceKind::ALL.iter().position(|k| k == kind));
-        // A pid namespace is joined by the clone itself: the init must be created in it. An
-        // exec's child joins it last, for the process it makes then.
+        // A pid namespace joined by path is joined apart from the others: by this child, which
+        // is made outside it and makes the process that lives there once it is in every other
+        // namespace and, for an init, in its new root (a process of the pid namespace with
+        // CAP_SYS_PTRACE could otherwise reach the host's root through /proc/<pid>/root of it
+        // until then). An init does so only where its procfs can show the pid namespace it
+        // joins without being in it (`pidns=`, Linux 6.18) and it makes no user namespace (its
+        // new root could not join a pid namespace of the host's user namespace); else it is
+        // created in the pid namespace by the clone, as runc's.
         let (pid_namespace, pid_namespace_path) = match join.iter().position(|(k, _, _)| *k == NamespaceKind::Pid) {
             Some(i) => {
                 let (_, fd, path) = join.remove(i);
@@ -347,7 +355,6 @@ impl InitPlan {
             }
             None => (None, String::new()),
         };
-        let clone_in_pid_namespace = opts.exec && pid_namespace.is_some();
         if join.iter().any(|(k, _, _)| *k == NamespaceKind::User) && !new_namespaces.is_empty() {
             return Err(Error::spec(
                 "linux.namespaces",
@@ -355,6 +362,11 @@ impl InitPlan {
             ));
         }
         let new_user = new_namespaces.contains(NamespaceKind::User);
+        let clone_in_pid_namespace = match &pid_namespace {
+            Some(_) if opts.exec => true,
+            Some(fd) => !new_user && rootfs::proc_takes_pid_namespace(fd.as_fd()),
+            None => false,
+        };
         let uid_maps = linux.uid_mappings().iter().flatten().map(IdMap::from).collect();
         let gid_maps = linux.gid_mappings().iter().flatten().map(IdMap::from).collect();
 
@@ -417,6 +429,10 @@ impl InitPlan {
                     new_cgroup_namespace: new_cgroup,
                     mount_label,
                     cgroup_mounts,
+                    proc_pid_namespace: pid_namespace
+                        .as_ref()
+                        .filter(|_| clone_in_pid_namespace)
+                        .map(AsRawFd::as_raw_fd),
                     console: terminal.is_some(),
                 })
             })
@@ -852,6 +868,16 @@ impl InitPlan {
             // Joining a user namespace may have set dumpable to fs.suid_dumpable.
             step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         }
+        // The pid namespace the process made below lives in (see [`InitPlan::clone_in_pid_namespace`]):
+        // for this process's children only, so /proc/<pid>/ns/pid_for_children shows it to the
+        // createContainer hooks. Its fd stays open until then: the init's procfs shows it.
+        let pid_namespace = self.pid_namespace.as_ref().filter(|_| self.clone_in_pid_namespace);
+        if let Some(pid_ns) = pid_namespace {
+            step!(
+                namespaces::sys::setns(pid_ns.as_fd(), NamespaceKind::Pid),
+                Step::JoinPidNamespace
+            );
+        }
         // A session keyring of its own, as runc: the caller's may hold the host's keys. Made
         // once the process is who it is in its user namespace, so that it owns the keyring.
         if let Some(name) = &self.session_keyring {
@@ -919,23 +945,31 @@ impl InitPlan {
             // No fd of the host's procfs is left once the container's filesystem is in place.
             drop(procfs);
         }
-        if self.clone_in_pid_namespace {
-            // exec: this process is in every namespace of the container but its pid namespace,
-            // where the container cannot see it. Had it been created in that pid namespace, a
-            // process there with CAP_SYS_PTRACE could have opened the host's root and cwd
-            // through /proc/<pid>/root and /proc/<pid>/cwd until the mount namespace was joined
-            // (runc's stage-1/stage-2). The process that lives there is made now, from this one:
-            // it starts with the container's root and cwd, in the cgroup, non-dumpable, with
-            // the procfs writes done (oom_score_adj and the exec labels are inherited), and no
-            // fd of the host's but stdio, preserved fds and the sync socket.
+        // With create hooks the mounts are all in place before the root switch, where the hooks
+        // run; otherwise binds of cgroup directories the parent is still making are left for
+        // later, so the init sets up its rootfs while the parent makes its cgroup.
+        let finished = match &self.mounts {
+            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)),
+            Some(mounts) => mounts.execute_leaving_cgroups().map_err(rootfs::Stop::Step),
+            None => Ok(rootfs::Finished::default()),
+        };
+        let rootfs::Finished { late, console } = match finished {
+            Ok(finished) => finished,
+            Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
+            Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
+        };
+        if let Some(pid_ns) = pid_namespace {
+            // This process is in every namespace of the container but its pid namespace, where
+            // the container cannot see it, and, for an init, in its new root. Had it been made
+            // in that pid namespace, a process there with CAP_SYS_PTRACE could have opened the
+            // host's root and cwd through /proc/<pid>/root and /proc/<pid>/cwd until the mount
+            // namespace was joined or the root switched (runc's stage-1/stage-2). The process
+            // that lives there is made now, from this one: it starts with the container's root
+            // and cwd, in the cgroup (every hierarchy: Go has come), non-dumpable, with the
+            // procfs writes done (oom_score_adj and the exec labels are inherited), and no fd
+            // of the host's but stdio, preserved fds, the exec fifo and the sync socket.
             enter_cgroup!();
-            if let Some(pid_ns) = &self.pid_namespace {
-                step!(
-                    namespaces::sys::setns(pid_ns.as_fd(), NamespaceKind::Pid),
-                    Step::JoinPidNamespace
-                );
-                sys::close(pid_ns.as_raw_fd());
-            }
+            sys::close(pid_ns.as_raw_fd());
             // The new process waits until this one has handed it to the runtime, so that the
             // runtime hears of it before it hears from it.
             let (gate_read, gate_write) = step!(sys::pipe(), Step::CloneProcess);
@@ -977,19 +1011,6 @@ impl InitPlan {
                 Err(e) => return fail(Step::CloneProcess, 0, e),
             }
         }
-        // With create hooks the mounts are all in place before the root switch, where the hooks
-        // run; otherwise binds of cgroup directories the parent is still making are left for
-        // later, so the init sets up its rootfs while the parent makes its cgroup.
-        let finished = match &self.mounts {
-            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)),
-            Some(mounts) => mounts.execute_leaving_cgroups().map_err(rootfs::Stop::Step),
-            None => Ok(rootfs::Finished::default()),
-        };
-        let rootfs::Finished { late, console } = match finished {
-            Ok(finished) => finished,
-            Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
-            Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
-        };
         // The pty comes from the container's own devpts, now that the root is the container's.
         let pty = match &self.terminal {
             Some(t) => match open_console(sync, t, console.as_ref()) {
