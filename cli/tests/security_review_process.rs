@@ -311,10 +311,13 @@ fn a_container_joining_another_pid_namespace_runs_there_end_to_end() {
         ns_of(pid_a, "pid"),
         "B's init is not in A's pid namespace"
     );
-    assert_eq!(
-        std::fs::read(format!("/proc/{pid_b}/cmdline")).unwrap(),
-        b"sleep\x001002\x00"
-    );
+    // Start has let it exec; it may not have done so yet.
+    let cmdline = || std::fs::read(format!("/proc/{pid_b}/cmdline")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cmdline() != b"sleep\x001002\x00" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(cmdline(), b"sleep\x001002\x00");
     // It is in the container's cgroup in every hierarchy, as its first process was.
     let cgroup = b.spec["linux"]["cgroupsPath"]
         .as_str()
