@@ -186,10 +186,10 @@ pub(crate) fn properties(res: &LinuxResources, v2: bool) -> Result<Vec<(&'static
             }
         }
     }
-    if let Some(p) = res.pids() {
-        if let Some(v) = limit("linux.resources.pids.limit", p.limit())? {
-            props.push(("TasksMax", Value::U64(v)));
-        }
+    if let Some(p) = res.pids()
+        && let Some(v) = limit("linux.resources.pids.limit", p.limit())?
+    {
+        props.push(("TasksMax", Value::U64(v)));
     }
     if let Some(c) = res.cpu() {
         if let Some(shares) = c.shares().filter(|s| *s != 0) {

@@ -313,6 +313,56 @@ fn cve_2026_41579_runtime_dev_entries_do_not_follow_an_image_dev_symlink_into_a_
     assert!(err.contains("/dev") && err.contains("symbolic links"), "{err}");
 }
 
+/// With `process.terminal` and no /dev mount in the config, the image's `data` is a symlink to
+/// /dev and a volume (a host directory another container shares, holding `pts`, `shm` and
+/// `mqueue` from an earlier run) is mounted at /data before the /dev sub-mounts: it stacks over
+/// the container's /dev, and devpts goes on its `pts`. The runtime makes no device node there
+/// (that /dev is not on the rootfs's own mount), but the console was looked up through the path
+/// /dev after the root switch: an empty `console` file was created in the host directory before
+/// the pty was bound onto it. The console goes only in the /dev the plan made its entries in.
+#[test]
+fn cve_2025_52565_console_is_not_created_in_a_volume_an_image_symlink_stacks_over_dev() {
+    require_prerequisites();
+    let vol = tempfile::Builder::new()
+        .prefix("ocirun-test-devvol-")
+        .tempdir()
+        .unwrap();
+    for dir in ["mqueue", "pts", "shm"] {
+        std::fs::create_dir(vol.path().join(dir)).unwrap();
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.spec["process"]["terminal"] = json!(true);
+    drop_dev_tmpfs(&mut b);
+    symlink("/dev", b.rootfs().join("data")).unwrap();
+    let data = json!({"destination": "/data", "type": "bind", "source": vol.path(), "options": ["rbind"]});
+    b.spec["mounts"].as_array_mut().unwrap().insert(1, data);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("sec-consolevol");
+    let _g = Guard(root.clone(), id.clone());
+    let console = test_support::ConsoleSocket::new();
+    let (created, err) = run_status(
+        ocirun(&root)
+            .args(["create", "--console-socket"])
+            .arg(console.path())
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(&id),
+    );
+    let _master = created.then(|| console.accept_master());
+    let mut entries: Vec<String> = std::fs::read_dir(vol.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        ["mqueue", "pts", "shm"],
+        "the runtime created entries in the host directory stacked over /dev (create {}: {err})",
+        if created { "succeeded" } else { "failed" }
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Class 9: a fully visible host procfs under --no-pivot.
 // ---------------------------------------------------------------------------------------

@@ -73,10 +73,33 @@ impl NamespaceKind {
 /// inode), in [`NamespaceKind::ALL`] order, as `/proc/<pid>/ns/<kind>` paths: what a process
 /// must join to enter `pid`'s container. Kinds this kernel lacks are skipped.
 pub fn differing_namespaces(pid: i32) -> Result<Vec<(NamespaceKind, std::path::PathBuf)>, crate::NamespaceError> {
+    differing(pid, "pid")
+}
+
+/// [`differing_namespaces`], with the pid namespace `pid` makes its children in
+/// (`pid_for_children`) for its pid namespace: for a process that joined a pid namespace with
+/// setns(2) and has not made the process that lives there yet, as a container's init made
+/// outside the pid namespace it joins is while the createContainer hooks run. For any other
+/// process it is its own pid namespace.
+pub fn differing_namespaces_for_children(
+    pid: i32,
+) -> Result<Vec<(NamespaceKind, std::path::PathBuf)>, crate::NamespaceError> {
+    differing(pid, "pid_for_children")
+}
+
+/// [`differing_namespaces`], the pid namespace compared through the file `pid_name` of `ns/`.
+fn differing(
+    pid: i32,
+    pid_name: &'static str,
+) -> Result<Vec<(NamespaceKind, std::path::PathBuf)>, crate::NamespaceError> {
     use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     for kind in NamespaceKind::ALL {
-        let name = kind.proc_name();
+        let name = if kind == NamespaceKind::Pid {
+            pid_name
+        } else {
+            kind.proc_name()
+        };
         let theirs = std::path::PathBuf::from(format!("/proc/{pid}/ns/{name}"));
         let ours = std::path::PathBuf::from(format!("/proc/self/ns/{name}"));
         let open_error = |path: std::path::PathBuf, source| crate::NamespaceError::Open {

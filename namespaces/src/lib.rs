@@ -14,4 +14,4 @@ pub mod sys;
 pub use clone::{CloneArgs, Spawned, spawn};
 pub use error::NamespaceError;
 pub use idmap::{IdMap, write_id_maps};
-pub use kind::{NamespaceKind, NamespaceSet, differing_namespaces};
+pub use kind::{NamespaceKind, NamespaceSet, differing_namespaces, differing_namespaces_for_children};

@@ -11,7 +11,7 @@ use libc::c_ulong;
 
 use crate::copyup;
 use crate::plan::{
-    Action, Base, CgroupV1Op, DetachOp, DeviceOp, Leaf, ListedPath, MaskOp, Mknod, MountOp, NullSteps, Op,
+    Action, Base, CgroupV1Op, ConsoleOp, DetachOp, DeviceOp, Leaf, ListedPath, MaskOp, Mknod, MountOp, NullSteps, Op,
     PER_MOUNT_FLAGS, Placement, ReadonlyOp, Remount, SymlinkOp, Target,
 };
 use crate::sys::{self, SysResult};
@@ -248,6 +248,34 @@ struct Ctx<'p> {
     root_place: Option<sys::Place>,
     /// The umask the process had before the device nodes, while they are made with umask 0.
     saved_umask: Option<libc::mode_t>,
+    /// The container's /dev and console, once the console op found them.
+    console: Option<Console>,
+}
+
+/// The container's /dev and its console as a plan with [`crate::RootfsConfig::console`] found
+/// them before the root switch, for the pty: it comes from `dev`'s `pts` and is bound onto
+/// `target`. Both fds stay valid across the root switch; nothing is looked up by path again.
+#[derive(Debug)]
+pub struct Console {
+    /// The container's /dev: the filesystem the plan mounted there (by the fd its mount left),
+    /// or `dev` of the rootfs opened without following a symlink.
+    pub dev: OwnedFd,
+    /// `console` in it, an `O_PATH` fd of a regular file or a character device on neither
+    /// procfs nor sysfs, reached through no symlink; created (an empty file) when missing only
+    /// in the runtime's own /dev. `None` when /dev is not the runtime's (a bind of a host
+    /// directory, or a volume stacked over it) and has no console: the runtime makes nothing
+    /// there, as with its device nodes, and binds no console.
+    pub target: Option<OwnedFd>,
+}
+
+/// What [`MountPlan::execute_with`] and [`MountPlan::execute_leaving_cgroups`] leave for the
+/// steps after the root switch.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// The cgroup binds left for [`MountPlan::bind_late_cgroups`], when the plan left any.
+    pub late: Option<LateCgroups>,
+    /// The container's /dev and console, with [`crate::RootfsConfig::console`].
+    pub console: Option<Console>,
 }
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
@@ -273,8 +301,9 @@ enum DevDir {
     /// `dev` of the rootfs, with no /dev mount in the plan, is on another mount than the
     /// rootfs's (a bind from the host, carried by the rootfs's rbind or stacked there through
     /// an image symlink): as runc does for a /dev that is a bind mount, the runtime makes no
-    /// device node or symlink in it.
-    NotOurs,
+    /// device node or symlink in it. Kept for the console, which may be bound onto an existing
+    /// entry there.
+    NotOurs(OwnedFd),
 }
 
 impl<'p> Ctx<'p> {
@@ -339,12 +368,30 @@ impl<'p> Ctx<'p> {
             } else {
                 here.dev == root.dev
             };
-            self.dev = if ours { DevDir::Ready(dev) } else { DevDir::NotOurs };
+            self.dev = if ours { DevDir::Ready(dev) } else { DevDir::NotOurs(dev) };
         }
         Ok(match &self.dev {
             DevDir::Ready(fd) => Some(fd.as_fd()),
-            DevDir::Unknown | DevDir::Mounted(_) | DevDir::NotOurs => None,
+            DevDir::Unknown | DevDir::Mounted(_) | DevDir::NotOurs(_) => None,
         })
+    }
+
+    /// The container's /dev for the console, as [`Ctx::dev_dir`] finds it, and whether it is
+    /// the runtime's own; one that is not is checked here (at `check_step`) to be on neither
+    /// procfs nor sysfs.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    fn console_dev(&mut self, step: u32, check_step: u32) -> Result<(BorrowedFd<'_>, bool), StepFailure> {
+        if self.dev_dir(step, check_step)?.is_none()
+            && let DevDir::NotOurs(fd) = &self.dev
+        {
+            check_runtime_dir(fd.as_fd()).map_err(at(check_step))?;
+        }
+        match &self.dev {
+            DevDir::Ready(fd) => Ok((fd.as_fd(), true)),
+            DevDir::NotOurs(fd) => Ok((fd.as_fd(), false)),
+            DevDir::Unknown | DevDir::Mounted(_) => Err(at(step)(libc::EBADF)),
+        }
     }
 
     /// Where the rootfs's root is (statx, the first time).
@@ -461,6 +508,12 @@ impl<'p> Ctx<'p> {
 fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
     match action {
         Action::Bind { source, flags, step } => sys::mount(Some(source), target, None, *flags, None).map_err(at(*step)),
+        // mount(2) cannot give it its pid namespace: made detached ([`MountOp::needs_handle`]).
+        Action::Fs {
+            pid_namespace: Some(_),
+            step,
+            ..
+        } => Err(at(*step)(libc::EINVAL)),
         Action::Fs {
             source,
             fstype,
@@ -518,6 +571,9 @@ fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
             let fs = sys::fsopen(fstype).map_err(at(*step))?;
             for (key, value) in &context.params {
                 sys::fsconfig_set(fs.as_fd(), key, value.as_deref()).map_err(at(*step))?;
+            }
+            if let Some(ns) = context.pid_namespace {
+                sys::fsconfig_set_fd(fs.as_fd(), c"pidns", ns).map_err(at(*step))?;
             }
             sys::fsconfig_create(fs.as_fd()).map_err(at(*step))?;
             sys::fsmount(fs.as_fd(), context.attr).map_err(at(*step))
@@ -809,23 +865,51 @@ fn open_bind_target(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
     }
 }
 
-/// Opens, for a bind mount onto it, the entry `name` (one component) of the container's
-/// `/dev`, creating an empty file there when it is missing, the way the runtime's own `/dev`
-/// entries are made: `dev` is resolved from the container's root `root` inside it without
-/// following any symlink and must be on neither procfs nor sysfs (EACCES), and the entry
-/// itself may be neither a symlink (ELOOP) nor a directory (EISDIR). For the `/dev/console`
-/// bind of the pty (CVE-2025-52565): an image cannot redirect it with a `dev/console` or `dev`
-/// symlink. Returns the errno on failure.
+/// Finds the container's /dev and its console for the pty ([`Console`]): in the runtime's own
+/// /dev the console is created when missing, in another (a bind, a volume stacked over /dev)
+/// only an existing one is taken; either way it is reached through no symlink (ELOOP), is
+/// not a directory (EISDIR), and must be a regular file or a character device (EINVAL) on
+/// neither procfs nor sysfs (EXDEV): an image cannot send the pty's bind onto another file
+/// with a `dev/console` or `dev` symlink (CVE-2025-52565), nor make the runtime create a file
+/// in a host directory.
 ///
 /// Runs in the child: no allocation, no locks.
-pub fn open_dev_bind_target(root: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, i32> {
-    let bytes = name.to_bytes();
-    if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') {
-        return Err(libc::EINVAL);
+fn run_console(ctx: &mut Ctx, op: &ConsoleOp) -> Result<(), StepFailure> {
+    let (dev, ours) = ctx.console_dev(op.dev_step, op.check_step)?;
+    let target = if ours {
+        Some(open_bind_target(dev, c"console").map_err(at(op.open_step))?)
+    } else {
+        match sys::openat(dev, c"console", libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0) {
+            Ok(fd) => Some(fd),
+            Err(libc::ENOENT) => None,
+            Err(e) => return Err(at(op.open_step)(e)),
+        }
+    };
+    if let Some(fd) = &target {
+        check_console(fd.as_fd()).map_err(at(op.open_step))?;
     }
-    let dev = open_in_root(root, c"dev", true, true)?;
-    check_runtime_dir(dev.as_fd())?;
-    open_bind_target(dev.as_fd(), name)
+    // A descriptor of its own for /dev, which the ops after this one may still use.
+    let dev = sys::openat(dev, c".", libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC, 0).map_err(at(op.dev_step))?;
+    ctx.console = Some(Console { dev, target });
+    Ok(())
+}
+
+/// Checks that the file behind `console` (an `O_PATH` fd that followed no symlink) may have the
+/// pty bound over it: a regular file or a character device, on neither procfs nor sysfs.
+///
+/// Runs in the child: no allocation, no locks.
+fn check_console(console: BorrowedFd<'_>) -> SysResult<()> {
+    match sys::fstat(console)?.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFCHR => {}
+        libc::S_IFLNK => return Err(libc::ELOOP),
+        libc::S_IFDIR => return Err(libc::EISDIR),
+        _ => return Err(libc::EINVAL),
+    }
+    let magic = sys::fstatfs(console)?.magic;
+    if magic == sys::PROC_SUPER_MAGIC || magic == sys::SYSFS_MAGIC {
+        return Err(libc::EXDEV);
+    }
+    Ok(())
 }
 
 /// pivot_root(".", ".") in the rootfs, then detach the old root (runc's pivotRoot).
@@ -938,6 +1022,7 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::CgroupV1(c) => run_cgroup_v1(ctx, c, index, leave),
         Op::Device(d) => run_device(ctx, d),
         Op::Symlink(s) => run_symlink(ctx, s),
+        Op::Console(c) => run_console(ctx, c),
         Op::Pivot { steps } => run_pivot(ctx, steps),
         Op::MoveRoot { detach, steps } => run_move_root(ctx, detach, steps),
         Op::ReadonlyPath(r) => run_readonly_path(ctx, r),
@@ -1041,30 +1126,33 @@ impl MountPlan {
     ///
     /// Runs in the child: no allocation, no locks.
     pub fn execute(&self) -> Result<(), StepFailure> {
-        self.execute_with(|| Ok::<(), ()>(())).map_err(|stop| match stop {
-            Stop::Step(f) => f,
-            Stop::Caller(()) => unreachable!("the caller's pause cannot fail"),
-        })
+        self.execute_with(|| Ok::<(), ()>(()))
+            .map(drop)
+            .map_err(|stop| match stop {
+                Stop::Step(f) => f,
+                Stop::Caller(()) => unreachable!("the caller's pause cannot fail"),
+            })
     }
 
     /// Like [`execute`](Self::execute), but calls `before_switch` once every mount, device
     /// and symlink is in place, and before the read-only paths, masks and the root switch
     /// (pivot_root, or the move with `no_pivot`): where OCI's createContainer hooks run. Its
-    /// error stops the plan.
+    /// error stops the plan. Returns what the plan leaves for after the switch (no late cgroup
+    /// binds).
     ///
     /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
-    pub fn execute_with<E>(&self, before_switch: impl FnOnce() -> Result<(), E>) -> Result<(), Stop<E>> {
-        self.run(before_switch, false).map(drop)
+    pub fn execute_with<E>(&self, before_switch: impl FnOnce() -> Result<(), E>) -> Result<Finished, Stop<E>> {
+        self.run(before_switch, false)
     }
 
     /// Like [`execute`](Self::execute), but leaves the binds of cgroup directories that were
     /// not ready at the start ([`crate::CgroupMount::ready_at_start`]) for the end, where the
-    /// plan allows it, and returns them: attach them with
+    /// plan allows it, and returns them ([`Finished::late`]): attach them with
     /// [`bind_late_cgroups`](Self::bind_late_cgroups) once the directories exist, before the
     /// process gives up the capability to mount.
     ///
     /// Runs in the child: no allocation, no locks.
-    pub fn execute_leaving_cgroups(&self) -> Result<Option<LateCgroups>, StepFailure> {
+    pub fn execute_leaving_cgroups(&self) -> Result<Finished, StepFailure> {
         self.run(|| Ok::<(), ()>(()), true).map_err(|stop| match stop {
             Stop::Step(f) => f,
             Stop::Caller(()) => unreachable!("the empty pause cannot fail"),
@@ -1072,15 +1160,10 @@ impl MountPlan {
     }
 
     /// Runs every op, calling `before_switch` before the read-only paths, masks and root
-    /// switch; with `leave`, late
-    /// cgroup binds are left and returned.
+    /// switch; with `leave`, late cgroup binds are left and returned.
     ///
     /// Runs in the child: no allocation, no locks (as long as `before_switch` has none).
-    fn run<E>(
-        &self,
-        before_switch: impl FnOnce() -> Result<(), E>,
-        leave: bool,
-    ) -> Result<Option<LateCgroups>, Stop<E>> {
+    fn run<E>(&self, before_switch: impl FnOnce() -> Result<(), E>, leave: bool) -> Result<Finished, Stop<E>> {
         let mut ctx = Ctx {
             root: None,
             late: None,
@@ -1090,6 +1173,7 @@ impl MountPlan {
             pseudo: None,
             root_place: None,
             saved_umask: None,
+            console: None,
         };
         let mut pause = Some(before_switch);
         for (index, op) in self.ops.iter().enumerate() {
@@ -1110,7 +1194,10 @@ impl MountPlan {
         if let Some(f) = pause.take() {
             f().map_err(Stop::Caller)?;
         }
-        Ok(ctx.late)
+        Ok(Finished {
+            late: ctx.late,
+            console: ctx.console,
+        })
     }
 
     /// Attaches the binds [`execute_leaving_cgroups`](Self::execute_leaving_cgroups) left: one

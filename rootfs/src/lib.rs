@@ -32,7 +32,7 @@ mod options;
 mod plan;
 mod sys;
 
-pub use child::{LateCgroups, Stop, open_dev_bind_target};
+pub use child::{Console, Finished, LateCgroups, Stop};
 pub use error::RootfsError;
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
@@ -66,6 +66,23 @@ pub struct RootfsConfig {
     pub mount_label: Option<String>,
     /// What a mount of type "cgroup" shows.
     pub cgroup_mounts: Vec<CgroupMount>,
+    /// An fd of the pid namespace that proc mounts show instead of the one of the process that
+    /// runs the plan (procfs's `pidns=`, given with `FSCONFIG_SET_FD`), open in that process:
+    /// for an init made outside the pid namespace the container joins, which makes the process
+    /// that lives there only after its root switch. Check the kernel with
+    /// [`proc_takes_pid_namespace`] first.
+    pub proc_pid_namespace: Option<std::os::fd::RawFd>,
+    /// `process.terminal` of a container's init: the plan opens the container's /dev and its
+    /// `console` for the pty to be bound onto after the root switch ([`Finished::console`]).
+    pub console: bool,
+}
+
+/// Whether this kernel's procfs takes the pid namespace `ns` as `pidns=` (Linux 6.18), for
+/// [`RootfsConfig::proc_pid_namespace`]: a filesystem context is opened and the option set,
+/// nothing is mounted. Runs in the parent.
+pub fn proc_takes_pid_namespace(ns: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::{AsFd, AsRawFd};
+    sys::fsopen(c"proc").is_ok_and(|fs| sys::fsconfig_set_fd(fs.as_fd(), c"pidns", ns.as_raw_fd()).is_ok())
 }
 
 /// One cgroup hierarchy as the container should see it under its "cgroup" mount.

@@ -150,6 +150,9 @@ pub(crate) enum Action {
         /// The same mount for fsopen(2)/fsconfig(2)/fsmount(2), when the child needs the new
         /// mount's fd ([`MountOp::needs_handle`]).
         context: Option<FsContext>,
+        /// For a proc mount: the pid namespace it shows ([`crate::RootfsConfig::proc_pid_namespace`]),
+        /// which only fsconfig(2) can give it.
+        pid_namespace: Option<std::os::fd::RawFd>,
         /// Step of the mount.
         step: u32,
     },
@@ -173,6 +176,8 @@ pub(crate) struct FsContext {
     pub(crate) params: Vec<(CString, Option<CString>)>,
     /// The `MOUNT_ATTR_*` flags of fsmount(2).
     pub(crate) attr: u64,
+    /// `pidns`, set with `FSCONFIG_SET_FD`: the pid namespace a procfs shows.
+    pub(crate) pid_namespace: Option<std::os::fd::RawFd>,
 }
 
 /// One mount onto a path inside the rootfs, and what follows it on the new mount.
@@ -233,12 +238,15 @@ impl MountOp {
             flags,
             data,
             context: context @ None,
+            pid_namespace,
             ..
         } = &mut self.action
         {
             let text = |c: &CString| String::from_utf8_lossy(c.to_bytes()).into_owned();
             let data = data.as_ref().map(text).unwrap_or_default();
-            *context = Some(fs_context(field, &text(source), *flags, &data)?);
+            let mut made = fs_context(field, &text(source), *flags, &data)?;
+            made.pid_namespace = *pid_namespace;
+            *context = Some(made);
         }
         Ok(self)
     }
@@ -249,7 +257,13 @@ impl MountOp {
     /// on that fd: no path is walked again to find the new mount, which a symlink or a racing
     /// rename could send elsewhere.
     pub(crate) fn needs_handle(&self) -> bool {
-        self.hold
+        matches!(
+            self.action,
+            Action::Fs {
+                pid_namespace: Some(_),
+                ..
+            }
+        ) || self.hold
             || self.remount.is_some()
             || !self.propagation.is_empty()
             || self.attrs.is_some()
@@ -361,6 +375,20 @@ pub(crate) struct SymlinkOp {
     pub(crate) step: u32,
 }
 
+/// The container's /dev and its console, opened for the pty that is bound there after the root
+/// switch ([`crate::RootfsConfig::console`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConsoleOp {
+    /// Step of getting the container's /dev: the plan's /dev mount, or `dev` of the rootfs
+    /// opened without following symlinks.
+    pub(crate) dev_step: u32,
+    /// Step of checking that it is on neither procfs nor sysfs.
+    pub(crate) check_step: u32,
+    /// Step of creating (in the runtime's own /dev, when missing) and opening `console`
+    /// without following a symlink, and checking what it is.
+    pub(crate) open_step: u32,
+}
+
 /// One operation of the plan; the child runs them in order.
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
@@ -403,6 +431,8 @@ pub(crate) enum Op {
     Device(DeviceOp),
     /// A symlink.
     Symlink(SymlinkOp),
+    /// The container's /dev and its console, for the pty.
+    Console(ConsoleOp),
     /// `pivot_root(".", ".")` and detach the old root.
     Pivot {
         /// Steps: open old root, fchdir new root, pivot_root, fchdir old root, make old root
@@ -736,7 +766,11 @@ fn fs_context(field: &str, source: &str, flags: c_ulong, data: &str) -> Result<F
             attr |= ma;
         }
     }
-    Ok(FsContext { params, attr })
+    Ok(FsContext {
+        params,
+        attr,
+        pid_namespace: None,
+    })
 }
 
 /// mount(2) data split as the kernel splits it: at commas outside double quotes; empty items
@@ -1139,14 +1173,20 @@ impl Builder<'_> {
                 flags,
                 data,
             } => {
+                let pid_namespace = self.cfg.proc_pid_namespace.filter(|_| fstype == "proc");
                 let step = step!(
                     self,
-                    "mount {fstype} on {place} with flags {}{}",
+                    "mount {fstype} on {place} with flags {}{}{}",
                     flag_names(flags),
                     if data.is_empty() {
                         String::new()
                     } else {
                         format!(" and data {data:?}")
+                    },
+                    if pid_namespace.is_some() {
+                        " showing the pid namespace the container joins (pidns)"
+                    } else {
+                        ""
                     }
                 );
                 Action::Fs {
@@ -1159,6 +1199,7 @@ impl Builder<'_> {
                         Some(cstring(&format!("{field}.options"), data.as_bytes())?)
                     },
                     context: None,
+                    pid_namespace,
                     step,
                 }
             }
@@ -1857,6 +1898,8 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
             ..
         }) => (target_components(target), true),
         Op::RemountPath { target, .. } => (target_components(target), false),
+        // Creates /dev/console when missing.
+        Op::Console(_) => (vec![&b"dev"[..], &b"console"[..]], false),
         Op::Propagate { .. } => return true,
         Op::ParentPrivate { .. }
         | Op::BindRootfs { .. }
@@ -2136,6 +2179,33 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     // 3. Devices and default symlinks (skipped when /dev is a bind mount, as runc).
     if setup_dev {
         b.push_devices(devpts_at_dev_pts)?;
+    }
+
+    // The console goes in the /dev the runtime made its entries in (a /dev that is not the
+    // runtime's gets nothing new): found now, by the same fd, for the bind after the switch.
+    if cfg.console {
+        let dev = [b"dev".to_vec()];
+        let place = b.where_(&dev);
+        let dev_step = step!(
+            b,
+            "open the container's /dev for the console: the /dev the plan mounted, or {place} without \
+             following symlinks"
+        );
+        let check_step = step!(
+            b,
+            "check that {place} is on neither procfs nor sysfs before making /dev/console in it"
+        );
+        let open_step = step!(
+            b,
+            "open {} for the console (created when missing in the runtime's own /dev) without following \
+             a symlink: it must be a regular file or a character device on neither procfs nor sysfs",
+            b.where_(&[b"dev".to_vec(), b"console".to_vec()])
+        );
+        b.ops.push(Op::Console(ConsoleOp {
+            dev_step,
+            check_step,
+            open_step,
+        }));
     }
 
     // 4. Read-only paths, masks and read-only remounts: after the createContainer hooks
@@ -2533,6 +2603,42 @@ mod tests {
         );
         let without = bases(vec![mount("/sys", Some("bind"), Some("/"), &["rbind"])]);
         assert!(without.iter().all(|(b, _)| *b == Base::Root), "{without:?}");
+    }
+
+    #[test]
+    fn proc_mounts_and_only_they_show_the_pid_namespace_through_fsconfig() {
+        let mut c = cfg();
+        c.proc_pid_namespace = Some(42);
+        c.mounts = vec![
+            mount("/proc", Some("proc"), Some("proc"), &[]),
+            mount("/dev", Some("tmpfs"), Some("tmpfs"), &[]),
+        ];
+        let plan = MountPlan::compile(c.clone()).unwrap();
+        let shown: Vec<(bool, Option<i32>)> = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Mount(m) => match &m.action {
+                    Action::Fs { context, .. } => {
+                        Some((m.needs_handle(), context.as_ref().and_then(|c| c.pid_namespace)))
+                    }
+                    Action::Bind { .. } => None,
+                },
+                _ => None,
+            })
+            .collect();
+        // The proc mount is made with fsopen(2) to take the fd; /dev is held for other reasons.
+        assert_eq!(shown, [(true, Some(42)), (true, None)]);
+        assert!(
+            plan.describe()
+                .contains("showing the pid namespace the container joins (pidns)")
+        );
+        c.proc_pid_namespace = None;
+        let plan = MountPlan::compile(c).unwrap();
+        let Some(Op::Mount(m)) = plan.ops.iter().find(|op| matches!(op, Op::Mount(_))) else {
+            panic!("no mount op");
+        };
+        assert!(!m.needs_handle(), "a plain proc mount is one mount(2)");
     }
 
     #[test]

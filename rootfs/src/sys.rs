@@ -48,6 +48,8 @@ const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 /// `FSCONFIG_SET_STRING` from `linux/mount.h`.
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
+/// `FSCONFIG_SET_FD` from `linux/mount.h`.
+const FSCONFIG_SET_FD: libc::c_uint = 5;
 /// `FSCONFIG_CMD_CREATE` from `linux/mount.h`.
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 /// `STATX_MNT_ID` from `linux/stat.h`.
@@ -389,6 +391,23 @@ pub(crate) fn fsconfig_set(fs: BorrowedFd<'_>, key: &CStr, value: Option<&CStr>)
     // SAFETY: `key` and `value` (when not null) are NUL-terminated and outlive the call; `fs`
     // is open; aux is 0 for these commands.
     check_long(unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key.as_ptr(), value, 0) }).map(drop)
+}
+
+/// fsconfig(2) of one parameter of the context `fs` that takes an fd: `key` is `fd`.
+pub(crate) fn fsconfig_set_fd(fs: BorrowedFd<'_>, key: &CStr, fd: c_int) -> SysResult<()> {
+    // SAFETY: `key` is NUL-terminated and outlives the call; `fs` is open; the value pointer
+    // is null and aux is the fd, as FSCONFIG_SET_FD takes them (the kernel checks the fd).
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FD,
+            key.as_ptr(),
+            std::ptr::null::<c_void>(),
+            fd,
+        )
+    })
+    .map(drop)
 }
 
 /// fsconfig(2) `FSCONFIG_CMD_CREATE`: makes the superblock of the context `fs`.

@@ -136,6 +136,11 @@ fn run_child_with_late(
     late: Option<(impl FnOnce() -> Result<(), String>, &[OwnedFd])>,
     check: impl FnOnce() -> Result<(), String>,
 ) -> Outcome {
+    fork_child(|| child_body(plan, extra_ns, pre, late, check))
+}
+
+/// Forks; the child runs `body` and reports how it ended through a pipe and its exit code.
+fn fork_child(body: impl FnOnce() -> Result<(), Outcome>) -> Outcome {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a writable array of two ints.
     let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
@@ -148,9 +153,7 @@ fn run_child_with_late(
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
         drop(rd);
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            child_body(plan, extra_ns, pre, late, check)
-        }));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
         let (code, msg): (i32, Vec<u8>) = match result {
             Ok(Ok(())) => (0, Vec::new()),
             Ok(Err(Outcome::Step(f))) => {
@@ -195,6 +198,26 @@ fn child_body(
     late: Option<(impl FnOnce() -> Result<(), String>, &[OwnedFd])>,
     check: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), Outcome> {
+    private_mount_namespace(extra_ns)?;
+    pre().map_err(Outcome::Check)?;
+    match late {
+        None => plan.execute().map_err(Outcome::Step)?,
+        Some((between, binds)) => {
+            let left = plan.execute_leaving_cgroups().map_err(Outcome::Step)?;
+            let left = left
+                .late
+                .ok_or_else(|| Outcome::Check("the plan left no cgroup binds for later".into()))?;
+            between().map_err(Outcome::Check)?;
+            plan.bind_late_cgroups(left, binds.iter().map(AsFd::as_fd))
+                .map_err(Outcome::Step)?;
+        }
+    }
+    check().map_err(Outcome::Check)
+}
+
+/// Unshares a mount namespace (plus `extra_ns`) and makes everything in it rslave, so that
+/// nothing done there reaches the host.
+fn private_mount_namespace(extra_ns: libc::c_int) -> Result<(), Outcome> {
     // SAFETY: unshare takes flags only.
     if unsafe { libc::unshare(libc::CLONE_NEWNS | extra_ns) } != 0 {
         return Err(Outcome::Check(format!("unshare: {}", std::io::Error::last_os_error())));
@@ -215,18 +238,7 @@ fn child_body(
             std::io::Error::last_os_error()
         )));
     }
-    pre().map_err(Outcome::Check)?;
-    match late {
-        None => plan.execute().map_err(Outcome::Step)?,
-        Some((between, binds)) => {
-            let left = plan.execute_leaving_cgroups().map_err(Outcome::Step)?;
-            let left = left.ok_or_else(|| Outcome::Check("the plan left no cgroup binds for later".into()))?;
-            between().map_err(Outcome::Check)?;
-            plan.bind_late_cgroups(left, binds.iter().map(AsFd::as_fd))
-                .map_err(Outcome::Step)?;
-        }
-    }
-    check().map_err(Outcome::Check)
+    Ok(())
 }
 
 /// Asserts the child succeeded, explaining a step failure with the plan.
@@ -855,47 +867,139 @@ fn device_nodes_and_links_refuse_a_dev_on_procfs() {
     );
 }
 
+/// Runs `plan` (compiled with [`RootfsConfig::console`]) in a child and hands the console it
+/// found to `check`, in the new root.
+fn run_child_console(plan: &MountPlan, check: impl FnOnce(&rootfs::Console) -> Result<(), String>) -> Outcome {
+    fork_child(|| {
+        private_mount_namespace(0)?;
+        let finished = plan.execute_with(|| Ok::<(), ()>(())).map_err(|stop| match stop {
+            rootfs::Stop::Step(f) => Outcome::Step(f),
+            rootfs::Stop::Caller(()) => Outcome::Check("the empty pause failed".into()),
+        })?;
+        let console = finished
+            .console
+            .ok_or_else(|| Outcome::Check("the plan found no console".into()))?;
+        check(&console).map_err(Outcome::Check)
+    })
+}
+
+/// The file type bits and filesystem magic of an fd.
+fn kind_of(fd: std::os::fd::BorrowedFd<'_>) -> (libc::mode_t, libc::c_long) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: zeroed stat and statfs are valid out-parameters.
+    let (mut st, mut sfs): (libc::stat, libc::statfs) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    // SAFETY: `fd` is open; fstat and fstatfs write only the out-parameters.
+    let ok = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) == 0 && libc::fstatfs(fd.as_raw_fd(), &mut sfs) == 0 };
+    assert!(ok, "fstat: {}", std::io::Error::last_os_error());
+    (st.st_mode & libc::S_IFMT, sfs.f_type as libc::c_long)
+}
+
+/// The errno of the step failure `outcome` must be, with the plan's description of the step.
+fn step_failure(plan: &MountPlan, outcome: Outcome) -> (i32, String) {
+    match outcome {
+        Outcome::Step(f) => (f.errno, plan.explain(f).to_string()),
+        other => panic!("expected a step failure, got {other:?}"),
+    }
+}
+
 #[test]
-fn dev_bind_targets_follow_no_symlink() {
-    let b = Bundle::new("dev-bind-target");
-    let root_path = CString::new(b.rootfs.to_str().unwrap()).unwrap();
-    let open_root = || {
-        // SAFETY: a NUL-terminated path; the new fd is owned right away.
-        let fd = unsafe { libc::open(root_path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-        assert!(fd >= 0, "open the rootfs");
-        // SAFETY: `fd` was just returned by open and nothing else owns it.
-        unsafe { OwnedFd::from_raw_fd(fd) }
-    };
-    let root = open_root();
-    // Missing: an empty regular file is made, and opened.
-    let fd = rootfs::open_dev_bind_target(root.as_fd(), c"console").expect("console");
-    drop(fd);
+fn console_goes_only_in_the_runtimes_own_dev_and_follows_no_symlink() {
+    if !have_root("console_goes_only_in_the_runtimes_own_dev_and_follows_no_symlink") {
+        return;
+    }
+    // The rootfs's own dev, no /dev mount: a missing console is made there, an empty file.
+    let b = Bundle::new("console-own");
+    let mut cfg = b.config();
+    cfg.console = true;
+    let plan = MountPlan::compile(cfg).expect("compile");
+    assert_ok(
+        &plan,
+        run_child_console(&plan, |c| {
+            let target = c.target.as_ref().ok_or("no console in the runtime's own /dev")?;
+            match (kind_of(target.as_fd()).0, kind_of(c.dev.as_fd()).0) {
+                (libc::S_IFREG, libc::S_IFDIR) => Ok(()),
+                (c, d) => Err(format!("the console and /dev are of types {c:o} and {d:o}")),
+            }
+        }),
+    );
     let meta = std::fs::symlink_metadata(b.rootfs.join("dev/console")).unwrap();
     assert!(meta.is_file() && meta.len() == 0);
-    // The image's symlinks: at the entry, at /dev; a directory; a path that is not one name.
-    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs.join("dev/tty0")).unwrap();
-    assert_eq!(
-        rootfs::open_dev_bind_target(root.as_fd(), c"tty0").unwrap_err(),
-        libc::ELOOP
+
+    // The /dev tmpfs the plan mounts: the console is in it.
+    let b = Bundle::new("console-tmpfs");
+    let mut cfg = b.config();
+    cfg.mounts = standard_mounts();
+    cfg.console = true;
+    let plan = MountPlan::compile(cfg).expect("compile");
+    assert_ok(
+        &plan,
+        run_child_console(&plan, |c| {
+            let target = c.target.as_ref().ok_or("no console in the plan's /dev tmpfs")?;
+            match (kind_of(target.as_fd()).1, kind_of(c.dev.as_fd()).1) {
+                (libc::TMPFS_MAGIC, libc::TMPFS_MAGIC) => Ok(()),
+                other => Err(format!("the console and /dev are on {other:x?}, not the tmpfs")),
+            }
+        }),
     );
-    std::fs::create_dir(b.rootfs.join("dev/dir")).unwrap();
-    assert_eq!(
-        rootfs::open_dev_bind_target(root.as_fd(), c"dir").unwrap_err(),
-        libc::EISDIR
+    assert!(
+        !b.rootfs.join("dev/console").exists(),
+        "the console went under the tmpfs"
     );
-    for bad in [c"../etc", c"..", c""] {
-        assert_eq!(
-            rootfs::open_dev_bind_target(root.as_fd(), bad).unwrap_err(),
-            libc::EINVAL
+
+    // The image's symlink at the console, a directory there, a symlink at /dev.
+    for (what, errno) in [("symlink", libc::ELOOP), ("directory", libc::EISDIR)] {
+        let b = Bundle::new("console-bad");
+        if what == "symlink" {
+            std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs.join("dev/console")).unwrap();
+        } else {
+            std::fs::create_dir(b.rootfs.join("dev/console")).unwrap();
+        }
+        let mut cfg = b.config();
+        cfg.console = true;
+        let plan = MountPlan::compile(cfg).expect("compile");
+        let (got, msg) = step_failure(&plan, run_child_console(&plan, |_| Ok(())));
+        assert_eq!(got, errno, "{what}: {msg}");
+        assert!(
+            msg.contains("/dev/console") && msg.contains("without following"),
+            "{msg}"
         );
     }
-    std::fs::remove_dir_all(b.rootfs.join("dev")).unwrap();
+    let b = Bundle::new("console-devlink");
+    std::fs::remove_dir(b.rootfs.join("dev")).unwrap();
     std::os::unix::fs::symlink("etc", b.rootfs.join("dev")).unwrap();
-    assert_eq!(
-        rootfs::open_dev_bind_target(root.as_fd(), c"console").unwrap_err(),
-        libc::ELOOP
-    );
+    let mut cfg = b.config();
+    cfg.console = true;
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let (got, msg) = step_failure(&plan, run_child_console(&plan, |_| Ok(())));
+    assert_eq!(got, libc::ELOOP, "{msg}");
     assert!(!b.rootfs.join("etc/console").exists());
+
+    // A /dev bound from a host directory is not the runtime's: nothing is made in it, an
+    // existing console is taken.
+    for existing in [false, true] {
+        let b = Bundle::new("console-bound");
+        let host = b.host_dir("hostdev");
+        if existing {
+            std::fs::write(host.join("console"), b"").unwrap();
+        }
+        let mut cfg = b.config();
+        cfg.mounts = vec![mount("/dev", "bind", host.to_str().unwrap(), &["rbind"])];
+        cfg.console = true;
+        let plan = MountPlan::compile(cfg).expect("compile");
+        assert_ok(
+            &plan,
+            run_child_console(&plan, |c| match (&c.target, existing) {
+                (None, false) => Ok(()),
+                (Some(t), true) if kind_of(t.as_fd()).0 == libc::S_IFREG => Ok(()),
+                (t, _) => Err(format!("console {t:?} in a bound /dev (existing: {existing})")),
+            }),
+        );
+        assert_eq!(
+            host.join("console").exists(),
+            existing,
+            "a console was made in the host's directory"
+        );
+    }
 }
 
 #[test]
@@ -1624,4 +1728,63 @@ fn tmpcopyup_copies_the_image_directory_into_the_tmpfs() {
         .collect();
     names.sort();
     assert_eq!(names, ["fifo", "link", "passwd", "sub"]);
+}
+
+/// Kills and reaps a helper process when the test ends.
+struct KillChild(std::process::Child);
+
+impl Drop for KillChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn proc_mount_shows_the_pid_namespace_it_is_given() {
+    if !have_root("proc_mount_shows_the_pid_namespace_it_is_given") {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    // A pid namespace of its own with `sleep 61` as its pid 1.
+    let helper = KillChild(
+        std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "sleep", "61"])
+            .spawn()
+            .expect("run unshare"),
+    );
+    let children = format!("/proc/{}/task/{}/children", helper.0.id(), helper.0.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read_to_string(&children).unwrap_or_default().trim().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "unshare made no child");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let ns = std::fs::File::open(format!("/proc/{}/ns/pid_for_children", helper.0.id())).unwrap();
+    if !rootfs::proc_takes_pid_namespace(ns.as_fd()) {
+        eprintln!(
+            "SKIP proc_mount_shows_the_pid_namespace_it_is_given: this kernel's procfs has no pidns= (Linux 6.18)"
+        );
+        return;
+    }
+    let b = Bundle::new("proc-pidns");
+    let mut cfg = b.config();
+    cfg.mounts = vec![mount("/proc", "proc", "proc", &[])];
+    cfg.proc_pid_namespace = Some(ns.as_raw_fd());
+    let plan = MountPlan::compile(cfg).expect("compile");
+    let outcome = run_child(
+        &plan,
+        0,
+        || Ok(()),
+        || {
+            let cmdline = std::fs::read("/proc/1/cmdline").map_err(|e| format!("read /proc/1/cmdline: {e}"))?;
+            if cmdline != b"sleep\x0061\x00" {
+                return Err(format!(
+                    "/proc/1 is {:?}, not the given pid namespace's sleep",
+                    String::from_utf8_lossy(&cmdline)
+                ));
+            }
+            Ok(())
+        },
+    );
+    assert_ok(&plan, outcome);
 }

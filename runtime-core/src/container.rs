@@ -612,9 +612,24 @@ pub(crate) struct InitFds {
     pub seccomp_listener: Option<OwnedFd>,
     /// The master side of the container's pty, when process.terminal is set.
     pub pty_master: Option<OwnedFd>,
+    /// The process a child made outside the container's pid namespace made there, its pid and
+    /// a pidfd ([`InitPlan::clone_in_pid_namespace`]): [`wait_ready`] returns as it comes, and
+    /// is called again to wait for that process's Ready.
+    pub process: Option<(i32, OwnedFd)>,
 }
 
-/// Waits for the init's Ready or Error, or its death, keeping the fds it sends on the way.
+impl InitFds {
+    /// Takes in the fds of a later [`wait_ready`] (after the hand-over of the process).
+    pub(crate) fn absorb(&mut self, later: InitFds) {
+        self.seccomp_listener = self.seccomp_listener.take().or(later.seccomp_listener);
+        self.pty_master = self.pty_master.take().or(later.pty_master);
+        self.process = later.process;
+    }
+}
+
+/// Waits for the init's Ready or Error, or its death, keeping the fds it sends on the way;
+/// returns early with [`InitFds::process`] when the child hands over the process it made in
+/// the container's pid namespace, which `child` no longer is then.
 /// `on_hooks` runs when the init stops before its root switch for the create hooks.
 pub(crate) fn wait_ready(
     sock: &OwnedFd,
@@ -635,6 +650,12 @@ pub(crate) fn wait_ready(
                     let slot = match FdKind::from_u32(m.step) {
                         Some(FdKind::SeccompListener) => &mut fds.seccomp_listener,
                         Some(FdKind::PtyMaster) => &mut fds.pty_master,
+                        Some(FdKind::Process) if plan.clone_in_pid_namespace => {
+                            let fd =
+                                fd.ok_or_else(|| Error::InitDied("its process message carried no pidfd".into()))?;
+                            fds.process = Some((m.index as i32, fd));
+                            return Ok(fds);
+                        }
                         Some(FdKind::Process) | None => {
                             return Err(Error::InitDied(format!("it sent an fd of unknown kind {}", m.step)));
                         }
@@ -796,7 +817,12 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let args = CloneArgs {
         namespaces: plan.new_namespaces,
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
-        pid_namespace: plan.pid_namespace.as_ref().map(|f| f.as_raw_fd()),
+        // A pid namespace the child joins itself is not the clone's (InitPlan::run).
+        pid_namespace: plan
+            .pid_namespace
+            .as_ref()
+            .filter(|_| !plan.clone_in_pid_namespace)
+            .map(|f| f.as_raw_fd()),
     };
     // SAFETY: InitPlan::run only makes raw system calls on data compiled above:
     // it does not allocate, lock or unwind.
@@ -855,29 +881,57 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // The record and the spec are written while the init sets itself up, off the path to
     // Ready (the directory's lock keeps every reader out until create returns). Should the
     // init be gone already, wait_ready reports why.
-    let record = state::proc_stat(pid).map(|(_, start)| Record {
-        no_new_keyring: opts.no_new_keyring,
-        ..new_record(
-            spec,
-            &id,
-            (pid, start),
-            bundle,
-            rootfs,
-            cgroup_path,
-            opts.systemd_cgroup,
-        )
-    });
-    if let Some(record) = &record {
-        dir.save_spec(spec)?;
-        dir.save(record)?;
-    }
+    let save_record = |pid: i32| -> Result<Option<Record>> {
+        let record = state::proc_stat(pid).map(|(_, start)| Record {
+            no_new_keyring: opts.no_new_keyring,
+            ..new_record(
+                spec,
+                &id,
+                (pid, start),
+                bundle,
+                rootfs,
+                cgroup_path.clone(),
+                opts.systemd_cgroup,
+            )
+        });
+        if let Some(record) = &record {
+            dir.save_spec(spec)?;
+            dir.save(record)?;
+        }
+        Ok(record)
+    };
+    // The init is the process the child makes in the pid namespace it joins, when it does.
+    let mut record = if plan.clone_in_pid_namespace {
+        None
+    } else {
+        save_record(pid)?
+    };
     let mut create_hooks = || {
         for kind in [HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer] {
             hooks::run(kind, spec.hooks().as_ref(), &creating, (pid, child.as_fd()))?;
         }
         Ok(())
     };
-    let init_fds = wait_ready(&parent_sock, child, &plan, &mut create_hooks)?;
+    let mut init_fds = wait_ready(&parent_sock, child, &plan, &mut create_hooks)?;
+    let mut pid = pid;
+    if let Some((init_pid, init)) = init_fds.process.take() {
+        // The child handed over the init it made in the pid namespace, and exits.
+        let first = undo.child.replace(init).expect("set above");
+        let _ = pidfd::reap(&first, true);
+        pid = init_pid;
+        record = save_record(pid)?;
+        let init = undo.child.as_ref().expect("set just above");
+        let mut no_hooks = || {
+            Err(Error::InitDied(
+                "it asked for the create hooks after its root switch".into(),
+            ))
+        };
+        let later = wait_ready(&parent_sock, init, &plan, &mut no_hooks)?;
+        if later.process.is_some() {
+            return Err(Error::InitDied("it handed over a second process".into()));
+        }
+        init_fds.absorb(later);
+    }
     if let (Some(fd), Some((path, metadata))) = (&init_fds.seccomp_listener, &plan.seccomp_listener) {
         let json = seccomp::container_process_state(&creating, pid, metadata.as_deref());
         seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;

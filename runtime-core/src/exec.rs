@@ -9,12 +9,11 @@ use namespaces::pidfd::{self, ExitStatus};
 use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType, Process};
 
 use crate::container::{
-    Container, ProcessIo, init_error, poll_with_init, process_io_setters, record_state, reserve_passed_fds, socketpair,
-    wait_ready, write_pid_file,
+    Container, ProcessIo, process_io_setters, record_state, reserve_passed_fds, socketpair, wait_ready, write_pid_file,
 };
 use crate::init::{InitPlan, PlanOptions};
 use crate::state::{ContainerDir, Status};
-use crate::sync::{FdKind, Msg, Tag};
+use crate::sync::Tag;
 use crate::{Error, Result, spec};
 
 /// Configures a process to run in a container; see [`Container::exec`].
@@ -220,14 +219,23 @@ impl ExecBuilder<'_> {
             cgroup.add_process(spawned.pid).map_err(Error::Cgroup)?;
         }
         let _ = crate::container::send_msg(&parent_sock, Tag::Go);
-        let (pid, child, first) = if plan.clone_in_pid_namespace {
-            let (pid, pidfd) = receive_process(&parent_sock, &first, &plan)?;
-            (pid, KillOnDrop(Some(pidfd)), Some(first))
-        } else {
-            (spawned.pid, first, None)
+        let first_pidfd = first.0.as_ref().expect("armed");
+        let mut fds = wait_ready(&parent_sock, first_pidfd, &plan, &mut || Ok(()))?;
+        // With a pid namespace to join, the first child hands over the process it made there.
+        let (pid, child, first) = match fds.process.take() {
+            Some((pid, pidfd)) => {
+                let child = KillOnDrop(Some(pidfd));
+                let later = wait_ready(&parent_sock, child.0.as_ref().expect("armed"), &plan, &mut || Ok(()))?;
+                if later.process.is_some() {
+                    return Err(Error::InitDied("it handed over a second process".into()));
+                }
+                fds.absorb(later);
+                (pid, child, Some(first))
+            }
+            None if plan.clone_in_pid_namespace => return Err(Error::InitDied("it sent no process".into())),
+            None => (spawned.pid, first, None),
         };
         let pidfd = child.0.as_ref().expect("set above");
-        let fds = wait_ready(&parent_sock, pidfd, &plan, &mut || Ok(()))?;
         if let (Some(fd), Some((path, metadata))) = (&fds.seccomp_listener, &plan.seccomp_listener) {
             let state = record_state(c.record(), ContainerState::Running);
             let json = seccomp::container_process_state(&state, pid, metadata.as_deref());
@@ -250,34 +258,6 @@ impl ExecBuilder<'_> {
             pty_master,
         })
     }
-}
-
-/// Waits for the first child's hand-over of the process it made in the container's pid
-/// namespace, the runtime's child: its pid and a pidfd. The process sends nothing before.
-fn receive_process(sock: &OwnedFd, first: &KillOnDrop, plan: &InitPlan) -> Result<(i32, OwnedFd)> {
-    let first = first.0.as_ref().expect("armed");
-    let (sock_events, _) = poll_with_init(sock, first, "wait for the exec'd process")?;
-    if sock_events & libc::POLLIN != 0 {
-        let mut buf = [0u8; Msg::SIZE];
-        let mut received: [Option<OwnedFd>; 1] = [None];
-        let (n, _) = crate::sys::recv_with_fds(sock.as_raw_fd(), &mut buf, &mut received).unwrap_or((0, 0));
-        let [fd] = received;
-        match Msg::decode(&buf) {
-            Some(m) if n == Msg::SIZE && m.tag == Tag::Fd && FdKind::from_u32(m.step) == Some(FdKind::Process) => {
-                let fd = fd.ok_or_else(|| Error::InitDied("its process message carried no pidfd".into()))?;
-                return Ok((m.index as i32, fd));
-            }
-            Some(m) if n == Msg::SIZE && m.tag == Tag::Error => return Err(init_error(plan, m)),
-            _ => {}
-        }
-    }
-    // Its message, if any, was queued before it exited: it died without one.
-    let status = pidfd::reap(first, false).ok().flatten();
-    Err(Error::InitDied(match status {
-        Some(ExitStatus::Exited(c)) => format!("it exited with code {c} before it made the process"),
-        Some(ExitStatus::Signaled(s)) => format!("it was killed by signal {s} before it made the process"),
-        None => "it sent no process".into(),
-    }))
 }
 
 /// Kills and reaps a half-started exec'd process when spawn fails.

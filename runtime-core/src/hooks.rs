@@ -313,13 +313,16 @@ struct Joins {
     pid: Option<OwnedFd>,
 }
 
-/// Opens every namespace of `init` that differs from this process's own.
+/// Opens every namespace of `init` that differs from this process's own; for the pid
+/// namespace, the one `init` makes its children in: an init made outside the pid namespace it
+/// joins is in it only for its children until its root switch, after these hooks.
 fn container_namespaces(init: i32) -> std::result::Result<Joins, String> {
     let mut joins = Joins::default();
-    let found = namespaces::differing_namespaces(init).map_err(|e| match std::error::Error::source(&e) {
-        Some(source) => format!("{e}: {source}"),
-        None => e.to_string(),
-    })?;
+    let found =
+        namespaces::differing_namespaces_for_children(init).map_err(|e| match std::error::Error::source(&e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        })?;
     for (kind, path) in found {
         let fd: OwnedFd = std::fs::File::open(&path)
             .map_err(|e| format!("open {}: {e}", path.display()))?

@@ -89,9 +89,6 @@ enum ConsoleStep {
     Unlock,
     Size,
     Peer,
-    CreateConsole,
-    OpenConsole,
-    CheckConsole,
     MountConsole,
     SendMaster,
     Setsid,
@@ -100,7 +97,7 @@ enum ConsoleStep {
 }
 
 impl ConsoleStep {
-    const ALL: [ConsoleStep; 15] = [
+    const ALL: [ConsoleStep; 12] = [
         ConsoleStep::OpenDev,
         ConsoleStep::OpenPts,
         ConsoleStep::CheckDevpts,
@@ -108,9 +105,6 @@ impl ConsoleStep {
         ConsoleStep::Unlock,
         ConsoleStep::Size,
         ConsoleStep::Peer,
-        ConsoleStep::CreateConsole,
-        ConsoleStep::OpenConsole,
-        ConsoleStep::CheckConsole,
         ConsoleStep::MountConsole,
         ConsoleStep::SendMaster,
         ConsoleStep::Setsid,
@@ -133,11 +127,6 @@ impl ConsoleStep {
             Some(ConsoleStep::Unlock) => "unlock the pty",
             Some(ConsoleStep::Size) => "set process.consoleSize",
             Some(ConsoleStep::Peer) => "open the pty peer",
-            Some(ConsoleStep::CreateConsole) => "create /dev/console",
-            Some(ConsoleStep::OpenConsole) => "open /dev/console",
-            Some(ConsoleStep::CheckConsole) => {
-                "check /dev/console: it must be a regular file or a character device, not a symlink, and not on procfs or sysfs"
-            }
             Some(ConsoleStep::MountConsole) => "bind-mount the pty onto /dev/console",
             Some(ConsoleStep::SendMaster) => "send the pty master to the runtime",
             Some(ConsoleStep::Setsid) => "start a new session",
@@ -175,8 +164,10 @@ pub(crate) struct InitPlan {
     pub pid_namespace: Option<OwnedFd>,
     /// The path `pid_namespace` was opened from, for errors.
     pid_namespace_path: String,
-    /// An exec into a pid namespace: this child joins every other namespace, then the pid
-    /// namespace, and only then makes the process that lives there (see [`InitPlan::run`]).
+    /// The pid namespace is joined by this child, which is made outside it, and the process
+    /// that lives there is made only once this child is in every other namespace and, for an
+    /// init, its root switch is done (see [`InitPlan::run`]): an exec into a pid namespace, or
+    /// an init joining one by path whose procfs can show it (`pidns=`).
     pub clone_in_pid_namespace: bool,
     join: Vec<(NamespaceKind, OwnedFd, String)>,
     pub new_user: bool,
@@ -356,8 +347,14 @@ impl InitPlan {
         }
         // Join in the kernel's safe order: the user namespace first.
         join.sort_by_key(|(kind, _, _)| NamespaceKind::ALL.iter().position(|k| k == kind));
-        // A pid namespace is joined by the clone itself: the init must be created in it. An
-        // exec's child joins it last, for the process it makes then.
+        // A pid namespace joined by path is joined apart from the others: by this child, which
+        // is made outside it and makes the process that lives there once it is in every other
+        // namespace and, for an init, in its new root (a process of the pid namespace with
+        // CAP_SYS_PTRACE could otherwise reach the host's root through /proc/<pid>/root of it
+        // until then). An init does so only where its procfs can show the pid namespace it
+        // joins without being in it (`pidns=`, Linux 6.18) and it makes no user namespace (its
+        // new root could not join a pid namespace of the host's user namespace); else it is
+        // created in the pid namespace by the clone, as runc's.
         let (pid_namespace, pid_namespace_path) = match join.iter().position(|(k, _, _)| *k == NamespaceKind::Pid) {
             Some(i) => {
                 let (_, fd, path) = join.remove(i);
@@ -365,7 +362,6 @@ impl InitPlan {
             }
             None => (None, String::new()),
         };
-        let clone_in_pid_namespace = opts.exec && pid_namespace.is_some();
         if join.iter().any(|(k, _, _)| *k == NamespaceKind::User) && !new_namespaces.is_empty() {
             return Err(Error::spec(
                 "linux.namespaces",
@@ -373,6 +369,11 @@ impl InitPlan {
             ));
         }
         let new_user = new_namespaces.contains(NamespaceKind::User);
+        let clone_in_pid_namespace = match &pid_namespace {
+            Some(_) if opts.exec => true,
+            Some(fd) => !new_user && rootfs::proc_takes_pid_namespace(fd.as_fd()),
+            None => false,
+        };
         let uid_maps = linux.uid_mappings().iter().flatten().map(IdMap::from).collect();
         let gid_maps = linux.gid_mappings().iter().flatten().map(IdMap::from).collect();
 
@@ -413,6 +414,13 @@ impl InitPlan {
             cgroup_mounts.iter_mut().for_each(|m| m.ready_at_start = true);
         }
         let hierarchies = cgroup_mounts.len();
+        let terminal = match process.terminal() {
+            Some(true) => Some(Terminal {
+                size: console_size(process)?,
+                mount_console: !opts.exec,
+            }),
+            _ => None,
+        };
         let mounts = (!opts.exec)
             .then(|| {
                 MountPlan::compile(rootfs::RootfsConfig {
@@ -428,18 +436,15 @@ impl InitPlan {
                     new_cgroup_namespace: new_cgroup,
                     mount_label,
                     cgroup_mounts,
+                    proc_pid_namespace: pid_namespace
+                        .as_ref()
+                        .filter(|_| clone_in_pid_namespace)
+                        .map(AsRawFd::as_raw_fd),
+                    console: terminal.is_some(),
                 })
             })
             .transpose()
             .map_err(Error::Rootfs)?;
-
-        let terminal = match process.terminal() {
-            Some(true) => Some(Terminal {
-                size: console_size(process)?,
-                mount_console: !opts.exec,
-            }),
-            _ => None,
-        };
 
         let mut sysctl = Vec::new();
         for (key, value) in linux.sysctl().iter().flatten() {
@@ -892,6 +897,16 @@ impl InitPlan {
             // Joining a user namespace may have set dumpable to fs.suid_dumpable.
             step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
         }
+        // The pid namespace the process made below lives in (see [`InitPlan::clone_in_pid_namespace`]):
+        // for this process's children only, so /proc/<pid>/ns/pid_for_children shows it to the
+        // createContainer hooks. Its fd stays open until then: the init's procfs shows it.
+        let pid_namespace = self.pid_namespace.as_ref().filter(|_| self.clone_in_pid_namespace);
+        if let Some(pid_ns) = pid_namespace {
+            step!(
+                namespaces::sys::setns(pid_ns.as_fd(), NamespaceKind::Pid),
+                Step::JoinPidNamespace
+            );
+        }
         // A session keyring of its own, as runc: the caller's may hold the host's keys. Made
         // once the process is who it is in its user namespace, so that it owns the keyring.
         if let Some(name) = &self.session_keyring {
@@ -959,23 +974,31 @@ impl InitPlan {
             // No fd of the host's procfs is left once the container's filesystem is in place.
             drop(procfs);
         }
-        if self.clone_in_pid_namespace {
-            // exec: this process is in every namespace of the container but its pid namespace,
-            // where the container cannot see it. Had it been created in that pid namespace, a
-            // process there with CAP_SYS_PTRACE could have opened the host's root and cwd
-            // through /proc/<pid>/root and /proc/<pid>/cwd until the mount namespace was joined
-            // (runc's stage-1/stage-2). The process that lives there is made now, from this one:
-            // it starts with the container's root and cwd, in the cgroup, non-dumpable, with
-            // the procfs writes done (oom_score_adj and the exec labels are inherited), and no
-            // fd of the host's but stdio, preserved fds and the sync socket.
+        // With create hooks the mounts are all in place before the root switch, where the hooks
+        // run; otherwise binds of cgroup directories the parent is still making are left for
+        // later, so the init sets up its rootfs while the parent makes its cgroup.
+        let finished = match &self.mounts {
+            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)),
+            Some(mounts) => mounts.execute_leaving_cgroups().map_err(rootfs::Stop::Step),
+            None => Ok(rootfs::Finished::default()),
+        };
+        let rootfs::Finished { late, console } = match finished {
+            Ok(finished) => finished,
+            Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
+            Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
+        };
+        if let Some(pid_ns) = pid_namespace {
+            // This process is in every namespace of the container but its pid namespace, where
+            // the container cannot see it, and, for an init, in its new root. Had it been made
+            // in that pid namespace, a process there with CAP_SYS_PTRACE could have opened the
+            // host's root and cwd through /proc/<pid>/root and /proc/<pid>/cwd until the mount
+            // namespace was joined or the root switched (runc's stage-1/stage-2). The process
+            // that lives there is made now, from this one: it starts with the container's root
+            // and cwd, in the cgroup (every hierarchy: Go has come), non-dumpable, with the
+            // procfs writes done (oom_score_adj and the exec labels are inherited), and no fd
+            // of the host's but stdio, preserved fds, the exec fifo and the sync socket.
             enter_cgroup!();
-            if let Some(pid_ns) = &self.pid_namespace {
-                step!(
-                    namespaces::sys::setns(pid_ns.as_fd(), NamespaceKind::Pid),
-                    Step::JoinPidNamespace
-                );
-                sys::close(pid_ns.as_raw_fd());
-            }
+            sys::close(pid_ns.as_raw_fd());
             // The new process waits until this one has handed it to the runtime, so that the
             // runtime hears of it before it hears from it.
             let (gate_read, gate_write) = step!(sys::pipe(), Step::CloneProcess);
@@ -1017,27 +1040,16 @@ impl InitPlan {
                 Err(e) => return fail(Step::CloneProcess, 0, e),
             }
         }
-        // With create hooks the mounts are all in place before the root switch, where the hooks
-        // run; otherwise binds of cgroup directories the parent is still making are left for
-        // later, so the init sets up its rootfs while the parent makes its cgroup.
-        let late = match &self.mounts {
-            Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)).map(|()| None),
-            Some(mounts) => mounts.execute_leaving_cgroups().map_err(rootfs::Stop::Step),
-            None => Ok(None),
-        };
-        let late = match late {
-            Ok(late) => late,
-            Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
-            Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
-        };
         // The pty comes from the container's own devpts, now that the root is the container's.
         let pty = match &self.terminal {
-            Some(t) => match open_console(sync, t) {
+            Some(t) => match open_console(sync, t, console.as_ref()) {
                 Ok(slave) => slave,
                 Err((index, errno)) => return fail(Step::Console, index, errno),
             },
             None => -1,
         };
+        // The container's /dev and console are of no more use.
+        drop(console);
         // I/O priority while the init still has every capability (an RT class needs
         // CAP_SYS_ADMIN).
         if let Some(prio) = self.io_priority {
@@ -1284,12 +1296,26 @@ fn console_size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16
 
 /// Makes the container's pty from its own devpts: sends the master to the runtime, makes the
 /// peer the controlling terminal of a new session, and returns the peer's fd. A failure
-/// returns the [`ConsoleStep`] and the errno.
+/// returns the [`ConsoleStep`] and the errno. `console` is the init's /dev and console as its
+/// mount plan found them before the root switch; an exec'd process, which binds no console,
+/// looks /dev up in the container's root.
 ///
 /// Runs in the child: no allocation, no locks.
-fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+fn open_console(
+    sync: libc::c_int,
+    terminal: &Terminal,
+    console: Option<&rootfs::Console>,
+) -> Result<libc::c_int, (u32, i32)> {
+    if let Some(c) = console {
+        return open_pty(
+            sync,
+            c.dev.as_raw_fd(),
+            c.target.as_ref().map(AsRawFd::as_raw_fd),
+            terminal,
+        );
+    }
     // The container's /dev, reached through no symlink the image could have planted: the pty
-    // and the console are looked up beneath it.
+    // is looked up beneath it.
     let dev = sys::openat2(
         libc::AT_FDCWD,
         c"/dev",
@@ -1297,15 +1323,21 @@ fn open_console(sync: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (
         libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
     )
     .map_err(ConsoleStep::OpenDev.failed())?;
-    let slave = open_pty(sync, dev, terminal);
+    let slave = open_pty(sync, dev, None, terminal);
     sys::close(dev);
     slave
 }
 
-/// [`open_console`] with the container's /dev open as `dev`.
+/// [`open_console`] with the container's /dev open as `dev`, and the console the pty is bound
+/// onto, if any, as `target`.
 ///
 /// Runs in the child: no allocation, no locks.
-fn open_pty(sync: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+fn open_pty(
+    sync: libc::c_int,
+    dev: libc::c_int,
+    target: Option<libc::c_int>,
+    terminal: &Terminal,
+) -> Result<libc::c_int, (u32, i32)> {
     let pts = sys::openat2(
         dev,
         c"pts",
@@ -1331,7 +1363,7 @@ fn open_pty(sync: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<
     );
     sys::close(pts);
     let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
-    let slave = pty_pair(master, dev, terminal);
+    let slave = pty_pair(master, target.filter(|_| terminal.mount_console), terminal);
     let sent = slave.and_then(|_| {
         sys::send_with_fds(
             sync,
@@ -1354,66 +1386,24 @@ fn open_pty(sync: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<
     }
 }
 
-/// Unlocks and sizes the pty of `master`, opens its peer and mounts the peer on `console` in
-/// the container's /dev (`dev`).
+/// Unlocks and sizes the pty of `master`, opens its peer and binds the peer onto `console`,
+/// when there is one to bind onto.
 ///
 /// Runs in the child: no allocation, no locks.
-fn pty_pair(master: libc::c_int, dev: libc::c_int, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
+fn pty_pair(master: libc::c_int, console: Option<libc::c_int>, terminal: &Terminal) -> Result<libc::c_int, (u32, i32)> {
     sys::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
     if let Some((rows, cols)) = terminal.size {
         sys::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
     }
     let slave = sys::pty_peer(master, libc::O_RDWR).map_err(ConsoleStep::Peer.failed())?;
-    if !terminal.mount_console {
-        return Ok(slave);
+    // runc's mountConsole: programs that write to /dev/console reach the container's pty. The
+    // mount plan found the console in the /dev it made its entries in, reached through no
+    // symlink and checked (CVE-2025-52565): the bind goes onto that fd.
+    if let Some(console) = console
+        && let Err(e) = sys::bind_fd_onto_fd(slave, console)
+    {
+        sys::close(slave);
+        return Err((ConsoleStep::MountConsole as u32, e));
     }
-    // runc's mountConsole: programs that write to /dev/console reach the container's pty.
-    // The image's /dev/console is bound over only if it is a file or a device of its own
-    // (CVE-2025-52565): a symlink (to a procfs file, say) is refused, not followed.
-    let mounted = match sys::mknodat(dev, c"console", libc::S_IFREG | 0o666) {
-        Ok(()) | Err(libc::EEXIST) => Ok(()),
-        Err(e) => Err((ConsoleStep::CreateConsole as u32, e)),
-    }
-    .and_then(|()| {
-        sys::openat2(
-            dev,
-            c"console",
-            libc::O_PATH | libc::O_NOFOLLOW,
-            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
-        )
-        .map_err(ConsoleStep::OpenConsole.failed())
-    })
-    .and_then(|console| {
-        let r = check_console(console)
-            .map_err(ConsoleStep::CheckConsole.failed())
-            .and_then(|()| sys::bind_fd_onto_fd(slave, console).map_err(ConsoleStep::MountConsole.failed()));
-        sys::close(console);
-        r
-    });
-    match mounted {
-        Ok(()) => Ok(slave),
-        Err(e) => {
-            sys::close(slave);
-            Err(e)
-        }
-    }
-}
-
-/// Checks that the file behind `console` (an `O_PATH` fd that followed no symlink) may have
-/// the pty bound over it: a regular file or a character device, on neither procfs nor sysfs.
-///
-/// Runs in the child: no allocation, no locks.
-fn check_console(console: libc::c_int) -> Result<(), i32> {
-    let mode = sys::fstat(console)?.st_mode & libc::S_IFMT;
-    if mode == libc::S_IFLNK {
-        return Err(libc::ELOOP);
-    }
-    if mode != libc::S_IFREG && mode != libc::S_IFCHR {
-        return Err(libc::EINVAL);
-    }
-    let fs = sys::fs_type(console)?;
-    if fs == libc::PROC_SUPER_MAGIC as libc::c_long || fs == libc::SYSFS_MAGIC as libc::c_long {
-        return Err(libc::EXDEV);
-    }
-    Ok(())
+    Ok(slave)
 }

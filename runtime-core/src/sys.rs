@@ -869,12 +869,6 @@ pub fn fchown(fd: libc::c_int, uid: libc::uid_t, gid: libc::gid_t) -> Result<(),
     check(unsafe { libc::fchown(fd, uid, gid) }.into()).map(drop)
 }
 
-/// Creates a file system node (here: an empty regular file as a mount target).
-pub fn mknodat(dirfd: libc::c_int, name: &CStr, mode: libc::mode_t) -> Result<(), i32> {
-    // SAFETY: name is NUL-terminated; a regular file takes no device number.
-    check(unsafe { libc::mknodat(dirfd, name.as_ptr(), mode, 0) }.into()).map(drop)
-}
-
 /// Bind-mounts the file behind `source` onto the file behind `target` (open_tree + move_mount).
 pub fn bind_fd_onto_fd(source: libc::c_int, target: libc::c_int) -> Result<(), i32> {
     let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint;
