@@ -311,6 +311,10 @@ fn update_changes_a_running_containers_memory_limit() {
         (vec!["--mem-bw-schema", "MB:0=50"], "Intel RDT"),
         (vec!["-r", "/nonexistent.json"], "/nonexistent.json"),
     ] {
+        if args == ["--memory", "4096"] && test_support::pure_v2() {
+            // v2 takes a limit below the usage (and reclaims or OOM-kills); v1 refuses it.
+            continue;
+        }
         let err = run_err(ocirun(&root).arg("update").args(&args).arg(&id));
         assert!(err.contains(want), "update {args:?}: {err:?} does not mention {want:?}");
         assert_eq!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Guard, ocirun};
+use common::{Guard, ocirun, run_ok};
 use serde_json::json;
 use test_support::{Bundle, require_prerequisites, unique_id};
 
@@ -341,4 +341,19 @@ fn every_memory_policy_mode_and_flag_features_lists_works() {
         let (code, _, err) = run(&b, "mpolmode", &[]);
         assert_eq!(code, Some(0), "{mode} {flag:?}: {err}");
     }
+}
+
+/// The container's init leads a session of its own, with or without a terminal, as runc's
+/// does (its nsexec calls setsid): no process outside the container leads its session, which
+/// CRIU requires to dump it.
+#[test]
+fn the_init_leads_its_own_session() {
+    require_prerequisites();
+    let b = Bundle::new(&["sh", "-c", "read -r stat < /proc/1/stat; set -- $stat; echo $6"]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("session");
+    let _g = Guard(root.clone(), id.clone());
+    let out = run_ok(ocirun(&root).args(["run", "--bundle"]).arg(b.path()).arg(&id));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
 }

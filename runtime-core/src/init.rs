@@ -1046,7 +1046,13 @@ impl InitPlan {
                 Ok(slave) => slave,
                 Err((index, errno)) => return fail(Step::Console, index, errno),
             },
-            None => -1,
+            None => {
+                // A session of its own, as runc's init makes it with or without a terminal:
+                // nothing outside the container leads its session (CRIU refuses to dump a
+                // tree whose session leader is outside its pid namespace).
+                step!(sys::setsid(), Step::Console, ConsoleStep::Setsid as u32);
+                -1
+            }
         };
         // The container's /dev and console are of no more use.
         drop(console);
