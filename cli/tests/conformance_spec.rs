@@ -357,3 +357,19 @@ fn the_init_leads_its_own_session() {
     let out = run_ok(ocirun(&root).args(["run", "--bundle"]).arg(b.path()).arg(&id));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
 }
+
+/// A network namespace ocirun makes has its loopback up, as runc's and crun's do (runc's
+/// "loopback" network); programs inside talk to 127.0.0.1 with no network configured.
+#[test]
+fn a_new_network_namespace_has_its_loopback_up() {
+    require_prerequisites();
+    let b = Bundle::new(&["sh", "-c", "cat /sys/class/net/lo/operstate /sys/class/net/lo/flags"]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("loopback");
+    let _g = Guard(root.clone(), id.clone());
+    let out = run_ok(ocirun(&root).args(["run", "--bundle"]).arg(b.path()).arg(&id));
+    let out = String::from_utf8_lossy(&out.stdout);
+    let flags = out.lines().nth(1).and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok());
+    assert!(flags.is_some_and(|f| f & libc::IFF_UP as u32 != 0), "lo is down: {out}");
+}

@@ -34,6 +34,29 @@ pub fn unshare(flags: u64) -> Result<(), i32> {
     check(ret.into()).map(drop)
 }
 
+/// Brings up the loopback interface of the current network namespace, as runc and crun do in
+/// a network namespace they made. Runs in the child: no allocation, no locks.
+pub fn loopback_up() -> Result<(), i32> {
+    // SAFETY: socket takes no pointers; the fd is closed below.
+    let fd = check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }.into())? as i32;
+    // SAFETY: an all-zero ifreq is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name in req and writes its flags; req outlives the call.
+    let mut ret = check(unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &raw mut req) }.into());
+    if ret.is_ok() {
+        // SAFETY: the flags are the union member SIOCGIFFLAGS filled.
+        unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+        // SAFETY: SIOCSIFFLAGS reads the name and flags of req, which outlives the call.
+        ret = check(unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &raw const req) }.into());
+    }
+    // SAFETY: fd is the socket opened above, owned here.
+    unsafe { libc::close(fd) };
+    ret.map(drop)
+}
+
 /// Sets the hostname of the current UTS namespace. Runs in the child: no allocation, no locks.
 pub fn sethostname(name: &CStr) -> Result<(), i32> {
     // SAFETY: the pointer and length describe the bytes of a live CStr.

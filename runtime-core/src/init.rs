@@ -46,6 +46,7 @@ steps!(
     SessionKeyring,
     TimeOffsets,
     CgroupNamespace,
+    Loopback,
     Hostname,
     Domainname,
     ProcFs,
@@ -726,6 +727,7 @@ impl InitPlan {
             ),
             Step::TimeOffsets => "set linux.timeOffsets (write /proc/self/timens_offsets)".into(),
             Step::CgroupNamespace => "create the cgroup namespace".into(),
+            Step::Loopback => "bring up the loopback interface of the new network namespace".into(),
             Step::Hostname => format!("set hostname {:?}", self.hostname.as_deref().unwrap_or_default()),
             Step::Domainname => format!("set domain name {:?}", self.domainname.as_deref().unwrap_or_default()),
             Step::ProcFs => match index {
@@ -949,6 +951,11 @@ impl InitPlan {
                 namespaces::sys::unshare(NamespaceKind::Cgroup.clone_flag()),
                 Step::CgroupNamespace
             );
+        }
+        if self.new_namespaces.contains(NamespaceKind::Network) {
+            // As runc (its "loopback" network) and crun: a network namespace the runtime made
+            // has its loopback up; one joined by path is left as its owner set it.
+            step!(namespaces::sys::loopback_up(), Step::Loopback);
         }
         if let Some(h) = &self.hostname {
             step!(namespaces::sys::sethostname(h), Step::Hostname);
