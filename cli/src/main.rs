@@ -230,11 +230,24 @@ const LIST: CommandSpec = command!(
 );
 const CHECKPOINT: CommandSpec = CommandSpec {
     shared: &CRIU_FLAGS,
-    flags: &[Flag::switch(
-        "leave-running",
-        None,
-        "Leave the container running after the checkpoint.",
-    )],
+    flags: &[
+        Flag::switch(
+            "leave-running",
+            None,
+            "Leave the container running after the checkpoint.",
+        ),
+        Flag::switch(
+            "pre-dump",
+            None,
+            "Dump the container's memory only and leave it running (a later checkpoint's --parent-path).",
+        ),
+        Flag::value(
+            "parent-path",
+            None,
+            "path",
+            "The images of a previous --pre-dump, relative to --image-path.",
+        ),
+    ],
     ..command!("checkpoint", "<id>", "Checkpoint a running container with CRIU.", [])
 };
 const RESTORE: CommandSpec = CommandSpec {
@@ -322,6 +335,8 @@ enum Command {
         id: String,
         criu: CriuArgs,
         leave_running: bool,
+        pre_dump: bool,
+        parent_path: Option<PathBuf>,
     },
     Restore {
         id: String,
@@ -376,6 +391,8 @@ impl Command {
                 id: id()?,
                 criu: CriuArgs::from(m),
                 leave_running: m.switch("leave-running"),
+                pre_dump: m.switch("pre-dump"),
+                parent_path: m.path("parent-path"),
             },
             "restore" => Command::Restore {
                 id: id()?,
@@ -632,9 +649,13 @@ fn run(cli: &Cli) -> Result<i32> {
             id,
             criu,
             leave_running,
+            pre_dump,
+            parent_path,
         } => {
             let mut opts = criu.options(&cli.criu)?;
             opts.leave_running = *leave_running;
+            opts.pre_dump = *pre_dump;
+            opts.parent_path.clone_from(parent_path);
             Container::load(&cli.root, id)?.checkpoint(&opts)?;
         }
         Command::Restore {

@@ -21,6 +21,12 @@ pub struct CriuOptions {
     pub work_path: Option<PathBuf>,
     /// Leave the container running after the checkpoint (`--leave-running`).
     pub leave_running: bool,
+    /// Dump the memory only and leave the container running (`--pre-dump`): the images a
+    /// later checkpoint names as its `parent_path`.
+    pub pre_dump: bool,
+    /// A previous pre-dump's images, relative to `image_path` (`--parent-path`): the dump then
+    /// writes only the memory changed since.
+    pub parent_path: Option<PathBuf>,
     /// Checkpoint established TCP connections (`--tcp-established`).
     pub tcp_established: bool,
     /// Allow external unix sockets (`--ext-unix-sk`).
@@ -39,6 +45,8 @@ impl CriuOptions {
             image_path: image_path.into(),
             work_path: None,
             leave_running: false,
+            pre_dump: false,
+            parent_path: None,
             tcp_established: false,
             ext_unix_sk: false,
             shell_job: false,
@@ -155,7 +163,7 @@ fn masked_files(pid: i32, spec: &Spec) -> Result<Vec<String>> {
 
 impl Container {
     /// Checkpoints the running container into `opts.image_path` with CRIU; unless
-    /// `leave_running`, the container is stopped afterwards, as with runc.
+    /// `leave_running` or `pre_dump`, the container is stopped afterwards, as with runc.
     pub fn checkpoint(&self, opts: &CriuOptions) -> Result<()> {
         let status = self.status()?;
         if status != Status::Running {
@@ -170,12 +178,24 @@ impl Container {
         for dir in [&opts.image_path, &opts.work_path().to_path_buf()] {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         }
+        let (op, log) = if opts.pre_dump {
+            ("pre-dump", "pre-dump.log")
+        } else {
+            ("dump", "dump.log")
+        };
         let mut cmd = Command::new(&opts.criu);
-        cmd.arg("dump").arg("--tree").arg(self.pid().to_string());
+        cmd.arg(op).arg("--tree").arg(self.pid().to_string());
         cmd.arg("--root").arg(&self.record().rootfs);
-        opts.common(&mut cmd, "dump.log");
-        if opts.leave_running {
+        opts.common(&mut cmd, log);
+        // A pre-dump always leaves the container running.
+        if opts.leave_running && !opts.pre_dump {
             cmd.arg("--leave-running");
+        }
+        if opts.pre_dump || opts.parent_path.is_some() {
+            cmd.arg("--track-mem");
+        }
+        if let Some(parent) = &opts.parent_path {
+            cmd.arg("--prev-images-dir").arg(parent);
         }
         for (dest, _) in external_mounts(&spec) {
             cmd.arg("--ext-mount-map").arg(format!("{0}:{0}", dest.display()));
@@ -183,7 +203,7 @@ impl Container {
         for file in masked_files(self.pid(), &spec)? {
             cmd.arg("--ext-mount-map").arg(format!("{file}:{NULL_DEVICE}"));
         }
-        run("dump", cmd, Some(opts.work_path().join("dump.log")))
+        run(op, cmd, Some(opts.work_path().join(log)))
     }
 }
 
