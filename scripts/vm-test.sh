@@ -5,7 +5,7 @@
 # the host's root shared read-only over 9p under a tmpfs overlay and systemd as pid 1, and runs
 # there the test binaries built here. Only Debian packages are used; nothing is downloaded.
 #
-# Usage: scripts/vm-test.sh            (from the checkout; `.ci/run` calls it)
+# Usage: scripts/vm-test.sh [package:test:filter ...]   (`.ci/run` calls it with none)
 # Prints the VM's cgroup.controllers, each test binary's output, and `N passed, N failed`;
 # exits non-zero on a failure or a boot problem (under OCIRUN_VM_TEST=1 a test whose host
 # requirement is missing fails instead of skipping). Removes what it made.
@@ -41,16 +41,20 @@ trap cleanup EXIT
 
 # The test binaries, built here; the VM runs them from the shared root, where every path the
 # build recorded (CARGO_BIN_EXE_ocirun, CARGO_MANIFEST_DIR) is the same.
-# Each line: a test binary's target name and the tests of it the VM runs.
+# Each entry: package:test target:name filter (empty: all of its tests). Arguments in the same
+# form replace the list (e.g. `scripts/vm-test.sh ocirun:checkpoint:pre_dump`).
 tests=(
     "ocirun-cgroups:real_kernel:"
     "ocirun:vm_host:"
     "ocirun:cgroups:"
     "ocirun:checkpoint:"
 )
+[ $# -gt 0 ] && tests=("$@")
 bins=()
+filters=()
 for t in "${tests[@]}"; do
-    IFS=: read -r pkg name _ <<<"$t"
+    IFS=: read -r pkg name filter <<<"$t"
+    filters+=("$filter")
     bin=$(cargo test -q -p "$pkg" --test "$name" --no-run --message-format=json-render-diagnostics |
         jq -r 'select(.reason == "compiler-artifact" and .target.name == "'"$name"'" and .executable != null) | .executable' |
         tail -n 1)
@@ -106,9 +110,9 @@ cp scripts/vm/ocirun-vmtest.target scripts/vm/ocirun-vmtest.service "$out/units/
     echo 'echo "vm: criu check: $(criu check 2>&1 | tail -n 1)"'
     echo "cd $repo"
     echo 'status=0'
-    for bin in "${bins[@]}"; do
-        echo "echo \"vm: running $bin\""
-        echo "$bin --test-threads=2 || status=1"
+    for i in "${!bins[@]}"; do
+        echo "echo \"vm: running ${bins[$i]} ${filters[$i]}\""
+        echo "${bins[$i]} --test-threads=2 ${filters[$i]} || status=1"
     done
     echo 'echo "vm: status $status"'
     echo 'sync'

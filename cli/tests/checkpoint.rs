@@ -63,3 +63,142 @@ fn checkpoint_and_restore_round_trip_or_fail_clearly() {
     );
     assert_eq!(state(&root, &id)["status"], "running");
 }
+
+/// Whether CRIU works here; on the VM host of scripts/vm-test.sh it must.
+fn criu_round_trip_possible() -> bool {
+    if criu_works() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("OCIRUN_VM_TEST").is_none(),
+        "`criu check` fails on the VM test host"
+    );
+    eprintln!("skipped: `criu check` fails on this host (the error is tested above)");
+    false
+}
+
+/// Polls `f` until it holds, for up to a minute (emulated VMs are slow), and says if it did.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
+
+/// A pre-dump, then a dump on top of it (`--parent-path`), then a restore: the counter the
+/// container keeps in a shell variable continues from where it was, it does not start again.
+#[test]
+fn pre_dump_dump_and_restore_continue_the_state_in_memory() {
+    require_prerequisites();
+    if !criu_round_trip_possible() {
+        return;
+    }
+    let (b, count) = test_support::counter_bundle();
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("criuPre");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    assert!(eventually(|| test_support::counter(&count) > 0), "the counter never ran");
+    let images = b.path().join("images");
+    run_ok(
+        ocirun(&root)
+            .args(["checkpoint", "--pre-dump", "--image-path"])
+            .arg(images.join("pre"))
+            .arg(&id),
+    );
+    assert_eq!(state(&root, &id)["status"], "running", "a pre-dump stopped the container");
+    let after_pre = test_support::counter(&count);
+    assert!(eventually(|| test_support::counter(&count) > after_pre), "the counter stopped after the pre-dump");
+    run_ok(
+        ocirun(&root)
+            .args(["checkpoint", "--parent-path", "../pre", "--image-path"])
+            .arg(images.join("final"))
+            .arg(&id),
+    );
+    assert_eq!(state(&root, &id)["status"], "stopped");
+    let at_dump = test_support::counter(&count);
+    run_ok(ocirun(&root).args(["delete", &id]));
+    run_detached(
+        ocirun(&root)
+            .args(["restore", "--detach", "--image-path"])
+            .arg(images.join("final"))
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(&id),
+    );
+    assert_eq!(state(&root, &id)["status"], "running");
+    let mut first = None;
+    assert!(
+        eventually(|| {
+            let now = test_support::counter(&count);
+            first.get_or_insert(now);
+            now > at_dump
+        }),
+        "the restored counter did not move past {at_dump}"
+    );
+    assert!(first.unwrap() >= at_dump, "the counter started again: {first:?} after {at_dump}");
+    run_ok(ocirun(&root).args(["delete", "--force", &id]));
+}
+
+/// `--leave-running` keeps the container going; with `--tcp-established` a TCP connection
+/// inside it (over its loopback) is dumped, and after a restore the stream goes on.
+#[test]
+fn leave_running_and_an_established_tcp_connection_survive_a_round_trip() {
+    require_prerequisites();
+    if !criu_round_trip_possible() {
+        return;
+    }
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "nc -l -p 5555 > /tmp/recv & sleep 0.5; \
+         i=0; while true; do i=$((i+1)); echo $i; usleep 50000; done | nc 127.0.0.1 5555",
+    ]);
+    b.spec["root"]["readonly"] = serde_json::json!(false);
+    b.write();
+    let recv = b.rootfs().join("tmp/recv");
+    let last = || {
+        std::fs::read_to_string(&recv)
+            .unwrap_or_default()
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let root = b.state_root();
+    let id = unique_id("criuTcp");
+    let _g = Guard(root.clone(), id.clone());
+    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    assert!(eventually(|| last() >= 3), "no data over the container's TCP connection");
+    let images = b.path().join("images");
+    run_ok(
+        ocirun(&root)
+            .args(["checkpoint", "--leave-running", "--tcp-established", "--image-path"])
+            .arg(&images)
+            .arg(&id),
+    );
+    assert_eq!(state(&root, &id)["status"], "running");
+    let after_dump = last();
+    assert!(eventually(|| last() > after_dump), "the stream stopped after --leave-running");
+    run_ok(ocirun(&root).args(["delete", "--force", &id]));
+    let before_restore = last();
+    run_detached(
+        ocirun(&root)
+            .args(["restore", "--detach", "--tcp-established", "--image-path"])
+            .arg(&images)
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(&id),
+    );
+    assert_eq!(state(&root, &id)["status"], "running");
+    assert!(
+        eventually(|| last() > before_restore),
+        "the restored connection carried nothing past {before_restore}"
+    );
+    run_ok(ocirun(&root).args(["delete", "--force", &id]));
+}

@@ -270,7 +270,19 @@ fn a_container_runs_systemd_as_its_init() {
     let root = b.state_root();
     let id = unique_id("vmsdinit");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    // systemd logs to its stdout and stderr: a file, shown when it does not come up.
+    let log_path = b.path().join("systemd.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let started = ocirun(&root)
+        .args(["run", "--detach", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .status()
+        .unwrap();
+    assert!(started.success(), "{}", std::fs::read_to_string(&log_path).unwrap_or_default());
     // systemd reports its target active once it is up; emulation is slow: wait up to 3 minutes.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     let mut last = String::new();
@@ -285,7 +297,12 @@ fn a_container_runs_systemd_as_its_init() {
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    assert_eq!(last.trim(), "active", "systemd in the container did not reach sysinit.target");
+    assert_eq!(
+        last.trim(),
+        "active",
+        "systemd in the container did not reach sysinit.target; it said:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
     // Its own units' cgroups are below the container's: init.scope holds pid 1.
     let pid = common::state(&root, &id)["pid"].as_i64().unwrap();
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();

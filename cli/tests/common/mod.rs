@@ -53,7 +53,8 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "{cmd:?} failed: {}",
+        "{cmd:?} failed ({}): {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     out
