@@ -309,6 +309,9 @@ mod tests {
         assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
         let p = parse_process(br#"{"args": ["true"], "cwd": "/", "user": {"uid": 7, "gid": 8}}"#).unwrap();
         assert_eq!((p.user().uid(), p.user().gid()), (7, 8));
-        assert!(parse_process(br#"{"args": ["true"]}"#).is_err(), "cwd stays required, as in runc");
+        assert!(
+            parse_process(br#"{"args": ["true"]}"#).is_err(),
+            "cwd stays required, as in runc"
+        );
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Guard, ocirun, run_detached, run_ok};
+use common::{Guard, ocirun, run_detached, run_ok, state};
 use serde_json::json;
 use test_support::{Bundle, require_prerequisites, unique_id};
 
@@ -49,4 +49,81 @@ fn exec_process_json_without_user_runs_as_root() {
             .stdin(Stdio::null()),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0:0\n");
+}
+
+/// ocirun's own failure in `exec` exits 255, so that it can be told from the process exiting 1
+/// (runc's "exec failed: ..."), as with an unwritable `--pid-file` or a paused container
+/// (issue 15 item 19).
+#[test]
+fn exec_failures_exit_255_and_the_process_status_passes_through() {
+    let b = sleeper_bundle();
+    let (id, _g) = run_sleeper(&b, "exit255");
+    let root = b.state_root();
+    let code = |args: &[&str]| {
+        let out = ocirun(&root).args(args).stdin(Stdio::null()).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(code(&["exec", &id, "sh", "-c", "exit 1"]).0, Some(1));
+    let (status, err) = code(&["exec", "--pid-file", "/nonexistent-dir/pid", &id, "true"]);
+    assert_eq!(status, Some(255), "{err}");
+    assert!(err.contains("exec failed: "), "{err}");
+    run_ok(ocirun(&root).args(["pause", &id]));
+    let (status, err) = code(&["exec", &id, "true"]);
+    run_ok(ocirun(&root).args(["resume", &id]));
+    assert_eq!(status, Some(255), "{err}");
+    assert!(err.contains("cannot exec in a paused container"), "{err}");
+}
+
+/// The conditions runc's clients match carry runc's words, at level "error", in the `--log`
+/// file and on stderr; `--log-format` without `--log` makes stderr log lines (issue 15 item 13).
+#[test]
+fn status_errors_carry_runcs_words_in_the_log_and_on_stderr() {
+    let b = sleeper_bundle();
+    let root = b.state_root();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let (ok, err) =
+        common::run_status(
+            ocirun(&root)
+                .arg("--log")
+                .arg(&log)
+                .args(["--log-format", "json", "state", "nosuch"]),
+        );
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("container does not exist"), "{err}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error", "{text}");
+    assert!(
+        line["msg"].as_str().unwrap().contains("container does not exist"),
+        "{text}"
+    );
+
+    let (_, err) = common::run_status(ocirun(&root).args(["--log-format", "text", "pause", "nosuch"]));
+    assert!(err.starts_with("time=\""), "{err}");
+    assert!(err.contains(" level=error msg=\"container does not exist"), "{err}");
+    let (_, err) = common::run_status(ocirun(&root).args(["--log-format", "json", "resume", "nosuch"]));
+    let line: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(line["level"], "error", "{err}");
+
+    let (id, _g) = run_sleeper(&b, "runcwords");
+    let words = |args: &[&str], want: &str| {
+        let (ok, err) = common::run_status(ocirun(&root).args(args));
+        assert!(!ok && err.contains(want), "{args:?}: {err}");
+    };
+    words(&["resume", &id], "container not paused");
+    words(&["start", &id], "cannot start an already running container");
+    words(&["delete", &id], "cannot delete a container that is not stopped");
+    words(
+        &["run", "-d", "--bundle", b.path().to_str().unwrap(), &id],
+        "container with given ID already exists",
+    );
+    run_ok(ocirun(&root).args(["kill", &id, "KILL"]));
+    while state(&root, &id)["status"] != "stopped" {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    words(&["pause", &id], "container not running");
+    words(&["update", "--pids-limit", "10", &id], "container not running");
+    words(&["exec", &id, "true"], "cannot exec in a stopped container");
 }
