@@ -127,3 +127,57 @@ fn status_errors_carry_runcs_words_in_the_log_and_on_stderr() {
     words(&["update", "--pids-limit", "10", &id], "container not running");
     words(&["exec", &id, "true"], "cannot exec in a stopped container");
 }
+
+/// The effective capability mask of a process, from its `/proc/self/status` text.
+fn cap_eff(status: &str) -> u64 {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap_or_else(|| panic!("no CapEff in {status}"));
+    u64::from_str_radix(hex.trim(), 16).unwrap()
+}
+
+/// runc's `CAP_` names in `exec --cap`, a process.json and config.json (issue 15 item 7).
+#[test]
+fn cap_names_are_accepted_in_exec_flags_process_json_and_config() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    let caps = json!(["CAP_KILL", "CAP_NET_ADMIN"]);
+    b.spec["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.write();
+    let (id, _g) = run_sleeper(&b, "capnames");
+    let root = b.state_root();
+    let bit = |cap: u32| 1u64 << cap;
+    let (kill, net_admin, sys_admin) = (bit(5), bit(12), bit(21));
+    let eff = |out: std::process::Output| cap_eff(&String::from_utf8_lossy(&out.stdout));
+
+    let own = eff(run_ok(ocirun(&root).args(["exec", &id, "cat", "/proc/self/status"])));
+    assert_eq!(own, kill | net_admin, "config.json's CAP_ names");
+    let with = eff(run_ok(ocirun(&root).args([
+        "exec",
+        "--cap",
+        "CAP_SYS_ADMIN",
+        &id,
+        "cat",
+        "/proc/self/status",
+    ])));
+    assert_eq!(with, kill | net_admin | sys_admin, "exec --cap CAP_SYS_ADMIN");
+
+    let process = b.path().join("process.json");
+    let caps = json!(["CAP_SYS_ADMIN"]);
+    std::fs::write(
+        &process,
+        json!({"args": ["cat", "/proc/self/status"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+               "capabilities": {"bounding": caps, "effective": caps, "permitted": caps}})
+        .to_string(),
+    )
+    .unwrap();
+    let from_json = eff(run_ok(
+        ocirun(&root)
+            .args(["exec", "-p"])
+            .arg(&process)
+            .arg(&id)
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(from_json, sys_admin, "process.json's CAP_ names");
+}
