@@ -181,3 +181,40 @@ fn cap_names_are_accepted_in_exec_flags_process_json_and_config() {
     ));
     assert_eq!(from_json, sys_admin, "process.json's CAP_ names");
 }
+
+/// The options field of the mountinfo line of `target` in `mountinfo`.
+fn mount_options<'a>(mountinfo: &'a str, target: &str) -> &'a str {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').collect::<Vec<_>>().get(4..6).map(|f| (f[0], f[1])))
+        .filter(|(t, _)| *t == target)
+        .last()
+        .unwrap_or_else(|| panic!("no mount at {target} in {mountinfo}"))
+        .1
+}
+
+/// `rnorelatime` leaves a mount relatime, as runc's clear of the 0 bit does (issue 15 item 14).
+#[test]
+fn rnorelatime_leaves_a_mount_relatime() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["cat", "/proc/self/mountinfo"]);
+    let mounts = b.spec["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["rnorelatime"]}));
+    mounts.push(json!({"destination": "/opt", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["rnoatime", "rnorelatime"]}));
+    b.write();
+    let id = unique_id("rnorelatime");
+    let _g = Guard(b.state_root(), id.clone());
+    let out = run_ok(
+        ocirun(&b.state_root())
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .stdin(Stdio::null()),
+    );
+    let mountinfo = String::from_utf8_lossy(&out.stdout);
+    let mnt = mount_options(&mountinfo, "/mnt");
+    assert!(mnt.split(',').any(|o| o == "relatime"), "{mnt}");
+    let opt = mount_options(&mountinfo, "/opt");
+    assert!(opt.split(',').any(|o| o == "noatime"), "{opt}");
+}
