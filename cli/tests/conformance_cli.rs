@@ -218,3 +218,33 @@ fn rnorelatime_leaves_a_mount_relatime() {
     let opt = mount_options(&mountinfo, "/opt");
     assert!(opt.split(',').any(|o| o == "noatime"), "{opt}");
 }
+
+/// A startContainer hook runs under the container's seccomp filter, loaded early when
+/// noNewPrivileges is false, and gets the container process's env when it sets none
+/// (issue 15 items 14, 24).
+#[test]
+fn start_container_hook_runs_under_the_seccomp_filter_with_the_process_env() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["process"]["noNewPrivileges"] = json!(false);
+    b.spec["process"]["env"] = json!(["PATH=/bin:/usr/bin", "MARK=from-process"]);
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    b.spec["hooks"] = json!({"startContainer": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", "grep Seccomp: /proc/self/status > /hook; echo MARK=$MARK >> /hook; \
+                             hostname blocked 2>/dev/null; echo hostname=$? >> /hook"]
+    }]});
+    b.write();
+    let (id, _g) = run_sleeper(&b, "hookseccomp");
+    let pid = state(&b.state_root(), &id)["pid"].as_i64().unwrap();
+    let report = std::fs::read_to_string(format!("/proc/{pid}/root/hook")).unwrap();
+    let lines: Vec<String> = report
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, ["Seccomp: 2", "MARK=from-process", "hostname=1"], "{report}");
+}
