@@ -248,3 +248,42 @@ fn start_container_hook_runs_under_the_seccomp_filter_with_the_process_env() {
         .collect();
     assert_eq!(lines, ["Seccomp: 2", "MARK=from-process", "hostname=1"], "{report}");
 }
+
+/// A read-only `/dev` tmpfs with a terminal: the console is bound on `/dev/console` before `/dev`
+/// goes read-only, as runc does (issue 15 item 21).
+#[test]
+fn a_read_only_dev_with_a_console_is_created_and_stays_read_only() {
+    require_prerequisites();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "grep ' /dev ' /proc/self/mountinfo; [ -c /dev/console ] && echo console-ok; touch /dev/x || echo dev-ro; sleep 1000",
+    ]);
+    b.spec["process"]["terminal"] = json!(true);
+    for m in b.spec["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push(json!("ro"));
+        }
+    }
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("rodev");
+    let _g = Guard(root.clone(), id.clone());
+    let console = test_support::ConsoleSocket::new();
+    run_detached(
+        ocirun(&root)
+            .args(["run", "-d", "--console-socket"])
+            .arg(console.path())
+            .arg("--bundle")
+            .arg(b.path())
+            .arg(&id),
+    );
+    let (master, _) = console.accept_master();
+    let out = test_support::read_pty_until(&master, Some("dev-ro\n"));
+    let dev = out.lines().next().unwrap_or_default();
+    assert!(
+        dev.split(' ').nth(5).is_some_and(|o| o.split(',').any(|o| o == "ro")),
+        "{out}"
+    );
+    assert!(out.contains("console-ok\n") && out.contains("dev-ro\n"), "{out}");
+}

@@ -717,7 +717,8 @@ fn run_device<'p>(ctx: &mut Ctx<'p>, op: &'p DeviceOp) -> Result<(), StepFailure
                 }
                 return Ok(());
             }
-            Err(libc::EPERM) => {}
+            // A device node the user namespace refuses: bind the host's; never for a file.
+            Err(libc::EPERM) if m.mode & libc::S_IFMT != libc::S_IFREG => {}
             Err(e) => return Err(at(m.mknod_step)(e)),
         }
     }

@@ -65,6 +65,9 @@ pub struct RootfsConfig {
     pub mount_label: Option<String>,
     /// What a mount of type "cgroup" shows.
     pub cgroup_mounts: Vec<CgroupMount>,
+    /// The init binds a pty on `/dev/console` (`process.terminal`): with a read-only `/dev`,
+    /// the file it binds onto is made before `/dev` goes read-only, as runc's order leaves it.
+    pub console: bool,
 }
 
 /// One cgroup hierarchy as the container should see it under its "cgroup" mount.

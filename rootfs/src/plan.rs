@@ -1618,6 +1618,41 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// Adds the empty regular file `/dev/console` that the init binds the pty onto (mode 0666,
+    /// as runc's mountConsole makes it), for a `/dev` that goes read-only before then.
+    fn push_console_file(&mut self) -> Result<(), RootfsError> {
+        let parts = [b"dev".to_vec(), b"console".to_vec()];
+        let place = self.where_(&parts);
+        let parent = runtime_dir("console", &parts[..1])?;
+        let parent_step = self.resolve_step(&parts[..1], Some(Leaf::Dir), true);
+        let check_step = self.runtime_dir_check_step(&parts[..1]);
+        let mknod = Mknod {
+            mode: libc::S_IFREG | 0o666,
+            dev: 0,
+            uid: 0,
+            gid: 0,
+            mknod_step: step!(
+                self,
+                "create {place}, the file the console is bound onto, before /dev goes read-only"
+            ),
+            chown_step: step!(self, "chown {place} to 0:0"),
+            chmod_step: step!(self, "chmod {place} to 0o666"),
+        };
+        let open_step = step!(self, "open {place}");
+        let bind_step = step!(self, "create {place}: mknod of a regular file was refused");
+        self.ops.push(Op::Device(DeviceOp {
+            parent,
+            parent_step,
+            check_step,
+            name: c"console".to_owned(),
+            mknod: Some(mknod),
+            open_step,
+            host: c"/dev/console".to_owned(),
+            bind_step,
+        }));
+        Ok(())
+    }
+
     /// Adds one device node.
     #[allow(clippy::too_many_arguments)]
     fn push_device(
@@ -2203,6 +2238,9 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     // A new filesystem on /dev stays writable until the devices are made (a bind has its
     // flags from its own remount).
     if dev_ro && dev_fs {
+        if cfg.console {
+            b.push_console_file()?;
+        }
         b.push_remount_path(&[b"dev".to_vec()])?;
     }
     if cfg.readonly {

@@ -421,6 +421,7 @@ impl InitPlan {
                     new_cgroup_namespace: new_cgroup,
                     mount_label,
                     cgroup_mounts,
+                    console: process.terminal().unwrap_or(false),
                 })
             })
             .transpose()
