@@ -287,3 +287,62 @@ fn a_read_only_dev_with_a_console_is_created_and_stays_read_only() {
     );
     assert!(out.contains("console-ok\n") && out.contains("dev-ro\n"), "{out}");
 }
+
+/// Waits for `child` to exit; if it has not after a generous bound, SIGKILLs it and `also`
+/// (which may hold what it waits for) and fails the test: what it reports is a deadlock, not
+/// a timing.
+fn wait_or_deadlock(
+    mut child: std::process::Child,
+    also: Option<&mut std::process::Child>,
+    what: &str,
+) -> std::process::Output {
+    for _ in 0..6000 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    if let Some(other) = also {
+        let _ = other.kill();
+        let _ = other.wait();
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!("{what} never returned: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `exec --ignore-paused` into a paused container waits, holding no lock, for a `resume` from
+/// another shell, then runs (issue 15 item 6).
+#[test]
+fn exec_ignore_paused_lets_resume_through() {
+    let b = sleeper_bundle();
+    let (id, _g) = run_sleeper(&b, "ignpaused");
+    let root = b.state_root();
+    run_ok(ocirun(&root).args(["pause", &id]));
+    let tasks = b.cgroup_dir("freezer").join("tasks");
+    let count = || std::fs::read_to_string(&tasks).unwrap().lines().count();
+    let before = count();
+    let mut exec = ocirun(&root)
+        .args(["exec", "--ignore-paused", &id, "echo", "ran"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The exec's process is in the frozen cgroup: exec now waits on it.
+    while count() == before {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let resume = ocirun(&root)
+        .args(["resume", &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let resumed = wait_or_deadlock(resume, Some(&mut exec), "resume during exec --ignore-paused");
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let out = wait_or_deadlock(exec, None, "exec --ignore-paused after resume");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+}

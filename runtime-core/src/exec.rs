@@ -122,14 +122,16 @@ impl ExecBuilder<'_> {
     /// Starts the process; it runs the user program once this returns.
     pub fn spawn(self) -> Result<ExecProcess> {
         let dir = self.container.store.open(self.container.id())?;
-        self.spawn_in(&dir)
+        self.spawn_in(DirLock::Owned(dir))
     }
 
-    /// [`spawn`](Self::spawn) with the container's directory already open and locked as `dir`
-    /// (by `start`, for its startContainer hooks).
-    pub(crate) fn spawn_in(self, dir: &ContainerDir) -> Result<ExecProcess> {
+    /// [`spawn`](Self::spawn) with the container's directory open and locked as `dir`: owned by
+    /// an exec, which lets the lock go once its process is in the container's cgroup, before
+    /// it waits on that process (frozen there by a pause, with `ignore_paused`, until a
+    /// `resume` that needs the lock); borrowed from `start`, for its startContainer hooks.
+    pub(crate) fn spawn_in(self, dir: DirLock<'_>) -> Result<ExecProcess> {
         let c = self.container;
-        let status = c.status_in(dir);
+        let status = c.status_in(&dir);
         match status {
             Status::Created | Status::Running => {}
             Status::Paused if self.ignore_paused => {}
@@ -215,6 +217,8 @@ impl ExecBuilder<'_> {
         if !spawned.in_cgroup {
             cgroup.add_process(spawned.pid).map_err(Error::Cgroup)?;
         }
+        // In the cgroup: a delete from now on kills it with the container's other processes.
+        drop(dir);
         let _ = crate::container::send_msg(&parent_sock, Tag::Go);
         let (pid, child, first) = if plan.clone_in_pid_namespace {
             let (pid, pidfd) = receive_process(&parent_sock, &first, &plan)?;
@@ -245,6 +249,25 @@ impl ExecBuilder<'_> {
             pidfd: Some(child.disarm()),
             pty_master,
         })
+    }
+}
+
+/// The container's directory, locked, as [`ExecBuilder::spawn_in`] holds it.
+pub(crate) enum DirLock<'a> {
+    /// Opened for this exec: released before the wait on its process.
+    Owned(ContainerDir),
+    /// The caller's (`start`), held by it throughout.
+    Borrowed(&'a ContainerDir),
+}
+
+impl std::ops::Deref for DirLock<'_> {
+    type Target = ContainerDir;
+
+    fn deref(&self) -> &ContainerDir {
+        match self {
+            DirLock::Owned(dir) => dir,
+            DirLock::Borrowed(dir) => dir,
+        }
     }
 }
 
