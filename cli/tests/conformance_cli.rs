@@ -346,3 +346,38 @@ fn exec_ignore_paused_lets_resume_through() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
 }
+
+/// Removes a cgroup the test named in every hierarchy when the test ends.
+struct CgroupGuard(String);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        for mount in test_support::cgroup_mounts() {
+            let _ = std::fs::remove_dir(mount.join(&self.0));
+        }
+    }
+}
+
+/// A cgroupsPath under a pod cgroup that does not exist yet: each new v1 cpuset level gets
+/// its parent's cpus and mems, so the init can join it (issue 15 item 17).
+#[test]
+fn a_nested_cgroup_path_under_a_new_pod_cgroup_is_joined() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    let pod = format!("{}/{}", test_support::cgroup_parent(), unique_id("pod"));
+    let _pod = CgroupGuard(pod.clone());
+    b.spec["linux"]["cgroupsPath"] = json!(format!("/{pod}/ctr"));
+    b.spec["linux"]["resources"] = json!({"cpu": {"cpus": "0"}});
+    b.write();
+    let (id, _g) = run_sleeper(&b, "nested");
+    let pid = state(&b.state_root(), &id)["pid"].as_i64().unwrap();
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cgroups
+            .lines()
+            .any(|l| l.contains(":cpuset:") && l.ends_with(&format!("/{pod}/ctr"))),
+        "{cgroups}"
+    );
+    let cpus = std::fs::read_to_string(format!("/sys/fs/cgroup/cpuset/{pod}/cpuset.cpus")).unwrap();
+    assert!(!cpus.trim().is_empty(), "the pod level has no cpus");
+}
