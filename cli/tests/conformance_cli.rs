@@ -381,3 +381,37 @@ fn a_nested_cgroup_path_under_a_new_pod_cgroup_is_joined() {
     let cpus = std::fs::read_to_string(format!("/sys/fs/cgroup/cpuset/{pod}/cpuset.cpus")).unwrap();
     assert!(!cpus.trim().is_empty(), "the pod level has no cpus");
 }
+
+/// `run -d` into a cgroup that exists already and is frozen is refused, as runc does, and the
+/// cgroup is left as it was (issue 15 item 16).
+#[test]
+fn a_preexisting_frozen_cgroup_is_refused() {
+    let b = sleeper_bundle();
+    let rel = b.cgroups_path().trim_start_matches('/').to_owned();
+    let _cg = CgroupGuard(rel);
+    let freezer = b.cgroup_dir("freezer");
+    std::fs::create_dir_all(&freezer).unwrap();
+    std::fs::write(freezer.join("freezer.state"), "FROZEN").unwrap();
+    let id = unique_id("frozencg");
+    let _g = Guard(b.state_root(), id.clone());
+    let run = ocirun(&b.state_root())
+        .args(["run", "-d", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_or_deadlock(run, None, "run -d into a frozen cgroup");
+    let thaw = std::fs::write(freezer.join("freezer.state"), "THAWED");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "run into a frozen cgroup succeeded");
+    assert!(err.contains("container's cgroup unexpectedly frozen"), "{err}");
+    assert!(freezer.is_dir(), "the cgroup that was there is gone");
+    thaw.unwrap();
+    assert!(
+        !b.state_root().join(&id).exists(),
+        "the refused container left its state"
+    );
+}
