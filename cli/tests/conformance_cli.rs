@@ -415,3 +415,28 @@ fn a_preexisting_frozen_cgroup_is_refused() {
         "the refused container left its state"
     );
 }
+
+/// `events` without `--interval` streams a stats event every 5 s, runc's default, to a pipe
+/// (issue 15 item 18; OOM events on the same stream: cgroups.rs).
+#[test]
+fn events_streams_stats_at_the_default_interval() {
+    use std::io::BufRead;
+    let b = sleeper_bundle();
+    let (id, _g) = run_sleeper(&b, "evdefault");
+    let mut child = ocirun(&b.state_root())
+        .args(["events", &id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["id"].as_str()),
+        (Some("stats"), Some(id.as_str())),
+        "{line}"
+    );
+    assert!(event["data"]["pids"]["current"].as_u64() == Some(1), "{line}");
+}
