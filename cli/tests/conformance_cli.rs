@@ -440,3 +440,35 @@ fn events_streams_stats_at_the_default_interval() {
     );
     assert!(event["data"]["pids"]["current"].as_u64() == Some(1), "{line}");
 }
+
+/// A createContainer hook's bind mount into the container's root (the hook runs in the
+/// container's mount namespace, before the root switch) is what the container sees
+/// (issue 15 item 23).
+#[test]
+fn a_create_container_hook_bind_mount_is_visible_in_the_container() {
+    require_prerequisites();
+    let mut b = Bundle::new(&["cat", "/mnt/hooked/marker"]);
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("marker"), "from-the-hook\n").unwrap();
+    std::fs::create_dir_all(b.rootfs().join("mnt/hooked")).unwrap();
+    let target = b.rootfs().join("mnt/hooked");
+    b.spec["hooks"] = json!({"createContainer": [{
+        "path": "/bin/mount",
+        "args": ["mount", "--bind", src.path(), target]
+    }]});
+    b.spec["root"]["readonly"] = json!(true);
+    b.write();
+    for flags in [&[][..], &["--no-pivot"][..]] {
+        let id = unique_id("hookbind");
+        let _g = Guard(b.state_root(), id.clone());
+        let out = run_ok(
+            ocirun(&b.state_root())
+                .args(["run", "--bundle"])
+                .arg(b.path())
+                .args(flags)
+                .arg(&id)
+                .stdin(Stdio::null()),
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "from-the-hook\n", "{flags:?}");
+    }
+}
