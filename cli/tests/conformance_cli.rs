@@ -472,3 +472,47 @@ fn a_create_container_hook_bind_mount_is_visible_in_the_container() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "from-the-hook\n", "{flags:?}");
     }
 }
+
+/// A bind mount in a user-namespaced container whose source the mapped root cannot reach (a
+/// 0700 directory of the host's root on the way): the runtime opens it with its own
+/// privileges before the switch and mounts it by fd, as runc (issue 15 item 25).
+#[test]
+fn a_user_namespace_bind_mounts_a_source_the_mapped_root_cannot_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    require_prerequisites();
+    let mut b = Bundle::new(&["cat", "/mnt/secret/marker"]);
+    b.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let src = private.path().join("shared");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("marker"), "reached\n").unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(src.join("marker"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    b.spec["mounts"] = json!([
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/mnt/secret", "type": "bind", "source": src, "options": ["rbind", "ro"]}
+    ]);
+    let chown = std::process::Command::new("chown")
+        .args(["-hR", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    b.write();
+    let id = unique_id("usernsbind");
+    let _g = Guard(b.state_root(), id.clone());
+    let out = run_ok(
+        ocirun(&b.state_root())
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .stdin(Stdio::null()),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "reached\n");
+}

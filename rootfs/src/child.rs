@@ -460,7 +460,9 @@ impl<'p> Ctx<'p> {
 /// Runs in the child: no allocation, no locks.
 fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
     match action {
-        Action::Bind { source, flags, step } => sys::mount(Some(source), target, None, *flags, None).map_err(at(*step)),
+        Action::Bind {
+            source, flags, step, ..
+        } => sys::mount(Some(source), target, None, *flags, None).map_err(at(*step)),
         Action::Fs {
             source,
             fstype,
@@ -508,7 +510,12 @@ fn run_mount(ctx: &mut Ctx, op: &MountOp) -> Result<(), StepFailure> {
 /// Runs in the child: no allocation, no locks.
 fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
     match action {
-        Action::Bind { source, flags, step } => sys::clone_mount(source, flags & libc::MS_REC != 0).map_err(at(*step)),
+        Action::Bind {
+            tree: Some(tree), step, ..
+        } => sys::dup_cloexec(tree.as_fd()).map_err(at(*step)),
+        Action::Bind {
+            source, flags, step, ..
+        } => sys::clone_mount(source, flags & libc::MS_REC != 0).map_err(at(*step)),
         Action::Fs {
             fstype,
             context: Some(context),
@@ -1155,5 +1162,21 @@ impl MountPlan {
     /// before the plan runs.
     pub fn needs_cgroup_dirs(&self) -> bool {
         self.needs_cgroup_dirs
+    }
+
+    /// The fds of the bind sources the parent opened for a new user namespace
+    /// ([`crate::RootfsConfig::new_user_namespace`]): the child must keep them open until the
+    /// plan has run, and may close them then.
+    ///
+    /// Runs in the child too: no allocation, no locks.
+    pub fn source_fds(&self) -> impl Iterator<Item = std::os::fd::RawFd> + '_ {
+        use std::os::fd::AsRawFd;
+        self.ops.iter().filter_map(|op| match op {
+            Op::Mount(MountOp {
+                action: Action::Bind { tree: Some(tree), .. },
+                ..
+            }) => Some(tree.as_raw_fd()),
+            _ => None,
+        })
     }
 }
