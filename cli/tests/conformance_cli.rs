@@ -187,8 +187,7 @@ fn mount_options<'a>(mountinfo: &'a str, target: &str) -> &'a str {
     mountinfo
         .lines()
         .filter_map(|l| l.split(' ').collect::<Vec<_>>().get(4..6).map(|f| (f[0], f[1])))
-        .filter(|(t, _)| *t == target)
-        .last()
+        .rfind(|(t, _)| *t == target)
         .unwrap_or_else(|| panic!("no mount at {target} in {mountinfo}"))
         .1
 }
