@@ -510,9 +510,17 @@ fn run_mount(ctx: &mut Ctx, op: &MountOp) -> Result<(), StepFailure> {
 /// Runs in the child: no allocation, no locks.
 fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
     match action {
+        // The child's own clone first: made in its user namespace, it keeps the source's locked
+        // flags. Only a source its user cannot reach (EACCES) comes from the parent's clone.
         Action::Bind {
-            tree: Some(tree), step, ..
-        } => sys::dup_cloexec(tree.as_fd()).map_err(at(*step)),
+            source,
+            tree: Some(tree),
+            flags,
+            step,
+        } => match sys::clone_mount(source, flags & libc::MS_REC != 0) {
+            Err(libc::EACCES) => sys::dup_cloexec(tree.as_fd()).map_err(at(*step)),
+            cloned => cloned.map_err(at(*step)),
+        },
         Action::Bind {
             source, flags, step, ..
         } => sys::clone_mount(source, flags & libc::MS_REC != 0).map_err(at(*step)),

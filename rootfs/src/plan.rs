@@ -133,9 +133,9 @@ pub(crate) enum Action {
         /// Host source path.
         source: CString,
         /// In a new user namespace: the source's detached mount (open_tree(2) clone), made by
-        /// the parent with the runtime's privileges, where the mapped root may not reach the
-        /// path (runc's mount sources). The child attaches it by fd; once attached it is the
-        /// container's mount at the destination, and close-on-exec.
+        /// the parent with the runtime's privileges, for a path the mapped root cannot reach
+        /// (EACCES; runc's mount sources). The child attaches it by fd then; its flags are the
+        /// source's, but not locked as a clone made in the user namespace has them.
         tree: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
         /// `MS_BIND`, maybe `|MS_REC`.
         flags: c_ulong,
