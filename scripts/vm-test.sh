@@ -65,6 +65,11 @@ for t in "${tests[@]}"; do
     bins+=("$bin")
 done
 cargo build -q -p ocirun
+snap=("${bins[@]}" "$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/debug/ocirun")
+mkdir -p "$tmp/out/bin"
+for f in "${snap[@]}"; do
+    cp "$f" "$tmp/out/bin/"
+done
 
 # The initramfs: busybox and the modules that reach the shared root (9p over virtio, overlay).
 initrd="$tmp/initrd"
@@ -99,7 +104,7 @@ done
 
 # What the VM reads and writes: its systemd units and the runner, the results.
 out="$tmp/out"
-mkdir -p "$out/units"
+mkdir -p "$out/units" "$out/bin"
 cp scripts/vm/ocirun-vmtest.target scripts/vm/ocirun-vmtest.service "$out/units/"
 {
     echo '#!/bin/sh'
@@ -108,6 +113,11 @@ cp scripts/vm/ocirun-vmtest.target scripts/vm/ocirun-vmtest.service "$out/units/
     echo 'export OCIRUN_VM_TEST=1 HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin'
     echo 'echo "vm: kernel $(uname -r), pid 1 $(cat /proc/1/comm), cgroup.controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"'
     echo 'echo "vm: criu check: $(criu check 2>&1 | tail -n 1)"'
+    # Copies of the binaries, bound over the paths the tests know: a build on the host while the
+    # VM runs must not change a binary under a running test (9p shares the host's files live).
+    for f in "${snap[@]}"; do
+        echo "mount --bind /vm-out/bin/$(basename "$f") $f"
+    done
     echo "cd $repo"
     echo 'status=0'
     for i in "${!bins[@]}"; do

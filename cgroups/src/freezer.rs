@@ -80,6 +80,18 @@ pub(crate) fn thaw(cg: &Cgroup) -> Result<()> {
     }
 }
 
+/// Whether the cgroup exists already and is frozen or freezing (a new process would stop in
+/// it); false when it does not exist or there is no freezer. One read where it is missing.
+pub(crate) fn frozen_already(cg: &Cgroup) -> Result<bool> {
+    let Ok(f) = freezer(cg) else {
+        return Ok(false);
+    };
+    Ok(match f {
+        Freezer::V1(d) => fsio::read_opt(d, "freezer.state")?.is_some_and(|s| s.trim() != "THAWED"),
+        Freezer::V2(d) => fsio::read_opt(d, "cgroup.freeze")?.is_some_and(|s| s.trim() == "1"),
+    })
+}
+
 /// Reads the freezer state.
 pub(crate) fn state(cg: &Cgroup) -> Result<FreezerState> {
     read_state(&freezer(cg)?)

@@ -614,6 +614,12 @@ impl Cgroup {
         freezer::state(self)
     }
 
+    /// Whether the cgroup exists already, frozen or freezing: runc refuses to create a
+    /// container in it, whose init would stop there.
+    pub fn frozen_already(&self) -> Result<bool> {
+        freezer::frozen_already(self)
+    }
+
     /// The statistics `runc events --stats` prints (its "data" object).
     pub fn stats(&self) -> Result<Stats> {
         stats::collect(self)

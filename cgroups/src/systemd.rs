@@ -193,7 +193,11 @@ pub(crate) fn properties(res: &LinuxResources, v2: bool) -> Result<Vec<(&'static
     }
     if let Some(c) = res.cpu() {
         if let Some(shares) = c.shares().filter(|s| *s != 0) {
-            let v = if v2 { crate::resources::shares_to_weight(shares) } else { shares };
+            let v = if v2 {
+                crate::resources::shares_to_weight(shares)
+            } else {
+                shares
+            };
             props.push((if v2 { "CPUWeight" } else { "CPUShares" }, Value::U64(v)));
         }
         let quota = c.quota().unwrap_or(0);
@@ -213,10 +217,16 @@ pub(crate) fn properties(res: &LinuxResources, v2: bool) -> Result<Vec<(&'static
         }
         if v2 {
             if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
-                props.push(("AllowedCPUs", Value::Bytes(list_mask("linux.resources.cpu.cpus", cpus)?)));
+                props.push((
+                    "AllowedCPUs",
+                    Value::Bytes(list_mask("linux.resources.cpu.cpus", cpus)?),
+                ));
             }
             if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
-                props.push(("AllowedMemoryNodes", Value::Bytes(list_mask("linux.resources.cpu.mems", mems)?)));
+                props.push((
+                    "AllowedMemoryNodes",
+                    Value::Bytes(list_mask("linux.resources.cpu.mems", mems)?),
+                ));
             }
         }
     }

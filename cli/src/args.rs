@@ -81,7 +81,12 @@ pub struct CommandSpec {
 pub const GLOBAL: &[Flag] = &[
     Flag::value("root", None, "dir", "Root directory for the state of containers."),
     Flag::value("log", None, "file", "Log file; errors are also printed to stderr."),
-    Flag::value("log-format", None, "text|json", "Log format (default text)."),
+    Flag::value(
+        "log-format",
+        None,
+        "text|json",
+        "Log format (default text); given without --log, stderr gets log lines too.",
+    ),
     Flag::switch("debug", None, "Log debug messages too."),
     Flag::switch("systemd-cgroup", None, "Use systemd to manage cgroups."),
     Flag::value(

@@ -281,7 +281,7 @@ pub fn run(cli: &Cli, cmd: &CgroupCommand) -> Result<i32> {
         CgroupCommand::Resume { id } => Container::load(root, id)?.resume()?,
         CgroupCommand::Ps { format, args } => ps(root, format, args)?,
         CgroupCommand::Events { stats, interval, id } => {
-            let logger = Logger::new(cli.log.as_deref(), cli.log_format, cli.debug, 0);
+            let logger = Logger::new(cli.log.as_deref(), cli.log_format, cli.log_format_given, cli.debug, 0);
             events(root, id, *stats, *interval, &logger)?;
         }
         CgroupCommand::Update(a) => {

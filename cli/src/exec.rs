@@ -166,8 +166,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let process = match &a.process {
         Some(path) => {
             let text = std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
-            runtime_core::spec::process_from_slice(&text)
-                .with_context(|| format!("parse --process {}", path.display()))?
+            parse_process(&text).with_context(|| format!("parse --process {}", path.display()))?
         }
         None => process_from_flags(&c, a)?,
     };
@@ -217,6 +216,19 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let status = p.wait()?;
     drop(forward);
     Ok(status.code())
+}
+
+/// A process.json as runc reads it: a missing `user` is uid 0, gid 0 (Go's zero value), where
+/// oci-spec's parser wants the field.
+fn parse_process(text: &[u8]) -> serde_json::Result<Process> {
+    let mut value: serde_json::Value = serde_json::from_slice(text)?;
+    match value.as_object_mut() {
+        Some(object) if !object.contains_key("user") => {
+            object.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+            runtime_core::spec::process_from_slice(&serde_json::to_vec(&value)?)
+        }
+        _ => runtime_core::spec::process_from_slice(text),
+    }
 }
 
 /// The container's own process, with runc's exec flags applied over it.
@@ -286,4 +298,21 @@ fn process_from_flags(c: &Container, a: &ExecArgs) -> Result<Process> {
         p.set_selinux_label(Some(label.clone()));
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_process;
+
+    #[test]
+    fn a_process_json_without_user_runs_as_root() {
+        let p = parse_process(br#"{"args": ["true"], "cwd": "/"}"#).unwrap();
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
+        let p = parse_process(br#"{"args": ["true"], "cwd": "/", "user": {"uid": 7, "gid": 8}}"#).unwrap();
+        assert_eq!((p.user().uid(), p.user().gid()), (7, 8));
+        assert!(
+            parse_process(br#"{"args": ["true"]}"#).is_err(),
+            "cwd stays required, as in runc"
+        );
+    }
 }

@@ -28,6 +28,8 @@ struct Cli {
     log: Option<PathBuf>,
     /// Log format: text or json.
     log_format: &'static str,
+    /// Whether `--log-format` was given (stderr then gets log lines, as runc's).
+    log_format_given: bool,
     /// Log debug messages too.
     debug: bool,
     /// Use systemd to manage cgroups (runc's --systemd-cgroup).
@@ -437,6 +439,7 @@ impl Cli {
                     .unwrap_or_else(|| PathBuf::from(runtime_core::state::DEFAULT_ROOT)),
                 log: global.path("log"),
                 log_format: global.choice("log-format", &["text", "json"], "text")?,
+                log_format_given: global.string("log-format")?.is_some(),
                 debug: global.switch("debug"),
                 systemd_cgroup: global.switch("systemd-cgroup"),
                 rootless: global.string("rootless")?,
@@ -731,10 +734,15 @@ fn ocirun() -> u8 {
         Command::Exec(a) => a.preserve_fds,
         _ => 0,
     };
-    let logger = std::sync::Arc::new(log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug, passed));
+    let logger = std::sync::Arc::new(log::Logger::new(
+        cli.log.as_deref(),
+        cli.log_format,
+        cli.log_format_given,
+        cli.debug,
+        passed,
+    ));
     if let Err(e) = protect_binary(&cli) {
-        logger.error(&format!("{e:#}"));
-        return 1;
+        return fail(&logger, &cli.command, &e);
     }
     if matches!(cli.command, Command::Run { detach: false, .. } | Command::Exec(_)) {
         // Before any thread starts: the foreground container process gets these signals.
@@ -745,11 +753,19 @@ fn ocirun() -> u8 {
     runtime_core::set_warning_handler(move |msg| warnings.warn(msg));
     match run(&cli) {
         Ok(code) => code.clamp(0, 255) as u8,
-        Err(e) => {
-            let msg = format!("{e:#}");
-            logger.error(&msg);
-            1
-        }
+        Err(e) => fail(&logger, &cli.command, &e),
+    }
+}
+
+/// Logs ocirun's own failure of `command` and returns its exit code: 255 for `exec`, whose
+/// process may itself exit 1 (runc's "exec failed: ..."), 1 for the others, as runc.
+fn fail(logger: &log::Logger, command: &Command, e: &anyhow::Error) -> u8 {
+    if matches!(command, Command::Exec(_)) {
+        logger.error(&format!("exec failed: {e:#}"));
+        255
+    } else {
+        logger.error(&format!("{e:#}"));
+        1
     }
 }
 

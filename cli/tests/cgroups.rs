@@ -114,7 +114,11 @@ fn cpu_quota_from_the_spec_and_from_update_is_in_the_cgroup_files() {
         if test_support::pure_v2() {
             read_trimmed(&cpu, "cpu.max").replace(' ', "/")
         } else {
-            format!("{}/{}", read_trimmed(&cpu, "cpu.cfs_quota_us"), read_trimmed(&cpu, "cpu.cfs_period_us"))
+            format!(
+                "{}/{}",
+                read_trimmed(&cpu, "cpu.cfs_quota_us"),
+                read_trimmed(&cpu, "cpu.cfs_period_us")
+            )
         }
     };
     assert_eq!(quota_period(), "20000/100000");
@@ -136,7 +140,11 @@ fn cpu_quota_from_the_spec_and_from_update_is_in_the_cgroup_files() {
         assert_eq!(read_trimmed(&cpu, "cpu.shares"), "256");
     }
     run_ok(ocirun(&root).args(["update", "--cpu-quota", "-1", &id]));
-    let unlimited = if test_support::pure_v2() { "max/50000" } else { "-1/50000" };
+    let unlimited = if test_support::pure_v2() {
+        "max/50000"
+    } else {
+        "-1/50000"
+    };
     assert_eq!(quota_period(), unlimited);
 }
 
@@ -255,17 +263,11 @@ fn update_changes_a_running_containers_memory_limit() {
     let root = b.state_root();
     let memory = b.cgroup_dir("memory");
     let limit_file = test_support::cgroup_file("memory.limit_in_bytes", "memory.max");
-    assert_eq!(
-        read_trimmed(&memory, limit_file),
-        (64u64 << 20).to_string()
-    );
+    assert_eq!(read_trimmed(&memory, limit_file), (64u64 << 20).to_string());
 
     // runc's sizes: binary units.
     run_ok(ocirun(&root).args(["update", "--memory", "48m", "--pids-limit", "30", &id]));
-    assert_eq!(
-        read_trimmed(&memory, limit_file),
-        (48u64 << 20).to_string()
-    );
+    assert_eq!(read_trimmed(&memory, limit_file), (48u64 << 20).to_string());
     assert_eq!(read_trimmed(&b.cgroup_dir("pids"), "pids.max"), "30");
     // events reads what the kernel holds: the updated limit.
     assert_eq!(stats(&root, &id)["memory"]["usage"]["limit"], 48 << 20);
@@ -274,10 +276,7 @@ fn update_changes_a_running_containers_memory_limit() {
     let file = b.path().join("resources.json");
     std::fs::write(&file, r#"{"memory": {"limit": 41943040}, "pids": {"limit": 0}}"#).unwrap();
     run_ok(ocirun(&root).args(["update", "-r"]).arg(&file).arg(&id));
-    assert_eq!(
-        read_trimmed(&memory, limit_file),
-        (40u64 << 20).to_string()
-    );
+    assert_eq!(read_trimmed(&memory, limit_file), (40u64 << 20).to_string());
     assert_eq!(
         read_trimmed(&b.cgroup_dir("pids"), "pids.max"),
         "30",
@@ -295,10 +294,7 @@ fn update_changes_a_running_containers_memory_limit() {
         .write_all(br#"{"memory": {"limit": 37748736}}"#)
         .unwrap();
     assert!(child.wait().unwrap().success());
-    assert_eq!(
-        read_trimmed(&memory, limit_file),
-        (36u64 << 20).to_string()
-    );
+    assert_eq!(read_trimmed(&memory, limit_file), (36u64 << 20).to_string());
 
     // Bad input: a clear error, and the limit stays.
     for (args, want) in [
@@ -317,10 +313,7 @@ fn update_changes_a_running_containers_memory_limit() {
         }
         let err = run_err(ocirun(&root).arg("update").args(&args).arg(&id));
         assert!(err.contains(want), "update {args:?}: {err:?} does not mention {want:?}");
-        assert_eq!(
-            read_trimmed(&memory, limit_file),
-            (36u64 << 20).to_string()
-        );
+        assert_eq!(read_trimmed(&memory, limit_file), (36u64 << 20).to_string());
     }
     let err = run_err(
         ocirun(&root)

@@ -102,8 +102,16 @@ fn pre_dump_dump_and_restore_continue_the_state_in_memory() {
     let root = b.state_root();
     let id = unique_id("criuPre");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
-    assert!(eventually(|| test_support::counter(&count) > 0), "the counter never ran");
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    assert!(
+        eventually(|| test_support::counter(&count) > 0),
+        "the counter never ran"
+    );
     let images = b.path().join("images");
     run_ok(
         ocirun(&root)
@@ -111,9 +119,16 @@ fn pre_dump_dump_and_restore_continue_the_state_in_memory() {
             .arg(images.join("pre"))
             .arg(&id),
     );
-    assert_eq!(state(&root, &id)["status"], "running", "a pre-dump stopped the container");
+    assert_eq!(
+        state(&root, &id)["status"],
+        "running",
+        "a pre-dump stopped the container"
+    );
     let after_pre = test_support::counter(&count);
-    assert!(eventually(|| test_support::counter(&count) > after_pre), "the counter stopped after the pre-dump");
+    assert!(
+        eventually(|| test_support::counter(&count) > after_pre),
+        "the counter stopped after the pre-dump"
+    );
     run_ok(
         ocirun(&root)
             .args(["checkpoint", "--parent-path", "../pre", "--image-path"])
@@ -141,7 +156,10 @@ fn pre_dump_dump_and_restore_continue_the_state_in_memory() {
         }),
         "the restored counter did not move past {at_dump}"
     );
-    assert!(first.unwrap() >= at_dump, "the counter started again: {first:?} after {at_dump}");
+    assert!(
+        first.unwrap() >= at_dump,
+        "the counter started again: {first:?} after {at_dump}"
+    );
     run_ok(ocirun(&root).args(["delete", "--force", &id]));
 }
 
@@ -173,8 +191,16 @@ fn leave_running_and_an_established_tcp_connection_survive_a_round_trip() {
     let root = b.state_root();
     let id = unique_id("criuTcp");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
-    assert!(eventually(|| last() >= 3), "no data over the container's TCP connection");
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    assert!(
+        eventually(|| last() >= 3),
+        "no data over the container's TCP connection"
+    );
     let images = b.path().join("images");
     run_ok(
         ocirun(&root)
@@ -184,7 +210,10 @@ fn leave_running_and_an_established_tcp_connection_survive_a_round_trip() {
     );
     assert_eq!(state(&root, &id)["status"], "running");
     let after_dump = last();
-    assert!(eventually(|| last() > after_dump), "the stream stopped after --leave-running");
+    assert!(
+        eventually(|| last() > after_dump),
+        "the stream stopped after --leave-running"
+    );
     run_ok(ocirun(&root).args(["delete", "--force", &id]));
     let before_restore = last();
     run_detached(

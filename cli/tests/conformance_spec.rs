@@ -370,6 +370,9 @@ fn a_new_network_namespace_has_its_loopback_up() {
     let _g = Guard(root.clone(), id.clone());
     let out = run_ok(ocirun(&root).args(["run", "--bundle"]).arg(b.path()).arg(&id));
     let out = String::from_utf8_lossy(&out.stdout);
-    let flags = out.lines().nth(1).and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok());
+    let flags = out
+        .lines()
+        .nth(1)
+        .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok());
     assert!(flags.is_some_and(|f| f & libc::IFF_UP as u32 != 0), "lo is down: {out}");
 }

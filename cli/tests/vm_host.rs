@@ -72,7 +72,11 @@ fn pure_v2_the_container_reads_its_own_limits_at_sys_fs_cgroup() {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[..3], ["33554432", "40", "1"], "cgroupns={cgroupns}: {out}");
         // In its own cgroup namespace the container's cgroup is its root.
-        let own = if cgroupns { "0::/".to_string() } else { format!("0::{}", b.cgroups_path()) };
+        let own = if cgroupns {
+            "0::/".to_string()
+        } else {
+            format!("0::{}", b.cgroups_path())
+        };
         assert_eq!(lines.get(3).copied(), Some(own.as_str()), "cgroupns={cgroupns}: {out}");
         b.assert_no_cgroup_left();
     }
@@ -97,7 +101,12 @@ fn pure_v2_controllers_are_enabled_up_the_tree_for_a_nested_cgroups_path() {
     b.write();
     let root = b.state_root();
     let _g = Guard(root.clone(), id.clone());
-    run_detached(ocirun(&root).args(["run", "--detach", "--bundle"]).arg(b.path()).arg(&id));
+    run_detached(
+        ocirun(&root)
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
     let leaf = Path::new("/sys/fs/cgroup").join(b.cgroups_path().trim_start_matches('/'));
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     assert_eq!(read(&leaf.join("memory.max")).trim(), "67108864");
@@ -153,7 +162,10 @@ fn systemd_driver_makes_a_delegated_scope_holding_the_init_and_delete_stops_it()
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert_eq!(cgroup.trim(), format!("0::/system.slice/{unit}"));
     let dir = Path::new("/sys/fs/cgroup/system.slice").join(&unit);
-    assert_eq!(std::fs::read_to_string(dir.join("memory.max")).unwrap().trim(), "67108864");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("memory.max")).unwrap().trim(),
+        "67108864"
+    );
     assert_eq!(std::fs::read_to_string(dir.join("pids.max")).unwrap().trim(), "50");
     // systemd owns the scope's own cgroup files: on a reload it writes them from the unit's
     // properties, so the limits must be properties too (runc sets MemoryMax, TasksMax, ...).
@@ -161,11 +173,17 @@ fn systemd_driver_makes_a_delegated_scope_holding_the_init_and_delete_stops_it()
     assert_eq!(unit_property(&unit, "TasksMax"), "50");
     let reload = Command::new("systemctl").arg("daemon-reload").status().unwrap();
     assert!(reload.success());
-    assert_eq!(std::fs::read_to_string(dir.join("memory.max")).unwrap().trim(), "67108864");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("memory.max")).unwrap().trim(),
+        "67108864"
+    );
     assert_eq!(std::fs::read_to_string(dir.join("pids.max")).unwrap().trim(), "50");
     run_ok(ocirun(&root).args(["--systemd-cgroup", "delete", "--force", &id]));
     let after = unit_property(&unit, "ActiveState");
-    assert!(after == "inactive" || after.is_empty(), "{unit} is {after} after delete");
+    assert!(
+        after == "inactive" || after.is_empty(),
+        "{unit} is {after} after delete"
+    );
     assert!(!dir.exists(), "{} left", dir.display());
 }
 
@@ -246,7 +264,7 @@ fn a_container_runs_systemd_as_its_init() {
         }
     }
     // The host's programs and libraries, read-only (a merged /usr's /lib and /lib64 links
-    // are made in the rootfs below); /run and /tmp its own.
+    // are made in the rootfs below).
     let mut links = Vec::new();
     for dir in ["/usr", "/lib", "/lib64"] {
         match std::fs::read_link(dir) {
@@ -257,7 +275,8 @@ fn a_container_runs_systemd_as_its_init() {
             Err(_) => {}
         }
     }
-    for dir in ["/run", "/tmp"] {
+    // As podman's --systemd: the tmpfs systemd would mount itself (it has no CAP_SYS_ADMIN).
+    for dir in ["/run", "/run/lock", "/tmp", "/var/log/journal"] {
         mounts.push(json!({"destination": dir, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
     }
     b.write();
@@ -265,6 +284,7 @@ fn a_container_runs_systemd_as_its_init() {
         std::os::unix::fs::symlink(target, b.rootfs().join(dir.trim_start_matches('/'))).unwrap();
     }
     std::fs::create_dir_all(b.rootfs().join("etc")).unwrap();
+    std::fs::create_dir_all(b.rootfs().join("var/log/journal")).unwrap();
     std::fs::write(b.rootfs().join("etc/machine-id"), "").unwrap();
     std::fs::write(b.rootfs().join("etc/os-release"), "ID=ocirun-test\n").unwrap();
     let root = b.state_root();
@@ -282,7 +302,11 @@ fn a_container_runs_systemd_as_its_init() {
         .stderr(log)
         .status()
         .unwrap();
-    assert!(started.success(), "{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+    assert!(
+        started.success(),
+        "{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
     // systemd reports its target active once it is up; emulation is slow: wait up to 3 minutes.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     let mut last = String::new();
@@ -291,7 +315,11 @@ fn a_container_runs_systemd_as_its_init() {
             .args(["exec", &id, "systemctl", "is-active", "sysinit.target"])
             .output()
             .unwrap();
-        last = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         if last.trim() == "active" {
             break;
         }

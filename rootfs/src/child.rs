@@ -507,7 +507,9 @@ impl<'p> Ctx<'p> {
 /// Runs in the child: no allocation, no locks.
 fn mount_action(action: &Action, target: &CStr) -> Result<(), StepFailure> {
     match action {
-        Action::Bind { source, flags, step } => sys::mount(Some(source), target, None, *flags, None).map_err(at(*step)),
+        Action::Bind {
+            source, flags, step, ..
+        } => sys::mount(Some(source), target, None, *flags, None).map_err(at(*step)),
         // mount(2) cannot give it its pid namespace: made detached ([`MountOp::needs_handle`]).
         Action::Fs {
             pid_namespace: Some(_),
@@ -561,7 +563,20 @@ fn run_mount(ctx: &mut Ctx, op: &MountOp) -> Result<(), StepFailure> {
 /// Runs in the child: no allocation, no locks.
 fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
     match action {
-        Action::Bind { source, flags, step } => sys::clone_mount(source, flags & libc::MS_REC != 0).map_err(at(*step)),
+        // The child's own clone first: made in its user namespace, it keeps the source's locked
+        // flags. Only a source its user cannot reach (EACCES) comes from the parent's clone.
+        Action::Bind {
+            source,
+            tree: Some(tree),
+            flags,
+            step,
+        } => match sys::clone_mount(source, flags & libc::MS_REC != 0) {
+            Err(libc::EACCES) => sys::dup_cloexec(tree.as_fd()).map_err(at(*step)),
+            cloned => cloned.map_err(at(*step)),
+        },
+        Action::Bind {
+            source, flags, step, ..
+        } => sys::clone_mount(source, flags & libc::MS_REC != 0).map_err(at(*step)),
         Action::Fs {
             fstype,
             context: Some(context),
@@ -1242,5 +1257,21 @@ impl MountPlan {
     /// before the plan runs.
     pub fn needs_cgroup_dirs(&self) -> bool {
         self.needs_cgroup_dirs
+    }
+
+    /// The fds of the bind sources the parent opened for a new user namespace
+    /// ([`crate::RootfsConfig::new_user_namespace`]): the child must keep them open until the
+    /// plan has run, and may close them then.
+    ///
+    /// Runs in the child too: no allocation, no locks.
+    pub fn source_fds(&self) -> impl Iterator<Item = std::os::fd::RawFd> + '_ {
+        use std::os::fd::AsRawFd;
+        self.ops.iter().filter_map(|op| match op {
+            Op::Mount(MountOp {
+                action: Action::Bind { tree: Some(tree), .. },
+                ..
+            }) => Some(tree.as_raw_fd()),
+            _ => None,
+        })
     }
 }

@@ -36,6 +36,18 @@ pub enum RootfsError {
         #[source]
         source: std::io::Error,
     },
+    /// The source of a bind mount in a new user namespace could not be opened (open_tree) with
+    /// the runtime's privileges.
+    #[error("{field}: open bind source {} with the runtime's privileges", path.display())]
+    BindSource {
+        /// The spec field, `mounts[i].source`.
+        field: String,
+        /// The host path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A step of the plan failed in the child.
     #[error("{operation}")]
     Step {

@@ -73,7 +73,9 @@ pub struct RootfsConfig {
     /// [`proc_takes_pid_namespace`] first.
     pub proc_pid_namespace: Option<std::os::fd::RawFd>,
     /// `process.terminal` of a container's init: the plan opens the container's /dev and its
-    /// `console` for the pty to be bound onto after the root switch ([`Finished::console`]).
+    /// `console` for the pty to be bound onto after the root switch ([`Finished::console`]);
+    /// with a read-only `/dev`, the file it binds onto is made before `/dev` goes read-only, as
+    /// runc's order leaves it.
     pub console: bool,
 }
 

@@ -191,10 +191,11 @@ enum Attr {
 
 /// The recursive (`AT_RECURSIVE` mount_setattr) options.
 ///
-/// runc maps `ratime`, `rnorelatime` and `rnostrictatime` to a "clear" of a single atime bit,
-/// which the kernel rejects with EINVAL; we give them the meaning of their classic
-/// counterparts instead: `ratime` and `rnostrictatime` select relatime (the kernel default),
-/// `rnorelatime` selects strictatime.
+/// runc maps `ratime` and `rnostrictatime` to a "clear" of a single atime bit, which the
+/// kernel rejects with EINVAL; we give them the meaning of their classic counterparts instead:
+/// they select relatime (the kernel default). `rnorelatime` is runc's clear of
+/// `MOUNT_ATTR_RELATIME`, which is 0: it changes nothing, so a mount stays relatime (the
+/// conformance suites expect runc's result).
 fn recursive(option: &str) -> Option<Attr> {
     use Attr::{Atime, Clear, Set};
     Some(match option {
@@ -212,7 +213,8 @@ fn recursive(option: &str) -> Option<Attr> {
         "rsymfollow" => Clear(MOUNT_ATTR_NOSYMFOLLOW),
         "rrelatime" | "ratime" | "rnostrictatime" => Atime(MOUNT_ATTR_RELATIME),
         "rnoatime" => Atime(MOUNT_ATTR_NOATIME),
-        "rstrictatime" | "rnorelatime" => Atime(MOUNT_ATTR_STRICTATIME),
+        "rstrictatime" => Atime(MOUNT_ATTR_STRICTATIME),
+        "rnorelatime" => Clear(MOUNT_ATTR_RELATIME),
         _ => return None,
     })
 }
@@ -347,6 +349,11 @@ mod tests {
         assert_eq!(o.attr_clr, MOUNT_ATTR_ATIME_MASK);
         let o = parse_mount_options(&["rnoatime", "rstrictatime"]).unwrap();
         assert_eq!(o.attr_set, MOUNT_ATTR_STRICTATIME);
+        // runc's rnorelatime clears MOUNT_ATTR_RELATIME, 0: the atime setting is left alone.
+        let o = parse_mount_options(&["rnoatime", "rnorelatime"]).unwrap();
+        assert_eq!((o.attr_set, o.attr_clr), (MOUNT_ATTR_NOATIME, MOUNT_ATTR_ATIME_MASK));
+        let o = parse_mount_options(&["rnorelatime"]).unwrap();
+        assert_eq!((o.attr_set, o.attr_clr), (0, 0));
         let o = parse_mount_options(&["rnoatime", "rrelatime"]).unwrap();
         assert_eq!(o.attr_set, MOUNT_ATTR_RELATIME);
         assert_eq!(o.attr_clr, MOUNT_ATTR_ATIME_MASK);

@@ -132,6 +132,11 @@ pub(crate) enum Action {
     Bind {
         /// Host source path.
         source: CString,
+        /// In a new user namespace: the source's detached mount (open_tree(2) clone), made by
+        /// the parent with the runtime's privileges, for a path the mapped root cannot reach
+        /// (EACCES; runc's mount sources). The child attaches it by fd then; its flags are the
+        /// source's, but not locked as a clone made in the user namespace has them.
+        tree: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
         /// `MS_BIND`, maybe `|MS_REC`.
         flags: c_ulong,
         /// Step of the mount.
@@ -264,6 +269,7 @@ impl MountOp {
                 ..
             }
         ) || self.hold
+            || matches!(self.action, Action::Bind { tree: Some(_), .. })
             || self.remount.is_some()
             || !self.propagation.is_empty()
             || self.attrs.is_some()
@@ -1161,8 +1167,26 @@ impl Builder<'_> {
                     if recursive { "rbind mount" } else { "bind mount" },
                     source.display()
                 );
+                let source_c = cstring(&format!("{field}.source"), source.as_os_str().as_bytes())?;
+                let tree = if self.cfg.new_user_namespace {
+                    match crate::sys::clone_mount(&source_c, recursive) {
+                        Ok(fd) => Some(std::sync::Arc::new(fd)),
+                        // Kernels before 5.2: the child binds the path, as its own user can.
+                        Err(libc::ENOSYS) => None,
+                        Err(errno) => {
+                            return Err(RootfsError::BindSource {
+                                field: format!("{field}.source"),
+                                path: source,
+                                source: std::io::Error::from_raw_os_error(errno),
+                            });
+                        }
+                    }
+                } else {
+                    None
+                };
                 Action::Bind {
-                    source: cstring(&format!("{field}.source"), source.as_os_str().as_bytes())?,
+                    source: source_c,
+                    tree,
                     flags,
                     step,
                 }

@@ -331,6 +331,12 @@ pub(crate) fn clone_mount(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
     c_int::try_from(fd).map(owned).map_err(|_| libc::EBADF)
 }
 
+/// fcntl(2) `F_DUPFD_CLOEXEC`: a second, close-on-exec fd for what `fd` refers to.
+pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    // SAFETY: `fd` is open; the kernel returns a new fd or -1.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) }).map(owned)
+}
+
 /// open_tree(2) with `OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH` of what `fd` refers to:
 /// a detached rbind of exactly that place, with no path walked.
 pub(crate) fn clone_mount_fd(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {

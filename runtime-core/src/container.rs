@@ -745,6 +745,13 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // every limit come after the clone, while the init sets up its rootfs (it waits for them
     // only when it needs them). systemd makes them all once it has the init's pid.
     let cgroup = resolve_cgroup(linux, &id, opts.systemd_cgroup)?;
+    // Before the undo owns it: a cgroup that was there already is left as it was.
+    if cgroup.frozen_already().map_err(Error::Cgroup)? {
+        return Err(Error::spec(
+            "linux.cgroupsPath",
+            format!("{}: container's cgroup unexpectedly frozen", cgroup.path()),
+        ));
+    }
     undo.cgroup = Some(cgroup.clone());
     if !opts.systemd_cgroup {
         cgroup.create_unified().map_err(Error::Cgroup)?;

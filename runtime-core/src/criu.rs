@@ -144,7 +144,11 @@ const NULL_DEVICE: &str = "/dev/null";
 /// The masked paths of `spec` that the init at `pid` masked with the null device (files:
 /// a masked directory is a tmpfs, which CRIU dumps itself), read from its mountinfo.
 fn masked_files(pid: i32, spec: &Spec) -> Result<Vec<String>> {
-    let masked = spec.linux().as_ref().and_then(|l| l.masked_paths().clone()).unwrap_or_default();
+    let masked = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default();
     if masked.is_empty() {
         return Ok(Vec::new());
     }
@@ -225,7 +229,11 @@ impl ContainerBuilder {
                 cmd.arg("--ext-mount-map")
                     .arg(format!("{}:{}", dest.display(), source.display()));
             }
-            if spec.linux().as_ref().is_some_and(|l| l.masked_paths().as_ref().is_some_and(|m| !m.is_empty())) {
+            if spec
+                .linux()
+                .as_ref()
+                .is_some_and(|l| l.masked_paths().as_ref().is_some_and(|m| !m.is_empty()))
+            {
                 cmd.arg("--ext-mount-map").arg(format!("{NULL_DEVICE}:{NULL_DEVICE}"));
             }
             run("restore", cmd, Some(opts.work_path().join("restore.log")))?;

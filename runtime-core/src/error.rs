@@ -7,14 +7,15 @@ pub enum Error {
     /// The container id is empty or has characters runc refuses.
     #[error("invalid container id {0:?}: it must match [A-Za-z0-9_+.-]+ and not be \".\" or \"..\"")]
     InvalidId(String),
-    /// A container with this id exists already.
-    #[error("container {0:?} already exists")]
+    /// A container with this id exists already (runc's words, which its clients match).
+    #[error("container with given ID already exists: {0:?}")]
     AlreadyExists(String),
-    /// No container has this id.
-    #[error("container {0:?} does not exist")]
+    /// No container has this id (runc's words, which its clients match).
+    #[error("container does not exist: {0:?}")]
     NotFound(String),
-    /// The operation does not fit the container's current status.
-    #[error("cannot {op} container {id:?}: it is {status}")]
+    /// The operation does not fit the container's current status; the message carries
+    /// runc's words for the case ([`status_words`]).
+    #[error("{}", bad_status_message(op, id, *status))]
     BadStatus {
         /// The operation tried.
         op: &'static str,
@@ -159,5 +160,77 @@ impl Error {
     }
 }
 
+/// runc's words for an operation that the container's status does not allow: libcontainer's
+/// `ErrNotRunning`, `ErrNotPaused`, `ErrPaused` and its commands' own sentences, which
+/// containerd, CRI-O and the conformance suites match to tell "already gone" from a failure.
+pub fn status_words(op: &str, status: crate::Status) -> std::borrow::Cow<'static, str> {
+    use crate::Status::{Paused, Running, Stopped};
+    match (op, status) {
+        ("start", Stopped) => "cannot start a container that has stopped".into(),
+        ("start", Running) => "cannot start an already running container".into(),
+        ("start", s) => format!("cannot start a container in the {s} state").into(),
+        (op, Paused) if op.starts_with("exec") => {
+            "cannot exec in a paused container (use --ignore-paused to override)".into()
+        }
+        (op, Stopped) if op.starts_with("exec") => "cannot exec in a stopped container".into(),
+        ("delete", s) => format!("cannot delete a container that is not stopped: {s}").into(),
+        ("resume", _) => "container not paused".into(),
+        ("checkpoint", s) if s != Stopped => format!("container cannot be checkpointed in {s} state").into(),
+        ("pause", _) => "container not running".into(),
+        (_, Paused) => "container paused".into(),
+        _ => "container not running".into(),
+    }
+}
+
+/// [`Error::BadStatus`]'s message: the operation, the container and runc's words.
+fn bad_status_message(op: &str, id: &str, status: crate::Status) -> String {
+    let words = status_words(op, status);
+    if words.starts_with("cannot ") {
+        format!("container {id:?}: {words}")
+    } else {
+        format!("cannot {op} container {id:?}: {words} (it is {status})")
+    }
+}
+
 /// A `Result` with ocirun's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Status;
+
+    #[test]
+    fn status_errors_carry_runcs_words() {
+        let e = |op, status| {
+            Error::BadStatus {
+                op,
+                id: "c".into(),
+                status,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            e("kill", Status::Stopped),
+            r#"cannot kill container "c": container not running (it is stopped)"#
+        );
+        assert_eq!(
+            e("exec", Status::Paused),
+            r#"container "c": cannot exec in a paused container (use --ignore-paused to override)"#
+        );
+        assert!(e("resume", Status::Running).contains("container not paused"));
+        assert!(e("pause", Status::Paused).contains("container not running"));
+        assert!(e("start", Status::Stopped).contains("cannot start a container that has stopped"));
+        assert!(e("update", Status::Stopped).contains("container not running"));
+        assert!(
+            Error::NotFound("c".into())
+                .to_string()
+                .contains("container does not exist")
+        );
+        assert!(
+            Error::AlreadyExists("c".into())
+                .to_string()
+                .contains("container with given ID already exists")
+        );
+    }
+}

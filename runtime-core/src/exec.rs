@@ -123,15 +123,17 @@ impl ExecBuilder<'_> {
         // Before the runtime opens anything: see reserve_passed_fds.
         let closed_fds = reserve_passed_fds(self.io.preserve_fds)?;
         let dir = self.container.store.open(self.container.id())?;
-        self.spawn_in(&dir, closed_fds)
+        self.spawn_in(DirLock::Owned(dir), closed_fds)
     }
 
-    /// [`spawn`](Self::spawn) with the container's directory already open and locked as `dir`
-    /// (by `start`, for its startContainer hooks), and `closed_fds` the placeholders of its
-    /// passed fds that are not open.
-    pub(crate) fn spawn_in(self, dir: &ContainerDir, closed_fds: Vec<OwnedFd>) -> Result<ExecProcess> {
+    /// [`spawn`](Self::spawn) with the container's directory open and locked as `dir`: owned by
+    /// an exec, which lets the lock go once its process is in the container's cgroup, before
+    /// it waits on that process (frozen there by a pause, with `ignore_paused`, until a
+    /// `resume` that needs the lock); borrowed from `start`, for its startContainer hooks.
+    /// `closed_fds` are the placeholders of its passed fds that are not open.
+    pub(crate) fn spawn_in(self, dir: DirLock<'_>, closed_fds: Vec<OwnedFd>) -> Result<ExecProcess> {
         let c = self.container;
-        let status = c.status_in(dir);
+        let status = c.status_in(&dir);
         match status {
             Status::Created | Status::Running => {}
             Status::Paused if self.ignore_paused => {}
@@ -218,6 +220,8 @@ impl ExecBuilder<'_> {
         if !spawned.in_cgroup {
             cgroup.add_process(spawned.pid).map_err(Error::Cgroup)?;
         }
+        // In the cgroup: a delete from now on kills it with the container's other processes.
+        drop(dir);
         let _ = crate::container::send_msg(&parent_sock, Tag::Go);
         let first_pidfd = first.0.as_ref().expect("armed");
         let mut fds = wait_ready(&parent_sock, first_pidfd, &plan, &mut || Ok(()))?;
@@ -257,6 +261,25 @@ impl ExecBuilder<'_> {
             pidfd: Some(child.disarm()),
             pty_master,
         })
+    }
+}
+
+/// The container's directory, locked, as [`ExecBuilder::spawn_in`] holds it.
+pub(crate) enum DirLock<'a> {
+    /// Opened for this exec: released before the wait on its process.
+    Owned(ContainerDir),
+    /// The caller's (`start`), held by it throughout.
+    Borrowed(&'a ContainerDir),
+}
+
+impl std::ops::Deref for DirLock<'_> {
+    type Target = ContainerDir;
+
+    fn deref(&self) -> &ContainerDir {
+        match self {
+            DirLock::Owned(dir) => dir,
+            DirLock::Borrowed(dir) => dir,
+        }
     }
 }
 

@@ -238,7 +238,7 @@ fn run_in_container(
         .stdin(stdin)
         .stdout(dup(&stdout)?)
         .stderr(dup(&stderr)?)
-        .spawn_in(dir, Vec::new())
+        .spawn_in(crate::exec::DirLock::Borrowed(dir), Vec::new())
         .map_err(|e| chain(&e))?;
     let timeout = hook.timeout().map(|t| Duration::from_secs(t as u64));
     let exited = pidfd::wait_exited(spawned.pidfd(), timeout).map_err(|e| format!("wait: {e}"))?;

@@ -607,6 +607,7 @@ impl InitPlan {
                     .map(|f| f.as_raw_fd()),
             )
             .chain(fifo_fd.as_ref().map(|f| f.as_raw_fd()))
+            .chain(mounts.iter().flat_map(MountPlan::source_fds))
             .chain(stdio.iter().flatten().map(|f| f.as_raw_fd()))
             .chain([sync_raw])
             .map(|fd| fd as libc::c_uint)
@@ -994,6 +995,11 @@ impl InitPlan {
             Err(rootfs::Stop::Step(f)) => return fail(Step::Rootfs, f.step, f.errno),
             Err(rootfs::Stop::Caller(errno)) => return fail(Step::Hooks, 0, errno),
         };
+        // The bind sources the parent opened are attached: closed now (the plan is never
+        // dropped in the child, which execs or exits).
+        for fd in self.mounts.iter().flat_map(MountPlan::source_fds) {
+            sys::close(fd);
+        }
         if let Some(pid_ns) = pid_namespace {
             // This process is in every namespace of the container but its pid namespace, where
             // the container cannot see it, and, for an init, in its new root. Had it been made

@@ -36,7 +36,7 @@ mod user;
 pub use cgroups::{OomNotifier, Stats};
 pub use container::{Container, ContainerBuilder, State, creates_namespace, keep_clear_of_passed_fds, list};
 pub use criu::CriuOptions;
-pub use error::{Error, Result};
+pub use error::{Error, Result, status_words};
 pub use exec::{ExecBuilder, ExecProcess};
 pub use features::{OCI_VERSION_MAX, OCI_VERSION_MIN, features};
 pub use hooks::{HookKind, set_warning_handler};

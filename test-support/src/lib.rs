@@ -268,7 +268,11 @@ pub fn bad_resource_bundles() -> Vec<(Bundle, &'static str)> {
         (
             with("rdma", json!({"mlx5_0": {"hcaHandles": 2}})),
             // A host with the rdma controller (pure v2 here) lacks the device instead.
-            if rdma_controller() { "linux.resources.rdma" } else { "rdma cgroup controller" },
+            if rdma_controller() {
+                "linux.resources.rdma"
+            } else {
+                "rdma cgroup controller"
+            },
         ),
         (
             with("hugepageLimits", json!([{"pageSize": "3MB", "limit": 0}])),
