@@ -300,14 +300,194 @@ fn memory_policy_is_applied_and_a_missing_node_refused() {
     assert!(err.contains("linux.memoryPolicy.nodes"), "{err}");
 }
 
+/// A veth pair on the host made by a test (this kernel has no dummy driver): the end named
+/// `.0` is the one a test moves, its peer `.1` stays on the host. Both are deleted when dropped;
+/// an end moved into a container dies with the container's network namespace, and its peer with it.
+struct VethLink(String, String);
+
+impl VethLink {
+    /// A new pair, both ends up, with the addresses `addrs` (`ip addr add` arguments each) on `.0`.
+    fn new(addrs: &[&[&str]]) -> VethLink {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        // At most 15 bytes, unique across the test processes that run at once.
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id() % 1_000_000;
+        let link = VethLink(format!("ocv{pid}x{n}"), format!("ocp{pid}x{n}"));
+        ip(&["link", "add", &link.0, "type", "veth", "peer", "name", &link.1]);
+        ip(&["link", "set", "dev", &link.0, "up"]);
+        ip(&["link", "set", "dev", &link.1, "up"]);
+        for addr in addrs {
+            let mut args = vec!["addr", "add"];
+            args.extend_from_slice(addr);
+            args.extend_from_slice(&["dev", &link.0]);
+            ip(&args);
+        }
+        link
+    }
+
+    /// `ip -o addr show` of the moved end on the host, or None when the host has no such device.
+    fn on_host(&self) -> Option<String> {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "addr", "show", "dev", &self.0])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for VethLink {
+    fn drop(&mut self) {
+        for name in [&self.0, &self.1] {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", "dev", name])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Runs the host's `ip` and asserts it succeeded.
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
-fn net_devices_are_refused_naming_the_field() {
+fn net_devices_move_into_the_container_with_their_addresses() {
     require_prerequisites();
+    // One renamed, one keeping its name. Permanent global addresses follow the device, as
+    // runc keeps them; a host-scope one does not.
+    let renamed = VethLink::new(&[
+        &["10.199.7.3/24"],
+        &["fd00:199::3/64", "nodad"],
+        &["10.199.8.1/32", "scope", "host"],
+    ]);
+    let kept = VethLink::new(&[&["10.199.9.5/16"]]);
+    let mut b = Bundle::new(&["sh", "-c", "ip -o addr show; ip -o link show"]);
+    b.spec["linux"]["netDevices"] = json!({renamed.0.clone(): {"name": "ctr0"}, kept.0.clone(): {}});
+    let (code, out, err) = run(&b, "netdev", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    // `ip -o` lines: "<index>: <name>[@<peer>][:] ...".
+    let lines = |dev: &str| -> Vec<&str> {
+        out.lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|d| d.trim_end_matches(':').split('@').next() == Some(dev))
+            })
+            .collect()
+    };
+    let ctr0 = lines("ctr0").join("\n");
+    assert!(ctr0.contains("inet 10.199.7.3/24 brd 10.199.7.255"), "{out}");
+    assert!(ctr0.contains("inet6 fd00:199::3/64"), "{out}");
+    assert!(!ctr0.contains("10.199.8.1"), "{out}");
+    assert!(ctr0.contains(",UP"), "the device is set up in the container: {out}");
+    let kept_lines = lines(&kept.0).join("\n");
+    assert!(kept_lines.contains("inet 10.199.9.5/16"), "{out}");
+    assert!(kept_lines.contains(",UP"), "{out}");
+    assert!(lines(&renamed.0).is_empty(), "{out}");
+    // They left the host; a virtual device dies with the container's network namespace (a
+    // veth takes its peer along), as the kernel (and so runc) has it: poll for the kernel's
+    // namespace cleanup, which runs after the container's last process is gone.
+    assert_eq!(renamed.on_host(), None);
+    assert_eq!(kept.on_host(), None);
+    let peer_gone = |link: &VethLink| {
+        !std::process::Command::new("ip")
+            .args(["link", "show", "dev", &link.1])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    while !(peer_gone(&renamed) && peer_gone(&kept)) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn missing_net_device_fails_create_naming_it_and_changes_nothing() {
+    require_prerequisites();
+    let present = VethLink::new(&[&["10.199.10.2/24"]]);
+    let before = present.on_host().expect("the veth end is on the host");
+    let missing = "ocnodev0";
     let mut b = Bundle::new(&["true"]);
-    b.spec["linux"]["netDevices"] = json!({"ocirun-nodev0": {"name": "eth1"}});
-    let (code, _, err) = run(&b, "netdev", &[]);
-    assert_ne!(code, Some(0));
-    assert!(err.contains("linux.netDevices"), "{err}");
+    // The present one sorts first: it would be moved first if the devices were not all
+    // looked up before any is touched.
+    b.spec["linux"]["netDevices"] = json!({present.0.clone(): {"name": "eth1"}, missing: {}});
+    b.write();
+    let id = unique_id("netdevmiss");
+    let _g = Guard(b.state_root(), id.clone());
+    let err = common::run_err(
+        ocirun(&b.state_root())
+            .args(["create", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    assert!(err.contains("linux.netDevices") && err.contains(missing), "{err}");
+    assert!(err.contains("No such device"), "{err}");
+    // No container, and the present device untouched: still on the host, up, its address kept.
+    let (ok, _) = common::run_status(ocirun(&b.state_root()).args(["state", &id]));
+    assert!(!ok, "the failed create left a container");
+    let after = present.on_host().expect("the present device stays on the host");
+    assert_eq!(after, before);
+    let link = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "dev", &present.0])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&link.stdout).contains(",UP"));
+}
+
+#[test]
+fn net_devices_need_a_network_namespace_and_valid_names() {
+    require_prerequisites();
+    let dev = VethLink::new(&[]);
+    let refused = |netdevices: serde_json::Value, namespaces: Option<serde_json::Value>| {
+        let mut b = Bundle::new(&["true"]);
+        b.spec["linux"]["netDevices"] = netdevices;
+        if let Some(ns) = namespaces {
+            b.spec["linux"]["namespaces"] = ns;
+        }
+        let (code, _, err) = run(&b, "netdevbad", &[]);
+        assert_ne!(code, Some(0));
+        assert!(err.contains("linux.netDevices"), "{err}");
+        err
+    };
+    let err = refused(
+        json!({dev.0.clone(): {}}),
+        Some(json!([{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}])),
+    );
+    assert!(err.contains("network namespace"), "{err}");
+    let err = refused(
+        json!({dev.0.clone(): {}}),
+        Some(json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"},
+            {"type": "network", "path": "/proc/self/ns/net"}])),
+    );
+    assert!(err.contains("runtime's own network namespace"), "{err}");
+    for bad in ["a/b", "has space", "sixteen-bytes-xx", ".."] {
+        let err = refused(json!({dev.0.clone(): {"name": bad}}), None);
+        assert!(err.contains("invalid network device name"), "{bad}: {err}");
+    }
+    let err = refused(
+        json!({dev.0.clone(): {"name": "eth1"}, "other0": {"name": "eth1"}}),
+        None,
+    );
+    assert!(err.contains("\"eth1\""), "{err}");
+    // Nothing was moved.
+    assert!(dev.on_host().is_some());
+}
+
+#[test]
+fn features_lists_net_devices_enabled() {
+    let out = common::run_ok(ocirun(std::path::Path::new("/nonexistent")).arg("features"));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["linux"]["netDevices"]["enabled"], json!(true), "{doc}");
 }
 
 #[test]

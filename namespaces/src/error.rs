@@ -43,4 +43,15 @@ pub enum NamespaceError {
         #[source]
         source: std::io::Error,
     },
+    /// A device of `linux.netDevices` could not be moved into the container's network namespace.
+    #[error("linux.netDevices: network device {device:?}: {step}")]
+    NetDevice {
+        /// The device's name in the runtime's network namespace.
+        device: String,
+        /// The step that failed.
+        step: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
 }

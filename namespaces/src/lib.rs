@@ -1,5 +1,6 @@
 //! Linux namespaces for ocirun: the eight kinds, their clone flags, joining by path,
-//! uid/gid maps, time offsets, and `clone3` process creation with a pidfd.
+//! uid/gid maps, time offsets, `clone3` process creation with a pidfd, and moving network
+//! devices into a network namespace ([`netdev`]).
 //!
 //! Functions documented with "Runs in the child" are called between clone and exec:
 //! they make one raw system call on data prepared beforehand and never allocate.
@@ -8,6 +9,7 @@ mod clone;
 mod error;
 mod idmap;
 mod kind;
+pub mod netdev;
 pub mod pidfd;
 pub mod sys;
 

@@ -97,6 +97,55 @@ pub fn open_namespace(kind: NamespaceKind, path: &Path) -> Result<OwnedFd, Names
     Ok(OwnedFd::from(file))
 }
 
+/// A NETLINK_ROUTE socket in the calling thread's network namespace. Runs in the parent.
+pub(crate) fn netlink_route_socket() -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket takes integers only.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new socket nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends one netlink message to the kernel. Runs in the parent.
+pub(crate) fn netlink_send(fd: BorrowedFd<'_>, msg: &[u8]) -> std::io::Result<()> {
+    loop {
+        // SAFETY: the pointer and length describe `msg`, which outlives the call; an
+        // unconnected netlink socket sends to the kernel.
+        let n = unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
+        if n >= 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Receives one datagram of netlink replies into `buf`; returns its length. Runs in the parent.
+pub(crate) fn netlink_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        // SAFETY: the pointer and length describe `buf`, writable for the call.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

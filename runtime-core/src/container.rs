@@ -260,6 +260,12 @@ impl ContainerBuilder {
                 "restoring into a systemd scope is not supported: use the cgroupfs driver",
             ));
         }
+        if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(Error::spec(
+                "linux.netDevices",
+                "restoring a container with network devices is not supported",
+            ));
+        }
         let cgroup = make_cgroup(linux, &self.id)?;
         let cgroup_path = cgroup.path().to_string();
         undo.cgroup = Some(cgroup);
@@ -868,6 +874,11 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             go_fds.push(rootfs::detached_bind(&m.dir).map_err(Error::Rootfs)?);
         }
     }
+    // The devices are in the container's network namespace before Go: the init waits for Go
+    // before it execs, and the hooks run after it.
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        move_net_devices(linux, pid)?;
+    }
     if sent {
         let raw: Vec<libc::c_int> = go_fds.iter().map(|f| f.as_raw_fd()).collect();
         let go = crate::sync::Msg::new(Tag::Go, 0, 0, 0).encode();
@@ -953,6 +964,24 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         plan,
         exec_fifo: opts.exec_fifo,
     })
+}
+
+/// Moves the devices of `linux.netDevices` into the network namespace of the init `pid` (its
+/// own, or the one it joins by path), as runc does before the init goes on to exec.
+/// Once moved, a device lives and dies with that namespace: on delete (or a failed create) the
+/// kernel moves a physical device back to the initial namespace and destroys a virtual one
+/// (dummy, veth, ...), as with runc, which does not move them back itself either.
+fn move_net_devices(linux: &oci_spec::runtime::Linux, pid: i32) -> Result<()> {
+    let joined = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .find(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::Network)
+        .and_then(|ns| ns.path().clone());
+    // The init is this process's child, not reaped yet: its pid names it.
+    let path = joined.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net")));
+    let netns = namespaces::sys::open_namespace(NamespaceKind::Network, &path).map_err(Error::Namespace)?;
+    namespaces::netdev::move_into(netns.as_fd(), &spec::net_devices(linux)).map_err(Error::Namespace)
 }
 
 /// What [`create_in`] made.

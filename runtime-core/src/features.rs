@@ -82,7 +82,7 @@ pub fn features() -> Features {
                 .to_vec(),
         ));
     let mut net_devices = NetDevices::default();
-    net_devices.set_enabled(Some(false));
+    net_devices.set_enabled(Some(true));
 
     let mut linux = LinuxFeature::default();
     linux

@@ -208,17 +208,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return Err(Error::spec("linux.timeOffsets", format!("unknown clock {clock:?}")));
         }
     }
-    for (field, set) in [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        (
-            "linux.netDevices",
-            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
-    ] {
-        if set {
-            return Err(Error::spec(field, "not supported by this build of ocirun"));
-        }
+    if linux.intel_rdt().is_some() {
+        return Err(Error::spec("linux.intelRdt", "not supported by this build of ocirun"));
     }
+    validate_net_devices(linux)?;
     if let Some(hooks) = spec.hooks() {
         crate::hooks::validate(hooks)?;
     }
@@ -231,6 +224,86 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks `linux.netDevices` as runc does: the devices move into a network namespace of the
+/// container's own (new, or joined by a path that is not the runtime's), and every name, on
+/// the host and in the container, is one the kernel takes; two devices cannot take one name.
+fn validate_net_devices(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) else {
+        return Ok(());
+    };
+    let field = "linux.netDevices";
+    let netns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .find(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::Network)
+        .ok_or_else(|| {
+            Error::spec(
+                field,
+                "unable to move network devices without a private network namespace",
+            )
+        })?;
+    if let Some(path) = netns.path() {
+        use std::os::unix::fs::MetadataExt;
+        let same = |a: &std::fs::Metadata, b: &std::fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
+        let ours = std::fs::metadata("/proc/self/ns/net");
+        let theirs = std::fs::metadata(path);
+        if let (Ok(ours), Ok(theirs)) = (ours, theirs)
+            && same(&ours, &theirs)
+        {
+            return Err(Error::spec(
+                field,
+                format!(
+                    "unable to move network devices into the runtime's own network namespace ({})",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    let mut names = HashSet::new();
+    for (host_name, device) in devices {
+        let name = device.name().as_deref().filter(|n| !n.is_empty()).unwrap_or(host_name);
+        for n in [host_name.as_str(), name] {
+            if !namespaces::netdev::valid_device_name(n) {
+                return Err(Error::spec(
+                    field,
+                    format!(
+                        "invalid network device name {n:?}: 1 to {} bytes, not \".\" or \"..\", no '/', ':' or white space",
+                        namespaces::netdev::IFNAME_MAX
+                    ),
+                ));
+            }
+        }
+        if !names.insert(name) {
+            return Err(Error::spec(
+                field,
+                format!("two devices are named {name:?} in the container"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The devices of `linux.netDevices` in a stable order (by host name), each with its name in
+/// the container.
+pub(crate) fn net_devices(linux: &oci_spec::runtime::Linux) -> Vec<namespaces::netdev::NetDevice> {
+    let mut devices: Vec<_> = linux
+        .net_devices()
+        .iter()
+        .flatten()
+        .map(|(host_name, d)| namespaces::netdev::NetDevice {
+            host_name: host_name.clone(),
+            name: d
+                .name()
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| host_name.clone()),
+        })
+        .collect();
+    devices.sort_by(|a, b| a.host_name.cmp(&b.host_name));
+    devices
 }
 
 /// Warns of the fields of `resources` that are deprecated and ignored, as runc does:
