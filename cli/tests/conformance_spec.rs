@@ -37,9 +37,13 @@ fn memory_kernel_warns_and_the_container_runs() {
     assert_eq!(code, Some(0), "{err}");
     // The rest of the memory resources is applied.
     assert_eq!(out.trim(), "67108864");
+    // With --log, runc's warnings go to the log file only; without, to stderr.
+    assert!(!err.contains("linux.resources.memory.kernel"), "{err}");
+    let (code, _, plain) = run(&b, "kmem", &[]);
+    assert_eq!(code, Some(0), "{plain}");
     assert!(
-        err.contains("warning") && err.contains("linux.resources.memory.kernel"),
-        "{err}"
+        plain.contains("warning") && plain.contains("linux.resources.memory.kernel"),
+        "{plain}"
     );
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(

@@ -181,13 +181,15 @@ fn namespaced_sysctls_apply_inside_and_not_on_the_host() {
         "kernel.shmmax": "123456789",
         "fs.mqueue.msg_max": "20",
         "kernel.domainname": "example.test",
-        "net/ipv4/conf/lo/forwarding": "1"
+        // Writing ip_forward sets every interface's forwarding: lo's follows it, whatever the
+        // order the two are written in.
+        "net/ipv4/conf/lo/forwarding": if host_forward.trim() == "1" { "0" } else { "1" }
     });
     let out = run_ok(&b);
     let want_forward = if host_forward.trim() == "1" { "0" } else { "1" };
     assert_eq!(
         out,
-        format!("{want_forward}\n123456789\n20\nexample.test\n1\n"),
+        format!("{want_forward}\n123456789\n20\nexample.test\n{want_forward}\n"),
         "{out}"
     );
     assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(), host_shmmax);

@@ -80,12 +80,16 @@ for m in /etc/docker/key.json /var/lib/containers/cache /var/lib/containers; do
     [ -e "$m" ] || made_outside+=("$m")
 done
 
+# dockerd turns on IPv4 forwarding on the host; it is put back as it was.
+ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
+
 # Stops every daemon this run started, by pid, then removes what they left.
 cleanup() {
     local rc=$? pid i
     set +e
     trap - EXIT INT TERM
     trap '' PIPE # a reader of our output that went away must not stop the cleanup
+    echo "$ip_forward_before" >/proc/sys/net/ipv4/ip_forward
     say "cleanup"
     # Containers first, through the engines that made them (best effort).
     local podman_ids=()

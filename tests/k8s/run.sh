@@ -73,12 +73,15 @@ runtime_roots=("$d/runtime-ocirun/k8s.io" "$d/runtime-runc/k8s.io")
 netns_before=$(ls /var/run/netns 2>/dev/null || true)
 cgroups_before=$(find /sys/fs/cgroup -maxdepth 3 -type d -name k8s.io 2>/dev/null | xargs -r -I{} find {} -mindepth 1 -maxdepth 1 -type d | sort)
 hostport_chains_before=$(iptables -t nat -S 2>/dev/null | grep -c '^-N CNI-HOSTPORT' || true)
+# CNI's bridge turns on IPv4 forwarding on the host; it is put back as it was.
+ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 
 cleanup() {
     local rc=$? n m
     set +e
     trap - EXIT INT TERM
     trap '' PIPE
+    echo "$ip_forward_before" >/proc/sys/net/ipv4/ip_forward
     say "cleanup"
     # The pods first, through the CRI (best effort): their shims and networks go with them.
     if [ -S "$sock" ] && [ -x "$tmp/critest" ]; then
