@@ -201,8 +201,8 @@ fn pure_v2_every_controller_is_applied_and_read_from_inside() {
         return;
     }
     let (major, minor) = disk.trim().split_once(':').unwrap();
-    let files = "memory.max memory.low memory.swap.max memory.high cpu.weight cpu.max cpuset.cpus \
-                 cpuset.mems io.weight io.max pids.max hugetlb.2MB.max";
+    let files = "memory.max memory.low memory.swap.max memory.high cpu.weight cpu.max cpu.max.burst \
+                 cpuset.cpus cpuset.mems io.weight io.max pids.max hugetlb.2MB.max";
     let mut b = Bundle::new(&[
         "sh",
         "-c",
@@ -210,7 +210,7 @@ fn pure_v2_every_controller_is_applied_and_read_from_inside() {
     ]);
     b.spec["linux"]["resources"] = json!({
         "memory": {"limit": 67108864, "reservation": 16777216, "swap": 100663296},
-        "cpu": {"shares": 2048, "quota": 30000, "period": 100000, "cpus": "0", "mems": "0"},
+        "cpu": {"shares": 2048, "quota": 30000, "period": 100000, "burst": 10000, "cpus": "0", "mems": "0"},
         "blockIO": {"weight": 300, "throttleReadBpsDevice": [
             {"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 1048576}
         ]},
@@ -233,6 +233,7 @@ fn pure_v2_every_controller_is_applied_and_read_from_inside() {
         // runc's conversions: 2048 shares is weight 79, blkio weight 300 is io weight 2930.
         "cpu.weight=79".into(),
         "cpu.max=30000 100000".into(),
+        "cpu.max.burst=10000".into(),
         "cpuset.cpus=0".into(),
         "cpuset.mems=0".into(),
         "io.weight=default 2930".into(),
