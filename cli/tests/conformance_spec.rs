@@ -560,3 +560,32 @@ fn a_new_network_namespace_has_its_loopback_up() {
         .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok());
     assert!(flags.is_some_and(|f| f & libc::IFF_UP as u32 != 0), "lo is down: {out}");
 }
+
+/// Stdio given as the host's /dev/null is the container's own /dev/null inside, as runc
+/// reopens it: the process holds no file of the host's mounts (CRIU must find every open file
+/// in the container to dump it).
+#[test]
+fn stdio_on_the_hosts_null_device_is_the_containers_own() {
+    require_prerequisites();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "grep mnt_id /proc/self/fdinfo/0 | { read -r k v; echo $v; }; \
+         while read -r id parent dev root point rest; do [ $point = /dev ] && echo $id; done </proc/self/mountinfo",
+    ]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("devnull");
+    let _g = Guard(root.clone(), id.clone());
+    let out = ocirun(&root)
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines[0], lines[1], "stdin is not on the container's /dev mount: {text}");
+}

@@ -1142,6 +1142,10 @@ impl InitPlan {
                     step!(sys::dup2(fd.as_raw_fd(), target as libc::c_int), Step::Fds, target);
                 }
             }
+            // Stdio on the host's null device goes to the container's own (runc's
+            // reOpenDevNull): the process holds no file of the host's mounts, and CRIU, which
+            // must find every open file inside the container, can dump it.
+            step!(reopen_dev_null(), Step::Fds);
         }
         // Only stdio and the preserved fds may reach the container process. Before an early
         // seccomp filter, which may refuse close_range (runtime-tools' default profile does).
@@ -1403,6 +1407,45 @@ fn open_pty(
             Err(e)
         }
     }
+}
+
+/// Points each of fds 0-2 that is a null device at the container's own `/dev/null`, opened
+/// without following a symlink and checked to be the null device (char 1:3) itself; leaves
+/// them as they are when the container has none.
+///
+/// Runs in the child: no allocation, no locks.
+fn reopen_dev_null() -> Result<(), i32> {
+    let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+    let mut null = -1;
+    let mut result = Ok(());
+    for target in 0..3 {
+        if !sys::fstat(target).is_ok_and(|st| is_null(&st)) {
+            continue;
+        }
+        if null < 0 {
+            let Ok(fd) = sys::openat2(
+                libc::AT_FDCWD,
+                c"/dev/null",
+                libc::O_RDWR | libc::O_NOCTTY,
+                libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+            ) else {
+                return Ok(());
+            };
+            if !sys::fstat(fd).is_ok_and(|st| is_null(&st)) {
+                sys::close(fd);
+                return Ok(());
+            }
+            null = fd;
+        }
+        result = sys::dup2(null, target);
+        if result.is_err() {
+            break;
+        }
+    }
+    if null >= 0 {
+        sys::close(null);
+    }
+    result
 }
 
 /// Unlocks and sizes the pty of `master`, opens its peer and binds the peer onto `console`,
