@@ -1371,6 +1371,22 @@ impl Container {
         Ok(nested)
     }
 
+    /// The cgroup the init is in now, at or below the container's (v2: its own manager, e.g.
+    /// systemd, may have moved it into a child cgroup); an error if it is anywhere else.
+    pub(crate) fn init_cgroup(&self) -> Result<Cgroup> {
+        let file = PathBuf::from(format!("/proc/{}/cgroup", self.pid()));
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, e))?;
+        let own = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or_default();
+        let base = self.record.cgroup_path.trim_end_matches('/');
+        match own.strip_prefix(base) {
+            Some(sub) if sub.is_empty() || sub.starts_with('/') => self.cgroup_of(Some(sub.trim_start_matches('/'))),
+            _ => Err(Error::spec(
+                "linux.cgroupsPath",
+                format!("the init is in cgroup {own:?}, outside the container's {base:?}"),
+            )),
+        }
+    }
+
     /// A pidfd for the init, or an error naming `op` when it is gone.
     pub(crate) fn init_pidfd(&self, op: &'static str) -> Result<OwnedFd> {
         open_init(&self.record).ok_or(Error::BadStatus {

@@ -180,7 +180,7 @@ impl ExecBuilder<'_> {
         let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
         let console = self.io.console(terminal)?;
         let pidfd_socket = self.io.pidfd_socket()?;
-        let cgroup = c.cgroup_of(self.sub_cgroup.as_deref())?;
+        let mut cgroup = c.cgroup_of(self.sub_cgroup.as_deref())?;
         let (parent_sock, child_sock) = socketpair()?;
         let mut plan = InitPlan::compile(
             &spec,
@@ -202,23 +202,29 @@ impl ExecBuilder<'_> {
         if let Some(path) = &self.executable {
             plan.set_executable(path)?;
         }
-        let cgroup_fd = cgroup.unified_dir_fd();
-        let args = CloneArgs {
-            namespaces: plan.new_namespaces,
-            cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
-            // Not the container's pid namespace: the child joins every other namespace first and
-            // then makes, in the pid namespace, the process that runs (InitPlan::run).
-            pid_namespace: None,
-        };
-        // SAFETY: InitPlan::run only makes raw system calls on data compiled above:
-        // it does not allocate, lock or unwind.
-        let spawned = unsafe { namespaces::spawn(&args, || plan.run()) }.map_err(Error::Namespace)?;
+        // On cgroup v2 a cgroup that enabled controllers for its children (a container running
+        // systemd did) takes no process (EBUSY): the process then joins the init's own cgroup
+        // below it, as runc does. Not for an explicit --cgroup, which must be what it says.
+        let busy = |errno: Option<i32>| errno == Some(libc::EBUSY) && self.sub_cgroup.is_none();
+        let mut spawned = spawn_into(&plan, &cgroup);
+        if let Err(namespaces::NamespaceError::Clone { source, .. }) = &spawned
+            && busy(source.raw_os_error())
+        {
+            cgroup = c.init_cgroup()?;
+            spawned = spawn_into(&plan, &cgroup);
+        }
+        let spawned = spawned.map_err(Error::Namespace)?;
         plan.close_child_fds();
         let first = KillOnDrop(Some(spawned.pidfd));
         // The affinity and the cgroup are the first child's, which its own child inherits.
         plan.apply_initial_affinity(spawned.pid)?;
         if !spawned.in_cgroup {
-            cgroup.add_process(spawned.pid).map_err(Error::Cgroup)?;
+            match cgroup.add_process(spawned.pid) {
+                Err(cgroups::CgroupError::Write { source, .. }) if busy(source.raw_os_error()) => {
+                    c.init_cgroup()?.add_process(spawned.pid).map_err(Error::Cgroup)?;
+                }
+                other => other.map_err(Error::Cgroup)?,
+            }
         }
         // In the cgroup: a delete from now on kills it with the container's other processes.
         drop(dir);
@@ -299,4 +305,19 @@ impl Drop for KillOnDrop {
             let _ = pidfd::reap(&fd, true);
         }
     }
+}
+
+/// Makes the exec's first child, born in `cgroup`'s v2 directory where the kernel can.
+fn spawn_into(plan: &InitPlan, cgroup: &cgroups::Cgroup) -> std::result::Result<namespaces::Spawned, namespaces::NamespaceError> {
+    let cgroup_fd = cgroup.unified_dir_fd();
+    let args = CloneArgs {
+        namespaces: plan.new_namespaces,
+        cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+        // Not the container's pid namespace: the child joins every other namespace first and
+        // then makes, in the pid namespace, the process that runs (InitPlan::run).
+        pid_namespace: None,
+    };
+    // SAFETY: InitPlan::run only makes raw system calls on data compiled before: it does not
+    // allocate, lock or unwind.
+    unsafe { namespaces::spawn(&args, || plan.run()) }
 }
