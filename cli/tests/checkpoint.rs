@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Guard, ocirun, run_detached, run_ok, run_status, state};
+use common::{Guard, ocirun, run_ok, run_status, state};
 use test_support::{Bundle, require_prerequisites, unique_id};
 
 fn criu_works() -> bool {
@@ -21,7 +21,7 @@ fn checkpoint_and_restore_round_trip_or_fail_clearly() {
     let root = b.state_root();
     let id = unique_id("cliCR");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(
+    detached(
         ocirun(&root)
             .args(["run", "--detach", "--bundle"])
             .arg(b.path())
@@ -53,7 +53,7 @@ fn checkpoint_and_restore_round_trip_or_fail_clearly() {
     assert!(ok, "checkpoint: {err}");
     assert_eq!(state(&root, &id)["status"], "stopped");
     run_ok(ocirun(&root).args(["delete", &id]));
-    run_detached(
+    detached(
         ocirun(&root)
             .args(["restore", "--detach", "--image-path"])
             .arg(&images)
@@ -62,6 +62,20 @@ fn checkpoint_and_restore_round_trip_or_fail_clearly() {
             .arg(&id),
     );
     assert_eq!(state(&root, &id)["status"], "running");
+}
+
+/// Runs `cmd` (`run --detach` or `restore --detach`) with no stdio for the container: CRIU can
+/// dump only files it finds inside the container (stdio on /dev/null is the container's own),
+/// as with runc, whose clients give pipes or /dev/null.
+fn detached(cmd: &mut std::process::Command) {
+    use std::process::Stdio;
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success(), "{cmd:?} failed ({out})");
 }
 
 /// Whether CRIU works here; on the VM host of scripts/vm-test.sh it must.
@@ -102,7 +116,7 @@ fn pre_dump_dump_and_restore_continue_the_state_in_memory() {
     let root = b.state_root();
     let id = unique_id("criuPre");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(
+    detached(
         ocirun(&root)
             .args(["run", "--detach", "--bundle"])
             .arg(b.path())
@@ -138,7 +152,7 @@ fn pre_dump_dump_and_restore_continue_the_state_in_memory() {
     assert_eq!(state(&root, &id)["status"], "stopped");
     let at_dump = test_support::counter(&count);
     run_ok(ocirun(&root).args(["delete", &id]));
-    run_detached(
+    detached(
         ocirun(&root)
             .args(["restore", "--detach", "--image-path"])
             .arg(images.join("final"))
@@ -171,14 +185,25 @@ fn leave_running_and_an_established_tcp_connection_survive_a_round_trip() {
     if !criu_round_trip_possible() {
         return;
     }
+    // busybox's nc carries a stream only between programs it runs (-e): a server that keeps
+    // the last number it got in /tmp/recv, a client that counts.
     let mut b = Bundle::new(&[
         "sh",
         "-c",
-        "nc -l -p 5555 > /tmp/recv & sleep 0.5; \
-         i=0; while true; do i=$((i+1)); echo $i; usleep 50000; done | nc 127.0.0.1 5555",
+        "nc -l -p 5555 -e sh /srv.sh & sleep 0.5; exec nc 127.0.0.1 5555 -e sh /count.sh",
     ]);
     b.spec["root"]["readonly"] = serde_json::json!(false);
     b.write();
+    std::fs::write(
+        b.rootfs().join("srv.sh"),
+        "while read -r l; do echo $l > /tmp/recv.new; mv /tmp/recv.new /tmp/recv; done\n",
+    )
+    .unwrap();
+    std::fs::write(
+        b.rootfs().join("count.sh"),
+        "i=0; while true; do i=$((i+1)); echo $i; usleep 50000; done\n",
+    )
+    .unwrap();
     let recv = b.rootfs().join("tmp/recv");
     let last = || {
         std::fs::read_to_string(&recv)
@@ -191,7 +216,7 @@ fn leave_running_and_an_established_tcp_connection_survive_a_round_trip() {
     let root = b.state_root();
     let id = unique_id("criuTcp");
     let _g = Guard(root.clone(), id.clone());
-    run_detached(
+    detached(
         ocirun(&root)
             .args(["run", "--detach", "--bundle"])
             .arg(b.path())
@@ -216,7 +241,7 @@ fn leave_running_and_an_established_tcp_connection_survive_a_round_trip() {
     );
     run_ok(ocirun(&root).args(["delete", "--force", &id]));
     let before_restore = last();
-    run_detached(
+    detached(
         ocirun(&root)
             .args(["restore", "--detach", "--tcp-established", "--image-path"])
             .arg(&images)

@@ -308,7 +308,10 @@ impl Drop for KillOnDrop {
 }
 
 /// Makes the exec's first child, born in `cgroup`'s v2 directory where the kernel can.
-fn spawn_into(plan: &InitPlan, cgroup: &cgroups::Cgroup) -> std::result::Result<namespaces::Spawned, namespaces::NamespaceError> {
+fn spawn_into(
+    plan: &InitPlan,
+    cgroup: &cgroups::Cgroup,
+) -> std::result::Result<namespaces::Spawned, namespaces::NamespaceError> {
     let cgroup_fd = cgroup.unified_dir_fd();
     let args = CloneArgs {
         namespaces: plan.new_namespaces,
