@@ -614,9 +614,12 @@ fn run(cli: &Cli) -> Result<i32> {
             Ok(c) => c.delete(*force)?,
             // runc: `delete --force` of an unknown container succeeds; a half-created one is removed.
             Err(runtime_core::Error::NotFound(_)) if *force => {
-                let dir = cli.root.join(id);
-                if runtime_core::state::valid_id(id) && dir.is_dir() {
-                    std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+                // Its directory, locked, removed with what create recorded there (a rootfs
+                // bind in the runtime's mount namespace is detached).
+                match runtime_core::state::Store::new(&cli.root).open(id) {
+                    Ok(dir) => dir.remove()?,
+                    Err(runtime_core::Error::NotFound(_) | runtime_core::Error::InvalidId(_)) => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
             Err(e) => return Err(e.into()),

@@ -589,3 +589,247 @@ fn stdio_on_the_hosts_null_device_is_the_containers_own() {
     assert_eq!(lines.len(), 2, "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(lines[0], lines[1], "stdin is not on the container's /dev mount: {text}");
 }
+
+/// A tmpfs the test mounts in a bundle (`shared`), made shared, with a peer bind of it beside
+/// (`peer`): a rootfs there shows whatever a container's setup propagates to the host's mounts.
+/// Both are detached when dropped.
+struct SharedTmpfs {
+    mounts: [std::path::PathBuf; 2],
+}
+
+impl SharedTmpfs {
+    fn new(bundle: &std::path::Path) -> SharedTmpfs {
+        let (shared, peer) = (bundle.join("shared"), bundle.join("peer"));
+        for dir in [&shared, &peer] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        let mounts = SharedTmpfs {
+            mounts: [peer.clone(), shared.clone()],
+        };
+        let mount = |args: &[&std::ffi::OsStr]| {
+            let status = std::process::Command::new("mount").args(args).status().unwrap();
+            assert!(status.success(), "mount {args:?}");
+        };
+        mount(&["-t".as_ref(), "tmpfs".as_ref(), "tmpfs".as_ref(), shared.as_os_str()]);
+        mount(&["--make-shared".as_ref(), shared.as_os_str()]);
+        mount(&["--bind".as_ref(), shared.as_os_str(), peer.as_os_str()]);
+        mounts
+    }
+}
+
+impl Drop for SharedTmpfs {
+    fn drop(&mut self) {
+        for m in &self.mounts {
+            let _ = std::process::Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
+}
+
+/// The host's mounts a container that shares the runtime's mount namespace could change: every
+/// mount at or below `dir`, and `/` (whose propagation runc changes), as mountinfo lines.
+fn host_mounts_at(dir: &std::path::Path) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|m| m == "/" || std::path::Path::new(m).starts_with(dir))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A bundle whose container shares the runtime's mount namespace: no `mount` in
+/// `linux.namespaces` and, as runc requires then, no masked or read-only paths; runc's
+/// default mounts (proc, a /dev tmpfs, devpts, shm, mqueue, sysfs, cgroup) and a read-only
+/// root. Its rootfs is `shared/rootfs` once the caller has mounted [`SharedTmpfs`] and called
+/// [`fill_shared_rootfs`]; `marker` holds `marker`'s text.
+fn no_mount_namespace_bundle(args: &[&str]) -> Bundle {
+    let mut b = Bundle::new(args);
+    let namespaces: Vec<_> = b.spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ns| ns["type"] != "mount")
+        .cloned()
+        .collect();
+    b.spec["linux"]["namespaces"] = json!(namespaces);
+    let linux = b.spec["linux"].as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    b.spec["root"]["path"] = json!("shared/rootfs");
+    b
+}
+
+/// Lays out the busybox rootfs on the shared tmpfs, with a `/marker` file holding `marker`.
+fn fill_shared_rootfs(b: &Bundle, marker: &str) {
+    let rootfs = b.path().join("shared/rootfs");
+    test_support::build_rootfs(&rootfs).unwrap();
+    std::fs::write(rootfs.join("marker"), marker).unwrap();
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_runs_chrooted_and_the_host_mounts_end_as_they_were() {
+    require_prerequisites();
+    let mut b = no_mount_namespace_bundle(&[]);
+    let shared = SharedTmpfs::new(b.path());
+    let marker = unique_id("marker");
+    fill_shared_rootfs(&b, &marker);
+    let root = b.state_root();
+    let before = host_mounts_at(b.path());
+    let host_mnt_ns = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let host_path = b.path().join("config.json");
+
+    // run: the rootfs is /, nothing of the host's is reachable by path, the mount namespace is
+    // the host's, and the exit code comes back.
+    let script = format!(
+        "cat /marker; echo; test -e {} && echo host-visible; readlink /proc/self/ns/mnt; \
+         touch /rofile 2>/dev/null || echo ro; exit 3",
+        host_path.display()
+    );
+    b.spec["process"]["args"] = json!(["sh", "-c", script]);
+    let (code, out, err) = run(&b, "nomnt-run", &[]);
+    assert_eq!(code, Some(3), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [marker.as_str(), host_mnt_ns.to_str().unwrap(), "ro"],
+        "{out}\n{err}"
+    );
+    assert_eq!(host_mounts_at(b.path()), before, "run left the host's mounts changed");
+
+    // create, exec, start, delete: the container's mounts are the host's while it lives, below
+    // the rootfs only, and `/` keeps its propagation.
+    b.spec["process"]["args"] = json!(["sleep", "1000"]);
+    b.write();
+    let id = unique_id("nomnt");
+    let _g = Guard(root.clone(), id.clone());
+    common::run_detached(ocirun(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
+    let during = host_mounts_at(b.path());
+    let rootfs = b.path().join("shared/rootfs");
+    for dir in ["proc", "dev", "dev/pts", "sys"] {
+        let at = rootfs.join(dir).display().to_string();
+        assert!(
+            during.iter().any(|l| l.split(' ').nth(4) == Some(&at)),
+            "{at} is not in the host's mount table: {during:#?}"
+        );
+    }
+    let slash = |lines: &[String]| lines.iter().find(|l| l.split(' ').nth(4) == Some("/")).cloned();
+    assert_eq!(slash(&during), slash(&before), "the host's / changed");
+    for m in &before {
+        assert!(during.contains(m), "{m} changed while the container lived: {during:#?}");
+    }
+    run_ok(ocirun(&root).args(["start", &id]));
+    let script = format!(
+        "cat /marker; echo; test -e {} || echo none; exit 5",
+        host_path.display()
+    );
+    let out = ocirun(&root).args(["exec", &id, "sh", "-c", &script]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{marker}\nnone\n"));
+    let init = common::state(&root, &id)["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{init}/root")).unwrap(),
+        rootfs,
+        "the init is not chrooted into the rootfs"
+    );
+    run_ok(ocirun(&root).args(["delete", "--force", &id]));
+    assert_eq!(
+        host_mounts_at(b.path()),
+        before,
+        "delete left the host's mounts changed"
+    );
+    drop(shared);
+}
+
+#[test]
+fn without_a_mount_namespace_masked_and_read_only_paths_are_refused() {
+    require_prerequisites();
+    for field in ["maskedPaths", "readonlyPaths"] {
+        let mut b = no_mount_namespace_bundle(&["true"]);
+        b.spec["root"]["path"] = json!("rootfs");
+        b.spec["linux"][field] = json!(["/proc/kcore"]);
+        let before = host_mounts_at(b.path());
+        let (code, _, err) = run(&b, "nomnt-masks", &[]);
+        assert_ne!(code, Some(0));
+        assert!(
+            err.contains(&format!("linux.{field}")) && err.contains("without a private mount namespace"),
+            "{err}"
+        );
+        assert_eq!(host_mounts_at(b.path()), before);
+    }
+}
+
+#[test]
+fn without_a_mount_namespace_a_failed_create_leaves_no_mount() {
+    require_prerequisites();
+    let mut b = no_mount_namespace_bundle(&["true"]);
+    // The rootfs bind, proc and /dev are mounted before this one fails in the init.
+    let mounts = b.spec["mounts"].as_array_mut().unwrap();
+    mounts.insert(
+        2,
+        json!({"destination": "/bogus", "type": "ocirun-no-such-fs", "source": "none"}),
+    );
+    let shared = SharedTmpfs::new(b.path());
+    fill_shared_rootfs(&b, "m");
+    let root = b.state_root();
+    let before = host_mounts_at(b.path());
+    b.write();
+    let id = unique_id("nomnt-fail");
+    let _g = Guard(root.clone(), id.clone());
+    let err = common::run_err(ocirun(&root).args(["create", "--bundle"]).arg(b.path()).arg(&id));
+    assert!(err.contains("/bogus"), "{err}");
+    assert_eq!(host_mounts_at(b.path()), before, "the failed create left mounts");
+    assert!(!root.join(&id).exists(), "the failed create left its state");
+    drop(shared);
+}
+
+#[test]
+fn without_a_mount_namespace_delete_force_after_a_killed_create_leaves_no_mount() {
+    require_prerequisites();
+    let mut b = no_mount_namespace_bundle(&["true"]);
+    let shared = SharedTmpfs::new(b.path());
+    fill_shared_rootfs(&b, "m");
+    // A createRuntime hook that says it runs and then waits: create is killed meanwhile, with
+    // every mount of the container made.
+    let hook_pid = b.path().join("hook.pid");
+    b.spec["hooks"] = json!({"createRuntime": [{"path": "/bin/sh",
+        "args": ["sh", "-c", format!("echo $$ > {}.tmp && mv {0}.tmp {0} && exec sleep 1000", hook_pid.display())]}]});
+    let root = b.state_root();
+    let before = host_mounts_at(b.path());
+    b.write();
+    let id = unique_id("nomnt-kill");
+    let _g = Guard(root.clone(), id.clone());
+    let mut create = ocirun(&root)
+        .args(["create", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !hook_pid.exists() {
+        assert!(create.try_wait().unwrap().is_none(), "create ended before its hook ran");
+        waited += 1;
+        assert!(waited < 6000, "the createRuntime hook never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let hook: i32 = std::fs::read_to_string(&hook_pid).unwrap().trim().parse().unwrap();
+    let rootfs_proc = b.path().join("shared/rootfs/proc").display().to_string();
+    assert!(
+        host_mounts_at(b.path())
+            .iter()
+            .any(|l| l.split(' ').nth(4) == Some(&rootfs_proc)),
+        "the container's proc is not mounted when its hook runs"
+    );
+    create.kill().unwrap();
+    create.wait().unwrap();
+    // SAFETY: kill only sends a signal to the hook's process, which the test made.
+    unsafe { libc::kill(hook, libc::SIGKILL) };
+    run_ok(ocirun(&root).args(["delete", "--force", &id]));
+    assert_eq!(host_mounts_at(b.path()), before, "delete --force left mounts");
+    assert!(!root.join(&id).exists());
+    drop(shared);
+}

@@ -942,6 +942,17 @@ fn run_pivot(ctx: &Ctx, steps: &[u32; 7]) -> Result<(), StepFailure> {
     sys::chdir(c"/").map_err(at(chdir_root))
 }
 
+/// chroot into the rootfs bind, for a container in the runtime's mount namespace (runc's
+/// chroot without CLONE_NEWNS): its mounts stay where they are, the host's.
+///
+/// Runs in the child: no allocation, no locks.
+fn run_chroot(ctx: &Ctx, steps: &[u32; 3]) -> Result<(), StepFailure> {
+    let [chdir_new, chroot, chdir_root] = *steps;
+    sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
+    sys::chroot(c".").map_err(at(chroot))?;
+    sys::chdir(c"/").map_err(at(chdir_root))
+}
+
 /// `--no-pivot`: detach every mount of the host outside the rootfs, then move the rootfs
 /// mount onto `/` and chroot into it (runc's msMoveRoot, which detaches only procfs and sysfs).
 ///
@@ -1028,6 +1039,12 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::BindRootfs { rootfs, step } => {
             sys::mount(Some(rootfs), rootfs, None, libc::MS_BIND | libc::MS_REC, None).map_err(at(*step))
         }
+        Op::HostRoot { fd, step } => {
+            // A copy of its own: the caller's stays open until the plan has run (`source_fds`).
+            let fd = sys::dup_raw_cloexec(*fd).map_err(at(*step))?;
+            ctx.root = Some(fd);
+            Ok(())
+        }
         Op::OpenRoot { rootfs, step } => {
             let fd = sys::open(rootfs, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(at(*step))?;
             ctx.root = Some(fd);
@@ -1039,6 +1056,7 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::Symlink(s) => run_symlink(ctx, s),
         Op::Console(c) => run_console(ctx, c),
         Op::Pivot { steps } => run_pivot(ctx, steps),
+        Op::Chroot { steps } => run_chroot(ctx, steps),
         Op::MoveRoot { detach, steps } => run_move_root(ctx, detach, steps),
         Op::ReadonlyPath(r) => run_readonly_path(ctx, r),
         Op::MaskPath(m) => run_mask(ctx, m),
@@ -1260,8 +1278,9 @@ impl MountPlan {
     }
 
     /// The fds of the bind sources the parent opened for a new user namespace
-    /// ([`crate::RootfsConfig::new_user_namespace`]): the child must keep them open until the
-    /// plan has run, and may close them then.
+    /// ([`crate::RootfsConfig::new_user_namespace`]), and of the rootfs bind in the runtime's
+    /// mount namespace ([`crate::RootfsConfig::host_root`]): the child must keep them open
+    /// until the plan has run, and may close them then.
     ///
     /// Runs in the child too: no allocation, no locks.
     pub fn source_fds(&self) -> impl Iterator<Item = std::os::fd::RawFd> + '_ {
@@ -1271,6 +1290,7 @@ impl MountPlan {
                 action: Action::Bind { tree: Some(tree), .. },
                 ..
             }) => Some(tree.as_raw_fd()),
+            Op::HostRoot { fd, .. } => Some(*fd),
             _ => None,
         })
     }

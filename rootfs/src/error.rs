@@ -48,6 +48,18 @@ pub enum RootfsError {
         #[source]
         source: std::io::Error,
     },
+    /// The rootfs bind of a container that shares the runtime's mount namespace could not be
+    /// made or released ([`crate::HostRootBind`]).
+    #[error("{operation} {}", path.display())]
+    HostRoot {
+        /// What was done.
+        operation: &'static str,
+        /// The rootfs.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A step of the plan failed in the child.
     #[error("{operation}")]
     Step {

@@ -28,12 +28,14 @@ mod child;
 mod copyup;
 mod error;
 mod hostmounts;
+mod hostroot;
 mod options;
 mod plan;
 mod sys;
 
 pub use child::{Console, Finished, LateCgroups, Stop};
 pub use error::RootfsError;
+pub use hostroot::{HostRootBind, Released, release as release_host_root};
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
 
@@ -77,6 +79,13 @@ pub struct RootfsConfig {
     /// with a read-only `/dev`, the file it binds onto is made before `/dev` goes read-only, as
     /// runc's order leaves it.
     pub console: bool,
+    /// The container shares the runtime's mount namespace (no `mount` entry in
+    /// `linux.namespaces`): the root of the rootfs bind the caller made with [`HostRootBind`],
+    /// open in the process that runs the plan. The plan changes no propagation of the host's
+    /// and makes no bind of its own, mounts below this one, and switches root with a chroot
+    /// into it (`no_pivot` changes nothing then); masks and read-only paths are refused, as
+    /// runc refuses them without a mount namespace.
+    pub host_root: Option<std::os::fd::RawFd>,
 }
 
 /// Whether this kernel's procfs takes the pid namespace `ns` as `pidns=` (Linux 6.18), for

@@ -422,6 +422,15 @@ pub(crate) enum Op {
         /// Step.
         step: u32,
     },
+    /// The rootfs bind the caller made in the runtime's mount namespace
+    /// ([`crate::RootfsConfig::host_root`]): a descriptor of its own for it, in which every
+    /// later path resolves.
+    HostRoot {
+        /// The bind's root, open in the process that runs the plan.
+        fd: std::os::fd::RawFd,
+        /// Step.
+        step: u32,
+    },
     /// Open the rootfs directory; every later path resolves in it.
     OpenRoot {
         /// The rootfs.
@@ -444,6 +453,12 @@ pub(crate) enum Op {
         /// Steps: open old root, fchdir new root, pivot_root, fchdir old root, make old root
         /// rslave, umount2 detach, chdir "/".
         steps: [u32; 7],
+    },
+    /// A container in the runtime's mount namespace: chroot into the rootfs bind, whose
+    /// mounts are the host's too (nothing is pivoted, moved or detached).
+    Chroot {
+        /// Steps: fchdir rootfs, chroot ".", chdir "/".
+        steps: [u32; 3],
     },
     /// `--no-pivot`: detach the host's mounts outside the rootfs, move the rootfs mount onto
     /// `/` and chroot into it.
@@ -496,6 +511,7 @@ impl Op {
                 | Op::MaskPath { .. }
                 | Op::RemountPath { .. }
                 | Op::Pivot { .. }
+                | Op::Chroot { .. }
                 | Op::MoveRoot { .. }
         )
     }
@@ -1928,7 +1944,9 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
         Op::ParentPrivate { .. }
         | Op::BindRootfs { .. }
         | Op::OpenRoot { .. }
+        | Op::HostRoot { .. }
         | Op::Pivot { .. }
+        | Op::Chroot { .. }
         | Op::MoveRoot { .. } => {
             return false;
         }
@@ -1957,7 +1975,7 @@ impl MountPlan {
         // list comes from this process's mount table, read here. The child's mount namespace
         // is a copy of this one made at clone time; the child's `run_move_root` says why a
         // mount the host adds after this read does not stay reachable.
-        let host = if cfg.no_pivot {
+        let host = if cfg.no_pivot && cfg.host_root.is_none() {
             Some(crate::hostmounts::read(&cfg.rootfs)?)
         } else {
             None
@@ -2110,6 +2128,21 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         return Err(invalid("mountLabel", label.clone(), "contains a quote or a NUL byte"));
     }
 
+    if cfg.host_root.is_some() {
+        // runc's rule: masks and read-only paths need a mount namespace of the container's own.
+        let refused = [
+            ("maskedPaths", &cfg.masked_paths),
+            ("readonlyPaths", &cfg.readonly_paths),
+        ];
+        if let Some((field, p)) = refused.iter().find_map(|(f, l)| l.first().map(|p| (*f, p))) {
+            return Err(invalid(
+                field,
+                p.clone(),
+                "unable to restrict sys entries without a private mount namespace",
+            ));
+        }
+    }
+
     let mut b = Builder {
         cfg,
         describe,
@@ -2121,53 +2154,62 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
         dev_mounted: false,
     };
 
-    // 1. Propagation, rootfs parent private, rootfs bind.
-    let step = step!(
-        b,
-        "make / {} before setting up the rootfs",
-        propagation_name(root_flags)
-    );
-    b.ops.push(Op::Propagate {
-        path: c"/".to_owned(),
-        flags: root_flags,
-        step,
-    });
-    if root_flags != libc::MS_SLAVE | libc::MS_REC && root_flags != libc::MS_PRIVATE | libc::MS_REC {
-        // Mounts may still be shared: pivot_root and the rootfs bind need a private parent.
-        let mut candidates = Vec::new();
-        let mut p: Option<&Path> = Some(&cfg.rootfs);
-        while let Some(dir) = p {
-            candidates.push(cstring("rootfs", dir.as_os_str().as_bytes())?);
-            p = dir.parent();
-        }
-        let step = step!(b, "make the mount containing {rootfs_shown} private");
-        b.ops.push(Op::ParentPrivate { candidates, step });
-    }
-    let step = step!(b, "bind mount the rootfs {rootfs_shown} onto itself");
-    b.ops.push(Op::BindRootfs {
-        rootfs: rootfs.clone(),
-        step,
-    });
-    // --no-pivot: the mounts the rootfs hangs below stop receiving the host's new mounts now
-    // that the rootfs bind (which keeps the configured propagation) is made.
-    for path in host.map(|h| h.ancestors.as_slice()).unwrap_or_default() {
-        let shown = path.to_string_lossy();
+    // 1. Propagation, rootfs parent private, rootfs bind; in the runtime's mount namespace,
+    // the caller's bind, and nothing of the host's changes.
+    if let Some(fd) = cfg.host_root {
         let step = step!(
             b,
-            "make the host's mount at {shown} private, so that nothing the host mounts later reaches the \
-             container's mount namespace through it (--no-pivot)"
+            "take the rootfs bind of {rootfs_shown} in the runtime's mount namespace"
+        );
+        b.ops.push(Op::HostRoot { fd, step });
+    } else {
+        let step = step!(
+            b,
+            "make / {} before setting up the rootfs",
+            propagation_name(root_flags)
         );
         b.ops.push(Op::Propagate {
-            path: path.clone(),
-            flags: libc::MS_PRIVATE,
+            path: c"/".to_owned(),
+            flags: root_flags,
+            step,
+        });
+        if root_flags != libc::MS_SLAVE | libc::MS_REC && root_flags != libc::MS_PRIVATE | libc::MS_REC {
+            // Mounts may still be shared: pivot_root and the rootfs bind need a private parent.
+            let mut candidates = Vec::new();
+            let mut p: Option<&Path> = Some(&cfg.rootfs);
+            while let Some(dir) = p {
+                candidates.push(cstring("rootfs", dir.as_os_str().as_bytes())?);
+                p = dir.parent();
+            }
+            let step = step!(b, "make the mount containing {rootfs_shown} private");
+            b.ops.push(Op::ParentPrivate { candidates, step });
+        }
+        let step = step!(b, "bind mount the rootfs {rootfs_shown} onto itself");
+        b.ops.push(Op::BindRootfs {
+            rootfs: rootfs.clone(),
+            step,
+        });
+        // --no-pivot: the mounts the rootfs hangs below stop receiving the host's new mounts now
+        // that the rootfs bind (which keeps the configured propagation) is made.
+        for path in host.map(|h| h.ancestors.as_slice()).unwrap_or_default() {
+            let shown = path.to_string_lossy();
+            let step = step!(
+                b,
+                "make the host's mount at {shown} private, so that nothing the host mounts later reaches the \
+                 container's mount namespace through it (--no-pivot)"
+            );
+            b.ops.push(Op::Propagate {
+                path: path.clone(),
+                flags: libc::MS_PRIVATE,
+                step,
+            });
+        }
+        let step = step!(b, "open the rootfs {rootfs_shown}");
+        b.ops.push(Op::OpenRoot {
+            rootfs: rootfs.clone(),
             step,
         });
     }
-    let step = step!(b, "open the rootfs {rootfs_shown}");
-    b.ops.push(Op::OpenRoot {
-        rootfs: rootfs.clone(),
-        step,
-    });
 
     // 2. Mounts.
     let mut setup_dev = true;
@@ -2306,7 +2348,16 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     }
 
     // 5. Switch root.
-    if cfg.no_pivot {
+    if cfg.host_root.is_some() {
+        // runc chroots when there is no mount namespace to pivot in: pivot_root would change
+        // the root of every process of the host's namespace, and a move or detach its mounts.
+        let steps = [
+            step!(b, "change directory to the rootfs bind of {rootfs_shown}"),
+            step!(b, "chroot into the rootfs bind of {rootfs_shown}"),
+            step!(b, "change directory to / after chroot"),
+        ];
+        b.ops.push(Op::Chroot { steps });
+    } else if cfg.no_pivot {
         let mut detach = Vec::new();
         for d in host.map(|h| h.detach.as_slice()).unwrap_or_default() {
             let shown = d.path.to_string_lossy();
@@ -2517,6 +2568,54 @@ mod tests {
         assert!(text.contains("mask /proc/kcore"), "{text}");
         assert!(text.contains("remount / with flags ro"), "{text}");
         assert_eq!(plan.step_count(), text.lines().count());
+    }
+
+    #[test]
+    fn a_plan_in_the_runtimes_mount_namespace_changes_no_host_propagation_and_chroots() {
+        let mut c = cfg();
+        c.mounts = vec![mount("/proc", Some("proc"), Some("proc"), &[])];
+        c.readonly = true;
+        c.no_pivot = true;
+        c.propagation = Some("rshared".into());
+        c.host_root = Some(1000);
+        let plan = MountPlan::compile(c.clone()).unwrap();
+        // Nothing but the container's own root is made rshared, after the chroot; no bind of
+        // its own, no pivot, no move, nothing of the host's detached.
+        let before_switch = plan.ops.iter().take_while(|op| !matches!(op, Op::Chroot { .. }));
+        assert!(
+            !before_switch.into_iter().any(|op| matches!(
+                op,
+                Op::Propagate { .. } | Op::ParentPrivate { .. } | Op::BindRootfs { .. } | Op::OpenRoot { .. }
+            )),
+            "{plan:?}"
+        );
+        assert!(matches!(plan.ops.first(), Some(Op::HostRoot { fd: 1000, .. })));
+        assert!(
+            !plan
+                .ops
+                .iter()
+                .any(|op| matches!(op, Op::Pivot { .. } | Op::MoveRoot { .. })),
+            "{plan:?}"
+        );
+        assert!(matches!(plan.ops.last(), Some(Op::Propagate { path, .. }) if path.as_c_str() == c"/"));
+        assert_eq!(plan.source_fds().collect::<Vec<_>>(), [1000]);
+        let text = plan.describe();
+        assert!(text.contains("chroot into the rootfs bind of /"), "{text}");
+        assert!(text.contains("remount / with flags ro"), "{text}");
+        // As runc: masks and read-only paths need a mount namespace of the container's own.
+        for (field, masked, readonly) in [
+            ("maskedPaths", vec!["/proc/kcore".to_owned()], vec![]),
+            ("readonlyPaths", vec![], vec!["/proc/sys".to_owned()]),
+        ] {
+            let mut c = c.clone();
+            c.masked_paths = masked;
+            c.readonly_paths = readonly;
+            let err = MountPlan::compile(c).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains("without a private mount namespace"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub(crate) struct MountAttr {
     pub attr_set: u64,
     /// Attributes to clear.
     pub attr_clr: u64,
-    /// Propagation type (unused here).
+    /// Propagation type (`MS_PRIVATE`, `MS_SLAVE`, ...), 0 to keep it.
     pub propagation: u64,
     /// User namespace fd for id-mapped mounts (unused here).
     pub userns_fd: u64,
@@ -335,6 +335,13 @@ pub(crate) fn clone_mount(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
 pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
     // SAFETY: `fd` is open; the kernel returns a new fd or -1.
     check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) }).map(owned)
+}
+
+/// fcntl(2) `F_DUPFD_CLOEXEC` of the raw fd `fd`, which the caller keeps open (the kernel
+/// answers EBADF for one that is not).
+pub(crate) fn dup_raw_cloexec(fd: c_int) -> SysResult<OwnedFd> {
+    // SAFETY: fcntl only reads the fd number; the kernel returns a new fd or -1.
+    check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }).map(owned)
 }
 
 /// open_tree(2) with `OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH` of what `fd` refers to:

@@ -266,6 +266,12 @@ impl ContainerBuilder {
                 "restoring a container with network devices is not supported",
             ));
         }
+        if spec::shares_mount_namespace(&spec) {
+            return Err(Error::spec(
+                "linux.namespaces",
+                "restoring a container without a mount namespace of its own is not supported",
+            ));
+        }
         let cgroup = make_cgroup(linux, &self.id)?;
         let cgroup_path = cgroup.path().to_string();
         undo.cgroup = Some(cgroup);
@@ -809,11 +815,27 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     } else {
         None
     };
+    // A container without a mount namespace of its own sets up its rootfs in the runtime's,
+    // below a bind of the rootfs that is recorded before it is attached: removing the state
+    // directory (delete, a failed create, delete --force after a killed create) detaches it.
+    let host_root = if spec::shares_mount_namespace(spec) {
+        let bind = rootfs::HostRootBind::new(rootfs).map_err(Error::Rootfs)?;
+        dir.save_root_bind(rootfs, bind.mount_id())?;
+        bind.attach().map_err(Error::Rootfs)?;
+        Some(bind)
+    } else {
+        None
+    };
     let (parent_sock, child_sock) = socketpair()?;
     let plan = InitPlan::compile(
         spec,
         PlanOptions {
             rootfs,
+            host_root: host_root
+                .as_ref()
+                .map(|b| b.fd().try_clone_to_owned())
+                .transpose()
+                .map_err(|e| Error::io("duplicate the rootfs bind", rootfs, e))?,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
             fifo,

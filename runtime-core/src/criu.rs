@@ -179,6 +179,12 @@ impl Container {
         }
         check(&opts.criu)?;
         let spec = self.spec()?;
+        if crate::spec::shares_mount_namespace(&spec) {
+            return Err(Error::spec(
+                "linux.namespaces",
+                "checkpointing a container without a mount namespace of its own is not supported",
+            ));
+        }
         for dir in [&opts.image_path, &opts.work_path().to_path_buf()] {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         }

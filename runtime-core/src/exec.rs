@@ -147,6 +147,12 @@ impl ExecBuilder<'_> {
         }
         let mut spec = dir.load_spec()?;
         let init = c.init_pidfd("exec")?;
+        // In the runtime's mount namespace the process enters the init's root itself.
+        let host_root = if spec::shares_mount_namespace(&spec) {
+            Some(c.root_dir("exec")?)
+        } else {
+            None
+        };
         let joins: Vec<LinuxNamespace> = namespaces::differing_namespaces(c.pid())
             .map_err(Error::Namespace)?
             .into_iter()
@@ -170,6 +176,8 @@ impl ExecBuilder<'_> {
             .set_uid_mappings(None)
             .set_gid_mappings(None)
             .set_time_offsets(None)
+            .set_masked_paths(None)
+            .set_readonly_paths(None)
             .set_sysctl(None);
         spec.set_linux(Some(linux))
             .set_process(Some(self.process))
@@ -186,6 +194,7 @@ impl ExecBuilder<'_> {
             &spec,
             PlanOptions {
                 rootfs: &c.record().rootfs,
+                host_root,
                 no_pivot: false,
                 preserve_fds: self.io.preserve_fds,
                 fifo: None,

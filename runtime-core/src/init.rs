@@ -77,6 +77,7 @@ steps!(
     JoinCgroup,
     JoinPidNamespace,
     CloneProcess,
+    EnterRoot,
 );
 
 /// The parts of [`Step::Console`], sent as its index.
@@ -184,6 +185,11 @@ pub(crate) struct InitPlan {
     session_keyring: Option<CString>,
     /// The filesystem setup; `None` for exec, which joins the container's.
     pub mounts: Option<MountPlan>,
+    /// A container that shares the runtime's mount namespace ([`PlanOptions::host_root`]):
+    /// for create, the rootfs bind `mounts` sets up below; for exec, the init's root, which
+    /// the process chroots into once it has joined the namespaces (joining a mount namespace
+    /// gives the namespace's root, not the container's).
+    host_root: Option<OwnedFd>,
     /// Stop before the root switch for the parent to run the create hooks.
     create_hooks: bool,
     terminal: Option<Terminal>,
@@ -294,6 +300,10 @@ pub(crate) struct PlanOptions<'a> {
     pub sync: OwnedFd,
     /// An exec'd process: it joins every namespace and sets up no filesystem.
     pub exec: bool,
+    /// A container that shares the runtime's mount namespace: for create, the root of the
+    /// rootfs bind made in it ([`rootfs::HostRootBind`]); for exec, the init's root
+    /// (`/proc/<pid>/root`), which the process chroots into.
+    pub host_root: Option<OwnedFd>,
     /// The first this many preserved fds are systemd socket-activation fds: the
     /// process gets `LISTEN_FDS` and `LISTEN_PID=1`.
     pub listen_fds: u32,
@@ -422,6 +432,8 @@ impl InitPlan {
             }),
             _ => None,
         };
+        let host_root = opts.host_root.map(|fd| raise_fd(fd, min_fd)).transpose()?;
+        let opts_exec = opts.exec;
         let mounts = (!opts.exec)
             .then(|| {
                 MountPlan::compile(rootfs::RootfsConfig {
@@ -442,6 +454,7 @@ impl InitPlan {
                         .filter(|_| clone_in_pid_namespace)
                         .map(AsRawFd::as_raw_fd),
                     console: terminal.is_some(),
+                    host_root: host_root.as_ref().map(AsRawFd::as_raw_fd),
                 })
             })
             .transpose()
@@ -607,6 +620,7 @@ impl InitPlan {
                     .map(|f| f.as_raw_fd()),
             )
             .chain(fifo_fd.as_ref().map(|f| f.as_raw_fd()))
+            .chain(host_root.as_ref().filter(|_| opts_exec).map(|f| f.as_raw_fd()))
             .chain(mounts.iter().flat_map(MountPlan::source_fds))
             .chain(stdio.iter().flatten().map(|f| f.as_raw_fd()))
             .chain([sync_raw])
@@ -632,6 +646,7 @@ impl InitPlan {
                 .transpose()?,
             domainname: domainname.transpose()?,
             mounts,
+            host_root,
             create_hooks,
             terminal,
             sysctl,
@@ -695,6 +710,7 @@ impl InitPlan {
         self.stdio = [None, None, None];
         self.fifo_fd = None;
         self.closed_fds.clear();
+        self.host_root = None;
     }
 
     /// Sets the CPUs the child runs on until it is in its cgroup (which resets them):
@@ -739,6 +755,10 @@ impl InitPlan {
                 _ => "open the runtime's /proc (it is written through)".into(),
             },
             Step::Rootfs => "rootfs".into(),
+            Step::EnterRoot => {
+                "enter the container's root (chroot into the init's root: the container shares the runtime's mount namespace)"
+                    .into()
+            }
             Step::Hooks => "wait for the create hooks".into(),
             Step::Console => ConsoleStep::describe(index, self.uid),
             Step::Sysctl => match self.sysctl.get(i) {
@@ -988,7 +1008,15 @@ impl InitPlan {
         let finished = match &self.mounts {
             Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)),
             Some(mounts) => mounts.execute_leaving_cgroups().map_err(rootfs::Stop::Step),
-            None => Ok(rootfs::Finished::default()),
+            None => {
+                if let Some(root) = &self.host_root {
+                    step!(sys::fchdir(root.as_fd()), Step::EnterRoot);
+                    step!(sys::chroot(c"."), Step::EnterRoot, 1);
+                    // The container's root, closed once entered, like every fd of the runtime's.
+                    sys::close(root.as_raw_fd());
+                }
+                Ok(rootfs::Finished::default())
+            }
         };
         let rootfs::Finished { late, console } = match finished {
             Ok(finished) => finished,

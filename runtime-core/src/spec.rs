@@ -160,8 +160,20 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
+    // Without a mount namespace the container lives in the runtime's (the spec allows it; see
+    // rootfs::HostRootBind). As runc: masks and read-only paths need one of its own.
     if !seen.contains(&NamespaceKind::Mount) {
-        return Err(Error::spec("linux.namespaces", "a mount namespace is required"));
+        for (field, list) in [
+            ("linux.maskedPaths", linux.masked_paths()),
+            ("linux.readonlyPaths", linux.readonly_paths()),
+        ] {
+            if list.as_ref().is_some_and(|l| !l.is_empty()) {
+                return Err(Error::spec(
+                    field,
+                    "unable to restrict sys entries without a private mount namespace (no \"mount\" in linux.namespaces)",
+                ));
+            }
+        }
     }
     let new_user = linux
         .namespaces()
@@ -224,6 +236,16 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the container shares the runtime's mount namespace: `linux.namespaces` has no
+/// `mount` entry (neither a new namespace nor one joined by path).
+pub fn shares_mount_namespace(spec: &Spec) -> bool {
+    !spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| NamespaceKind::from(n.typ()) == NamespaceKind::Mount))
 }
 
 /// Checks `linux.netDevices` as runc does: the devices move into a network namespace of the

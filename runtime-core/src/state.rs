@@ -1,5 +1,6 @@
 //! The state store: one directory per container under the root, holding
-//! `state.json` (written atomically), the exec fifo, and a lock.
+//! `state.json` (written atomically), the exec fifo, and a lock; for a container that shares
+//! the runtime's mount namespace, `rootfs-bind.json`, the rootfs bind to detach on removal.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -76,6 +77,20 @@ pub struct Record {
     /// It was created with `--no-new-keyring`: its processes keep the caller's session keyring.
     #[serde(default)]
     pub no_new_keyring: bool,
+}
+
+/// The file that names the rootfs bind of a container in the runtime's mount namespace.
+const ROOT_BIND: &str = "rootfs-bind.json";
+
+/// The rootfs bind a container that shares the runtime's mount namespace made there
+/// ([`rootfs::HostRootBind`]), which the removal of its directory detaches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RootBind {
+    /// The rootfs the bind is on.
+    rootfs: PathBuf,
+    /// The bind's mount id.
+    mount_id: u64,
 }
 
 /// The state store rooted at one directory (`--root`).
@@ -284,11 +299,62 @@ impl ContainerDir {
         })
     }
 
-    /// Removes the directory and everything in it: the files this store writes, by name, then
+    /// Records, before it is attached, the rootfs bind of a container that shares the
+    /// runtime's mount namespace: whenever this directory is removed (delete, a failed create,
+    /// `delete --force` after a killed create), the bind is detached with every mount below it.
+    pub fn save_root_bind(&self, rootfs: &Path, mount_id: u64) -> Result<()> {
+        let bind = RootBind {
+            rootfs: rootfs.to_path_buf(),
+            mount_id,
+        };
+        let bytes = serde_json::to_vec(&bind).map_err(|source| Error::State {
+            id: self.id.clone(),
+            source,
+        })?;
+        let file = self.path.join(ROOT_BIND);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&file)
+            .and_then(|mut f| f.write_all(&bytes))
+            .map_err(|e| Error::io("write", &file, e))
+    }
+
+    /// Detaches the rootfs bind [`save_root_bind`](Self::save_root_bind) recorded, if any.
+    /// One that another mount now covers is left, with a warning: detaching it would take
+    /// that mount along.
+    fn release_root_bind(&self) -> Result<()> {
+        let file = self.path.join(ROOT_BIND);
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("read", file, e)),
+        };
+        let bind: RootBind = serde_json::from_slice(&bytes).map_err(|source| Error::State {
+            id: self.id.clone(),
+            source,
+        })?;
+        match rootfs::release_host_root(&bind.rootfs, bind.mount_id).map_err(Error::Rootfs)? {
+            rootfs::Released::Detached | rootfs::Released::Gone => {}
+            rootfs::Released::Covered => crate::hooks::warn(&format!(
+                "container {:?}: its rootfs bind (mount {}) at {} is covered by another mount and stays mounted",
+                self.id,
+                bind.mount_id,
+                bind.rootfs.display()
+            )),
+        }
+        Ok(())
+    }
+
+    /// Removes the directory and everything in it, after detaching the rootfs bind of a
+    /// container in the runtime's mount namespace: the files this store writes, by name, then
     /// the directory (four system calls, where a walk takes a dozen); a walk only for what
     /// else is there.
     pub fn remove(self) -> Result<()> {
-        for name in ["state.json", "config.json", "exec.fifo"] {
+        self.release_root_bind()?;
+        for name in ["state.json", "config.json", "exec.fifo", ROOT_BIND] {
             // A file that is not there is fine; anything else in the way makes rmdir fail below.
             let _ = std::fs::remove_file(self.path.join(name));
         }

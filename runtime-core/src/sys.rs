@@ -299,6 +299,18 @@ pub fn chdir(path: &CStr) -> Result<(), i32> {
     check(unsafe { libc::chdir(path.as_ptr()) }.into()).map(drop)
 }
 
+/// Changes the working directory to the directory `fd` refers to.
+pub fn fchdir(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), i32> {
+    // SAFETY: fchdir only takes an open fd.
+    check(unsafe { libc::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd)) }.into()).map(drop)
+}
+
+/// Changes the root directory to `path`.
+pub fn chroot(path: &CStr) -> Result<(), i32> {
+    // SAFETY: path is NUL-terminated.
+    check(unsafe { libc::chroot(path.as_ptr()) }.into()).map(drop)
+}
+
 /// Sets the supplementary groups.
 pub fn setgroups(groups: &[libc::gid_t]) -> Result<(), i32> {
     // SAFETY: the pointer and length describe a live slice (the raw syscall, so

@@ -34,7 +34,7 @@ impl Container {
             Some((u, g)) => (u, Some(g)),
             None => (spec, None),
         };
-        let root = self.root_dir()?;
+        let root = self.root_dir("exec --user")?;
         let numeric = user.parse::<u32>();
         // A uid with a group needs nothing from /etc/passwd.
         let passwd = match (&numeric, group) {
@@ -80,9 +80,10 @@ impl Container {
         Ok(u)
     }
 
-    /// The init's root directory, `O_PATH`: the container's `/` as its processes see it.
-    fn root_dir(&self) -> Result<OwnedFd> {
-        let init = self.init_pidfd("exec --user")?;
+    /// The init's root directory, `O_PATH`: the container's `/` as its processes see it;
+    /// `op` names the operation in errors.
+    pub(crate) fn root_dir(&self, op: &'static str) -> Result<OwnedFd> {
+        let init = self.init_pidfd(op)?;
         let path = format!("/proc/{}/root", self.pid());
         let root = std::fs::OpenOptions::new()
             .read(true)
@@ -92,7 +93,7 @@ impl Container {
         // Opened after the pidfd: if the init still runs now, the directory is its root.
         if pidfd::wait_exited(init.as_fd(), Some(Duration::ZERO)).unwrap_or(true) {
             return Err(Error::BadStatus {
-                op: "exec --user",
+                op,
                 id: self.id().to_string(),
                 status: Status::Stopped,
             });
