@@ -422,7 +422,9 @@ pub fn clear_cloexec(fd: libc::c_int) -> Result<(), i32> {
     check(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }.into()).map(drop)
 }
 
-/// Whether `path` names an executable regular file.
+/// Whether `path` names a regular file this process may execute, by its effective ids and
+/// capabilities as execve judges (access(2) would take the real ids and drop the capabilities
+/// of a non-root user, refusing a program only CAP_DAC_OVERRIDE reaches).
 pub fn is_executable(path: &CStr) -> Result<(), i32> {
     // SAFETY: a zeroed stat is a valid out-parameter.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -432,7 +434,7 @@ pub fn is_executable(path: &CStr) -> Result<(), i32> {
         return Err(libc::EACCES);
     }
     // SAFETY: path is NUL-terminated.
-    check(unsafe { libc::access(path.as_ptr(), libc::X_OK) }.into()).map(drop)
+    check(unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::X_OK, libc::AT_EACCESS) }.into()).map(drop)
 }
 
 /// Replaces this process image. Returns only on failure.
