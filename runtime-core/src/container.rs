@@ -591,6 +591,20 @@ pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
     })
 }
 
+/// Whether a message the init waits for reached it: `Ok(false)` when the init is gone (its
+/// error or exit is read next), an error when the send failed otherwise, since the init, alive,
+/// would wait for it for ever.
+pub(crate) fn delivered(sent: std::result::Result<(), i32>) -> Result<bool> {
+    match sent {
+        Ok(()) => Ok(true),
+        Err(libc::EPIPE | libc::ECONNRESET | libc::ECONNREFUSED) => Ok(false),
+        Err(e) => Err(Error::Sys {
+            op: "send to the container init",
+            source: std::io::Error::from_raw_os_error(e),
+        }),
+    }
+}
+
 /// Blocks until `fd` or the init's pidfd has an event; returns both `revents`.
 pub(crate) fn poll_with_init(fd: &impl AsRawFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
     let mut fds = [
@@ -870,11 +884,12 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let child = undo.child.as_ref().expect("set just above");
     plan.apply_initial_affinity(pid)?;
 
-    // A failed send means the init is gone: wait_ready then reports its error or exit.
+    // A send the init is gone for: wait_ready then reports its error or exit.
     let mut sent = true;
     if plan.new_user {
         namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false).map_err(Error::Namespace)?;
-        sent = send_msg(&parent_sock, Tag::MapsWritten).is_ok();
+        let msg = Msg::new(Tag::MapsWritten, 0, 0, 0).encode();
+        sent = delivered(crate::sys::send(parent_sock.as_raw_fd(), &msg))?;
     }
     // The rest of the cgroup, while the init sets up its rootfs. Go brings the v1 `tasks`
     // files, which the init writes "0" to, and the binds its mount plan left for later.
@@ -904,8 +919,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     if sent {
         let raw: Vec<libc::c_int> = go_fds.iter().map(|f| f.as_raw_fd()).collect();
         let go = crate::sync::Msg::new(Tag::Go, 0, 0, 0).encode();
-        // A failed send means the init is gone: wait_ready then reports its error or exit.
-        let _ = crate::sys::send_with_fds(parent_sock.as_raw_fd(), &go, &raw);
+        delivered(crate::sys::send_with_fds(parent_sock.as_raw_fd(), &go, &raw))?;
     }
     drop(go_fds);
     let creating = oci_state(
