@@ -916,25 +916,12 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         move_net_devices(linux, pid)?;
     }
-    if sent {
-        let raw: Vec<libc::c_int> = go_fds.iter().map(|f| f.as_raw_fd()).collect();
-        let go = crate::sync::Msg::new(Tag::Go, 0, 0, 0).encode();
-        delivered(crate::sys::send_with_fds(parent_sock.as_raw_fd(), &go, &raw))?;
-    }
-    drop(go_fds);
-    let creating = oci_state(
-        spec.version(),
-        &id,
-        bundle,
-        spec.annotations().as_ref(),
-        ContainerState::Creating,
-        pid,
-    );
-    // From here a failed create is a destroyed container: its poststop hooks run.
-    undo.poststop = spec.hooks().clone().map(|h| (h, creating.clone()));
-    // The record and the spec are written while the init sets itself up, off the path to
-    // Ready (the directory's lock keeps every reader out until create returns). Should the
-    // init be gone already, wait_ready reports why.
+    // The record and the spec are written while the init sets up its rootfs, and before Go:
+    // until the state names it, the init dies with this process (PDEATHSIG, cleared only after
+    // Go or, for an init made in a joined pid namespace, after Recorded), so a create killed
+    // at any point leaves no process that `delete` cannot find. The directory's lock keeps
+    // every reader out until create returns; should the init be gone already, wait_ready
+    // reports why.
     let save_record = |pid: i32| -> Result<Option<Record>> {
         let record = state::proc_stat(pid).map(|(_, start)| Record {
             no_new_keyring: opts.no_new_keyring,
@@ -960,6 +947,22 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     } else {
         save_record(pid)?
     };
+    if sent {
+        let raw: Vec<libc::c_int> = go_fds.iter().map(|f| f.as_raw_fd()).collect();
+        let go = crate::sync::Msg::new(Tag::Go, 0, 0, 0).encode();
+        delivered(crate::sys::send_with_fds(parent_sock.as_raw_fd(), &go, &raw))?;
+    }
+    drop(go_fds);
+    let creating = oci_state(
+        spec.version(),
+        &id,
+        bundle,
+        spec.annotations().as_ref(),
+        ContainerState::Creating,
+        pid,
+    );
+    // From here a failed create is a destroyed container: its poststop hooks run.
+    undo.poststop = spec.hooks().clone().map(|h| (h, creating.clone()));
     let mut create_hooks = || {
         for kind in [HookKind::Prestart, HookKind::CreateRuntime, HookKind::CreateContainer] {
             hooks::run(kind, spec.hooks().as_ref(), &creating, (pid, child.as_fd()))?;
@@ -974,6 +977,9 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         let _ = pidfd::reap(&first, true);
         pid = init_pid;
         record = save_record(pid)?;
+        // The state names it now: it may outlive this process.
+        let recorded = crate::sync::Msg::new(Tag::Recorded, 0, 0, 0).encode();
+        delivered(crate::sys::send(parent_sock.as_raw_fd(), &recorded))?;
         let init = undo.child.as_ref().expect("set just above");
         let mut no_hooks = || {
             Err(Error::InitDied(

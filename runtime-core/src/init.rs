@@ -171,6 +171,9 @@ pub(crate) struct InitPlan {
     /// init, its root switch is done (see [`InitPlan::run`]): an exec into a pid namespace, or
     /// an init joining one by path whose procfs can show it (`pidns=`).
     pub clone_in_pid_namespace: bool,
+    /// An init made in the pid namespace it joined: not known to the runtime at Go, it keeps
+    /// its parent-death signal until [`Tag::Recorded`] says the state names it.
+    awaits_recorded: bool,
     join: Vec<(NamespaceKind, OwnedFd, String)>,
     pub new_user: bool,
     pub uid_maps: Vec<IdMap>,
@@ -632,6 +635,7 @@ impl InitPlan {
             pid_namespace,
             pid_namespace_path,
             clone_in_pid_namespace,
+            awaits_recorded: clone_in_pid_namespace && !opts_exec,
             join,
             new_user,
             uid_maps,
@@ -1236,6 +1240,11 @@ impl InitPlan {
         if let Some(persona) = self.personality {
             step!(sys::personality(persona), Step::Personality);
         }
+        if self.awaits_recorded {
+            // An init made in the pid namespace it joined was not known at Go: it outlives the
+            // runtime only once the state names it, which Recorded says.
+            step!(wait_recorded(sync), Step::WaitStart);
+        }
         step!(sys::prctl(libc::PR_SET_PDEATHSIG, 0), Step::Prctl);
         // As late as possible, so the profile governs the fewest of the runtime's own syscalls.
         if !self.seccomp_early {
@@ -1304,6 +1313,20 @@ fn hooks_pause(sync: libc::c_int) -> Result<(), i32> {
     match sys::recv(sync, &mut buf)? {
         n if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
             Some(Tag::HooksDone) => Ok(()),
+            _ => Err(libc::EPROTO),
+        },
+        _ => Err(libc::EPIPE),
+    }
+}
+
+/// Waits for the parent's [`Tag::Recorded`].
+///
+/// Runs in the child: no allocation, no locks.
+fn wait_recorded(sync: libc::c_int) -> Result<(), i32> {
+    let mut buf = [0u8; Msg::SIZE];
+    match sys::recv(sync, &mut buf)? {
+        n if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
+            Some(Tag::Recorded) => Ok(()),
             _ => Err(libc::EPROTO),
         },
         _ => Err(libc::EPIPE),

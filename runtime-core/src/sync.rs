@@ -22,6 +22,9 @@ pub(crate) enum Tag {
     /// Child to parent: a step could not be done and the init carries on without it, as the
     /// runtime spec asks (an ambient capability that cannot be raised); like [`Tag::Error`].
     Warning = 8,
+    /// Parent to child: the state names the process an init made in the pid namespace it
+    /// joined (it was not known at Go): it may clear its parent-death signal.
+    Recorded = 9,
 }
 
 /// What an fd sent with [`Tag::Fd`] is.
@@ -95,6 +98,7 @@ impl Msg {
             6 => Tag::Hooks,
             7 => Tag::HooksDone,
             8 => Tag::Warning,
+            9 => Tag::Recorded,
             _ => return None,
         };
         Some(Msg {
