@@ -135,6 +135,12 @@ fn create_killed_before_its_state_is_written_leaves_no_init() {
     let _ = strace.kill();
     let _ = strace.wait();
     let _ = ocirun(&root).args(["delete", "--force", &id]).output();
+    // Not yet recorded before they are made (issue 17's intent log): the cgroup directories
+    // of a create killed before its state exists, which `delete --force` cannot find. Removed
+    // here so the run leaves nothing; they hold no process (the init is gone).
+    for dir in b.cgroup_dirs_everywhere() {
+        let _ = std::fs::remove_dir(&dir);
+    }
     assert!(
         !survived,
         "the init {init} outlived its killed create with no state naming it"
