@@ -72,7 +72,7 @@ fn unsupported(field: &str, reason: &'static str) -> CgroupError {
 }
 
 /// A byte limit: 0 is unset, -1 unlimited, anything else below 0 is an error.
-fn check_bytes(field: &'static str, v: Option<i64>) -> Result<i64> {
+pub(crate) fn check_bytes(field: &'static str, v: Option<i64>) -> Result<i64> {
     match v.unwrap_or(0) {
         v if v < -1 => Err(invalid(field, v, "must be -1 (unlimited), 0 (unset) or a byte count")),
         v => Ok(v),
@@ -91,9 +91,9 @@ fn num_to_str(v: i64) -> String {
 // ---------------------------------------------------------------------------------------------
 // memory
 
-const MEM_LIMIT: &str = "linux.resources.memory.limit";
-const MEM_RESERVATION: &str = "linux.resources.memory.reservation";
-const MEM_SWAP: &str = "linux.resources.memory.swap";
+pub(crate) const MEM_LIMIT: &str = "linux.resources.memory.limit";
+pub(crate) const MEM_RESERVATION: &str = "linux.resources.memory.reservation";
+pub(crate) const MEM_SWAP: &str = "linux.resources.memory.swap";
 const MEM_KERNEL_TCP: &str = "linux.resources.memory.kernelTCP";
 const MEM_SWAPPINESS: &str = "linux.resources.memory.swappiness";
 const MEM_OOM: &str = "linux.resources.memory.disableOOMKiller";
@@ -518,7 +518,7 @@ fn cpu_v2(
 // ---------------------------------------------------------------------------------------------
 // pids
 
-const PIDS_LIMIT: &str = "linux.resources.pids.limit";
+pub(crate) const PIDS_LIMIT: &str = "linux.resources.pids.limit";
 
 fn pids(cg: &Cgroup, p: &LinuxPids) -> Result<()> {
     let limit = p.limit();

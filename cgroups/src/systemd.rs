@@ -154,40 +154,36 @@ fn write_properties(body: &mut Writer, props: &[(&'static str, Value)]) {
 /// writes into the scope's cgroup whenever it reloads. Values the cgroup files would refuse
 /// are refused here too, naming the field.
 pub(crate) fn properties(res: &LinuxResources, v2: bool) -> Result<Vec<(&'static str, Value)>> {
-    /// -1 is unlimited (systemd's infinity), a positive value itself, 0 "not set".
+    /// A limit as the cgroup files take it (checked as they check it): -1 is unlimited
+    /// (systemd's infinity), 0 "not set".
     fn limit(field: &'static str, v: i64) -> Result<Option<u64>> {
-        match v {
-            0 => Ok(None),
-            -1 => Ok(Some(u64::MAX)),
-            v if v > 0 => Ok(Some(v as u64)),
-            v => Err(CgroupError::InvalidValue {
-                field,
-                value: v.to_string(),
-                reason: "must be positive or -1 (unlimited)",
-            }),
-        }
+        Ok(match crate::resources::check_bytes(field, Some(v))? {
+            0 => None,
+            -1 => Some(u64::MAX),
+            v => Some(v as u64),
+        })
     }
     let mut props = Vec::new();
     if let Some(m) = res.memory() {
-        let mem = limit("linux.resources.memory.limit", m.limit().unwrap_or(0))?;
+        let mem = limit(crate::resources::MEM_LIMIT, m.limit().unwrap_or(0))?;
         if let Some(v) = mem {
             props.push((if v2 { "MemoryMax" } else { "MemoryLimit" }, Value::U64(v)));
         }
         if v2 {
-            if let Some(v) = limit("linux.resources.memory.reservation", m.reservation().unwrap_or(0))? {
+            if let Some(v) = limit(crate::resources::MEM_RESERVATION, m.reservation().unwrap_or(0))? {
                 props.push(("MemoryLow", Value::U64(v)));
             }
             let swap = m.swap().unwrap_or(0);
             if swap != 0 {
                 // Swap alone in v2 (0 when the spec's swap equals its limit: no swap).
                 let v = crate::resources::swap_to_v2(swap, m.limit().unwrap_or(0))?;
-                let v = limit("linux.resources.memory.swap", v)?.unwrap_or(0);
+                let v = limit(crate::resources::MEM_SWAP, v)?.unwrap_or(0);
                 props.push(("MemorySwapMax", Value::U64(v)));
             }
         }
     }
     if let Some(p) = res.pids()
-        && let Some(v) = limit("linux.resources.pids.limit", p.limit())?
+        && let Some(v) = limit(crate::resources::PIDS_LIMIT, p.limit())?
     {
         props.push(("TasksMax", Value::U64(v)));
     }
