@@ -591,6 +591,11 @@ pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
     })
 }
 
+/// Sends `tag` to the init; whether it reached it, as [`delivered`] says.
+pub(crate) fn send_tag(sock: &OwnedFd, tag: Tag) -> Result<bool> {
+    delivered(crate::sys::send(sock.as_raw_fd(), &Msg::new(tag, 0, 0, 0).encode()))
+}
+
 /// Whether a message the init waits for reached it: `Ok(false)` when the init is gone (its
 /// error or exit is read next), an error when the send failed otherwise, since the init, alive,
 /// would wait for it for ever.
@@ -888,8 +893,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let mut sent = true;
     if plan.new_user {
         namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false).map_err(Error::Namespace)?;
-        let msg = Msg::new(Tag::MapsWritten, 0, 0, 0).encode();
-        sent = delivered(crate::sys::send(parent_sock.as_raw_fd(), &msg))?;
+        sent = send_tag(&parent_sock, Tag::MapsWritten)?;
     }
     // The rest of the cgroup, while the init sets up its rootfs. Go brings the v1 `tasks`
     // files, which the init writes "0" to, and the binds its mount plan left for later.
@@ -978,8 +982,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         pid = init_pid;
         record = save_record(pid)?;
         // The state names it now: it may outlive this process.
-        let recorded = crate::sync::Msg::new(Tag::Recorded, 0, 0, 0).encode();
-        delivered(crate::sys::send(parent_sock.as_raw_fd(), &recorded))?;
+        send_tag(&parent_sock, Tag::Recorded)?;
         let init = undo.child.as_ref().expect("set just above");
         let mut no_hooks = || {
             Err(Error::InitDied(

@@ -237,8 +237,7 @@ impl ExecBuilder<'_> {
         }
         // In the cgroup: a delete from now on kills it with the container's other processes.
         drop(dir);
-        let go = crate::sync::Msg::new(Tag::Go, 0, 0, 0).encode();
-        crate::container::delivered(crate::sys::send(parent_sock.as_raw_fd(), &go))?;
+        crate::container::send_tag(&parent_sock, Tag::Go)?;
         let first_pidfd = first.0.as_ref().expect("armed");
         let mut fds = wait_ready(&parent_sock, first_pidfd, &plan, &mut || Ok(()))?;
         // With a pid namespace to join, the first child hands over the process it made there.
