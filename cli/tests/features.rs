@@ -36,6 +36,13 @@ fn the_document_has_the_shape_of_the_spec() {
     assert_eq!(seccomp["actions"].as_array().unwrap().len(), 9, "{seccomp}");
     assert_eq!(seccomp["operators"].as_array().unwrap().len(), 7, "{seccomp}");
     assert_eq!(doc["linux"]["namespaces"].as_array().unwrap().len(), 8);
+    // Id-mapped mounts (containerd asks before it uses them), with their two options.
+    assert_eq!(doc["linux"]["mountExtensions"]["idmap"]["enabled"], json!(true));
+    let options = doc["mountOptions"].as_array().unwrap();
+    assert!(
+        options.contains(&json!("idmap")) && options.contains(&json!("ridmap")),
+        "{options:?}"
+    );
 }
 
 /// Runs `args` in `b` through `ocirun run`; returns stdout, panicking with stderr on failure.
@@ -79,6 +86,12 @@ fn every_listed_mount_option_namespace_capability_and_seccomp_value_works() {
             "bind" | "rbind" => {
                 json!({"destination": format!("/m/{option}"), "type": "bind", "source": src, "options": [option]})
             }
+            // Id-mapped through maps of their own: the container has no user namespace.
+            "idmap" | "ridmap" => json!({
+                "destination": format!("/m/{option}"), "type": "bind", "source": src, "options": ["rbind", option],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
+            }),
             "remount" => {
                 json!({"destination": "/m/remount", "type": "bind", "source": src, "options": ["rbind", "remount"]})
             }

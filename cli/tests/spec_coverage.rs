@@ -396,17 +396,19 @@ fn cases() -> Vec<Case> {
         ),
         case(
             &["/mounts/*/uidMappings", "/mounts/*/gidMappings"],
-            "true",
+            // The file root owns on disk shows as owned by the ids disk 0 maps to.
+            "stat -c =%u:%g= /mnt/owned",
             |b| {
                 let src = b.path().join("bind-src");
                 std::fs::create_dir(&src).unwrap();
+                std::fs::write(src.join("owned"), "").unwrap();
                 b.spec["mounts"].as_array_mut().unwrap().push(json!({
                     "destination": "/mnt", "type": "bind", "source": src, "options": ["bind"],
                     "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-                    "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
+                    "gidMappings": [{"containerID": 0, "hostID": 1001, "size": 1}]
                 }));
             },
-            Expect::Refused("uidMappings"),
+            shows(&["=1000:1001="]),
         ),
         // ---- process
         case(

@@ -43,6 +43,14 @@ pub enum NamespaceError {
         #[source]
         source: std::io::Error,
     },
+    /// The helper process of a user namespace made for its maps ([`crate::user_namespace`])
+    /// could not be made, its namespace opened or the helper reaped.
+    #[error("make a user namespace for an id mapping")]
+    UserNamespace {
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A device of `linux.netDevices` could not be moved into the container's network namespace.
     #[error("linux.netDevices: network device {device:?}: {step}")]
     NetDevice {

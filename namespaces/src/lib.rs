@@ -12,8 +12,10 @@ mod kind;
 pub mod netdev;
 pub mod pidfd;
 pub mod sys;
+mod userns;
 
 pub use clone::{CloneArgs, Spawned, spawn};
 pub use error::NamespaceError;
 pub use idmap::{IdMap, write_id_maps};
 pub use kind::{NamespaceKind, NamespaceSet, differing_namespaces, differing_namespaces_for_children};
+pub use userns::user_namespace;

@@ -565,11 +565,19 @@ fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
     match action {
         // The child's own clone first: made in its user namespace, it keeps the source's locked
         // flags. Only a source its user cannot reach (EACCES) comes from the parent's clone.
+        // An id-mapped bind is the parent's, always.
+        Action::Bind {
+            tree: Some(tree),
+            idmapped: true,
+            step,
+            ..
+        } => sys::dup_cloexec(tree.as_fd()).map_err(at(*step)),
         Action::Bind {
             source,
             tree: Some(tree),
             flags,
             step,
+            ..
         } => match sys::clone_mount(source, flags & libc::MS_REC != 0) {
             Err(libc::EACCES) => sys::dup_cloexec(tree.as_fd()).map_err(at(*step)),
             cloned => cloned.map_err(at(*step)),

@@ -48,6 +48,21 @@ pub enum RootfsError {
         #[source]
         source: std::io::Error,
     },
+    /// The detached bind of an id-mapped mount could not be id-mapped (mount_setattr with
+    /// `MOUNT_ATTR_IDMAP`).
+    #[error("{field}: id-map the bind of {}{hint}", path.display())]
+    IdMap {
+        /// The spec field, `mounts[i]`.
+        field: String,
+        /// The host source path.
+        path: PathBuf,
+        /// What the kernel's answer means, when it is known (EINVAL: the filesystem does not
+        /// support id-mapped mounts).
+        hint: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The rootfs bind of a container that shares the runtime's mount namespace could not be
     /// made or released ([`crate::HostRootBind`]).
     #[error("{operation} {}", path.display())]

@@ -29,6 +29,7 @@ mod copyup;
 mod error;
 mod hostmounts;
 mod hostroot;
+mod idmap;
 mod options;
 mod plan;
 mod sys;
@@ -36,6 +37,7 @@ mod sys;
 pub use child::{Console, Finished, LateCgroups, Stop};
 pub use error::RootfsError;
 pub use hostroot::{HostRootBind, Released, release as release_host_root};
+pub use idmap::{ContainerUserNamespace, IdMappedMount, MountUserNamespace, id_mapped_mounts};
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
 
@@ -86,6 +88,12 @@ pub struct RootfsConfig {
     /// into it (`no_pivot` changes nothing then); masks and read-only paths are refused, as
     /// runc refuses them without a mount namespace.
     pub host_root: Option<std::os::fd::RawFd>,
+    /// The user namespace of each id-mapped mount (`idmap`, `ridmap`, `uidMappings`), by the
+    /// mount's index in `mounts`: an fd open in the process that compiles the plan, as
+    /// [`id_mapped_mounts`] says which and with what maps. Needed only while compiling: the
+    /// parent makes the mount's detached bind and id-maps it then (the kernel id-maps a mount
+    /// only for a caller privileged over the filesystem, and only before it is attached).
+    pub mount_user_namespaces: Vec<(usize, std::os::fd::RawFd)>,
 }
 
 /// Whether this kernel's procfs takes the pid namespace `ns` as `pidns=` (Linux 6.18), for

@@ -24,6 +24,9 @@ pub struct MountOptions {
     pub attr_clr: u64,
     /// `tmpcopyup`: copy the target directory's contents into the new tmpfs.
     pub tmpcopyup: bool,
+    /// `idmap` (`Some(false)`: the bind's own mount is id-mapped) or `ridmap` (`Some(true)`:
+    /// every mount of the tree too); the later one wins, as runc.
+    pub idmap: Option<bool>,
     /// Everything else, in order, for the data argument of mount(2) (`mode=755`, `size=64k`).
     pub data: Vec<String>,
 }
@@ -69,6 +72,7 @@ pub const RECOGNIZED_MOUNT_OPTIONS: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "iversion",
     "lazytime",
     "loud",
@@ -92,6 +96,7 @@ pub const RECOGNIZED_MOUNT_OPTIONS: &[&str] = &[
     "relatime",
     "remount",
     "rexec",
+    "ridmap",
     "rnoatime",
     "rnodev",
     "rnodiratime",
@@ -221,9 +226,8 @@ fn recursive(option: &str) -> Option<Attr> {
 
 /// Parses OCI mount options the way runc does; later options win over earlier ones.
 ///
-/// Unknown options go, in order, into [`MountOptions::data`]. `idmap` and `ridmap` are
-/// rejected (id-mapped mounts are not supported, and we fail closed). The error names the
-/// field `options`; [`crate::MountPlan::compile`] reports it as `mounts[i].options`.
+/// Unknown options go, in order, into [`MountOptions::data`]. The error names the field
+/// `options`; [`crate::MountPlan::compile`] reports it as `mounts[i].options`.
 pub fn parse_mount_options<S: AsRef<str>>(options: &[S]) -> Result<MountOptions, RootfsError> {
     let mut out = MountOptions::default();
     for option in options {
@@ -259,11 +263,7 @@ pub fn parse_mount_options<S: AsRef<str>>(options: &[S]) -> Result<MountOptions,
         } else if option == "tmpcopyup" {
             out.tmpcopyup = true;
         } else if option == "idmap" || option == "ridmap" {
-            return Err(RootfsError::InvalidField {
-                field: "options".to_owned(),
-                value: option.to_owned(),
-                reason: "id-mapped mounts are not supported",
-            });
+            out.idmap = Some(option == "ridmap");
         } else if option.is_empty() {
             return Err(RootfsError::InvalidField {
                 field: "options".to_owned(),
@@ -373,13 +373,11 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_rejected_naming_the_option() {
-        for opt in ["idmap", "ridmap"] {
-            let err = parse_mount_options(&["bind", opt]).unwrap_err();
-            let msg = err.to_string();
-            assert!(msg.contains(opt), "{msg}");
-            assert!(msg.starts_with("options"), "{msg}");
-        }
+    fn idmap_and_ridmap_the_later_wins() {
+        assert_eq!(parse_mount_options(&["bind", "idmap"]).unwrap().idmap, Some(false));
+        assert_eq!(parse_mount_options(&["rbind", "ridmap"]).unwrap().idmap, Some(true));
+        assert_eq!(parse_mount_options(&["ridmap", "idmap"]).unwrap().idmap, Some(false));
+        assert_eq!(parse_mount_options(&["rbind"]).unwrap().idmap, None);
     }
 
     #[test]

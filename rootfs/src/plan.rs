@@ -137,6 +137,10 @@ pub(crate) enum Action {
         /// (EACCES; runc's mount sources). The child attaches it by fd then; its flags are the
         /// source's, but not locked as a clone made in the user namespace has them.
         tree: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+        /// `tree` is id-mapped (`idmap`, `ridmap`, `uidMappings`): the child attaches it, never
+        /// a bind of its own (the kernel id-maps a mount only for a caller privileged over the
+        /// source's filesystem, which the parent is).
+        idmapped: bool,
         /// `MS_BIND`, maybe `|MS_REC`.
         flags: c_ulong,
         /// Step of the mount.
@@ -909,10 +913,50 @@ fn target_from(field: &str, parts: &[Vec<u8>]) -> Result<Target, RootfsError> {
     })
 }
 
+/// The detached bind (rbind with `recursive`) of the host path `source` for mount `field`,
+/// id-mapped through the user namespace `userns`: every mount of it with `all` (`ridmap`),
+/// else only its own (`idmap`: the mounts an rbind carries along keep the ids of their
+/// filesystems, as runc's). Runs in the parent, which is privileged over the source's
+/// filesystem as the kernel requires.
+fn id_mapped_tree(
+    field: &str,
+    source: &Path,
+    source_c: &CString,
+    recursive: bool,
+    all: bool,
+    userns: std::os::fd::RawFd,
+) -> Result<std::os::fd::OwnedFd, RootfsError> {
+    let tree = crate::sys::clone_mount(source_c, recursive).map_err(|errno| RootfsError::BindSource {
+        field: format!("{field}.source"),
+        path: source.to_path_buf(),
+        source: std::io::Error::from_raw_os_error(errno),
+    })?;
+    let attr = MountAttr {
+        attr_set: crate::sys::MOUNT_ATTR_IDMAP,
+        userns_fd: u64::try_from(userns).unwrap_or(u64::MAX),
+        ..MountAttr::default()
+    };
+    crate::sys::mount_setattr(std::os::fd::AsFd::as_fd(&tree), all, &attr).map_err(|errno| RootfsError::IdMap {
+        field: field.to_owned(),
+        path: source.to_path_buf(),
+        hint: match errno {
+            libc::EINVAL => ": the filesystem (of a mount) of the source does not support id-mapped mounts",
+            libc::ENOSYS => ": this kernel has no mount_setattr (Linux 5.12)",
+            libc::EPERM => {
+                ": the runtime is not privileged over the source's filesystem (root of the host's \
+                            user namespace), or the mount is id-mapped already"
+            }
+            _ => "",
+        },
+        source: std::io::Error::from_raw_os_error(errno),
+    })?;
+    Ok(tree)
+}
+
 /// Whether a spec mount is a bind mount: type `bind` or `none`, or a `bind`/`rbind` option.
 /// The one predicate for everything that depends on it (how the mount is made, whether /dev
 /// gets the runtime's device nodes, what may go on /proc).
-fn is_bind_mount(typ: &str, opts: &MountOptions) -> bool {
+pub(crate) fn is_bind_mount(typ: &str, opts: &MountOptions) -> bool {
     typ == "bind" || typ == "none" || opts.is_bind()
 }
 
@@ -1175,16 +1219,32 @@ impl Builder<'_> {
     /// The mount(2) call for `kind` onto `place`, with its step.
     fn action(&mut self, field: &str, place: &str, kind: MountKind) -> Result<Action, RootfsError> {
         Ok(match kind {
-            MountKind::Bind { source, recursive } => {
+            MountKind::Bind {
+                source,
+                recursive,
+                idmap,
+            } => {
                 let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
                 let step = step!(
                     self,
-                    "{} {} on {place}",
+                    "{} {}{} on {place}",
                     if recursive { "rbind mount" } else { "bind mount" },
-                    source.display()
+                    source.display(),
+                    match idmap {
+                        Some((true, _)) => " id-mapped with every mount below it (ridmap)",
+                        Some((false, _)) => " id-mapped",
+                        None => "",
+                    }
                 );
                 let source_c = cstring(&format!("{field}.source"), source.as_os_str().as_bytes())?;
-                let tree = if self.cfg.new_user_namespace {
+                // Describing the steps needs none of the detached binds.
+                let tree = if self.describe {
+                    None
+                } else if let Some((all, userns)) = idmap {
+                    Some(std::sync::Arc::new(id_mapped_tree(
+                        field, &source, &source_c, recursive, all, userns,
+                    )?))
+                } else if self.cfg.new_user_namespace {
                     match crate::sys::clone_mount(&source_c, recursive) {
                         Ok(fd) => Some(std::sync::Arc::new(fd)),
                         // Kernels before 5.2: the child binds the path, as its own user can.
@@ -1203,6 +1263,7 @@ impl Builder<'_> {
                 Action::Bind {
                     source: source_c,
                     tree,
+                    idmapped: idmap.is_some(),
                     flags,
                     step,
                 }
@@ -1361,13 +1422,6 @@ impl Builder<'_> {
                 "mounting over the container's root is not supported",
             ));
         }
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(invalid(
-                format!("{field}.uidMappings"),
-                "set",
-                "id-mapped mounts are not supported",
-            ));
-        }
         let raw_opts: &[String] = m.options().as_deref().unwrap_or(&[]);
         let opts = parse_mount_options(raw_opts).map_err(|e| match e {
             RootfsError::InvalidField { value, reason, .. } => invalid(format!("{field}.options"), value, reason),
@@ -1375,6 +1429,21 @@ impl Builder<'_> {
         })?;
         let typ = m.typ().as_deref().unwrap_or("");
         let is_bind = is_bind_mount(typ, &opts);
+        let idmap = match crate::idmap::requested(m, &opts) {
+            Some(all) => {
+                crate::idmap::check_bind(&field, m, is_bind)?;
+                let Some(&(_, userns)) = self.cfg.mount_user_namespaces.iter().find(|(i, _)| *i == index) else {
+                    return Err(invalid(
+                        crate::idmap::idmap_field(&field, m),
+                        "no user namespace",
+                        "an id-mapped mount needs the user namespace its ids map through \
+                         (RootfsConfig::mount_user_namespaces, as rootfs::id_mapped_mounts says)",
+                    ));
+                };
+                Some((all, userns))
+            }
+            None => None,
+        };
         if opts.tmpcopyup && (is_bind || typ != "tmpfs") {
             return Err(invalid(
                 format!("{field}.options"),
@@ -1421,7 +1490,11 @@ impl Builder<'_> {
                 &field,
                 &parts,
                 leaf,
-                MountKind::Bind { source, recursive },
+                MountKind::Bind {
+                    source,
+                    recursive,
+                    idmap,
+                },
                 &opts,
                 remount,
             );
@@ -1524,6 +1597,7 @@ impl Builder<'_> {
                     MountKind::Bind {
                         source: cm.host_path.clone(),
                         recursive: true,
+                        idmap: None,
                     },
                     opts,
                     bind_remount,
@@ -1572,6 +1646,7 @@ impl Builder<'_> {
                 (_, false) => MountKind::Bind {
                     source: cm.host_path.clone(),
                     recursive: true,
+                    idmap: None,
                 },
             };
             let mkdir_step = step!(self, "create directory {place} in the new cgroup tmpfs");
@@ -1865,6 +1940,9 @@ enum MountKind {
         source: PathBuf,
         /// `rbind`.
         recursive: bool,
+        /// Id-mapped: every mount of the tree (`ridmap`) or its own only, and the fd of the
+        /// user namespace the ids map through.
+        idmap: Option<(bool, std::os::fd::RawFd)>,
     },
     /// A new filesystem instance.
     Fs {
@@ -1968,7 +2046,7 @@ impl MountPlan {
     /// The plan keeps the configuration, to describe its steps if one fails.
     ///
     /// Fails with an error naming the field for anything unsupported: relative or `..`
-    /// destinations, an unknown propagation, a device of type `a`, `idmap`, `tmpcopyup` on a
+    /// destinations, an unknown propagation, a device of type `a`, `idmap` on a non-bind mount, `tmpcopyup` on a
     /// non-tmpfs mount, ...
     pub fn compile(cfg: RootfsConfig) -> Result<MountPlan, RootfsError> {
         // With --no-pivot the host's mounts outside the rootfs are detached in the child; the
@@ -2634,8 +2712,6 @@ mod tests {
 
     #[test]
     fn rejected_options_name_the_field_and_option() {
-        let e = mount_error(mount("/x", Some("bind"), Some("/"), &["idmap"]));
-        assert_eq!(e, "mounts[0].options = \"idmap\": id-mapped mounts are not supported");
         let e = mount_error(mount("/x", Some("bind"), Some("/"), &["tmpcopyup"]));
         assert_eq!(
             e,
@@ -2653,11 +2729,48 @@ mod tests {
     }
 
     #[test]
-    fn uid_mappings_are_rejected() {
+    fn id_mapped_mounts_need_a_bind_and_their_user_namespace() {
+        let e = mount_error(mount("/x", Some("tmpfs"), None, &["idmap"]));
+        assert!(
+            e.starts_with("mounts[0].options") && e.contains("only supported for bind mounts"),
+            "{e}"
+        );
+        let e = mount_error(mount("/x", Some("bind"), Some("/"), &["ridmap"]));
+        assert!(
+            e.starts_with("mounts[0].options") && e.contains("RootfsConfig::mount_user_namespaces"),
+            "{e}"
+        );
         let mut m = mount("/x", Some("bind"), Some("/"), &["bind"]);
         m.set_uid_mappings(Some(vec![]));
         let e = mount_error(m);
         assert!(e.starts_with("mounts[0].uidMappings"), "{e}");
+    }
+
+    #[test]
+    fn id_mapping_through_the_initial_user_namespace_is_refused_naming_the_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = std::fs::File::open("/proc/self/ns/user").unwrap();
+        let mut c = cfg();
+        c.mounts = vec![mount(
+            "/x",
+            Some("bind"),
+            Some(dir.path().to_str().unwrap()),
+            &["bind", "idmap"],
+        )];
+        c.mount_user_namespaces = vec![(0, std::os::fd::AsRawFd::as_raw_fd(&own))];
+        let e = MountPlan::compile(c).unwrap_err();
+        // The kernel does not id-map through the initial user namespace (EPERM), nor, without
+        // CAP_SYS_ADMIN, at all.
+        let text = format!(
+            "{e}: {}",
+            std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
+        assert!(
+            text.starts_with(&format!("mounts[0]: id-map the bind of {}", dir.path().display())),
+            "{text}"
+        );
     }
 
     #[test]

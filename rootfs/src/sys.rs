@@ -31,6 +31,8 @@ pub(crate) const MOUNT_ATTR_STRICTATIME: u64 = 0x0000_0020;
 pub(crate) const MOUNT_ATTR_NODIRATIME: u64 = 0x0000_0080;
 /// `MOUNT_ATTR_NOSYMFOLLOW` from `linux/mount.h`.
 pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+/// `MOUNT_ATTR_IDMAP` from `linux/mount.h`: map the mount's ids through `userns_fd`.
+pub(crate) const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 /// `OPEN_TREE_CLONE` from `linux/mount.h`.
 const OPEN_TREE_CLONE: libc::c_uint = 1;
@@ -65,7 +67,7 @@ pub(crate) struct MountAttr {
     pub attr_clr: u64,
     /// Propagation type (`MS_PRIVATE`, `MS_SLAVE`, ...), 0 to keep it.
     pub propagation: u64,
-    /// User namespace fd for id-mapped mounts (unused here).
+    /// User namespace fd for id-mapped mounts (`MOUNT_ATTR_IDMAP`).
     pub userns_fd: u64,
 }
 

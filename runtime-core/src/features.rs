@@ -58,7 +58,7 @@ pub fn features() -> Features {
     intel_rdt.set_enabled(Some(false));
     let mut mount_extensions = MountExtensions::default();
     let mut idmap = oci_spec::runtime::IDMap::default();
-    idmap.set_enabled(Some(false));
+    idmap.set_enabled(Some(true));
     mount_extensions.set_idmap(Some(idmap));
 
     let mut memory_policy = MemoryPolicy::default();

@@ -276,6 +276,67 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::c_int {
     }) as libc::c_int
 }
 
+/// The user namespace of each id-mapped mount of `mounts`, by mount index, as
+/// [`rootfs::id_mapped_mounts`] says: a new one for each distinct set of maps (the mount's own,
+/// or those of the user namespace the container makes), or a copy of `joined`, the fd of the
+/// user namespace the container joins. Runs in the parent; empty (and no work) without
+/// id-mapped mounts.
+fn mount_user_namespaces(
+    mounts: &[oci_spec::runtime::Mount],
+    container: rootfs::ContainerUserNamespace<'_>,
+    joined: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Vec<(usize, OwnedFd)>> {
+    let id_mapped = rootfs::id_mapped_mounts(mounts, container).map_err(Error::Rootfs)?;
+    let Some(first) = id_mapped.first() else {
+        return Ok(Vec::new());
+    };
+    // SAFETY: geteuid only reads the caller's effective uid.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Error::spec(
+            format!("mounts[{}]", first.index),
+            "id-mapped mounts need the runtime to run as root (CAP_SYS_ADMIN over the source's filesystem), as runc's",
+        ));
+    }
+    let mut made: Vec<(&rootfs::MountUserNamespace, usize)> = Vec::new();
+    let mut out: Vec<(usize, OwnedFd)> = Vec::with_capacity(id_mapped.len());
+    for m in &id_mapped {
+        let fd = match (&m.user_namespace, made.iter().find(|(ns, _)| **ns == m.user_namespace)) {
+            (_, Some(&(_, at))) => out[at].1.try_clone(),
+            (rootfs::MountUserNamespace::Container, None) => match joined {
+                Some(fd) => fd.try_clone_to_owned(),
+                None => return Err(Error::spec(format!("mounts[{}]", m.index), "no user namespace to join")),
+            },
+            (
+                rootfs::MountUserNamespace::Maps {
+                    uid_mappings,
+                    gid_mappings,
+                },
+                None,
+            ) => {
+                let uid: Vec<IdMap> = uid_mappings.iter().map(IdMap::from).collect();
+                let gid: Vec<IdMap> = gid_mappings.iter().map(IdMap::from).collect();
+                let fd = namespaces::user_namespace(&uid, &gid).map_err(|e| {
+                    let mut reason = String::from("make the user namespace its ids map through");
+                    let mut source: Option<&dyn std::error::Error> = Some(&e);
+                    while let Some(err) = source {
+                        reason.push_str(&format!(": {err}"));
+                        source = err.source();
+                    }
+                    Error::spec(format!("mounts[{}].uidMappings", m.index), reason)
+                })?;
+                made.push((&m.user_namespace, out.len()));
+                Ok(fd)
+            }
+        }
+        .map_err(|source| Error::Sys {
+            op: "duplicate a user namespace fd for an id-mapped mount",
+            source,
+        })?;
+        out.push((m.index, fd));
+    }
+    Ok(out)
+}
+
 /// Moves `fd` to a number at or above `min`, so it cannot collide with preserved fds.
 fn raise_fd(fd: OwnedFd, min: i32) -> Result<OwnedFd> {
     if fd.as_raw_fd() >= min {
@@ -437,13 +498,29 @@ impl InitPlan {
         };
         let host_root = opts.host_root.map(|fd| raise_fd(fd, min_fd)).transpose()?;
         let opts_exec = opts.exec;
+        let spec_mounts = spec.mounts().as_deref().unwrap_or_default();
+        // Needed only while the plan compiles: the id-mapped binds keep their mapping.
+        let mount_user_namespaces = if opts.exec {
+            Vec::new()
+        } else {
+            let joined_user = join.iter().find(|(k, _, _)| *k == NamespaceKind::User);
+            let container = match joined_user {
+                Some(_) => rootfs::ContainerUserNamespace::Joined,
+                None if new_user => rootfs::ContainerUserNamespace::New {
+                    uid_mappings: linux.uid_mappings().as_deref().unwrap_or_default(),
+                    gid_mappings: linux.gid_mappings().as_deref().unwrap_or_default(),
+                },
+                None => rootfs::ContainerUserNamespace::None,
+            };
+            mount_user_namespaces(spec_mounts, container, joined_user.map(|(_, fd, _)| fd.as_fd()))?
+        };
         let mounts = (!opts.exec)
             .then(|| {
                 MountPlan::compile(rootfs::RootfsConfig {
                     rootfs: opts.rootfs.to_path_buf(),
                     readonly: spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)),
                     propagation: linux.rootfs_propagation().clone(),
-                    mounts: spec.mounts().clone().unwrap_or_default(),
+                    mounts: spec_mounts.to_vec(),
                     devices: linux.devices().clone().unwrap_or_default(),
                     masked_paths: linux.masked_paths().clone().unwrap_or_default(),
                     readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
@@ -458,10 +535,15 @@ impl InitPlan {
                         .map(AsRawFd::as_raw_fd),
                     console: terminal.is_some(),
                     host_root: host_root.as_ref().map(AsRawFd::as_raw_fd),
+                    mount_user_namespaces: mount_user_namespaces
+                        .iter()
+                        .map(|(i, fd)| (*i, fd.as_raw_fd()))
+                        .collect(),
                 })
             })
             .transpose()
             .map_err(Error::Rootfs)?;
+        drop(mount_user_namespaces);
 
         let mut sysctl = Vec::new();
         for (key, value) in linux.sysctl().iter().flatten() {
