@@ -344,3 +344,35 @@ fn refusals_name_the_mount_and_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn checkpoint_of_an_id_mapped_mount_is_refused_not_restored_as_a_plain_bind() {
+    require_prerequisites();
+    let mut b = userns_bundle("sleep 60");
+    let src = host_dir(&b, "vol");
+    add_mount(
+        &mut b,
+        json!({"destination": "/vol", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
+    );
+    b.write();
+    let id = unique_id("idmapcr");
+    let _g = Guard(b.state_root(), id.clone());
+    common::run_detached(
+        ocirun(&b.state_root())
+            .args(["run", "--detach", "--bundle"])
+            .arg(b.path())
+            .arg(&id),
+    );
+    let images = b.path().join("images");
+    let err = common::run_err(
+        ocirun(&b.state_root())
+            .args(["checkpoint", "--image-path"])
+            .arg(&images)
+            .arg(&id),
+    );
+    assert!(
+        err.contains("mounts[2]") && err.contains("id-mapped mount is not supported"),
+        "{err}"
+    );
+    assert_eq!(common::state(&b.state_root(), &id)["status"], "running");
+}

@@ -272,6 +272,7 @@ impl ContainerBuilder {
                 "restoring a container without a mount namespace of its own is not supported",
             ));
         }
+        crate::criu::refuse_id_mapped_mounts("restore", &spec)?;
         let cgroup = make_cgroup(linux, &self.id)?;
         let cgroup_path = cgroup.path().to_string();
         undo.cgroup = Some(cgroup);

@@ -137,6 +137,23 @@ fn external_mounts(spec: &Spec) -> Vec<(PathBuf, PathBuf)> {
         .collect()
 }
 
+/// Refuses to checkpoint or restore (`op`) a container with an id-mapped mount: CRIU would
+/// restore it as a plain bind of its source, without the mapping.
+pub(crate) fn refuse_id_mapped_mounts(op: &str, spec: &Spec) -> Result<()> {
+    let named = |o: &String| o == "idmap" || o == "ridmap";
+    match spec.mounts().iter().flatten().position(|m| {
+        m.uid_mappings().is_some() || m.gid_mappings().is_some() || m.options().iter().flatten().any(named)
+    }) {
+        Some(i) => Err(Error::spec(
+            format!("mounts[{i}]"),
+            format!(
+                "{op} of a container with an id-mapped mount is not supported (CRIU would restore it as a plain bind)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The key under which masked files go into CRIU's images, as runc names it: they are binds
 /// of the runtime's null device, whose source CRIU cannot find in the container.
 const NULL_DEVICE: &str = "/dev/null";
@@ -177,8 +194,9 @@ impl Container {
                 status,
             });
         }
-        check(&opts.criu)?;
         let spec = self.spec()?;
+        refuse_id_mapped_mounts("checkpoint", &spec)?;
+        check(&opts.criu)?;
         if crate::spec::shares_mount_namespace(&spec) {
             return Err(Error::spec(
                 "linux.namespaces",
