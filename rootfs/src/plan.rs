@@ -2046,8 +2046,8 @@ impl MountPlan {
     /// The plan keeps the configuration, to describe its steps if one fails.
     ///
     /// Fails with an error naming the field for anything unsupported: relative or `..`
-    /// destinations, an unknown propagation, a device of type `a`, `idmap` on a non-bind mount, `tmpcopyup` on a
-    /// non-tmpfs mount, ...
+    /// destinations, an unknown propagation, a device of type `a`, `idmap` on a non-bind
+    /// mount, `tmpcopyup` on a non-tmpfs mount, ...
     pub fn compile(cfg: RootfsConfig) -> Result<MountPlan, RootfsError> {
         // With --no-pivot the host's mounts outside the rootfs are detached in the child; the
         // list comes from this process's mount table, read here. The child's mount namespace

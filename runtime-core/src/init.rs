@@ -322,7 +322,9 @@ fn mount_user_namespaces(
                         reason.push_str(&format!(": {err}"));
                         source = err.source();
                     }
-                    Error::spec(format!("mounts[{}].uidMappings", m.index), reason)
+                    let own = mounts.get(m.index).is_some_and(|s| s.uid_mappings().is_some());
+                    let field = if own { "uidMappings" } else { "options" };
+                    Error::spec(format!("mounts[{}].{field}", m.index), reason)
                 })?;
                 made.push((&m.user_namespace, out.len()));
                 Ok(fd)
