@@ -104,8 +104,9 @@ pub struct Hierarchies {
 
 impl Hierarchies {
     /// Finds the hierarchies this process is in and where they are mounted, and the v2 root's
-    /// cgroup.controllers: by [`Hierarchies::from_proc_cgroup`] when every hierarchy is at its
-    /// usual place under /sys/fs/cgroup, else from /proc/self/mountinfo.
+    /// cgroup.controllers: from /proc/self/cgroup and one statmount(2) per hierarchy when every
+    /// hierarchy is at its usual place under /sys/fs/cgroup (a cost flat in the host's
+    /// mounts), else from /proc/self/mountinfo ([`Hierarchies::from_proc_mountinfo`]).
     pub fn detect() -> Result<Hierarchies> {
         if let Some(h) = Self::from_proc_cgroup() {
             return Ok(h);
