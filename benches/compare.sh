@@ -3,11 +3,15 @@
 # unshare floor, in ONE hyperfine run, and prints medians and ratios; then peak RSS and 100
 # containers one after another. Needs root, hyperfine, jq and /bin/busybox (busybox-static).
 #
-# Usage: benches/compare.sh [--runs N] [--warmup N] [--seq N] [--rss N] [--no-library] [--out FILE]
+# Usage: benches/compare.sh [--runs N] [--warmup N] [--seq N] [--rss N] [--host-mounts N] [--no-library] [--out FILE]
 #   --runs    hyperfine runs per command (default 250)
 #   --warmup  hyperfine warmup runs per command (default 20)
 #   --seq     containers in the sequential test (default 100; 0 skips it)
 #   --rss     runs per runtime for the peak RSS median (default 10; 0 skips it)
+#   --host-mounts  extra mounts (tmpfs, 4 KiB each) made in the private namespace before
+#             anything is timed, as a Kubernetes node carries (every pod's secrets, config maps,
+#             layers and shm): every runtime and the floor copy them into each container's
+#             mount namespace (default 0)
 #   --no-library  skip the library measurements, which otherwise follow hyperfine in the same
 #             namespace: the criterion spawn benchmark (benches/benches/spawn.rs), then
 #             benches/benches/interleaved.rs, which times the library's run of the same bundle
@@ -36,6 +40,7 @@ runs=250
 warmup=20
 seq_n=100
 rss_n=10
+host_mounts=0
 library=1
 out=""
 inner=0
@@ -45,10 +50,11 @@ while [ $# -gt 0 ]; do
         --warmup) warmup=$2; shift 2 ;;
         --seq) seq_n=$2; shift 2 ;;
         --rss) rss_n=$2; shift 2 ;;
+        --host-mounts) host_mounts=$2; shift 2 ;;
         --no-library) library=0; shift ;;
         --out) out=$2; shift 2 ;;
         --inner) inner=1; shift ;;
-        *) echo "usage: $0 [--runs N] [--warmup N] [--seq N] [--rss N] [--no-library] [--out FILE]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--runs N] [--warmup N] [--seq N] [--rss N] [--host-mounts N] [--no-library] [--out FILE]" >&2; exit 2 ;;
     esac
 done
 
@@ -100,7 +106,7 @@ if [ "$inner" = 0 ]; then
     "$repo/scripts/true-bundle.sh" "$bundle" "$OCIRUN_BIN"
     # The inner half runs in a private mount namespace; its mounts vanish with it.
     unshare -m --propagation private "$0" --inner --runs "$runs" --warmup "$warmup" --seq "$seq_n" \
-        --rss "$rss_n" $([ "$library" = 1 ] || echo --no-library) ${out:+--out "$(realpath -m "$out")"}
+        --rss "$rss_n" --host-mounts "$host_mounts" $([ "$library" = 1 ] || echo --no-library) ${out:+--out "$(realpath -m "$out")"}
     exit 0
 fi
 
@@ -126,6 +132,16 @@ cleanup() {
     done
 }
 trap cleanup EXIT
+
+if [ "$host_mounts" -gt 0 ]; then
+    echo "== $host_mounts extra host mounts (tmpfs) in the private namespace" >&2
+    mkdir -p "$WORK/host-mounts"
+    for i in $(seq "$host_mounts"); do
+        mkdir "$WORK/host-mounts/$i"
+        mount -t tmpfs -o size=4k "host-mount-$i" "$WORK/host-mounts/$i"
+    done
+fi
+all_mounts=$(wc -l </proc/self/mountinfo)
 
 controllers=/sys/fs/cgroup/unified/cgroup.controllers
 if [ -f "$controllers" ]; then
@@ -205,7 +221,7 @@ crun_med=$(median_of crun)
     echo
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), cgroups hybrid"
     echo "ocirun $OCIRUN_REV ($(file -b "$OCIRUN_BIN" | grep -o 'static[a-z -]*linked\|dynamically linked' | head -1), $(stat -c %s "$OCIRUN_BIN") bytes, $OCIRUN_FLAGS); $(crun --version 2>/dev/null | head -1 || echo 'crun: not installed'); $(runc --version 2>/dev/null | head -1 || echo 'runc: not installed'); $(hyperfine --version)"
-    echo "Command: benches/compare.sh --runs $runs --warmup $warmup --seq $seq_n --rss $rss_n$([ "$library" = 1 ] || echo ' --no-library')"
+    echo "Command: benches/compare.sh --runs $runs --warmup $warmup --seq $seq_n --rss $rss_n --host-mounts $host_mounts$([ "$library" = 1 ] || echo ' --no-library') ($all_mounts mounts in the namespace)"
     echo
     echo "| command | median | mean ± σ | min | × floor+chroot | × crun | peak RSS | $seq_n in a row |"
     echo "|---|---|---|---|---|---|---|---|"

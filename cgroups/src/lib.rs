@@ -20,22 +20,18 @@
 //! different write orders), while this crate must write exactly the files and values runc
 //! writes and refuse what it cannot express. The files are few and their formats stable.
 //!
-//! # Tested only against a fake cgroupfs tree
-//! The build machine is hybrid (v1 controllers, cgroup2 with only hugetlb), so these paths are
-//! tested only against a temp dir laid out like /sys/fs/cgroup, checking every file and value
-//! written (not on a real kernel):
-//! - v2 memory (memory.max, memory.low, memory.swap.max and its conversion, checkBeforeUpdate);
-//! - v2 cpu and cpuset (cpu.weight conversion, cpu.max, cpu.max.burst, cpu.idle, cpuset.*);
-//! - v2 pids (pids.max), v2 io (io.bfq.weight, io.weight conversion, io.max), v2 rdma, unified keys;
-//! - v2 freeze/thaw (cgroup.freeze, cgroup.events) and v2 stats (cpu.stat, memory.*, io.stat, pids.*);
-//! - v2 OOM notification (the "oom" counter of memory.events; the kernel's POLLPRI wake-up is not
-//!   exercised, a fake file never raises it);
-//! - v1 hugetlb, net_cls, net_prio, rdma and blkio weights (not mounted or not enabled here);
-//! - removal with cgroup.kill on a v2-only host.
-//!
-//! The cgroup v2 device eBPF program is loaded and attached on the real kernel (to a cgroup in
-//! the hybrid host's v2 mount) and checked by opening devices from a process inside it; its use
-//! as the only device control on a v2-only host is not exercised here.
+//! # Where each path is tested
+//! - On the build machines (hybrid: v1 controllers, cgroup2 with only hugetlb): every v1
+//!   controller a spec can set, hugetlb in v2 format, the v2 device eBPF program (attached to a
+//!   cgroup of the v2 mount and checked by opening devices from a process in it), freeze, OOM
+//!   notification and stats, with real containers (cli/tests/cgroups.rs).
+//! - On the VM test host (scripts/vm-test.sh: Debian's 6.1 kernel, pure cgroup v2, systemd as
+//!   pid 1; cli/tests/vm_host.rs): memory, cpu, cpuset, io weight and throttle, pids, hugetlb and
+//!   `unified` keys read back from inside the container, controllers enabled up a nested path,
+//!   the container's own /sys/fs/cgroup, and the systemd driver's delegated scope.
+//! - Only against a temp dir laid out like /sys/fs/cgroup (fake_tests.rs), checking every file
+//!   and value written: v2 rdma, io.bfq.weight, cpu.idle, v1 net_cls, net_prio, rdma and blkio
+//!   weights (not mounted or not enabled on either host), and removal through cgroup.kill.
 //!
 //! # Choices where runc is not the whole answer
 //! - A relative cgroupsPath is placed under the hierarchy root (runc's cgroupfs driver joins it
@@ -54,9 +50,10 @@
 //! - [`default_device_rules`] is runc's list of always-allowed devices: the caller appends it
 //!   to the spec's rules, as runc's spec conversion does; this crate applies exactly what it gets.
 //!
-//! # Not done
-//! The systemd driver only parses "slice:prefix:name" into the path systemd would create; it does
-//! not talk D-Bus and returns [`CgroupError::Systemd`] when asked to create anything.
+//! # The systemd driver
+//! [`Cgroup::start_systemd_scope`] asks systemd for a transient scope per container over the
+//! system bus, through a D-Bus client of its own (`dbus.rs`: EXTERNAL authentication, method
+//! calls, the JobRemoved signal), and sets the limits as unit properties, as runc does.
 
 mod dbus;
 mod devices;
@@ -399,8 +396,8 @@ impl Cgroup {
     }
 
     /// Moves process `pid` into this cgroup's v2 directory only (nothing without a v2 mount):
-    /// for a child made with [`Cgroup::join_fds`]'s v1 fds whose clone could not use
-    /// `CLONE_INTO_CGROUP` (kernels before 5.7).
+    /// for a child joined to the v1 hierarchies through [`Cgroup::v1_tasks`] whose clone could
+    /// not use `CLONE_INTO_CGROUP` (kernels before 5.7).
     pub fn add_process_v2(&self, pid: i32) -> Result<()> {
         if pid <= 0 {
             return Err(CgroupError::InvalidValue {

@@ -285,3 +285,104 @@ pub(crate) fn poll_one(fd: &impl AsRawFd, events: i16, timeout_ms: i32) -> std::
         }
     }
 }
+
+/// What [`statmount`] tells about one mount: its filesystem's magic, its root within the
+/// filesystem (for cgroupfs, the cgroup path it shows), where it is mounted and the
+/// filesystem's own options ("cpu,cpuacct", "name=systemd"), none of them escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MountFacts {
+    /// `statfs`'s `f_type` of the mount's superblock.
+    pub(crate) magic: u64,
+    /// The mount's root, relative to the filesystem's root.
+    pub(crate) root: String,
+    /// The mount point, relative to the caller's root.
+    pub(crate) point: String,
+    /// The filesystem-specific options, comma-separated.
+    pub(crate) options: String,
+}
+
+/// `statmount(2)`'s number, the same on every architecture (Linux 6.8).
+const SYS_STATMOUNT: libc::c_long = 457;
+/// The request masks: superblock basics, root, mount point, options (Linux 6.8, 6.8, 6.8, 6.10).
+const STATMOUNT_SB_BASIC: u64 = 0x1;
+const STATMOUNT_MNT_ROOT: u64 = 0x8;
+const STATMOUNT_MNT_POINT: u64 = 0x10;
+const STATMOUNT_MNT_OPTS: u64 = 0x80;
+/// Where `struct statmount`'s strings start, and the offsets of the fields read.
+const STATMOUNT_STR: usize = 512;
+const OFF_MNT_OPTS: usize = 4;
+const OFF_MASK: usize = 8;
+const OFF_SB_MAGIC: usize = 24;
+const OFF_MNT_ROOT: usize = 104;
+const OFF_MNT_POINT: usize = 108;
+
+/// The mount that `path` (not followed if a symlink) is on, by `statx(STATX_MNT_ID_UNIQUE)`
+/// and `statmount(2)`: one mount, whatever the number of mounts on the host, where
+/// /proc/self/mountinfo lists them all. `None` when the kernel lacks either (before 6.8), the
+/// options (before 6.10), or `path` does not exist.
+pub(crate) fn statmount(path: &Path) -> Option<MountFacts> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statx is all plain integers; zeroed is a valid value.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statx buffer that live across the call.
+    let ret = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID_UNIQUE,
+            &mut stx,
+        )
+    };
+    if ret != 0 || stx.stx_mask & libc::STATX_MNT_ID_UNIQUE == 0 {
+        return None;
+    }
+    // struct mnt_id_req, version 0: size, spare, mnt_id, param.
+    let req: [u64; 3] = [
+        24,
+        stx.stx_mnt_id,
+        STATMOUNT_SB_BASIC | STATMOUNT_MNT_ROOT | STATMOUNT_MNT_POINT | STATMOUNT_MNT_OPTS,
+    ];
+    let mut buf = [0u64; 1024];
+    let len = std::mem::size_of_val(&buf);
+    // SAFETY: the request and an 8 KiB, 8-aligned buffer live across the call; the kernel
+    // writes at most `len` bytes.
+    let ret = unsafe { libc::syscall(SYS_STATMOUNT, req.as_ptr(), buf.as_mut_ptr(), len, 0u32) };
+    if ret != 0 {
+        return None;
+    }
+    // SAFETY: the u64 buffer viewed as its bytes: same memory, alignment 1, same length.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
+    let u32_at = |off: usize| {
+        bytes
+            .get(off..off + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |off: usize| {
+        let b = bytes.get(off..off + 8)?;
+        Some(u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    };
+    let want = STATMOUNT_SB_BASIC | STATMOUNT_MNT_ROOT | STATMOUNT_MNT_POINT | STATMOUNT_MNT_OPTS;
+    let mask = u64_at(OFF_MASK)?;
+    let string = |off: usize| {
+        let start = STATMOUNT_STR + usize::try_from(u32_at(off)?).ok()?;
+        let rest = bytes.get(start..)?;
+        let end = rest.iter().position(|b| *b == 0)?;
+        String::from_utf8(rest[..end].to_vec()).ok()
+    };
+    // MNT_OPTS is left out of the mask when the filesystem shows no options at all.
+    if mask & (want & !STATMOUNT_MNT_OPTS) != want & !STATMOUNT_MNT_OPTS {
+        return None;
+    }
+    Some(MountFacts {
+        magic: u64_at(OFF_SB_MAGIC)?,
+        root: string(OFF_MNT_ROOT)?,
+        point: string(OFF_MNT_POINT)?,
+        options: if mask & STATMOUNT_MNT_OPTS != 0 {
+            string(OFF_MNT_OPTS)?
+        } else {
+            String::new()
+        },
+    })
+}

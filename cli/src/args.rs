@@ -65,7 +65,7 @@ impl Flag {
 pub struct CommandSpec {
     /// The command's name.
     pub name: &'static str,
-    /// The positionals, for `--help` ("<id> [signal]").
+    /// The positionals, for `--help` (`"<id> [signal]"`).
     pub usage: &'static str,
     /// One line for `--help`.
     pub about: &'static str,

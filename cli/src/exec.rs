@@ -100,7 +100,7 @@ pub struct ExecArgs {
     cwd: Option<PathBuf>,
     /// Environment variables, KEY=value.
     env: Vec<String>,
-    /// The user: uid[:gid], or a name from the container's /etc/passwd.
+    /// The user: `uid[:gid]`, or a name from the container's /etc/passwd.
     user: Option<String>,
     /// Additional group ids.
     additional_gids: Vec<u32>,

@@ -5,7 +5,8 @@
 //! (as root; `scripts/demo.sh` leaves a busybox rootfs in /tmp/ocirun-demo/rootfs).
 
 use anyhow::{Context, Result};
-use runtime_core::{Container, Spec};
+use ocirun_examples::{STATE_ROOT, spec, unique_id};
+use runtime_core::Container;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -14,25 +15,15 @@ fn main() -> Result<()> {
     if command.is_empty() {
         command = vec!["sh".into(), "-c".into(), "echo hello from $(hostname); exit 3".into()];
     }
-
-    // runc's default spec, with our rootfs and command.
-    let mut spec = Spec::default();
-    let mut root = spec.root().clone().unwrap_or_default();
-    root.set_path(std::fs::canonicalize(&rootfs).with_context(|| format!("rootfs {rootfs}"))?);
-    spec.set_root(Some(root));
-    spec.set_hostname(Some("embedded".into()));
-    let mut process = spec.process().clone().unwrap_or_default();
-    process.set_args(Some(command));
-    process.set_terminal(Some(false));
-    spec.set_process(Some(process));
+    let spec = spec(&rootfs, command, "embedded")?;
 
     // Before any container process exists: a container must not be able to reach this
     // program's binary through /proc/self/exe and rewrite it (CVE-2019-5736). Re-executes the
     // program from a read-only view of its binary when it needs to.
     runtime_core::exe::protect(|| Ok(spec.clone()))?;
 
-    let id = format!("example-{}", std::process::id());
-    let mut container = Container::builder(&id).root("/run/ocirun-examples").spec(spec).run()?;
+    let id = unique_id("run-in-memory");
+    let mut container = Container::builder(&id).root(STATE_ROOT).spec(spec).run()?;
     let status = container.wait()?;
     container.delete(false)?;
     println!("container {id} exited with {status:?} (code {})", status.code());

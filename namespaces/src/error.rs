@@ -7,7 +7,7 @@ pub enum NamespaceError {
     /// A namespace file given by path could not be opened.
     #[error("open {kind} namespace {path}")]
     Open {
-        /// The namespace kind, as /proc/<pid>/ns names it.
+        /// The namespace kind, as `/proc/<pid>/ns` names it.
         kind: &'static str,
         /// The path from the spec.
         path: PathBuf,

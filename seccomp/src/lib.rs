@@ -18,7 +18,7 @@
 //! cut into runs with one outcome, and a binary search of `jge` comparisons finds the
 //! run, so an allowed syscall under Docker's default profile costs about a dozen
 //! instructions (336 instructions in all for Docker's profile on x86_64+x86+x32,
-//! where libseccomp emits 1227). See [`compile`](crate::compile) for what a profile means.
+//! where libseccomp emits 1227). See [`compile`] for what a profile means.
 //!
 //! No cache of compiled programs: compiling Docker's default profile takes about
 //! 0.5 ms (benches/benches/seccomp.rs), small next to a container start, and a cache
