@@ -54,6 +54,14 @@
 //! [`Cgroup::start_systemd_scope`] asks systemd for a transient scope per container over the
 //! system bus, through a D-Bus client of its own (`dbus.rs`: EXTERNAL authentication, method
 //! calls, the JobRemoved signal), and sets the limits as unit properties, as runc does.
+//!
+//! Why not zbus, the field's D-Bus crate: measured on 2026-12-07 (AMD EPYC, 2 vCPUs, other
+//! builds running), a program that makes one call with zbus 5 (`blocking-api` on `async-io`,
+//! release profile as ocirun's) pulls 85 crates into its tree, is 1.1 MB stripped, runs 4
+//! threads after the call and takes 1.4 to 2.1 ms to connect and call a private
+//! dbus-daemon. The driver needs four calls and one signal; `dbus.rs` is about 500 lines,
+//! adds no thread (the runtime clones the container's init from its own process) and no
+//! dependency.
 
 mod dbus;
 mod devices;
