@@ -176,6 +176,13 @@ pub(crate) struct InitPlan {
     awaits_recorded: bool,
     join: Vec<(NamespaceKind, OwnedFd, String)>,
     pub new_user: bool,
+    /// Rootless: the runtime writes the maps as the unprivileged caller, which can open the
+    /// child's /proc files only while the child is dumpable (it is made non-dumpable once
+    /// the maps are written, as runc's nsexec does).
+    dumpable_until_maps: bool,
+    /// `setgroups` is `deny` in the user namespace (rootless, a single-id gid map): the
+    /// process keeps the caller's supplementary groups, as with runc.
+    skip_setgroups: bool,
     pub uid_maps: Vec<IdMap>,
     pub gid_maps: Vec<IdMap>,
     new_time: bool,
@@ -316,6 +323,10 @@ pub(crate) struct PlanOptions<'a> {
     /// The name of the new session keyring the process joins, as runc names it
     /// (`_ses.<id>`); `None` keeps the caller's (`--no-new-keyring`).
     pub session_keyring: Option<String>,
+    /// The runtime is not root (euid != 0): it writes the id maps as an unprivileged user.
+    pub unprivileged: bool,
+    /// `setgroups` is (or will be) `deny` in the container's user namespace.
+    pub setgroups_denied: bool,
 }
 
 impl InitPlan {
@@ -500,6 +511,14 @@ impl InitPlan {
         }
 
         let user = process.user();
+        let groups = user.additional_gids().clone().unwrap_or_default();
+        if opts.setgroups_denied && !groups.is_empty() {
+            return Err(Error::spec(
+                "process.user.additionalGids",
+                "setgroups is denied in the rootless container's user namespace (its gid map is the \
+                 caller's gid alone); map a range of gids (newgidmap, /etc/subgid) to set groups",
+            ));
+        }
         let caps = match process.capabilities() {
             Some(c) => {
                 let set = |field: &str, s: &Option<oci_spec::runtime::Capabilities>| {
@@ -638,6 +657,8 @@ impl InitPlan {
             awaits_recorded: clone_in_pid_namespace && !opts_exec,
             join,
             new_user,
+            dumpable_until_maps: opts.unprivileged && new_user,
+            skip_setgroups: opts.setgroups_denied,
             uid_maps,
             gid_maps,
             new_time,
@@ -659,7 +680,7 @@ impl InitPlan {
             cwd: cstring("process.cwd", process.cwd().as_os_str().as_encoded_bytes())?,
             uid: user.uid(),
             gid: user.gid(),
-            groups: user.additional_gids().clone().unwrap_or_default(),
+            groups,
             umask: user.umask(),
             caps,
             last_cap: caps::last_cap(),
@@ -875,8 +896,19 @@ impl InitPlan {
             sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
             Step::Prctl
         );
-        // Nothing in the container may open this process through /proc until exec.
-        step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+        // Nothing in the container may open this process through /proc until exec. Rootless,
+        // not before the maps are written: until then no container process exists, and only
+        // the caller's own user could open it.
+        if self.dumpable_until_maps {
+            // Born non-dumpable (namespaces::spawn); the maps are written by this user.
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 1), Step::Prctl);
+            step!(
+                sys::send(sync, &Msg::new(Tag::MapsWanted, 0, 0, 0).encode()),
+                Step::WaitMaps
+            );
+        } else {
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+        }
         // Every procfs write goes through the runtime's own /proc, verified here, before any
         // container mount exists; it is closed before the container's filesystem is set up.
         let procfs = if self.writes_procfs() {
@@ -1191,7 +1223,9 @@ impl InitPlan {
         if self.seccomp_early {
             step!(self.load_seccomp(sync), Step::Seccomp);
         }
-        step!(sys::setgroups(&self.groups), Step::SetGroups);
+        if !self.skip_setgroups {
+            step!(sys::setgroups(&self.groups), Step::SetGroups);
+        }
         step!(sys::setresgid(self.gid), Step::SetGid);
         step!(sys::setresuid(self.uid), Step::SetUid);
         // A change of user sets dumpable to fs.suid_dumpable, which a host may have at 1.

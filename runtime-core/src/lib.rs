@@ -43,4 +43,4 @@ pub use hooks::{HookKind, set_warning_handler};
 pub use namespaces::pidfd::ExitStatus;
 pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;
-pub use sys::process_start;
+pub use sys::{effective_ids, process_start};
