@@ -482,13 +482,14 @@ fn in_user_namespace() -> bool {
 }
 
 /// The default state root, as runc's: `$XDG_RUNTIME_DIR/ocirun` for a caller that is not
-/// root (or is root only in a user namespace, with `$USER` not root), else
+/// root (or is root only in a user namespace, with `$USER` unset or not root), else
 /// [`runtime_core::state::DEFAULT_ROOT`].
 fn default_root() -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
     if let Some(dir) = xdg {
         let (euid, _) = runtime_core::effective_ids();
-        let honor = euid != 0 || (in_user_namespace() && std::env::var("USER").is_ok_and(|u| u != "root"));
+        // runc's shouldHonorXDGRuntimeDir: root in a user namespace unless $USER says root.
+        let honor = euid != 0 || (in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
         if honor {
             return PathBuf::from(dir).join("ocirun");
         }
