@@ -469,18 +469,6 @@ fn parse_bool_or_auto(s: &str) -> Option<Option<bool>> {
     }
 }
 
-/// Whether this process is in a user namespace other than the initial one (runc's
-/// `userns.RunningInUserNS`): its uid_map is not the identity over every id.
-fn in_user_namespace() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(map) => {
-            let fields: Vec<&str> = map.split_whitespace().collect();
-            fields != ["0", "0", "4294967295"]
-        }
-        Err(_) => false,
-    }
-}
-
 /// The default state root, as runc's: `$XDG_RUNTIME_DIR/ocirun` for a caller that is not
 /// root (or is root only in a user namespace, with `$USER` unset or not root), else
 /// [`runtime_core::state::DEFAULT_ROOT`].
@@ -488,8 +476,10 @@ fn default_root() -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
     if let Some(dir) = xdg {
         let (euid, _) = runtime_core::effective_ids();
-        // runc's shouldHonorXDGRuntimeDir: root in a user namespace unless $USER says root.
-        let honor = euid != 0 || (in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
+        // runc's shouldHonorXDGRuntimeDir: root in a user namespace unless $USER says root
+        // ($USER first: /proc/self/uid_map costs a read).
+        let honor = euid != 0
+            || (std::env::var("USER").map_or(true, |u| u != "root") && runtime_core::running_in_user_namespace());
         if honor {
             return PathBuf::from(dir).join("ocirun");
         }
@@ -577,10 +567,16 @@ fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::Con
         .no_pivot(a.no_pivot)
         .no_new_keyring(a.no_new_keyring)
         .systemd_cgroup(cli.systemd_cgroup)
-        .rootless(cli.rootless())
         .listen_fds(listen_fds())
         .preserve_fds(a.preserve_fds)
         .keep_pty_master(tty == Tty::Relay);
+    // runc's shouldUseRootlessCgroupManager: as given; auto is not rootless with
+    // --systemd-cgroup, else rootless when not root or in a user namespace.
+    b = match cli.rootless {
+        Some(yes) => b.rootless(yes),
+        None if cli.systemd_cgroup => b.rootless(false),
+        None => b.rootless_auto(),
+    };
     if let Some(p) = &a.console_socket {
         b = b.console_socket(absolute(p)?);
     }
@@ -609,18 +605,6 @@ pub(crate) fn absolute(p: &std::path::Path) -> Result<PathBuf> {
     } else {
         std::env::current_dir()?.join(p)
     })
-}
-
-impl Cli {
-    /// Rootless mode as runc decides it (shouldUseRootlessCgroupManager): as given, else
-    /// (auto) not with --systemd-cgroup, and yes when not root or when in a user namespace.
-    fn rootless(&self) -> bool {
-        match self.rootless {
-            Some(b) => b,
-            None if self.systemd_cgroup => false,
-            None => runtime_core::effective_ids().0 != 0 || in_user_namespace(),
-        }
-    }
 }
 
 fn run(cli: &Cli) -> Result<i32> {

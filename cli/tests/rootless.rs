@@ -522,3 +522,99 @@ fn a_rootless_container_cannot_kill_or_write_what_another_user_owns() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 }
+
+/// A cgroup tree made for the user in every hierarchy (chowned, as systemd's `Delegate=yes`
+/// or an administrator's chown delegates one); removed, deepest first, when dropped.
+struct DelegatedCgroup {
+    rel: String,
+    mounts: Vec<PathBuf>,
+}
+
+impl DelegatedCgroup {
+    fn new(user: &TestUser) -> DelegatedCgroup {
+        let rel = format!("{}/{}-deleg", test_support::cgroup_parent(), user.name);
+        let mounts = test_support::cgroup_mounts();
+        for m in &mounts {
+            let d = m.join(&rel);
+            std::fs::create_dir_all(d.join("caller")).unwrap();
+            // v1 cpuset: a new cgroup takes no task until it has cpus and mems (its parent's).
+            if m.join("cpuset.cpus").exists() {
+                let mut dir = m.clone();
+                for part in format!("{rel}/caller").split('/') {
+                    dir = dir.join(part);
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        if std::fs::read_to_string(dir.join(f)).unwrap().trim().is_empty() {
+                            let parent = std::fs::read_to_string(dir.parent().unwrap().join(f)).unwrap();
+                            std::fs::write(dir.join(f), parent.trim()).unwrap();
+                        }
+                    }
+                }
+            }
+            user.chown(&d);
+        }
+        DelegatedCgroup { rel, mounts }
+    }
+
+    /// The procs file of the caller's cgroup in every hierarchy.
+    fn caller_procs(&self) -> Vec<PathBuf> {
+        self.mounts
+            .iter()
+            .map(|m| m.join(&self.rel).join("caller/cgroup.procs"))
+            .collect()
+    }
+}
+
+impl Drop for DelegatedCgroup {
+    fn drop(&mut self) {
+        for m in &self.mounts {
+            let d = m.join(&self.rel);
+            for sub in ["ctr", "caller", ""] {
+                let _ = std::fs::remove_dir(d.join(sub));
+            }
+        }
+    }
+}
+
+/// A cgroup delegated to the user is used, limits and all (runc: rootless uses the cgroup
+/// when it can write it). On cgroup v2 the kernel lets a process move only within a subtree
+/// the mover may write at the common ancestor: the caller runs in the delegated tree, as a
+/// systemd user session does.
+#[test]
+fn rootless_uses_a_cgroup_delegated_to_the_user() {
+    let user = TestUser::new();
+    let deleg = DelegatedCgroup::new(&user);
+    let mut b = RootlessBundle::new(&user, "b", &["cat", "/sys/fs/cgroup/pids/pids.max"]);
+    if test_support::pure_v2() {
+        b.spec["process"]["args"] = json!(["cat", "/sys/fs/cgroup/pids.max"]);
+    }
+    b.spec["linux"]["cgroupsPath"] = json!(format!("/{}/ctr", deleg.rel));
+    b.spec["linux"]["resources"] = json!({"pids": {"limit": 20}});
+    b.write();
+    let _g = UserGuard(&user, &b, "c9");
+    // The caller joins the delegated tree (as root), then becomes the user and runs ocirun.
+    let procs: Vec<String> = deleg.caller_procs().iter().map(|p| p.display().to_string()).collect();
+    let script = format!(
+        "for f in {}; do echo $$ > \"$f\" || exit 99; done; exec \"$@\"",
+        procs.join(" ")
+    );
+    let inner = ocirun_as(&user, &b);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(&script)
+        .arg("sh")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .args(["run", "c9"])
+        .env_clear()
+        .envs(inner.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .current_dir(&b.dir)
+        .stdin(Stdio::null());
+    let out = ok(&mut cmd);
+    assert_eq!(stdout(&out), "20\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("without a cgroup"), "{err}");
+    // Its cgroup is removed with it.
+    for m in &deleg.mounts {
+        assert!(!m.join(&deleg.rel).join("ctr").exists(), "{} left", m.display());
+    }
+}

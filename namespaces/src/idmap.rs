@@ -68,6 +68,15 @@ pub fn write_id_maps(
     Ok(())
 }
 
+/// Whether this process is in a user namespace other than the initial one (runc's
+/// `userns.RunningInUserNS`): its uid_map is not the identity over every id.
+pub fn running_in_user_namespace() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
+        Err(_) => false,
+    }
+}
+
 /// Whether an unprivileged writer can write `maps` itself: a single id mapped to its own
 /// effective id (`own`), as the kernel allows. Anything else needs the setuid
 /// `newuidmap`/`newgidmap` and the ranges `/etc/subuid` and `/etc/subgid` grant.

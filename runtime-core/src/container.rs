@@ -31,7 +31,8 @@ pub struct ContainerBuilder {
     no_new_keyring: bool,
     listen_fds: u32,
     systemd_cgroup: bool,
-    rootless: bool,
+    /// Rootless mode; `None` is runc's auto ([`ContainerBuilder::rootless_auto`]).
+    rootless: Option<bool>,
     io: ProcessIo,
 }
 
@@ -175,7 +176,7 @@ impl ContainerBuilder {
             no_new_keyring: false,
             listen_fds: 0,
             systemd_cgroup: false,
-            rootless: false,
+            rootless: Some(false),
             io: ProcessIo::default(),
         }
     }
@@ -226,7 +227,16 @@ impl ContainerBuilder {
     /// is not root (euid != 0) writes id maps other than its own id alone with
     /// `newuidmap`/`newgidmap`.
     pub fn rootless(mut self, yes: bool) -> Self {
-        self.rootless = yes;
+        self.rootless = Some(yes);
+        self
+    }
+
+    /// Rootless mode as runc's `--rootless auto`: rootless when the caller is not root; for
+    /// root, when it is in a user namespace other than the initial one, which is looked at
+    /// only once the cgroup cannot be made for want of permission (nothing is added to the
+    /// common path of root on the host).
+    pub fn rootless_auto(mut self) -> Self {
+        self.rootless = None;
         self
     }
 
@@ -272,7 +282,7 @@ impl ContainerBuilder {
                 "restoring into a systemd scope is not supported: use the cgroupfs driver",
             ));
         }
-        if self.rootless {
+        if self.rootless.unwrap_or_else(crate::sys::unprivileged) {
             return Err(Error::spec(
                 "--rootless",
                 "restoring a rootless container is not supported",
@@ -778,7 +788,7 @@ struct CreateOptions {
     no_pivot: bool,
     no_new_keyring: bool,
     systemd_cgroup: bool,
-    rootless: bool,
+    rootless: Option<bool>,
     preserve_fds: u32,
     listen_fds: u32,
     stdio: [Option<OwnedFd>; 3],
@@ -803,16 +813,29 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             format!("{}: container's cgroup unexpectedly frozen", cgroup.path()),
         ));
     }
-    let cgroup = if opts.rootless && !opts.systemd_cgroup {
+    let mut rootless = opts.rootless.unwrap_or_else(crate::sys::unprivileged);
+    let cgroup = if rootless && !opts.systemd_cgroup {
         let made = rootless_cgroup(cgroup, linux)?;
         undo.cgroup.clone_from(&made);
         made
-    } else {
+    } else if opts.systemd_cgroup {
         undo.cgroup = Some(cgroup.clone());
-        if !opts.systemd_cgroup {
-            cgroup.create_unified().map_err(Error::Cgroup)?;
-        }
         Some(cgroup)
+    } else {
+        match cgroup.create_unified() {
+            Ok(()) => {
+                undo.cgroup = Some(cgroup.clone());
+                Some(cgroup)
+            }
+            // Auto, root in a user namespace (runc: its cgroup errors are then tolerated).
+            Err(e) if opts.rootless.is_none() && e.permission_denied() && namespaces::running_in_user_namespace() => {
+                rootless = true;
+                let made = rootless_cgroup(cgroup, linux)?;
+                undo.cgroup.clone_from(&made);
+                made
+            }
+            Err(e) => return Err(Error::Cgroup(e)),
+        }
     };
     // Without a cgroup of its own (rootless), a cgroup mount shows the caller's cgroups.
     let (cgroup_path, shown) = match &cgroup {
@@ -960,7 +983,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         finish_systemd_cgroup(cgroup, linux, &id, pid)?;
     } else if let Some(cgroup) = &cgroup {
         cgroup
-            .create_rest(Some(&resources_for(linux, opts.rootless)))
+            .create_rest(Some(&resources_for(linux, rootless)))
             .map_err(Error::Cgroup)?;
         go_fds.extend(cgroup.v1_tasks().map_err(Error::Cgroup)?.into_iter().map(|(fd, _)| fd));
         if !spawned.in_cgroup {
@@ -987,7 +1010,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let save_record = |pid: i32| -> Result<Option<Record>> {
         let record = state::proc_stat(pid).map(|(_, start)| Record {
             no_new_keyring: opts.no_new_keyring,
-            rootless: opts.rootless,
+            rootless,
             ..new_record(
                 spec,
                 &id,
