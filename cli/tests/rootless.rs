@@ -618,3 +618,38 @@ fn rootless_uses_a_cgroup_delegated_to_the_user() {
         assert!(!m.join(&deleg.rel).join("ctr").exists(), "{} left", m.display());
     }
 }
+
+/// Without a cgroup of its own, the cgroup mount shows the caller's cgroups, bound read-only
+/// even when the spec asks for rw (runc's fix of CVE-2023-25809: a rootless container could
+/// write the user's own cgroup, e.g. a systemd user slice).
+#[test]
+fn rootless_without_a_cgroup_binds_the_callers_cgroups_read_only() {
+    let user = TestUser::new();
+    let mut b = RootlessBundle::new(
+        &user,
+        "b",
+        &[
+            "sh",
+            "-c",
+            "test -d /sys/fs/cgroup/pids && echo mounted; mkdir /sys/fs/cgroup/pids/x",
+        ],
+    );
+    if test_support::pure_v2() {
+        b.spec["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "test -f /sys/fs/cgroup/cgroup.procs && echo mounted; mkdir /sys/fs/cgroup/x"
+        ]);
+    }
+    for m in b.spec["mounts"].as_array_mut().unwrap() {
+        if m["type"] == "cgroup" {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+        }
+    }
+    b.write();
+    let _g = UserGuard(&user, &b, "c10");
+    let out = ocirun_as(&user, &b).args(["run", "c10"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout(&out), "mounted\n", "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+}

@@ -906,8 +906,17 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         None
     };
     let (parent_sock, child_sock) = socketpair()?;
+    // Without a cgroup of its own the cgroup mounts bind the caller's cgroups: read-only,
+    // whatever the spec says (runc's fix of CVE-2023-25809).
+    let readonly_cgroups;
+    let plan_spec = if cgroup.is_none() {
+        readonly_cgroups = with_readonly_cgroup_mounts(spec);
+        &readonly_cgroups
+    } else {
+        spec
+    };
     let plan = InitPlan::compile(
-        spec,
+        plan_spec,
         PlanOptions {
             rootfs,
             host_root: host_root
@@ -1159,6 +1168,27 @@ fn rootless_cgroup(cgroup: Cgroup, linux: &oci_spec::runtime::Linux) -> Result<O
         }
         Err(e) => Err(Error::Cgroup(e)),
     }
+}
+
+/// `spec` with "ro" added to each of its mounts of type cgroup.
+fn with_readonly_cgroup_mounts(spec: &Spec) -> Spec {
+    let mut spec = spec.clone();
+    if let Some(mounts) = spec.mounts().clone() {
+        let mounts = mounts
+            .into_iter()
+            .map(|mut m| {
+                if m.typ().as_deref() == Some("cgroup") {
+                    let mut opts: Vec<String> = m.options().clone().unwrap_or_default();
+                    opts.retain(|o| o != "rw");
+                    opts.push("ro".to_string());
+                    m.set_options(Some(opts));
+                }
+                m
+            })
+            .collect();
+        spec.set_mounts(Some(mounts));
+    }
+    spec
 }
 
 /// Whether the user namespace's gid map is the caller's own gid alone, which an unprivileged
