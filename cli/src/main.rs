@@ -824,9 +824,13 @@ mod tests {
 
     #[test]
     fn every_command_parses_and_no_two_flags_share_a_name() {
+        // runc's `spec --rootless` (a switch) shadows the global `--rootless <mode>` after the
+        // command: a command's own flags are looked up first.
+        let shadowed = |cmd: &str, f: &args::Flag| cmd == "spec" && f.long == "rootless";
         for spec in COMMANDS {
             let mut names: Vec<String> = Vec::new();
-            for f in spec.shared.iter().chain(spec.flags).chain(args::GLOBAL) {
+            let globals = args::GLOBAL.iter().filter(|f| !shadowed(spec.name, f));
+            for f in spec.shared.iter().chain(spec.flags).chain(globals) {
                 names.push(f.long.to_owned());
                 names.extend(f.aliases.iter().map(|a| a.to_string()));
                 names.extend(f.short.map(String::from));
@@ -845,6 +849,24 @@ mod tests {
                 Command::from(spec, &matches).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
             }
         }
+    }
+
+    #[test]
+    fn rootless_is_the_global_mode_before_the_command_and_specs_switch_after_it() {
+        let parse = |argv: &[&str]| match args::parse(COMMANDS, argv.iter().map(std::ffi::OsString::from)) {
+            Ok(Parsed::Command { global, matches, .. }) => (global, matches),
+            _ => panic!("{argv:?} does not parse"),
+        };
+        let (global, matches) = parse(&["spec", "--rootless"]);
+        assert!(matches.switch("rootless"));
+        assert_eq!(global.string("rootless").unwrap(), None);
+        let (global, matches) = parse(&["--rootless", "auto", "spec"]);
+        assert!(!matches.switch("rootless"));
+        assert_eq!(global.string("rootless").unwrap().as_deref(), Some("auto"));
+        for (s, want) in [("auto", None), ("", None), ("true", Some(true)), ("0", Some(false))] {
+            assert_eq!(super::parse_bool_or_auto(s), Some(want), "{s}");
+        }
+        assert_eq!(super::parse_bool_or_auto("yes"), None);
     }
 
     #[test]

@@ -393,6 +393,30 @@ fn rootless_single_id_map_refuses_additional_gids_by_name() {
 }
 
 #[test]
+fn rootless_without_a_user_namespace_is_refused_by_name() {
+    let user = TestUser::new();
+    let mut b = RootlessBundle::new(&user, "b", &["true"]);
+    let ns: Vec<Value> = b.spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "user")
+        .cloned()
+        .collect();
+    b.spec["linux"]["namespaces"] = json!(ns);
+    let linux = b.spec["linux"].as_object_mut().unwrap();
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
+    b.write();
+    let _g = UserGuard(&user, &b, "c11");
+    let out = ocirun_as(&user, &b).args(["run", "c11"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("needs a user namespace"), "{err}");
+    let listed = ok(ocirun_as(&user, &b).args(["list", "-q"]));
+    assert_eq!(stdout(&listed), "", "a failed create left state");
+}
+
+#[test]
 fn rootless_seccomp_profile_is_applied() {
     let user = TestUser::new();
     let mut b = RootlessBundle::new(&user, "b", &["sh", "-c", "mkdir /tmp/x; echo rc=$?"]);
@@ -548,6 +572,21 @@ impl DelegatedCgroup {
                             std::fs::write(dir.join(f), parent.trim()).unwrap();
                         }
                     }
+                }
+            }
+            // cgroup v2: the pids controller is enabled down to the delegated tree (systemd
+            // does so for a Delegate=yes unit); below it, enabling is the user's (ocirun's).
+            if m.join("cgroup.subtree_control").exists() {
+                let mut dir = m.clone();
+                for part in rel.split('/') {
+                    let has_pids = std::fs::read_to_string(dir.join("cgroup.controllers"))
+                        .unwrap()
+                        .split_whitespace()
+                        .any(|c| c == "pids");
+                    if has_pids {
+                        std::fs::write(dir.join("cgroup.subtree_control"), "+pids").unwrap();
+                    }
+                    dir = dir.join(part);
                 }
             }
             user.chown(&d);

@@ -394,6 +394,13 @@ impl InitPlan {
             ));
         }
         let new_user = new_namespaces.contains(NamespaceKind::User);
+        // runc's rootless check: without root's privileges nothing else could be set up.
+        if opts.unprivileged && !opts.exec && !new_user && !join.iter().any(|(k, _, _)| *k == NamespaceKind::User) {
+            return Err(Error::spec(
+                "linux.namespaces",
+                "a rootless container (the runtime is not root) needs a user namespace: `ocirun spec --rootless` makes one",
+            ));
+        }
         let clone_in_pid_namespace = match &pid_namespace {
             Some(_) if opts.exec => true,
             Some(fd) => !new_user && rootfs::proc_takes_pid_namespace(fd.as_fd()),
