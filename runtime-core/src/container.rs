@@ -814,6 +814,9 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         ));
     }
     let mut rootless = opts.rootless.unwrap_or_else(crate::sys::unprivileged);
+    // Device cgroup rules cannot be written there (runc skips them in a user namespace); root
+    // on the host with --rootless=true keeps them.
+    let in_user_namespace_or_unprivileged = crate::sys::unprivileged() || opts.rootless.is_none();
     let cgroup = if rootless && !opts.systemd_cgroup {
         let made = rootless_cgroup(cgroup, linux)?;
         undo.cgroup.clone_from(&made);
@@ -992,7 +995,10 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         finish_systemd_cgroup(cgroup, linux, &id, pid)?;
     } else if let Some(cgroup) = &cgroup {
         cgroup
-            .create_rest(Some(&resources_for(linux, rootless)))
+            .create_rest(Some(&resources_for(
+                linux,
+                rootless && in_user_namespace_or_unprivileged,
+            )))
             .map_err(Error::Cgroup)?;
         go_fds.extend(cgroup.v1_tasks().map_err(Error::Cgroup)?.into_iter().map(|(fd, _)| fd));
         if !spawned.in_cgroup {
@@ -1209,9 +1215,10 @@ fn setgroups_denied_by_maps(linux: &oci_spec::runtime::Linux) -> bool {
 }
 
 /// The resources create writes: the spec's, with runc's default device rules unless
-/// rootless (a device cgroup rule needs privilege; device nodes are bound, never made).
-fn resources_for(linux: &oci_spec::runtime::Linux, rootless: bool) -> oci_spec::runtime::LinuxResources {
-    if rootless {
+/// `no_devices` (rootless without root: a device cgroup rule needs privilege; device nodes
+/// are bound, never made).
+fn resources_for(linux: &oci_spec::runtime::Linux, no_devices: bool) -> oci_spec::runtime::LinuxResources {
+    if no_devices {
         let mut r = linux.resources().clone().unwrap_or_default();
         r.set_devices(None);
         r

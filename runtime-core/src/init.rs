@@ -455,6 +455,11 @@ impl InitPlan {
         };
         let host_root = opts.host_root.map(|fd| raise_fd(fd, min_fd)).transpose()?;
         let opts_exec = opts.exec;
+        // An unprivileged runtime on a pure v2 host: a new cgroup2 mount of the host's rw
+        // superblock with the spec's "ro" is refused in a user namespace (EBUSY), so, as runc
+        // falls back to, the container's cgroup directory is bound instead (the caller's, for a
+        // rootless container without a cgroup of its own).
+        let binds_cgroup2 = opts.unprivileged && matches!(cgroup_mounts.as_slice(), [m] if m.name.is_empty());
         let mounts = (!opts.exec)
             .then(|| {
                 MountPlan::compile(rootfs::RootfsConfig {
@@ -467,7 +472,7 @@ impl InitPlan {
                     readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
                     no_pivot: opts.no_pivot,
                     new_user_namespace: new_user,
-                    new_cgroup_namespace: new_cgroup,
+                    new_cgroup_namespace: new_cgroup && !binds_cgroup2,
                     mount_label,
                     cgroup_mounts,
                     proc_pid_namespace: pid_namespace
