@@ -48,6 +48,7 @@ tests=(
     "ocirun:vm_host:"
     "ocirun:cgroups:"
     "ocirun:checkpoint:"
+    "ocirun:rootless:"
 )
 [ $# -gt 0 ] && tests=("$@")
 bins=()

@@ -213,3 +213,18 @@ pub enum CgroupError {
 
 /// The result type of this crate.
 pub type Result<T> = std::result::Result<T, CgroupError>;
+
+impl CgroupError {
+    /// Whether the kernel refused for want of permission (EACCES, EPERM, EROFS): what a
+    /// rootless runtime meets in a cgroup not delegated to its user.
+    pub fn permission_denied(&self) -> bool {
+        let mut e: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = e {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                return matches!(io.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS));
+            }
+            e = err.source();
+        }
+        false
+    }
+}

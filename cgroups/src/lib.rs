@@ -183,6 +183,52 @@ impl Cgroup {
         }
     }
 
+    /// The cgroup process `pid` is in, in every hierarchy (`/proc/<pid>/cgroup`); its path is
+    /// the v2 one, else the first hierarchy's. For a rootless container without a cgroup of
+    /// its own: its cgroup mounts show the caller's cgroups, as runc's do.
+    pub fn of_process(h: &Hierarchies, pid: i32) -> Result<Cgroup> {
+        let file = PathBuf::from(format!("/proc/{pid}/cgroup"));
+        let text = std::fs::read_to_string(&file).map_err(|source| CgroupError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let mut dirs = Vec::new();
+        for hier in &h.list {
+            let found = text.lines().find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+                let matches = if hier.v2 {
+                    ctrls.is_empty()
+                } else if let Some(name) = &hier.name {
+                    ctrls.split(',').any(|c| c.strip_prefix("name=") == Some(name))
+                } else {
+                    hier.controllers
+                        .first()
+                        .is_some_and(|c| ctrls.split(',').any(|x| x == c))
+                };
+                matches.then(|| path.to_string())
+            });
+            if let Some(path) = found {
+                dirs.push(Dir {
+                    path: hier.dir_of(&path),
+                    h: hier.clone(),
+                });
+            }
+        }
+        let path = text
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .or_else(|| text.lines().next().and_then(|l| l.splitn(3, ':').nth(2)))
+            .unwrap_or("/")
+            .to_string();
+        Ok(Cgroup {
+            path,
+            layout: h.layout(),
+            dirs,
+            unit: None,
+        })
+    }
+
     /// Whether the systemd driver manages this cgroup.
     pub fn is_systemd(&self) -> bool {
         self.unit.is_some()

@@ -93,7 +93,7 @@ pub const GLOBAL: &[Flag] = &[
         "rootless",
         None,
         "true|false|auto",
-        "Rootless mode: only false (root) is supported.",
+        "Rootless mode (default auto: when not root or in a user namespace).",
     ),
     Flag::value(
         "criu",

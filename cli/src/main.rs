@@ -34,8 +34,8 @@ struct Cli {
     debug: bool,
     /// Use systemd to manage cgroups (runc's --systemd-cgroup).
     systemd_cgroup: bool,
-    /// Rootless mode: ocirun supports only "false" (root) here.
-    rootless: Option<String>,
+    /// Rootless mode: `Some` for true or false, `None` for auto (runc's `--rootless`).
+    rootless: Option<bool>,
     /// The CRIU binary for checkpoint and restore.
     criu: PathBuf,
     /// The command.
@@ -275,12 +275,14 @@ const SPEC: CommandSpec = command!(
     "spec",
     "",
     "Write a default config.json (as `runc spec`).",
-    [Flag::value(
-        "bundle",
-        Some('b'),
-        "dir",
-        "The bundle directory to write it in."
-    )]
+    [
+        Flag::value("bundle", Some('b'), "dir", "The bundle directory to write it in."),
+        Flag::switch(
+            "rootless",
+            None,
+            "A spec for a rootless container: a user namespace mapping the caller to root, no network namespace, /sys bound, no resources."
+        )
+    ]
 );
 
 /// Every command, in the order `--help` lists them.
@@ -349,6 +351,8 @@ enum Command {
     Features,
     Spec {
         bundle: PathBuf,
+        /// `--rootless`: runc's `spec --rootless`.
+        rootless: bool,
     },
     Cgroup(cgroup_cmds::CgroupCommand),
 }
@@ -410,6 +414,7 @@ impl Command {
                 m.at_most(0)?;
                 Command::Spec {
                     bundle: m.path("bundle").unwrap_or_else(|| PathBuf::from(".")),
+                    rootless: m.switch("rootless"),
                 }
             }
             _ => Command::Cgroup(cgroup_cmds::CgroupCommand::from(spec, m)?),
@@ -434,21 +439,52 @@ impl Cli {
         };
         let cli = || -> Result<Cli, Usage> {
             Ok(Cli {
-                root: global
-                    .path("root")
-                    .unwrap_or_else(|| PathBuf::from(runtime_core::state::DEFAULT_ROOT)),
+                root: global.path("root").unwrap_or_else(default_root),
                 log: global.path("log"),
                 log_format: global.choice("log-format", &["text", "json"], "text")?,
                 log_format_given: global.string("log-format")?.is_some(),
                 debug: global.switch("debug"),
                 systemd_cgroup: global.switch("systemd-cgroup"),
-                rootless: global.string("rootless")?,
+                rootless: match global.string("rootless")? {
+                    None => None,
+                    Some(s) => parse_bool_or_auto(&s)
+                        .ok_or_else(|| Usage(format!("--rootless: {s:?} is not true, false or auto")))?,
+                },
                 criu: global.path("criu").unwrap_or_else(|| PathBuf::from("criu")),
                 command: Command::from(spec, &matches)?,
             })
         };
         cli().map_err(|e| usage_error(&e))
     }
+}
+
+/// runc's parseBoolOrAuto: "" or auto is `Some(None)`; Go's ParseBool spellings are a bool.
+fn parse_bool_or_auto(s: &str) -> Option<Option<bool>> {
+    match s {
+        "" => Some(None),
+        _ if s.eq_ignore_ascii_case("auto") => Some(None),
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(Some(true)),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(Some(false)),
+        _ => None,
+    }
+}
+
+/// The default state root, as runc's: `$XDG_RUNTIME_DIR/ocirun` for a caller that is not
+/// root (or is root only in a user namespace, with `$USER` unset or not root), else
+/// [`runtime_core::state::DEFAULT_ROOT`].
+fn default_root() -> PathBuf {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    if let Some(dir) = xdg {
+        let (euid, _) = runtime_core::effective_ids();
+        // runc's shouldHonorXDGRuntimeDir: root in a user namespace unless $USER says root
+        // ($USER first: /proc/self/uid_map costs a read).
+        let honor = euid != 0
+            || (std::env::var("USER").map_or(true, |u| u != "root") && runtime_core::running_in_user_namespace());
+        if honor {
+            return PathBuf::from(dir).join("ocirun");
+        }
+    }
+    PathBuf::from(runtime_core::state::DEFAULT_ROOT)
 }
 
 /// Prints a command-line mistake; exits 2, as for any usage error.
@@ -534,6 +570,13 @@ fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::Con
         .listen_fds(listen_fds())
         .preserve_fds(a.preserve_fds)
         .keep_pty_master(tty == Tty::Relay);
+    // runc's shouldUseRootlessCgroupManager: as given; auto is not rootless with
+    // --systemd-cgroup, else rootless when not root or in a user namespace.
+    b = match cli.rootless {
+        Some(yes) => b.rootless(yes),
+        None if cli.systemd_cgroup => b.rootless(false),
+        None => b.rootless_auto(),
+    };
     if let Some(p) = &a.console_socket {
         b = b.console_socket(absolute(p)?);
     }
@@ -565,9 +608,6 @@ pub(crate) fn absolute(p: &std::path::Path) -> Result<PathBuf> {
 }
 
 fn run(cli: &Cli) -> Result<i32> {
-    if cli.rootless.as_deref().is_some_and(|r| r == "true") {
-        bail!("--rootless=true: rootless containers are not supported by this build of ocirun");
-    }
     match &cli.command {
         Command::Create(a) => {
             builder(cli, a, true)?.0.create()?;
@@ -680,12 +720,18 @@ fn run(cli: &Cli) -> Result<i32> {
             b.restore(&criu.options(&cli.criu)?)?;
         }
         Command::Features => println!("{}", serde_json::to_string_pretty(&runtime_core::features())?),
-        Command::Spec { bundle } => {
+        Command::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
             if path.exists() {
                 bail!("file {} exists; remove it first", path.display());
             }
-            std::fs::write(&path, specgen::default_spec()).with_context(|| format!("write {}", path.display()))?;
+            let text = if *rootless {
+                let (euid, egid) = runtime_core::effective_ids();
+                specgen::rootless_spec(euid, egid)
+            } else {
+                specgen::default_spec().to_string()
+            };
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
         }
         Command::Cgroup(c) => return cgroup_cmds::run(cli, c),
     }
@@ -778,9 +824,13 @@ mod tests {
 
     #[test]
     fn every_command_parses_and_no_two_flags_share_a_name() {
+        // runc's `spec --rootless` (a switch) shadows the global `--rootless <mode>` after the
+        // command: a command's own flags are looked up first.
+        let shadowed = |cmd: &str, f: &args::Flag| cmd == "spec" && f.long == "rootless";
         for spec in COMMANDS {
             let mut names: Vec<String> = Vec::new();
-            for f in spec.shared.iter().chain(spec.flags).chain(args::GLOBAL) {
+            let globals = args::GLOBAL.iter().filter(|f| !shadowed(spec.name, f));
+            for f in spec.shared.iter().chain(spec.flags).chain(globals) {
                 names.push(f.long.to_owned());
                 names.extend(f.aliases.iter().map(|a| a.to_string()));
                 names.extend(f.short.map(String::from));
@@ -799,6 +849,24 @@ mod tests {
                 Command::from(spec, &matches).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
             }
         }
+    }
+
+    #[test]
+    fn rootless_is_the_global_mode_before_the_command_and_specs_switch_after_it() {
+        let parse = |argv: &[&str]| match args::parse(COMMANDS, argv.iter().map(std::ffi::OsString::from)) {
+            Ok(Parsed::Command { global, matches, .. }) => (global, matches),
+            _ => panic!("{argv:?} does not parse"),
+        };
+        let (global, matches) = parse(&["spec", "--rootless"]);
+        assert!(matches.switch("rootless"));
+        assert_eq!(global.string("rootless").unwrap(), None);
+        let (global, matches) = parse(&["--rootless", "auto", "spec"]);
+        assert!(!matches.switch("rootless"));
+        assert_eq!(global.string("rootless").unwrap().as_deref(), Some("auto"));
+        for (s, want) in [("auto", None), ("", None), ("true", Some(true)), ("0", Some(false))] {
+            assert_eq!(super::parse_bool_or_auto(s), Some(want), "{s}");
+        }
+        assert_eq!(super::parse_bool_or_auto("yes"), None);
     }
 
     #[test]

@@ -178,6 +178,47 @@ pub fn default_spec() -> &'static str {
 "#
 }
 
+/// runc's `spec --rootless` (specconv.ToRootless) applied to [`default_spec`]: no network
+/// namespace, a user namespace mapping `euid` and `egid` to root, `/sys` bound from the host
+/// instead of a new sysfs (which needs a network namespace of its own), no `uid=`/`gid=`
+/// mount options, and no resources.
+pub fn rootless_spec(euid: u32, egid: u32) -> String {
+    use serde_json::{Value, json};
+    let mut spec: Value = serde_json::from_str(default_spec()).expect("the default spec is JSON");
+    let linux = &mut spec["linux"];
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        ns.retain(|n| !matches!(n["type"].as_str(), Some("network" | "user")));
+        ns.push(json!({"type": "user"}));
+    }
+    linux["uidMappings"] = json!([{"containerID": 0, "hostID": euid, "size": 1}]);
+    linux["gidMappings"] = json!([{"containerID": 0, "hostID": egid, "size": 1}]);
+    if let Some(l) = linux.as_object_mut() {
+        l.remove("resources");
+    }
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" {
+                *m = json!({
+                    "destination": "/sys",
+                    "type": "none",
+                    "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]
+                });
+                continue;
+            }
+            if let Some(opts) = m["options"].as_array_mut() {
+                opts.retain(|o| {
+                    !o.as_str()
+                        .is_some_and(|o| o.starts_with("uid=") || o.starts_with("gid="))
+                });
+            }
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&spec).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -185,5 +226,35 @@ mod tests {
         let spec: runtime_core::Spec = serde_json::from_str(super::default_spec()).unwrap();
         assert_eq!(spec.hostname().as_deref(), Some("ocirun"));
         assert_eq!(spec.mounts().as_ref().map(|m| m.len()), Some(7));
+    }
+
+    #[test]
+    fn the_rootless_spec_is_runcs_to_rootless() {
+        let spec: runtime_core::Spec = serde_json::from_str(&super::rootless_spec(1000, 1001)).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        let kinds: Vec<String> = linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .map(|n| format!("{:?}", n.typ()))
+            .collect();
+        assert_eq!(kinds, ["Pid", "Ipc", "Uts", "Mount", "Cgroup", "User"]);
+        let uid = &linux.uid_mappings().as_ref().unwrap()[0];
+        assert_eq!((uid.container_id(), uid.host_id(), uid.size()), (0, 1000, 1));
+        let gid = &linux.gid_mappings().as_ref().unwrap()[0];
+        assert_eq!((gid.container_id(), gid.host_id(), gid.size()), (0, 1001, 1));
+        assert!(linux.resources().is_none());
+        let mounts = spec.mounts().as_ref().unwrap();
+        let sys = mounts
+            .iter()
+            .find(|m| m.destination().to_str() == Some("/sys"))
+            .unwrap();
+        assert_eq!(sys.typ().as_deref(), Some("none"));
+        assert!(sys.options().as_ref().unwrap().contains(&"rbind".to_string()));
+        let pts = mounts
+            .iter()
+            .find(|m| m.destination().to_str() == Some("/dev/pts"))
+            .unwrap();
+        assert!(!pts.options().as_ref().unwrap().iter().any(|o| o.starts_with("gid=")));
     }
 }

@@ -34,6 +34,16 @@ pub enum NamespaceError {
         #[source]
         source: std::io::Error,
     },
+    /// newuidmap or newgidmap failed or could not be run.
+    #[error("{tool} for the map {maps:?}: {reason}")]
+    MapTool {
+        /// The tool run.
+        tool: &'static str,
+        /// The map it was asked to write.
+        maps: String,
+        /// Why it failed (its exit status and stderr).
+        reason: String,
+    },
     /// The clone3 (or clone) system call failed.
     #[error("clone the container process with flags {flags:#x}")]
     Clone {

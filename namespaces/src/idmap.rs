@@ -68,6 +68,81 @@ pub fn write_id_maps(
     Ok(())
 }
 
+/// Whether this process is in a user namespace other than the initial one (runc's
+/// `userns.RunningInUserNS`): its uid_map is not the identity over every id.
+pub fn running_in_user_namespace() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
+        Err(_) => false,
+    }
+}
+
+/// Whether an unprivileged writer can write `maps` itself: a single id mapped to its own
+/// effective id (`own`), as the kernel allows. Anything else needs the setuid
+/// `newuidmap`/`newgidmap` and the ranges `/etc/subuid` and `/etc/subgid` grant.
+pub fn maps_need_tool(maps: &[IdMap], own: u32) -> bool {
+    !matches!(maps, [IdMap { host_id, size: 1, .. }] if *host_id == own)
+}
+
+/// Writes the uid and gid maps of the user namespace of `pid` as an unprivileged user
+/// (rootless, as runc and crun): a map of the caller's own id alone is written directly,
+/// gid_map after `setgroups` is set to `deny` (the kernel requires it); any other map is
+/// written by `newuidmap`/`newgidmap` (Debian's `uidmap`), which check it against
+/// `/etc/subuid` and `/etc/subgid`. Returns whether `setgroups` was denied.
+pub fn write_id_maps_unprivileged(
+    pid: i32,
+    uid_maps: &[IdMap],
+    gid_maps: &[IdMap],
+    euid: u32,
+    egid: u32,
+) -> Result<bool, NamespaceError> {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    if !uid_maps.is_empty() {
+        if maps_need_tool(uid_maps, euid) {
+            run_map_tool("newuidmap", pid, uid_maps)?;
+        } else {
+            write_proc_file(proc.join("uid_map"), render(uid_maps))?;
+        }
+    }
+    let mut denied = false;
+    if !gid_maps.is_empty() {
+        if maps_need_tool(gid_maps, egid) {
+            run_map_tool("newgidmap", pid, gid_maps)?;
+        } else {
+            write_proc_file(proc.join("setgroups"), "deny".to_string())?;
+            denied = true;
+            write_proc_file(proc.join("gid_map"), render(gid_maps))?;
+        }
+    }
+    Ok(denied)
+}
+
+/// Runs `tool` (newuidmap or newgidmap) for `pid` with `maps` as its arguments.
+fn run_map_tool(tool: &'static str, pid: i32, maps: &[IdMap]) -> Result<(), NamespaceError> {
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([m.container_id.to_string(), m.host_id.to_string(), m.size.to_string()]);
+    }
+    let maps = render(maps);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| NamespaceError::MapTool {
+            tool,
+            maps: maps.clone(),
+            reason: format!("cannot run it: {source} (Debian package uidmap)"),
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(NamespaceError::MapTool {
+        tool,
+        maps,
+        reason: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +178,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("/proc/2147483647/uid_map"), "{err}");
+    }
+
+    #[test]
+    fn only_a_single_own_id_is_written_without_the_tool() {
+        let one = |host_id, size| IdMap {
+            container_id: 0,
+            host_id,
+            size,
+        };
+        assert!(!maps_need_tool(&[one(1000, 1)], 1000));
+        assert!(maps_need_tool(&[one(1001, 1)], 1000));
+        assert!(maps_need_tool(&[one(1000, 2)], 1000));
+        assert!(maps_need_tool(&[one(1000, 1), one(100000, 65536)], 1000));
     }
 }

@@ -1247,8 +1247,9 @@ impl Builder<'_> {
                 } else if self.cfg.new_user_namespace {
                     match crate::sys::clone_mount(&source_c, recursive) {
                         Ok(fd) => Some(std::sync::Arc::new(fd)),
-                        // Kernels before 5.2: the child binds the path, as its own user can.
-                        Err(libc::ENOSYS) => None,
+                        // Kernels before 5.2, or a runtime without CAP_SYS_ADMIN (rootless):
+                        // the child binds the path, as its own user can.
+                        Err(libc::ENOSYS | libc::EPERM) => None,
                         Err(errno) => {
                             return Err(RootfsError::BindSource {
                                 field: format!("{field}.source"),

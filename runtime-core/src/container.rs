@@ -31,6 +31,8 @@ pub struct ContainerBuilder {
     no_new_keyring: bool,
     listen_fds: u32,
     systemd_cgroup: bool,
+    /// Rootless mode; `None` is runc's auto ([`ContainerBuilder::rootless_auto`]).
+    rootless: Option<bool>,
     io: ProcessIo,
 }
 
@@ -174,6 +176,7 @@ impl ContainerBuilder {
             no_new_keyring: false,
             listen_fds: 0,
             systemd_cgroup: false,
+            rootless: Some(false),
             io: ProcessIo::default(),
         }
     }
@@ -218,6 +221,25 @@ impl ContainerBuilder {
         self
     }
 
+    /// Rootless mode (runc's `--rootless`, which decides how cgroups are handled): a cgroup
+    /// the caller may not create is skipped with a warning when the spec neither names one
+    /// (linux.cgroupsPath) nor sets a limit, as runc does. Whatever this says, a caller that
+    /// is not root (euid != 0) writes id maps other than its own id alone with
+    /// `newuidmap`/`newgidmap`.
+    pub fn rootless(mut self, yes: bool) -> Self {
+        self.rootless = Some(yes);
+        self
+    }
+
+    /// Rootless mode as runc's `--rootless auto`: rootless when the caller is not root; for
+    /// root, when it is in a user namespace other than the initial one, which is looked at
+    /// only once the cgroup cannot be made for want of permission (nothing is added to the
+    /// common path of root on the host).
+    pub fn rootless_auto(mut self) -> Self {
+        self.rootless = None;
+        self
+    }
+
     /// Read linux.cgroupsPath as systemd's `slice:prefix:name` and let systemd manage the
     /// cgroup (`--systemd-cgroup`).
     pub fn systemd_cgroup(mut self, yes: bool) -> Self {
@@ -258,6 +280,12 @@ impl ContainerBuilder {
             return Err(Error::spec(
                 "--systemd-cgroup",
                 "restoring into a systemd scope is not supported: use the cgroupfs driver",
+            ));
+        }
+        if self.rootless.unwrap_or_else(crate::sys::unprivileged) {
+            return Err(Error::spec(
+                "--rootless",
+                "restoring a rootless container is not supported",
             ));
         }
         if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
@@ -338,6 +366,7 @@ impl ContainerBuilder {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             systemd_cgroup: self.systemd_cgroup,
+            rootless: self.rootless,
             preserve_fds: self.listen_fds.saturating_add(self.io.preserve_fds),
             listen_fds: self.listen_fds,
             stdio: self.io.stdio,
@@ -760,6 +789,7 @@ struct CreateOptions {
     no_pivot: bool,
     no_new_keyring: bool,
     systemd_cgroup: bool,
+    rootless: Option<bool>,
     preserve_fds: u32,
     listen_fds: u32,
     stdio: [Option<OwnedFd>; 3],
@@ -784,31 +814,64 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             format!("{}: container's cgroup unexpectedly frozen", cgroup.path()),
         ));
     }
-    undo.cgroup = Some(cgroup.clone());
-    if !opts.systemd_cgroup {
-        cgroup.create_unified().map_err(Error::Cgroup)?;
-    }
-    let cgroup_path = cgroup.path().to_string();
-    let cgroup_mounts = cgroup
+    let mut rootless = opts.rootless.unwrap_or_else(crate::sys::unprivileged);
+    // Device cgroup rules cannot be written there (runc skips them in a user namespace); root
+    // on the host with --rootless=true keeps them.
+    let in_user_namespace_or_unprivileged = crate::sys::unprivileged() || opts.rootless.is_none();
+    let cgroup = if rootless && !opts.systemd_cgroup {
+        let made = rootless_cgroup(cgroup, linux)?;
+        undo.cgroup.clone_from(&made);
+        made
+    } else if opts.systemd_cgroup {
+        undo.cgroup = Some(cgroup.clone());
+        Some(cgroup)
+    } else {
+        match cgroup.create_unified() {
+            Ok(()) => {
+                undo.cgroup = Some(cgroup.clone());
+                Some(cgroup)
+            }
+            // Auto, root in a user namespace (runc: its cgroup errors are then tolerated).
+            Err(e) if opts.rootless.is_none() && e.permission_denied() && namespaces::running_in_user_namespace() => {
+                rootless = true;
+                let made = rootless_cgroup(cgroup, linux)?;
+                undo.cgroup.clone_from(&made);
+                made
+            }
+            Err(e) => return Err(Error::Cgroup(e)),
+        }
+    };
+    // Without a cgroup of its own (rootless), a cgroup mount shows the caller's cgroups.
+    let (cgroup_path, shown) = match &cgroup {
+        Some(cg) => (cg.path().to_string(), cg.clone()),
+        None => {
+            let h = Hierarchies::detect().map_err(Error::Cgroup)?;
+            (
+                String::new(),
+                Cgroup::of_process(&h, std::process::id() as i32).map_err(Error::Cgroup)?,
+            )
+        }
+    };
+    let cgroup_mounts = shown
         .mounts()
         .into_iter()
         .map(|m| rootfs::CgroupMount {
-            ready_at_start: m.unified && !opts.systemd_cgroup,
+            ready_at_start: (m.unified && !opts.systemd_cgroup) || cgroup.is_none(),
             name: m.name,
             controllers: m.mount_data,
             unified: m.unified,
             host_path: m.dir,
         })
         .collect();
-    let (cgroup_fd, cgroup_tasks) = if opts.systemd_cgroup {
-        (None, Vec::new())
-    } else {
+    let (cgroup_fd, cgroup_tasks) = if let Some(cgroup) = cgroup.as_ref().filter(|_| !opts.systemd_cgroup) {
         let tasks = cgroup
             .v1_tasks_paths()
             .iter()
             .map(|p| p.display().to_string())
             .collect();
         (cgroup.clone_into_fd().map_err(Error::Cgroup)?, tasks)
+    } else {
+        (None, Vec::new())
     };
 
     // The exec fifo: the init waits on its read end, opened here before the clone (it never
@@ -847,8 +910,17 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         None
     };
     let (parent_sock, child_sock) = socketpair()?;
+    // Without a cgroup of its own the cgroup mounts bind the caller's cgroups: read-only,
+    // whatever the spec says (runc's fix of CVE-2023-25809).
+    let readonly_cgroups;
+    let plan_spec = if cgroup.is_none() {
+        readonly_cgroups = with_readonly_cgroup_mounts(spec);
+        &readonly_cgroups
+    } else {
+        spec
+    };
     let plan = InitPlan::compile(
-        spec,
+        plan_spec,
         PlanOptions {
             rootfs,
             host_root: host_root
@@ -867,6 +939,8 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             listen_fds: opts.listen_fds,
             cgroup_tasks,
             session_keyring: (!opts.no_new_keyring).then(|| session_keyring_name(&id)),
+            unprivileged: crate::sys::unprivileged(),
+            setgroups_denied: crate::sys::unprivileged() && setgroups_denied_by_maps(linux),
         },
     )?;
     let args = CloneArgs {
@@ -893,17 +967,39 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // A send the init is gone for: wait_ready then reports its error or exit.
     let mut sent = true;
     if plan.new_user {
-        namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false).map_err(Error::Namespace)?;
+        if crate::sys::unprivileged() {
+            // The child makes itself dumpable first, so that this user can open its /proc files.
+            let mut buf = [0u8; crate::sync::Msg::SIZE];
+            let (sock, _) = poll_with_init(&parent_sock, child, "wait for the child to ask for its id maps")?;
+            let m = (sock != 0)
+                .then(|| crate::sys::recv(parent_sock.as_raw_fd(), &mut buf))
+                .and_then(|got| got.ok())
+                .filter(|&got| got == buf.len())
+                .and_then(|_| crate::sync::Msg::decode(&buf));
+            match m {
+                Some(m) if m.tag == Tag::MapsWanted => {}
+                Some(m) if m.tag == Tag::Error => return Err(init_error(&plan, m)),
+                _ => return Err(Error::InitDied("it did not ask for its id maps".into())),
+            }
+            let (euid, egid) = crate::sys::effective_ids();
+            namespaces::write_id_maps_unprivileged(pid, &plan.uid_maps, &plan.gid_maps, euid, egid)
+                .map_err(Error::Namespace)?;
+        } else {
+            namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false).map_err(Error::Namespace)?;
+        }
         sent = send_tag(&parent_sock, Tag::MapsWritten)?;
     }
     // The rest of the cgroup, while the init sets up its rootfs. Go brings the v1 `tasks`
     // files, which the init writes "0" to, and the binds its mount plan left for later.
     let mut go_fds = Vec::new();
-    if opts.systemd_cgroup {
-        finish_systemd_cgroup(&cgroup, linux, &id, pid)?;
-    } else {
+    if let Some(cgroup) = cgroup.as_ref().filter(|_| opts.systemd_cgroup) {
+        finish_systemd_cgroup(cgroup, linux, &id, pid)?;
+    } else if let Some(cgroup) = &cgroup {
         cgroup
-            .create_rest(Some(&resources_with_default_devices(linux)))
+            .create_rest(Some(&resources_for(
+                linux,
+                rootless && in_user_namespace_or_unprivileged,
+            )))
             .map_err(Error::Cgroup)?;
         go_fds.extend(cgroup.v1_tasks().map_err(Error::Cgroup)?.into_iter().map(|(fd, _)| fd));
         if !spawned.in_cgroup {
@@ -912,7 +1008,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         }
     }
     if plan.late_cgroup_binds() {
-        for m in cgroup.mounts() {
+        for m in shown.mounts() {
             go_fds.push(rootfs::detached_bind(&m.dir).map_err(Error::Rootfs)?);
         }
     }
@@ -930,6 +1026,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let save_record = |pid: i32| -> Result<Option<Record>> {
         let record = state::proc_stat(pid).map(|(_, start)| Record {
             no_new_keyring: opts.no_new_keyring,
+            rootless,
             ..new_record(
                 spec,
                 &id,
@@ -1053,6 +1150,84 @@ fn resolve_cgroup(linux: &oci_spec::runtime::Linux, id: &str, systemd: bool) -> 
     }
 }
 
+/// The rootless container's cgroup (cgroupfs driver), made in every hierarchy before the
+/// clone, or `None` when the caller may not make it and the spec needs none (no
+/// linux.cgroupsPath, no limit): then, as runc with `--rootless`, a warning and no cgroup.
+fn rootless_cgroup(cgroup: Cgroup, linux: &oci_spec::runtime::Linux) -> Result<Option<Cgroup>> {
+    match cgroup.create(None) {
+        Ok(()) => Ok(Some(cgroup)),
+        Err(e) if e.permission_denied() => {
+            let e = match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            };
+            if linux.cgroups_path().is_some() || spec::needs_cgroup_limits(linux.resources().as_ref()) {
+                return Err(Error::spec(
+                    "linux.cgroupsPath",
+                    format!(
+                        "rootless: the cgroup cannot be made ({e}); without a cgroup delegated to this user, \
+                         a rootless container takes neither linux.cgroupsPath nor limits in linux.resources"
+                    ),
+                ));
+            }
+            hooks::warn(&format!("rootless: running without a cgroup of its own: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(Error::Cgroup(e)),
+    }
+}
+
+/// `spec` with "ro" added to each of its mounts of type cgroup.
+fn with_readonly_cgroup_mounts(spec: &Spec) -> Spec {
+    let mut spec = spec.clone();
+    if let Some(mounts) = spec.mounts().clone() {
+        let mounts = mounts
+            .into_iter()
+            .map(|mut m| {
+                if m.typ().as_deref() == Some("cgroup") {
+                    let mut opts: Vec<String> = m.options().clone().unwrap_or_default();
+                    opts.retain(|o| o != "rw");
+                    opts.push("ro".to_string());
+                    m.set_options(Some(opts));
+                }
+                m
+            })
+            .collect();
+        spec.set_mounts(Some(mounts));
+    }
+    spec
+}
+
+/// Whether the user namespace's gid map is the caller's own gid alone, which an unprivileged
+/// runtime writes itself after setting `setgroups` to `deny`.
+fn setgroups_denied_by_maps(linux: &oci_spec::runtime::Linux) -> bool {
+    let new_user = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::User && ns.path().is_none());
+    let gids: Vec<namespaces::IdMap> = linux
+        .gid_mappings()
+        .iter()
+        .flatten()
+        .map(namespaces::IdMap::from)
+        .collect();
+    new_user && !gids.is_empty() && !namespaces::maps_need_tool(&gids, crate::sys::effective_ids().1)
+}
+
+/// The resources create writes: the spec's, with runc's default device rules unless
+/// `no_devices` (rootless without root: a device cgroup rule needs privilege; device nodes
+/// are bound, never made).
+fn resources_for(linux: &oci_spec::runtime::Linux, no_devices: bool) -> oci_spec::runtime::LinuxResources {
+    if no_devices {
+        let mut r = linux.resources().clone().unwrap_or_default();
+        r.set_devices(None);
+        r
+    } else {
+        resources_with_default_devices(linux)
+    }
+}
+
 /// Makes the container's cgroup in every hierarchy with the spec's resources (the cgroupfs
 /// driver), all before the init exists.
 fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
@@ -1097,6 +1272,7 @@ fn new_record(
         systemd_cgroup,
         hooks: spec.hooks().clone(),
         no_new_keyring: false,
+        rootless: false,
     }
 }
 
@@ -1330,7 +1506,8 @@ impl Container {
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
         let dir = self.store.open(self.id())?;
         let status = self.status_in(&dir);
-        if all {
+        // Without a cgroup (rootless) the init alone is signalled, as runc does.
+        if all && self.has_cgroup() {
             let cgroup = self.cgroup()?;
             if status == Status::Stopped && !cgroup.exists() {
                 return Ok(());
@@ -1343,6 +1520,9 @@ impl Container {
             id: self.id().to_string(),
         };
         if status == Status::Stopped {
+            if all {
+                return Ok(());
+            }
             return Err(not_running());
         }
         let fd = match &self.pidfd {
@@ -1394,9 +1574,20 @@ impl Container {
         }
     }
 
+    /// Whether the container has a cgroup of its own (a rootless one may run without).
+    pub(crate) fn has_cgroup(&self) -> bool {
+        !self.record.cgroup_path.is_empty()
+    }
+
     /// The container's cgroup, or an existing sub-cgroup of it (`exec --cgroup`): only a
     /// cgroup at or below the container's is accepted ([`Cgroup::nested`]).
     pub(crate) fn cgroup_of(&self, sub: Option<&str>) -> Result<Cgroup> {
+        if !self.has_cgroup() {
+            return Err(Error::spec(
+                "linux.cgroupsPath",
+                "the rootless container runs without a cgroup of its own (none was delegated to its user)",
+            ));
+        }
         let h = Hierarchies::detect().map_err(Error::Cgroup)?;
         let path = &self.record.cgroup_path;
         let cgroup = if self.record.systemd_cgroup {
@@ -1475,7 +1666,9 @@ impl Container {
             // that nobody reaps: never block on it.
             let _ = pidfd::reap(fd, exited);
         }
-        self.cgroup()?.remove().map_err(Error::Cgroup)?;
+        if self.has_cgroup() {
+            self.cgroup()?.remove().map_err(Error::Cgroup)?;
+        }
         dir.remove()?;
         hooks::run_warn(
             HookKind::Poststop,

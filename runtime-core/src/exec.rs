@@ -188,7 +188,14 @@ impl ExecBuilder<'_> {
         let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
         let console = self.io.console(terminal)?;
         let pidfd_socket = self.io.pidfd_socket()?;
-        let mut cgroup = c.cgroup_of(self.sub_cgroup.as_deref())?;
+        // A rootless container without a cgroup: the process stays in the caller's, as runc's.
+        let mut cgroup = if c.has_cgroup() || self.sub_cgroup.is_some() {
+            Some(c.cgroup_of(self.sub_cgroup.as_deref())?)
+        } else {
+            None
+        };
+        let unprivileged = crate::sys::unprivileged();
+        let setgroups_denied = unprivileged && setgroups_denied(c.pid())?;
         let (parent_sock, child_sock) = socketpair()?;
         let mut plan = InitPlan::compile(
             &spec,
@@ -206,6 +213,8 @@ impl ExecBuilder<'_> {
                 listen_fds: 0,
                 cgroup_tasks: Vec::new(),
                 session_keyring: (!c.record().no_new_keyring).then(|| crate::container::session_keyring_name(c.id())),
+                unprivileged,
+                setgroups_denied,
             },
         )?;
         if let Some(path) = &self.executable {
@@ -215,19 +224,19 @@ impl ExecBuilder<'_> {
         // systemd did) takes no process (EBUSY): the process then joins the init's own cgroup
         // below it, as runc does. Not for an explicit --cgroup, which must be what it says.
         let busy = |errno: Option<i32>| errno == Some(libc::EBUSY) && self.sub_cgroup.is_none();
-        let mut spawned = spawn_into(&plan, &cgroup);
+        let mut spawned = spawn_into(&plan, cgroup.as_ref());
         if let Err(namespaces::NamespaceError::Clone { source, .. }) = &spawned
             && busy(source.raw_os_error())
         {
-            cgroup = c.init_cgroup()?;
-            spawned = spawn_into(&plan, &cgroup);
+            cgroup = Some(c.init_cgroup()?);
+            spawned = spawn_into(&plan, cgroup.as_ref());
         }
         let spawned = spawned.map_err(Error::Namespace)?;
         plan.close_child_fds();
         let first = KillOnDrop(Some(spawned.pidfd));
         // The affinity and the cgroup are the first child's, which its own child inherits.
         plan.apply_initial_affinity(spawned.pid)?;
-        if !spawned.in_cgroup {
+        if let Some(cgroup) = cgroup.as_ref().filter(|_| !spawned.in_cgroup) {
             match cgroup.add_process(spawned.pid) {
                 Err(cgroups::CgroupError::Write { source, .. }) if busy(source.raw_os_error()) => {
                     c.init_cgroup()?.add_process(spawned.pid).map_err(Error::Cgroup)?;
@@ -317,11 +326,19 @@ impl Drop for KillOnDrop {
 }
 
 /// Makes the exec's first child, born in `cgroup`'s v2 directory where the kernel can.
+/// Whether `setgroups` is `deny` in the user namespace of process `pid` (a container an
+/// unprivileged runtime made with a gid map of the caller's gid alone).
+fn setgroups_denied(pid: i32) -> Result<bool> {
+    let path = std::path::PathBuf::from(format!("/proc/{pid}/setgroups"));
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+    Ok(text.trim() == "deny")
+}
+
 fn spawn_into(
     plan: &InitPlan,
-    cgroup: &cgroups::Cgroup,
+    cgroup: Option<&cgroups::Cgroup>,
 ) -> std::result::Result<namespaces::Spawned, namespaces::NamespaceError> {
-    let cgroup_fd = cgroup.unified_dir_fd();
+    let cgroup_fd = cgroup.and_then(|c| c.unified_dir_fd());
     let args = CloneArgs {
         namespaces: plan.new_namespaces,
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),

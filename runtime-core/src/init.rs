@@ -176,6 +176,13 @@ pub(crate) struct InitPlan {
     awaits_recorded: bool,
     join: Vec<(NamespaceKind, OwnedFd, String)>,
     pub new_user: bool,
+    /// Rootless: the runtime writes the maps as the unprivileged caller, which can open the
+    /// child's /proc files only while the child is dumpable (it is made non-dumpable once
+    /// the maps are written, as runc's nsexec does).
+    dumpable_until_maps: bool,
+    /// `setgroups` is `deny` in the user namespace (rootless, a single-id gid map): the
+    /// process keeps the caller's supplementary groups, as with runc.
+    skip_setgroups: bool,
     pub uid_maps: Vec<IdMap>,
     pub gid_maps: Vec<IdMap>,
     new_time: bool,
@@ -379,6 +386,10 @@ pub(crate) struct PlanOptions<'a> {
     /// The name of the new session keyring the process joins, as runc names it
     /// (`_ses.<id>`); `None` keeps the caller's (`--no-new-keyring`).
     pub session_keyring: Option<String>,
+    /// The runtime is not root (euid != 0): it writes the id maps as an unprivileged user.
+    pub unprivileged: bool,
+    /// `setgroups` is (or will be) `deny` in the container's user namespace.
+    pub setgroups_denied: bool,
 }
 
 impl InitPlan {
@@ -446,6 +457,13 @@ impl InitPlan {
             ));
         }
         let new_user = new_namespaces.contains(NamespaceKind::User);
+        // runc's rootless check: without root's privileges nothing else could be set up.
+        if opts.unprivileged && !opts.exec && !new_user && !join.iter().any(|(k, _, _)| *k == NamespaceKind::User) {
+            return Err(Error::spec(
+                "linux.namespaces",
+                "a rootless container (the runtime is not root) needs a user namespace: `ocirun spec --rootless` makes one",
+            ));
+        }
         let clone_in_pid_namespace = match &pid_namespace {
             Some(_) if opts.exec => true,
             Some(fd) => !new_user && rootfs::proc_takes_pid_namespace(fd.as_fd()),
@@ -516,6 +534,11 @@ impl InitPlan {
             };
             mount_user_namespaces(spec_mounts, container, joined_user.map(|(_, fd, _)| fd.as_fd()))?
         };
+        // An unprivileged runtime on a pure v2 host: a new cgroup2 mount of the host's rw
+        // superblock with the spec's "ro" is refused in a user namespace (EBUSY), so, as runc
+        // falls back to, the container's cgroup directory is bound instead (the caller's, for a
+        // rootless container without a cgroup of its own).
+        let binds_cgroup2 = opts.unprivileged && matches!(cgroup_mounts.as_slice(), [m] if m.name.is_empty());
         let mounts = (!opts.exec)
             .then(|| {
                 MountPlan::compile(rootfs::RootfsConfig {
@@ -528,7 +551,7 @@ impl InitPlan {
                     readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
                     no_pivot: opts.no_pivot,
                     new_user_namespace: new_user,
-                    new_cgroup_namespace: new_cgroup,
+                    new_cgroup_namespace: new_cgroup && !binds_cgroup2,
                     mount_label,
                     cgroup_mounts,
                     proc_pid_namespace: pid_namespace
@@ -584,6 +607,14 @@ impl InitPlan {
         }
 
         let user = process.user();
+        let groups = user.additional_gids().clone().unwrap_or_default();
+        if opts.setgroups_denied && !groups.is_empty() {
+            return Err(Error::spec(
+                "process.user.additionalGids",
+                "setgroups is denied in the rootless container's user namespace (its gid map is the \
+                 caller's gid alone); map a range of gids (newgidmap, /etc/subgid) to set groups",
+            ));
+        }
         let caps = match process.capabilities() {
             Some(c) => {
                 let set = |field: &str, s: &Option<oci_spec::runtime::Capabilities>| {
@@ -722,6 +753,8 @@ impl InitPlan {
             awaits_recorded: clone_in_pid_namespace && !opts_exec,
             join,
             new_user,
+            dumpable_until_maps: opts.unprivileged && new_user,
+            skip_setgroups: opts.setgroups_denied,
             uid_maps,
             gid_maps,
             new_time,
@@ -743,7 +776,7 @@ impl InitPlan {
             cwd: cstring("process.cwd", process.cwd().as_os_str().as_encoded_bytes())?,
             uid: user.uid(),
             gid: user.gid(),
-            groups: user.additional_gids().clone().unwrap_or_default(),
+            groups,
             umask: user.umask(),
             caps,
             last_cap: caps::last_cap(),
@@ -959,8 +992,19 @@ impl InitPlan {
             sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
             Step::Prctl
         );
-        // Nothing in the container may open this process through /proc until exec.
-        step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+        // Nothing in the container may open this process through /proc until exec. Rootless,
+        // not before the maps are written: until then no container process exists, and only
+        // the caller's own user could open it.
+        if self.dumpable_until_maps {
+            // Born non-dumpable (namespaces::spawn); the maps are written by this user.
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 1), Step::Prctl);
+            step!(
+                sys::send(sync, &Msg::new(Tag::MapsWanted, 0, 0, 0).encode()),
+                Step::WaitMaps
+            );
+        } else {
+            step!(sys::prctl(libc::PR_SET_DUMPABLE, 0), Step::Prctl);
+        }
         // Every procfs write goes through the runtime's own /proc, verified here, before any
         // container mount exists; it is closed before the container's filesystem is set up.
         let procfs = if self.writes_procfs() {
@@ -1275,7 +1319,9 @@ impl InitPlan {
         if self.seccomp_early {
             step!(self.load_seccomp(sync), Step::Seccomp);
         }
-        step!(sys::setgroups(&self.groups), Step::SetGroups);
+        if !self.skip_setgroups {
+            step!(sys::setgroups(&self.groups), Step::SetGroups);
+        }
         step!(sys::setresgid(self.gid), Step::SetGid);
         step!(sys::setresuid(self.uid), Step::SetUid);
         // A change of user sets dumpable to fs.suid_dumpable, which a host may have at 1.

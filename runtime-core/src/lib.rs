@@ -41,6 +41,7 @@ pub use exec::{ExecBuilder, ExecProcess};
 pub use features::{OCI_VERSION_MAX, OCI_VERSION_MIN, features};
 pub use hooks::{HookKind, set_warning_handler};
 pub use namespaces::pidfd::ExitStatus;
+pub use namespaces::running_in_user_namespace;
 pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;
-pub use sys::process_start;
+pub use sys::{effective_ids, process_start};

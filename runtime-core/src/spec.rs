@@ -328,6 +328,23 @@ pub(crate) fn net_devices(linux: &oci_spec::runtime::Linux) -> Vec<namespaces::n
     devices
 }
 
+/// Whether `resources` asks for a limit, a field with a value anywhere but in `devices`
+/// (runc's needAnyControllers): a rootless container without a cgroup cannot have one.
+pub(crate) fn needs_cgroup_limits(resources: Option<&LinuxResources>) -> bool {
+    fn has_value(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Null => false,
+            serde_json::Value::Object(m) => m.values().any(has_value),
+            serde_json::Value::Array(a) => a.iter().any(has_value),
+            _ => true,
+        }
+    }
+    let Some(r) = resources else { return false };
+    let mut r = r.clone();
+    r.set_devices(None);
+    serde_json::to_value(&r).map_or(true, |v| has_value(&v))
+}
+
 /// Warns of the fields of `resources` that are deprecated and ignored, as runc does:
 /// `memory.kernel` (kernels since 5.16 have no kernel memory limit).
 pub(crate) fn warn_ignored_resources(resources: Option<&LinuxResources>) {
@@ -353,6 +370,18 @@ mod tests {
 
     fn chain(err: Error) -> String {
         test_support::error_chain(&err)
+    }
+
+    #[test]
+    fn only_a_value_outside_devices_needs_cgroup_limits() {
+        let r = |json: &str| serde_json::from_str::<LinuxResources>(json).unwrap();
+        assert!(!needs_cgroup_limits(None));
+        assert!(!needs_cgroup_limits(Some(&r(
+            r#"{"devices":[{"allow":false,"access":"rwm"}]}"#
+        ))));
+        assert!(!needs_cgroup_limits(Some(&r(r#"{"memory":{},"cpu":{}}"#))));
+        assert!(needs_cgroup_limits(Some(&r(r#"{"pids":{"limit":10}}"#))));
+        assert!(needs_cgroup_limits(Some(&r(r#"{"unified":{"memory.max":"1G"}}"#))));
     }
 
     #[test]

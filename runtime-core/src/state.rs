@@ -66,7 +66,8 @@ pub struct Record {
     /// The annotations of its config.
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// Its cgroup path, as the cgroups crate resolved it.
+    /// Its cgroup path, as the cgroups crate resolved it; empty for a rootless container
+    /// that runs without a cgroup of its own.
     pub cgroup_path: String,
     /// Whether the runtime that created it used the systemd cgroup driver.
     #[serde(default)]
@@ -77,6 +78,9 @@ pub struct Record {
     /// It was created with `--no-new-keyring`: its processes keep the caller's session keyring.
     #[serde(default)]
     pub no_new_keyring: bool,
+    /// It was created in rootless mode (`--rootless`).
+    #[serde(default)]
+    pub rootless: bool,
 }
 
 /// The file that names the rootfs bind of a container in the runtime's mount namespace.

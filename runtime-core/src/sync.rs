@@ -25,6 +25,9 @@ pub(crate) enum Tag {
     /// Parent to child: the state names the process an init made in the pid namespace it
     /// joined (it was not known at Go): it may clear its parent-death signal.
     Recorded = 9,
+    /// Child to parent (rootless): the child is dumpable, so that the unprivileged runtime
+    /// can open its /proc files: write the id maps now.
+    MapsWanted = 10,
 }
 
 /// What an fd sent with [`Tag::Fd`] is.
@@ -99,6 +102,7 @@ impl Msg {
             7 => Tag::HooksDone,
             8 => Tag::Warning,
             9 => Tag::Recorded,
+            10 => Tag::MapsWanted,
             _ => return None,
         };
         Some(Msg {

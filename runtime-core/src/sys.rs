@@ -311,6 +311,18 @@ pub fn chroot(path: &CStr) -> Result<(), i32> {
     check(unsafe { libc::chroot(path.as_ptr()) }.into()).map(drop)
 }
 
+/// Whether this process is not root (euid != 0): it writes id maps as an unprivileged user.
+pub fn unprivileged() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() != 0 }
+}
+
+/// This process's effective uid and gid.
+pub fn effective_ids() -> (libc::uid_t, libc::gid_t) {
+    // SAFETY: geteuid and getegid cannot fail and touch no memory.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
 /// Sets the supplementary groups.
 pub fn setgroups(groups: &[libc::gid_t]) -> Result<(), i32> {
     // SAFETY: the pointer and length describe a live slice (the raw syscall, so
