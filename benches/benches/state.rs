@@ -20,6 +20,7 @@ fn record(id: &str) -> Record {
         systemd_cgroup: false,
         hooks: None,
         no_new_keyring: false,
+        creator: None,
     }
 }
 

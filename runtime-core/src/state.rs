@@ -1,6 +1,13 @@
 //! The state store: one directory per container under the root, holding
 //! `state.json` (written atomically), the exec fifo, and a lock; for a container that shares
 //! the runtime's mount namespace, `rootfs-bind.json`, the rootfs bind to detach on removal.
+//!
+//! Create writes down what it is about to make before it makes it (a write-ahead intent, as
+//! a journaling filesystem does), so that `delete --force` finds every piece whatever step it
+//! was killed at: the directory itself first; then `state.json` as an intent record (pid 0,
+//! the cgroup path, the creator) before any cgroup directory, fifo, mount or process exists;
+//! `rootfs-bind.json` before the rootfs bind is attached; and `state.json` naming the init
+//! before the init may outlive create (it dies with its parent until then).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -77,6 +84,18 @@ pub struct Record {
     /// It was created with `--no-new-keyring`: its processes keep the caller's session keyring.
     #[serde(default)]
     pub no_new_keyring: bool,
+    /// While the record is create's intent (no init yet, `pid` 0): the process running create,
+    /// its pid and start time, so that a reader tells a create under way (`creating`) from one
+    /// that died (`stopped`, and removable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<(i32, u64)>,
+}
+
+impl Record {
+    /// Whether this is only the intent create wrote before it made anything (no init yet).
+    pub fn is_intent(&self) -> bool {
+        self.pid == 0
+    }
 }
 
 /// The file that names the rootfs bind of a container in the runtime's mount namespace.
