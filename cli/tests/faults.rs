@@ -380,6 +380,36 @@ fn marked_bundle() -> (Bundle, String) {
     (b, marker)
 }
 
+/// Asserts that `list` and `state` work and show container `id` while its state directory is
+/// there (a create stopped half-way is `creating` or `stopped`, never hidden).
+fn check_shown(root: &std::path::Path, id: &str, what: &str) {
+    let list = ocirun(root).args(["list", "-q"]).output().unwrap();
+    assert!(
+        list.status.success(),
+        "{what}: list failed: {}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    if !root.join(id).exists() {
+        return;
+    }
+    assert!(
+        String::from_utf8_lossy(&list.stdout).lines().any(|l| l == id),
+        "{what}: list hides the container whose state directory is left"
+    );
+    let state = ocirun(root).args(["state", id]).output().unwrap();
+    assert!(
+        state.status.success(),
+        "{what}: state failed: {}",
+        String::from_utf8_lossy(&state.stderr)
+    );
+    let state: serde_json::Value = serde_json::from_slice(&state.stdout).unwrap();
+    let status = state["status"].as_str().unwrap_or_default();
+    assert!(
+        ["creating", "created", "running", "stopped"].contains(&status),
+        "{what}: status {status:?}"
+    );
+}
+
 /// `delete --force` (bounded), then asserts nothing of the container is left.
 fn force_delete_and_check(b: &Bundle, root: &std::path::Path, id: &str, marker: &str, what: &str) {
     let out = Command::new("timeout")
@@ -492,19 +522,7 @@ fn every_injected_fault_fails_cleanly_and_delete_force_leaves_nothing() {
                             run.stderr
                         ),
                     }
-                    // The container is listed, or gone; list never fails.
-                    let list = ocirun(&root).args(["list", "-q"]).output().unwrap();
-                    assert!(
-                        list.status.success(),
-                        "{what}: list failed: {}",
-                        String::from_utf8_lossy(&list.stderr)
-                    );
-                    if root.join(&id).exists() {
-                        assert!(
-                            String::from_utf8_lossy(&list.stdout).lines().any(|l| l == id),
-                            "{what}: list hides the container whose state directory is left"
-                        );
-                    }
+                    check_shown(&root, &id, &what);
                     force_delete_and_check(&b, &root, &id, &marker, &what);
                     eprintln!("fault point ok: {what}");
                     covered.push(what);
@@ -569,7 +587,7 @@ fn create_killed_at_200_random_moments_leaves_nothing_after_delete_force() {
     }
     spans.sort();
     let span = spans[2];
-    println!("create takes up to {span:?}: killed at random moments in that range");
+    println!("create takes {span:?} here (median of 5): killed at random moments in that range");
     let mut rng = Rng(seed.max(1));
     let mut finished = 0;
     for i in 0..200 {
@@ -582,6 +600,7 @@ fn create_killed_at_200_random_moments_leaves_nothing_after_delete_force() {
         if status.success() {
             finished += 1;
         }
+        check_shown(&root, &id, &format!("kill {i} after {delay:?}"));
         force_delete_and_check(
             &b,
             &root,

@@ -1565,31 +1565,40 @@ pub fn list(root: impl Into<PathBuf>) -> Result<Vec<State>> {
     let hierarchies = Hierarchies::detect().ok();
     for id in store.ids()? {
         let Ok(dir) = store.open(&id) else { continue };
-        match dir.load() {
-            Ok(Some(record)) => {
-                let cgroup = hierarchies
-                    .as_ref()
-                    .and_then(|h| Cgroup::new(h, Some(&record.cgroup_path), &record.id).ok());
-                let status = status_of(&dir, &record, cgroup.as_ref());
-                out.push(state_of(&record, status));
-            }
-            // A create killed before its intent was written made nothing but the directory; a
-            // record that does not parse is no container that runs: both are stopped, shown
-            // for `delete --force` to remove.
-            Ok(None) | Err(_) => out.push(State {
-                oci_version: String::new(),
-                id,
-                status: Status::Stopped,
-                pid: 0,
-                bundle: PathBuf::new(),
-                rootfs: PathBuf::new(),
-                created: String::new(),
-                owner: String::new(),
-                annotations: HashMap::new(),
-            }),
-        }
+        out.push(dir_state(&dir, hierarchies.as_ref()));
     }
     Ok(out)
+}
+
+/// The state of container `id` under `root`, as `list` shows it: a directory whose create was
+/// killed before it wrote its intent is a stopped container too, for `delete --force` to remove.
+pub fn stored_state(root: impl Into<PathBuf>, id: &str) -> Result<State> {
+    let dir = Store::new(root).open(id)?;
+    Ok(dir_state(&dir, Hierarchies::detect().ok().as_ref()))
+}
+
+/// The state of the container of the locked directory `dir`.
+fn dir_state(dir: &ContainerDir, hierarchies: Option<&Hierarchies>) -> State {
+    match dir.load() {
+        Ok(Some(record)) => {
+            let cgroup = hierarchies.and_then(|h| Cgroup::new(h, Some(&record.cgroup_path), &record.id).ok());
+            let status = status_of(dir, &record, cgroup.as_ref());
+            state_of(&record, status)
+        }
+        // A create killed before its intent was written made nothing but the directory; a
+        // record that does not parse is no container that runs: both are stopped.
+        Ok(None) | Err(_) => State {
+            oci_version: String::new(),
+            id: dir.id().to_string(),
+            status: Status::Stopped,
+            pid: 0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+        },
+    }
 }
 
 /// Whether the namespace list of a spec creates `kind` (not joins it).
