@@ -1116,9 +1116,8 @@ fn save_intent(
     cgroup: &Cgroup,
     systemd: bool,
 ) -> Result<()> {
-    let me = std::process::id() as i32;
     let record = Record {
-        creator: state::proc_stat(me).map(|(_, start)| (me, start)),
+        creator: Some((std::process::id() as i32, crate::sys::boot_ticks_now())),
         ..new_record(
             spec,
             dir.id(),
@@ -1225,7 +1224,7 @@ fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec:
 pub(crate) fn status_of(dir: &ContainerDir, record: &Record, cgroup: Option<&Cgroup>) -> Status {
     if record.is_intent() {
         match record.creator {
-            Some((pid, start)) if state::is_alive(pid, start) => Status::Creating,
+            Some((pid, since)) if state::is_alive_since(pid, since) => Status::Creating,
             _ => Status::Stopped,
         }
     } else if !state::is_alive(record.pid, record.pid_start_time) {

@@ -411,7 +411,7 @@ fn an_intent_record_is_creating_while_its_creator_runs_and_stopped_after() {
     let me = std::process::id() as i32;
     let (_, start) = runtime_core::state::proc_stat(me).unwrap();
     let store = runtime_core::state::Store::new(&root);
-    let intent = |creator_start: u64| runtime_core::state::Record {
+    let intent = |written: u64| runtime_core::state::Record {
         oci_version: "1.0.2".into(),
         id: id.clone(),
         pid: 0,
@@ -425,7 +425,7 @@ fn an_intent_record_is_creating_while_its_creator_runs_and_stopped_after() {
         systemd_cgroup: false,
         hooks: None,
         no_new_keyring: false,
-        creator: Some((me, creator_start)),
+        creator: Some((me, written)),
     };
     store.create(&id).unwrap().save(&intent(start)).unwrap();
     let c = Container::load(&root, &id).unwrap();
@@ -447,8 +447,8 @@ fn an_intent_record_is_creating_while_its_creator_runs_and_stopped_after() {
     );
     assert!(e.to_string().contains("still creating"), "{e}");
     assert!(root.join(&id).exists());
-    // A creator with another start time is a process that is gone (its pid reused).
-    store.open(&id).unwrap().save(&intent(start + 1)).unwrap();
+    // An intent written before this process started is another's, gone (its pid reused).
+    store.open(&id).unwrap().save(&intent(start - 1)).unwrap();
     let c = Container::load(&root, &id).unwrap();
     assert_eq!(c.state().unwrap().status, Status::Stopped);
     c.delete(false).unwrap();
