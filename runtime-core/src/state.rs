@@ -465,6 +465,9 @@ mod tests {
         assert!(is_alive(pid, start));
         assert!(!is_alive(pid, start + 1));
         assert!(!is_alive(i32::MAX, start));
+        // The clock of the intent's creator time is that of start times.
+        assert!(is_alive_since(pid, crate::sys::boot_ticks_now()));
+        assert!(!is_alive_since(pid, start - 1));
     }
 
     #[test]
