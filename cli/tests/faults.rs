@@ -76,7 +76,8 @@ fn create_killed_before_its_state_is_written_leaves_no_init() {
     let root = b.state_root();
     let id = unique_id("killed");
     let trace = b.path().join("trace");
-    // The first rename of create is the state file's: held for 5 s there.
+    // The second rename of create is that of the state naming the init (the first is that of
+    // its intent, written before anything is made): held for 5 s there.
     let mut strace = Command::new("strace")
         .args(["-f", "-o"])
         .arg(&trace)
@@ -84,7 +85,7 @@ fn create_killed_before_its_state_is_written_leaves_no_init() {
             "-e",
             "trace=clone3,rename",
             "-e",
-            "inject=rename:delay_enter=5000000:when=1",
+            "inject=rename:delay_enter=5000000:when=2",
         ])
         .arg(env!("CARGO_BIN_EXE_ocirun"))
         .arg("--root")
@@ -108,7 +109,8 @@ fn create_killed_before_its_state_is_written_leaves_no_init() {
             .and_then(|p| p.trim().parse::<i64>().ok());
         let runtime = text
             .lines()
-            .find(|l| l.contains(" rename(") && l.contains("state.json"))
+            .filter(|l| l.contains(" rename(") && l.contains("state.json"))
+            .nth(1)
             .and_then(|l| l.split_whitespace().next())
             .and_then(|p| p.parse::<i64>().ok());
         if let (Some(r), Some(i)) = (runtime, init) {
