@@ -21,6 +21,7 @@ fn record(id: &str) -> Record {
         hooks: None,
         no_new_keyring: false,
         rootless: false,
+        creator: None,
     }
 }
 

@@ -644,7 +644,7 @@ fn run(cli: &Cli) -> Result<i32> {
             return Ok(status.code());
         }
         Command::State { id } => {
-            let state = Container::load(&cli.root, id)?.state()?;
+            let state = runtime_core::stored_state(&cli.root, id)?;
             println!("{}", serde_json::to_string_pretty(&state)?);
         }
         Command::Kill { id, signal, all } => {

@@ -199,3 +199,68 @@ fn a_scope_systemd_fails_to_start_is_a_clear_error_and_leaves_nothing() {
     let scope_path = format!("/{slice}/ocirun-fail-{id}.scope");
     assert!(scope_dirs(&scope_path).iter().all(|d| !d.exists()), "a cgroup was left");
 }
+
+/// Issue 17: `create` killed after systemd started its scope and before the state naming the
+/// init was written (SIGKILL injected by strace at its second rename; the first is its
+/// intent's) leaves nothing `delete --force` cannot find: the intent create wrote before it
+/// made anything names the unit, which delete stops, and the cgroup, which it removes.
+#[test]
+fn a_create_killed_after_its_scope_started_is_removed_by_delete_force() {
+    require_prerequisites();
+    let fake = FakeSystemd::start();
+    let slice = format!("ocirunsdk{}.slice", std::process::id());
+    let _s = Slice(slice.clone());
+    let id = unique_id("sdkill");
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.spec["linux"]["cgroupsPath"] = json!(format!("{slice}:ocirun:{id}"));
+    b.write();
+    let root = b.state_root();
+    let _ = Command::new("timeout")
+        .args(["-s", "KILL", "60", "strace", "-f", "-o", "/dev/null"])
+        .args(["-e", "trace=rename", "-e", "inject=rename:signal=SIGKILL:when=2"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &fake.address)
+        .arg(env!("CARGO_BIN_EXE_ocirun"))
+        .arg("--root")
+        .arg(&root)
+        .args(["--systemd-cgroup", "create", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run strace (.ci/run installs it)");
+    let unit = format!("ocirun-{id}.scope");
+    let calls = fake.calls();
+    assert!(
+        calls.iter().any(|c| c["call"] == "start" && c["unit"] == unit.as_str()),
+        "create was killed before it started the scope: {calls:?}"
+    );
+    // Killed before the state naming the init: what is recorded is the intent (no init yet),
+    // shown as stopped, its creator being gone.
+    let state: Value = serde_json::from_slice(&run_ok_stdout(&fake, &root, &["state", &id])).unwrap();
+    assert_eq!(state["status"], "stopped", "{state}");
+    assert_eq!(state["pid"], 0, "{state}");
+    let (ok, err) = run_status(fake.ocirun(&root).args(["delete", "--force", &id]));
+    assert!(ok, "{err}");
+    let calls = fake.calls();
+    assert_eq!(
+        calls.last(),
+        Some(&json!({"call": "stop", "unit": unit, "mode": "replace"})),
+        "{calls:?}"
+    );
+    let scope_path = format!("/{slice}/{unit}");
+    assert!(scope_dirs(&scope_path).iter().all(|d| !d.exists()), "a cgroup was left");
+    assert!(!root.join(&id).exists(), "the state directory was left");
+}
+
+/// The stdout of `ocirun <args>` with the systemd driver, which must succeed.
+fn run_ok_stdout(fake: &FakeSystemd, root: &Path, args: &[&str]) -> Vec<u8> {
+    let out = fake.ocirun(root).args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

@@ -301,9 +301,21 @@ impl ContainerBuilder {
             ));
         }
         crate::criu::refuse_id_mapped_mounts("restore", &spec)?;
-        let cgroup = make_cgroup(linux, &self.id)?;
+        let cgroup = resolve_cgroup(linux, &self.id, false)?;
+        save_intent(
+            undo.dir.as_ref().expect("set above"),
+            &spec,
+            &bundle,
+            &rootfs,
+            &cgroup,
+            false,
+        )?;
         let cgroup_path = cgroup.path().to_string();
-        undo.cgroup = Some(cgroup);
+        // Owned by the undo first: a create that fails half-way removes what it made.
+        let cgroup = undo.cgroup.insert(cgroup);
+        cgroup
+            .create(Some(&resources_with_default_devices(linux)))
+            .map_err(Error::Cgroup)?;
         let pid = spawn(&spec, &rootfs, &cgroup_path)?;
         undo.child = Some(pidfd::open(pid).map_err(|source| Error::Sys {
             op: "open a pidfd for the restored init",
@@ -814,6 +826,9 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             format!("{}: container's cgroup unexpectedly frozen", cgroup.path()),
         ));
     }
+    // What follows makes things outside this process: written down first. A rootless
+    // container that ends up without a cgroup of its own names one that is never made.
+    save_intent(dir, spec, bundle, rootfs, &cgroup, opts.systemd_cgroup)?;
     let mut rootless = opts.rootless.unwrap_or_else(crate::sys::unprivileged);
     // Device cgroup rules cannot be written there (runc skips them in a user namespace); root
     // on the host with --rootless=true keeps them.
@@ -1228,16 +1243,6 @@ fn resources_for(linux: &oci_spec::runtime::Linux, no_devices: bool) -> oci_spec
     }
 }
 
-/// Makes the container's cgroup in every hierarchy with the spec's resources (the cgroupfs
-/// driver), all before the init exists.
-fn make_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
-    let cgroup = resolve_cgroup(linux, id, false)?;
-    cgroup
-        .create(Some(&resources_with_default_devices(linux)))
-        .map_err(Error::Cgroup)?;
-    Ok(cgroup)
-}
-
 /// With the systemd driver: the scope unit with the init in it, then the spec's resources
 /// written into its cgroup and the init put in every hierarchy, as runc's driver does.
 fn finish_systemd_cgroup(cgroup: &Cgroup, linux: &oci_spec::runtime::Linux, id: &str, pid: i32) -> Result<()> {
@@ -1273,7 +1278,34 @@ fn new_record(
         hooks: spec.hooks().clone(),
         no_new_keyring: false,
         rootless: false,
+        creator: None,
     }
+}
+
+/// Writes create's intent into `dir` before it makes anything outside this process: a record
+/// with no init yet (pid 0) naming the cgroup it is about to make and this process as its
+/// creator. `delete --force` of a create killed at any later step finds the cgroup through it.
+fn save_intent(
+    dir: &ContainerDir,
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    cgroup: &Cgroup,
+    systemd: bool,
+) -> Result<()> {
+    let record = Record {
+        creator: Some((std::process::id() as i32, crate::sys::boot_ticks_now())),
+        ..new_record(
+            spec,
+            dir.id(),
+            (0, 0),
+            bundle,
+            rootfs,
+            cgroup.path().to_string(),
+            systemd,
+        )
+    };
+    dir.save(&record)
 }
 
 /// The session keyring a container's processes join, named as runc names it.
@@ -1365,8 +1397,14 @@ fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec:
 
 /// The status of a stored container now: a frozen cgroup is "paused", as runc reports it.
 /// `cgroup` is the container's, when the caller has it at hand (else it is looked up).
+/// A record that is only create's intent is "creating" while its creator runs, else "stopped".
 pub(crate) fn status_of(dir: &ContainerDir, record: &Record, cgroup: Option<&Cgroup>) -> Status {
-    if !state::is_alive(record.pid, record.pid_start_time) {
+    if record.is_intent() {
+        match record.creator {
+            Some((pid, since)) if state::is_alive_since(pid, since) => Status::Creating,
+            _ => Status::Stopped,
+        }
+    } else if !state::is_alive(record.pid, record.pid_start_time) {
         Status::Stopped
     } else if crate::control::is_frozen(record, cgroup) {
         Status::Paused
@@ -1637,9 +1675,9 @@ impl Container {
         let dir = self.store.open(self.id())?;
         let status = self.status_in(&dir);
         match status {
-            Status::Stopped => {}
-            Status::Created | Status::Creating => {}
-            Status::Running | Status::Paused if force => {}
+            Status::Stopped | Status::Created => {}
+            // A create under way in another process is its own to finish or undo.
+            Status::Creating | Status::Running | Status::Paused if force => {}
             _ => {
                 return Err(Error::BadStatus {
                     op: "delete",
@@ -1720,15 +1758,40 @@ pub fn list(root: impl Into<PathBuf>) -> Result<Vec<State>> {
     let hierarchies = Hierarchies::detect().ok();
     for id in store.ids()? {
         let Ok(dir) = store.open(&id) else { continue };
-        if let Ok(Some(record)) = dir.load() {
-            let cgroup = hierarchies
-                .as_ref()
-                .and_then(|h| Cgroup::new(h, Some(&record.cgroup_path), &record.id).ok());
-            let status = status_of(&dir, &record, cgroup.as_ref());
-            out.push(state_of(&record, status));
-        }
+        out.push(dir_state(&dir, hierarchies.as_ref()));
     }
     Ok(out)
+}
+
+/// The state of container `id` under `root`, as `list` shows it: a directory whose create was
+/// killed before it wrote its intent is a stopped container too, for `delete --force` to remove.
+pub fn stored_state(root: impl Into<PathBuf>, id: &str) -> Result<State> {
+    let dir = Store::new(root).open(id)?;
+    Ok(dir_state(&dir, Hierarchies::detect().ok().as_ref()))
+}
+
+/// The state of the container of the locked directory `dir`.
+fn dir_state(dir: &ContainerDir, hierarchies: Option<&Hierarchies>) -> State {
+    match dir.load() {
+        Ok(Some(record)) => {
+            let cgroup = hierarchies.and_then(|h| Cgroup::new(h, Some(&record.cgroup_path), &record.id).ok());
+            let status = status_of(dir, &record, cgroup.as_ref());
+            state_of(&record, status)
+        }
+        // A create killed before its intent was written made nothing but the directory; a
+        // record that does not parse is no container that runs: both are stopped.
+        Ok(None) | Err(_) => State {
+            oci_version: String::new(),
+            id: dir.id().to_string(),
+            status: Status::Stopped,
+            pid: 0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+        },
+    }
 }
 
 /// Whether the namespace list of a spec creates `kind` (not joins it).

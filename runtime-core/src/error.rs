@@ -173,6 +173,9 @@ pub fn status_words(op: &str, status: crate::Status) -> std::borrow::Cow<'static
             "cannot exec in a paused container (use --ignore-paused to override)".into()
         }
         (op, Stopped) if op.starts_with("exec") => "cannot exec in a stopped container".into(),
+        ("delete", crate::Status::Creating) => {
+            "cannot delete a container that another ocirun is still creating (delete --force removes it anyway)".into()
+        }
         ("delete", s) => format!("cannot delete a container that is not stopped: {s}").into(),
         ("resume", _) => "container not paused".into(),
         ("checkpoint", s) if s != Stopped => format!("container cannot be checkpointed in {s} state").into(),

@@ -34,7 +34,9 @@ mod sysctl;
 mod user;
 
 pub use cgroups::{OomNotifier, Stats};
-pub use container::{Container, ContainerBuilder, State, creates_namespace, keep_clear_of_passed_fds, list};
+pub use container::{
+    Container, ContainerBuilder, State, creates_namespace, keep_clear_of_passed_fds, list, stored_state,
+};
 pub use criu::CriuOptions;
 pub use error::{Error, Result, status_words};
 pub use exec::{ExecBuilder, ExecProcess};

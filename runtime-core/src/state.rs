@@ -1,6 +1,13 @@
 //! The state store: one directory per container under the root, holding
 //! `state.json` (written atomically), the exec fifo, and a lock; for a container that shares
 //! the runtime's mount namespace, `rootfs-bind.json`, the rootfs bind to detach on removal.
+//!
+//! Create writes down what it is about to make before it makes it (a write-ahead intent, as
+//! a journaling filesystem does), so that `delete --force` finds every piece whatever step it
+//! was killed at: the directory itself first; then `state.json` as an intent record (pid 0,
+//! the cgroup path, the creator) before any cgroup directory, fifo, mount or process exists;
+//! `rootfs-bind.json` before the rootfs bind is attached; and `state.json` naming the init
+//! before the init may outlive create (it dies with its parent until then).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -81,6 +88,20 @@ pub struct Record {
     /// It was created in rootless mode (`--rootless`).
     #[serde(default)]
     pub rootless: bool,
+    /// While the record is create's intent (no init yet, `pid` 0): the pid of the process
+    /// running create and when it wrote the intent, in clock ticks since boot (the clock of
+    /// process start times), so that a reader tells a create under way (`creating`) from one
+    /// that died (`stopped`, and removable): a process with that pid that started later is
+    /// not the creator. (The writer reads no /proc file for it: one system call less.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<(i32, u64)>,
+}
+
+impl Record {
+    /// Whether this is only the intent create wrote before it made anything (no init yet).
+    pub fn is_intent(&self) -> bool {
+        self.pid == 0
+    }
 }
 
 /// The file that names the rootfs bind of a container in the runtime's mount namespace.
@@ -397,6 +418,11 @@ pub fn is_alive(pid: i32, start_time: u64) -> bool {
     pid > 0 && matches!(proc_stat(pid), Some((state, start)) if start == start_time && state != 'Z' && state != 'X')
 }
 
+/// Whether `pid` is a live process that started no later than `ticks` (clock ticks since boot).
+pub fn is_alive_since(pid: i32, ticks: u64) -> bool {
+    pid > 0 && matches!(proc_stat(pid), Some((state, start)) if start <= ticks && state != 'Z' && state != 'X')
+}
+
 /// Now, as RFC 3339 UTC with nanoseconds (as runc writes `created`).
 pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
@@ -443,6 +469,9 @@ mod tests {
         assert!(is_alive(pid, start));
         assert!(!is_alive(pid, start + 1));
         assert!(!is_alive(i32::MAX, start));
+        // The clock of the intent's creator time is that of start times.
+        assert!(is_alive_since(pid, crate::sys::boot_ticks_now()));
+        assert!(!is_alive_since(pid, start - 1));
     }
 
     #[test]

@@ -946,6 +946,19 @@ pub fn process_start() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
+/// Now, in clock ticks since boot: the clock of the start times in `/proc/<pid>/stat`
+/// (CLOCK_BOOTTIME, read through the vDSO: no system call).
+pub fn boot_ticks_now() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a writable timespec; CLOCK_BOOTTIME always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    // SAFETY: sysconf only reads a constant.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .unwrap_or(100)
+        .max(1);
+    (ts.tv_sec as u64) * hz + (ts.tv_nsec as u64) * hz / 1_000_000_000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -399,3 +399,58 @@ fn a_failing_start_container_hook_fails_start_and_stops_the_container() {
     assert_eq!(c.status().unwrap(), Status::Stopped);
     g.0.take().unwrap().delete(false).unwrap();
 }
+
+/// Issue 17: the record create writes before it makes anything (its intent: no init yet) is
+/// `creating` while its creator runs, and delete without force refuses it, naming why; once
+/// the creator is gone it is `stopped`, and delete removes it.
+#[test]
+fn an_intent_record_is_creating_while_its_creator_runs_and_stopped_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("state");
+    let id = unique_id("intent");
+    let me = std::process::id() as i32;
+    let (_, start) = runtime_core::state::proc_stat(me).unwrap();
+    let store = runtime_core::state::Store::new(&root);
+    let intent = |written: u64| runtime_core::state::Record {
+        oci_version: "1.0.2".into(),
+        id: id.clone(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: tmp.path().to_path_buf(),
+        rootfs: tmp.path().join("rootfs"),
+        created: runtime_core::state::now_rfc3339(),
+        annotations: Default::default(),
+        // A cgroup that was never made: removing it is a no-op.
+        cgroup_path: format!("/{}/{id}", test_support::cgroup_parent()),
+        systemd_cgroup: false,
+        hooks: None,
+        no_new_keyring: false,
+        creator: Some((me, written)),
+    };
+    store.create(&id).unwrap().save(&intent(start)).unwrap();
+    let c = Container::load(&root, &id).unwrap();
+    assert_eq!(c.state().unwrap().status, Status::Creating);
+    assert_eq!(c.state().unwrap().pid, 0);
+    let listed = runtime_core::list(&root).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, Status::Creating);
+    let e = c.delete(false).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::BadStatus {
+                status: Status::Creating,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("still creating"), "{e}");
+    assert!(root.join(&id).exists());
+    // An intent written before this process started is another's, gone (its pid reused).
+    store.open(&id).unwrap().save(&intent(start - 1)).unwrap();
+    let c = Container::load(&root, &id).unwrap();
+    assert_eq!(c.state().unwrap().status, Status::Stopped);
+    c.delete(false).unwrap();
+    assert!(!root.join(&id).exists());
+}
