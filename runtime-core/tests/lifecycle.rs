@@ -425,6 +425,7 @@ fn an_intent_record_is_creating_while_its_creator_runs_and_stopped_after() {
         systemd_cgroup: false,
         hooks: None,
         no_new_keyring: false,
+        rootless: false,
         creator: Some((me, written)),
     };
     store.create(&id).unwrap().save(&intent(start)).unwrap();
