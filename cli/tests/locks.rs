@@ -79,7 +79,7 @@ fn run_bounded(root: &Path, args: &[String]) -> Result<Outcome, String> {
 #[test]
 fn many_processes_on_one_container_never_deadlock_and_delete_leaves_nothing() {
     require_prerequisites();
-    let b = Bundle::new(&["sleep", "86399"]);
+    let b = Bundle::new(&["sleep", "86396"]);
     b.write();
     let root = b.state_root();
     let id = unique_id("locks");
