@@ -1521,25 +1521,33 @@ impl Container {
         }
         // Kills what is left in the cgroup, waits until it is empty and removes it.
         cgroup.remove().map_err(Error::Cgroup)?;
-        let dir = match self.store.open(self.id()) {
-            Ok(dir) => dir,
-            // Another delete finished it meanwhile.
-            Err(Error::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
+        let Some(dir) = self.reopen()? else { return Ok(()) };
         // An exec that got its process into the cgroup while the lock was free: the
         // container's init is dead now, so no other can; without a wait if it is empty.
         if !cgroup.remove_if_empty() {
             drop(dir);
             cgroup.remove().map_err(Error::Cgroup)?;
-            let dir = match self.store.open(self.id()) {
-                Ok(dir) => dir,
-                Err(Error::NotFound(_)) => return Ok(()),
-                Err(e) => return Err(e),
-            };
+            let Some(dir) = self.reopen()? else { return Ok(()) };
             return self.remove_dir(dir);
         }
         self.remove_dir(dir)
+    }
+
+    /// The directory locked again after a wait without the lock; `None` when another delete
+    /// finished this container meanwhile (its directory gone, or made anew by a later create
+    /// of the same id: the record names another init).
+    fn reopen(&self) -> Result<Option<ContainerDir>> {
+        let dir = match self.store.open(self.id()) {
+            Ok(dir) => dir,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let ours = dir.load()?.is_some_and(|r| {
+            r.pid == self.record.pid
+                && r.pid_start_time == self.record.pid_start_time
+                && r.created == self.record.created
+        });
+        Ok(ours.then_some(dir))
     }
 
     /// Removes the state directory, lets its lock go, then runs the poststop hooks.
