@@ -1506,11 +1506,16 @@ impl Container {
             // SIGKILLed process of a v1 freezer from dying.
             let mut exited = false;
             for _ in 0..100 {
-                exited = pidfd::wait_exited(fd.as_fd(), Some(Duration::from_millis(100))).unwrap_or(true);
-                if exited {
-                    break;
+                match pidfd::wait_exited(fd.as_fd(), Some(Duration::from_millis(100))) {
+                    Ok(true) => {
+                        exited = true;
+                        break;
+                    }
+                    Ok(false) => {
+                        let _ = cgroup.thaw();
+                    }
+                    Err(_) => break,
                 }
-                let _ = cgroup.thaw();
             }
             if self.is_parent {
                 // An init that outlives SIGKILL waits for processes of its pid namespace
