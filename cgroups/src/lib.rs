@@ -596,10 +596,7 @@ impl Cgroup {
         }
         // The usual case, an empty cgroup with nothing nested: one rmdir per hierarchy. The
         // kernel refuses (EBUSY) while a process or a nested cgroup is in it; then the full path.
-        if self.dirs.iter().all(|d| match std::fs::remove_dir(&d.path) {
-            Ok(()) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-        }) {
+        if self.rmdir_each() {
             return Ok(());
         }
         if !self.exists() {
@@ -610,6 +607,24 @@ impl Cgroup {
             remove_tree(&d.path)?;
         }
         Ok(())
+    }
+
+    /// Removes the cgroup if that needs no wait: every directory empty, with nothing nested
+    /// (one rmdir per hierarchy), and no systemd unit to stop. Returns whether it is gone from
+    /// every hierarchy; if not, [`remove`](Self::remove) kills what is in it and waits.
+    pub fn remove_if_empty(&self) -> bool {
+        if self.unit.is_some() && self.exists() {
+            return false;
+        }
+        self.rmdir_each()
+    }
+
+    /// One rmdir per hierarchy; whether none of the directories is left.
+    fn rmdir_each(&self) -> bool {
+        self.dirs.iter().all(|d| match std::fs::remove_dir(&d.path) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        })
     }
 
     fn kill_all(&self) -> Result<()> {

@@ -434,6 +434,7 @@ impl ContainerBuilder {
             let _ = c.delete_inner(true);
             return Err(e);
         }
+        c.run_poststart();
         Ok(c)
     }
 }
@@ -1397,8 +1398,9 @@ fn resources_with_default_devices(linux: &oci_spec::runtime::Linux) -> oci_spec:
 
 /// The status of a stored container now: a frozen cgroup is "paused", as runc reports it.
 /// `cgroup` is the container's, when the caller has it at hand (else it is looked up).
-/// A record that is only create's intent is "creating" while its creator runs, else "stopped".
-pub(crate) fn status_of(dir: &ContainerDir, record: &Record, cgroup: Option<&Cgroup>) -> Status {
+/// `dir` is its state directory, locked or not. A record that is only create's intent is
+/// "creating" while its creator runs, else "stopped".
+pub(crate) fn status_of(dir: &Path, record: &Record, cgroup: Option<&Cgroup>) -> Status {
     if record.is_intent() {
         match record.creator {
             Some((pid, since)) if state::is_alive_since(pid, since) => Status::Creating,
@@ -1408,7 +1410,7 @@ pub(crate) fn status_of(dir: &ContainerDir, record: &Record, cgroup: Option<&Cgr
         Status::Stopped
     } else if crate::control::is_frozen(record, cgroup) {
         Status::Paused
-    } else if dir.fifo_path().exists() {
+    } else if state::fifo_in(dir).exists() {
         Status::Created
     } else {
         Status::Running
@@ -1428,12 +1430,11 @@ impl Container {
         ContainerBuilder::new(id)
     }
 
-    /// Loads an existing container from the store at `root`.
+    /// Loads an existing container from the store at `root` (its record, read without its
+    /// lock: see [`crate::state`]).
     pub fn load(root: impl Into<PathBuf>, id: &str) -> Result<Container> {
         let store = Store::new(root);
-        let dir = store.open(id)?;
-        let record = dir.load()?.ok_or_else(|| Error::NotFound(id.to_string()))?;
-        drop(dir);
+        let record = store.read(id)?;
         Ok(Container {
             store,
             record,
@@ -1473,13 +1474,16 @@ impl Container {
 
     /// The status now, with the state directory open.
     pub(crate) fn status_in(&self, dir: &ContainerDir) -> Status {
-        status_of(dir, &self.record, self.cgroup.as_ref())
+        status_of(dir.path(), &self.record, self.cgroup.as_ref())
     }
 
-    /// The status now.
+    /// The status now (read without the lock: see [`crate::state`]).
     pub fn status(&self) -> Result<Status> {
-        let dir = self.store.open(self.id())?;
-        Ok(self.status_in(&dir))
+        let dir = self.store.dir_path(self.id());
+        if !dir.exists() {
+            return Err(Error::NotFound(self.id().to_string()));
+        }
+        Ok(status_of(&dir, &self.record, self.cgroup.as_ref()))
     }
 
     /// The OCI state now.
@@ -1499,11 +1503,24 @@ impl Container {
                 status,
             });
         }
-        self.start_in(&dir, true)
+        self.start_in(&dir, true)?;
+        drop(dir);
+        self.run_poststart();
+        Ok(())
+    }
+
+    /// Runs the poststart hooks, once started and without the directory's lock.
+    fn run_poststart(&self) {
+        hooks::run_warn(
+            HookKind::Poststart,
+            self.record.hooks.as_ref(),
+            &record_state(&self.record, ContainerState::Running),
+        );
     }
 
     /// Starts the init of a container known to be created, its directory locked as `dir`;
     /// `exec_fifo` says whether the init waits on the exec fifo (else it has exec'd already).
+    /// The poststart hooks are the caller's, after the lock.
     fn start_in(&mut self, dir: &ContainerDir, exec_fifo: bool) -> Result<()> {
         let init = match self.pidfd.take() {
             Some(fd) => fd,
@@ -1527,11 +1544,6 @@ impl Container {
             write_fifo(&dir.fifo_path())?;
             let _ = std::fs::remove_file(dir.fifo_path());
         }
-        hooks::run_warn(
-            HookKind::Poststart,
-            hooks,
-            &record_state(&self.record, ContainerState::Running),
-        );
         Ok(())
     }
 
@@ -1550,9 +1562,13 @@ impl Container {
             if status == Status::Stopped && !cgroup.exists() {
                 return Ok(());
             }
-            return cgroup
-                .signal_all(signal, |msg| hooks::warn(&msg))
-                .map_err(Error::Cgroup);
+            // The freeze around the signals waits on the container's processes: not under
+            // the lock. A delete that removes the cgroup meanwhile left nothing to signal.
+            drop(dir);
+            return match cgroup.signal_all(signal, |msg| hooks::warn(&msg)) {
+                Err(_) if !cgroup.exists() => Ok(()),
+                other => other.map_err(Error::Cgroup),
+            };
         }
         let not_running = || Error::NotRunning {
             id: self.id().to_string(),
@@ -1671,6 +1687,9 @@ impl Container {
         })
     }
 
+    /// Deletes under the directory's lock what needs no wait; what does (the init's exit after
+    /// SIGKILL, processes left in the cgroup) is waited for without it, and the lock taken
+    /// again for the rest. A delete that came first and removed everything is a success.
     fn delete_inner(&mut self, force: bool) -> Result<()> {
         let dir = self.store.open(self.id())?;
         let status = self.status_in(&dir);
@@ -1686,27 +1705,96 @@ impl Container {
                 });
             }
         }
-        let mut exited = true;
+        let mut init = None;
         if status != Status::Stopped {
-            let init = match self.pidfd.take() {
+            init = match self.pidfd.take() {
                 Some(fd) => Some(fd),
                 None => open_init(&self.record),
             };
-            if let Some(fd) = init {
+            if let Some(fd) = &init {
                 let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
                 self.thaw_after_kill(libc::SIGKILL, status);
-                exited = pidfd::wait_exited(fd.as_fd(), Some(Duration::from_secs(10))).unwrap_or(false);
-                self.pidfd = Some(fd);
             }
         }
-        if let (Some(fd), true) = (&self.pidfd, self.is_parent) {
-            // An init that outlives SIGKILL waits for processes of its pid namespace
-            // that nobody reaps: never block on it.
-            let _ = pidfd::reap(fd, exited);
+        // A rootless container may run without a cgroup of its own.
+        let cgroup = match self.cgroup.take() {
+            Some(cgroup) => Some(cgroup),
+            None if self.has_cgroup() => Some(self.cgroup_of(None)?),
+            None => None,
+        };
+        if init.is_none() {
+            if let (Some(fd), true) = (&self.pidfd, self.is_parent) {
+                // Stopped: the reap finds it exited, or gone already.
+                let _ = pidfd::reap(fd, true);
+            }
+            // The usual end of a stopped container: nothing to wait for.
+            if cgroup.as_ref().is_none_or(Cgroup::remove_if_empty) {
+                return self.remove_dir(dir);
+            }
         }
-        if self.has_cgroup() {
-            self.cgroup()?.remove().map_err(Error::Cgroup)?;
+        drop(dir);
+        if let Some(fd) = init {
+            // Thawed again while waiting: a pause between the kill and here would keep a
+            // SIGKILLed process of a v1 freezer from dying.
+            let mut exited = false;
+            for _ in 0..100 {
+                match pidfd::wait_exited(fd.as_fd(), Some(Duration::from_millis(100))) {
+                    Ok(true) => {
+                        exited = true;
+                        break;
+                    }
+                    Ok(false) => {
+                        if let Some(cgroup) = &cgroup {
+                            let _ = cgroup.thaw();
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            if self.is_parent {
+                // An init that outlives SIGKILL waits for processes of its pid namespace
+                // that nobody reaps: never block on it.
+                let _ = pidfd::reap(&fd, exited);
+            }
+            self.pidfd = Some(fd);
         }
+        let Some(cgroup) = cgroup else {
+            let Some(dir) = self.reopen()? else { return Ok(()) };
+            return self.remove_dir(dir);
+        };
+        // Kills what is left in the cgroup, waits until it is empty and removes it.
+        cgroup.remove().map_err(Error::Cgroup)?;
+        let Some(dir) = self.reopen()? else { return Ok(()) };
+        // An exec that got its process into the cgroup while the lock was free: the
+        // container's init is dead now, so no other can; without a wait if it is empty.
+        if !cgroup.remove_if_empty() {
+            drop(dir);
+            cgroup.remove().map_err(Error::Cgroup)?;
+            let Some(dir) = self.reopen()? else { return Ok(()) };
+            return self.remove_dir(dir);
+        }
+        self.remove_dir(dir)
+    }
+
+    /// The directory locked again after a wait without the lock; `None` when another delete
+    /// finished this container meanwhile (its directory gone, or made anew by a later create
+    /// of the same id: the record names another init).
+    fn reopen(&self) -> Result<Option<ContainerDir>> {
+        let dir = match self.store.open(self.id()) {
+            Ok(dir) => dir,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let ours = dir.load()?.is_some_and(|r| {
+            r.pid == self.record.pid
+                && r.pid_start_time == self.record.pid_start_time
+                && r.created == self.record.created
+        });
+        Ok(ours.then_some(dir))
+    }
+
+    /// Removes the state directory, lets its lock go, then runs the poststop hooks.
+    fn remove_dir(&self, dir: ContainerDir) -> Result<()> {
         dir.remove()?;
         hooks::run_warn(
             HookKind::Poststop,
@@ -1756,9 +1844,12 @@ pub fn list(root: impl Into<PathBuf>) -> Result<Vec<State>> {
     let mut out = Vec::new();
     // One look at the mounts for every container's freezer state.
     let hierarchies = Hierarchies::detect().ok();
+    // Without the containers' locks (see crate::state): a listed container may be gone by
+    // the time the list is printed, as with any list.
     for id in store.ids()? {
-        let Ok(dir) = store.open(&id) else { continue };
-        out.push(dir_state(&dir, hierarchies.as_ref()));
+        if let Ok(state) = stored_state_in(&store, &id, hierarchies.as_ref()) {
+            out.push(state);
+        }
     }
     Ok(out)
 }
@@ -1766,31 +1857,33 @@ pub fn list(root: impl Into<PathBuf>) -> Result<Vec<State>> {
 /// The state of container `id` under `root`, as `list` shows it: a directory whose create was
 /// killed before it wrote its intent is a stopped container too, for `delete --force` to remove.
 pub fn stored_state(root: impl Into<PathBuf>, id: &str) -> Result<State> {
-    let dir = Store::new(root).open(id)?;
-    Ok(dir_state(&dir, Hierarchies::detect().ok().as_ref()))
+    stored_state_in(&Store::new(root), id, Hierarchies::detect().ok().as_ref())
 }
 
-/// The state of the container of the locked directory `dir`.
-fn dir_state(dir: &ContainerDir, hierarchies: Option<&Hierarchies>) -> State {
-    match dir.load() {
-        Ok(Some(record)) => {
+/// The state of container `id` in `store`, read without its lock (see crate::state).
+fn stored_state_in(store: &Store, id: &str, hierarchies: Option<&Hierarchies>) -> Result<State> {
+    let stopped = || State {
+        oci_version: String::new(),
+        id: id.to_string(),
+        status: Status::Stopped,
+        pid: 0,
+        bundle: PathBuf::new(),
+        rootfs: PathBuf::new(),
+        created: String::new(),
+        owner: String::new(),
+        annotations: HashMap::new(),
+    };
+    match store.read(id) {
+        Ok(record) => {
             let cgroup = hierarchies.and_then(|h| Cgroup::new(h, Some(&record.cgroup_path), &record.id).ok());
-            let status = status_of(dir, &record, cgroup.as_ref());
-            state_of(&record, status)
+            let status = status_of(&store.dir_path(id), &record, cgroup.as_ref());
+            Ok(state_of(&record, status))
         }
         // A create killed before its intent was written made nothing but the directory; a
         // record that does not parse is no container that runs: both are stopped.
-        Ok(None) | Err(_) => State {
-            oci_version: String::new(),
-            id: dir.id().to_string(),
-            status: Status::Stopped,
-            pid: 0,
-            bundle: PathBuf::new(),
-            rootfs: PathBuf::new(),
-            created: String::new(),
-            owner: String::new(),
-            annotations: HashMap::new(),
-        },
+        Err(Error::NotFound(_)) if store.dir_path(id).is_dir() => Ok(stopped()),
+        Err(e @ (Error::NotFound(_) | Error::InvalidId(_))) => Err(e),
+        Err(_) => Ok(stopped()),
     }
 }
 

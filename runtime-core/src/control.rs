@@ -9,14 +9,17 @@ use crate::{Error, Result};
 
 impl Container {
     /// Freezes every process of a created or running container (runc's `pause`), waiting until
-    /// the kernel reports the cgroup frozen.
+    /// the kernel reports the cgroup frozen: after the directory's lock, which is held only to
+    /// check the status (see [`crate::state`]).
     pub fn pause(&self) -> Result<()> {
         let dir = self.store.open(self.id())?;
         let status = self.status_in(&dir);
         if !matches!(status, Status::Running | Status::Created) {
             return Err(self.bad_status("pause", status));
         }
-        self.cgroup()?.freeze().map_err(Error::Cgroup)
+        let cgroup = self.cgroup()?;
+        drop(dir);
+        cgroup.freeze().map_err(Error::Cgroup)
     }
 
     /// Thaws a paused container (runc's `resume`).
@@ -32,14 +35,14 @@ impl Container {
     /// The host pids of every process in the container's cgroup, nested cgroups included, sorted
     /// (runc's `ps --format json`).
     pub fn pids(&self) -> Result<Vec<i32>> {
-        let _dir = self.store.open(self.id())?;
+        self.check_stored()?;
         self.cgroup()?.pids().map_err(Error::Cgroup)
     }
 
     /// The cgroup statistics `runc events --stats` prints as its "data" object. A stopped
     /// container's cgroup still answers until it is deleted (its memory failcnt, for one).
     pub fn stats(&self) -> Result<Stats> {
-        let _dir = self.store.open(self.id())?;
+        self.check_stored()?;
         let cgroup = self.cgroup()?;
         if !cgroup.exists() {
             return Err(Error::BadStatus {
@@ -53,7 +56,7 @@ impl Container {
 
     /// Starts listening for the container's OOM events (what `runc events` streams as "oom").
     pub fn oom_notifier(&self) -> Result<OomNotifier> {
-        let _dir = self.store.open(self.id())?;
+        self.check_stored()?;
         self.cgroup()?.oom_notifier().map_err(Error::Cgroup)
     }
 
@@ -92,6 +95,16 @@ impl Container {
             && let Ok(cgroup) = self.cgroup()
         {
             let _ = cgroup.thaw();
+        }
+    }
+
+    /// That the container is still in the store, for the readers, which take no lock
+    /// (see [`crate::state`]).
+    fn check_stored(&self) -> Result<()> {
+        if self.store.dir_path(self.id()).exists() {
+            Ok(())
+        } else {
+            Err(Error::NotFound(self.id().to_string()))
         }
     }
 

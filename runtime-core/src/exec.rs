@@ -91,9 +91,9 @@ impl Container {
 }
 
 impl Container {
-    /// The spec the container was created with.
+    /// The spec the container was created with (read without the lock: see [`crate::state`]).
     pub fn spec(&self) -> Result<oci_spec::runtime::Spec> {
-        self.store.open(self.id())?.load_spec()
+        self.store.read_spec(self.id())
     }
 }
 
@@ -127,9 +127,11 @@ impl ExecBuilder<'_> {
     }
 
     /// [`spawn`](Self::spawn) with the container's directory open and locked as `dir`: owned by
-    /// an exec, which lets the lock go once its process is in the container's cgroup, before
-    /// it waits on that process (frozen there by a pause, with `ignore_paused`, until a
-    /// `resume` that needs the lock); borrowed from `start`, for its startContainer hooks.
+    /// an exec, which lets the lock go before it clones its process (see [`crate::state`]): a
+    /// child holds the lock's open file description until its first step closes its fds, and
+    /// one cloned into a cgroup a pause froze meanwhile never takes that step, so the lock
+    /// would stay held, by a frozen process, for ever; borrowed from `start`, for its
+    /// startContainer hooks (start's lock keeps a pause out until they are done).
     /// `closed_fds` are the placeholders of its passed fds that are not open.
     pub(crate) fn spawn_in(self, dir: DirLock<'_>, closed_fds: Vec<OwnedFd>) -> Result<ExecProcess> {
         let c = self.container;
@@ -196,6 +198,12 @@ impl ExecBuilder<'_> {
         };
         let unprivileged = crate::sys::unprivileged();
         let setgroups_denied = unprivileged && setgroups_denied(c.pid())?;
+        // The status is read, the namespaces are open: the lock goes before the clone. A delete
+        // from now on either finds the process in the cgroup and kills it, or has removed the
+        // cgroup, and the process cannot join it.
+        if let DirLock::Owned(dir) = dir {
+            drop(dir);
+        }
         let (parent_sock, child_sock) = socketpair()?;
         let mut plan = InitPlan::compile(
             &spec,
@@ -244,8 +252,6 @@ impl ExecBuilder<'_> {
                 other => other.map_err(Error::Cgroup)?,
             }
         }
-        // In the cgroup: a delete from now on kills it with the container's other processes.
-        drop(dir);
         crate::container::send_tag(&parent_sock, Tag::Go)?;
         let first_pidfd = first.0.as_ref().expect("armed");
         let mut fds = wait_ready(&parent_sock, first_pidfd, &plan, &mut || Ok(()))?;

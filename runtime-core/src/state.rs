@@ -8,6 +8,37 @@
 //! the cgroup path, the creator) before any cgroup directory, fifo, mount or process exists;
 //! `rootfs-bind.json` before the rootfs bind is attached; and `state.json` naming the init
 //! before the init may outlive create (it dies with its parent until then).
+//!
+//! # Locks
+//!
+//! The one lock on a container is an exclusive `flock` on its state directory, held by a
+//! [`ContainerDir`]; no in-process lock is taken while it is held. The order:
+//!
+//! 1. A process holds at most one container's lock at a time (`list` takes none; nothing
+//!    takes a second container's lock while holding one).
+//! 2. Readers take no lock: `state`, `list`, `ps`, `events` and the spec an `exec` reads
+//!    ([`Store::read`], [`Store::read_spec`]) read files written atomically (`state.json` by a
+//!    rename, `config.json` before the record that points to it) and the kernel's view.
+//! 3. A command that changes a container (start, kill, pause, resume, update, exec, delete)
+//!    takes the lock to read the status and act on it, and lets it go before it waits on a
+//!    process or a cgroup freeze: `pause` and `kill --all` freeze after it, `delete` waits
+//!    for the init's exit and the cgroup to empty after it and takes it again to remove what
+//!    is left (another delete that came first leaves nothing: that is a success), `exec`
+//!    lets it go once its process is in the container's cgroup, and the poststart and
+//!    poststop hooks run after it.
+//! 4. The exceptions are the steps that bring a container into being, whose waits end with
+//!    the container's own processes: `create` (and `run`'s create and start) holds the lock
+//!    of the directory it made until it returns, across the wait for its init (which ends
+//!    when the init reports or dies: a pidfd is polled with the socket) and the create hooks;
+//!    `start` holds it across the startContainer hooks (each ends or is killed at its
+//!    timeout). A hook may run `ocirun state` or `list` on its own container (they take no
+//!    lock); a command that changes that container waits until the step is done.
+//! 5. No process is cloned under the lock into a cgroup that a pause may freeze: a child
+//!    shares the lock's open file description until its first step closes its fds, and a
+//!    child frozen at birth never takes it, leaving the lock held by a frozen process (which
+//!    only a `resume`, that needs the lock, would thaw). `exec` lets the lock go before its
+//!    clone; create's init and start's hooks are cloned under the lock that keeps `pause`
+//!    (which takes it to read the status) out until they are done.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -207,6 +238,31 @@ impl Store {
         })
     }
 
+    /// The record of container `id`, read without its lock (see the module doc): `state.json`
+    /// is replaced by a rename, so a reader sees a whole record, the one before or after a
+    /// write. [`Error::NotFound`] when there is none (never created, deleted, or a create
+    /// that has not written it yet).
+    pub fn read(&self, id: &str) -> Result<Record> {
+        if !valid_id(id) {
+            return Err(Error::InvalidId(id.to_string()));
+        }
+        load_record(&self.root.join(id), id)?.ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    /// The spec kept beside the record of container `id` ([`ContainerDir::save_spec`]), read
+    /// without its lock: it is written once, before the record that names the container.
+    pub fn read_spec(&self, id: &str) -> Result<oci_spec::runtime::Spec> {
+        if !valid_id(id) {
+            return Err(Error::InvalidId(id.to_string()));
+        }
+        load_spec(&self.root.join(id), id)
+    }
+
+    /// The directory of container `id`, whether or not it exists.
+    pub fn dir_path(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
     /// The ids of all containers in the store, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries = match std::fs::read_dir(&self.root) {
@@ -256,20 +312,12 @@ impl ContainerDir {
 
     /// Where the exec fifo lives while the container is created and not started.
     pub fn fifo_path(&self) -> PathBuf {
-        self.path.join("exec.fifo")
+        fifo_in(&self.path)
     }
 
     /// Reads state.json; `Ok(None)` if create never got as far as writing it.
     pub fn load(&self) -> Result<Option<Record>> {
-        let file = self.path.join("state.json");
-        match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| Error::State {
-                id: self.id.clone(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", file, e)),
-        }
+        load_record(&self.path, &self.id)
     }
 
     /// Writes state.json atomically: a temp file renamed over it.
@@ -316,12 +364,7 @@ impl ContainerDir {
 
     /// The spec [`save_spec`](Self::save_spec) kept.
     pub fn load_spec(&self) -> Result<oci_spec::runtime::Spec> {
-        let file = self.path.join("config.json");
-        let bytes = std::fs::read(&file).map_err(|e| Error::io("read", &file, e))?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::State {
-            id: self.id.clone(),
-            source,
-        })
+        load_spec(&self.path, &self.id)
     }
 
     /// Records, before it is attached, the rootfs bind of a container that shares the
@@ -393,6 +436,37 @@ impl ContainerDir {
             Err(e) => Err(Error::io("remove state directory", &self.path, e)),
         }
     }
+}
+
+/// The exec fifo's path in the container directory `dir`.
+pub(crate) fn fifo_in(dir: &Path) -> PathBuf {
+    dir.join("exec.fifo")
+}
+
+/// The record in the container directory `dir`; `Ok(None)` without one (a missing directory too).
+fn load_record(dir: &Path, id: &str) -> Result<Option<Record>> {
+    let file = dir.join("state.json");
+    match std::fs::read(&file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| Error::State {
+            id: id.to_string(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", file, e)),
+    }
+}
+
+/// The spec kept in the container directory `dir`.
+fn load_spec(dir: &Path, id: &str) -> Result<oci_spec::runtime::Spec> {
+    let file = dir.join("config.json");
+    let bytes = std::fs::read(&file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound if !dir.exists() => Error::NotFound(id.to_string()),
+        _ => Error::io("read", &file, e),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::State {
+        id: id.to_string(),
+        source,
+    })
 }
 
 /// The state and start time of process `pid`, from `/proc/<pid>/stat`.
