@@ -77,16 +77,11 @@ fn create_killed_before_its_state_is_written_leaves_no_init() {
     let id = unique_id("killed");
     let trace = b.path().join("trace");
     // The second rename of create is that of the state naming the init (the first is that of
-    // its intent, written before anything is made): held for 5 s there.
+    // its intent, written before anything is made): strace kills create as it enters it.
     let mut strace = Command::new("strace")
         .args(["-f", "-o"])
         .arg(&trace)
-        .args([
-            "-e",
-            "trace=clone3,rename",
-            "-e",
-            "inject=rename:delay_enter=5000000:when=2",
-        ])
+        .args(["-e", "trace=clone3,rename", "-e", "inject=rename:signal=SIGKILL:when=2"])
         .arg(env!("CARGO_BIN_EXE_ocirun"))
         .arg("--root")
         .arg(&root)
@@ -98,32 +93,33 @@ fn create_killed_before_its_state_is_written_leaves_no_init() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // ocirun's pid and its init's, once the rename has begun.
+    // The init's pid, once create has been killed at its rename.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let (runtime, init) = loop {
+    let init = loop {
         let text = std::fs::read_to_string(&trace).unwrap_or_default();
         let init = text
             .lines()
             .find(|l| l.contains("clone3(") && l.contains("CLONE_NEWPID"))
             .and_then(|l| l.rsplit("= ").next())
             .and_then(|p| p.trim().parse::<i64>().ok());
-        let runtime = text
+        let killed = text
             .lines()
             .filter(|l| l.contains(" rename(") && l.contains("state.json"))
             .nth(1)
             .and_then(|l| l.split_whitespace().next())
-            .and_then(|p| p.parse::<i64>().ok());
-        if let (Some(r), Some(i)) = (runtime, init) {
-            break (r, i);
+            .is_some_and(|pid| {
+                text.lines()
+                    .any(|l| l.starts_with(&format!("{pid} +++ killed by SIGKILL")))
+            });
+        if let (Some(i), true) = (init, killed) {
+            break i;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "create never reached its state write:\n{text}"
+            "create was not killed at its state write:\n{text}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    // SAFETY: kill takes plain integers; runtime is the ocirun this test started under strace.
-    unsafe { libc::kill(runtime as i32, libc::SIGKILL) };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while test_support::alive(init) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
