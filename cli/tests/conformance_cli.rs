@@ -484,8 +484,6 @@ fn a_user_namespace_bind_mounts_a_source_the_mapped_root_cannot_reach() {
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "user"}));
-    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     let private = tempfile::tempdir().unwrap();
     std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let src = private.path().join("shared");
@@ -497,12 +495,7 @@ fn a_user_namespace_bind_mounts_a_source_the_mapped_root_cannot_reach() {
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/mnt/secret", "type": "bind", "source": src, "options": ["rbind", "ro"]}
     ]);
-    let chown = std::process::Command::new("chown")
-        .args(["-hR", "100000:100000"])
-        .arg(b.rootfs())
-        .status()
-        .unwrap();
-    assert!(chown.success());
+    b.map_ids_to(100000);
     b.write();
     let id = unique_id("usernsbind");
     let _g = Guard(b.state_root(), id.clone());

@@ -213,16 +213,9 @@ fn fifo_devices_get_a_node_and_no_cgroup_rule() {
     b.spec["linux"]["devices"] = fifo;
     b.spec["linux"]["namespaces"] =
         json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
-    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     b.spec["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}]);
-    let chowned = std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.rootfs())
-        .status()
-        .unwrap();
-    assert!(chowned.success());
+    b.map_ids_to(100000);
     let (code, out, err) = run(&b, "fifous", &[]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "prw-r--rw-\n1:2\nthrough\n");

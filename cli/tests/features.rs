@@ -116,15 +116,9 @@ fn every_listed_mount_option_namespace_capability_and_seccomp_value_works() {
             .map(|n| json!({"type": n}))
             .collect::<Vec<_>>()
     );
-    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     // sysfs cannot be mounted in a user namespace without its own network namespace's owner: keep it simple.
     b.spec["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}]);
-    std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.rootfs())
-        .status()
-        .unwrap();
+    b.map_ids_to(100000);
     assert_eq!(run(&b).trim(), "ok");
 
     // Every capability in every set of a root process, of those this machine's root holds

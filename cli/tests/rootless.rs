@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::run_ok;
 use serde_json::{Value, json};
 use test_support::{ConsoleSocket, read_pty_until, require_prerequisites};
 
@@ -160,7 +161,7 @@ impl RootlessBundle {
         test_support::build_rootfs(&dir.join("rootfs")).unwrap();
         user.chown(&dir);
         let bin = ocirun_for(user);
-        ok(user.command(&bin).args(["spec", "--rootless", "--bundle"]).arg(&dir));
+        run_ok(user.command(&bin).args(["spec", "--rootless", "--bundle"]).arg(&dir));
         let mut spec: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         spec["process"]["terminal"] = json!(false);
         spec["process"]["args"] = json!(args);
@@ -188,17 +189,6 @@ fn ocirun_as(user: &TestUser, b: &RootlessBundle) -> Command {
     let mut c = user.command(ocirun_for(user));
     c.current_dir(&b.dir).stdin(Stdio::null());
     c
-}
-
-fn ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn stdout(out: &Output) -> String {
@@ -229,7 +219,7 @@ fn rootless_run_maps_the_user_to_root_and_keeps_state_under_xdg_runtime_dir() {
     );
     b.write();
     let _g = UserGuard(&user, &b, "c1");
-    let out = ok(ocirun_as(&user, &b).args(["run", "c1"]));
+    let out = run_ok(ocirun_as(&user, &b).args(["run", "c1"]));
     let text = stdout(&out);
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
     let (uid, gid) = (user.uid.to_string(), user.gid.to_string());
@@ -263,38 +253,40 @@ fn rootless_create_start_exec_kill_delete() {
     b.write();
     let _g = UserGuard(&user, &b, "c2");
     let st = |want: &str| {
-        let out = ok(ocirun_as(&user, &b).args(["state", "c2"]));
+        let out = run_ok(ocirun_as(&user, &b).args(["state", "c2"]));
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["status"], want, "{v}");
         v
     };
-    ok(ocirun_as(&user, &b)
-        .args(["create", "c2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null()));
+    run_ok(
+        ocirun_as(&user, &b)
+            .args(["create", "c2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let v = st("created");
     let pid = v["pid"].as_i64().unwrap();
     // The init runs as the user on the host.
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let host_uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap();
     assert_eq!(host_uid.split_whitespace().next(), Some(user.uid.to_string().as_str()));
-    ok(ocirun_as(&user, &b).args(["start", "c2"]));
+    run_ok(ocirun_as(&user, &b).args(["start", "c2"]));
     st("running");
-    let out = ok(ocirun_as(&user, &b).args(["exec", "c2", "sh", "-c", "id -u; cat /proc/1/comm"]));
+    let out = run_ok(ocirun_as(&user, &b).args(["exec", "c2", "sh", "-c", "id -u; cat /proc/1/comm"]));
     assert_eq!(stdout(&out), "0\nsleep\n");
-    let listed = ok(ocirun_as(&user, &b).args(["list", "-q"]));
+    let listed = run_ok(ocirun_as(&user, &b).args(["list", "-q"]));
     assert_eq!(stdout(&listed), "c2\n");
-    ok(ocirun_as(&user, &b).args(["kill", "c2", "KILL"]));
+    run_ok(ocirun_as(&user, &b).args(["kill", "c2", "KILL"]));
     for _ in 0..500 {
-        let out = ok(ocirun_as(&user, &b).args(["state", "c2"]));
+        let out = run_ok(ocirun_as(&user, &b).args(["state", "c2"]));
         if stdout(&out).contains("\"stopped\"") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     st("stopped");
-    ok(ocirun_as(&user, &b).args(["delete", "c2"]));
-    let listed = ok(ocirun_as(&user, &b).args(["list", "-q"]));
+    run_ok(ocirun_as(&user, &b).args(["delete", "c2"]));
+    let listed = run_ok(ocirun_as(&user, &b).args(["list", "-q"]));
     assert_eq!(stdout(&listed), "");
 }
 
@@ -314,14 +306,16 @@ fn rootless_console_socket_gets_the_pty_master() {
     let sock = console.path();
     std::fs::set_permissions(sock.parent().unwrap(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o777)).unwrap();
-    ok(ocirun_as(&user, &b)
-        .args(["create", "--console-socket"])
-        .arg(&sock)
-        .arg("c3")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null()));
+    run_ok(
+        ocirun_as(&user, &b)
+            .args(["create", "--console-socket"])
+            .arg(&sock)
+            .arg("c3")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let (master, _) = console.accept_master();
-    ok(ocirun_as(&user, &b).args(["start", "c3"]));
+    run_ok(ocirun_as(&user, &b).args(["start", "c3"]));
     let seen = read_pty_until(&master, Some("tty-ok"));
     assert!(seen.contains("tty-ok"), "{seen:?}");
 }
@@ -354,7 +348,7 @@ fn rootless_full_range_user_namespace_goes_through_newuidmap() {
     b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000, 65536]});
     b.write();
     let _g = UserGuard(&user, &b, "c4");
-    let out = ok(ocirun_as(&user, &b).args(["run", "c4"]));
+    let out = run_ok(ocirun_as(&user, &b).args(["run", "c4"]));
     let text = stdout(&out);
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
     let (uid, gid, suid, sgid) = (
@@ -412,7 +406,7 @@ fn rootless_without_a_user_namespace_is_refused_by_name() {
     let out = ocirun_as(&user, &b).args(["run", "c11"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("needs a user namespace"), "{err}");
-    let listed = ok(ocirun_as(&user, &b).args(["list", "-q"]));
+    let listed = run_ok(ocirun_as(&user, &b).args(["list", "-q"]));
     assert_eq!(stdout(&listed), "", "a failed create left state");
 }
 
@@ -430,7 +424,7 @@ fn rootless_seccomp_profile_is_applied() {
     });
     b.write();
     let _g = UserGuard(&user, &b, "c6");
-    let out = ok(ocirun_as(&user, &b).args(["run", "c6"]));
+    let out = run_ok(ocirun_as(&user, &b).args(["run", "c6"]));
     let text = stdout(&out) + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("rc=1"), "{text}");
     assert!(
@@ -450,7 +444,7 @@ fn rootless_cgroup_path_or_limits_without_a_delegated_cgroup_fail_by_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("linux.cgroupsPath"), "{err}");
     assert!(err.contains("rootless"), "{err}");
-    let listed = ok(ocirun_as(&user, &b).args(["list", "-q"]));
+    let listed = run_ok(ocirun_as(&user, &b).args(["list", "-q"]));
     assert_eq!(stdout(&listed), "", "a failed create left state");
 }
 
@@ -648,7 +642,7 @@ fn rootless_uses_a_cgroup_delegated_to_the_user() {
         .envs(inner.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
         .current_dir(&b.dir)
         .stdin(Stdio::null());
-    let out = ok(&mut cmd);
+    let out = run_ok(&mut cmd);
     assert_eq!(stdout(&out), "20\n");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("without a cgroup"), "{err}");

@@ -449,8 +449,6 @@ fn user_namespace_init_in_a_shared_pid_namespace(time_offsets: bool) {
         {"type": "user"}, {"type": "time"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"},
         {"type": "pid", "path": format!("/proc/{pid_a}/ns/pid")}
     ]);
-    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     if time_offsets {
         b.spec["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 1, "nanosecs": 0}});
     } else {
@@ -458,15 +456,10 @@ fn user_namespace_init_in_a_shared_pid_namespace(time_offsets: bool) {
         namespaces.retain(|ns| ns["type"] != "time");
     }
     b.spec["mounts"] = json!([]);
-    b.write();
     // A user-namespaced container's rootfs belongs to its mapped root, as engines lay it out:
     // the runtime binds the host's device nodes onto files it makes in the rootfs's /dev.
-    let chown = std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.rootfs())
-        .status()
-        .unwrap();
-    assert!(chown.success());
+    b.map_ids_to(100000);
+    b.write();
     let escaped = host.path().join("escaped");
     let deadline = Instant::now() + Duration::from_secs(6);
     let mut tries = 0;

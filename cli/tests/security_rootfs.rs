@@ -255,17 +255,10 @@ fn cve_2025_52565_device_node_bind_does_not_follow_an_image_symlink_onto_procfs(
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "user"}));
-    b.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    b.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     // sysfs and cgroup mounts need more than a user namespace gives: /proc is enough here.
     b.spec["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}]);
     symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/null")).unwrap();
-    let chown = std::process::Command::new("chown")
-        .args(["-hR", "100000:100000"])
-        .arg(b.rootfs())
-        .status()
-        .unwrap();
-    assert!(chown.success());
+    b.map_ids_to(100000);
     let mut guard = None;
     match create_mountinfo(&b, &unique_id("sec-devnull"), &mut guard) {
         Ok(info) => {

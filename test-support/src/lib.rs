@@ -135,6 +135,22 @@ pub const DOCKER_CAPS: [&str; 14] = [
 ];
 
 impl Bundle {
+    /// Maps the container's uids and gids 0..65536 to the host's `host_id`.. and makes the
+    /// rootfs theirs (`chown -hR`: a symlink is changed itself, never followed), as engines lay
+    /// out a user-namespaced container's rootfs. The test adds the user namespace itself.
+    pub fn map_ids_to(&mut self, host_id: u32) {
+        let map = json!([{"containerID": 0, "hostID": host_id, "size": 65536}]);
+        self.spec["linux"]["uidMappings"] = map.clone();
+        self.spec["linux"]["gidMappings"] = map;
+        let owner = format!("{host_id}:{host_id}");
+        let chowned = std::process::Command::new("chown")
+            .args(["-hR", &owner])
+            .arg(self.rootfs())
+            .status()
+            .expect("run chown");
+        assert!(chowned.success(), "chown -hR {owner} {}", self.rootfs().display());
+    }
+
     /// Gives the process Docker's default capabilities plus `extra` (`--cap-add`), as its
     /// bounding, effective and permitted sets.
     pub fn docker_caps(&mut self, extra: &[&str]) {
