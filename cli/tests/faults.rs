@@ -108,8 +108,11 @@ fn create_killed_before_its_state_is_written_leaves_no_init() {
             .nth(1)
             .and_then(|l| l.split_whitespace().next())
             .is_some_and(|pid| {
-                text.lines()
-                    .any(|l| l.starts_with(&format!("{pid} +++ killed by SIGKILL")))
+                // strace pads the pid column: "1445  +++ killed by SIGKILL +++".
+                text.lines().any(|l| {
+                    l.split_once(' ')
+                        .is_some_and(|(p, rest)| p == pid && rest.trim_start().starts_with("+++ killed by SIGKILL"))
+                })
             });
         if let (Some(i), true) = (init, killed) {
             break i;
