@@ -21,6 +21,8 @@ ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || need+=(linux-image-amd64)
 command -v criu >/dev/null 2>&1 || need+=(criu)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# The user bus of a user's own systemd (rootless --systemd-cgroup talks to it).
+[ -e /usr/lib/systemd/user/dbus.socket ] || need+=(dbus-user-session)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null

@@ -139,6 +139,11 @@ impl<'a> Reader<'a> {
         self.bytes(1)?;
         Some(s)
     }
+
+    /// A variant holding a string or object path (a `Properties.Get` reply).
+    pub(crate) fn variant_str(&mut self) -> Option<String> {
+        matches!(self.signature()?.as_str(), "s" | "o").then(|| self.str())?
+    }
 }
 
 /// What a received message is.
@@ -168,22 +173,38 @@ pub(crate) struct Connection {
     pending: std::collections::VecDeque<Message>,
 }
 
+/// The socket path of a D-Bus address's first `unix:path=` part.
+fn unix_path(address: &str) -> Option<String> {
+    address.split(';').find_map(|part| {
+        part.strip_prefix("unix:path=")
+            .map(|p| p.split(',').next().unwrap_or(p).to_string())
+    })
+}
+
 /// Where the system bus is: `DBUS_SYSTEM_BUS_ADDRESS` (unix:path=...), else the usual socket.
 pub(crate) fn system_bus_path() -> String {
     std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
         .ok()
-        .and_then(|a| {
-            a.split(';').find_map(|part| {
-                part.strip_prefix("unix:path=")
-                    .map(|p| p.split(',').next().unwrap_or(p).to_string())
-            })
-        })
+        .and_then(|a| unix_path(&a))
         .unwrap_or_else(|| "/run/dbus/system_bus_socket".to_string())
+}
+
+/// Where the caller's user bus is, as runc's DetectUserDbusSessionBusAddress finds it:
+/// `DBUS_SESSION_BUS_ADDRESS` (unix:path=...), else `$XDG_RUNTIME_DIR/bus`.
+pub(crate) fn user_bus_path() -> Option<String> {
+    std::env::var("DBUS_SESSION_BUS_ADDRESS")
+        .ok()
+        .and_then(|a| unix_path(&a))
+        .or_else(|| {
+            std::env::var_os("XDG_RUNTIME_DIR")
+                .filter(|d| !d.is_empty())
+                .map(|d| std::path::Path::new(&d).join("bus").display().to_string())
+        })
 }
 
 impl Connection {
     /// Connects to the bus at `path`, authenticates as this process's uid and says Hello.
-    pub(crate) fn system(path: &str, timeout: Duration) -> std::io::Result<Connection> {
+    pub(crate) fn open(path: &str, timeout: Duration) -> std::io::Result<Connection> {
         let stream = UnixStream::connect(path)?;
         stream.set_read_timeout(Some(timeout))?;
         // SAFETY: getuid has no preconditions and cannot fail.

@@ -107,12 +107,18 @@ pub struct SystemdPath {
 /// Parses runc's systemd form "slice:prefix:name" (`None` means `system.slice:ocirun:<id>`, as runc
 /// uses `system.slice:runc:<id>`) into the cgroup path systemd would create, without asking systemd.
 pub fn parse_systemd(cgroups_path: Option<&str>, id: &str) -> Result<SystemdPath> {
+    parse_systemd_in(cgroups_path, id, "system.slice")
+}
+
+/// [`parse_systemd`] with `default_slice` for an empty or missing slice part ("user.slice"
+/// for the user's own systemd, as runc's rootless driver).
+pub(crate) fn parse_systemd_in(cgroups_path: Option<&str>, id: &str, default_slice: &str) -> Result<SystemdPath> {
     let owned;
     let raw = match cgroups_path.filter(|p| !p.is_empty()) {
         Some(p) => p,
         None => {
             check_id(id)?;
-            owned = format!("system.slice:ocirun:{id}");
+            owned = format!("{default_slice}:ocirun:{id}");
             owned.as_str()
         }
     };
@@ -130,7 +136,7 @@ pub fn parse_systemd(cgroups_path: Option<&str>, id: &str) -> Result<SystemdPath
     if [prefix, name].iter().any(|p| p.contains(['/', '\0', '\n'])) || *name == ".." {
         return Err(invalid("prefix and name must not contain '/', NUL or newlines"));
     }
-    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let slice = if slice.is_empty() { default_slice } else { slice };
     let unit = if name.ends_with(".slice") {
         (*name).to_owned()
     } else if prefix.is_empty() {
@@ -181,14 +187,26 @@ pub fn expand_slice(slice: &str) -> Option<String> {
 }
 
 /// Checks that systemd can be reached: the system bus's socket exists (`DBUS_SYSTEM_BUS_ADDRESS`
-/// or the usual path), so the driver can ask it for a scope.
-pub(crate) fn require_systemd(raw: &str) -> Result<()> {
-    if Path::new(&crate::dbus::system_bus_path()).exists() {
+/// or the usual path), or with `user` the user bus's, so the driver can ask it for a scope.
+pub(crate) fn require_systemd(raw: &str, user: bool) -> Result<()> {
+    let (path, reason) = if user {
+        (
+            crate::dbus::user_bus_path(),
+            "the user's systemd cannot be reached (no user D-Bus socket: DBUS_SESSION_BUS_ADDRESS, \
+             or $XDG_RUNTIME_DIR/bus of a running user manager)",
+        )
+    } else {
+        (
+            Some(crate::dbus::system_bus_path()),
+            "systemd is not running (the system D-Bus socket does not exist)",
+        )
+    };
+    if path.is_some_and(|p| Path::new(&p).exists()) {
         return Ok(());
     }
     Err(CgroupError::Systemd {
         path: raw.to_owned(),
-        reason: "systemd is not running (the system D-Bus socket does not exist)",
+        reason,
     })
 }
 
@@ -245,6 +263,19 @@ mod tests {
                 "{p:?} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn user_manager_default_slice_is_user_slice() {
+        let p = parse_systemd_in(None, "c1", "user.slice").expect("ok");
+        assert_eq!(
+            (p.slice.as_str(), p.path.as_str()),
+            ("user.slice", "/user.slice/ocirun-c1.scope")
+        );
+        let p = parse_systemd_in(Some(":runc:c1"), "x", "user.slice").expect("ok");
+        assert_eq!(p.path, "/user.slice/runc-c1.scope");
+        let p = parse_systemd_in(Some("app.slice:runc:c1"), "x", "user.slice").expect("ok");
+        assert_eq!(p.path, "/app.slice/runc-c1.scope");
     }
 
     #[test]

@@ -386,3 +386,10 @@ pub(crate) fn statmount(path: &Path) -> Option<MountFacts> {
         },
     })
 }
+
+/// Whether this process is not root (euid != 0): the systemd driver then asks the caller's
+/// own systemd, over the user bus, as runc's rootless systemd driver does.
+pub(crate) fn unprivileged() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() != 0 }
+}

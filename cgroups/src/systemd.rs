@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::dbus::{Connection, Kind, Reader, Value, Writer, system_bus_path};
+use crate::dbus::{Connection, Kind, Reader, Value, Writer, system_bus_path, user_bus_path};
 use crate::error::{CgroupError, Result};
 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
@@ -26,10 +26,33 @@ fn failed(op: &'static str, unit: &str, reason: impl Into<String>) -> CgroupErro
     }
 }
 
-/// Connects to the system bus and asks systemd to send its job signals.
-fn connect(op: &'static str, unit: &str) -> Result<Connection> {
-    let io = |e: std::io::Error| failed(op, unit, format!("system bus {}: {e}", system_bus_path()));
-    let mut c = Connection::system(&system_bus_path(), TIMEOUT).map_err(io)?;
+/// The bus the driver talks to: the system bus, or with `user` the caller's user bus (its
+/// own systemd, as runc's rootless driver). An error names the missing user bus.
+fn bus_path(op: &'static str, unit: &str, user: bool) -> Result<String> {
+    if !user {
+        return Ok(system_bus_path());
+    }
+    user_bus_path().ok_or_else(|| {
+        failed(
+            op,
+            unit,
+            "no user bus: neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set (a rootless \
+             --systemd-cgroup needs the user's systemd: a login session or `loginctl enable-linger`)",
+        )
+    })
+}
+
+/// Connects to the system bus (or with `user` the user bus) and says Hello.
+fn open(op: &'static str, unit: &str, user: bool) -> Result<Connection> {
+    let path = bus_path(op, unit, user)?;
+    let which = if user { "user bus" } else { "system bus" };
+    Connection::open(&path, TIMEOUT).map_err(|e| failed(op, unit, format!("{which} {path}: {e}")))
+}
+
+/// Connects to the bus and asks systemd to send its job signals.
+fn connect(op: &'static str, unit: &str, user: bool) -> Result<Connection> {
+    let mut c = open(op, unit, user)?;
+    let io = |e: std::io::Error| failed(op, unit, e.to_string());
     let mut rule = Writer::default();
     rule.str("type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'");
     let m = c
@@ -48,6 +71,32 @@ fn connect(op: &'static str, unit: &str) -> Result<Connection> {
         .map_err(io)?;
     check(op, unit, &m)?;
     Ok(c)
+}
+
+/// The cgroup of the user's systemd itself (its Manager's ControlGroup property, e.g.
+/// "/user.slice/user-1000.slice/user@1000.service"): its units' cgroups are below it, as
+/// runc's rootless driver finds them.
+pub(crate) fn user_manager_cgroup(unit: &str) -> Result<String> {
+    let mut c = open("resolve", unit, true)?;
+    let mut body = Writer::default();
+    body.str(MANAGER);
+    body.str("ControlGroup");
+    let m = c
+        .call(
+            SYSTEMD,
+            MANAGER_PATH,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            "ss",
+            body,
+        )
+        .map_err(|e| failed("resolve", unit, format!("user manager's ControlGroup: {e}")))?;
+    check("resolve", unit, &m)?;
+    let cg = Reader::new(&m.body)
+        .variant_str()
+        .filter(|p| p.starts_with('/') && !p.split('/').any(|c| c == ".."))
+        .ok_or_else(|| failed("resolve", unit, "the user manager's ControlGroup is not a cgroup path"))?;
+    Ok(cg)
 }
 
 /// The error of an error reply: its name and message.
@@ -83,7 +132,8 @@ fn wait_job(c: &mut Connection, op: &'static str, unit: &str, job: &str) -> Resu
     }
 }
 
-/// Starts `unit` (a scope) in `slice` with `pid` in it, delegated to the runtime.
+/// Starts `unit` (a scope) in `slice` with `pid` in it, delegated to the runtime; with `user`
+/// by the caller's own systemd.
 /// `limits` are the unit properties of the container's resources ([`properties`]).
 pub(crate) fn start_scope(
     unit: &str,
@@ -91,8 +141,9 @@ pub(crate) fn start_scope(
     pid: u32,
     description: &str,
     limits: Vec<(&'static str, Value)>,
+    user: bool,
 ) -> Result<()> {
-    let mut c = connect("start", unit)?;
+    let mut c = connect("start", unit, user)?;
     let mut props = vec![
         ("Description", Value::Str(description.into())),
         ("Slice", Value::Str(slice.into())),
@@ -123,12 +174,13 @@ pub(crate) fn start_scope(
     wait_job(&mut c, "start", unit, &job)
 }
 
-/// Sets the unit properties `props` of the running `unit` (runtime only, as runc's update).
-pub(crate) fn set_properties(unit: &str, props: &[(&'static str, Value)]) -> Result<()> {
+/// Sets the unit properties `props` of the running `unit` (runtime only, as runc's update);
+/// `user` as for [`start_scope`].
+pub(crate) fn set_properties(unit: &str, props: &[(&'static str, Value)], user: bool) -> Result<()> {
     if props.is_empty() {
         return Ok(());
     }
-    let mut c = connect("update", unit)?;
+    let mut c = connect("update", unit, user)?;
     let mut body = Writer::default();
     body.str(unit);
     body.u32(1);
@@ -256,8 +308,8 @@ fn list_mask(field: &'static str, list: &str) -> Result<Vec<u8>> {
 }
 
 /// Stops `unit`; a unit systemd no longer knows counts as stopped.
-pub(crate) fn stop_unit(unit: &str) -> Result<()> {
-    let mut c = connect("stop", unit)?;
+pub(crate) fn stop_unit(unit: &str, user: bool) -> Result<()> {
+    let mut c = connect("stop", unit, user)?;
     let mut body = Writer::default();
     body.str(unit);
     body.str("replace");

@@ -570,11 +570,12 @@ fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::Con
         .listen_fds(listen_fds())
         .preserve_fds(a.preserve_fds)
         .keep_pty_master(tty == Tty::Relay);
-    // runc's shouldUseRootlessCgroupManager: as given; auto is not rootless with
-    // --systemd-cgroup, else rootless when not root or in a user namespace.
+    // runc's shouldUseRootlessCgroupManager: as given; auto is rootless when not root (with
+    // --systemd-cgroup the user's own systemd is then asked), else root in a user namespace
+    // is rootless without --systemd-cgroup only.
     b = match cli.rootless {
         Some(yes) => b.rootless(yes),
-        None if cli.systemd_cgroup => b.rootless(false),
+        None if cli.systemd_cgroup && runtime_core::effective_ids().0 == 0 => b.rootless(false),
         None => b.rootless_auto(),
     };
     if let Some(p) = &a.console_socket {

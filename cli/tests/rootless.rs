@@ -686,3 +686,102 @@ fn rootless_without_a_cgroup_binds_the_callers_cgroups_read_only() {
     assert_eq!(stdout(&out), "mounted\n", "{err}");
     assert!(err.contains("Read-only file system"), "{err}");
 }
+
+/// The user's own systemd (`user@UID.service`, as `loginctl enable-linger` or a login starts
+/// it), started for a test and stopped when it ends, with the user's runtime directory.
+struct UserManager(u32);
+
+impl UserManager {
+    fn start(user: &TestUser) -> UserManager {
+        let unit = format!("user@{}.service", user.uid);
+        run_ok(Command::new("systemctl").args(["start", &unit]));
+        UserManager(user.uid)
+    }
+
+    /// The user bus socket (Debian's dbus-user-session makes it for the user manager).
+    fn bus(&self) -> PathBuf {
+        PathBuf::from(format!("/run/user/{}/bus", self.0))
+    }
+}
+
+impl Drop for UserManager {
+    fn drop(&mut self) {
+        let _ = Command::new("systemctl")
+            .args([
+                "stop",
+                &format!("user@{}.service", self.0),
+                &format!("user-runtime-dir@{}.service", self.0),
+            ])
+            .output();
+    }
+}
+
+/// Rootless `--systemd-cgroup` asks the user's own systemd over the user bus, as runc's rootless
+/// systemd driver: the transient scope is in the user manager's "user.slice" (the default slice
+/// there), below user@UID.service, holding the init, with the spec's pids limit in its cgroup;
+/// delete stops the unit. Needs systemd as pid 1 on pure v2 (the VM test host); elsewhere it
+/// says so and returns.
+#[test]
+fn rootless_systemd_cgroup_uses_the_users_own_systemd() {
+    require_prerequisites();
+    let present = Path::new("/run/systemd/system").is_dir() && test_support::pure_v2();
+    if !present {
+        assert!(
+            std::env::var_os("OCIRUN_VM_TEST").is_none(),
+            "the VM test host lacks systemd as pid 1 on pure cgroup v2"
+        );
+        eprintln!("skipped: this host lacks systemd as pid 1 on pure cgroup v2");
+        return;
+    }
+    let user = TestUser::new();
+    let manager = UserManager::start(&user);
+    assert!(
+        manager.bus().exists(),
+        "{} missing: the user bus needs Debian's dbus-user-session",
+        manager.bus().display()
+    );
+    let mut b = RootlessBundle::new(&user, "b", &["sleep", "1000"]);
+    b.spec["linux"]["cgroupsPath"] = json!(":ocirun-test:sd1");
+    b.spec["linux"]["resources"] = json!({"pids": {"limit": 20}});
+    b.write();
+    let _g = UserGuard(&user, &b, "sd1");
+    let bus_env = format!("unix:path={}", manager.bus().display());
+    let ocirun = || {
+        let mut c = ocirun_as(&user, &b);
+        c.env("DBUS_SESSION_BUS_ADDRESS", &bus_env).arg("--systemd-cgroup");
+        c
+    };
+    run_ok(
+        ocirun()
+            .args(["create", "sd1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let out = run_ok(ocirun().args(["state", "sd1"]));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pid = v["pid"].as_i64().unwrap();
+    let scope = format!(
+        "/user.slice/user-{uid}.slice/user@{uid}.service/user.slice/ocirun-test-sd1.scope",
+        uid = user.uid
+    );
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(cgroup.trim(), format!("0::{scope}"));
+    let dir = Path::new("/sys/fs/cgroup").join(scope.trim_start_matches('/'));
+    assert_eq!(std::fs::read_to_string(dir.join("pids.max")).unwrap().trim(), "20");
+    // The unit is the user manager's, not the system's.
+    let shown = run_ok(
+        user.command("systemctl")
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus_env)
+            .args([
+                "--user",
+                "show",
+                "-p",
+                "ActiveState",
+                "--value",
+                "ocirun-test-sd1.scope",
+            ]),
+    );
+    assert_eq!(stdout(&shown).trim(), "active");
+    run_ok(ocirun().args(["delete", "--force", "sd1"]));
+    assert!(!dir.exists(), "{} left after delete", dir.display());
+}

@@ -1009,7 +1009,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // files, which the init writes "0" to, and the binds its mount plan left for later.
     let mut go_fds = Vec::new();
     if let Some(cgroup) = cgroup.as_ref().filter(|_| opts.systemd_cgroup) {
-        finish_systemd_cgroup(cgroup, linux, &id, pid)?;
+        finish_systemd_cgroup(cgroup, linux, &id, pid, rootless && in_user_namespace_or_unprivileged)?;
     } else if let Some(cgroup) = &cgroup {
         cgroup
             .create_rest(Some(&resources_for(
@@ -1245,9 +1245,16 @@ fn resources_for(linux: &oci_spec::runtime::Linux, no_devices: bool) -> oci_spec
 }
 
 /// With the systemd driver: the scope unit with the init in it, then the spec's resources
-/// written into its cgroup and the init put in every hierarchy, as runc's driver does.
-fn finish_systemd_cgroup(cgroup: &Cgroup, linux: &oci_spec::runtime::Linux, id: &str, pid: i32) -> Result<()> {
-    let resources = resources_with_default_devices(linux);
+/// written into its cgroup and the init put in every hierarchy, as runc's driver does;
+/// `no_devices` as for [`resources_for`] (rootless: the user's own systemd's scope).
+fn finish_systemd_cgroup(
+    cgroup: &Cgroup,
+    linux: &oci_spec::runtime::Linux,
+    id: &str,
+    pid: i32,
+    no_devices: bool,
+) -> Result<()> {
+    let resources = resources_for(linux, no_devices);
     cgroup
         .start_systemd_scope(pid, &format!("ocirun container {id}"), Some(&resources))
         .map_err(Error::Cgroup)?;
