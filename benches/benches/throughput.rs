@@ -23,6 +23,9 @@ fn main() {
         return;
     }
     require_prerequisites();
+    // The binary is protected before any thread starts (CVE-2019-5736), as an embedder must,
+    // and before anything this process would clean up at exit: protect may re-execute it.
+    runtime_core::exe::protect(|| Ok(Spec::default())).expect("protect the binary");
     let threads = env_usize("OCIRUN_THROUGHPUT_THREADS", 8);
     let total = env_usize("OCIRUN_THROUGHPUT_TOTAL", 400);
     let mut b = Bundle::new(&["true"]);
@@ -38,8 +41,6 @@ fn main() {
         .tempdir_in("/dev/shm")
         .expect("a state root on /dev/shm");
     let root = std::env::var_os("OCIRUN_THROUGHPUT_ROOT").map_or_else(|| shm.path().to_path_buf(), Into::into);
-    // The binary is protected before any thread starts (CVE-2019-5736), as an embedder must.
-    runtime_core::exe::protect(|| Ok(spec.clone())).expect("protect the binary");
     let next = AtomicUsize::new(0);
     let start = Instant::now();
     std::thread::scope(|s| {
