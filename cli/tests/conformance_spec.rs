@@ -229,25 +229,16 @@ fn fifo_devices_get_a_node_and_no_cgroup_rule() {
     assert!(err.contains("linux.resources.devices"), "{err}");
 }
 
-/// Every syscall of this machine's architecture by name, from the kernel headers.
-fn syscall_names() -> Vec<String> {
-    let header = format!("/usr/include/{}-linux-gnu/asm/unistd_64.h", std::env::consts::ARCH);
-    let text =
-        std::fs::read_to_string(&header).unwrap_or_else(|e| panic!("read {header} (.ci/run installs libc6-dev): {e}"));
-    text.lines()
-        .filter_map(|l| l.strip_prefix("#define __NR_"))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect()
-}
-
 #[test]
 fn early_seccomp_profile_without_close_range() {
     require_prerequisites();
     // Without noNewPrivileges and without CAP_SYS_ADMIN the filter is loaded before the user
     // switch, while the init still has work to do; this one refuses close_range (as
     // runtime-tools' default profile does) and every syscall it does not name.
-    let allowed: Vec<String> = syscall_names().into_iter().filter(|n| n != "close_range").collect();
+    let allowed: Vec<String> = common::syscall_names()
+        .into_iter()
+        .filter(|n| n != "close_range")
+        .collect();
     assert!(allowed.len() > 300, "{allowed:?}");
     let mut b = Bundle::new(&["sh", "-c", "echo ran; grep Seccomp: /proc/self/status"]);
     b.spec["process"]["noNewPrivileges"] = json!(false);

@@ -10,11 +10,13 @@ use common::{ocirun, serial};
 use test_support::{Bundle, footprint, require_prerequisites, unique_id};
 
 /// Whether strace is installed (`.ci/run` installs it).
-fn strace() -> bool {
-    Command::new("strace")
+/// Fails the test unless strace runs: fault injection needs it (`.ci/run` installs it).
+fn require_strace() {
+    let runs = Command::new("strace")
         .arg("-V")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(runs, "strace is needed for fault injection (apt-get install strace)");
 }
 
 /// A failed send of a message the init waits for (the uid maps written, Go with the cgroup's
@@ -25,10 +27,7 @@ fn strace() -> bool {
 fn an_error_from_the_sync_socket_fails_create_and_run_without_a_hang_or_a_leak() {
     require_prerequisites();
     let _s = serial();
-    assert!(
-        strace(),
-        "strace is needed for fault injection (apt-get install strace)"
-    );
+    require_strace();
     let b = Bundle::new(&["sleep", "100"]);
     b.write();
     let root = b.state_root();
@@ -60,17 +59,14 @@ fn an_error_from_the_sync_socket_fails_create_and_run_without_a_hang_or_a_leak()
     assert_eq!(footprint(), before, "something leaked");
 }
 
-/// `create` killed while it writes the state that names the init (held there by an injected
-/// delay, then SIGKILLed) leaves no init behind: until the state is on disk the init dies with
+/// `create` killed as it writes the state that names the init (SIGKILLed there by strace)
+/// leaves no init behind: until the state is on disk the init dies with
 /// its parent (issue 17: such an init lived on, reparented to pid 1, with no state naming it).
 #[test]
 fn create_killed_before_its_state_is_written_leaves_no_init() {
     require_prerequisites();
     let _s = serial();
-    assert!(
-        strace(),
-        "strace is needed for fault injection (apt-get install strace)"
-    );
+    require_strace();
     let b = Bundle::new(&["sleep", "100"]);
     b.write();
     let root = b.state_root();
@@ -467,10 +463,7 @@ fn prepare(cmd: &str, b: &Bundle, root: &std::path::Path, id: &str) -> Vec<Strin
 fn every_injected_fault_fails_cleanly_and_delete_force_leaves_nothing() {
     require_prerequisites();
     let _s = serial();
-    assert!(
-        strace(),
-        "strace is needed for fault injection (apt-get install strace)"
-    );
+    require_strace();
     let k: u32 = std::env::var("OCIRUN_FAULT_SAMPLES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -321,18 +321,6 @@ fn v1_controller(name: &str) -> bool {
     !pure_v2() && Path::new("/sys/fs/cgroup").join(name).is_dir()
 }
 
-/// Every syscall of this machine's architecture by name, from the kernel headers.
-fn syscall_names() -> Vec<String> {
-    let header = format!("/usr/include/{}-linux-gnu/asm/unistd_64.h", std::env::consts::ARCH);
-    let text =
-        std::fs::read_to_string(&header).unwrap_or_else(|e| panic!("read {header} (.ci/run installs libc6-dev): {e}"));
-    text.lines()
-        .filter_map(|l| l.strip_prefix("#define __NR_"))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect()
-}
-
 /// A tmpfs at `dest` in the container (the default rootfs is read-only).
 fn tmpfs(b: &mut Bundle, dest: &str) {
     b.spec["mounts"]
@@ -1085,7 +1073,7 @@ fn cases() -> Vec<Case> {
             "mkdir /tmp/y 2>&1; echo done",
             |b| {
                 tmpfs(b, "/tmp");
-                let allowed: Vec<String> = syscall_names()
+                let allowed: Vec<String> = common::syscall_names()
                     .into_iter()
                     .filter(|n| n != "mkdir" && n != "mkdirat")
                     .collect();

@@ -347,11 +347,17 @@ impl ContainerDir {
 
     /// Keeps the container's spec beside its state, for `exec` (runc keeps it in state.json).
     pub fn save_spec(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
-        let bytes = serde_json::to_vec(spec).map_err(|source| Error::State {
+        self.write_new_json("config.json", spec)
+    }
+
+    /// Writes `value` as JSON into a new file `name` of this directory (0600; an existing one
+    /// is an error: each of these files is written once).
+    fn write_new_json(&self, name: &str, value: &impl serde::Serialize) -> Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(|source| Error::State {
             id: self.id.clone(),
             source,
         })?;
-        let file = self.path.join("config.json");
+        let file = self.path.join(name);
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -375,19 +381,7 @@ impl ContainerDir {
             rootfs: rootfs.to_path_buf(),
             mount_id,
         };
-        let bytes = serde_json::to_vec(&bind).map_err(|source| Error::State {
-            id: self.id.clone(),
-            source,
-        })?;
-        let file = self.path.join(ROOT_BIND);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&file)
-            .and_then(|mut f| f.write_all(&bytes))
-            .map_err(|e| Error::io("write", &file, e))
+        self.write_new_json(ROOT_BIND, &bind)
     }
 
     /// Detaches the rootfs bind [`save_root_bind`](Self::save_root_bind) recorded, if any.

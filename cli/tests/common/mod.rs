@@ -93,3 +93,15 @@ pub fn state(root: &Path, id: &str) -> Value {
     let out = run_ok(ocirun(root).args(["state", id]));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Every syscall of this machine's architecture by name, from the kernel headers.
+pub fn syscall_names() -> Vec<String> {
+    let header = format!("/usr/include/{}-linux-gnu/asm/unistd_64.h", std::env::consts::ARCH);
+    let text =
+        std::fs::read_to_string(&header).unwrap_or_else(|e| panic!("read {header} (.ci/run installs libc6-dev): {e}"));
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#define __NR_"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
