@@ -1,0 +1,75 @@
+//! Network: the loopback interface and NETLINK_ROUTE sockets.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use crate::{SysResult, check, owned};
+
+/// Brings up the loopback interface of the current network namespace, as runc and crun do in
+/// a network namespace they made. Runs in the child: no allocation, no locks.
+pub fn loopback_up() -> SysResult<()> {
+    // SAFETY: socket takes no pointers; the new fd is owned (and closed) by `fd`.
+    let fd = owned(check(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })?);
+    // SAFETY: an all-zero ifreq is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name in req and writes its flags; req outlives the call.
+    let mut ret = check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut req) });
+    if ret.is_ok() {
+        // SAFETY: the flags are the union member SIOCGIFFLAGS filled.
+        unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+        // SAFETY: SIOCSIFFLAGS reads the name and flags of req, which outlives the call.
+        ret = check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCSIFFLAGS, &raw const req) });
+    }
+    ret.map(drop)
+}
+
+/// A NETLINK_ROUTE socket in the calling thread's network namespace. Runs in the parent.
+pub fn netlink_route_socket() -> std::io::Result<OwnedFd> {
+    // SAFETY: socket takes integers only.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(owned(fd))
+}
+
+/// Sends one netlink message to the kernel. Runs in the parent.
+pub fn netlink_send(fd: BorrowedFd<'_>, msg: &[u8]) -> std::io::Result<()> {
+    loop {
+        // SAFETY: the pointer and length describe `msg`, which outlives the call; an
+        // unconnected netlink socket sends to the kernel.
+        let n = unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
+        if n >= 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Receives one datagram of netlink replies into `buf`; returns its length. Runs in the parent.
+pub fn netlink_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        // SAFETY: the pointer and length describe `buf`, writable for the call.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
