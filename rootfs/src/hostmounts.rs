@@ -12,6 +12,8 @@
 use std::ffi::CString;
 use std::path::Path;
 
+use ocirun_sys::mountinfo::MountLine;
+
 use crate::RootfsError;
 
 /// What [`read`] finds in the host's mount table, for a rootfs.
@@ -66,42 +68,15 @@ struct Line {
     pseudo: bool,
 }
 
-/// Parses one mountinfo line; `None` for a line that does not have the fields.
+/// The fields of one mountinfo line this module uses; `None` for a line that does not have them.
 fn parse_line(line: &[u8]) -> Option<Line> {
-    let mut fields = line.split(|b| *b == b' ');
-    let id = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
-    let parent = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
-    let _dev = fields.next()?;
-    let root = unescape(fields.next()?);
-    let point = unescape(fields.next()?);
-    // Mount options, then optional fields up to the "-" separator, then the type.
-    let mut fields = fields.skip(1).skip_while(|f| *f != b"-").skip(1);
-    let fstype = fields.next()?;
+    let m = MountLine::parse(line)?;
     Some(Line {
-        id,
-        parent,
-        point,
-        pseudo: root == b"/" && (fstype == b"proc" || fstype == b"sysfs"),
+        id: m.id,
+        parent: m.parent,
+        point: m.mount_point(),
+        pseudo: m.root == b"/" && (m.fstype == b"proc" || m.fstype == b"sysfs"),
     })
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash, ...).
-fn unescape(field: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(field.len());
-    let mut i = 0;
-    while i < field.len() {
-        if field[i] == b'\\'
-            && let Some(digits) = field.get(i + 1..i + 4)
-            && digits.iter().all(|d| (b'0'..=b'7').contains(d))
-        {
-            out.push(digits.iter().fold(0u8, |n, d| n.wrapping_mul(8).wrapping_add(d - b'0')));
-            i += 4;
-        } else {
-            out.push(field[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 /// Whether `dir` is `path` or one of its ancestors (component-wise).
@@ -197,7 +172,12 @@ mod tests {
 
     #[test]
     fn escapes_and_odd_lines() {
-        assert_eq!(unescape(b"/a\\040b\\134c\\12"), b"/a b\\c\\12");
+        assert_eq!(
+            parse_line(b"1 0 0:1 / /a\\040b\\134c\\12 rw - tmpfs t rw")
+                .unwrap()
+                .point,
+            b"/a b\\c\\12"
+        );
         assert!(parse_line(b"garbage").is_none());
         assert!(parse_line(b"").is_none());
         assert!(is_at_or_above(b"/", b"/x"));

@@ -150,13 +150,11 @@ pub fn release(rootfs: &Path, mount_id: u64) -> Result<Released, RootfsError> {
         Err(libc::ENOENT | libc::ENOTDIR | libc::ELOOP) => {}
         Err(e) => return Err(fail("open the rootfs", rootfs, e)),
     }
-    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| RootfsError::HostRoot {
+    let info = std::fs::read("/proc/self/mountinfo").map_err(|e| RootfsError::HostRoot {
         operation: "read /proc/self/mountinfo",
         path: rootfs.to_path_buf(),
         source: e,
     })?;
-    let listed = info
-        .lines()
-        .any(|line| line.split(' ').next().and_then(|id| id.parse::<u64>().ok()) == Some(mount_id));
+    let listed = ocirun_sys::mountinfo::lines(&info).any(|m| m.id == mount_id);
     Ok(if listed { Released::Covered } else { Released::Gone })
 }
