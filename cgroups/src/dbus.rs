@@ -207,8 +207,7 @@ impl Connection {
     pub(crate) fn open(path: &str, timeout: Duration) -> std::io::Result<Connection> {
         let stream = UnixStream::connect(path)?;
         stream.set_read_timeout(Some(timeout))?;
-        // SAFETY: getuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::getuid() };
+        let uid = ocirun_sys::process::getuid();
         let hex: String = uid.to_string().bytes().map(|b| format!("{b:02x}")).collect();
         let mut w = stream.try_clone()?;
         w.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())?;

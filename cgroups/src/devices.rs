@@ -10,7 +10,9 @@ use std::path::Path;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use crate::error::{CgroupError, Result};
-use crate::{Cgroup, fsio, sys};
+use ocirun_sys::bpf::{self, Insn};
+
+use crate::{Cgroup, fsio};
 
 const FIELD: &str = "linux.resources.devices";
 
@@ -257,17 +259,6 @@ fn apply_v1(dir: &Path, target: &Policy) -> Result<()> {
     Ok(())
 }
 
-/// One eBPF instruction (struct bpf_insn).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Insn {
-    pub(crate) code: u8,
-    /// dst_reg in the low nibble, src_reg in the high one.
-    pub(crate) regs: u8,
-    pub(crate) off: i16,
-    pub(crate) imm: i32,
-}
-
 const R0: u8 = 0;
 const R1: u8 = 1;
 const R2: u8 = 2;
@@ -378,16 +369,16 @@ pub(crate) fn apply_bpf(dir: &Path, target: &Policy) -> Result<()> {
         source,
     };
     let insns = program(target);
-    let prog = sys::bpf_prog_load_cgroup_device(&insns).map_err(|(e, log)| bpf_err("prog load", log, e))?;
-    let cg = sys::open_dir(dir).map_err(|source| CgroupError::Open {
+    let prog = bpf::prog_load_cgroup_device(&insns).map_err(|(e, log)| bpf_err("prog load", log, e))?;
+    let cg = ocirun_sys::fs::open_dir(dir).map_err(|source| CgroupError::Open {
         path: dir.to_path_buf(),
         source,
     })?;
-    let old = sys::bpf_prog_query_cgroup_device(&cg).map_err(|e| bpf_err("prog query", String::new(), e))?;
-    sys::bpf_prog_attach_cgroup_device(&cg, &prog).map_err(|e| bpf_err("prog attach", String::new(), e))?;
+    let old = bpf::prog_query_cgroup_device(&cg).map_err(|e| bpf_err("prog query", String::new(), e))?;
+    bpf::prog_attach_cgroup_device(&cg, &prog).map_err(|e| bpf_err("prog attach", String::new(), e))?;
     for id in old {
-        match sys::bpf_prog_get_fd_by_id(id) {
-            Ok(fd) => sys::bpf_prog_detach_cgroup_device(&cg, &fd)
+        match bpf::prog_get_fd_by_id(id) {
+            Ok(fd) => bpf::prog_detach_cgroup_device(&cg, &fd)
                 .or_else(|e| {
                     if e.raw_os_error() == Some(libc::ENOENT) {
                         Ok(())
@@ -583,8 +574,7 @@ mod tests {
             eprintln!("skipped: no cgroup v2 mount on this host");
             return;
         };
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if ocirun_sys::process::unprivileged() {
             eprintln!("skipped: needs root to load BPF programs and create cgroups");
             return;
         }
@@ -602,8 +592,8 @@ mod tests {
         ))
         .expect("policy");
         apply_bpf(&dir.0, &both).expect("replace");
-        let fd = sys::open_dir(&dir.0).expect("open");
-        assert_eq!(sys::bpf_prog_query_cgroup_device(&fd).expect("query").len(), 1);
+        let fd = ocirun_sys::fs::open_dir(&dir.0).expect("open");
+        assert_eq!(bpf::prog_query_cgroup_device(&fd).expect("query").len(), 1);
         assert_eq!(opens(&dir.0), "null-ok\nzero-ok\n");
     }
 }

@@ -1,9 +1,12 @@
 //! Finding the cgroup hierarchies: v1, v2 or hybrid, and which controllers each one has.
 
+use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Path, PathBuf};
 
+use ocirun_sys::mountinfo::{self, MountLine};
+
 use crate::error::{CgroupError, Result};
-use crate::{fsio, sys};
+use crate::fsio;
 
 /// `statfs`'s type of a cgroup v1 and a cgroup v2 filesystem.
 const CGROUP_SUPER_MAGIC: u64 = 0x0027_e0eb;
@@ -143,7 +146,7 @@ impl Hierarchies {
             let (id, names) = (fields.next()?, fields.next()?);
             if id == "0" && names.is_empty() {
                 let h = [BASE, "/sys/fs/cgroup/unified"].into_iter().find_map(|at| {
-                    let m = sys::statmount(Path::new(at))?;
+                    let m = ocirun_sys::mount::statmount(Path::new(at))?;
                     (m.magic == CGROUP2_SUPER_MAGIC && m.point == at).then_some((at, m))
                 });
                 let Some((at, m)) = h else {
@@ -176,7 +179,7 @@ impl Hierarchies {
                 _ => return None,
             };
             let at = format!("{BASE}/{dir}");
-            let m = sys::statmount(Path::new(&at))?;
+            let m = ocirun_sys::mount::statmount(Path::new(&at))?;
             let opts: Vec<&str> = m.options.split(',').collect();
             let same = controllers.iter().all(|c| opts.contains(&c.as_str()))
                 && name
@@ -205,10 +208,7 @@ impl Hierarchies {
     /// Builds the hierarchy list from the text of a mountinfo file.
     pub fn from_mountinfo(text: &str) -> Result<Hierarchies> {
         let mut list: Vec<Hierarchy> = Vec::new();
-        for line in text.lines() {
-            let Some(h) = parse_mountinfo_line(line) else {
-                continue;
-            };
+        for h in mountinfo::lines(text.as_bytes()).filter_map(|m| hierarchy_of(&m)) {
             // Bind mounts of a hierarchy appear more than once: keep the first.
             let dup = list
                 .iter()
@@ -322,48 +322,20 @@ fn read_v2_controllers(dir: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if let (Some(b'\\'), Some(oct)) = (b.get(i), b.get(i + 1..i + 4)) {
-            let digits = std::str::from_utf8(oct).ok();
-            if let Some(v) = digits.and_then(|d| u8::from_str_radix(d, 8).ok()) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        if let Some(c) = b.get(i) {
-            out.push(*c);
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parses one mountinfo line into a hierarchy, `None` when it is not a cgroup mount.
-fn parse_mountinfo_line(line: &str) -> Option<Hierarchy> {
-    // "id parent dev root mountpoint options [optional...] - fstype source superoptions".
-    // mountinfo escapes a space in a path as \040, so the first " - " is the separator; the
-    // type is checked before anything is copied, as most lines are not cgroup mounts.
-    let (mount, fs) = line.split_once(" - ")?;
-    let mut fs = fs.split(' ');
-    let v2 = match fs.next()? {
-        "cgroup2" => true,
-        "cgroup" => false,
+/// The hierarchy a mountinfo line describes, `None` when it is not a cgroup mount. The type
+/// is checked before anything is copied, as most lines are not cgroup mounts.
+fn hierarchy_of(m: &MountLine<'_>) -> Option<Hierarchy> {
+    let v2 = match m.fstype {
+        b"cgroup2" => true,
+        b"cgroup" => false,
         _ => return None,
     };
-    let superopts = fs.nth(1)?;
-    let mut fields = mount.split(' ');
-    let root = unescape(fields.nth(3)?);
-    let mountpoint = PathBuf::from(unescape(fields.next()?));
+    let root = String::from_utf8_lossy(&m.mount_root()).into_owned();
+    let mountpoint = PathBuf::from(std::ffi::OsString::from_vec(m.mount_point()));
     let mut controllers = Vec::new();
     let mut name = None;
     if !v2 {
-        for opt in superopts.split(',') {
+        for opt in std::str::from_utf8(m.super_options).ok()?.split(',') {
             if let Some(n) = opt.strip_prefix("name=") {
                 name = Some(n.to_owned());
             } else if V1_CONTROLLERS.contains(&opt) {
@@ -383,6 +355,11 @@ fn parse_mountinfo_line(line: &str) -> Option<Hierarchy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses one mountinfo line into a hierarchy, `None` when it is not a cgroup mount.
+    fn parse_mountinfo_line(line: &str) -> Option<Hierarchy> {
+        MountLine::parse(line.as_bytes()).and_then(|m| hierarchy_of(&m))
+    }
 
     const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -77,7 +77,6 @@ mod oom;
 mod path;
 mod resources;
 mod stats;
-mod sys;
 mod systemd;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -156,7 +155,7 @@ impl Cgroup {
     /// "user.slice", and the scope's cgroup lies below the user manager's own cgroup, which
     /// is asked for here ("/user.slice/user-1000.slice/user@1000.service/user.slice/x.scope").
     pub fn new_systemd(h: &Hierarchies, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
-        let user = sys::unprivileged();
+        let user = ocirun_sys::process::unprivileged();
         let default_slice = if user { "user.slice" } else { "system.slice" };
         let parsed = path::parse_systemd_in(cgroups_path, id, default_slice)?;
         path::require_systemd(cgroups_path.unwrap_or(&parsed.path), user)?;
@@ -181,7 +180,7 @@ impl Cgroup {
         let slice = parts.next().filter(|s| !s.is_empty()).unwrap_or("-.slice").to_string();
         let mut cg = Self::at(h, path.to_string());
         cg.unit = Some((unit, slice));
-        cg.user = sys::unprivileged();
+        cg.user = ocirun_sys::process::unprivileged();
         cg
     }
 
@@ -499,7 +498,7 @@ impl Cgroup {
         let Some(d) = self.v2_dir() else {
             return Ok(None);
         };
-        sys::open_dir_path(&d.path)
+        ocirun_sys::fs::open_dir_path(&d.path)
             .map(Some)
             .map_err(|source| CgroupError::Read {
                 path: d.path.clone(),
@@ -527,7 +526,7 @@ impl Cgroup {
     pub fn v1_tasks(&self) -> Result<Vec<(OwnedFd, PathBuf)>> {
         let mut tasks = Vec::new();
         for path in self.v1_tasks_paths() {
-            match sys::open_write(&path) {
+            match ocirun_sys::fs::open_write(&path) {
                 Ok(fd) => tasks.push((fd, path)),
                 Err(source) => {
                     return Err(CgroupError::Write {
@@ -550,7 +549,7 @@ impl Cgroup {
         if self.layout != Layout::V2 {
             return None;
         }
-        sys::open_dir_path(&self.v2_dir()?.path).ok()
+        ocirun_sys::fs::open_dir_path(&self.v2_dir()?.path).ok()
     }
 
     /// The processes in this cgroup and its nested cgroups.
@@ -583,8 +582,11 @@ impl Cgroup {
         let pids = self.pids();
         if let Ok(pids) = &pids {
             for &pid in pids {
-                match sys::kill(pid, sig) {
-                    Err(e) if e.raw_os_error() != Some(libc::ESRCH) => warn(format!("signal {sig} to pid {pid}: {e}")),
+                match ocirun_sys::process::kill(pid, sig) {
+                    Err(e) if e != libc::ESRCH => warn(format!(
+                        "signal {sig} to pid {pid}: {}",
+                        std::io::Error::from_raw_os_error(e)
+                    )),
                     _ => {}
                 }
             }
@@ -674,14 +676,14 @@ impl Cgroup {
                 let _ = fsio::write_path(&d.path.join("cgroup.kill"), "1");
             }
             for pid in pids {
-                sys::kill(pid, libc::SIGKILL).or_else(|e| {
-                    if e.raw_os_error() == Some(libc::ESRCH) {
+                ocirun_sys::process::kill(pid, libc::SIGKILL).or_else(|e| {
+                    if e == libc::ESRCH {
                         Ok(())
                     } else {
                         Err(CgroupError::Kill {
                             pid,
                             path: self.path.clone().into(),
-                            source: e,
+                            source: std::io::Error::from_raw_os_error(e),
                         })
                     }
                 })?;
@@ -730,9 +732,22 @@ impl Cgroup {
 /// thread is the whole process. Runs in the child: no allocation, no locks.
 pub fn join_self<'a>(tasks: impl IntoIterator<Item = BorrowedFd<'a>>) -> std::result::Result<(), (usize, i32)> {
     for (i, fd) in tasks.into_iter().enumerate() {
-        sys::write_zero(fd).map_err(|errno| (i, errno))?;
+        write_zero(fd).map_err(|errno| (i, errno))?;
     }
     Ok(())
+}
+
+/// Writes "0" to `fd` with one write(2), retried on EINTR; returns the errno on failure (EIO
+/// for a short write). Runs in the child: no allocation, no locks.
+fn write_zero(fd: BorrowedFd<'_>) -> std::result::Result<(), i32> {
+    loop {
+        match ocirun_sys::fs::write(fd, b"0") {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(libc::EIO),
+            Err(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Enables in `dir`'s cgroup.subtree_control every controller it has, as runc does for each

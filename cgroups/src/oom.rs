@@ -3,13 +3,13 @@
 //! signals with POLLPRI, and its "oom" counter.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{CgroupError, Result};
-use crate::{Cgroup, fsio, sys};
+use crate::{Cgroup, fsio};
 
 /// Reports the OOM events of one cgroup.
 #[derive(Debug)]
@@ -77,7 +77,7 @@ impl OomNotifier {
                 .custom_flags(libc::O_CLOEXEC)
                 .open(&path)
                 .map_err(open_err(&path))?;
-            let eventfd = sys::eventfd().map_err(|source| CgroupError::Open {
+            let eventfd = ocirun_sys::io::eventfd().map_err(|source| CgroupError::Open {
                 path: PathBuf::from("eventfd"),
                 source,
             })?;
@@ -107,11 +107,12 @@ impl OomNotifier {
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         match &mut self.watch {
             Watch::V1 { eventfd, .. } => {
-                let revents = sys::poll_one(eventfd, libc::POLLIN, ms).map_err(poll_err)?;
+                let revents = ocirun_sys::io::poll_one(eventfd.as_fd(), libc::POLLIN, ms)
+                    .map_err(|e| poll_err(std::io::Error::from_raw_os_error(e)))?;
                 if revents & libc::POLLIN == 0 {
                     return Ok(0);
                 }
-                let n = sys::eventfd_read(eventfd).map_err(poll_err)?;
+                let n = ocirun_sys::io::eventfd_read(eventfd.as_fd()).map_err(poll_err)?;
                 // The kernel signals the eventfd when the cgroup goes away, too.
                 if gone(&self.dir) {
                     std::thread::sleep(timeout.saturating_sub(start.elapsed()));
@@ -120,7 +121,8 @@ impl OomNotifier {
                 Ok(n)
             }
             Watch::V2 { events, seen } => {
-                sys::poll_one(events, libc::POLLPRI, ms).map_err(poll_err)?;
+                ocirun_sys::io::poll_one(events.as_fd(), libc::POLLPRI, ms)
+                    .map_err(|e| poll_err(std::io::Error::from_raw_os_error(e)))?;
                 let path = self.dir.join("memory.events");
                 let now = read_oom_v2(events, &path)?;
                 let new = now.saturating_sub(*seen);

@@ -211,13 +211,6 @@ pub(crate) fn collect(cg: &Cgroup) -> Result<Stats> {
     Ok(s)
 }
 
-/// USER_HZ, the unit of cpuacct.stat.
-fn clock_ticks() -> u64 {
-    // SAFETY: sysconf takes an integer and touches no memory of ours.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(t).ok().filter(|t| *t > 0).unwrap_or(100)
-}
-
 fn numbers(dir: &Path, file: &str) -> Result<Vec<u64>> {
     let Some(s) = fsio::read_opt(dir, file)? else {
         return Ok(Vec::new());
@@ -232,7 +225,7 @@ fn cpu_v1(dir: &Path, c: &mut CpuStats) -> Result<()> {
     c.usage.percpu_kernel = numbers(dir, "cpuacct.usage_percpu_sys")?;
     c.usage.percpu_user = numbers(dir, "cpuacct.usage_percpu_user")?;
     let st = fsio::read_keyed(dir, "cpuacct.stat")?;
-    let hz = clock_ticks();
+    let hz = ocirun_sys::process::clock_ticks();
     c.usage.user = key(&st, "user").saturating_mul(1_000_000_000) / hz;
     c.usage.kernel = key(&st, "system").saturating_mul(1_000_000_000) / hz;
     Ok(())
