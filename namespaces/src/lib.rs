@@ -8,6 +8,7 @@
 mod clone;
 mod error;
 mod idmap;
+mod join;
 mod kind;
 pub mod netdev;
 pub mod pidfd;

@@ -15,7 +15,9 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::{NamespaceError, NamespaceKind, sys};
+use ocirun_sys::net;
+
+use crate::{NamespaceError, NamespaceKind, join};
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
@@ -130,7 +132,7 @@ impl Netlink {
     /// A socket in this thread's network namespace.
     fn open() -> io::Result<Netlink> {
         Ok(Netlink {
-            fd: sys::netlink_route_socket()?,
+            fd: net::netlink_route_socket()?,
             seq: 0,
         })
     }
@@ -140,8 +142,8 @@ impl Netlink {
     fn open_in(netns: BorrowedFd<'_>) -> io::Result<Netlink> {
         let fd = std::thread::scope(|s| {
             s.spawn(|| {
-                sys::setns(netns, NamespaceKind::Network).map_err(io::Error::from_raw_os_error)?;
-                sys::netlink_route_socket()
+                join::setns(netns, NamespaceKind::Network).map_err(io::Error::from_raw_os_error)?;
+                net::netlink_route_socket()
             })
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the thread joining the namespace panicked")))
@@ -167,11 +169,11 @@ impl Netlink {
     fn exchange(&mut self, mut m: Vec<u8>) -> io::Result<Vec<(u16, Vec<u8>)>> {
         let len = m.len() as u32;
         m[..4].copy_from_slice(&len.to_ne_bytes());
-        sys::netlink_send(self.fd.as_fd(), &m)?;
+        net::netlink_send(self.fd.as_fd(), &m)?;
         let mut replies = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = sys::netlink_recv(self.fd.as_fd(), &mut buf)?;
+            let n = net::netlink_recv(self.fd.as_fd(), &mut buf)?;
             let mut rest = &buf[..n];
             while rest.len() >= NLMSG_HDR {
                 let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;

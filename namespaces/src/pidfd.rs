@@ -1,7 +1,9 @@
 //! Process handles that cannot be confused with a reused pid.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
+
+use ocirun_sys::process;
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,55 +27,20 @@ impl ExitStatus {
 /// Opens a pidfd for `pid` (pidfd_open). The caller must check that the pid is
 /// still the process it means (for example by its start time) after opening.
 pub fn open(pid: i32) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    process::pidfd_open(pid).map_err(std::io::Error::from_raw_os_error)
 }
 
 /// Sends `signal` to the process behind `pidfd` (pidfd_send_signal).
 pub fn send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> std::io::Result<()> {
-    // SAFETY: pidfd is a live fd; a null siginfo means "as kill(2) would send it".
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if ret < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    process::pidfd_send_signal(pidfd, signal).map_err(std::io::Error::from_raw_os_error)
 }
 
 /// Waits until the process behind `pidfd` has exited, or `timeout` passes.
 /// Returns whether it exited. Works for processes that are not our children.
 pub fn wait_exited(pidfd: BorrowedFd<'_>, timeout: Option<Duration>) -> std::io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
     let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
-    loop {
-        // SAFETY: pfd is one valid pollfd for the duration of the call.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        return Ok(n > 0);
-    }
+    let revents = ocirun_sys::io::poll_one(pidfd, libc::POLLIN, ms).map_err(std::io::Error::from_raw_os_error)?;
+    Ok(revents != 0)
 }
 
 /// Reaps our child behind `pidfd` and returns how it ended (waitid P_PIDFD).
@@ -83,30 +50,14 @@ pub fn reap(pidfd: impl AsFd, block: bool) -> std::io::Result<Option<ExitStatus>
     if !block {
         flags |= libc::WNOHANG;
     }
-    loop {
-        // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid writes into info; the pidfd is live for the call.
-        let ret = unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_fd().as_raw_fd() as libc::id_t, &mut info, flags) };
-        if ret < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        // SAFETY: waitid succeeded, so si_pid and si_status are initialised
-        // (si_pid is 0 when WNOHANG found nothing).
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if pid == 0 {
-            return Ok(None);
-        }
-        return Ok(Some(if info.si_code == libc::CLD_EXITED {
-            ExitStatus::Exited(status)
+    let info = process::waitid_pidfd(pidfd.as_fd(), flags).map_err(std::io::Error::from_raw_os_error)?;
+    Ok(info.map(|i| {
+        if i.code == libc::CLD_EXITED {
+            ExitStatus::Exited(i.status)
         } else {
-            ExitStatus::Signaled(status)
-        }));
-    }
+            ExitStatus::Signaled(i.status)
+        }
+    }))
 }
 
 #[cfg(test)]

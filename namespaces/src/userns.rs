@@ -1,19 +1,14 @@
 //! A user namespace with given uid and gid maps, held by an fd: what an id-mapped mount maps
 //! its ids through (`MOUNT_ATTR_IDMAP` takes a user namespace fd, not maps).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::cell::Cell;
+use std::os::fd::{AsFd, OwnedFd};
 
 use crate::{CloneArgs, IdMap, NamespaceError, NamespaceKind, NamespaceSet, pidfd, spawn, write_id_maps};
 
 /// A pipe whose ends are close-on-exec: (read, write).
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 writes two fds into the array, which has room for them.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just made by pipe2 and nothing else owns them.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    ocirun_sys::io::pipe().map_err(std::io::Error::from_raw_os_error)
 }
 
 /// Makes a user namespace whose uid_map and gid_map are `uid_maps` and `gid_maps` (ids of
@@ -33,17 +28,19 @@ pub fn user_namespace(uid_maps: &[IdMap], gid_maps: &[IdMap]) -> Result<OwnedFd,
         cgroup_fd: None,
         pid_namespace: None,
     };
-    let (wait_raw, hold_raw) = (wait_end.as_raw_fd(), hold_end.as_raw_fd());
+    // The helper closes its copy of the write end (taken out of the cell in its own copy of
+    // this address space); this process keeps its own until the maps are written.
+    let hold_end = Cell::new(Some(hold_end));
     // SAFETY: the child only closes an fd and reads from another: no allocation, no lock, no
     // unwinding; it returns (and exits) once the pipe's last write end is closed.
     let helper = unsafe {
-        spawn(&args, move || {
-            libc::close(hold_raw);
-            let mut byte = 0u8;
+        spawn(&args, || {
+            drop(hold_end.take());
+            let mut byte = [0u8; 1];
             loop {
-                let n = libc::read(wait_raw, (&raw mut byte).cast(), 1);
-                if n >= 0 || crate::sys::errno() != libc::EINTR {
-                    return 0;
+                match ocirun_sys::fs::read(wait_end.as_fd(), &mut byte) {
+                    Err(libc::EINTR) => {}
+                    _ => return 0,
                 }
             }
         })
@@ -66,8 +63,7 @@ mod tests {
 
     #[test]
     fn user_namespace_has_the_given_maps() {
-        // SAFETY: geteuid only reads the caller's effective uid.
-        if unsafe { libc::geteuid() } != 0 {
+        if ocirun_sys::process::unprivileged() {
             eprintln!("skipped: writing a map of more than one id needs root");
             return;
         }
@@ -83,29 +79,27 @@ mod tests {
         }];
         let ns = user_namespace(&uid, &gid).unwrap();
         let own = std::fs::metadata("/proc/self/ns/user").unwrap();
-        let made = std::fs::metadata(format!("/proc/self/fd/{}", ns.as_raw_fd())).unwrap();
+        let made = std::fs::metadata(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&ns))).unwrap();
         use std::os::unix::fs::MetadataExt;
         assert_ne!(own.ino(), made.ino(), "the fd is this process's own user namespace");
         // The maps, as a process set into the namespace reads them.
         let args = CloneArgs::default();
-        let raw = ns.as_raw_fd();
         let (r, w) = pipe().unwrap();
-        let (r_raw, w_raw) = (r.as_raw_fd(), w.as_raw_fd());
         // SAFETY: the child only makes setns and open/read/write system calls on stack buffers.
         let child = unsafe {
-            spawn(&args, move || {
-                if libc::setns(raw, libc::CLONE_NEWUSER) != 0 {
+            spawn(&args, || {
+                if ocirun_sys::ns::setns(ns.as_fd(), libc::CLONE_NEWUSER).is_err() {
                     return 1;
                 }
-                libc::close(r_raw);
                 let mut buf = [0u8; 256];
                 for path in [c"/proc/self/uid_map", c"/proc/self/gid_map"] {
-                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
-                    let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-                    if fd < 0 || n <= 0 || libc::write(w_raw, buf.as_ptr().cast(), n as usize) != n {
+                    let Ok(fd) = ocirun_sys::fs::open(path, libc::O_RDONLY | libc::O_CLOEXEC) else {
                         return 2;
+                    };
+                    match ocirun_sys::fs::read(fd.as_fd(), &mut buf) {
+                        Ok(n) if n > 0 && ocirun_sys::fs::write(w.as_fd(), &buf[..n]) == Ok(n) => {}
+                        _ => return 2,
                     }
-                    libc::close(fd);
                 }
                 0
             })

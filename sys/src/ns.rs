@@ -40,3 +40,10 @@ pub fn ns_type(fd: BorrowedFd<'_>) -> SysResult<libc::c_int> {
     // SAFETY: NS_GET_NSTYPE takes no argument and only reads the fd's namespace.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) })
 }
+
+/// Joins the namespace behind the raw fd `fd`, which the caller holds open (the kernel answers
+/// EBADF for one that is not): for fds a public API takes as numbers.
+pub fn setns_raw(fd: std::os::fd::RawFd, nstype: libc::c_int) -> SysResult<()> {
+    // SAFETY: setns only reads the fd number and an integer flag; the kernel checks the fd.
+    check(unsafe { libc::setns(fd, nstype) }).map(drop)
+}

@@ -36,17 +36,22 @@ pub struct Clone3Args {
     pub cgroup: u64,
 }
 
-/// clone3(2) without `CLONE_VM` and with no stack: like fork, in the namespaces and cgroup
-/// `args` names. Returns the child's pid in the caller and 0 in the child.
+/// clone3(2) with `CLONE_PIDFD` (added to `args.flags`, the kernel's pidfd pointer set
+/// here), without `CLONE_VM` and with no stack: like fork, in the namespaces and cgroup `args`
+/// names. Returns the child's pid and its pidfd in the caller, `(0, None)` in the child.
 ///
 /// # Safety
 /// The child is a copy of the calling thread only: if the program has other threads, the
 /// child must not allocate, take locks or call anything that is not async-signal-safe, and
-/// must not unwind or return into code that would. `args` must not set `CLONE_VM`, a stack
-/// or `CLONE_SETTLS`, and its pointer fields must point at live memory of this process.
-pub unsafe fn clone3(args: &mut Clone3Args) -> SysResult<libc::pid_t> {
-    // SAFETY: args is a valid clone_args of the size we pass; the caller upholds the rest (no
-    // CLONE_VM, no stack: the child gets a private copy of this address space, like fork).
+/// must not unwind or return into code that would. `args` must not set `CLONE_VM`, a stack,
+/// `CLONE_SETTLS` or the tid flags, and its `set_tid` must point at live memory if set.
+pub unsafe fn clone3(args: &mut Clone3Args) -> SysResult<(libc::pid_t, Option<OwnedFd>)> {
+    let mut pidfd: libc::c_int = -1;
+    args.flags |= libc::CLONE_PIDFD as u64;
+    args.pidfd = (&raw mut pidfd) as u64;
+    // SAFETY: args is a valid clone_args of the size we pass, its pidfd field points at
+    // `pidfd`, live across the call; the caller upholds the rest (no CLONE_VM, no stack: the
+    // child gets a private copy of this address space, like fork).
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -54,7 +59,13 @@ pub unsafe fn clone3(args: &mut Clone3Args) -> SysResult<libc::pid_t> {
             std::mem::size_of::<Clone3Args>(),
         )
     };
-    check_long(ret).and_then(|pid| libc::pid_t::try_from(pid).map_err(|_| libc::EINVAL))
+    match check_long(ret)? {
+        0 => Ok((0, None)),
+        pid => Ok((
+            libc::pid_t::try_from(pid).map_err(|_| libc::EINVAL)?,
+            Some(owned(pidfd)),
+        )),
+    }
 }
 
 /// The classic clone(2) with `CLONE_PIDFD` (added to `flags`, which hold the exit signal in
