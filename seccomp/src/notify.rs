@@ -1,11 +1,10 @@
 //! Handing the notify listener fd to the seccomp agent (config-linux.md, "seccomp").
 
-use std::io::{IoSlice, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use oci_spec::runtime::{ContainerProcessState, SECCOMP_FD_NAME, State};
 
 use crate::error::SeccompError;
@@ -22,16 +21,8 @@ pub fn send_to_listener(listener_path: &Path, fd: BorrowedFd<'_>, state_json: &[
         path: listener_path.to_path_buf(),
         source,
     };
-    let fds = [fd.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [IoSlice::new(state_json)];
-    let sent = loop {
-        match sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
-            Ok(n) => break n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(send_err(std::io::Error::from(e))),
-        }
-    };
+    let sent = ocirun_sys::socket::send_with_fds(sock.as_fd(), state_json, &[fd])
+        .map_err(|e| send_err(std::io::Error::from_raw_os_error(e)))?;
     let rest = state_json.get(sent..).unwrap_or_default();
     sock.write_all(rest).map_err(send_err)?;
     Ok(())
@@ -55,7 +46,7 @@ pub fn container_process_state(state: &State, pid: i32, metadata: Option<&str>) 
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    use std::os::fd::OwnedFd;
     use std::os::unix::net::UnixListener;
 
     #[test]
@@ -84,25 +75,12 @@ mod tests {
         let agent = std::thread::spawn(move || {
             let (sock, _) = listener.accept().expect("accept");
             let mut buf = vec![0u8; 400_000];
-            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-            let (n, fd) = {
-                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-                let msg =
-                    nix::sys::socket::recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
-                        .expect("recvmsg");
-                let mut fd = None;
-                for c in msg.cmsgs().expect("cmsgs") {
-                    if let nix::sys::socket::ControlMessageOwned::ScmRights(v) = c {
-                        fd = v.first().copied();
-                    }
-                }
-                (msg.bytes, fd)
-            };
+            let mut fds: [Option<OwnedFd>; 1] = [None];
+            let (n, _) = ocirun_sys::socket::recv_with_fds(sock.as_fd(), &mut buf, &mut fds).expect("recvmsg");
             let mut got = buf[..n].to_vec();
             let mut sock = sock;
             sock.read_to_end(&mut got).expect("read rest");
-            // SAFETY: the fd was just received with SCM_RIGHTS and is owned by nobody else.
-            let fd = fd.map(|f| unsafe { OwnedFd::from_raw_fd(f) });
+            let [fd] = fds;
             (got, fd.is_some())
         });
         let (r, _w) = std::io::pipe().expect("pipe");
