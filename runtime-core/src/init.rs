@@ -817,6 +817,11 @@ impl InitPlan {
             || !self.exec_labels.is_empty()
     }
 
+    /// Whether the init, made in the pid namespace it joined, waits for [`Tag::Recorded`].
+    pub(crate) fn awaits_recorded(&self) -> bool {
+        self.awaits_recorded
+    }
+
     /// Whether Go must bring detached binds of the cgroup directories, one per hierarchy in
     /// the order of the plan's cgroup mounts ([`rootfs::detached_bind`]), after the `tasks`
     /// files.

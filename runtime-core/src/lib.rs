@@ -11,10 +11,13 @@
 //! # Ok::<(), runtime_core::Error>(())
 //! ```
 
+mod builder;
 mod caps;
+mod cgroup;
 pub mod console;
 mod container;
 mod control;
+mod create;
 mod criu;
 mod error;
 pub mod exe;
@@ -22,6 +25,7 @@ mod exec;
 mod features;
 mod hooks;
 mod init;
+mod launch;
 mod lsm;
 mod mempolicy;
 mod sched;
@@ -33,17 +37,18 @@ mod sys;
 mod sysctl;
 mod user;
 
+pub use builder::ContainerBuilder;
 pub use cgroups::{OomNotifier, Stats};
-pub use container::{
-    Container, ContainerBuilder, State, creates_namespace, keep_clear_of_passed_fds, list, stored_state,
-};
+pub use container::{Container, creates_namespace};
 pub use criu::CriuOptions;
 pub use error::{Error, Result, status_words};
 pub use exec::{ExecBuilder, ExecProcess};
 pub use features::{OCI_VERSION_MAX, OCI_VERSION_MIN, features};
 pub use hooks::{HookKind, set_warning_handler};
+pub use launch::keep_clear_of_passed_fds;
 pub use namespaces::pidfd::ExitStatus;
 pub use namespaces::running_in_user_namespace;
 pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;
+pub use state::{State, list, stored_state};
 pub use sys::{effective_ids, process_start};

@@ -47,6 +47,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use cgroups::{Cgroup, Hierarchies};
+use oci_spec::runtime::ContainerState;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -515,6 +517,148 @@ pub fn now_rfc3339() -> String {
         rem % 60,
         now.subsec_nanos()
     )
+}
+
+// The OCI state of a container, from its record.
+
+/// The OCI state of a container, as `ocirun state` prints it (runc's fields).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    /// The spec version of its config.
+    pub oci_version: String,
+    /// The container id.
+    pub id: String,
+    /// Its status now.
+    pub status: Status,
+    /// The init's pid (0 once stopped).
+    pub pid: i32,
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// The root filesystem on the host.
+    pub rootfs: PathBuf,
+    /// When it was created.
+    pub created: String,
+    /// The owner (runc prints an empty string when not rootless).
+    pub owner: String,
+    /// The annotations of its config.
+    pub annotations: HashMap<String, String>,
+}
+
+/// The OCI state of a container, as hooks and the seccomp agent receive it.
+pub(crate) fn oci_state(
+    version: &str,
+    id: &str,
+    bundle: &Path,
+    annotations: Option<&HashMap<String, String>>,
+    status: ContainerState,
+    pid: i32,
+) -> oci_spec::runtime::State {
+    let mut state = oci_spec::runtime::State::default();
+    state
+        .set_version(version.to_string())
+        .set_id(id.to_string())
+        .set_status(status)
+        .set_pid(Some(pid))
+        .set_bundle(bundle.to_path_buf())
+        .set_annotations(annotations.filter(|a| !a.is_empty()).cloned());
+    state
+}
+
+/// The OCI state of a stored container with `status`.
+pub(crate) fn record_state(record: &Record, status: ContainerState) -> oci_spec::runtime::State {
+    oci_state(
+        &record.oci_version,
+        &record.id,
+        &record.bundle,
+        Some(&record.annotations),
+        status,
+        record.pid,
+    )
+}
+
+/// The status of a stored container now: a frozen cgroup is "paused", as runc reports it.
+/// `cgroup` is the container's, when the caller has it at hand (else it is looked up).
+/// `dir` is its state directory, locked or not. A record that is only create's intent is
+/// "creating" while its creator runs, else "stopped".
+pub(crate) fn status_of(dir: &Path, record: &Record, cgroup: Option<&Cgroup>) -> Status {
+    if record.is_intent() {
+        match record.creator {
+            Some((pid, since)) if is_alive_since(pid, since) => Status::Creating,
+            _ => Status::Stopped,
+        }
+    } else if !is_alive(record.pid, record.pid_start_time) {
+        Status::Stopped
+    } else if crate::control::is_frozen(record, cgroup) {
+        Status::Paused
+    } else if fifo_in(dir).exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+pub(crate) fn state_of(record: &Record, status: Status) -> State {
+    State {
+        oci_version: record.oci_version.clone(),
+        id: record.id.clone(),
+        status,
+        pid: if status == Status::Stopped { 0 } else { record.pid },
+        bundle: record.bundle.clone(),
+        rootfs: record.rootfs.clone(),
+        created: record.created.clone(),
+        owner: String::new(),
+        annotations: record.annotations.clone(),
+    }
+}
+
+/// The state of every container under `root`, sorted by id.
+pub fn list(root: impl Into<PathBuf>) -> Result<Vec<State>> {
+    let store = Store::new(root);
+    let mut out = Vec::new();
+    // One look at the mounts for every container's freezer state.
+    let hierarchies = Hierarchies::detect().ok();
+    // Without the containers' locks (see crate::state): a listed container may be gone by
+    // the time the list is printed, as with any list.
+    for id in store.ids()? {
+        if let Ok(state) = stored_state_in(&store, &id, hierarchies.as_ref()) {
+            out.push(state);
+        }
+    }
+    Ok(out)
+}
+
+/// The state of container `id` under `root`, as `list` shows it: a directory whose create was
+/// killed before it wrote its intent is a stopped container too, for `delete --force` to remove.
+pub fn stored_state(root: impl Into<PathBuf>, id: &str) -> Result<State> {
+    stored_state_in(&Store::new(root), id, Hierarchies::detect().ok().as_ref())
+}
+
+/// The state of container `id` in `store`, read without its lock (see crate::state).
+fn stored_state_in(store: &Store, id: &str, hierarchies: Option<&Hierarchies>) -> Result<State> {
+    let stopped = || State {
+        oci_version: String::new(),
+        id: id.to_string(),
+        status: Status::Stopped,
+        pid: 0,
+        bundle: PathBuf::new(),
+        rootfs: PathBuf::new(),
+        created: String::new(),
+        owner: String::new(),
+        annotations: HashMap::new(),
+    };
+    match store.read(id) {
+        Ok(record) => {
+            let cgroup = hierarchies.and_then(|h| Cgroup::new(h, Some(&record.cgroup_path), &record.id).ok());
+            let status = status_of(&store.dir_path(id), &record, cgroup.as_ref());
+            Ok(state_of(&record, status))
+        }
+        // A create killed before its intent was written made nothing but the directory; a
+        // record that does not parse is no container that runs: both are stopped.
+        Err(Error::NotFound(_)) if store.dir_path(id).is_dir() => Ok(stopped()),
+        Err(e @ (Error::NotFound(_) | Error::InvalidId(_))) => Err(e),
+        Err(_) => Ok(stopped()),
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,14 @@
-//! Fixed-size messages between the runtime and the container's init over a
-//! socketpair: encoding and decoding never allocate.
+//! The runtime's side of its talk with the container's init: fixed-size messages over a
+//! socketpair (encoding and decoding never allocate), the fds the init sends along, and the
+//! wait for its Ready.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use namespaces::pidfd::{self, ExitStatus};
+
+use crate::hooks;
+use crate::init::{InitPlan, Step};
+use crate::{Error, Result};
 
 /// What a message says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +120,191 @@ impl Msg {
             index: words[2],
             errno: words[3] as i32,
         })
+    }
+}
+
+pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a writable array of two ints.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } < 0
+    {
+        return Err(Error::sys("create the sync socketpair"));
+    }
+    // SAFETY: both fds are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
+    crate::sys::send(sock.as_raw_fd(), &Msg::new(tag, 0, 0, 0).encode()).map_err(|e| Error::Sys {
+        op: "send to the container init",
+        source: std::io::Error::from_raw_os_error(e),
+    })
+}
+
+/// Sends `tag` to the init; whether it reached it, as [`delivered`] says.
+pub(crate) fn send_tag(sock: &OwnedFd, tag: Tag) -> Result<bool> {
+    delivered(crate::sys::send(sock.as_raw_fd(), &Msg::new(tag, 0, 0, 0).encode()))
+}
+
+/// Whether a message the init waits for reached it: `Ok(false)` when the init is gone (its
+/// error or exit is read next), an error when the send failed otherwise, since the init, alive,
+/// would wait for it for ever.
+pub(crate) fn delivered(sent: std::result::Result<(), i32>) -> Result<bool> {
+    match sent {
+        Ok(()) => Ok(true),
+        Err(libc::EPIPE | libc::ECONNRESET | libc::ECONNREFUSED) => Ok(false),
+        Err(e) => Err(Error::Sys {
+            op: "send to the container init",
+            source: std::io::Error::from_raw_os_error(e),
+        }),
+    }
+}
+
+/// Blocks until `fd` or the init's pidfd has an event; returns both `revents`.
+pub(crate) fn poll_with_init(fd: &impl AsRawFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
+    let mut fds = [
+        libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: init.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: fds is an array of two valid pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n >= 0 {
+            return Ok((fds[0].revents, fds[1].revents));
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::sys(op));
+        }
+    }
+}
+
+/// The fds the init sent the runtime before Ready.
+#[derive(Debug, Default)]
+pub(crate) struct InitFds {
+    /// The seccomp notify listener, when the profile has SCMP_ACT_NOTIFY.
+    pub seccomp_listener: Option<OwnedFd>,
+    /// The master side of the container's pty, when process.terminal is set.
+    pub pty_master: Option<OwnedFd>,
+    /// The process a child made outside the container's pid namespace made there, its pid and
+    /// a pidfd ([`InitPlan::clone_in_pid_namespace`]): [`wait_ready`] returns as it comes, and
+    /// is called again to wait for that process's Ready.
+    pub process: Option<(i32, OwnedFd)>,
+}
+
+impl InitFds {
+    /// Takes in the fds of a later [`wait_ready`] (after the hand-over of the process).
+    pub(crate) fn absorb(&mut self, later: InitFds) {
+        self.seccomp_listener = self.seccomp_listener.take().or(later.seccomp_listener);
+        self.pty_master = self.pty_master.take().or(later.pty_master);
+        self.process = later.process;
+    }
+}
+
+/// Waits for the init's Ready or Error, or its death, keeping the fds it sends on the way;
+/// returns early with [`InitFds::process`] when the child hands over the process it made in
+/// the container's pid namespace, which `child` no longer is then.
+/// `on_hooks` runs when the init stops before its root switch for the create hooks.
+pub(crate) fn wait_ready(
+    sock: &OwnedFd,
+    child: &OwnedFd,
+    plan: &InitPlan,
+    on_hooks: &mut dyn FnMut() -> Result<()>,
+) -> Result<InitFds> {
+    let mut fds = InitFds::default();
+    loop {
+        let (sock_events, child_events) = poll_with_init(sock, child, "wait for the container init")?;
+        if sock_events & libc::POLLIN != 0 {
+            let mut buf = [0u8; Msg::SIZE];
+            let mut received: [Option<OwnedFd>; 1] = [None];
+            let (n, _) = crate::sys::recv_with_fds(sock.as_raw_fd(), &mut buf, &mut received).unwrap_or((0, 0));
+            let [fd] = received;
+            match Msg::decode(&buf) {
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Fd => {
+                    let slot = match FdKind::from_u32(m.step) {
+                        Some(FdKind::SeccompListener) => &mut fds.seccomp_listener,
+                        Some(FdKind::PtyMaster) => &mut fds.pty_master,
+                        Some(FdKind::Process) if plan.clone_in_pid_namespace => {
+                            let fd =
+                                fd.ok_or_else(|| Error::InitDied("its process message carried no pidfd".into()))?;
+                            fds.process = Some((m.index as i32, fd));
+                            return Ok(fds);
+                        }
+                        Some(FdKind::Process) | None => {
+                            return Err(Error::InitDied(format!("it sent an fd of unknown kind {}", m.step)));
+                        }
+                    };
+                    *slot = Some(fd.ok_or_else(|| Error::InitDied("its fd message carried no fd".into()))?);
+                    continue;
+                }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Hooks => {
+                    on_hooks()?;
+                    send_msg(sock, Tag::HooksDone)?;
+                    continue;
+                }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Warning => {
+                    hooks::warn(&init_warning(plan, m));
+                    continue;
+                }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Ready => return Ok(fds),
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Error => return Err(init_error(plan, m)),
+                _ => return Err(Error::InitDied("it closed the sync socket".into())),
+            };
+        }
+        if child_events != 0 || sock_events != 0 {
+            let status = pidfd::reap(child, false).ok().flatten();
+            return Err(Error::InitDied(match status {
+                Some(ExitStatus::Exited(c)) => format!("exit code {c}"),
+                Some(ExitStatus::Signaled(s)) => format!("killed by signal {s}"),
+                None => "it closed the sync socket".into(),
+            }));
+        }
+    }
+}
+
+/// The text of a [`Tag::Warning`] from the init: the step it could not do, and why.
+fn init_warning(plan: &InitPlan, m: Msg) -> String {
+    let what = match Step::from_u32(m.step) {
+        Some(step) => plan.describe(step, m.index),
+        None => format!("unknown step {}", m.step),
+    };
+    format!(
+        "container init: {what}: {}; the container process runs without it",
+        std::io::Error::from_raw_os_error(m.errno)
+    )
+}
+
+pub(crate) fn init_error(plan: &InitPlan, m: Msg) -> Error {
+    let source = std::io::Error::from_raw_os_error(m.errno);
+    match Step::from_u32(m.step) {
+        Some(Step::Rootfs) if plan.mounts.is_some() => {
+            Error::Rootfs(plan.mounts.as_ref().expect("checked").explain(rootfs::StepFailure {
+                step: m.index,
+                errno: m.errno,
+            }))
+        }
+        Some(step) => Error::Init {
+            step: plan.describe(step, m.index),
+            source,
+        },
+        None => Error::Init {
+            step: format!("unknown step {}", m.step),
+            source,
+        },
     }
 }
 
