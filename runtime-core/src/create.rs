@@ -401,13 +401,13 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
 
     // A send the init is gone for: wait_ready then reports its error or exit.
     let mut sent = true;
-    if plan.new_user {
+    if plan.namespaces.new_user {
         if crate::sys::unprivileged() {
             // The child makes itself dumpable first, so that this user can open its /proc files.
             let mut buf = [0u8; crate::sync::Msg::SIZE];
             let (sock, _) = poll_with_init(&parent_sock, child, "wait for the child to ask for its id maps")?;
             let m = (sock != 0)
-                .then(|| crate::sys::recv(parent_sock.as_raw_fd(), &mut buf))
+                .then(|| crate::sys::recv(parent_sock.as_fd(), &mut buf))
                 .and_then(|got| got.ok())
                 .filter(|&got| got == buf.len())
                 .and_then(|_| crate::sync::Msg::decode(&buf));
@@ -417,10 +417,17 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
                 _ => return Err(Error::InitDied("it did not ask for its id maps".into())),
             }
             let (euid, egid) = crate::sys::effective_ids();
-            namespaces::write_id_maps_unprivileged(pid, &plan.uid_maps, &plan.gid_maps, euid, egid)
-                .map_err(Error::Namespace)?;
+            namespaces::write_id_maps_unprivileged(
+                pid,
+                &plan.namespaces.uid_maps,
+                &plan.namespaces.gid_maps,
+                euid,
+                egid,
+            )
+            .map_err(Error::Namespace)?;
         } else {
-            namespaces::write_id_maps(pid, &plan.uid_maps, &plan.gid_maps, false).map_err(Error::Namespace)?;
+            namespaces::write_id_maps(pid, &plan.namespaces.uid_maps, &plan.namespaces.gid_maps, false)
+                .map_err(Error::Namespace)?;
         }
         sent = send_tag(&parent_sock, Tag::MapsWritten)?;
     }
@@ -479,7 +486,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         Ok(record)
     };
     // The init is the process the child makes in the pid namespace it joins, when it does.
-    let mut record = if plan.clone_in_pid_namespace {
+    let mut record = if plan.namespaces.clone_in_pid_namespace {
         None
     } else {
         save_record(pid)?
@@ -487,7 +494,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     if sent {
         let raw: Vec<libc::c_int> = go_fds.iter().map(|f| f.as_raw_fd()).collect();
         let go = crate::sync::Msg::new(Tag::Go, 0, 0, 0).encode();
-        delivered(crate::sys::send_with_fds(parent_sock.as_raw_fd(), &go, &raw))?;
+        delivered(crate::sys::send_with_fds(parent_sock.as_fd(), &go, &raw))?;
     }
     drop(go_fds);
     let creating = oci_state(

@@ -21,13 +21,14 @@ pub(crate) fn clone(
     cgroup_fd: Option<BorrowedFd<'_>>,
 ) -> std::result::Result<Spawned, NamespaceError> {
     let args = CloneArgs {
-        namespaces: plan.new_namespaces,
+        namespaces: plan.namespaces.new,
         cgroup_fd: cgroup_fd.map(|f| f.as_raw_fd()),
         // A pid namespace the child joins itself is not the clone's (InitPlan::run).
         pid_namespace: plan
+            .namespaces
             .pid_namespace
             .as_ref()
-            .filter(|_| !plan.clone_in_pid_namespace)
+            .filter(|_| !plan.namespaces.clone_in_pid_namespace)
             .map(|f| f.as_raw_fd()),
     };
     let child_plan: &InitPlan = plan;
@@ -112,10 +113,10 @@ pub(crate) fn finish(
             }
             fds.absorb(later);
         }
-        None if plan.clone_in_pid_namespace => return Err(Error::InitDied("it sent no process".into())),
+        None if plan.namespaces.clone_in_pid_namespace => return Err(Error::InitDied("it sent no process".into())),
         None => {}
     }
-    if let (Some(fd), Some((path, metadata))) = (&fds.seccomp_listener, &plan.seccomp_listener) {
+    if let (Some(fd), Some((path, metadata))) = (&fds.seccomp_listener, &plan.seccomp.listener) {
         let json = seccomp::container_process_state(state, pid, metadata.as_deref());
         seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
     }

@@ -45,6 +45,7 @@ pub use error::{Error, Result, status_words};
 pub use exec::{ExecBuilder, ExecProcess};
 pub use features::{OCI_VERSION_MAX, OCI_VERSION_MIN, features};
 pub use hooks::{HookKind, set_warning_handler};
+pub use init::InitStep;
 pub use launch::keep_clear_of_passed_fds;
 pub use namespaces::pidfd::ExitStatus;
 pub use namespaces::running_in_user_namespace;

@@ -2,12 +2,12 @@
 //! socketpair (encoding and decoding never allocate), the fds the init sends along, and the
 //! wait for its Ready.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use namespaces::pidfd::{self, ExitStatus};
 
 use crate::hooks;
-use crate::init::{InitPlan, Step};
+use crate::init::{InitPlan, InitStep};
 use crate::{Error, Result};
 
 /// What a message says.
@@ -142,7 +142,7 @@ pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
-    crate::sys::send(sock.as_raw_fd(), &Msg::new(tag, 0, 0, 0).encode()).map_err(|e| Error::Sys {
+    crate::sys::send(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode()).map_err(|e| Error::Sys {
         op: "send to the container init",
         source: std::io::Error::from_raw_os_error(e),
     })
@@ -150,7 +150,7 @@ pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
 
 /// Sends `tag` to the init; whether it reached it, as [`delivered`] says.
 pub(crate) fn send_tag(sock: &OwnedFd, tag: Tag) -> Result<bool> {
-    delivered(crate::sys::send(sock.as_raw_fd(), &Msg::new(tag, 0, 0, 0).encode()))
+    delivered(crate::sys::send(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode()))
 }
 
 /// Whether a message the init waits for reached it: `Ok(false)` when the init is gone (its
@@ -231,14 +231,14 @@ pub(crate) fn wait_ready(
         if sock_events & libc::POLLIN != 0 {
             let mut buf = [0u8; Msg::SIZE];
             let mut received: [Option<OwnedFd>; 1] = [None];
-            let (n, _) = crate::sys::recv_with_fds(sock.as_raw_fd(), &mut buf, &mut received).unwrap_or((0, 0));
+            let (n, _) = crate::sys::recv_with_fds(sock.as_fd(), &mut buf, &mut received).unwrap_or((0, 0));
             let [fd] = received;
             match Msg::decode(&buf) {
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Fd => {
                     let slot = match FdKind::from_u32(m.step) {
                         Some(FdKind::SeccompListener) => &mut fds.seccomp_listener,
                         Some(FdKind::PtyMaster) => &mut fds.pty_master,
-                        Some(FdKind::Process) if plan.clone_in_pid_namespace => {
+                        Some(FdKind::Process) if plan.namespaces.clone_in_pid_namespace => {
                             let fd =
                                 fd.ok_or_else(|| Error::InitDied("its process message carried no pidfd".into()))?;
                             fds.process = Some((m.index as i32, fd));
@@ -278,7 +278,7 @@ pub(crate) fn wait_ready(
 
 /// The text of a [`Tag::Warning`] from the init: the step it could not do, and why.
 fn init_warning(plan: &InitPlan, m: Msg) -> String {
-    let what = match Step::from_u32(m.step) {
+    let what = match InitStep::from_u32(m.step) {
         Some(step) => plan.describe(step, m.index),
         None => format!("unknown step {}", m.step),
     };
@@ -288,23 +288,22 @@ fn init_warning(plan: &InitPlan, m: Msg) -> String {
     )
 }
 
+/// The error of a [`Tag::Error`] from the init: [`Error::Rootfs`] for a step of its mount
+/// plan, which explains it, else [`Error::Init`].
 pub(crate) fn init_error(plan: &InitPlan, m: Msg) -> Error {
-    let source = std::io::Error::from_raw_os_error(m.errno);
-    match Step::from_u32(m.step) {
-        Some(Step::Rootfs) if plan.mounts.is_some() => {
-            Error::Rootfs(plan.mounts.as_ref().expect("checked").explain(rootfs::StepFailure {
+    match InitStep::from_u32(m.step) {
+        Some(InitStep::Rootfs) if plan.fs.mounts.is_some() => {
+            Error::Rootfs(plan.fs.mounts.as_ref().expect("checked").explain(rootfs::StepFailure {
                 step: m.index,
                 errno: m.errno,
             }))
         }
-        Some(step) => Error::Init {
-            step: plan.describe(step, m.index),
-            source,
-        },
-        None => Error::Init {
-            step: format!("unknown step {}", m.step),
-            source,
-        },
+        Some(step) => plan.error(step, m.index, m.errno),
+        None => Error::InitDied(format!(
+            "it reported a failure at unknown step {}: {}",
+            m.step,
+            std::io::Error::from_raw_os_error(m.errno)
+        )),
     }
 }
 
@@ -327,10 +326,10 @@ mod tests {
         let pipes: Vec<_> = (0..3).map(|_| std::io::pipe().expect("pipe")).collect();
         let writers: Vec<libc::c_int> = pipes.iter().map(|(_, w)| w.as_raw_fd()).collect();
         let m = Msg::new(Tag::Go, 0, 0, 0);
-        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &writers).expect("send");
+        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &writers).expect("send");
         let mut buf = [0u8; Msg::SIZE];
         let mut fds: [Option<std::os::fd::OwnedFd>; 4] = Default::default();
-        let (n, count) = crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut fds).expect("recv");
+        let (n, count) = crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut fds).expect("recv");
         assert_eq!((n, count, Msg::decode(&buf)), (Msg::SIZE, 3, Some(m)));
         assert!(fds[3].is_none());
         for (slot, (r, w)) in fds.iter_mut().zip(pipes) {
@@ -345,22 +344,22 @@ mod tests {
             assert_eq!(&byte, b"x");
         }
         // A message without fds, and one with more fds than room: refused, nothing kept.
-        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &[]).expect("send");
+        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &[]).expect("send");
         assert_eq!(
-            crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut fds),
+            crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut fds),
             Ok((Msg::SIZE, 0))
         );
         let (_r, w) = std::io::pipe().expect("pipe");
-        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &[w.as_raw_fd(); 2]).expect("send");
+        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &[w.as_raw_fd(); 2]).expect("send");
         let mut one: [Option<std::os::fd::OwnedFd>; 1] = Default::default();
         assert_eq!(
-            crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut one),
+            crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut one),
             Err(libc::EMSGSIZE)
         );
         assert!(one[0].is_none(), "the fds of a refused message are closed");
         let too_many = [w.as_raw_fd(); crate::sys::MAX_MSG_FDS + 1];
         assert_eq!(
-            crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &too_many),
+            crate::sys::send_with_fds(a.as_fd(), &m.encode(), &too_many),
             Err(libc::EMSGSIZE)
         );
         assert_eq!(FdKind::from_u32(2), Some(FdKind::PtyMaster));
