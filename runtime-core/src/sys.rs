@@ -906,27 +906,6 @@ pub fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> Result<
     check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }.into()).map(drop)
 }
 
-/// Bind-mounts the file behind `source` onto the file behind `target` (open_tree + move_mount).
-pub fn bind_fd_onto_fd(source: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), i32> {
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint;
-    // SAFETY: an empty NUL-terminated path with AT_EMPTY_PATH names `source` itself.
-    let tree =
-        check(unsafe { libc::syscall(libc::SYS_open_tree, source.as_raw_fd(), c"".as_ptr(), flags) })? as libc::c_int;
-    // SAFETY: both paths are empty NUL-terminated strings naming the fds themselves.
-    let moved = check(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree,
-            c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    });
-    close(tree);
-    moved.map(drop)
-}
-
 /// What a binary with `#![no_main]` needs of Rust's start-up, first thing in its `main`:
 /// SIGPIPE ignored (a closed pipe is then an EPIPE error, not a silent death), and fds 0, 1
 /// and 2 open, on /dev/null when they are not, so that no file the process opens takes their

@@ -105,7 +105,7 @@ impl Terminal {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn open(&self, sync: BorrowedFd<'_>, console: Option<&rootfs::Console>) -> Result<OwnedFd, Failed> {
         if let Some(c) = console {
-            return self.open_pty(sync, c.dev.as_fd(), c.target.as_ref().map(AsFd::as_fd));
+            return self.open_pty(sync, c.dev.as_fd(), Some(c).filter(|_| self.mount_console));
         }
         // The container's /dev, reached through no symlink the image could have planted: the pty
         // is looked up beneath it.
@@ -120,14 +120,14 @@ impl Terminal {
     }
 
     /// [`Terminal::open`] with the container's /dev open as `dev`, and the console the pty is
-    /// bound onto, if any, as `target`.
+    /// bound onto, if any, as `console`.
     ///
     /// Runs in the child: no allocation, no locks.
     fn open_pty(
         &self,
         sync: BorrowedFd<'_>,
         dev: BorrowedFd<'_>,
-        target: Option<BorrowedFd<'_>>,
+        console: Option<&rootfs::Console>,
     ) -> Result<OwnedFd, Failed> {
         let pts = sys::openat2(
             dev,
@@ -150,7 +150,7 @@ impl Terminal {
         );
         drop(pts);
         let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
-        let slave = self.pty_pair(master.as_fd(), target.filter(|_| self.mount_console))?;
+        let slave = self.pty_pair(master.as_fd(), console)?;
         sys::send_with_fds(
             sync,
             &Msg::new(Tag::Fd, FdKind::PtyMaster as u32, 0, 0).encode(),
@@ -167,17 +167,17 @@ impl Terminal {
     /// when there is one to bind onto.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn pty_pair(&self, master: BorrowedFd<'_>, console: Option<BorrowedFd<'_>>) -> Result<OwnedFd, Failed> {
+    fn pty_pair(&self, master: BorrowedFd<'_>, console: Option<&rootfs::Console>) -> Result<OwnedFd, Failed> {
         sys::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
         if let Some((rows, cols)) = self.size {
             sys::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
         }
         let slave = sys::pty_peer(master, libc::O_RDWR).map_err(ConsoleStep::Peer.failed())?;
-        // runc's mountConsole: programs that write to /dev/console reach the container's pty. The
-        // mount plan found the console in the /dev it made its entries in, reached through no
-        // symlink and checked (CVE-2025-52565): the bind goes onto that fd.
+        // runc's mountConsole, by rootfs: onto the console its mount plan found by fd.
         if let Some(console) = console {
-            sys::bind_fd_onto_fd(slave.as_fd(), console).map_err(ConsoleStep::MountConsole.failed())?;
+            console
+                .bind_pty(slave.as_fd())
+                .map_err(ConsoleStep::MountConsole.failed())?;
         }
         Ok(slave)
     }
