@@ -54,6 +54,24 @@ fn write_fifo(path: &Path) -> Result<()> {
     }
 }
 
+/// Deletes container `id` under `root` whatever its state, as runc's `delete --force`: a
+/// container is killed and removed with everything it made ([`Container::delete`] with
+/// `force`); a directory that a create killed before it wrote its record left is removed
+/// under its lock, with what create recorded there (a rootfs bind in the runtime's mount
+/// namespace is detached); an unknown id is no error.
+pub fn force_delete(root: impl Into<PathBuf>, id: &str) -> Result<()> {
+    let root = root.into();
+    match Container::load(&root, id) {
+        Ok(c) => c.delete(true),
+        Err(Error::NotFound(_)) => match Store::new(root).open(id) {
+            Ok(dir) => dir.remove(),
+            Err(Error::NotFound(_) | Error::InvalidId(_)) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether the namespace list of a spec creates `kind` (not joins it).
 pub fn creates_namespace(spec: &Spec, kind: NamespaceKind) -> bool {
     spec.linux().as_ref().is_some_and(|l| {
@@ -384,5 +402,67 @@ impl Container {
             &record_state(&self.record, ContainerState::Stopped),
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Container, Error, Status};
+
+    // Moved from tests/lifecycle.rs: it writes a record through the store, which is private.
+    /// Issue 17: the record create writes before it makes anything (its intent: no init yet) is
+    /// `creating` while its creator runs, and delete without force refuses it, naming why; once
+    /// the creator is gone it is `stopped`, and delete removes it.
+    #[test]
+    fn an_intent_record_is_creating_while_its_creator_runs_and_stopped_after() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("state");
+        let id = test_support::unique_id("intent");
+        let me = std::process::id() as i32;
+        let (_, start) = crate::state::proc_stat(me).unwrap();
+        let store = crate::state::Store::new(&root);
+        let intent = |written: u64| crate::state::Record {
+            oci_version: "1.0.2".into(),
+            id: id.clone(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: tmp.path().to_path_buf(),
+            rootfs: tmp.path().join("rootfs"),
+            created: crate::state::now_rfc3339(),
+            annotations: Default::default(),
+            // A cgroup that was never made: removing it is a no-op.
+            cgroup_path: format!("/{}/{id}", test_support::cgroup_parent()),
+            systemd_cgroup: false,
+            hooks: None,
+            no_new_keyring: false,
+            rootless: false,
+            creator: Some((me, written)),
+        };
+        store.create(&id).unwrap().save(&intent(start)).unwrap();
+        let c = Container::load(&root, &id).unwrap();
+        assert_eq!(c.state().unwrap().status, Status::Creating);
+        assert_eq!(c.state().unwrap().pid, 0);
+        let listed = crate::list(&root).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].status, Status::Creating);
+        let e = c.delete(false).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BadStatus {
+                    status: Status::Creating,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("still creating"), "{e}");
+        assert!(root.join(&id).exists());
+        // An intent written before this process started is another's, gone (its pid reused).
+        store.open(&id).unwrap().save(&intent(start - 1)).unwrap();
+        let c = Container::load(&root, &id).unwrap();
+        assert_eq!(c.state().unwrap().status, Status::Stopped);
+        c.delete(false).unwrap();
+        assert!(!root.join(&id).exists());
     }
 }

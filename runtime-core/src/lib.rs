@@ -39,7 +39,7 @@ mod user;
 
 pub use builder::ContainerBuilder;
 pub use cgroups::{OomNotifier, Stats};
-pub use container::{Container, creates_namespace};
+pub use container::{Container, creates_namespace, force_delete};
 pub use criu::CriuOptions;
 pub use error::{Error, Result, status_words};
 pub use exec::{ExecBuilder, ExecProcess};
