@@ -329,14 +329,8 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         let fifo_path = dir.fifo_path();
         let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::spec("--root", "contains a NUL byte"))?;
-        // SAFETY: c_fifo is a valid path; mkfifo only creates a node.
-        if unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) } < 0 {
-            return Err(Error::io(
-                "create exec fifo",
-                fifo_path,
-                std::io::Error::last_os_error(),
-            ));
-        }
+        crate::sys::mkfifo(&c_fifo, 0o600)
+            .map_err(|e| Error::io("create exec fifo", &fifo_path, std::io::Error::from_raw_os_error(e)))?;
         // Without a writer yet, a non-blocking open for reading returns at once.
         let fifo = std::fs::OpenOptions::new()
             .read(true)

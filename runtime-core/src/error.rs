@@ -151,10 +151,10 @@ impl Error {
             source,
         }
     }
-    pub(crate) fn sys(op: &'static str) -> Self {
+    pub(crate) fn sys(op: &'static str, errno: i32) -> Self {
         Error::Sys {
             op,
-            source: std::io::Error::last_os_error(),
+            source: std::io::Error::from_raw_os_error(errno),
         }
     }
     pub(crate) fn spec(field: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -136,21 +136,13 @@ pub(crate) fn finish(
 /// the runtime opens before the clone can take a free number among them and reach the
 /// container. Returns the placeholders, for the init plan.
 pub(crate) fn reserve_passed_fds(n: u32) -> Result<Vec<OwnedFd>> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: lim is a writable rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } < 0 {
-        return Err(Error::sys("read RLIMIT_NOFILE"));
-    }
-    if 3 + u64::from(n) > lim.rlim_cur {
+    let limit = crate::sys::nofile_limit().map_err(|e| Error::sys("read RLIMIT_NOFILE", e))?;
+    if 3 + u64::from(n) > limit {
         return Err(Error::io(
             "pass fd to the container",
             format!("/proc/self/fd/{}", 2 + u64::from(n)),
             std::io::Error::other(format!(
-                "{n} listen and preserved fds from 3 on exceed this process's fd limit {}",
-                lim.rlim_cur
+                "{n} listen and preserved fds from 3 on exceed this process's fd limit {limit}"
             )),
         ));
     }
@@ -173,10 +165,7 @@ pub(crate) fn reserve_passed_fds(n: u32) -> Result<Vec<OwnedFd>> {
             // /dev/null took the lowest free number: this one.
             continue;
         }
-        let held = crate::sys::dup_from(null.as_fd(), fd).map_err(|e| Error::Sys {
-            op: "hold a closed passed fd",
-            source: std::io::Error::from_raw_os_error(e),
-        })?;
+        let held = crate::sys::dup_from(null.as_fd(), fd).map_err(|e| Error::sys("hold a closed passed fd", e))?;
         if held.as_raw_fd() != fd {
             return Err(Error::io(
                 "hold a closed passed fd",

@@ -2,7 +2,7 @@
 //! socketpair (encoding and decoding never allocate), the fds the init sends along, and the
 //! wait for its Ready.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use namespaces::pidfd::{self, ExitStatus};
 
@@ -123,29 +123,14 @@ impl Msg {
     }
 }
 
+/// The sync socketpair between the runtime and the init: `SOCK_SEQPACKET`, close-on-exec.
 pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a writable array of two ints.
-    if unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    } < 0
-    {
-        return Err(Error::sys("create the sync socketpair"));
-    }
-    // SAFETY: both fds are new and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    crate::sys::seqpacket_pair().map_err(|e| Error::sys("create the sync socketpair", e))
 }
 
 pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
-    crate::sys::send(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode()).map_err(|e| Error::Sys {
-        op: "send to the container init",
-        source: std::io::Error::from_raw_os_error(e),
-    })
+    crate::sys::send(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode())
+        .map_err(|e| Error::sys("send to the container init", e))
 }
 
 /// Sends `tag` to the init; whether it reached it, as [`delivered`] says.
@@ -168,29 +153,11 @@ pub(crate) fn delivered(sent: std::result::Result<(), i32>) -> Result<bool> {
 }
 
 /// Blocks until `fd` or the init's pidfd has an event; returns both `revents`.
-pub(crate) fn poll_with_init(fd: &impl AsRawFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
-    let mut fds = [
-        libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: init.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    loop {
-        // SAFETY: fds is an array of two valid pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n >= 0 {
-            return Ok((fds[0].revents, fds[1].revents));
-        }
-        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::sys(op));
-        }
-    }
+pub(crate) fn poll_with_init(fd: &impl AsFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
+    crate::sys::poll_either(fd.as_fd(), init.as_fd()).map_err(|e| Error::Sys {
+        op,
+        source: std::io::Error::from_raw_os_error(e),
+    })
 }
 
 /// The fds the init sent the runtime before Ready.

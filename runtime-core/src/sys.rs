@@ -906,6 +906,54 @@ pub fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> Result<
     check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }.into()).map(drop)
 }
 
+/// mkfifo(3): a fifo at `path` with `mode`.
+pub fn mkfifo(path: &CStr, mode: libc::mode_t) -> Result<(), i32> {
+    // SAFETY: path is NUL-terminated; mkfifo only creates a node.
+    check(unsafe { libc::mkfifo(path.as_ptr(), mode) }.into()).map(drop)
+}
+
+/// The soft RLIMIT_NOFILE of this process.
+pub fn nofile_limit() -> Result<u64, i32> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a writable rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }.into())?;
+    Ok(lim.rlim_cur)
+}
+
+/// A pair of connected `SOCK_SEQPACKET` unix sockets, close-on-exec.
+pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), i32> {
+    let mut fds = [0; 2];
+    let flags = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    // SAFETY: fds is a writable array of two ints.
+    let ret = unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) };
+    check(ret.into())?;
+    // SAFETY: both fds are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Blocks until `a` or `b` is readable or has an event (EINTR is retried); returns both
+/// `revents`.
+pub fn poll_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<(libc::c_short, libc::c_short), i32> {
+    let mut fds = [a, b].map(|fd| libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    loop {
+        // SAFETY: fds is an array of two valid pollfds, whose length is passed.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n >= 0 {
+            return Ok((fds[0].revents, fds[1].revents));
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    }
+}
+
 /// What a binary with `#![no_main]` needs of Rust's start-up, first thing in its `main`:
 /// SIGPIPE ignored (a closed pipe is then an EPIPE error, not a silent death), and fds 0, 1
 /// and 2 open, on /dev/null when they are not, so that no file the process opens takes their
