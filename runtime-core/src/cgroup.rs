@@ -2,6 +2,7 @@
 //! linux.cgroupsPath, made (rootless or with systemd), with runc's default device rules.
 
 use std::borrow::Cow;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use cgroups::{Cgroup, Hierarchies};
@@ -25,7 +26,7 @@ pub(crate) fn resolve_cgroup(linux: &oci_spec::runtime::Linux, id: &str, systemd
 /// The rootless container's cgroup (cgroupfs driver), made in every hierarchy before the
 /// clone, or `None` when the caller may not make it and the spec needs none (no
 /// linux.cgroupsPath, no limit): then, as runc with `--rootless`, a warning and no cgroup.
-pub(crate) fn rootless_cgroup(cgroup: Cgroup, linux: &oci_spec::runtime::Linux) -> Result<Option<Cgroup>> {
+fn rootless_cgroup(cgroup: Cgroup, linux: &oci_spec::runtime::Linux) -> Result<Option<Cgroup>> {
     match cgroup.create(None) {
         Ok(()) => Ok(Some(cgroup)),
         Err(e) if e.permission_denied() => {
@@ -52,7 +53,7 @@ pub(crate) fn rootless_cgroup(cgroup: Cgroup, linux: &oci_spec::runtime::Linux) 
 /// The resources create writes: the spec's, with runc's default device rules unless
 /// `no_devices` (rootless without root: a device cgroup rule needs privilege; device nodes
 /// are bound, never made).
-pub(crate) fn resources_for(linux: &oci_spec::runtime::Linux, no_devices: bool) -> oci_spec::runtime::LinuxResources {
+fn resources_for(linux: &oci_spec::runtime::Linux, no_devices: bool) -> oci_spec::runtime::LinuxResources {
     if no_devices {
         let mut r = linux.resources().clone().unwrap_or_default();
         r.set_devices(None);
@@ -65,7 +66,7 @@ pub(crate) fn resources_for(linux: &oci_spec::runtime::Linux, no_devices: bool) 
 /// With the systemd driver: the scope unit with the init in it, then the spec's resources
 /// written into its cgroup and the init put in every hierarchy, as runc's driver does;
 /// `no_devices` as for [`resources_for`] (rootless: the user's own systemd's scope).
-pub(crate) fn finish_systemd_cgroup(
+fn finish_systemd_cgroup(
     cgroup: &Cgroup,
     linux: &oci_spec::runtime::Linux,
     id: &str,
@@ -187,5 +188,148 @@ impl Container {
                 format!("the init is in cgroup {own:?}, outside the container's {base:?}"),
             )),
         }
+    }
+}
+
+/// The container's cgroup as create makes it: before the clone (the v2 directory, for
+/// CLONE_INTO_CGROUP; every directory, rootless) and after it ([`ContainerCgroup::finish`]).
+pub(crate) struct ContainerCgroup {
+    /// Its own cgroup; `None` for a rootless container without one.
+    pub cgroup: Option<Cgroup>,
+    /// The cgroup its cgroup mounts show: its own, or the caller's without one.
+    shown: Cgroup,
+    /// The path the record names ("" without a cgroup of its own).
+    pub path: String,
+    /// Rootless, as decided (auto becomes rootless for root in a user namespace that may
+    /// not make the cgroup).
+    pub rootless: bool,
+    /// Device cgroup rules are left out: they cannot be written in a user namespace (runc
+    /// skips them there); root on the host with --rootless=true keeps them.
+    no_devices: bool,
+}
+
+impl ContainerCgroup {
+    /// Makes what the clone needs of `cgroup` (resolved, its intent recorded); whatever is
+    /// made goes into `undo` at once, for a failed create to remove.
+    pub(crate) fn make(
+        cgroup: Cgroup,
+        linux: &oci_spec::runtime::Linux,
+        rootless_setting: Option<bool>,
+        systemd: bool,
+        undo: &mut Option<Cgroup>,
+    ) -> Result<ContainerCgroup> {
+        let mut rootless = rootless_setting.unwrap_or_else(crate::sys::unprivileged);
+        let in_user_namespace_or_unprivileged = crate::sys::unprivileged() || rootless_setting.is_none();
+        let cgroup = if rootless && !systemd {
+            let made = rootless_cgroup(cgroup, linux)?;
+            undo.clone_from(&made);
+            made
+        } else if systemd {
+            *undo = Some(cgroup.clone());
+            Some(cgroup)
+        } else {
+            match cgroup.create_unified() {
+                Ok(()) => {
+                    *undo = Some(cgroup.clone());
+                    Some(cgroup)
+                }
+                // Auto, root in a user namespace (runc: its cgroup errors are then tolerated).
+                Err(e)
+                    if rootless_setting.is_none()
+                        && e.permission_denied()
+                        && namespaces::running_in_user_namespace() =>
+                {
+                    rootless = true;
+                    let made = rootless_cgroup(cgroup, linux)?;
+                    undo.clone_from(&made);
+                    made
+                }
+                Err(e) => return Err(Error::Cgroup(e)),
+            }
+        };
+        // Without a cgroup of its own (rootless), a cgroup mount shows the caller's cgroups.
+        let (path, shown) = match &cgroup {
+            Some(cg) => (cg.path().to_string(), cg.clone()),
+            None => {
+                let h = Hierarchies::detect().map_err(Error::Cgroup)?;
+                (
+                    String::new(),
+                    Cgroup::of_process(&h, std::process::id() as i32).map_err(Error::Cgroup)?,
+                )
+            }
+        };
+        Ok(ContainerCgroup {
+            cgroup,
+            shown,
+            path,
+            rootless,
+            no_devices: rootless && in_user_namespace_or_unprivileged,
+        })
+    }
+
+    /// The cgroup mounts the init's mount plan makes.
+    pub(crate) fn mounts(&self, systemd: bool) -> Vec<rootfs::CgroupMount> {
+        self.shown
+            .mounts()
+            .into_iter()
+            .map(|m| rootfs::CgroupMount {
+                ready_at_start: (m.unified && !systemd) || self.cgroup.is_none(),
+                name: m.name,
+                controllers: m.mount_data,
+                unified: m.unified,
+                host_path: m.dir,
+            })
+            .collect()
+    }
+
+    /// The v2 directory the clone puts the init in, and each v1 hierarchy's `tasks` file the
+    /// init joins (cgroupfs driver; systemd puts the init in its scope itself).
+    pub(crate) fn clone_target(&self, systemd: bool) -> Result<(Option<OwnedFd>, Vec<String>)> {
+        match self.cgroup.as_ref().filter(|_| !systemd) {
+            Some(cgroup) => {
+                let tasks = cgroup
+                    .v1_tasks_paths()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                Ok((cgroup.clone_into_fd().map_err(Error::Cgroup)?, tasks))
+            }
+            None => Ok((None, Vec::new())),
+        }
+    }
+
+    /// The rest of the cgroup once the init `pid` exists, while it sets up its rootfs: the
+    /// systemd scope, or the v1 directories and every limit (and the v2 join, when the clone
+    /// could not put it there: `join_v2`). Returns the fds Go brings: the v1 `tasks` files,
+    /// which the init writes "0" to, then, with `late_binds`, the binds its mount plan left
+    /// for later.
+    pub(crate) fn finish(
+        &self,
+        linux: &oci_spec::runtime::Linux,
+        id: &str,
+        pid: i32,
+        systemd: bool,
+        join_v2: bool,
+        late_binds: bool,
+    ) -> Result<Vec<OwnedFd>> {
+        let mut go_fds = Vec::new();
+        if let Some(cgroup) = self.cgroup.as_ref().filter(|_| systemd) {
+            finish_systemd_cgroup(cgroup, linux, id, pid, self.no_devices)?;
+        } else if let Some(cgroup) = &self.cgroup {
+            cgroup
+                .create_rest(Some(&resources_for(linux, self.no_devices)))
+                .map_err(Error::Cgroup)?;
+            go_fds.extend(cgroup.v1_tasks().map_err(Error::Cgroup)?.into_iter().map(|(fd, _)| fd));
+            if join_v2 {
+                // clone without CLONE_INTO_CGROUP (before Linux 5.7): the v2 cgroup is ours to join.
+                cgroup.add_process_v2(pid).map_err(Error::Cgroup)?;
+            }
+        }
+        if late_binds {
+            for m in self.shown.mounts() {
+                go_fds.push(rootfs::detached_bind(&m.dir).map_err(Error::Rootfs)?);
+            }
+        }
+        Ok(go_fds)
     }
 }

@@ -6,15 +6,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use cgroups::{Cgroup, Hierarchies};
+use cgroups::Cgroup;
 use namespaces::NamespaceKind;
 use namespaces::pidfd;
 use oci_spec::runtime::{ContainerState, Spec};
 
 use crate::builder::ContainerBuilder;
-use crate::cgroup::{
-    finish_systemd_cgroup, resolve_cgroup, resources_for, resources_with_default_devices, rootless_cgroup,
-};
+use crate::cgroup::{ContainerCgroup, resolve_cgroup, resources_with_default_devices};
 use crate::container::Container;
 use crate::hooks::{self, HookKind};
 use crate::init::{InitPlan, PlanOptions};
@@ -263,81 +261,12 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // What follows makes things outside this process: written down first. A rootless
     // container that ends up without a cgroup of its own names one that is never made.
     save_intent(dir, spec, bundle, rootfs, &cgroup, opts.systemd_cgroup)?;
-    let mut rootless = opts.rootless.unwrap_or_else(crate::sys::unprivileged);
-    // Device cgroup rules cannot be written there (runc skips them in a user namespace); root
-    // on the host with --rootless=true keeps them.
-    let in_user_namespace_or_unprivileged = crate::sys::unprivileged() || opts.rootless.is_none();
-    let cgroup = if rootless && !opts.systemd_cgroup {
-        let made = rootless_cgroup(cgroup, linux)?;
-        undo.cgroup.clone_from(&made);
-        made
-    } else if opts.systemd_cgroup {
-        undo.cgroup = Some(cgroup.clone());
-        Some(cgroup)
-    } else {
-        match cgroup.create_unified() {
-            Ok(()) => {
-                undo.cgroup = Some(cgroup.clone());
-                Some(cgroup)
-            }
-            // Auto, root in a user namespace (runc: its cgroup errors are then tolerated).
-            Err(e) if opts.rootless.is_none() && e.permission_denied() && namespaces::running_in_user_namespace() => {
-                rootless = true;
-                let made = rootless_cgroup(cgroup, linux)?;
-                undo.cgroup.clone_from(&made);
-                made
-            }
-            Err(e) => return Err(Error::Cgroup(e)),
-        }
-    };
-    // Without a cgroup of its own (rootless), a cgroup mount shows the caller's cgroups.
-    let (cgroup_path, shown) = match &cgroup {
-        Some(cg) => (cg.path().to_string(), cg.clone()),
-        None => {
-            let h = Hierarchies::detect().map_err(Error::Cgroup)?;
-            (
-                String::new(),
-                Cgroup::of_process(&h, std::process::id() as i32).map_err(Error::Cgroup)?,
-            )
-        }
-    };
-    let cgroup_mounts = shown
-        .mounts()
-        .into_iter()
-        .map(|m| rootfs::CgroupMount {
-            ready_at_start: (m.unified && !opts.systemd_cgroup) || cgroup.is_none(),
-            name: m.name,
-            controllers: m.mount_data,
-            unified: m.unified,
-            host_path: m.dir,
-        })
-        .collect();
-    let (cgroup_fd, cgroup_tasks) = if let Some(cgroup) = cgroup.as_ref().filter(|_| !opts.systemd_cgroup) {
-        let tasks = cgroup
-            .v1_tasks_paths()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        (cgroup.clone_into_fd().map_err(Error::Cgroup)?, tasks)
-    } else {
-        (None, Vec::new())
-    };
+    let cg = ContainerCgroup::make(cgroup, linux, opts.rootless, opts.systemd_cgroup, &mut undo.cgroup)?;
+    let cgroup_mounts = cg.mounts(opts.systemd_cgroup);
+    let (cgroup_fd, cgroup_tasks) = cg.clone_target(opts.systemd_cgroup)?;
 
-    // The exec fifo: the init waits on its read end, opened here before the clone (it never
-    // opens a path of the host's itself), until `start` writes a byte (crun's direction).
     let fifo = if opts.exec_fifo {
-        let fifo_path = dir.fifo_path();
-        let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
-            .map_err(|_| Error::spec("--root", "contains a NUL byte"))?;
-        crate::sys::mkfifo(&c_fifo, 0o600)
-            .map_err(|e| Error::io("create exec fifo", &fifo_path, std::io::Error::from_raw_os_error(e)))?;
-        // Without a writer yet, a non-blocking open for reading returns at once.
-        let fifo = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&fifo_path)
-            .map_err(|e| Error::io("open exec fifo", &fifo_path, e))?;
-        Some(OwnedFd::from(fifo))
+        Some(make_exec_fifo(dir)?)
     } else {
         None
     };
@@ -356,7 +285,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // Without a cgroup of its own the cgroup mounts bind the caller's cgroups: read-only,
     // whatever the spec says (runc's fix of CVE-2023-25809).
     let readonly_cgroups;
-    let plan_spec = if cgroup.is_none() {
+    let plan_spec = if cg.cgroup.is_none() {
         readonly_cgroups = with_readonly_cgroup_mounts(spec);
         &readonly_cgroups
     } else {
@@ -396,58 +325,17 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // A send the init is gone for: wait_ready then reports its error or exit.
     let mut sent = true;
     if plan.namespaces.new_user {
-        if crate::sys::unprivileged() {
-            // The child makes itself dumpable first, so that this user can open its /proc files.
-            let mut buf = [0u8; crate::sync::Msg::SIZE];
-            let (sock, _) = poll_with_init(&parent_sock, child, "wait for the child to ask for its id maps")?;
-            let m = (sock != 0)
-                .then(|| crate::sys::recv(parent_sock.as_fd(), &mut buf))
-                .and_then(|got| got.ok())
-                .filter(|&got| got == buf.len())
-                .and_then(|_| crate::sync::Msg::decode(&buf));
-            match m {
-                Some(m) if m.tag == Tag::MapsWanted => {}
-                Some(m) if m.tag == Tag::Error => return Err(init_error(&plan, m)),
-                _ => return Err(Error::InitDied("it did not ask for its id maps".into())),
-            }
-            let (euid, egid) = crate::sys::effective_ids();
-            namespaces::write_id_maps_unprivileged(
-                pid,
-                &plan.namespaces.uid_maps,
-                &plan.namespaces.gid_maps,
-                euid,
-                egid,
-            )
-            .map_err(Error::Namespace)?;
-        } else {
-            namespaces::write_id_maps(pid, &plan.namespaces.uid_maps, &plan.namespaces.gid_maps, false)
-                .map_err(Error::Namespace)?;
-        }
-        sent = send_tag(&parent_sock, Tag::MapsWritten)?;
+        sent = write_id_maps(&plan, pid, &parent_sock, child)?;
     }
-    // The rest of the cgroup, while the init sets up its rootfs. Go brings the v1 `tasks`
-    // files, which the init writes "0" to, and the binds its mount plan left for later.
-    let mut go_fds = Vec::new();
-    if let Some(cgroup) = cgroup.as_ref().filter(|_| opts.systemd_cgroup) {
-        finish_systemd_cgroup(cgroup, linux, &id, pid, rootless && in_user_namespace_or_unprivileged)?;
-    } else if let Some(cgroup) = &cgroup {
-        cgroup
-            .create_rest(Some(&resources_for(
-                linux,
-                rootless && in_user_namespace_or_unprivileged,
-            )))
-            .map_err(Error::Cgroup)?;
-        go_fds.extend(cgroup.v1_tasks().map_err(Error::Cgroup)?.into_iter().map(|(fd, _)| fd));
-        if !spawned.in_cgroup {
-            // clone without CLONE_INTO_CGROUP (before Linux 5.7): the v2 cgroup is ours to join.
-            cgroup.add_process_v2(pid).map_err(Error::Cgroup)?;
-        }
-    }
-    if plan.late_cgroup_binds() {
-        for m in shown.mounts() {
-            go_fds.push(rootfs::detached_bind(&m.dir).map_err(Error::Rootfs)?);
-        }
-    }
+    // The rest of the cgroup, while the init sets up its rootfs.
+    let go_fds = cg.finish(
+        linux,
+        &id,
+        pid,
+        opts.systemd_cgroup,
+        !spawned.in_cgroup,
+        plan.late_cgroup_binds(),
+    )?;
     // The devices are in the container's network namespace before Go: the init waits for Go
     // before it execs, and the hooks run after it.
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
@@ -462,14 +350,14 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let save_record = |pid: i32| -> Result<Option<Record>> {
         let record = state::proc_stat(pid).map(|(_, start)| Record {
             no_new_keyring: opts.no_new_keyring,
-            rootless,
+            rootless: cg.rootless,
             ..new_record(
                 spec,
                 &id,
                 (pid, start),
                 bundle,
                 rootfs,
-                cgroup_path.clone(),
+                cg.path.clone(),
                 opts.systemd_cgroup,
             )
         });
@@ -530,6 +418,51 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         plan,
         exec_fifo: opts.exec_fifo,
     })
+}
+
+/// Makes the exec fifo in `dir` and opens its read end, which the init waits on until
+/// `start` writes a byte (crun's direction): opened here before the clone, since the init
+/// never opens a path of the host's itself.
+fn make_exec_fifo(dir: &ContainerDir) -> Result<OwnedFd> {
+    let fifo_path = dir.fifo_path();
+    let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::spec("--root", "contains a NUL byte"))?;
+    crate::sys::mkfifo(&c_fifo, 0o600)
+        .map_err(|e| Error::io("create exec fifo", &fifo_path, std::io::Error::from_raw_os_error(e)))?;
+    // Without a writer yet, a non-blocking open for reading returns at once.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(|e| Error::io("open exec fifo", &fifo_path, e))?;
+    Ok(OwnedFd::from(fifo))
+}
+
+/// Writes the id maps of the init `pid`'s new user namespace and tells it; whether the message
+/// reached it ([`delivered`]). Unprivileged, once the init asks for them: it makes itself
+/// dumpable first, so that this user can open its /proc files.
+fn write_id_maps(plan: &InitPlan, pid: i32, sock: &OwnedFd, child: &OwnedFd) -> Result<bool> {
+    let ns = &plan.namespaces;
+    if crate::sys::unprivileged() {
+        let mut buf = [0u8; crate::sync::Msg::SIZE];
+        let (events, _) = poll_with_init(sock, child, "wait for the child to ask for its id maps")?;
+        let m = (events != 0)
+            .then(|| crate::sys::recv(sock.as_fd(), &mut buf))
+            .and_then(|got| got.ok())
+            .filter(|&got| got == buf.len())
+            .and_then(|_| crate::sync::Msg::decode(&buf));
+        match m {
+            Some(m) if m.tag == Tag::MapsWanted => {}
+            Some(m) if m.tag == Tag::Error => return Err(init_error(plan, m)),
+            _ => return Err(Error::InitDied("it did not ask for its id maps".into())),
+        }
+        let (euid, egid) = crate::sys::effective_ids();
+        namespaces::write_id_maps_unprivileged(pid, &ns.uid_maps, &ns.gid_maps, euid, egid)
+            .map_err(Error::Namespace)?;
+    } else {
+        namespaces::write_id_maps(pid, &ns.uid_maps, &ns.gid_maps, false).map_err(Error::Namespace)?;
+    }
+    send_tag(sock, Tag::MapsWritten)
 }
 
 /// Moves the devices of `linux.netDevices` into the network namespace of the init `pid` (its
