@@ -10,6 +10,19 @@
 //! c.delete(false)?;
 //! # Ok::<(), runtime_core::Error>(())
 //! ```
+//!
+//! # Layout
+//!
+//! One job per module: `builder` holds the [`ContainerBuilder`] settings; `create` makes a
+//! container (state directory, cgroup, init plan, clone) and undoes a failed one; `exec`
+//! plans a process in a running container; `launch` is what both share once the process is
+//! planned (the clone, the wait for its Ready, the seccomp listener, the pty, the pid file);
+//! `sync` is the runtime's side of the messages with the init; `init` is the plan the child
+//! runs between clone and exec, one sub-plan per domain (namespaces, filesystem, terminal,
+//! procfs writes, cgroup join, process, identity, seccomp, fds) and its steps in security
+//! order; `container` is the [`Container`] handle (start, kill, wait, delete); [`state`] the
+//! store and the OCI state; `cgroup` the container's cgroup as create makes it; `sys` the
+//! raw syscall wrappers.
 
 mod builder;
 mod caps;
