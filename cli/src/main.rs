@@ -651,20 +651,9 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Kill { id, signal, all } => {
             Container::load(&cli.root, id)?.kill(signal_number(signal)?, *all)?;
         }
-        Command::Delete { id, force } => match Container::load(&cli.root, id) {
-            Ok(c) => c.delete(*force)?,
-            // runc: `delete --force` of an unknown container succeeds; a half-created one is removed.
-            Err(runtime_core::Error::NotFound(_)) if *force => {
-                // Its directory, locked, removed with what create recorded there (a rootfs
-                // bind in the runtime's mount namespace is detached).
-                match runtime_core::state::Store::new(&cli.root).open(id) {
-                    Ok(dir) => dir.remove()?,
-                    Err(runtime_core::Error::NotFound(_) | runtime_core::Error::InvalidId(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Err(e) => return Err(e.into()),
-        },
+        // runc: `delete --force` of an unknown container succeeds; a half-created one is removed.
+        Command::Delete { id, force: true } => runtime_core::force_delete(&cli.root, id)?,
+        Command::Delete { id, force: false } => Container::load(&cli.root, id)?.delete(false)?,
         Command::List { format, quiet } => {
             let states = runtime_core::list(&cli.root)?;
             if *quiet {

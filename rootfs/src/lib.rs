@@ -25,6 +25,7 @@
 use std::path::PathBuf;
 
 mod child;
+mod console;
 mod copyup;
 mod error;
 mod hostmounts;

@@ -146,7 +146,7 @@ pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> std::io::Re
             Err(e)
         };
     }
-    crate::sys::set_winsize(to.as_raw_fd(), size.ws_row, size.ws_col).map_err(std::io::Error::from_raw_os_error)?;
+    crate::sys::set_winsize(to.as_fd(), size.ws_row, size.ws_col).map_err(std::io::Error::from_raw_os_error)?;
     Ok(true)
 }
 
@@ -270,7 +270,7 @@ impl FdSocket {
     /// Sends `fd` as runc's utils.SendFd does: one message whose data is `name`, the fd as
     /// SCM_RIGHTS. `what` says what was being sent, for the error.
     pub(crate) fn send(self, fd: BorrowedFd<'_>, name: &[u8], what: &'static str) -> Result<()> {
-        crate::sys::send_with_fds(self.stream.as_raw_fd(), name, &[fd.as_raw_fd()]).map_err(|e| {
+        crate::sys::send_with_fds(self.stream.as_fd(), name, &[fd.as_raw_fd()]).map_err(|e| {
             self.kind
                 .error(&self.path, what, Some(std::io::Error::from_raw_os_error(e)))
         })

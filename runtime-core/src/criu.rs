@@ -6,7 +6,8 @@ use std::process::Command;
 
 use oci_spec::runtime::Spec;
 
-use crate::container::{Container, ContainerBuilder};
+use crate::builder::ContainerBuilder;
+use crate::container::Container;
 use crate::state::Status;
 use crate::{Error, Result};
 

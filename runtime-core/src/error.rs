@@ -90,10 +90,15 @@ pub enum Error {
     #[error("rootfs")]
     Rootfs(#[source] rootfs::RootfsError),
     /// The container's init failed at a step before exec.
-    #[error("container init: {step}")]
+    #[error("container init: {what}")]
     Init {
-        /// The step, with the value involved.
-        step: String,
+        /// The step that failed.
+        step: crate::InitStep,
+        /// Which one within the step, where it has several (a namespace, an rlimit, a
+        /// capability...), in the order of the spec's list; else 0.
+        index: u32,
+        /// What the step was doing, with the value involved.
+        what: String,
         /// The errno the kernel returned.
         #[source]
         source: std::io::Error,
@@ -146,10 +151,10 @@ impl Error {
             source,
         }
     }
-    pub(crate) fn sys(op: &'static str) -> Self {
+    pub(crate) fn sys(op: &'static str, errno: i32) -> Self {
         Error::Sys {
             op,
-            source: std::io::Error::last_os_error(),
+            source: std::io::Error::from_raw_os_error(errno),
         }
     }
     pub(crate) fn spec(field: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -2,18 +2,18 @@
 //! cgroup of its init, with its own user, capabilities, rlimits and the
 //! container's seccomp profile.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
-use namespaces::CloneArgs;
 use namespaces::pidfd::{self, ExitStatus};
 use oci_spec::runtime::{ContainerState, LinuxNamespace, LinuxNamespaceType, Process};
 
-use crate::container::{
-    Container, ProcessIo, process_io_setters, record_state, reserve_passed_fds, socketpair, wait_ready, write_pid_file,
-};
+use crate::builder::{ProcessIo, process_io_setters};
+use crate::container::Container;
 use crate::init::{InitPlan, PlanOptions};
+use crate::launch::{self, reserve_passed_fds};
+use crate::state::record_state;
 use crate::state::{ContainerDir, Status};
-use crate::sync::Tag;
+use crate::sync::{Tag, send_tag, socketpair};
 use crate::{Error, Result, spec};
 
 /// Configures a process to run in a container; see [`Container::exec`].
@@ -220,7 +220,7 @@ impl ExecBuilder<'_> {
                 exec: true,
                 listen_fds: 0,
                 cgroup_tasks: Vec::new(),
-                session_keyring: (!c.record().no_new_keyring).then(|| crate::container::session_keyring_name(c.id())),
+                session_keyring: (!c.record().no_new_keyring).then(|| crate::create::session_keyring_name(c.id())),
                 unprivileged,
                 setgroups_denied,
             },
@@ -232,16 +232,15 @@ impl ExecBuilder<'_> {
         // systemd did) takes no process (EBUSY): the process then joins the init's own cgroup
         // below it, as runc does. Not for an explicit --cgroup, which must be what it says.
         let busy = |errno: Option<i32>| errno == Some(libc::EBUSY) && self.sub_cgroup.is_none();
-        let mut spawned = spawn_into(&plan, cgroup.as_ref());
+        let mut spawned = spawn_into(&mut plan, cgroup.as_ref());
         if let Err(namespaces::NamespaceError::Clone { source, .. }) = &spawned
             && busy(source.raw_os_error())
         {
             cgroup = Some(c.init_cgroup()?);
-            spawned = spawn_into(&plan, cgroup.as_ref());
+            spawned = spawn_into(&mut plan, cgroup.as_ref());
         }
         let spawned = spawned.map_err(Error::Namespace)?;
-        plan.close_child_fds();
-        let first = KillOnDrop(Some(spawned.pidfd));
+        let mut child = KillOnDrop(Some(spawned.pidfd));
         // The affinity and the cgroup are the first child's, which its own child inherits.
         plan.apply_initial_affinity(spawned.pid)?;
         if let Some(cgroup) = cgroup.as_ref().filter(|_| !spawned.in_cgroup) {
@@ -252,44 +251,22 @@ impl ExecBuilder<'_> {
                 other => other.map_err(Error::Cgroup)?,
             }
         }
-        crate::container::send_tag(&parent_sock, Tag::Go)?;
-        let first_pidfd = first.0.as_ref().expect("armed");
-        let mut fds = wait_ready(&parent_sock, first_pidfd, &plan, &mut || Ok(()))?;
+        send_tag(&parent_sock, Tag::Go)?;
         // With a pid namespace to join, the first child hands over the process it made there.
-        let (pid, child, first) = match fds.process.take() {
-            Some((pid, pidfd)) => {
-                let child = KillOnDrop(Some(pidfd));
-                let later = wait_ready(&parent_sock, child.0.as_ref().expect("armed"), &plan, &mut || Ok(()))?;
-                if later.process.is_some() {
-                    return Err(Error::InitDied("it handed over a second process".into()));
-                }
-                fds.absorb(later);
-                (pid, child, Some(first))
-            }
-            None if plan.clone_in_pid_namespace => return Err(Error::InitDied("it sent no process".into())),
-            None => (spawned.pid, first, None),
+        let state = record_state(c.record(), ContainerState::Running);
+        let tail = launch::Tail {
+            sock: &parent_sock,
+            plan: &plan,
+            state: &state,
+            console,
+            pid_file: self.io.pid_file.as_deref(),
+            pidfd_socket,
         };
-        let pidfd = child.0.as_ref().expect("set above");
-        if let (Some(fd), Some((path, metadata))) = (&fds.seccomp_listener, &plan.seccomp_listener) {
-            let state = record_state(c.record(), ContainerState::Running);
-            let json = seccomp::container_process_state(&state, pid, metadata.as_deref());
-            seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
-        }
-        let pty_master = console.deliver(fds.pty_master)?;
-        if let Some(path) = &self.io.pid_file {
-            write_pid_file(path, pid)?;
-        }
-        if let Some(socket) = pidfd_socket {
-            socket.send_pidfd(pidfd.as_fd())?;
-        }
-        if let Some(first) = first {
-            // It exited once it had handed the process over.
-            let _ = pidfd::reap(first.disarm(), true);
-        }
+        let launched = launch::finish(tail, &mut child.0, spawned.pid, &mut |_| Ok(()), &mut |_| Ok(()))?;
         Ok(ExecProcess {
-            pid,
+            pid: launched.pid,
             pidfd: Some(child.disarm()),
-            pty_master,
+            pty_master: launched.pty_master,
         })
     }
 }
@@ -331,7 +308,6 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Makes the exec's first child, born in `cgroup`'s v2 directory where the kernel can.
 /// Whether `setgroups` is `deny` in the user namespace of process `pid` (a container an
 /// unprivileged runtime made with a gid map of the caller's gid alone).
 fn setgroups_denied(pid: i32) -> Result<bool> {
@@ -340,19 +316,13 @@ fn setgroups_denied(pid: i32) -> Result<bool> {
     Ok(text.trim() == "deny")
 }
 
+/// Makes the exec's first child, born in `cgroup`'s v2 directory where the kernel can.
 fn spawn_into(
-    plan: &InitPlan,
+    plan: &mut InitPlan,
     cgroup: Option<&cgroups::Cgroup>,
 ) -> std::result::Result<namespaces::Spawned, namespaces::NamespaceError> {
+    // Not the container's pid namespace: the child joins every other namespace first and
+    // then makes, in the pid namespace, the process that runs (InitPlan::run).
     let cgroup_fd = cgroup.and_then(|c| c.unified_dir_fd());
-    let args = CloneArgs {
-        namespaces: plan.new_namespaces,
-        cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
-        // Not the container's pid namespace: the child joins every other namespace first and
-        // then makes, in the pid namespace, the process that runs (InitPlan::run).
-        pid_namespace: None,
-    };
-    // SAFETY: InitPlan::run only makes raw system calls on data compiled before: it does not
-    // allocate, lock or unwind.
-    unsafe { namespaces::spawn(&args, || plan.run()) }
+    launch::clone(plan, cgroup_fd.as_ref().map(|f| f.as_fd()))
 }

@@ -1,5 +1,14 @@
-//! Fixed-size messages between the runtime and the container's init over a
-//! socketpair: encoding and decoding never allocate.
+//! The runtime's side of its talk with the container's init: fixed-size messages over a
+//! socketpair (encoding and decoding never allocate), the fds the init sends along, and the
+//! wait for its Ready.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use namespaces::pidfd::{self, ExitStatus};
+
+use crate::hooks;
+use crate::init::{InitPlan, InitStep};
+use crate::{Error, Result};
 
 /// What a message says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +123,157 @@ impl Msg {
     }
 }
 
+/// The sync socketpair between the runtime and the init: `SOCK_SEQPACKET`, close-on-exec.
+pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    crate::sys::seqpacket_pair().map_err(|e| Error::sys("create the sync socketpair", e))
+}
+
+pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
+    crate::sys::send(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode())
+        .map_err(|e| Error::sys("send to the container init", e))
+}
+
+/// Sends `tag` to the init; whether it reached it, as [`delivered`] says.
+pub(crate) fn send_tag(sock: &OwnedFd, tag: Tag) -> Result<bool> {
+    delivered(crate::sys::send(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode()))
+}
+
+/// Whether a message the init waits for reached it: `Ok(false)` when the init is gone (its
+/// error or exit is read next), an error when the send failed otherwise, since the init, alive,
+/// would wait for it for ever.
+pub(crate) fn delivered(sent: std::result::Result<(), i32>) -> Result<bool> {
+    match sent {
+        Ok(()) => Ok(true),
+        Err(libc::EPIPE | libc::ECONNRESET | libc::ECONNREFUSED) => Ok(false),
+        Err(e) => Err(Error::Sys {
+            op: "send to the container init",
+            source: std::io::Error::from_raw_os_error(e),
+        }),
+    }
+}
+
+/// Blocks until `fd` or the init's pidfd has an event; returns both `revents`.
+pub(crate) fn poll_with_init(fd: &impl AsFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
+    crate::sys::poll_either(fd.as_fd(), init.as_fd()).map_err(|e| Error::Sys {
+        op,
+        source: std::io::Error::from_raw_os_error(e),
+    })
+}
+
+/// The fds the init sent the runtime before Ready.
+#[derive(Debug, Default)]
+pub(crate) struct InitFds {
+    /// The seccomp notify listener, when the profile has SCMP_ACT_NOTIFY.
+    pub seccomp_listener: Option<OwnedFd>,
+    /// The master side of the container's pty, when process.terminal is set.
+    pub pty_master: Option<OwnedFd>,
+    /// The process a child made outside the container's pid namespace made there, its pid and
+    /// a pidfd ([`InitPlan::clone_in_pid_namespace`]): [`wait_ready`] returns as it comes, and
+    /// is called again to wait for that process's Ready.
+    pub process: Option<(i32, OwnedFd)>,
+}
+
+impl InitFds {
+    /// Takes in the fds of a later [`wait_ready`] (after the hand-over of the process).
+    pub(crate) fn absorb(&mut self, later: InitFds) {
+        self.seccomp_listener = self.seccomp_listener.take().or(later.seccomp_listener);
+        self.pty_master = self.pty_master.take().or(later.pty_master);
+        self.process = later.process;
+    }
+}
+
+/// Waits for the init's Ready or Error, or its death, keeping the fds it sends on the way;
+/// returns early with [`InitFds::process`] when the child hands over the process it made in
+/// the container's pid namespace, which `child` no longer is then.
+/// `on_hooks` runs when the init stops before its root switch for the create hooks.
+pub(crate) fn wait_ready(
+    sock: &OwnedFd,
+    child: &OwnedFd,
+    plan: &InitPlan,
+    on_hooks: &mut dyn FnMut() -> Result<()>,
+) -> Result<InitFds> {
+    let mut fds = InitFds::default();
+    loop {
+        let (sock_events, child_events) = poll_with_init(sock, child, "wait for the container init")?;
+        if sock_events & libc::POLLIN != 0 {
+            let mut buf = [0u8; Msg::SIZE];
+            let mut received: [Option<OwnedFd>; 1] = [None];
+            let (n, _) = crate::sys::recv_with_fds(sock.as_fd(), &mut buf, &mut received).unwrap_or((0, 0));
+            let [fd] = received;
+            match Msg::decode(&buf) {
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Fd => {
+                    let slot = match FdKind::from_u32(m.step) {
+                        Some(FdKind::SeccompListener) => &mut fds.seccomp_listener,
+                        Some(FdKind::PtyMaster) => &mut fds.pty_master,
+                        Some(FdKind::Process) if plan.namespaces.clone_in_pid_namespace => {
+                            let fd =
+                                fd.ok_or_else(|| Error::InitDied("its process message carried no pidfd".into()))?;
+                            fds.process = Some((m.index as i32, fd));
+                            return Ok(fds);
+                        }
+                        Some(FdKind::Process) | None => {
+                            return Err(Error::InitDied(format!("it sent an fd of unknown kind {}", m.step)));
+                        }
+                    };
+                    *slot = Some(fd.ok_or_else(|| Error::InitDied("its fd message carried no fd".into()))?);
+                    continue;
+                }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Hooks => {
+                    on_hooks()?;
+                    send_msg(sock, Tag::HooksDone)?;
+                    continue;
+                }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Warning => {
+                    hooks::warn(&init_warning(plan, m));
+                    continue;
+                }
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Ready => return Ok(fds),
+                Some(m) if n == Msg::SIZE && m.tag == Tag::Error => return Err(init_error(plan, m)),
+                _ => return Err(Error::InitDied("it closed the sync socket".into())),
+            };
+        }
+        if child_events != 0 || sock_events != 0 {
+            let status = pidfd::reap(child, false).ok().flatten();
+            return Err(Error::InitDied(match status {
+                Some(ExitStatus::Exited(c)) => format!("exit code {c}"),
+                Some(ExitStatus::Signaled(s)) => format!("killed by signal {s}"),
+                None => "it closed the sync socket".into(),
+            }));
+        }
+    }
+}
+
+/// The text of a [`Tag::Warning`] from the init: the step it could not do, and why.
+fn init_warning(plan: &InitPlan, m: Msg) -> String {
+    let what = match InitStep::from_u32(m.step) {
+        Some(step) => plan.describe(step, m.index),
+        None => format!("unknown step {}", m.step),
+    };
+    format!(
+        "container init: {what}: {}; the container process runs without it",
+        std::io::Error::from_raw_os_error(m.errno)
+    )
+}
+
+/// The error of a [`Tag::Error`] from the init: [`Error::Rootfs`] for a step of its mount
+/// plan, which explains it, else [`Error::Init`].
+pub(crate) fn init_error(plan: &InitPlan, m: Msg) -> Error {
+    match InitStep::from_u32(m.step) {
+        Some(InitStep::Rootfs) if plan.fs.mounts.is_some() => {
+            Error::Rootfs(plan.fs.mounts.as_ref().expect("checked").explain(rootfs::StepFailure {
+                step: m.index,
+                errno: m.errno,
+            }))
+        }
+        Some(step) => plan.error(step, m.index, m.errno),
+        None => Error::InitDied(format!(
+            "it reported a failure at unknown step {}: {}",
+            m.step,
+            std::io::Error::from_raw_os_error(m.errno)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,10 +293,10 @@ mod tests {
         let pipes: Vec<_> = (0..3).map(|_| std::io::pipe().expect("pipe")).collect();
         let writers: Vec<libc::c_int> = pipes.iter().map(|(_, w)| w.as_raw_fd()).collect();
         let m = Msg::new(Tag::Go, 0, 0, 0);
-        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &writers).expect("send");
+        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &writers).expect("send");
         let mut buf = [0u8; Msg::SIZE];
         let mut fds: [Option<std::os::fd::OwnedFd>; 4] = Default::default();
-        let (n, count) = crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut fds).expect("recv");
+        let (n, count) = crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut fds).expect("recv");
         assert_eq!((n, count, Msg::decode(&buf)), (Msg::SIZE, 3, Some(m)));
         assert!(fds[3].is_none());
         for (slot, (r, w)) in fds.iter_mut().zip(pipes) {
@@ -151,22 +311,22 @@ mod tests {
             assert_eq!(&byte, b"x");
         }
         // A message without fds, and one with more fds than room: refused, nothing kept.
-        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &[]).expect("send");
+        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &[]).expect("send");
         assert_eq!(
-            crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut fds),
+            crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut fds),
             Ok((Msg::SIZE, 0))
         );
         let (_r, w) = std::io::pipe().expect("pipe");
-        crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &[w.as_raw_fd(); 2]).expect("send");
+        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &[w.as_raw_fd(); 2]).expect("send");
         let mut one: [Option<std::os::fd::OwnedFd>; 1] = Default::default();
         assert_eq!(
-            crate::sys::recv_with_fds(b.as_raw_fd(), &mut buf, &mut one),
+            crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut one),
             Err(libc::EMSGSIZE)
         );
         assert!(one[0].is_none(), "the fds of a refused message are closed");
         let too_many = [w.as_raw_fd(); crate::sys::MAX_MSG_FDS + 1];
         assert_eq!(
-            crate::sys::send_with_fds(a.as_raw_fd(), &m.encode(), &too_many),
+            crate::sys::send_with_fds(a.as_fd(), &m.encode(), &too_many),
             Err(libc::EMSGSIZE)
         );
         assert_eq!(FdKind::from_u32(2), Some(FdKind::PtyMaster));

@@ -5,6 +5,11 @@
 //! on failure and never panics.
 
 use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// The current directory, as the `dirfd` of the `*at` calls.
+// SAFETY: AT_FDCWD is no fd to close; the `*at` calls read it as the current directory.
+pub const CWD: BorrowedFd<'static> = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
 
 pub use namespaces::sys::errno;
 
@@ -50,9 +55,11 @@ pub fn ambient_raise(cap: u32) -> Result<(), i32> {
 }
 
 /// Sends one fixed-size message on a socket.
-pub fn send(fd: libc::c_int, buf: &[u8]) -> Result<(), i32> {
-    // SAFETY: buf is a live slice; MSG_NOSIGNAL avoids SIGPIPE if the peer left.
-    let n = check(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) } as libc::c_long)?;
+pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<(), i32> {
+    // SAFETY: fd is open for the borrow; buf is a live slice; MSG_NOSIGNAL avoids SIGPIPE if the peer left.
+    let n = check(
+        unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) } as libc::c_long,
+    )?;
     if n as usize == buf.len() {
         Ok(())
     } else {
@@ -82,7 +89,7 @@ impl FdControl {
 
 /// Sends one fixed-size message with `fds` attached (SCM_RIGHTS; none is a plain send).
 /// More than [`MAX_MSG_FDS`] is EMSGSIZE.
-pub fn send_with_fds(sock: libc::c_int, buf: &[u8], fds: &[libc::c_int]) -> Result<(), i32> {
+pub fn send_with_fds(sock: BorrowedFd<'_>, buf: &[u8], fds: &[libc::c_int]) -> Result<(), i32> {
     if fds.len() > MAX_MSG_FDS {
         return Err(libc::EMSGSIZE);
     }
@@ -115,7 +122,7 @@ pub fn send_with_fds(sock: libc::c_int, buf: &[u8], fds: &[libc::c_int]) -> Resu
         }
     }
     // SAFETY: msg and everything it points to live across the call.
-    let n = check(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as libc::c_long)?;
+    let n = check(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long)?;
     if n as usize == buf.len() {
         Ok(())
     } else {
@@ -124,10 +131,10 @@ pub fn send_with_fds(sock: libc::c_int, buf: &[u8], fds: &[libc::c_int]) -> Resu
 }
 
 /// Receives one fixed-size message; `Ok(0)` means the peer closed.
-pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
+pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, i32> {
     loop {
-        // SAFETY: buf is a live, writable slice of the given length.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        // SAFETY: fd is open for the borrow; buf is a live, writable slice of the given length.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 && errno() == libc::EINTR {
             continue;
         }
@@ -144,7 +151,7 @@ pub fn recv(fd: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
 ///
 /// Runs in the child: no allocation, no locks.
 pub fn recv_with_fds(
-    sock: libc::c_int,
+    sock: BorrowedFd<'_>,
     buf: &mut [u8],
     fds: &mut [Option<std::os::fd::OwnedFd>],
 ) -> Result<(usize, usize), i32> {
@@ -161,7 +168,7 @@ pub fn recv_with_fds(
     msg.msg_controllen = control.bytes.len();
     let n = loop {
         // SAFETY: msg points at live buffers; MSG_CMSG_CLOEXEC marks received fds close-on-exec.
-        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
         if n < 0 && matches!(errno(), libc::EINTR | libc::ECONNRESET) {
             continue;
         }
@@ -642,7 +649,7 @@ fn status_mask(text: &[u8], key: &[u8]) -> Option<u64> {
 }
 
 /// openat2(2) of `name` below `dirfd` with `RESOLVE_*` flags.
-pub fn openat2(dirfd: libc::c_int, name: &CStr, flags: libc::c_int, resolve: u64) -> Result<libc::c_int, i32> {
+pub fn openat2(dirfd: BorrowedFd<'_>, name: &CStr, flags: libc::c_int, resolve: u64) -> Result<OwnedFd, i32> {
     // SAFETY: open_how is plain data; zeroed is a valid starting value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
@@ -652,7 +659,7 @@ pub fn openat2(dirfd: libc::c_int, name: &CStr, flags: libc::c_int, resolve: u64
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                dirfd,
+                dirfd.as_raw_fd(),
                 name.as_ptr(),
                 &raw const how,
                 std::mem::size_of::<libc::open_how>(),
@@ -661,21 +668,22 @@ pub fn openat2(dirfd: libc::c_int, name: &CStr, flags: libc::c_int, resolve: u64
         if fd < 0 && errno() == libc::EINTR {
             continue;
         }
-        return check(fd).map(|fd| fd as libc::c_int);
+        // SAFETY: the fd is new and nothing else owns it.
+        return check(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) });
     }
 }
 
 /// The file system type (`statfs.f_type`, a `*_SUPER_MAGIC`) of the file behind `fd`.
-pub fn fs_type(fd: libc::c_int) -> Result<libc::c_long, i32> {
+pub fn fs_type(fd: BorrowedFd<'_>) -> Result<libc::c_long, i32> {
     // SAFETY: a zeroed statfs is a valid out-parameter.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: st is writable and fd is open.
-    check(unsafe { libc::fstatfs(fd, &mut st) }.into())?;
+    check(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) }.into())?;
     Ok(st.f_type as libc::c_long)
 }
 
 /// Whether the file behind `fd` is on a devpts file system.
-pub fn is_devpts(fd: libc::c_int) -> Result<bool, i32> {
+pub fn is_devpts(fd: BorrowedFd<'_>) -> Result<bool, i32> {
     Ok(fs_type(fd)? == libc::DEVPTS_SUPER_MAGIC as libc::c_long)
 }
 
@@ -799,7 +807,8 @@ impl ProcFs {
         .map_err(|e| (ProcFsStep::Open, e))?;
         // SAFETY: raw is a new fd that nothing else owns.
         let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-        let is_proc = fs_type(raw).map_err(|e| (ProcFsStep::Verify, e))? == libc::PROC_SUPER_MAGIC as libc::c_long;
+        let is_proc =
+            fs_type(fd.as_fd()).map_err(|e| (ProcFsStep::Verify, e))? == libc::PROC_SUPER_MAGIC as libc::c_long;
         let is_root = fstat(raw).map_err(|e| (ProcFsStep::Verify, e))?.st_ino == Self::ROOT_INO;
         if !is_proc || !is_root {
             return Err((ProcFsStep::Verify, libc::EXDEV));
@@ -819,16 +828,8 @@ impl ProcFs {
     ///
     /// Runs in the child: no allocation, no locks.
     pub fn write(&self, path: &CStr, content: &[u8]) -> Result<(), i32> {
-        use std::os::fd::AsRawFd;
-        let fd = openat2(
-            self.fd.as_raw_fd(),
-            path,
-            libc::O_WRONLY | libc::O_NOFOLLOW,
-            Self::RESOLVE,
-        )?;
-        let written = write(fd, content);
-        close(fd);
-        written
+        let fd = openat2(self.fd.as_fd(), path, libc::O_WRONLY | libc::O_NOFOLLOW, Self::RESOLVE)?;
+        write(fd.as_raw_fd(), content)
     }
 
     /// Writes `content` in one write(2) to `name` in this process's own directory, what
@@ -852,14 +853,14 @@ impl ProcFs {
 }
 
 /// Unlocks the peer of a pty master (TIOCSPTLCK 0), as unlockpt(3) does.
-pub fn unlock_pty(master: libc::c_int) -> Result<(), i32> {
+pub fn unlock_pty(master: BorrowedFd<'_>) -> Result<(), i32> {
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads one int from the pointer, which lives across the call.
-    check(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &raw const unlock) }.into()).map(drop)
+    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &raw const unlock) }.into()).map(drop)
 }
 
 /// Sets a terminal's window size (TIOCSWINSZ).
-pub fn set_winsize(fd: libc::c_int, rows: u16, cols: u16) -> Result<(), i32> {
+pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), i32> {
     let size = libc::winsize {
         ws_row: rows,
         ws_col: cols,
@@ -867,14 +868,24 @@ pub fn set_winsize(fd: libc::c_int, rows: u16, cols: u16) -> Result<(), i32> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which lives across the call.
-    check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &raw const size) }.into()).map(drop)
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &raw const size) }.into()).map(drop)
 }
 
 /// Opens the peer (slave) of a pty master without a path lookup (TIOCGPTPEER).
-pub fn pty_peer(master: libc::c_int, flags: libc::c_int) -> Result<libc::c_int, i32> {
+pub fn pty_peer(master: BorrowedFd<'_>, flags: libc::c_int) -> Result<OwnedFd, i32> {
     // SAFETY: TIOCGPTPEER takes open flags as an integer and returns a new fd.
-    check(unsafe { libc::ioctl(master, libc::TIOCGPTPEER, flags | libc::O_CLOEXEC | libc::O_NOCTTY) }.into())
-        .map(|fd| fd as libc::c_int)
+    let fd = check(
+        unsafe {
+            libc::ioctl(
+                master.as_raw_fd(),
+                libc::TIOCGPTPEER,
+                flags | libc::O_CLOEXEC | libc::O_NOCTTY,
+            )
+        }
+        .into(),
+    )?;
+    // SAFETY: the fd is new and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// Starts a new session with this process as its leader.
@@ -884,35 +895,63 @@ pub fn setsid() -> Result<(), i32> {
 }
 
 /// Makes the terminal behind `fd` the controlling terminal of this session (TIOCSCTTY).
-pub fn set_controlling_tty(fd: libc::c_int) -> Result<(), i32> {
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> Result<(), i32> {
     // SAFETY: TIOCSCTTY takes an integer (0: do not steal it from another session).
-    check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0 as libc::c_int) }.into()).map(drop)
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0 as libc::c_int) }.into()).map(drop)
 }
 
 /// Changes the owner of the file behind `fd`; `u32::MAX` leaves the group as it is.
-pub fn fchown(fd: libc::c_int, uid: libc::uid_t, gid: libc::gid_t) -> Result<(), i32> {
+pub fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> Result<(), i32> {
     // SAFETY: integer arguments only.
-    check(unsafe { libc::fchown(fd, uid, gid) }.into()).map(drop)
+    check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }.into()).map(drop)
 }
 
-/// Bind-mounts the file behind `source` onto the file behind `target` (open_tree + move_mount).
-pub fn bind_fd_onto_fd(source: libc::c_int, target: libc::c_int) -> Result<(), i32> {
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint;
-    // SAFETY: an empty NUL-terminated path with AT_EMPTY_PATH names `source` itself.
-    let tree = check(unsafe { libc::syscall(libc::SYS_open_tree, source, c"".as_ptr(), flags) })? as libc::c_int;
-    // SAFETY: both paths are empty NUL-terminated strings naming the fds themselves.
-    let moved = check(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree,
-            c"".as_ptr(),
-            target,
-            c"".as_ptr(),
-            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
-        )
+/// mkfifo(3): a fifo at `path` with `mode`.
+pub fn mkfifo(path: &CStr, mode: libc::mode_t) -> Result<(), i32> {
+    // SAFETY: path is NUL-terminated; mkfifo only creates a node.
+    check(unsafe { libc::mkfifo(path.as_ptr(), mode) }.into()).map(drop)
+}
+
+/// The soft RLIMIT_NOFILE of this process.
+pub fn nofile_limit() -> Result<u64, i32> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a writable rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }.into())?;
+    Ok(lim.rlim_cur)
+}
+
+/// A pair of connected `SOCK_SEQPACKET` unix sockets, close-on-exec.
+pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), i32> {
+    let mut fds = [0; 2];
+    let flags = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    // SAFETY: fds is a writable array of two ints.
+    let ret = unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) };
+    check(ret.into())?;
+    // SAFETY: both fds are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Blocks until `a` or `b` is readable or has an event (EINTR is retried); returns both
+/// `revents`.
+pub fn poll_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<(libc::c_short, libc::c_short), i32> {
+    let mut fds = [a, b].map(|fd| libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
     });
-    close(tree);
-    moved.map(drop)
+    loop {
+        // SAFETY: fds is an array of two valid pollfds, whose length is passed.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n >= 0 {
+            return Ok((fds[0].revents, fds[1].revents));
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    }
 }
 
 /// What a binary with `#![no_main]` needs of Rust's start-up, first thing in its `main`:

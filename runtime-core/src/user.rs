@@ -9,7 +9,7 @@
 
 use std::ffi::CStr;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ impl Container {
 /// it in errors.
 fn read_etc(root: &OwnedFd, name: &CStr, shown: &str) -> Result<String> {
     let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let fd = match sys::openat2(root.as_raw_fd(), name, libc::O_PATH, resolve) {
+    let fd = match sys::openat2(root.as_fd(), name, libc::O_PATH, resolve) {
         Ok(fd) => fd,
         Err(libc::ENOENT) => return Ok(String::new()),
         Err(errno) => {
@@ -117,8 +117,7 @@ fn read_etc(root: &OwnedFd, name: &CStr, shown: &str) -> Result<String> {
             ));
         }
     };
-    // SAFETY: openat2 returned this fd just now and nothing else owns it.
-    let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let file = std::fs::File::from(fd);
     let regular = file
         .metadata()
         .map_err(|e| Error::io("stat the container's file", shown, e))?

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::os::fd::OwnedFd;
 
 use common::{Guard, chain, spec_of};
-use runtime_core::{Container, Error, Status};
+use runtime_core::{Container, Error, InitStep, Status};
 use serde_json::json;
 use test_support::{Bundle, require_prerequisites, unique_id};
 
@@ -122,6 +122,47 @@ fn exec_into_a_stopped_container_is_refused() {
         "{}",
         chain(&err)
     );
+}
+
+/// An embedder reads the failed step as a type, not a string; the message is the one the CLI
+/// prints.
+#[test]
+fn a_failed_step_is_typed_for_embedders() {
+    let (_b, g) = sleeper();
+    let c = g.0.as_ref().unwrap();
+    let spawn_failing = |cwd: &str, args: &[&str]| {
+        let mut p = process(args, json!({"uid": 0, "gid": 0}));
+        p.set_cwd(cwd.into());
+        c.exec(p).spawn().unwrap_err()
+    };
+    let err = spawn_failing("/tmp", &["no-such-binary"]);
+    match &err {
+        Error::Init {
+            step, index, source, ..
+        } => {
+            assert_eq!((*step, *index), (InitStep::Lookup, 0));
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+        }
+        other => panic!("not an init step: {}", chain(other)),
+    }
+    assert_eq!(
+        err.to_string(),
+        "container init: exec \"no-such-binary\": executable file not found in $PATH or not executable"
+    );
+    let err = spawn_failing("/no/such/dir", &["true"]);
+    assert!(
+        matches!(
+            err,
+            Error::Init {
+                step: InitStep::Chdir,
+                index: 0,
+                ..
+            }
+        ),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(err.to_string(), "container init: chdir to process.cwd \"/no/such/dir\"");
 }
 
 #[test]

@@ -192,6 +192,42 @@ fn create_waits_start_runs_kill_stops() {
     assert!(matches!(Container::load(b.state_root(), &id), Err(Error::NotFound(_))));
 }
 
+/// `force_delete` takes the state lock and removes everything: a running container with its
+/// process, a directory a create killed before its record left, and an unknown id is no error.
+#[test]
+fn force_delete_removes_a_running_container_a_bare_directory_and_nothing() {
+    require_prerequisites();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = unique_id("force");
+    let c = Container::builder(&id)
+        .root(b.state_root())
+        .bundle(b.path())
+        .spec(spec_of(&b))
+        .run()
+        .unwrap();
+    let pid = c.pid();
+    // Should an assertion fail first, the guard deletes what is left.
+    let _g = Guard(Some(c));
+    runtime_core::force_delete(b.state_root(), &id).unwrap();
+    assert!(matches!(Container::load(b.state_root(), &id), Err(Error::NotFound(_))));
+    assert!(!b.state_root().join(&id).exists());
+    // Its init was killed: it exits, and this process, its parent, reaps it.
+    assert!(reaped(pid), "the init {pid} is not this process's child");
+    // A create killed before it wrote its record leaves only the directory.
+    let bare = unique_id("force-bare");
+    std::fs::create_dir_all(b.state_root().join(&bare)).unwrap();
+    runtime_core::force_delete(b.state_root(), &bare).unwrap();
+    assert!(!b.state_root().join(&bare).exists());
+    runtime_core::force_delete(b.state_root(), "no-such-container").unwrap();
+}
+
+/// Waits for the child `pid` to exit, and reaps it; whether it was this process's child.
+fn reaped(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: status is a writable int; waitpid only waits for the child pid.
+    unsafe { libc::waitpid(pid, &mut status, 0) == pid }
+}
+
 #[test]
 fn kill_delivers_the_signal_the_process_traps() {
     require_prerequisites();
@@ -398,60 +434,4 @@ fn a_failing_start_container_hook_fails_start_and_stops_the_container() {
     assert_eq!(c.wait().unwrap().code(), 128 + libc::SIGKILL);
     assert_eq!(c.status().unwrap(), Status::Stopped);
     g.0.take().unwrap().delete(false).unwrap();
-}
-
-/// Issue 17: the record create writes before it makes anything (its intent: no init yet) is
-/// `creating` while its creator runs, and delete without force refuses it, naming why; once
-/// the creator is gone it is `stopped`, and delete removes it.
-#[test]
-fn an_intent_record_is_creating_while_its_creator_runs_and_stopped_after() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("state");
-    let id = unique_id("intent");
-    let me = std::process::id() as i32;
-    let (_, start) = runtime_core::state::proc_stat(me).unwrap();
-    let store = runtime_core::state::Store::new(&root);
-    let intent = |written: u64| runtime_core::state::Record {
-        oci_version: "1.0.2".into(),
-        id: id.clone(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: tmp.path().to_path_buf(),
-        rootfs: tmp.path().join("rootfs"),
-        created: runtime_core::state::now_rfc3339(),
-        annotations: Default::default(),
-        // A cgroup that was never made: removing it is a no-op.
-        cgroup_path: format!("/{}/{id}", test_support::cgroup_parent()),
-        systemd_cgroup: false,
-        hooks: None,
-        no_new_keyring: false,
-        rootless: false,
-        creator: Some((me, written)),
-    };
-    store.create(&id).unwrap().save(&intent(start)).unwrap();
-    let c = Container::load(&root, &id).unwrap();
-    assert_eq!(c.state().unwrap().status, Status::Creating);
-    assert_eq!(c.state().unwrap().pid, 0);
-    let listed = runtime_core::list(&root).unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].status, Status::Creating);
-    let e = c.delete(false).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::BadStatus {
-                status: Status::Creating,
-                ..
-            }
-        ),
-        "{e}"
-    );
-    assert!(e.to_string().contains("still creating"), "{e}");
-    assert!(root.join(&id).exists());
-    // An intent written before this process started is another's, gone (its pid reused).
-    store.open(&id).unwrap().save(&intent(start - 1)).unwrap();
-    let c = Container::load(&root, &id).unwrap();
-    assert_eq!(c.state().unwrap().status, Status::Stopped);
-    c.delete(false).unwrap();
-    assert!(!root.join(&id).exists());
 }

@@ -1,46 +1,6 @@
-//! The state store: one directory per container under the root, holding
-//! `state.json` (written atomically), the exec fifo, and a lock; for a container that shares
-//! the runtime's mount namespace, `rootfs-bind.json`, the rootfs bind to detach on removal.
-//!
-//! Create writes down what it is about to make before it makes it (a write-ahead intent, as
-//! a journaling filesystem does), so that `delete --force` finds every piece whatever step it
-//! was killed at: the directory itself first; then `state.json` as an intent record (pid 0,
-//! the cgroup path, the creator) before any cgroup directory, fifo, mount or process exists;
-//! `rootfs-bind.json` before the rootfs bind is attached; and `state.json` naming the init
-//! before the init may outlive create (it dies with its parent until then).
-//!
-//! # Locks
-//!
-//! The one lock on a container is an exclusive `flock` on its state directory, held by a
-//! [`ContainerDir`]; no in-process lock is taken while it is held. The order:
-//!
-//! 1. A process holds at most one container's lock at a time (`list` takes none; nothing
-//!    takes a second container's lock while holding one).
-//! 2. Readers take no lock: `state`, `list`, `ps`, `events` and the spec an `exec` reads
-//!    ([`Store::read`], [`Store::read_spec`]) read files written atomically (`state.json` by a
-//!    rename, `config.json` before the record that points to it) and the kernel's view.
-//! 3. A command that changes a container (start, kill, pause, resume, update, exec, delete)
-//!    takes the lock to read the status and act on it, and lets it go before it waits on a
-//!    process or a cgroup freeze: `pause` and `kill --all` freeze after it, `delete` waits
-//!    for the init's exit and the cgroup to empty after it and takes it again to remove what
-//!    is left (another delete that came first leaves nothing: that is a success), `exec`
-//!    lets it go once its process is in the container's cgroup, and the poststart and
-//!    poststop hooks run after it.
-//! 4. The exceptions are the steps that bring a container into being, whose waits end with
-//!    the container's own processes: `create` (and `run`'s create and start) holds the lock
-//!    of the directory it made until it returns, across the wait for its init (which ends
-//!    when the init reports or dies: a pidfd is polled with the socket) and the create hooks;
-//!    `start` holds it across the startContainer hooks (each ends or is killed at its
-//!    timeout). A hook may run `ocirun state` or `list` on its own container (they take no
-//!    lock); a command that changes that container waits until the step is done.
-//! 5. No process is cloned under the lock into a cgroup that a pause may freeze: a child
-//!    shares the lock's open file description until its first step closes its fds, and a
-//!    child frozen at birth never takes it, leaving the lock held by a frozen process (which
-//!    only a `resume`, that needs the lock, would thaw). `exec` lets the lock go before its
-//!    clone; create's init and start's hooks are cloned under the lock that keeps `pause`
-//!    (which takes it to read the status) out until they are done.
+//! The store itself: one directory per container under the root, its lock, the atomic
+//! writes of `state.json` and the spec, and the process checks a record is read with.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
@@ -49,91 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::Record;
 use crate::{Error, Result};
-
-/// The default state root, as runc's `/run/runc`.
-pub const DEFAULT_ROOT: &str = "/run/ocirun";
-
-/// The lifecycle status of a container, as the OCI runtime spec names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// `create` is still running.
-    Creating,
-    /// Created, its init waits for `start`.
-    Created,
-    /// The user process runs.
-    Running,
-    /// Frozen by `pause`.
-    Paused,
-    /// The init process has exited.
-    Stopped,
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // pad, not write_str, so that `{:<10}` in a table lines up.
-        f.pad(match self {
-            Status::Creating => "creating",
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Paused => "paused",
-            Status::Stopped => "stopped",
-        })
-    }
-}
-
-/// What the store keeps about a container between commands.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Record {
-    /// The spec version of its config.
-    pub oci_version: String,
-    /// The container id.
-    pub id: String,
-    /// Its init's pid in the runtime's pid namespace (0 before it exists).
-    pub pid: i32,
-    /// The init's start time in clock ticks since boot, to detect pid reuse.
-    pub pid_start_time: u64,
-    /// The bundle directory.
-    pub bundle: PathBuf,
-    /// The root filesystem on the host.
-    pub rootfs: PathBuf,
-    /// When it was created, RFC 3339.
-    pub created: String,
-    /// The annotations of its config.
-    #[serde(default)]
-    pub annotations: HashMap<String, String>,
-    /// Its cgroup path, as the cgroups crate resolved it; empty for a rootless container
-    /// that runs without a cgroup of its own.
-    pub cgroup_path: String,
-    /// Whether the runtime that created it used the systemd cgroup driver.
-    #[serde(default)]
-    pub systemd_cgroup: bool,
-    /// The hooks of its config, for the ones that run after create.
-    #[serde(default)]
-    pub hooks: Option<oci_spec::runtime::Hooks>,
-    /// It was created with `--no-new-keyring`: its processes keep the caller's session keyring.
-    #[serde(default)]
-    pub no_new_keyring: bool,
-    /// It was created in rootless mode (`--rootless`).
-    #[serde(default)]
-    pub rootless: bool,
-    /// While the record is create's intent (no init yet, `pid` 0): the pid of the process
-    /// running create and when it wrote the intent, in clock ticks since boot (the clock of
-    /// process start times), so that a reader tells a create under way (`creating`) from one
-    /// that died (`stopped`, and removable): a process with that pid that started later is
-    /// not the creator. (The writer reads no /proc file for it: one system call less.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub creator: Option<(i32, u64)>,
-}
-
-impl Record {
-    /// Whether this is only the intent create wrote before it made anything (no init yet).
-    pub fn is_intent(&self) -> bool {
-        self.pid == 0
-    }
-}
 
 /// The file that names the rootfs bind of a container in the runtime's mount namespace.
 const ROOT_BIND: &str = "rootfs-bind.json";
@@ -177,11 +54,6 @@ impl Store {
     /// A store rooted at `root`; nothing is created until a container is.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Store { root: root.into() }
-    }
-
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Makes the directory of a new container, failing if the id is taken.
@@ -491,35 +363,10 @@ pub fn is_alive_since(pid: i32, ticks: u64) -> bool {
     pid > 0 && matches!(proc_stat(pid), Some((state, start)) if start <= ticks && state != 'Z' && state != 'X')
 }
 
-/// Now, as RFC 3339 UTC with nanoseconds (as runc writes `created`).
-pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_nanos()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::now_rfc3339;
 
     #[test]
     fn ids_follow_runc_rules() {
