@@ -10,9 +10,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use libc::c_ulong;
 
 use crate::copyup;
-use crate::plan::{
+use crate::plan::PER_MOUNT_FLAGS;
+use crate::plan::ops::{
     Action, Base, CgroupV1Op, ConsoleOp, DetachOp, DeviceOp, Leaf, ListedPath, MaskOp, Mknod, MountOp, NullSteps, Op,
-    PER_MOUNT_FLAGS, Placement, ReadonlyOp, Remount, SymlinkOp, Target,
+    Placement, ReadonlyOp, Remount, SymlinkOp, Target,
 };
 use crate::sys::{self, SysResult};
 use crate::{MountPlan, StepFailure};
@@ -682,8 +683,8 @@ fn mount_and_follow_up(ctx: &mut Ctx, op: &MountOp) -> Result<Option<OwnedFd>, S
     }
     // Propagation once attached (attaching under a shared mount makes the new one shared).
     let path = ProcFdPath::new(new.as_fd());
-    for &(flags, step) in &op.propagation {
-        sys::mount(None, path.as_cstr(), None, flags, None).map_err(at(step))?;
+    for &(propagation, step) in &op.propagation {
+        sys::mount(None, path.as_cstr(), None, propagation.flags(), None).map_err(at(step))?;
     }
     Ok(Some(new))
 }
@@ -1032,7 +1033,11 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         ctx.pseudo = None;
     }
     match op {
-        Op::Propagate { path, flags, step } => sys::mount(None, path, None, *flags, None).map_err(at(*step)),
+        Op::Propagate {
+            path,
+            propagation,
+            step,
+        } => sys::mount(None, path, None, propagation.flags(), None).map_err(at(*step)),
         Op::ParentPrivate { candidates, step } => {
             for dir in candidates {
                 match sys::mount(None, dir, None, libc::MS_PRIVATE, None) {

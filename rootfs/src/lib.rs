@@ -32,6 +32,7 @@ mod hostroot;
 mod idmap;
 mod options;
 mod plan;
+mod propagation;
 mod sys;
 
 pub use child::{Console, Finished, LateCgroups, Stop};
@@ -40,6 +41,7 @@ pub use hostroot::{HostRootBind, Released, release as release_host_root};
 pub use idmap::{ContainerUserNamespace, IdMappedMount, MountUserNamespace, id_mapped_mounts};
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
+pub use propagation::Propagation;
 
 /// Everything the rootfs needs from the spec, owned; built by runtime-core.
 #[derive(Debug, Clone, Default)]
