@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::at;
 use super::ctx::Ctx;
-use super::resolve::{ProcFdPath, open_bind_target};
+use super::resolve::{ProcFdPath, on_proc_or_sys, open_bind_target, open_nofollow};
 use crate::StepFailure;
 use crate::plan::ops::{ConsoleOp, DeviceOp, Mknod, SymlinkOp};
 use crate::sys::{self, SysResult};
@@ -90,8 +90,7 @@ fn settle_node(parent: BorrowedFd<'_>, name: &CStr, m: &Mknod) -> Result<(), Ste
     if (st.st_uid, st.st_gid) == (m.uid, m.gid) && st.st_mode & 0o7777 == perm {
         return Ok(());
     }
-    let node =
-        sys::openat(parent, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0).map_err(at(m.chown_step))?;
+    let node = open_nofollow(parent, name).map_err(at(m.chown_step))?;
     let st = sys::fstat(node.as_fd()).map_err(at(m.chown_step))?;
     if !is_node(&st, m) {
         return Err(at(m.chown_step)(libc::EEXIST));
@@ -138,7 +137,7 @@ pub(super) fn run_console(ctx: &mut Ctx, op: &ConsoleOp) -> Result<(), StepFailu
     let target = if ours {
         Some(open_bind_target(dev, c"console").map_err(at(op.open_step))?)
     } else {
-        match sys::openat(dev, c"console", libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0) {
+        match open_nofollow(dev, c"console") {
             Ok(fd) => Some(fd),
             Err(libc::ENOENT) => None,
             Err(e) => return Err(at(op.open_step)(e)),
@@ -164,8 +163,7 @@ fn check_console(console: BorrowedFd<'_>) -> SysResult<()> {
         libc::S_IFDIR => return Err(libc::EISDIR),
         _ => return Err(libc::EINVAL),
     }
-    let magic = sys::fstatfs(console)?.magic;
-    if magic == sys::PROC_SUPER_MAGIC || magic == sys::SYSFS_MAGIC {
+    if on_proc_or_sys(console)? {
         return Err(libc::EXDEV);
     }
     Ok(())

@@ -23,7 +23,7 @@ mod root;
 pub use cgroup::LateCgroups;
 use ctx::Ctx;
 pub use device::Console;
-pub(crate) use resolve::ProcFdPath;
+pub(crate) use resolve::{ProcFdPath, open_nofollow, reopen_dir};
 
 use crate::plan::ops::{Action, MountOp, Op};
 use crate::{MountPlan, StepFailure};

@@ -11,7 +11,7 @@ use libc::c_ulong;
 
 use super::at;
 use super::ctx::{Ctx, DevDir};
-use super::resolve::{ProcFdPath, resolve};
+use super::resolve::{ProcFdPath, reopen_dir, resolve};
 use crate::plan::PER_MOUNT_FLAGS;
 use crate::plan::ops::{Action, Base, MountOp, Placement, Remount};
 use crate::sys;
@@ -204,26 +204,12 @@ pub(super) fn mount_and_follow_up(ctx: &mut Ctx, op: &MountOp) -> Result<Option<
     // place itself): a second lookup of the path could be sent elsewhere by a rename in a
     // volume shared with another container (/sys/firmware, say, which is not masked yet).
     let copy_from = match &op.copyup {
-        Some(c) => Some(
-            sys::openat(
-                fd.as_fd(),
-                c".",
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                0,
-            )
-            .map_err(at(c.open_step))?,
-        ),
+        Some(c) => Some(reopen_dir(fd.as_fd()).map_err(at(c.open_step))?),
         None => None,
     };
     let new = detached_mount(&op.action)?;
     if let (Some(c), Some(src)) = (&op.copyup, &copy_from) {
-        let dst = sys::openat(
-            new.as_fd(),
-            c".",
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            0,
-        )
-        .map_err(at(c.copy_step))?;
+        let dst = reopen_dir(new.as_fd()).map_err(at(c.copy_step))?;
         copyup::copy_tree(src.as_fd(), dst.as_fd()).map_err(at(c.copy_step))?;
     }
     // The flags before the mount is attached where it shows; a kernel without mount_setattr

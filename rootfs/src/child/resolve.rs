@@ -178,6 +178,30 @@ pub(super) fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd
     )
 }
 
+/// Opens `name` (one component) in `dir` as an `O_PATH` fd without following a symlink (a
+/// symlink there is opened itself).
+///
+/// Runs in the child: no allocation, no locks.
+pub(crate) fn open_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
+    sys::openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)
+}
+
+/// Opens the directory `dir` is (any fd of it, `O_PATH` too) again, for reading its entries:
+/// `.` of the fd is that directory itself, no path is looked up.
+///
+/// Runs in the child: no allocation, no locks.
+pub(crate) fn reopen_dir(dir: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    sys::openat(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)
+}
+
+/// Whether the file of `fd` is on a procfs or a sysfs.
+///
+/// Runs in the child: no allocation, no locks.
+pub(super) fn on_proc_or_sys(fd: BorrowedFd<'_>) -> SysResult<bool> {
+    let magic = sys::fstatfs(fd)?.magic;
+    Ok(magic == sys::PROC_SUPER_MAGIC || magic == sys::SYSFS_MAGIC)
+}
+
 /// Creates the empty file `name` in `dir` when nothing is there and opens what is there
 /// (`O_PATH|O_NOFOLLOW`) for a bind mount onto it: a symlink is refused (ELOOP), and so is a
 /// directory (EISDIR).
@@ -185,7 +209,7 @@ pub(super) fn open_subdir(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd
 /// Runs in the child: no allocation, no locks.
 pub(super) fn open_bind_target(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<OwnedFd> {
     create_entry(dir, name, false)?;
-    let fd = sys::openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+    let fd = open_nofollow(dir, name)?;
     match sys::fstat(fd.as_fd())?.st_mode & libc::S_IFMT {
         libc::S_IFLNK => Err(libc::ELOOP),
         libc::S_IFDIR => Err(libc::EISDIR),
@@ -197,8 +221,7 @@ pub(super) fn open_bind_target(dir: BorrowedFd<'_>, name: &CStr) -> SysResult<Ow
 ///
 /// Runs in the child: no allocation, no locks.
 pub(super) fn check_runtime_dir(dir: BorrowedFd<'_>) -> SysResult<()> {
-    let magic = sys::fstatfs(dir)?.magic;
-    if magic == sys::PROC_SUPER_MAGIC || magic == sys::SYSFS_MAGIC {
+    if on_proc_or_sys(dir)? {
         return Err(libc::EACCES);
     }
     Ok(())

@@ -6,7 +6,7 @@ use libc::c_ulong;
 use super::builder::Builder;
 use super::flags::{PER_MOUNT_FLAGS, flag_names, mount_attrs};
 use super::mount::MountKind;
-use super::ops::{CgroupHierarchy, CgroupV1Op, Leaf, ListedPath, MaskOp, Op, ReadonlyOp};
+use super::ops::{CgroupHierarchy, CgroupV1Op, Leaf, MaskOp, Op, ReadonlyOp};
 use super::path::{cstring, invalid, target_components};
 use crate::RootfsError;
 use crate::options::MountOptions;
@@ -84,14 +84,9 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
             p.push(l.name.to_bytes());
             (p, false)
         }
-        Op::ReadonlyPath(ReadonlyOp {
-            path: ListedPath { target, .. },
-            ..
-        })
-        | Op::MaskPath(MaskOp {
-            path: ListedPath { target, .. },
-            ..
-        }) => (target_components(target), true),
+        Op::ReadonlyPath(ReadonlyOp { path, .. }) | Op::MaskPath(MaskOp { path, .. }) => {
+            (target_components(&path.target), true)
+        }
         Op::RemountPath { target, .. } => (target_components(target), false),
         // Creates /dev/console when missing.
         Op::Console(_) => (vec![&b"dev"[..], &b"console"[..]], false),
@@ -153,20 +148,8 @@ impl Builder<'_> {
                 ));
             };
             if cgroupns {
-                let data = opts.data_string();
-                return self.push_mount(
-                    field,
-                    parts,
-                    Leaf::Dir,
-                    MountKind::Fs {
-                        source: "cgroup2".to_owned(),
-                        fstype: "cgroup2".to_owned(),
-                        flags: opts.flags & !libc::MS_BIND,
-                        data,
-                    },
-                    opts,
-                    None,
-                );
+                let kind = MountKind::fs("cgroup2", opts.flags & !libc::MS_BIND, opts.data_string());
+                return self.push_mount(field, parts, Leaf::Dir, kind, opts, None);
             }
             return self
                 .push_mount(
@@ -190,12 +173,7 @@ impl Builder<'_> {
                 field,
                 parts,
                 Leaf::Dir,
-                MountKind::Fs {
-                    source: "tmpfs".to_owned(),
-                    fstype: "tmpfs".to_owned(),
-                    flags: CGROUP_TMPFS_FLAGS,
-                    data,
-                },
+                MountKind::fs("tmpfs", CGROUP_TMPFS_FLAGS, data),
                 opts,
                 None,
             )?
@@ -210,18 +188,8 @@ impl Builder<'_> {
             sub.push(cm.name.as_bytes().to_vec());
             let place = self.where_(&sub);
             let kind = match (cm.unified, cgroupns) {
-                (true, true) => MountKind::Fs {
-                    source: "cgroup2".to_owned(),
-                    fstype: "cgroup2".to_owned(),
-                    flags: CGROUP_TMPFS_FLAGS | ro,
-                    data: String::new(),
-                },
-                (false, true) => MountKind::Fs {
-                    source: "cgroup".to_owned(),
-                    fstype: "cgroup".to_owned(),
-                    flags: CGROUP_TMPFS_FLAGS | ro,
-                    data: cm.controllers.clone(),
-                },
+                (true, true) => MountKind::fs("cgroup2", CGROUP_TMPFS_FLAGS | ro, String::new()),
+                (false, true) => MountKind::fs("cgroup", CGROUP_TMPFS_FLAGS | ro, cm.controllers.clone()),
                 (_, false) => MountKind::Bind {
                     source: cm.host_path.clone(),
                     recursive: true,

@@ -237,17 +237,8 @@ mod tests {
             let plan = MountPlan::compile(c).unwrap();
             plan.ops
                 .iter()
-                .filter_map(|op| match op {
-                    Op::MaskPath(MaskOp {
-                        path: ListedPath { target, .. },
-                        ..
-                    })
-                    | Op::ReadonlyPath(ReadonlyOp {
-                        path: ListedPath { target, .. },
-                        ..
-                    }) => Some((target.base, target_components(target).concat())),
-                    _ => None,
-                })
+                .filter_map(Op::listed)
+                .map(|path| (path.target.base, target_components(&path.target).concat()))
                 .collect::<Vec<_>>()
         };
         let with = bases(vec![

@@ -42,6 +42,18 @@ pub(super) enum MountKind {
     },
 }
 
+impl MountKind {
+    /// A new filesystem of type `fstype` whose source is its type too (`tmpfs`, `cgroup2`).
+    pub(super) fn fs(fstype: &str, flags: c_ulong, data: String) -> MountKind {
+        MountKind::Fs {
+            source: fstype.to_owned(),
+            fstype: fstype.to_owned(),
+            flags,
+            data,
+        }
+    }
+}
+
 /// Whether a spec mount is a bind mount: type `bind` or `none`, or a `bind`/`rbind` option.
 /// The one predicate for everything that depends on it (how the mount is made, whether /dev
 /// gets the runtime's device nodes, what may go on /proc).
@@ -220,16 +232,13 @@ impl Builder<'_> {
             let Some(source) = m.source() else {
                 return Err(invalid(format!("{field}.source"), "", "a bind mount needs a source"));
             };
-            let source = std::path::absolute(source).map_err(|e| RootfsError::Inspect {
+            let inspect = |path: &Path, source| RootfsError::Inspect {
                 field: format!("{field}.source"),
-                path: source.clone(),
-                source: e,
-            })?;
-            let meta = std::fs::metadata(&source).map_err(|e| RootfsError::Inspect {
-                field: format!("{field}.source"),
-                path: source.clone(),
-                source: e,
-            })?;
+                path: path.to_path_buf(),
+                source,
+            };
+            let source = std::path::absolute(source).map_err(|e| inspect(source, e))?;
+            let meta = std::fs::metadata(&source).map_err(|e| inspect(&source, e))?;
             let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
             let set = opts.flags & PER_MOUNT_FLAGS;
             let remount =

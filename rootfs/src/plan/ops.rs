@@ -431,16 +431,14 @@ impl Op {
     /// Whether the op is a mask or read-only path resolved in the procfs or sysfs the plan
     /// mounted ([`Base::Proc`], [`Base::Sys`]).
     pub(crate) fn under_pseudo_base(&self) -> bool {
+        self.listed().is_some_and(|path| path.target.base != Base::Root)
+    }
+
+    /// The path of a read-only path or mask op.
+    pub(crate) fn listed(&self) -> Option<&ListedPath> {
         match self {
-            Op::ReadonlyPath(ReadonlyOp {
-                path: ListedPath { target, .. },
-                ..
-            })
-            | Op::MaskPath(MaskOp {
-                path: ListedPath { target, .. },
-                ..
-            }) => target.base != Base::Root,
-            _ => false,
+            Op::ReadonlyPath(ReadonlyOp { path, .. }) | Op::MaskPath(MaskOp { path, .. }) => Some(path),
+            _ => None,
         }
     }
 
