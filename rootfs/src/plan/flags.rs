@@ -20,7 +20,17 @@ pub(crate) const PER_MOUNT_FLAGS: c_ulong = libc::MS_RDONLY
     | libc::MS_STRICTATIME
     | libc::MS_NOSYMFOLLOW;
 
-/// The `MS_*` flag names, for messages.
+/// The superblock flags fsconfig(2) takes by their names (`ro`, `sync`, ...), in the order it
+/// is given them; the per-mount flags go to fsmount(2) as `MOUNT_ATTR_*`.
+pub(super) const SUPERBLOCK_FLAGS: [c_ulong; 5] = [
+    libc::MS_RDONLY,
+    libc::MS_SYNCHRONOUS,
+    libc::MS_DIRSYNC,
+    libc::MS_LAZYTIME,
+    libc::MS_MANDLOCK,
+];
+
+/// The `MS_*` flag names, for messages and fsconfig(2).
 const FLAG_NAMES: [(c_ulong, &str); 18] = [
     (libc::MS_RDONLY, "ro"),
     (libc::MS_NOSUID, "nosuid"),

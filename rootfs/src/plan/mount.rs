@@ -9,7 +9,7 @@ use libc::c_ulong;
 use oci_spec::runtime::Mount;
 
 use super::builder::Builder;
-use super::flags::{PER_MOUNT_FLAGS, atime_attr, flag_names, mount_attrs};
+use super::flags::{PER_MOUNT_FLAGS, SUPERBLOCK_FLAGS, atime_attr, flag_names, mount_attrs};
 use super::ops::{Action, Base, CopyUp, FsContext, Leaf, MountOp, Op, Placement};
 use super::path::{container_components, cstring, invalid, target_from, target_in};
 use super::proc::check_proc_mount;
@@ -121,15 +121,9 @@ fn fs_context(field: &str, source: &str, flags: c_ulong, data: &str) -> Result<F
         c"source".to_owned(),
         Some(cstring(&format!("{field}.source"), source.as_bytes())?),
     )];
-    for (ms, key) in [
-        (libc::MS_RDONLY, c"ro"),
-        (libc::MS_SYNCHRONOUS, c"sync"),
-        (libc::MS_DIRSYNC, c"dirsync"),
-        (libc::MS_LAZYTIME, c"lazytime"),
-        (libc::MS_MANDLOCK, c"mand"),
-    ] {
+    for ms in SUPERBLOCK_FLAGS {
         if flags & ms != 0 {
-            params.push((key.to_owned(), None));
+            params.push((opt(&flag_names(ms))?, None));
         }
     }
     for item in split_mount_data(data) {
@@ -853,6 +847,15 @@ mod tests {
             c.attr,
             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME
         );
+        let c = fs_context(
+            "mounts[1]",
+            "tmpfs",
+            libc::MS_MANDLOCK | libc::MS_LAZYTIME | libc::MS_DIRSYNC | libc::MS_SYNCHRONOUS,
+            "",
+        )
+        .unwrap();
+        let keys: Vec<&str> = c.params.iter().map(|(k, _)| k.to_str().unwrap()).collect();
+        assert_eq!(keys, ["source", "sync", "dirsync", "lazytime", "mand"]);
         let e = fs_context("mounts[1]", "tmpfs", libc::MS_I_VERSION, "")
             .unwrap_err()
             .to_string();
