@@ -14,7 +14,7 @@ use crate::plan::ops::CgroupV1Op;
 use crate::sys;
 
 /// The cgroup v1 binds a plan left for later: the cgroup tmpfs, with a directory for each
-/// hierarchy. Hand it to [`MountPlan::bind_late_cgroups`] with the binds, once the container's
+/// hierarchy. Hand it to [`crate::MountPlan::bind_late_cgroups`] with the binds, once the container's
 /// cgroup directories exist.
 #[derive(Debug)]
 pub struct LateCgroups {

@@ -18,7 +18,7 @@ use crate::sys;
 pub(super) struct Ctx<'p> {
     /// The rootfs directory, once opened.
     pub(super) root: Option<OwnedFd>,
-    /// What a cgroup v1 op left for [`MountPlan::bind_late_cgroups`].
+    /// What a cgroup v1 op left for [`crate::MountPlan::bind_late_cgroups`].
     pub(super) late: Option<LateCgroups>,
     /// The parent directory the last device or symlink op resolved below /dev or the root,
     /// with its path there: the next such op with the same parent reuses it. Any other op
