@@ -43,31 +43,6 @@ fn cgroup_tree_attrs(set: c_ulong, cleared: c_ulong) -> Option<MountAttr> {
     Some(attr)
 }
 
-/// Keeps a cgroup v1 op's binds late only when it is the plan's one such op and no op after it
-/// acts at, below or (making a mount) above its destination; otherwise they go back in place,
-/// and the plan needs the cgroup directories when it runs.
-pub(super) fn settle_late_cgroup_binds(ops: &mut [Op], needs_cgroup_dirs: &mut bool) {
-    let late: Vec<usize> = ops
-        .iter()
-        .enumerate()
-        .filter_map(|(i, op)| matches!(op, Op::CgroupV1(c) if c.late).then_some(i))
-        .collect();
-    for &i in &late {
-        let keep = late.len() == 1
-            && match &ops[i] {
-                Op::CgroupV1(c) => {
-                    let dest = target_components(&c.tmpfs.target);
-                    ops[i + 1..].iter().all(|op| !touches(op, &dest))
-                }
-                _ => false,
-            };
-        if !keep && let Some(Op::CgroupV1(c)) = ops.get_mut(i) {
-            c.late = false;
-            *needs_cgroup_dirs = true;
-        }
-    }
-}
-
 /// Whether `op` acts at or below the container path `dest`, or makes a mount above it (which
 /// would cover it, or carry it along in a recursive bind), or changes propagation.
 fn touches(op: &Op, dest: &[&[u8]]) -> bool {
@@ -105,6 +80,32 @@ fn touches(op: &Op, dest: &[&[u8]]) -> bool {
 }
 
 impl Builder<'_> {
+    /// Keeps a cgroup v1 op's binds late only when it is the plan's one such op and no op after it
+    /// acts at, below or (making a mount) above its destination; otherwise they go back in place,
+    /// and the plan needs the cgroup directories when it runs.
+    pub(super) fn settle_late_cgroup_binds(&mut self) {
+        let ops = &mut self.ops;
+        let late: Vec<usize> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| matches!(op, Op::CgroupV1(c) if c.late).then_some(i))
+            .collect();
+        for &i in &late {
+            let keep = late.len() == 1
+                && match &ops[i] {
+                    Op::CgroupV1(c) => {
+                        let dest = target_components(&c.tmpfs.target);
+                        ops[i + 1..].iter().all(|op| !touches(op, &dest))
+                    }
+                    _ => false,
+                };
+            if !keep && let Some(Op::CgroupV1(c)) = ops.get_mut(i) {
+                c.late = false;
+                self.needs_cgroup_dirs = true;
+            }
+        }
+    }
+
     /// Adds a mount of type "cgroup", from [`crate::RootfsConfig::cgroup_mounts`], as runc.
     pub(super) fn push_cgroup_mount(
         &mut self,

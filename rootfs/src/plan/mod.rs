@@ -164,13 +164,12 @@ fn build(cfg: &RootfsConfig, host: Option<&HostMounts>, describe: bool) -> Resul
     b.push_readonly_remounts(&mounted)?;
     b.push_root_switch(&root, host);
     b.push_root_propagation(&root);
-    let mut needs_cgroup_dirs = b.needs_cgroup_dirs;
-    cgroup::settle_late_cgroup_binds(&mut b.ops, &mut needs_cgroup_dirs);
+    b.settle_late_cgroup_binds();
     Ok(Built {
         ops: b.ops,
         steps: b.steps,
         step_count: b.step_count,
-        needs_cgroup_dirs,
+        needs_cgroup_dirs: b.needs_cgroup_dirs,
     })
 }
 
