@@ -150,22 +150,18 @@ impl Builder<'_> {
             };
             if cgroupns {
                 let kind = MountKind::fs("cgroup2", opts.flags & !libc::MS_BIND, opts.data_string());
-                return self.push_mount(field, parts, Leaf::Dir, kind, opts, None);
+                let op = self.mount_op(field, parts, Leaf::Dir, kind, opts, None)?;
+                return self.push_mount(field, parts, op);
             }
-            return self
-                .push_mount(
-                    field,
-                    parts,
-                    Leaf::Dir,
-                    MountKind::Bind {
-                        source: cm.host_path.clone(),
-                        recursive: true,
-                        idmap: None,
-                    },
-                    opts,
-                    bind_remount,
-                )
-                .map(|()| self.needs_cgroup_dirs |= !cm.ready_at_start);
+            let kind = MountKind::Bind {
+                source: cm.host_path.clone(),
+                recursive: true,
+                idmap: None,
+            };
+            let op = self.mount_op(field, parts, Leaf::Dir, kind, opts, bind_remount)?;
+            self.push_mount(field, parts, op)?;
+            self.needs_cgroup_dirs |= !cm.ready_at_start;
+            return Ok(());
         }
         // cgroup v1 (or hybrid): a tmpfs with one directory per hierarchy.
         let data = self.label_data("mode=755", "tmpfs");

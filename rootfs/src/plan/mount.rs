@@ -238,18 +238,13 @@ impl Builder<'_> {
             let remount =
                 (set != 0 || opts.cleared & PER_MOUNT_FLAGS != 0).then_some((set, opts.cleared & PER_MOUNT_FLAGS));
             let recursive = opts.flags & libc::MS_REC != 0;
-            return self.push_mount(
-                &field,
-                &parts,
-                leaf,
-                MountKind::Bind {
-                    source,
-                    recursive,
-                    idmap,
-                },
-                &opts,
-                remount,
-            );
+            let kind = MountKind::Bind {
+                source,
+                recursive,
+                idmap,
+            };
+            let op = self.mount_op(&field, &parts, leaf, kind, &opts, remount)?;
+            return self.push_mount(&field, &parts, op);
         }
         if typ.is_empty() {
             return Err(invalid(
@@ -272,36 +267,22 @@ impl Builder<'_> {
             flags &= !libc::MS_RDONLY;
             remount = Some((libc::MS_RDONLY, 0));
         }
-        let data = self.label_data(&opts.data_string(), typ);
-        self.push_mount(
-            &field,
-            &parts,
-            Leaf::Dir,
-            MountKind::Fs {
-                source: String::from_utf8_lossy(&source).into_owned(),
-                fstype: typ.to_owned(),
-                flags,
-                data,
-            },
-            &opts,
-            remount,
-        )
+        let kind = MountKind::Fs {
+            source: String::from_utf8_lossy(&source).into_owned(),
+            fstype: typ.to_owned(),
+            flags,
+            data: self.label_data(&opts.data_string(), typ),
+        };
+        let op = self.mount_op(&field, &parts, Leaf::Dir, kind, &opts, remount)?;
+        self.push_mount(&field, &parts, op)
     }
 
-    /// Adds one mount of a new filesystem or a bind, with its follow-up operations.
-    pub(super) fn push_mount(
-        &mut self,
-        field: &str,
-        parts: &[Vec<u8>],
-        leaf: Leaf,
-        kind: MountKind,
-        opts: &MountOptions,
-        remount: Option<(c_ulong, c_ulong)>,
-    ) -> Result<(), RootfsError> {
+    /// Adds the op of one mount at `parts` ([`Builder::mount_op`]); the container's /dev
+    /// when it is a new filesystem there.
+    pub(super) fn push_mount(&mut self, field: &str, parts: &[Vec<u8>], mut op: MountOp) -> Result<(), RootfsError> {
         // The spec's /dev, a new filesystem: the runtime's device nodes go in it, by its fd.
         let at_dev = parts == [b"dev".to_vec()];
-        let dev = !self.cgroup_mount && at_dev && matches!(kind, MountKind::Fs { .. });
-        let mut op = self.mount_op(field, parts, leaf, kind, opts, remount)?;
+        let dev = !self.cgroup_mount && at_dev && matches!(op.action, Action::Fs { .. });
         if dev {
             op.dev = true;
             op = op.held(field)?;
