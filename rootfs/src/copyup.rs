@@ -13,7 +13,7 @@
 use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::child::ProcFdPath;
+use crate::child::{ProcFdPath, open_nofollow, reopen_dir};
 use crate::sys::{self, SysResult};
 
 /// Deepest directory nesting copied; deeper trees fail with ELOOP.
@@ -79,19 +79,14 @@ fn copy_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, depth: u32) -> SysResult<(
 ///
 /// Runs in the child: no allocation, no locks.
 fn copy_entry(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr, depth: u32) -> SysResult<()> {
-    let entry = sys::openat(src, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+    let entry = open_nofollow(src, name)?;
     let st = sys::fstat(entry.as_fd())?;
     let kind = st.st_mode & libc::S_IFMT;
     match kind {
         libc::S_IFDIR => {
             sys::mkdirat(dst, name, 0o700)?;
             // `.` of the entry's fd is that directory itself.
-            let s = sys::openat(
-                entry.as_fd(),
-                c".",
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                0,
-            )?;
+            let s = reopen_dir(entry.as_fd())?;
             let d = sys::openat(
                 dst,
                 name,

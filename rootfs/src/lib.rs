@@ -21,6 +21,15 @@
 //! found at `proc` and `sys` without following a symlink (proc, sysfs and cgroup mounts go on
 //! ordinary directories, as runc requires); nothing is mounted over the rootfs's root, and
 //! `--no-pivot` moves the rootfs by its fd. After the root switch, every step acts on fds.
+//!
+//! Where things are: `plan/` compiles (in the parent) and `child/` executes (in the child),
+//! each split by the same domains: `root` (propagation, the rootfs bind, the root switch),
+//! `mount` (the spec's mounts; `plan/proc` says what may go on /proc), `cgroup` (mounts of
+//! type "cgroup"), `device` (device nodes, symlinks, the console) and `listed` (masked and
+//! read-only paths); `plan/ops` is the op model between them. `options` parses mount
+//! options, [`Propagation`] is the one propagation table, `idmap` the id-mapped mounts,
+//! `hostmounts`/`hostroot` the host's mount table and the rootfs bind without a mount
+//! namespace, `copyup` tmpcopyup, and `sys` the syscall wrappers.
 
 use std::path::PathBuf;
 
@@ -33,6 +42,7 @@ mod hostroot;
 mod idmap;
 mod options;
 mod plan;
+mod propagation;
 mod sys;
 
 pub use child::{Console, Finished, LateCgroups, Stop};
@@ -41,6 +51,7 @@ pub use hostroot::{HostRootBind, Released, release as release_host_root};
 pub use idmap::{ContainerUserNamespace, IdMappedMount, MountUserNamespace, id_mapped_mounts};
 pub use options::{MountOptions, RECOGNIZED_MOUNT_OPTIONS, parse_mount_options};
 pub use plan::MountPlan;
+pub use propagation::Propagation;
 
 /// Everything the rootfs needs from the spec, owned; built by runtime-core.
 #[derive(Debug, Clone, Default)]

@@ -2,11 +2,11 @@
 
 use libc::c_ulong;
 
-use crate::RootfsError;
 use crate::sys::{
     MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
     MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
 };
+use crate::{Propagation, RootfsError};
 
 /// The mount options of one OCI mount, split into what each kernel call needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,8 +16,8 @@ pub struct MountOptions {
     pub flags: c_ulong,
     /// `MS_*` flags the options explicitly clear (`rw`, `suid`, `dev`, `exec`, `atime`, ...).
     pub cleared: c_ulong,
-    /// Propagation changes (`MS_SHARED`, `MS_PRIVATE|MS_REC`, ...), applied in order after the mount.
-    pub propagation: Vec<c_ulong>,
+    /// Propagation changes (`shared`, `rprivate`, ...), applied in order after the mount.
+    pub propagation: Vec<Propagation>,
     /// `MOUNT_ATTR_*` to set recursively with mount_setattr(2) (`rro`, `rnosuid`, ...).
     pub attr_set: u64,
     /// `MOUNT_ATTR_*` to clear recursively with mount_setattr(2) (`rrw`, `rsuid`, ...).
@@ -169,21 +169,6 @@ fn classic(option: &str) -> Option<Flag> {
     })
 }
 
-/// runc's table of propagation options.
-fn propagation(option: &str) -> Option<c_ulong> {
-    Some(match option {
-        "private" => libc::MS_PRIVATE,
-        "rprivate" => libc::MS_PRIVATE | libc::MS_REC,
-        "shared" => libc::MS_SHARED,
-        "rshared" => libc::MS_SHARED | libc::MS_REC,
-        "slave" => libc::MS_SLAVE,
-        "rslave" => libc::MS_SLAVE | libc::MS_REC,
-        "unbindable" => libc::MS_UNBINDABLE,
-        "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
-        _ => return None,
-    })
-}
-
 /// What one recursive option does with mount_setattr(2).
 enum Attr {
     /// Set a flag attribute.
@@ -243,7 +228,7 @@ pub fn parse_mount_options<S: AsRef<str>>(options: &[S]) -> Result<MountOptions,
                     out.cleared |= f;
                 }
             }
-        } else if let Some(p) = propagation(option) {
+        } else if let Some(p) = Propagation::from_name(option) {
             out.propagation.push(p);
         } else if let Some(attr) = recursive(option) {
             match attr {
@@ -322,7 +307,7 @@ mod tests {
     fn propagation_in_order() {
         let o = parse_mount_options(&["rshared", "private", "runbindable"]).unwrap();
         assert_eq!(
-            o.propagation,
+            o.propagation.iter().map(|p| p.flags()).collect::<Vec<_>>(),
             vec![
                 libc::MS_SHARED | libc::MS_REC,
                 libc::MS_PRIVATE,

@@ -12,19 +12,13 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, Mount};
 
 mod common;
-use common::mount;
+use common::{mount, temp_rootfs};
 use rootfs::{CgroupMount, MountPlan, RootfsConfig, RootfsError, StepFailure};
 use test_support::error_chain;
 
 /// Whether the test can run; prints why not otherwise (it then does not pass silently).
 fn have_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        eprintln!("SKIP {test}: needs root (mount namespaces, mount, mknod, pivot_root)");
-        return false;
-    }
-    true
+    common::have_root(test, "mount namespaces, mount, mknod, pivot_root")
 }
 
 /// A bundle directory with a small rootfs; removed on drop.
@@ -38,14 +32,7 @@ struct Bundle {
 impl Bundle {
     /// A rootfs with busybox and the usual top-level directories.
     fn new(test: &str) -> Bundle {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("ocirun-rootfs-{test}-{}-", std::process::id()))
-            .tempdir()
-            .expect("create temp dir");
-        let rootfs = dir.path().join("rootfs");
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
-            std::fs::create_dir_all(rootfs.join(d)).expect("create rootfs dir");
-        }
+        let (dir, rootfs) = temp_rootfs(test, &["bin", "proc", "sys", "dev", "tmp", "etc"]);
         let busybox = ["/bin/busybox", "/usr/bin/busybox"]
             .into_iter()
             .find(|p| Path::new(p).exists())

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod common;
-use common::mount;
+use common::{have_root, mount, temp_rootfs};
 use rootfs::{CgroupMount, MountPlan, RootfsConfig};
 
 /// Counts allocations made while [`FORBID`] is set.
@@ -88,31 +88,16 @@ fn allocations_in_child_of(work: impl FnOnce() -> bool) -> (i32, bool) {
     (code % 100, code < 100)
 }
 
-/// A rootfs in a temp dir, removed on drop.
-fn rootfs(test: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("ocirun-rootfs-{test}-{}-", std::process::id()))
-        .tempdir()
-        .expect("temp dir");
-    let root = dir.path().join("rootfs");
-    for d in ["proc", "sys", "dev", "etc"] {
-        std::fs::create_dir_all(root.join(d)).expect("mkdir");
-    }
-    (dir, root)
-}
-
 #[test]
 fn execute_does_not_allocate() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP execute_does_not_allocate: needs root (mount namespaces, mount, mknod)");
+    if !have_root("execute_does_not_allocate", "mount namespaces, mount, mknod") {
         return;
     }
     // Control: the counter sees allocations.
     let (allocs, _) = allocations_in_child_of(|| std::hint::black_box(vec![1u8; 64]).len() == 64);
     assert!(allocs > 0, "the counting allocator does not count");
 
-    let (dir, root) = rootfs("noalloc");
+    let (dir, root) = temp_rootfs("noalloc", &["proc", "sys", "dev", "etc"]);
     std::fs::create_dir_all(dir.path().join("rootfs/etc/a/b")).unwrap();
     std::fs::write(dir.path().join("rootfs/etc/a/b/file"), b"copied").unwrap();
     std::os::unix::fs::symlink("a/b/file", dir.path().join("rootfs/etc/link")).unwrap();

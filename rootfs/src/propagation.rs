@@ -1,0 +1,74 @@
+//! Mount propagation: runc's propagation names and their mount(2) flags, in one table for
+//! the mount options, `linux.rootfsPropagation`, the plan's messages and the child.
+
+use libc::c_ulong;
+
+/// A change of a mount's propagation (`rslave`, `private`, ...): one propagation type, for
+/// the mount alone or (`r...`, `MS_REC`) for every mount below it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Propagation(c_ulong);
+
+/// Every propagation name runc knows, with its mount(2) flags.
+const NAMES: [(&str, c_ulong); 8] = [
+    ("shared", libc::MS_SHARED),
+    ("rshared", libc::MS_SHARED | libc::MS_REC),
+    ("slave", libc::MS_SLAVE),
+    ("rslave", libc::MS_SLAVE | libc::MS_REC),
+    ("private", libc::MS_PRIVATE),
+    ("rprivate", libc::MS_PRIVATE | libc::MS_REC),
+    ("unbindable", libc::MS_UNBINDABLE),
+    ("runbindable", libc::MS_UNBINDABLE | libc::MS_REC),
+];
+
+impl Propagation {
+    /// `private`: this mount only.
+    pub const PRIVATE: Propagation = Propagation(libc::MS_PRIVATE);
+    /// `rprivate`.
+    pub const RPRIVATE: Propagation = Propagation(libc::MS_PRIVATE | libc::MS_REC);
+    /// `rslave`: the container's root when the spec names none, as runc.
+    pub const RSLAVE: Propagation = Propagation(libc::MS_SLAVE | libc::MS_REC);
+
+    /// The propagation a name of runc's (`rshared`, `private`, ...) stands for, as a mount
+    /// option or `linux.rootfsPropagation` gives it; `None` for any other name.
+    pub fn from_name(name: &str) -> Option<Propagation> {
+        NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, flags)| Propagation(flags))
+    }
+
+    /// The name of the propagation (`rslave`), for messages.
+    pub fn name(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(_, flags)| *flags == self.0)
+            .map_or("unknown propagation", |(name, _)| name)
+    }
+
+    /// The flags of mount(2) that make the change (`MS_SLAVE|MS_REC`).
+    ///
+    /// Runs in the child too: no allocation, no locks.
+    pub const fn flags(self) -> c_ulong {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_round_trips_and_others_are_refused() {
+        for (name, flags) in NAMES {
+            let p = Propagation::from_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!((p.name(), p.flags()), (name, flags));
+        }
+        assert_eq!(Propagation::RSLAVE.name(), "rslave");
+        assert_eq!(Propagation::RSLAVE.flags(), libc::MS_SLAVE | libc::MS_REC);
+        assert_eq!(Propagation::PRIVATE.name(), "private");
+        assert_eq!(Propagation::RPRIVATE.name(), "rprivate");
+        for bad in ["", "sideways", "Shared", "rec"] {
+            assert_eq!(Propagation::from_name(bad), None, "{bad}");
+        }
+    }
+}
