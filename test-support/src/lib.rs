@@ -477,29 +477,14 @@ impl ConsoleSocket {
     /// Accepts one connection and receives the fd it carries (SCM_RIGHTS) and the message's data.
     /// The runtime may have sent and gone already: the connection waits in the backlog.
     pub fn accept_master(&self) -> (std::os::fd::OwnedFd, String) {
-        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-        use std::os::fd::{AsRawFd, FromRawFd};
+        use std::os::fd::AsFd;
         let (stream, _) = self.listener.accept().expect("accept on the console socket");
         let mut data = [0u8; 4096];
-        let mut iov = [std::io::IoSliceMut::new(&mut data)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .expect("recvmsg on the console socket");
-        let mut fd = None;
-        for cmsg in msg.cmsgs().expect("control messages") {
-            if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                // SAFETY: SCM_RIGHTS gave this process new fds that nothing else owns.
-                fd = fds
-                    .first()
-                    .map(|&raw| unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
-            }
-        }
-        let n = msg.bytes;
+        let mut fds: [Option<std::os::fd::OwnedFd>; 1] = [None];
+        let (n, _) = ocirun_sys::socket::recv_with_fds(stream.as_fd(), &mut data, &mut fds)
+            .map_err(std::io::Error::from_raw_os_error)
+            .expect("recvmsg on the console socket");
+        let [fd] = fds;
         let fd = fd.expect("the console socket message carries an fd");
         (fd, String::from_utf8_lossy(&data[..n]).into_owned())
     }
