@@ -18,7 +18,8 @@ impl Console {
         let Some(target) = &self.target else {
             return Ok(());
         };
-        let tree = sys::clone_mount_fd(pty)?;
+        // A plain bind, as runc's (a pty has no mounts below it to take along).
+        let tree = sys::clone_mount_fd(pty, false)?;
         sys::move_mount_onto(tree.as_fd(), target.as_fd())
     }
 }

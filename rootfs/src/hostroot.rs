@@ -88,7 +88,7 @@ impl HostRootBind {
         )
         .map_err(|e| fail("open the rootfs", rootfs, e))?;
         let tree =
-            sys::clone_mount_fd(target.as_fd()).map_err(|e| fail("clone the mounts of the rootfs", rootfs, e))?;
+            sys::clone_mount_fd(target.as_fd(), true).map_err(|e| fail("clone the mounts of the rootfs", rootfs, e))?;
         // A clone of a shared mount is its peer: private before anything is attached or
         // mounted in it, so that none of it propagates to the host's mounts.
         sys::mount_setattr(tree.as_fd(), true, &propagation(libc::MS_PRIVATE))

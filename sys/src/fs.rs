@@ -60,16 +60,27 @@ pub fn openat2(dirfd: BorrowedFd<'_>, path: &CStr, flags: c_int, resolve: u64) -
     owned_long(fd)
 }
 
-/// open(2) of an absolute or cwd-relative path.
+/// open(2) of an absolute or cwd-relative path; retried on EINTR, as [`openat`].
 pub fn open(path: &CStr, flags: c_int) -> SysResult<OwnedFd> {
-    // SAFETY: `path` is NUL-terminated and outlives the call.
-    check(unsafe { libc::open(path.as_ptr(), flags) }).map(owned)
+    loop {
+        // SAFETY: `path` is NUL-terminated and outlives the call.
+        match check(unsafe { libc::open(path.as_ptr(), flags) }) {
+            Err(libc::EINTR) => continue,
+            other => return other.map(owned),
+        }
+    }
 }
 
-/// openat(2) of a single name below `dirfd`, with a creation mode.
+/// openat(2) of a single name below `dirfd`, with a creation mode; retried on EINTR, which a
+/// blocking open (a fifo with no peer yet, some devices) answers when a signal comes.
 pub fn openat(dirfd: BorrowedFd<'_>, name: &CStr, flags: c_int, mode: libc::mode_t) -> SysResult<OwnedFd> {
-    // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
-    check(unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags, mode) }).map(owned)
+    loop {
+        // SAFETY: `name` is NUL-terminated and outlives the call; `dirfd` is open.
+        match check(unsafe { libc::openat(dirfd.as_raw_fd(), name.as_ptr(), flags, mode) }) {
+            Err(libc::EINTR) => continue,
+            other => return other.map(owned),
+        }
+    }
 }
 
 /// mkdirat(2).
@@ -142,6 +153,8 @@ pub fn chroot(path: &CStr) -> SysResult<()> {
 pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// `SYSFS_MAGIC` from `linux/magic.h`: the `f_type` of sysfs.
 pub const SYSFS_MAGIC: i64 = 0x6265_6572;
+/// `DEVPTS_SUPER_MAGIC` from `linux/magic.h`: the `f_type` of devpts.
+pub const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
 
 /// What fstatfs says of the filesystem mounted where an fd lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,11 +253,19 @@ pub fn fstatat_nofollow(dirfd: BorrowedFd<'_>, name: &CStr) -> SysResult<libc::s
     Ok(unsafe { buf.assume_init() })
 }
 
-/// fstat(2).
+/// The `stat` of what `fd` itself is: fstatat(2) with `AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW`,
+/// so an `O_PATH` fd will do, one of a symlink (`O_PATH | O_NOFOLLOW`) included.
 pub fn fstat(fd: BorrowedFd<'_>) -> SysResult<libc::stat> {
     let mut buf = std::mem::MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: `buf` is a writable `struct stat`; `fd` is open.
-    check(unsafe { libc::fstat(fd.as_raw_fd(), buf.as_mut_ptr()) })?;
+    // SAFETY: `buf` is a writable `struct stat`; the empty path names `fd` itself, which is open.
+    check(unsafe {
+        libc::fstatat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            buf.as_mut_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
     // SAFETY: fstat succeeded, so it filled `buf` (which was zeroed before anyway).
     Ok(unsafe { buf.assume_init() })
 }
@@ -270,11 +291,24 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> SysResult<usize> {
     check_size(n)
 }
 
-/// readlinkat(2) into `buf`; returns the length (not NUL-terminated).
+/// All of `buf` in one write(2), as procfs, cgroup files and fifos take a value; a short write
+/// is EIO.
+pub fn write_whole(fd: BorrowedFd<'_>, buf: &[u8]) -> SysResult<()> {
+    if write(fd, buf)? == buf.len() {
+        Ok(())
+    } else {
+        Err(libc::EIO)
+    }
+}
+
+/// readlinkat(2) into `buf`; returns the length (not NUL-terminated). A target that fills
+/// `buf` may have been cut short: ENAMETOOLONG. An empty `name` reads the link `dirfd` is (an
+/// `O_PATH | O_NOFOLLOW` fd).
 pub fn readlinkat(dirfd: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> SysResult<usize> {
     // SAFETY: `buf` is writable for its length; `name` is NUL-terminated; `dirfd` is open.
     let n = unsafe { libc::readlinkat(dirfd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    check_size(n)
+    let n = check_size(n)?;
+    if n >= buf.len() { Err(libc::ENAMETOOLONG) } else { Ok(n) }
 }
 
 /// fchown(2).
@@ -287,6 +321,110 @@ pub fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> SysResu
 pub fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> SysResult<()> {
     // SAFETY: `fd` is open.
     check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
+/// Whether `path` names a regular file this process may execute, by its effective ids and
+/// capabilities as execve judges (`faccessat(X_OK, AT_EACCESS)`, after a stat(2): access(2)
+/// would take the real ids and drop the capabilities of a non-root user, refusing a program
+/// only CAP_DAC_OVERRIDE reaches). Not a regular file is EACCES. Runs in the child: no
+/// allocation, no locks.
+pub fn is_executable(path: &CStr) -> SysResult<()> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: `path` is NUL-terminated and `st` a writable `struct stat`.
+    check(unsafe { libc::stat(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: stat succeeded, so it filled `st` (which was zeroed before anyway).
+    let st = unsafe { st.assume_init() };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(libc::EACCES);
+    }
+    // SAFETY: `path` is NUL-terminated; faccessat only checks.
+    check(unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::X_OK, libc::AT_EACCESS) }).map(drop)
+}
+
+/// The working directory as the kernel's getcwd(2) reports it, into `buf`; returns its length
+/// without the NUL. A directory outside this process's root comes back as "(unreachable)/...",
+/// one that is gone as ENOENT (the raw system call: glibc's wrapper turns "(unreachable)" into
+/// ENOENT, and allocates when asked to). Runs in the child: no allocation, no locks.
+pub fn getcwd(buf: &mut [u8]) -> SysResult<usize> {
+    // SAFETY: the kernel writes at most buf.len() bytes into `buf`.
+    let n = check_long(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) })?;
+    Ok(usize::try_from(n).map_err(|_| libc::EIO)?.saturating_sub(1))
+}
+
+/// mkfifo(3) of `path` with `mode` (the umask applies). Runs in the parent.
+pub fn mkfifo(path: &CStr, mode: libc::mode_t) -> std::io::Result<()> {
+    // SAFETY: `path` is NUL-terminated and outlives the call; mkfifo only makes a node.
+    check(unsafe { libc::mkfifo(path.as_ptr(), mode) })
+        .map(drop)
+        .map_err(crate::io_err)
+}
+
+/// memfd_create(2) of a file named `name`, with `flags` (`MFD_CLOEXEC` is added).
+pub fn memfd_create(name: &CStr, flags: libc::c_uint) -> SysResult<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated; the kernel returns a new fd or -1.
+    owned_long(check_long(unsafe {
+        libc::syscall(libc::SYS_memfd_create, name.as_ptr(), flags | libc::MFD_CLOEXEC)
+    })?)
+}
+
+/// fcntl(2) `F_ADD_SEALS` of the `F_SEAL_*` bits `seals` to a memfd.
+pub fn add_seals(fd: BorrowedFd<'_>, seals: c_int) -> SysResult<()> {
+    // SAFETY: F_ADD_SEALS takes an integer; `fd` is open.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
+}
+
+/// fcntl(2) `F_GET_SEALS`: the seals of a memfd (EINVAL for other files).
+pub fn get_seals(fd: BorrowedFd<'_>) -> SysResult<c_int> {
+    // SAFETY: F_GET_SEALS takes no argument; `fd` is open.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
+}
+
+/// statx(2) of what `fd` itself is (`AT_EMPTY_PATH`), for the `STATX_*` fields of `mask`.
+pub fn statx_fd(fd: BorrowedFd<'_>, mask: libc::c_uint) -> SysResult<libc::statx> {
+    let mut buf = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `buf` is a writable `struct statx`; the empty path names `fd`, which is open.
+    check(unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            mask,
+            buf.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: statx succeeded, so it filled `buf` (which was zeroed before anyway).
+    Ok(unsafe { buf.assume_init() })
+}
+
+/// Whether the file behind `fd` has an access ACL (the `system.posix_acl_access` xattr; a
+/// filesystem without xattrs has none).
+pub fn has_access_acl(fd: BorrowedFd<'_>) -> SysResult<bool> {
+    // SAFETY: a size query: with a null buffer and size 0 nothing is written.
+    let n = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            c"system.posix_acl_access".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    match check_size(n) {
+        Ok(_) => Ok(true),
+        Err(libc::ENODATA | libc::EOPNOTSUPP) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// flock(2) of `fd` with `operation` (`LOCK_EX`, `LOCK_SH`, `| LOCK_NB`, `LOCK_UN`), waiting
+/// through EINTR. Runs in the parent.
+pub fn flock(fd: BorrowedFd<'_>, operation: c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock takes an open fd and an integer; it only takes an advisory lock.
+        match check(unsafe { libc::flock(fd.as_raw_fd(), operation) }) {
+            Err(libc::EINTR) => continue,
+            other => return other.map(drop).map_err(crate::io_err),
+        }
+    }
 }
 
 /// Opens a directory with `O_PATH|O_DIRECTORY|O_CLOEXEC`, as clone3's cgroup field takes it.
@@ -363,6 +501,134 @@ mod tests {
                 .count();
             stop.store(true, Ordering::Relaxed);
             assert_eq!(failed, 0, "openat2 failed {failed} times in 20000");
+        });
+    }
+
+    fn c_path(p: &Path) -> CString {
+        CString::new(p.as_os_str().as_bytes()).unwrap()
+    }
+
+    /// A signal whose handler does not restart system calls makes a blocked open of a fifo
+    /// return EINTR; openat opens it all the same once the writer comes.
+    #[test]
+    fn a_blocking_fifo_open_survives_a_signal() {
+        extern "C" fn handler(_: libc::c_int) {}
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = c_path(&dir.path().join("fifo"));
+        mkfifo(&fifo, 0o600).unwrap();
+        assert_eq!(mkfifo(&fifo, 0o600).unwrap_err().raw_os_error(), Some(libc::EEXIST));
+        let parent = open(&c_path(dir.path()), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).unwrap();
+        // SAFETY: fork; the child makes system calls only and _exit()s.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: a zeroed sigaction with a handler and no SA_RESTART, for this child only.
+            let installed = unsafe {
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = handler as *const () as libc::sighandler_t;
+                libc::sigaction(libc::SIGUSR1, &act, std::ptr::null_mut()) == 0
+            };
+            let opened = openat(parent.as_fd(), c"fifo", libc::O_RDONLY | libc::O_CLOEXEC, 0).is_ok();
+            crate::process::exit_now(i32::from(!(installed && opened)));
+        }
+        assert!(pid > 0);
+        // Once the child sleeps in the open with no signal pending (or has exited), signal it
+        // and wait so again.
+        let settled = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rfind(')').and_then(|i| stat.get(i + 2..i + 3));
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let pending = status
+                .lines()
+                .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+                .any(|l| l.trim_end().ends_with(|c| c != '0'));
+            (state == Some("S") && !pending) || matches!(state, Some("Z" | "X") | None)
+        };
+        while !settled() {
+            std::thread::yield_now();
+        }
+        crate::process::kill(pid, libc::SIGUSR1).unwrap();
+        while !settled() {
+            std::thread::yield_now();
+        }
+        // Non-blocking: a reader still in its open takes it; with none (the child gave up), ENXIO.
+        let writer = openat(
+            parent.as_fd(),
+            c"fifo",
+            libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            0,
+        );
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(writer.is_ok(), "{writer:?}");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status:#x}"
+        );
+    }
+
+    #[test]
+    fn files_memfds_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = open(&c_path(dir.path()), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).unwrap();
+        // A whole write, a symlink read back, and one whose target does not fit.
+        let f = openat(d.as_fd(), c"f", libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o755).unwrap();
+        assert_eq!(write_whole(f.as_fd(), b"#!/bin/sh\n"), Ok(()));
+        symlinkat(c"f", d.as_fd(), c"link").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(readlinkat(d.as_fd(), c"link", &mut buf), Ok(1));
+        assert_eq!(readlinkat(d.as_fd(), c"link", &mut buf[..1]), Err(libc::ENAMETOOLONG));
+        // fstat of an O_PATH fd of the symlink is the symlink's.
+        let link = openat(d.as_fd(), c"link", libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0).unwrap();
+        assert_eq!(fstat(link.as_fd()).unwrap().st_mode & libc::S_IFMT, libc::S_IFLNK);
+        assert_eq!(readlinkat(link.as_fd(), c"", &mut buf), Ok(1));
+        // Executable: a regular file with an x bit; a directory is not.
+        assert_eq!(is_executable(&c_path(&dir.path().join("f"))), Ok(()));
+        assert_eq!(is_executable(&c_path(dir.path())), Err(libc::EACCES));
+        assert_eq!(is_executable(c"/nonexistent"), Err(libc::ENOENT));
+        let st = statx_fd(f.as_fd(), libc::STATX_MODE | libc::STATX_SIZE).unwrap();
+        assert_eq!((st.stx_mode & 0o777, st.stx_size), (0o755, 10));
+        assert_eq!(has_access_acl(f.as_fd()), Ok(false));
+        assert_eq!(get_seals(f.as_fd()), Err(libc::EINVAL));
+        // A sealed memfd.
+        let m = memfd_create(c"ocirun-sys-test", libc::MFD_ALLOW_SEALING).unwrap();
+        assert_eq!(get_seals(m.as_fd()), Ok(0));
+        add_seals(m.as_fd(), libc::F_SEAL_WRITE).unwrap();
+        assert_eq!(get_seals(m.as_fd()), Ok(libc::F_SEAL_WRITE));
+        assert_eq!(write(m.as_fd(), b"x"), Err(libc::EPERM));
+        // A lock a second open file description cannot take.
+        let a = open(
+            &c_path(dir.path()),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+        .unwrap();
+        let b = open(
+            &c_path(dir.path()),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+        .unwrap();
+        flock(a.as_fd(), libc::LOCK_EX).unwrap();
+        let busy = flock(b.as_fd(), libc::LOCK_EX | libc::LOCK_NB).unwrap_err();
+        assert_eq!(busy.raw_os_error(), Some(libc::EWOULDBLOCK));
+        flock(a.as_fd(), libc::LOCK_UN).unwrap();
+        flock(b.as_fd(), libc::LOCK_EX | libc::LOCK_NB).unwrap();
+    }
+
+    #[test]
+    fn getcwd_shows_a_cwd_outside_the_root_as_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = c_path(dir.path());
+        if crate::process::geteuid() != 0 {
+            eprintln!("skipped: chroot needs root");
+            return;
+        }
+        crate::fd::tests::in_forked_child(|| {
+            let mut buf = [0u8; 4096];
+            let inside = getcwd(&mut buf).is_ok_and(|n| buf.get(..1) == Some(b"/") && n > 0);
+            let chrooted = chroot(&root).is_ok();
+            let outside =
+                getcwd(&mut buf).is_ok_and(|n| buf.get(..n).is_some_and(|p| p.starts_with(b"(unreachable)/")));
+            inside && chrooted && outside
         });
     }
 }

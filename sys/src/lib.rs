@@ -12,12 +12,16 @@
 //! - The system calls' `unsafe` blocks are here, each with its `// SAFETY:` line; the other
 //!   crates call safe functions (runtime-core's own wrappers move here next).
 //!
-//! Modules by domain: [`fs`] (open, openat2, stat, read/write, chown/chmod, directories),
+//! Modules by domain: [`fs`] (open, openat2, stat, read/write, chown/chmod, directories,
+//! memfds, fifos, locks), [`fd`] (dup onto a number, close, close-on-exec, close_range, stdio),
 //! [`mount`] (mount(2), the new mount API, mount_setattr, pivot_root, statmount),
 //! [`mountinfo`] (the parser of `/proc/self/mountinfo` lines), [`ns`] (setns, unshare,
-//! hostname), [`net`] (loopback, netlink sockets), [`socket`] (SCM_RIGHTS messages),
-//! [`process`] (clone3, pidfds, wait, signals, ids, prctl), [`io`] (pipe, eventfd, poll),
-//! [`bpf`] (cgroup device programs) and [`seccomp`] (installing a filter).
+//! hostname), [`net`] (loopback, netlink sockets), [`socket`] (socketpairs, SCM_RIGHTS
+//! messages), [`process`] (clone3, pidfds, wait, kill, ids and credentials, capabilities,
+//! prctl, rlimits, scheduling, memory policy, personality, keyrings, exec), [`signal`]
+//! (signal sets and masks, sigwait, signalfd, the reset before exec), [`term`] (ptys, window
+//! sizes, the controlling terminal, termios), [`io`] (pipe, eventfd, poll), [`bpf`] (cgroup
+//! device programs) and [`seccomp`] (installing a filter).
 //!
 //! # Why libc and not rustix
 //! The wrappers call the kernel through `libc` (`libc::syscall` where glibc has no wrapper),
@@ -47,6 +51,7 @@
 //! switch, were a measurement to favour it, stays inside this crate.
 
 pub mod bpf;
+pub mod fd;
 pub mod fs;
 pub mod io;
 pub mod mount;
@@ -55,7 +60,9 @@ pub mod net;
 pub mod ns;
 pub mod process;
 pub mod seccomp;
+pub mod signal;
 pub mod socket;
+pub mod term;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 

@@ -158,11 +158,13 @@ pub fn clone_mount(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
     owned_long(fd)
 }
 
-/// open_tree(2) with `OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH` of what `fd` refers to:
-/// a detached rbind of exactly that place, with no path walked.
-pub fn clone_mount_fd(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
-    let flags =
-        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+/// open_tree(2) with `OPEN_TREE_CLONE | AT_EMPTY_PATH` (and `AT_RECURSIVE` with `recursive`) of
+/// what `fd` refers to: a detached bind (rbind) of exactly that place, with no path walked.
+pub fn clone_mount_fd(fd: BorrowedFd<'_>, recursive: bool) -> SysResult<OwnedFd> {
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
     // SAFETY: the path is the empty C string; `fd` is open; the kernel returns a new fd or -1.
     let ret = check_long(unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) })?;
     owned_long(ret)
@@ -378,4 +380,55 @@ pub fn statmount(path: &Path) -> Option<MountFacts> {
             String::new()
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+    use std::os::fd::AsFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// A bind of a directory fd takes the mounts below it only when recursive.
+    #[test]
+    fn a_bind_by_fd_is_recursive_only_when_asked() {
+        if crate::process::geteuid() != 0 {
+            eprintln!("skipped: mounting needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["a/sub", "plain/sub", "rec/sub"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let c = |p: &str| CString::new(dir.path().join(p).as_os_str().as_bytes()).unwrap();
+        let (a, sub, plain, rec) = (c("a"), c("a/sub"), c("plain"), c("rec"));
+        crate::fd::tests::in_forked_child(|| {
+            let private = crate::ns::unshare(libc::CLONE_NEWNS as u64).is_ok()
+                && mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).is_ok();
+            let mounted = mount(Some(c"tmpfs"), &a, Some(c"tmpfs"), 0, None).is_ok()
+                && crate::fs::mkdirat(
+                    crate::fs::open(&a, libc::O_PATH | libc::O_CLOEXEC).unwrap().as_fd(),
+                    c"sub",
+                    0o755,
+                )
+                .is_ok()
+                && mount(Some(c"tmpfs"), &sub, Some(c"tmpfs"), 0, None).is_ok();
+            let open = |p: &CStr| crate::fs::open(p, libc::O_PATH | libc::O_CLOEXEC).unwrap();
+            let bind = |target: &CStr, recursive: bool| {
+                clone_mount_fd(open(&a).as_fd(), recursive)
+                    .and_then(|tree| move_mount_onto(tree.as_fd(), open(target).as_fd()))
+                    .is_ok()
+            };
+            let bound = bind(&plain, false) && bind(&rec, true);
+            // Below the plain bind, sub is the first tmpfs's directory; below the rbind, a mount.
+            let mnt = |p: &CStr, name: &CStr| {
+                let dirfd = open(p);
+                let f = crate::fs::openat(dirfd.as_fd(), name, libc::O_PATH | libc::O_CLOEXEC, 0).unwrap();
+                crate::fs::place(f.as_fd()).map(|p| p.mnt).unwrap_or(0)
+            };
+            let (plain_top, plain_sub) = (mnt(&plain, c"."), mnt(&plain, c"sub"));
+            let (rec_top, rec_sub) = (mnt(&rec, c"."), mnt(&rec, c"sub"));
+            private && mounted && bound && plain_top == plain_sub && rec_top != rec_sub
+        });
+    }
 }

@@ -1,4 +1,4 @@
-//! Unix sockets: fixed-size messages, and fds passed with them (SCM_RIGHTS).
+//! Unix sockets: socketpairs, fixed-size messages, and fds passed with them (SCM_RIGHTS).
 //!
 //! Runs in the child: no allocation, no locks (the control buffer is on the stack).
 
@@ -37,6 +37,16 @@ pub fn send(sock: BorrowedFd<'_>, buf: &[u8]) -> SysResult<usize> {
             Err(libc::EINTR) => continue,
             other => return other,
         }
+    }
+}
+
+/// Sends the whole of `buf` as one message ([`send`]); fewer bytes sent (a stream socket's
+/// short send) is EMSGSIZE. For the fixed-size messages of the runtime and its init.
+pub fn send_whole(sock: BorrowedFd<'_>, buf: &[u8]) -> SysResult<()> {
+    if send(sock, buf)? == buf.len() {
+        Ok(())
+    } else {
+        Err(libc::EMSGSIZE)
     }
 }
 
@@ -96,6 +106,26 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, buf: &[u8], fds: &[BorrowedFd<'_>]) -
             other => return other,
         }
     }
+}
+
+/// Sends the whole of `buf` with `fds` attached ([`send_with_fds`]); fewer bytes sent is
+/// EMSGSIZE.
+pub fn send_whole_with_fds(sock: BorrowedFd<'_>, buf: &[u8], fds: &[BorrowedFd<'_>]) -> SysResult<()> {
+    if send_with_fds(sock, buf, fds)? == buf.len() {
+        Ok(())
+    } else {
+        Err(libc::EMSGSIZE)
+    }
+}
+
+/// A connected pair of Unix sockets of type `ty` (`SOCK_SEQPACKET`, `SOCK_STREAM`, ...),
+/// close-on-exec. Runs in the parent.
+pub fn socketpair(ty: libc::c_int) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    // SAFETY: socketpair writes two fds into the array of two ints it is given.
+    crate::check(unsafe { libc::socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })
+        .map_err(crate::io_err)?;
+    Ok((crate::owned(fds[0]), crate::owned(fds[1])))
 }
 
 /// Receives one message and the fds riding with it (close-on-exec) into the front of `fds`;
@@ -186,5 +216,20 @@ mod tests {
         assert_eq!(send_with_fds(a.as_fd(), b"x", &too_many), Err(libc::EMSGSIZE));
         assert_eq!(send(a.as_fd(), b"bye"), Ok(3));
         assert_eq!(recv(b.as_fd(), &mut buf), Ok(3));
+    }
+
+    #[test]
+    fn a_seqpacket_pair_keeps_message_boundaries() {
+        let (a, b) = socketpair(libc::SOCK_SEQPACKET).unwrap();
+        assert_eq!(send_whole(a.as_fd(), b"one"), Ok(()));
+        assert_eq!(send_whole_with_fds(a.as_fd(), b"two!", &[a.as_fd()]), Ok(()));
+        let mut buf = [0u8; 16];
+        assert_eq!(recv(b.as_fd(), &mut buf), Ok(3));
+        let mut fds: [Option<OwnedFd>; 1] = [None];
+        assert_eq!(recv_with_fds(b.as_fd(), &mut buf, &mut fds), Ok((4, 1)));
+        assert_eq!(&buf[..4], b"two!");
+        // A peer that left: EPIPE, not SIGPIPE.
+        drop(b);
+        assert_eq!(send_whole(a.as_fd(), b"gone"), Err(libc::EPIPE));
     }
 }

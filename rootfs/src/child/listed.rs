@@ -41,7 +41,7 @@ pub(super) fn run_readonly_path(ctx: &mut Ctx, op: &ReadonlyOp) -> Result<(), St
     };
     // A detached rbind of exactly the resolved place, made read-only and attached onto it by
     // fd: nothing looks the path up again to find the new mount.
-    let bind = sys::clone_mount_fd(fd.as_fd()).map_err(at(op.bind_step))?;
+    let bind = sys::clone_mount_fd(fd.as_fd(), true).map_err(at(op.bind_step))?;
     let later = match sys::mount_setattr(bind.as_fd(), false, &op.remount.attr) {
         Ok(()) => false,
         Err(libc::ENOSYS) => true,
