@@ -69,11 +69,24 @@ pub fn clear_cloexec(fd: RawFd) -> SysResult<()> {
     check(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
 }
 
+/// fcntl(2) `F_DUPFD_CLOEXEC` of the number `fd` at or above `min`.
+fn dupfd_cloexec(fd: RawFd, min: RawFd) -> SysResult<OwnedFd> {
+    // SAFETY: fcntl only reads the fd number (the kernel answers EBADF for one that is not
+    // open) and returns a new fd or -1.
+    check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) }).map(owned)
+}
+
 /// fcntl(2) `F_DUPFD_CLOEXEC`: a close-on-exec copy of `fd` at the lowest free number at or
-/// above `min` (0: the lowest free one).
-pub fn dup_cloexec_from(fd: BorrowedFd<'_>, min: RawFd) -> SysResult<OwnedFd> {
-    // SAFETY: `fd` is open; the kernel returns a new fd or -1.
-    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) }).map(owned)
+/// above `min` (0: the lowest free one; above the fds passed to a container, so that the copy
+/// cannot take one of their numbers).
+pub fn dup_cloexec(fd: BorrowedFd<'_>, min: RawFd) -> SysResult<OwnedFd> {
+    dupfd_cloexec(fd.as_raw_fd(), min)
+}
+
+/// [`dup_cloexec`] of the raw fd `fd`, which the caller keeps open (the kernel answers EBADF
+/// for one that is not): for fds a public API takes as numbers.
+pub fn dup_raw_cloexec(fd: RawFd) -> SysResult<OwnedFd> {
+    dupfd_cloexec(fd, 0)
 }
 
 /// close_range(2) of `[first, last]` with `flags` (0 or `CLOSE_RANGE_CLOEXEC`).
@@ -217,7 +230,7 @@ pub(crate) mod tests {
     fn dup2_and_cloexec_flags() {
         in_forked_child(|| {
             let fd = null();
-            let high = dup_cloexec_from(fd.as_fd(), 100).unwrap();
+            let high = dup_cloexec(fd.as_fd(), 100).unwrap();
             // SAFETY: F_GETFD reads the flags of an fd this child holds.
             let flags = |fd: RawFd| unsafe { libc::fcntl(fd, libc::F_GETFD) };
             let raised = high.as_raw_fd() >= 100 && flags(high.as_raw_fd()) == libc::FD_CLOEXEC;

@@ -17,6 +17,12 @@ use crate::{SysResult, check, check_long, check_size, owned, owned_long};
 /// `STATX_MNT_ID` from `linux/stat.h`.
 const STATX_MNT_ID: libc::c_uint = 0x1000;
 
+/// The working directory as a directory fd (`AT_FDCWD`), for the `*at` calls and openat2: a
+/// relative name is looked up from the cwd, an absolute one from the root.
+// SAFETY: AT_FDCWD is not -1, and the kernel takes it wherever a directory fd is read as
+// "the working directory"; nothing closes it (it is no fd), as rustix's `CWD`.
+pub const CWD: BorrowedFd<'static> = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+
 /// `struct open_how` from `linux/openat2.h` (libc's is `#[non_exhaustive]`).
 #[repr(C)]
 struct OpenHow {
@@ -179,19 +185,6 @@ pub fn fstatfs(fd: BorrowedFd<'_>) -> SysResult<FsStat> {
         magic,
         flags: c_ulong::try_from(st.f_flags).unwrap_or(0),
     })
-}
-
-/// fcntl(2) `F_DUPFD_CLOEXEC`: a second, close-on-exec fd for what `fd` refers to.
-pub fn dup_cloexec(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
-    // SAFETY: `fd` is open; the kernel returns a new fd or -1.
-    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) }).map(owned)
-}
-
-/// fcntl(2) `F_DUPFD_CLOEXEC` of the raw fd `fd`, which the caller keeps open (the kernel
-/// answers EBADF for one that is not).
-pub fn dup_raw_cloexec(fd: c_int) -> SysResult<OwnedFd> {
-    // SAFETY: fcntl only reads the fd number; the kernel returns a new fd or -1.
-    check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }).map(owned)
 }
 
 /// Where an fd is: its mount and its inode.
@@ -502,6 +495,19 @@ mod tests {
             stop.store(true, Ordering::Relaxed);
             assert_eq!(failed, 0, "openat2 failed {failed} times in 20000");
         });
+    }
+
+    #[test]
+    fn cwd_names_the_working_directory() {
+        let here = std::env::current_dir().unwrap();
+        let by_name = openat(CWD, c".", libc::O_PATH | libc::O_CLOEXEC, 0).unwrap();
+        let by_path = open(&c_path(&here), libc::O_PATH | libc::O_CLOEXEC).unwrap();
+        assert_eq!(place(by_name.as_fd()), place(by_path.as_fd()));
+        let root = openat2(CWD, c"/", libc::O_PATH | libc::O_CLOEXEC, 0).unwrap();
+        assert_eq!(
+            place(root.as_fd()),
+            place(open(c"/", libc::O_PATH | libc::O_CLOEXEC).unwrap().as_fd())
+        );
     }
 
     fn c_path(p: &Path) -> CString {

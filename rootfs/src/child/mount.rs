@@ -135,7 +135,7 @@ fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
             idmapped: true,
             step,
             ..
-        } => sys::dup_cloexec(tree.as_fd()).map_err(at(*step)),
+        } => sys::dup_cloexec(tree.as_fd(), 0).map_err(at(*step)),
         Action::Bind {
             source,
             tree: Some(tree),
@@ -143,7 +143,7 @@ fn detached_mount(action: &Action) -> Result<OwnedFd, StepFailure> {
             step,
             ..
         } => match sys::clone_mount(source, flags & libc::MS_REC != 0) {
-            Err(libc::EACCES) => sys::dup_cloexec(tree.as_fd()).map_err(at(*step)),
+            Err(libc::EACCES) => sys::dup_cloexec(tree.as_fd(), 0).map_err(at(*step)),
             cloned => cloned.map_err(at(*step)),
         },
         Action::Bind {
