@@ -316,26 +316,7 @@ pub fn boot_ticks_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Runs `check` in a forked child (single-threaded: no other thread of the test binary
-    /// can reuse an fd number or see a disposition change) and asserts it returned true.
-    fn in_forked_child(check: impl FnOnce() -> bool) {
-        // SAFETY: the child only makes raw system calls and _exit()s; the parent waits for it.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            let ok = check();
-            // SAFETY: ends the forked child without running the test harness's exit code.
-            unsafe { libc::_exit(i32::from(!ok)) };
-        }
-        assert!(pid > 0, "fork");
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "status {status:#x}"
-        );
-    }
+    use crate::init::tests::in_forked_child;
 
     #[test]
     fn process_start_reopens_closed_stdio_and_ignores_sigpipe() {

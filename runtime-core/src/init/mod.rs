@@ -493,23 +493,24 @@ impl InitPlan {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    /// Runs `check` in a forked child (single-threaded: no other thread of the test binary
-    /// can reuse an fd number or see a change of its mounts) and asserts it returned true.
+    /// Runs `check` in a copy of this process made like fork (single-threaded: no other
+    /// thread of the test binary can reuse an fd number or see a change of its mounts or
+    /// dispositions) and asserts that it returned true.
     pub(crate) fn in_forked_child(check: impl FnOnce() -> bool) {
-        // SAFETY: the child only makes system calls and _exit()s; the parent waits for it.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            let ok = check();
-            ocirun_sys::process::exit_now(i32::from(!ok));
-        }
-        assert!(pid > 0, "fork");
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "status {status:#x}"
-        );
+        use ocirun_sys::process::{WaitInfo, clone_pidfd, exit_now, waitid_pidfd};
+        use std::os::fd::AsFd;
+        // SAFETY: the copy runs only `check`, which makes system calls on data made before,
+        // and ends with _exit; no CLONE_VM, stack or tid flag.
+        let (_, pidfd) = unsafe { clone_pidfd(libc::SIGCHLD as u64) }.expect("clone");
+        let Some(pidfd) = pidfd else {
+            exit_now(i32::from(!check()));
+        };
+        let ended = waitid_pidfd(pidfd.as_fd(), libc::WEXITED).expect("waitid");
+        let passed = WaitInfo {
+            code: libc::CLD_EXITED,
+            status: 0,
+        };
+        assert_eq!(ended, Some(passed), "the check in the child");
     }
 
     /// In a forked child with a private mount namespace (the host's mounts stay as they are).
