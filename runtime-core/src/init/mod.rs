@@ -15,11 +15,10 @@ mod terminal;
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-
-use ocirun_sys::{fd, fs, io, socket};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
+use ocirun_sys::{fd, fs, io, socket};
 
 pub use step::InitStep;
 

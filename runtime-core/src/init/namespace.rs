@@ -5,10 +5,9 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use ocirun_sys::{process, socket};
-
 use namespaces::{IdMap, NamespaceKind, NamespaceSet};
 use oci_spec::runtime::{Linux, Spec};
+use ocirun_sys::{process, socket};
 
 use super::procfs::ProcFs;
 use super::step::{At, Failed, InitStep};
