@@ -15,7 +15,7 @@ fn check(ret: libc::c_long) -> Result<libc::c_long, i32> {
     if ret < 0 { Err(errno()) } else { Ok(ret) }
 }
 
-/// The most fds one message carries ([`send_with_fds`], [`recv_with_fds`]).
+/// The most fds one message carries ([`send_with_fds`]).
 pub const MAX_MSG_FDS: usize = 40;
 
 /// A control buffer for SCM_RIGHTS, aligned as cmsghdr needs, on the stack: room for
