@@ -1,7 +1,7 @@
 //! [`Container`]: the handle on a container in the state store, and every lifecycle operation
 //! on it after create (start, kill, wait, delete).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,7 +47,7 @@ fn write_fifo(path: &Path) -> Result<()> {
             Some(libc::ENXIO) => gone(),
             _ => Error::io("open exec fifo", path, e),
         })?;
-    match crate::sys::write(fifo.as_raw_fd(), b"0") {
+    match ocirun_sys::fs::write_whole(fifo.as_fd(), b"0") {
         Ok(()) => Ok(()),
         Err(libc::EPIPE) => Err(gone()),
         Err(e) => Err(Error::io("write exec fifo", path, std::io::Error::from_raw_os_error(e))),

@@ -2,7 +2,7 @@
 //! init's Ready; what a failed create made is undone.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -41,7 +41,7 @@ impl ContainerBuilder {
                 "restoring into a systemd scope is not supported: use the cgroupfs driver",
             ));
         }
-        if self.rootless.unwrap_or_else(crate::sys::unprivileged) {
+        if self.rootless.unwrap_or_else(ocirun_sys::process::unprivileged) {
             return Err(Error::spec(
                 "--rootless",
                 "restoring a rootless container is not supported",
@@ -311,8 +311,8 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             listen_fds: opts.listen_fds,
             cgroup_tasks,
             session_keyring: (!opts.no_new_keyring).then(|| session_keyring_name(&id)),
-            unprivileged: crate::sys::unprivileged(),
-            setgroups_denied: crate::sys::unprivileged() && setgroups_denied_by_maps(linux),
+            unprivileged: ocirun_sys::process::unprivileged(),
+            setgroups_denied: ocirun_sys::process::unprivileged() && setgroups_denied_by_maps(linux),
         },
     )?;
     let mut plan = plan;
@@ -374,9 +374,9 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         save_record(pid)?
     };
     if sent {
-        let raw: Vec<libc::c_int> = go_fds.iter().map(|f| f.as_raw_fd()).collect();
+        let fds: Vec<_> = go_fds.iter().map(AsFd::as_fd).collect();
         let go = crate::sync::Msg::new(Tag::Go, 0, 0, 0).encode();
-        delivered(crate::sys::send_with_fds(parent_sock.as_fd(), &go, &raw))?;
+        delivered(ocirun_sys::socket::send_whole_with_fds(parent_sock.as_fd(), &go, &fds))?;
     }
     drop(go_fds);
     let creating = oci_state(
@@ -427,8 +427,7 @@ fn make_exec_fifo(dir: &ContainerDir) -> Result<OwnedFd> {
     let fifo_path = dir.fifo_path();
     let c_fifo = CString::new(fifo_path.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::spec("--root", "contains a NUL byte"))?;
-    crate::sys::mkfifo(&c_fifo, 0o600)
-        .map_err(|e| Error::io("create exec fifo", &fifo_path, std::io::Error::from_raw_os_error(e)))?;
+    ocirun_sys::fs::mkfifo(&c_fifo, 0o600).map_err(|e| Error::io("create exec fifo", &fifo_path, e))?;
     // Without a writer yet, a non-blocking open for reading returns at once.
     let fifo = std::fs::OpenOptions::new()
         .read(true)
@@ -443,11 +442,11 @@ fn make_exec_fifo(dir: &ContainerDir) -> Result<OwnedFd> {
 /// dumpable first, so that this user can open its /proc files.
 fn write_id_maps(plan: &InitPlan, pid: i32, sock: &OwnedFd, child: &OwnedFd) -> Result<bool> {
     let ns = &plan.namespaces;
-    if crate::sys::unprivileged() {
+    if ocirun_sys::process::unprivileged() {
         let mut buf = [0u8; crate::sync::Msg::SIZE];
         let (events, _) = poll_with_init(sock, child, "wait for the child to ask for its id maps")?;
         let m = (events != 0)
-            .then(|| crate::sys::recv(sock.as_fd(), &mut buf))
+            .then(|| ocirun_sys::socket::recv(sock.as_fd(), &mut buf))
             .and_then(|got| got.ok())
             .filter(|&got| got == buf.len())
             .and_then(|_| crate::sync::Msg::decode(&buf));
@@ -456,7 +455,7 @@ fn write_id_maps(plan: &InitPlan, pid: i32, sock: &OwnedFd, child: &OwnedFd) -> 
             Some(m) if m.tag == Tag::Error => return Err(init_error(plan, m)),
             _ => return Err(Error::InitDied("it did not ask for its id maps".into())),
         }
-        let (euid, egid) = crate::sys::effective_ids();
+        let (euid, egid) = crate::effective_ids();
         namespaces::write_id_maps_unprivileged(pid, &ns.uid_maps, &ns.gid_maps, euid, egid)
             .map_err(Error::Namespace)?;
     } else {
@@ -479,7 +478,7 @@ fn move_net_devices(linux: &oci_spec::runtime::Linux, pid: i32) -> Result<()> {
         .and_then(|ns| ns.path().clone());
     // The init is this process's child, not reaped yet: its pid names it.
     let path = joined.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net")));
-    let netns = namespaces::sys::open_namespace(NamespaceKind::Network, &path).map_err(Error::Namespace)?;
+    let netns = namespaces::open_namespace(NamespaceKind::Network, &path).map_err(Error::Namespace)?;
     namespaces::netdev::move_into(netns.as_fd(), &spec::net_devices(linux)).map_err(Error::Namespace)
 }
 
@@ -528,7 +527,7 @@ fn setgroups_denied_by_maps(linux: &oci_spec::runtime::Linux) -> bool {
         .flatten()
         .map(namespaces::IdMap::from)
         .collect();
-    new_user && !gids.is_empty() && !namespaces::maps_need_tool(&gids, crate::sys::effective_ids().1)
+    new_user && !gids.is_empty() && !namespaces::maps_need_tool(&gids, crate::effective_ids().1)
 }
 
 /// The record of a new container whose init is `(pid, start time)`.
@@ -571,7 +570,7 @@ fn save_intent(
     systemd: bool,
 ) -> Result<()> {
     let record = Record {
-        creator: Some((std::process::id() as i32, crate::sys::boot_ticks_now())),
+        creator: Some((std::process::id() as i32, ocirun_sys::process::boot_ticks_now())),
         ..new_record(
             spec,
             dir.id(),

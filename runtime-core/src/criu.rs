@@ -171,14 +171,12 @@ fn masked_files(pid: i32, spec: &Spec) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let path = PathBuf::from(format!("/proc/{pid}/mountinfo"));
-    let info = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-    Ok(info
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let point = left.split(' ').nth(4)?;
-            let fstype = right.split(' ').next()?;
-            (fstype != "tmpfs" && masked.iter().any(|m| m == point)).then(|| point.to_string())
+    let info = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    Ok(ocirun_sys::mountinfo::lines(&info)
+        .filter(|m| m.fstype != b"tmpfs")
+        .filter_map(|m| {
+            let point = m.mount_point();
+            masked.iter().find(|path| path.as_bytes() == point.as_slice()).cloned()
         })
         .collect())
 }

@@ -196,7 +196,7 @@ impl ExecBuilder<'_> {
         } else {
             None
         };
-        let unprivileged = crate::sys::unprivileged();
+        let unprivileged = ocirun_sys::process::unprivileged();
         let setgroups_denied = unprivileged && setgroups_denied(c.pid())?;
         // The status is read, the namespaces are open: the lock goes before the clone. A delete
         // from now on either finds the process in the cgroup and kills it, or has removed the

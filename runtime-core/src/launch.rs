@@ -7,6 +7,7 @@ use std::path::Path;
 
 use namespaces::pidfd;
 use namespaces::{CloneArgs, NamespaceError, Spawned};
+use ocirun_sys::{fd, process};
 
 use crate::init::InitPlan;
 use crate::sync::{Tag, send_tag, wait_ready};
@@ -31,9 +32,10 @@ pub(crate) fn clone(
             .filter(|_| !plan.namespaces.clone_in_pid_namespace)
             .map(|f| f.as_raw_fd()),
     };
-    let child_plan: &InitPlan = plan;
+    let child_plan: &mut InitPlan = plan;
     // SAFETY: InitPlan::run only makes raw system calls on data compiled before the clone:
-    // it does not allocate, lock or unwind.
+    // it does not allocate, free, lock or unwind (what it changes of the plan, it changes in
+    // the child's copy).
     let spawned = unsafe { namespaces::spawn(&args, || child_plan.run()) }?;
     plan.close_child_fds();
     Ok(spawned)
@@ -136,7 +138,8 @@ pub(crate) fn finish(
 /// the runtime opens before the clone can take a free number among them and reach the
 /// container. Returns the placeholders, for the init plan.
 pub(crate) fn reserve_passed_fds(n: u32) -> Result<Vec<OwnedFd>> {
-    let limit = crate::sys::nofile_limit().map_err(|e| Error::sys("read RLIMIT_NOFILE", e))?;
+    let (limit, _) =
+        process::getrlimit(libc::RLIMIT_NOFILE as libc::c_int).map_err(|e| Error::sys("read RLIMIT_NOFILE", e))?;
     if 3 + u64::from(n) > limit {
         return Err(Error::io(
             "pass fd to the container",
@@ -150,7 +153,7 @@ pub(crate) fn reserve_passed_fds(n: u32) -> Result<Vec<OwnedFd>> {
     let mut placeholders = Vec::new();
     let mut null: Option<OwnedFd> = None;
     for fd in passed.clone() {
-        if crate::sys::is_open(fd) {
+        if fd::is_open(fd) {
             continue;
         }
         let null = match &mut null {
@@ -165,7 +168,7 @@ pub(crate) fn reserve_passed_fds(n: u32) -> Result<Vec<OwnedFd>> {
             // /dev/null took the lowest free number: this one.
             continue;
         }
-        let held = crate::sys::dup_from(null.as_fd(), fd).map_err(|e| Error::sys("hold a closed passed fd", e))?;
+        let held = fd::dup_cloexec(null.as_fd(), fd).map_err(|e| Error::sys("hold a closed passed fd", e))?;
         if held.as_raw_fd() != fd {
             return Err(Error::io(
                 "hold a closed passed fd",
@@ -191,7 +194,7 @@ pub fn keep_clear_of_passed_fds(fd: OwnedFd, passed: u32) -> std::io::Result<Own
     if fd.as_raw_fd() >= min {
         return Ok(fd);
     }
-    crate::sys::dup_from(fd.as_fd(), min).map_err(std::io::Error::from_raw_os_error)
+    fd::dup_cloexec(fd.as_fd(), min).map_err(std::io::Error::from_raw_os_error)
 }
 
 /// Writes `pid` to `path` atomically: a new temp file beside it, then a rename. The temp file

@@ -5,6 +5,8 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use namespaces::pidfd::{self, ExitStatus};
+use ocirun_sys::io::{self, PollFd};
+use ocirun_sys::socket;
 
 use crate::hooks;
 use crate::init::{InitPlan, InitStep};
@@ -125,17 +127,20 @@ impl Msg {
 
 /// The sync socketpair between the runtime and the init: `SOCK_SEQPACKET`, close-on-exec.
 pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    crate::sys::seqpacket_pair().map_err(|e| Error::sys("create the sync socketpair", e))
+    socket::socketpair(libc::SOCK_SEQPACKET).map_err(|source| Error::Sys {
+        op: "create the sync socketpair",
+        source,
+    })
 }
 
 pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
-    crate::sys::send(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode())
+    socket::send_whole(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode())
         .map_err(|e| Error::sys("send to the container init", e))
 }
 
 /// Sends `tag` to the init; whether it reached it, as [`delivered`] says.
 pub(crate) fn send_tag(sock: &OwnedFd, tag: Tag) -> Result<bool> {
-    delivered(crate::sys::send(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode()))
+    delivered(socket::send_whole(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode()))
 }
 
 /// Whether a message the init waits for reached it: `Ok(false)` when the init is gone (its
@@ -154,10 +159,15 @@ pub(crate) fn delivered(sent: std::result::Result<(), i32>) -> Result<bool> {
 
 /// Blocks until `fd` or the init's pidfd has an event; returns both `revents`.
 pub(crate) fn poll_with_init(fd: &impl AsFd, init: &OwnedFd, op: &'static str) -> Result<(i16, i16)> {
-    crate::sys::poll_either(fd.as_fd(), init.as_fd()).map_err(|e| Error::Sys {
+    let mut fds = [
+        PollFd::new(fd.as_fd(), libc::POLLIN),
+        PollFd::new(init.as_fd(), libc::POLLIN),
+    ];
+    io::poll(&mut fds, -1).map_err(|e| Error::Sys {
         op,
         source: std::io::Error::from_raw_os_error(e),
-    })
+    })?;
+    Ok((fds[0].revents(), fds[1].revents()))
 }
 
 /// The fds the init sent the runtime before Ready.
@@ -198,7 +208,7 @@ pub(crate) fn wait_ready(
         if sock_events & libc::POLLIN != 0 {
             let mut buf = [0u8; Msg::SIZE];
             let mut received: [Option<OwnedFd>; 1] = [None];
-            let (n, _) = crate::sys::recv_with_fds(sock.as_fd(), &mut buf, &mut received).unwrap_or((0, 0));
+            let (n, _) = socket::recv_with_fds(sock.as_fd(), &mut buf, &mut received).unwrap_or((0, 0));
             let [fd] = received;
             match Msg::decode(&buf) {
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Fd => {
@@ -291,12 +301,13 @@ mod tests {
         use std::os::fd::AsRawFd;
         let (a, b) = std::os::unix::net::UnixDatagram::pair().expect("socketpair");
         let pipes: Vec<_> = (0..3).map(|_| std::io::pipe().expect("pipe")).collect();
-        let writers: Vec<libc::c_int> = pipes.iter().map(|(_, w)| w.as_raw_fd()).collect();
+        let writers: Vec<_> = pipes.iter().map(|(_, w)| w.as_fd()).collect();
         let m = Msg::new(Tag::Go, 0, 0, 0);
-        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &writers).expect("send");
+        socket::send_whole_with_fds(a.as_fd(), &m.encode(), &writers).expect("send");
+        drop(writers);
         let mut buf = [0u8; Msg::SIZE];
         let mut fds: [Option<std::os::fd::OwnedFd>; 4] = Default::default();
-        let (n, count) = crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut fds).expect("recv");
+        let (n, count) = socket::recv_with_fds(b.as_fd(), &mut buf, &mut fds).expect("recv");
         assert_eq!((n, count, Msg::decode(&buf)), (Msg::SIZE, 3, Some(m)));
         assert!(fds[3].is_none());
         for (slot, (r, w)) in fds.iter_mut().zip(pipes) {
@@ -311,22 +322,19 @@ mod tests {
             assert_eq!(&byte, b"x");
         }
         // A message without fds, and one with more fds than room: refused, nothing kept.
-        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &[]).expect("send");
-        assert_eq!(
-            crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut fds),
-            Ok((Msg::SIZE, 0))
-        );
+        socket::send_whole_with_fds(a.as_fd(), &m.encode(), &[]).expect("send");
+        assert_eq!(socket::recv_with_fds(b.as_fd(), &mut buf, &mut fds), Ok((Msg::SIZE, 0)));
         let (_r, w) = std::io::pipe().expect("pipe");
-        crate::sys::send_with_fds(a.as_fd(), &m.encode(), &[w.as_raw_fd(); 2]).expect("send");
+        socket::send_whole_with_fds(a.as_fd(), &m.encode(), &[w.as_fd(); 2]).expect("send");
         let mut one: [Option<std::os::fd::OwnedFd>; 1] = Default::default();
         assert_eq!(
-            crate::sys::recv_with_fds(b.as_fd(), &mut buf, &mut one),
+            socket::recv_with_fds(b.as_fd(), &mut buf, &mut one),
             Err(libc::EMSGSIZE)
         );
         assert!(one[0].is_none(), "the fds of a refused message are closed");
-        let too_many = [w.as_raw_fd(); crate::sys::MAX_MSG_FDS + 1];
+        let too_many = [w.as_fd(); socket::MAX_MSG_FDS + 1];
         assert_eq!(
-            crate::sys::send_with_fds(a.as_fd(), &m.encode(), &too_many),
+            socket::send_whole_with_fds(a.as_fd(), &m.encode(), &too_many),
             Err(libc::EMSGSIZE)
         );
         assert_eq!(FdKind::from_u32(2), Some(FdKind::PtyMaster));

@@ -4,9 +4,10 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use ocirun_sys::{fd, socket};
+
 use super::step::{Failed, InitStep};
 use crate::sync::{Msg, Tag};
-use crate::sys;
 use crate::{Error, Result};
 
 /// The cgroup join of the init, compiled in the parent.
@@ -32,12 +33,12 @@ impl CgroupJoin {
         first: bool,
         hierarchies: usize,
     ) -> Result<CgroupJoin> {
-        if tasks.len() + late_binds > sys::MAX_MSG_FDS {
+        if tasks.len() + late_binds > socket::MAX_MSG_FDS {
             return Err(Error::spec(
                 "linux.cgroupsPath",
                 format!(
                     "this host has {hierarchies} cgroup hierarchies: more than ocirun hands to the init ({} fds at most)",
-                    sys::MAX_MSG_FDS
+                    socket::MAX_MSG_FDS
                 ),
             ));
         }
@@ -81,7 +82,7 @@ impl CgroupJoin {
                 errno,
             });
         }
-        sys::close_fds(fds.get_mut(..tasks).unwrap_or_default());
+        fd::close_fds(fds.get_mut(..tasks).unwrap_or_default());
         Ok(())
     }
 
@@ -93,7 +94,7 @@ impl CgroupJoin {
     /// Runs in the child: no allocation, no locks.
     fn wait_go(&self, sync: BorrowedFd<'_>, fds: &mut [Option<OwnedFd>]) -> Result<(), i32> {
         let mut buf = [0u8; Msg::SIZE];
-        match sys::recv_with_fds(sync, &mut buf, fds)? {
+        match socket::recv_with_fds(sync, &mut buf, fds)? {
             (n, count) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) => {
                 if count == self.tasks.len() + self.late_binds {
                     Ok(())

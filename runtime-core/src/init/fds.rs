@@ -3,10 +3,12 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use ocirun_sys::fd::{self, Stdio};
+use ocirun_sys::{fs, io};
+
 use super::raise_fd;
 use super::step::{At, Failed, InitStep, Stop};
 use crate::Result;
-use crate::sys;
 
 /// The fds of the init, compiled in the parent.
 pub(crate) struct FdPlan {
@@ -18,6 +20,8 @@ pub(crate) struct FdPlan {
     stdio: [Option<OwnedFd>; 3],
     /// The placeholders of the passed fds that were not open: closed first thing in the init.
     closed_fds: Vec<OwnedFd>,
+    /// Their numbers, which stay closed in the container process.
+    closed: Vec<libc::c_uint>,
     /// The child's end of the sync socket.
     pub sync: Option<OwnedFd>,
     /// Every fd the child keeps past its first step, sorted ([`FdPlan::keep`]).
@@ -43,6 +47,7 @@ impl FdPlan {
                 o.map(|fd| raise_fd(fd, min_fd)).transpose()?,
                 e.map(|fd| raise_fd(fd, min_fd)).transpose()?,
             ],
+            closed: closed_fds.iter().map(|fd| fd.as_raw_fd().unsigned_abs()).collect(),
             closed_fds,
             sync: Some(raise_fd(sync, min_fd)?),
             keep: Vec::new(),
@@ -71,23 +76,17 @@ impl FdPlan {
         self.closed_fds.clear();
     }
 
-    /// The child's end of the sync socket.
-    pub(crate) fn sync(&self) -> Option<BorrowedFd<'_>> {
-        self.sync.as_ref().map(AsFd::as_fd)
-    }
-
     /// Closes the fds that other threads of the embedding program opened, which came along
     /// with the clone, rather than hold them until exec; and the placeholders: the passed fds
     /// that were not open are not open in the container either.
     ///
     /// Runs in the child: no allocation, no locks.
-    pub(crate) fn close_inherited(&self) -> Result<(), Stop> {
-        if sys::close_all_but(3 + self.preserve_fds, &self.keep).is_err() {
+    pub(crate) fn close_inherited(&mut self) -> Result<(), Stop> {
+        if fd::close_all_but(3 + self.preserve_fds, &self.keep).is_err() {
             return Err(Stop::Exit(1));
         }
-        for fd in &self.closed_fds {
-            sys::close(fd.as_raw_fd());
-        }
+        // Closes each placeholder; clear keeps the vector's memory (nothing is freed).
+        self.closed_fds.clear();
         Ok(())
     }
 
@@ -96,19 +95,16 @@ impl FdPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_stdio(&self, pty: Option<BorrowedFd<'_>>) -> Result<(), Failed> {
         if let Some(pty) = pty {
-            // With a terminal, the pty is the process's stdin, stdout and stderr.
-            for target in 0..3 {
-                if pty.as_raw_fd() == target {
-                    sys::clear_cloexec(target).at_index(InitStep::Fds, target as u32)?;
-                } else {
-                    sys::dup2(pty.as_raw_fd(), target).at_index(InitStep::Fds, target as u32)?;
-                }
+            // With a terminal, the pty is the process's stdin, stdout and stderr (a pty that
+            // is one of them already only loses its close-on-exec).
+            for target in Stdio::ALL {
+                fd::dup2(pty, target.raw()).at_index(InitStep::Fds, target as u32)?;
             }
             return Ok(());
         }
-        for (target, fd) in self.stdio.iter().enumerate() {
+        for (target, fd) in Stdio::ALL.into_iter().zip(&self.stdio) {
             if let Some(fd) = fd {
-                sys::dup2(fd.as_raw_fd(), target as libc::c_int).at_index(InitStep::Fds, target as u32)?;
+                fd::dup2(fd.as_fd(), target.raw()).at_index(InitStep::Fds, target as u32)?;
             }
         }
         // Stdio on the host's null device goes to the container's own (runc's
@@ -123,10 +119,10 @@ impl FdPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn restrict_to_passed(&self) -> Result<(), Failed> {
         let keep = 3 + self.preserve_fds;
-        sys::cloexec_from(keep).at(InitStep::Fds)?;
-        for fd in 3..keep {
-            if !self.closed_fds.iter().any(|c| c.as_raw_fd() as libc::c_uint == fd) {
-                sys::clear_cloexec(fd as libc::c_int).at_index(InitStep::Fds, fd)?;
+        fd::cloexec_from(keep).at(InitStep::Fds)?;
+        for n in 3..keep {
+            if !self.closed.contains(&n) {
+                fd::clear_cloexec(n as libc::c_int).at_index(InitStep::Fds, n)?;
             }
         }
         Ok(())
@@ -139,7 +135,7 @@ impl FdPlan {
     pub(crate) fn wait_start(&self) -> Result<(), Stop> {
         let Some(fifo) = &self.fifo else { return Ok(()) };
         if wait_start(fifo.as_fd()).is_err() {
-            let _ = sys::write(2, b"ocirun: the exec fifo closed without a start\n");
+            let _ = fs::write_whole(Stdio::Err.fd(), b"ocirun: the exec fifo closed without a start\n");
             return Err(Stop::Exit(1));
         }
         Ok(())
@@ -152,8 +148,8 @@ impl FdPlan {
 fn wait_start(fifo: BorrowedFd<'_>) -> Result<(), i32> {
     let mut byte = [0u8; 1];
     loop {
-        sys::poll_in(fifo.as_raw_fd())?;
-        match sys::read(fifo.as_raw_fd(), &mut byte) {
+        io::poll_one(fifo, libc::POLLIN, -1)?;
+        match fs::read(fifo, &mut byte) {
             Ok(1) => return Ok(()),
             // Only a writer that closed with nothing written makes the fifo readable and empty.
             Ok(_) => return Err(libc::EPIPE),
@@ -171,28 +167,28 @@ fn wait_start(fifo: BorrowedFd<'_>) -> Result<(), i32> {
 fn reopen_dev_null() -> Result<(), i32> {
     let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
     let mut null: Option<OwnedFd> = None;
-    for target in 0..3 {
-        if !sys::fstat(target).is_ok_and(|st| is_null(&st)) {
+    for target in Stdio::ALL {
+        if !fs::fstat(target.fd()).is_ok_and(|st| is_null(&st)) {
             continue;
         }
         let null = match &null {
             Some(fd) => fd,
             None => {
-                let Ok(fd) = sys::openat2(
-                    sys::CWD,
+                let Ok(fd) = fs::openat2(
+                    fs::CWD,
                     c"/dev/null",
-                    libc::O_RDWR | libc::O_NOCTTY,
+                    libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
                     libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
                 ) else {
                     return Ok(());
                 };
-                if !sys::fstat(fd.as_raw_fd()).is_ok_and(|st| is_null(&st)) {
+                if !fs::fstat(fd.as_fd()).is_ok_and(|st| is_null(&st)) {
                     return Ok(());
                 }
                 null.insert(fd)
             }
         };
-        sys::dup2(null.as_raw_fd(), target)?;
+        fd::dup2(null.as_fd(), target.raw())?;
     }
     Ok(())
 }

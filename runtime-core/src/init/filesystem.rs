@@ -2,7 +2,9 @@
 //! hooks' pause before the root switch), or, for an exec into a container that shares the
 //! runtime's mount namespace, the init's root to enter.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use ocirun_sys::{fd, fs, socket};
 
 use namespaces::IdMap;
 use oci_spec::runtime::{Linux, Spec};
@@ -13,7 +15,6 @@ use super::raise_fd;
 use super::step::{At, Failed, InitStep};
 use crate::hooks::HookKind;
 use crate::sync::{Msg, Tag};
-use crate::sys;
 use crate::{Error, Result, lsm};
 
 /// The filesystem of the init, compiled in the parent.
@@ -163,16 +164,16 @@ impl FsPlan {
     /// closed once attached.
     ///
     /// Runs in the child: no allocation, no locks.
-    pub(crate) fn set_up(&self, sync: BorrowedFd<'_>) -> Result<rootfs::Finished, Failed> {
+    pub(crate) fn set_up(&mut self, sync: BorrowedFd<'_>) -> Result<rootfs::Finished, Failed> {
         let finished = match &self.mounts {
             Some(mounts) if self.create_hooks => mounts.execute_with(|| hooks_pause(sync)),
             Some(mounts) => mounts.execute_leaving_cgroups().map_err(rootfs::Stop::Step),
             None => {
-                if let Some(root) = &self.host_root {
-                    sys::fchdir(root.as_fd()).at(InitStep::EnterRoot)?;
-                    sys::chroot(c".").at_index(InitStep::EnterRoot, 1)?;
+                if let Some(root) = self.host_root.take() {
+                    fs::fchdir(root.as_fd()).at(InitStep::EnterRoot)?;
+                    fs::chroot(c".").at_index(InitStep::EnterRoot, 1)?;
                     // The container's root, closed once entered, like every fd of the runtime's.
-                    sys::close(root.as_raw_fd());
+                    drop(root);
                 }
                 Ok(rootfs::Finished::default())
             }
@@ -188,11 +189,23 @@ impl FsPlan {
             }
             Err(rootfs::Stop::Caller(errno)) => return Err(errno).at(InitStep::Hooks),
         };
-        // The bind sources the parent opened are attached: closed now (the plan is never
-        // dropped in the child, which execs or exits).
-        for fd in self.mounts.iter().flat_map(MountPlan::source_fds) {
-            sys::close(fd);
+        // The bind sources the parent opened are attached: closed now. The rootfs bind's root
+        // is this plan's own; the detached binds are the mount plan's, which hands them out by
+        // number only.
+        let host_root = self.host_root.take();
+        let own = host_root.as_ref().map(AsRawFd::as_raw_fd);
+        for raw in self
+            .mounts
+            .iter()
+            .flat_map(MountPlan::source_fds)
+            .filter(|raw| Some(*raw) != own)
+        {
+            // SAFETY: `raw` is an open fd the mount plan owns and no longer needs once it has
+            // run (MountPlan::source_fds); the plan is never dropped in the child, which execs
+            // or exits, nor does it use the fd again: this is its one close.
+            let _ = fd::close(unsafe { OwnedFd::from_raw_fd(raw) });
         }
+        drop(host_root);
         Ok(finished)
     }
 
@@ -220,9 +233,9 @@ impl FsPlan {
 ///
 /// Runs in the child: no allocation, no locks.
 fn hooks_pause(sync: BorrowedFd<'_>) -> Result<(), i32> {
-    sys::send(sync, &Msg::new(Tag::Hooks, 0, 0, 0).encode())?;
+    socket::send_whole(sync, &Msg::new(Tag::Hooks, 0, 0, 0).encode())?;
     let mut buf = [0u8; Msg::SIZE];
-    match sys::recv(sync, &mut buf)? {
+    match socket::recv(sync, &mut buf)? {
         n if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
             Some(Tag::HooksDone) => Ok(()),
             _ => Err(libc::EPROTO),
@@ -245,7 +258,7 @@ fn mount_user_namespaces(
     let Some(first) = id_mapped.first() else {
         return Ok(Vec::new());
     };
-    if crate::sys::effective_ids().0 != 0 {
+    if ocirun_sys::process::geteuid() != 0 {
         return Err(Error::spec(
             format!("mounts[{}]", first.index),
             "id-mapped mounts need the runtime to run as root (CAP_SYS_ADMIN over the source's filesystem), as runc's",

@@ -4,10 +4,10 @@
 use std::os::fd::BorrowedFd;
 
 use oci_spec::runtime::Process;
+use ocirun_sys::{fs, process, socket};
 
 use super::step::{At, Failed, InitStep};
 use crate::sync::{Msg, Tag};
-use crate::sys;
 use crate::{Error, Result, caps};
 
 /// Capability sets as bit masks.
@@ -108,10 +108,10 @@ impl IdentityPlan {
         let Some(caps) = &self.caps else { return Ok(()) };
         for cap in 0..=self.last_cap {
             if caps.bounding & (1 << cap) == 0 {
-                sys::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong).at_index(InitStep::BoundingSet, cap)?;
+                process::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong).at_index(InitStep::BoundingSet, cap)?;
             }
         }
-        sys::prctl(libc::PR_SET_KEEPCAPS, 1).at(InitStep::Prctl)
+        process::prctl(libc::PR_SET_KEEPCAPS, 1).at(InitStep::Prctl)
     }
 
     /// Gives the process's user its pty (runc's fixStdioPermissions): the uid changes, the
@@ -120,7 +120,7 @@ impl IdentityPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn own_terminal(&self, pty: Option<BorrowedFd<'_>>) -> Result<(), Failed> {
         let Some(pty) = pty else { return Ok(()) };
-        match sys::fchown(pty, self.uid, libc::gid_t::MAX) {
+        match fs::fchown(pty, self.uid, libc::gid_t::MAX) {
             Ok(()) | Err(libc::EINVAL | libc::EPERM | libc::EROFS) => Ok(()),
             Err(e) => Err(e).at_index(InitStep::Console, super::terminal::ConsoleStep::Chown as u32),
         }
@@ -131,14 +131,14 @@ impl IdentityPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn switch_user(&self) -> Result<(), Failed> {
         if !self.skip_setgroups {
-            sys::setgroups(&self.groups).at(InitStep::SetGroups)?;
+            process::setgroups(&self.groups).at(InitStep::SetGroups)?;
         }
-        sys::setresgid(self.gid).at(InitStep::SetGid)?;
-        sys::setresuid(self.uid).at(InitStep::SetUid)?;
+        process::setresgid(self.gid).at(InitStep::SetGid)?;
+        process::setresuid(self.uid).at(InitStep::SetUid)?;
         // A change of user sets dumpable to fs.suid_dumpable, which a host may have at 1.
-        sys::prctl(libc::PR_SET_DUMPABLE, 0).at(InitStep::Prctl)?;
+        process::prctl(libc::PR_SET_DUMPABLE, 0).at(InitStep::Prctl)?;
         if let Some(mask) = self.umask {
-            sys::umask(mask);
+            fs::umask(mask);
         }
         Ok(())
     }
@@ -149,19 +149,19 @@ impl IdentityPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_capabilities(&self, sync: BorrowedFd<'_>) -> Result<(), Failed> {
         let Some(caps) = &self.caps else { return Ok(()) };
-        sys::prctl(libc::PR_SET_KEEPCAPS, 0).at(InitStep::Prctl)?;
-        sys::capset(caps.effective, caps.permitted, caps.inheritable).at(InitStep::Capabilities)?;
+        process::prctl(libc::PR_SET_KEEPCAPS, 0).at(InitStep::Prctl)?;
+        process::capset(caps.effective, caps.permitted, caps.inheritable).at(InitStep::Capabilities)?;
         for cap in 0..=self.last_cap {
             if caps.ambient & (1 << cap) == 0 {
                 continue;
             }
-            match sys::ambient_raise(cap) {
+            match process::ambient_raise(cap) {
                 Ok(()) => {}
                 // The runtime spec: a capability that cannot be granted is logged as a
                 // warning, and the runtime carries on (runc spec 1.1 writes ambient
                 // capabilities that are not inheritable).
                 Err(errno @ (libc::EPERM | libc::EINVAL)) => {
-                    sys::send(
+                    socket::send_whole(
                         sync,
                         &Msg::new(Tag::Warning, InitStep::Ambient as u32, cap, errno).encode(),
                     )
@@ -178,7 +178,7 @@ impl IdentityPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_no_new_privileges(&self) -> Result<(), Failed> {
         if self.no_new_privileges {
-            sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).at(InitStep::NoNewPrivileges)?;
+            process::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).at(InitStep::NoNewPrivileges)?;
         }
         Ok(())
     }

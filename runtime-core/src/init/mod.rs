@@ -13,11 +13,12 @@ mod step;
 mod syscall_filter;
 mod terminal;
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
+use ocirun_sys::{fd, fs, io, socket};
 
 pub use step::InitStep;
 
@@ -27,12 +28,11 @@ use self::filesystem::{FsOptions, FsPlan};
 use self::identity::IdentityPlan;
 use self::namespace::NamespacePlan;
 use self::process::ProcessPlan;
-use self::procfs::ProcfsWrites;
+use self::procfs::{ProcFs, ProcfsWrites};
 use self::step::{At, Failed, Stop};
 use self::syscall_filter::SeccompPlan;
 use self::terminal::{ConsoleStep, Terminal};
 use crate::sync::{FdKind, Msg, Tag};
-use crate::sys;
 use crate::{Error, Result};
 
 /// Everything the child needs, compiled in the parent: no parsing or allocation is left for
@@ -90,7 +90,7 @@ fn raise_fd(fd: OwnedFd, min: i32) -> Result<OwnedFd> {
     if fd.as_raw_fd() >= min {
         return Ok(fd);
     }
-    sys::dup_from(fd.as_fd(), min).map_err(|e| Error::Sys {
+    fd::dup_cloexec(fd.as_fd(), min).map_err(|e| Error::Sys {
         op: "duplicate a runtime fd above the preserved fds",
         source: std::io::Error::from_raw_os_error(e),
     })
@@ -103,9 +103,9 @@ const CLONE_HANDOVER: u32 = 1;
 struct Progress {
     /// The runtime's verified /proc, open from before the first namespace change until the
     /// procfs writes are done.
-    procfs: Option<sys::ProcFs>,
+    procfs: Option<ProcFs>,
     /// The fds Go brought: each v1 `tasks` file, then the late binds.
-    go_fds: [Option<OwnedFd>; sys::MAX_MSG_FDS],
+    go_fds: [Option<OwnedFd>; socket::MAX_MSG_FDS],
     /// Whether the parent's Go (the cgroup is made) has come, and the init is in its cgroup.
     in_cgroup: bool,
     /// What the mount plan left for after the root switch.
@@ -205,7 +205,9 @@ impl InitPlan {
     /// `process.execCPUAffinity.initial`. Runs in the parent, right after the clone.
     pub(crate) fn apply_initial_affinity(&self, pid: i32) -> Result<()> {
         match &self.process.affinity_initial {
-            Some(set) => sys::sched_setaffinity(pid, set).map_err(|e| self.error(InitStep::InitialCpuAffinity, 0, e)),
+            Some(set) => {
+                crate::sys::sched_setaffinity(pid, set).map_err(|e| self.error(InitStep::InitialCpuAffinity, 0, e))
+            }
             None => Ok(()),
         }
     }
@@ -249,14 +251,16 @@ impl InitPlan {
     }
 
     /// Runs the plan in the child and execs the user process; returns only the exit code of a
-    /// failure.
+    /// failure. The child's copy of the plan is its own: the fds it closes on the way are
+    /// taken out of it (it is never dropped there, and nothing is freed).
     ///
     /// Runs in the child: no allocation, no locks.
-    pub(crate) fn run(&self) -> i32 {
-        let Some(sync) = self.fds.sync() else { return 1 };
+    pub(crate) fn run(&mut self) -> i32 {
+        let Some(sync_fd) = self.fds.sync.take() else { return 1 };
+        let sync = sync_fd.as_fd();
         let mut progress = Progress {
             procfs: None,
-            go_fds: [const { None }; sys::MAX_MSG_FDS],
+            go_fds: [const { None }; socket::MAX_MSG_FDS],
             in_cgroup: false,
             finished: rootfs::Finished::default(),
             pty: None,
@@ -265,17 +269,17 @@ impl InitPlan {
             Ok(exe) => self.process.exec(exe),
             Err(Stop::Exit(code)) => code,
             Err(Stop::Failed(f)) => {
-                let _ = sys::send(sync, &Msg::new(Tag::Error, f.step as u32, f.index, f.errno).encode());
+                let _ = socket::send_whole(sync, &Msg::new(Tag::Error, f.step as u32, f.index, f.errno).encode());
                 1
             }
         }
     }
 
     /// The init's steps, in security order (as crun's `container_init_setup`); returns the
-    /// executable once the process is set up and may exec.
+    /// executable (its index among the candidates) once the process is set up and may exec.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn set_up<'p>(&'p self, sync: BorrowedFd<'_>, p: &mut Progress) -> Result<&'p CStr, Stop> {
+    fn set_up(&mut self, sync: BorrowedFd<'_>, p: &mut Progress) -> Result<usize, Stop> {
         // Fds that other threads of the embedding program opened came along with the clone.
         self.fds.close_inherited()?;
         self.guard_process(sync)?;
@@ -302,7 +306,7 @@ impl InitPlan {
         self.enter_cgroup(sync, p)?;
         self.fs
             .bind_late_cgroups(p.finished.late.take(), self.cgroup.late_binds(&p.go_fds))?;
-        sys::close_fds(&mut p.go_fds);
+        fd::close_fds(&mut p.go_fds);
         self.process.set_rlimits()?;
         // Every fd of the host's is closed by now (the exec fifo, a fifo, is no directory to
         // resolve through): the cwd resolves in the container, and must stay in its root.
@@ -318,10 +322,10 @@ impl InitPlan {
         self.identity.set_no_new_privileges()?;
         self.process.set_personality()?;
         self.wait_recorded(sync)?;
-        sys::prctl(libc::PR_SET_PDEATHSIG, 0).at(InitStep::Prctl)?;
+        ocirun_sys::process::prctl(libc::PR_SET_PDEATHSIG, 0).at(InitStep::Prctl)?;
         // As late as possible, so the profile governs the fewest of the runtime's own syscalls.
         self.seccomp.load(sync, false)?;
-        sys::send(sync, &Msg::new(Tag::Ready, 0, 0, 0).encode()).at(InitStep::WaitStart)?;
+        socket::send_whole(sync, &Msg::new(Tag::Ready, 0, 0, 0).encode()).at(InitStep::WaitStart)?;
         self.fds.wait_start()?;
         Ok(exe)
     }
@@ -333,14 +337,14 @@ impl InitPlan {
     ///
     /// Runs in the child: no allocation, no locks.
     fn guard_process(&self, sync: BorrowedFd<'_>) -> Result<(), Failed> {
-        sys::reset_signals().at(InitStep::Signals)?;
-        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).at(InitStep::Prctl)?;
+        ocirun_sys::signal::reset_to_default().at(InitStep::Signals)?;
+        ocirun_sys::process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).at(InitStep::Prctl)?;
         if self.namespaces.dumpable_until_maps {
             // Born non-dumpable (namespaces::spawn); the maps are written by this user.
-            sys::prctl(libc::PR_SET_DUMPABLE, 1).at(InitStep::Prctl)?;
-            sys::send(sync, &Msg::new(Tag::MapsWanted, 0, 0, 0).encode()).at(InitStep::WaitMaps)
+            ocirun_sys::process::prctl(libc::PR_SET_DUMPABLE, 1).at(InitStep::Prctl)?;
+            socket::send_whole(sync, &Msg::new(Tag::MapsWanted, 0, 0, 0).encode()).at(InitStep::WaitMaps)
         } else {
-            sys::prctl(libc::PR_SET_DUMPABLE, 0).at(InitStep::Prctl)
+            ocirun_sys::process::prctl(libc::PR_SET_DUMPABLE, 0).at(InitStep::Prctl)
         }
     }
 
@@ -348,11 +352,11 @@ impl InitPlan {
     /// the init writes to procfs; it is closed before the container's filesystem is set up.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn open_procfs(&self) -> Result<Option<sys::ProcFs>, Failed> {
+    fn open_procfs(&self) -> Result<Option<ProcFs>, Failed> {
         if !self.writes_procfs() {
             return Ok(None);
         }
-        sys::ProcFs::open().map(Some).map_err(|(part, errno)| Failed {
+        ProcFs::open().map(Some).map_err(|(part, errno)| Failed {
             step: InitStep::ProcFs,
             index: part as u32,
             errno,
@@ -394,43 +398,54 @@ impl InitPlan {
     /// exec fifo and the sync socket. This process hands it to the runtime and exits.
     ///
     /// Runs in the child: no allocation, no locks.
-    fn enter_pid_namespace(&self, sync: BorrowedFd<'_>, p: &mut Progress) -> Result<(), Stop> {
-        let Some(pid_ns) = self.namespaces.pid_namespace_to_join() else {
+    fn enter_pid_namespace(&mut self, sync: BorrowedFd<'_>, p: &mut Progress) -> Result<(), Stop> {
+        if self.namespaces.pid_namespace_to_join().is_none() {
             return Ok(());
-        };
+        }
         self.enter_cgroup(sync, p)?;
-        sys::close(pid_ns.as_raw_fd());
+        // The host's file of the pid namespace, joined for the children: closed now.
+        drop(self.namespaces.pid_namespace.take());
         // The new process waits until this one has handed it to the runtime, so that the
         // runtime hears of it before it hears from it.
-        let (gate_read, gate_write) = sys::pipe().at(InitStep::CloneProcess)?;
-        match sys::clone_sibling() {
-            Ok(Some((pid, pidfd))) => {
-                // The new process is the runtime's child (CLONE_PARENT): it gets its pid and
-                // a pidfd, and this one exits, to be reaped by it.
-                let msg = Msg::new(Tag::Fd, FdKind::Process as u32, pid as u32, 0).encode();
-                let sent = sys::send_with_fds(sync, &msg, &[pidfd.as_raw_fd()]);
-                drop(pidfd);
-                // Unsent, the new process sees the gate close without a byte and exits.
-                sent.at_index(InitStep::CloneProcess, CLONE_HANDOVER)?;
-                sys::write(gate_write, b"g").at_index(InitStep::CloneProcess, CLONE_HANDOVER)?;
-                Err(Stop::Exit(0))
-            }
-            Ok(None) => {
-                sys::close(gate_write);
+        let (gate_read, gate_write) = io::pipe().at(InitStep::CloneProcess)?;
+        // A copy of this process as the runtime's child (CLONE_PARENT), made in the pid
+        // namespace joined for the children, with a pidfd; its exit signal is SIGCHLD.
+        let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
+        // SAFETY: this process is a copy of one thread of the runtime (the init, or an exec's
+        // first child): the new process, a whole copy of it, runs only this allocation-free,
+        // lock-free code until exec, as this one does; no CLONE_VM, stack, TLS or tid flag.
+        match unsafe { ocirun_sys::process::clone_pidfd(flags) } {
+            Ok((0, _)) => {
+                drop(gate_write);
                 let mut byte = [0u8; 1];
                 let opened = loop {
-                    match sys::read(gate_read, &mut byte) {
+                    match fs::read(gate_read.as_fd(), &mut byte) {
                         Err(libc::EINTR) => continue,
                         r => break r,
                     }
                 };
-                sys::close(gate_read);
+                drop(gate_read);
                 if opened != Ok(1) {
                     return Err(Stop::Exit(1));
                 }
                 // A fork clears the parent-death signal; the parent is the runtime's thread.
-                sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).at(InitStep::Prctl)?;
+                ocirun_sys::process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)
+                    .at(InitStep::Prctl)?;
                 Ok(())
+            }
+            Ok((pid, pidfd)) => {
+                // The new process is the runtime's child (CLONE_PARENT): it gets its pid and
+                // a pidfd, and this one exits, to be reaped by it.
+                let msg = Msg::new(Tag::Fd, FdKind::Process as u32, pid as u32, 0).encode();
+                let sent = match &pidfd {
+                    Some(pidfd) => socket::send_whole_with_fds(sync, &msg, &[pidfd.as_fd()]),
+                    None => Err(libc::EBADF),
+                };
+                drop(pidfd);
+                // Unsent, the new process sees the gate close without a byte and exits.
+                sent.at_index(InitStep::CloneProcess, CLONE_HANDOVER)?;
+                fs::write_whole(gate_write.as_fd(), b"g").at_index(InitStep::CloneProcess, CLONE_HANDOVER)?;
+                Err(Stop::Exit(0))
             }
             Err(errno) => Err(Stop::Failed(Failed {
                 step: InitStep::CloneProcess,
@@ -463,7 +478,7 @@ impl InitPlan {
             return Ok(());
         }
         let mut buf = [0u8; Msg::SIZE];
-        let recorded = match sys::recv(sync, &mut buf) {
+        let recorded = match socket::recv(sync, &mut buf) {
             Ok(n) if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
                 Some(Tag::Recorded) => Ok(()),
                 _ => Err(libc::EPROTO),
@@ -472,5 +487,37 @@ impl InitPlan {
             Err(e) => Err(e),
         };
         recorded.at(InitStep::WaitStart)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Runs `check` in a copy of this process made like fork (single-threaded: no other
+    /// thread of the test binary can reuse an fd number or see a change of its mounts or
+    /// dispositions) and asserts that it returned true.
+    pub(crate) fn in_forked_child(check: impl FnOnce() -> bool) {
+        use ocirun_sys::process::{WaitInfo, clone_pidfd, exit_now, waitid_pidfd};
+        use std::os::fd::AsFd;
+        // SAFETY: the copy runs only `check`, which makes system calls on data made before,
+        // and ends with _exit; no CLONE_VM, stack or tid flag.
+        let (_, pidfd) = unsafe { clone_pidfd(libc::SIGCHLD as u64) }.expect("clone");
+        let Some(pidfd) = pidfd else {
+            exit_now(i32::from(!check()));
+        };
+        let ended = waitid_pidfd(pidfd.as_fd(), libc::WEXITED).expect("waitid");
+        let passed = WaitInfo {
+            code: libc::CLD_EXITED,
+            status: 0,
+        };
+        assert_eq!(ended, Some(passed), "the check in the child");
+    }
+
+    /// In a forked child with a private mount namespace (the host's mounts stay as they are).
+    pub(crate) fn in_private_mounts(check: impl FnOnce() -> bool) {
+        in_forked_child(|| {
+            let private = ocirun_sys::ns::unshare(libc::CLONE_NEWNS as u64).is_ok()
+                && ocirun_sys::mount::mount(Some(c"none"), c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).is_ok();
+            private && check()
+        });
     }
 }

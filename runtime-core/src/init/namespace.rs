@@ -7,11 +7,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use namespaces::{IdMap, NamespaceKind, NamespaceSet};
 use oci_spec::runtime::{Linux, Spec};
+use ocirun_sys::{process, socket};
 
+use super::procfs::ProcFs;
 use super::step::{At, Failed, InitStep};
 use super::{PlanOptions, cstring, raise_fd};
 use crate::sync::{Msg, Tag};
-use crate::sys;
 use crate::{Error, Result};
 
 /// The namespaces of the init, compiled in the parent.
@@ -30,8 +31,9 @@ pub(crate) struct NamespacePlan {
     /// An init made in the pid namespace it joined: not known to the runtime at Go, it keeps
     /// its parent-death signal until [`Tag::Recorded`] says the state names it.
     pub awaits_recorded: bool,
-    /// The namespaces joined by path, in the kernel's safe order: kind, fd, path.
-    join: Vec<(NamespaceKind, OwnedFd, String)>,
+    /// The namespaces joined by path, in the kernel's safe order: kind, fd, path. The child
+    /// takes each fd out once it has joined them all.
+    join: Vec<(NamespaceKind, Option<OwnedFd>, String)>,
     /// The clone makes a user namespace, whose maps the parent writes.
     pub new_user: bool,
     /// Rootless: the runtime writes the maps as the unprivileged caller, which can open the
@@ -61,8 +63,8 @@ impl NamespacePlan {
             let kind = NamespaceKind::from(ns.typ());
             match ns.path() {
                 Some(path) => {
-                    let fd = namespaces::sys::open_namespace(kind, path).map_err(Error::Namespace)?;
-                    join.push((kind, raise_fd(fd, min_fd)?, path.display().to_string()));
+                    let fd = namespaces::open_namespace(kind, path).map_err(Error::Namespace)?;
+                    join.push((kind, Some(raise_fd(fd, min_fd)?), path.display().to_string()));
                 }
                 // A new time namespace is made by unshare in the child, so the
                 // offsets can be written before exec enters it.
@@ -86,7 +88,7 @@ impl NamespacePlan {
         let (pid_namespace, pid_namespace_path) = match join.iter().position(|(k, _, _)| *k == NamespaceKind::Pid) {
             Some(i) => {
                 let (_, fd, path) = join.remove(i);
-                (Some(fd), path)
+                (fd, path)
             }
             None => (None, String::new()),
         };
@@ -159,7 +161,8 @@ impl NamespacePlan {
         self.join
             .iter()
             .find(|(k, _, _)| *k == NamespaceKind::User)
-            .map(|(_, fd, _)| fd.as_fd())
+            .and_then(|(_, fd, _)| fd.as_ref())
+            .map(AsFd::as_fd)
     }
 
     /// The pid namespace this child joins itself ([`NamespacePlan::clone_in_pid_namespace`]).
@@ -171,7 +174,7 @@ impl NamespacePlan {
     pub(crate) fn fds(&self) -> impl Iterator<Item = libc::c_int> + '_ {
         self.join
             .iter()
-            .map(|(_, fd, _)| fd.as_raw_fd())
+            .filter_map(|(_, fd, _)| fd.as_ref().map(AsRawFd::as_raw_fd))
             .chain(self.pid_namespace_to_join().map(|f| f.as_raw_fd()))
     }
 
@@ -202,11 +205,11 @@ impl NamespacePlan {
     /// Makes the new time namespace and writes its offsets through `procfs`.
     ///
     /// Runs in the child: no allocation, no locks.
-    pub(crate) fn enter_time_namespace(&self, procfs: Option<&sys::ProcFs>) -> Result<(), Failed> {
+    pub(crate) fn enter_time_namespace(&self, procfs: Option<&ProcFs>) -> Result<(), Failed> {
         if !self.new_time {
             return Ok(());
         }
-        namespaces::sys::unshare(NamespaceKind::Time.clone_flag()).at(InitStep::TimeNamespace)?;
+        ocirun_sys::ns::unshare(NamespaceKind::Time.clone_flag()).at(InitStep::TimeNamespace)?;
         if let (Some(content), Some(procfs)) = (&self.time_offsets, procfs) {
             // Before the switch to root of a new user namespace: /proc/self files of a
             // non-dumpable process belong to the host's root, which this process still
@@ -227,32 +230,34 @@ impl NamespacePlan {
             return Ok(());
         }
         let mut buf = [0u8; Msg::SIZE];
-        match sys::recv(sync, &mut buf) {
+        match socket::recv(sync, &mut buf) {
             Ok(n) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::MapsWritten) => {}
             Ok(_) => return Err(libc::EPIPE).at(InitStep::WaitMaps),
             Err(e) => return Err(e).at(InitStep::WaitMaps),
         }
-        sys::setresgid(0).at(InitStep::BecomeRoot)?;
-        sys::setresuid(0).at(InitStep::BecomeRoot)?;
+        process::setresgid(0).at(InitStep::BecomeRoot)?;
+        process::setresuid(0).at(InitStep::BecomeRoot)?;
         // The change of user set dumpable to fs.suid_dumpable.
-        sys::prctl(libc::PR_SET_DUMPABLE, 0).at(InitStep::Prctl)
+        process::prctl(libc::PR_SET_DUMPABLE, 0).at(InitStep::Prctl)
     }
 
     /// Joins the namespaces given by path and closes their fds.
     ///
     /// Runs in the child: no allocation, no locks.
-    pub(crate) fn join(&self) -> Result<(), Failed> {
+    pub(crate) fn join(&mut self) -> Result<(), Failed> {
+        let joined_user = self.joined_user().is_some();
         for (i, (kind, fd, _)) in self.join.iter().enumerate() {
-            namespaces::sys::setns(fd.as_fd(), *kind).at_index(InitStep::Setns, i as u32)?;
+            if let Some(fd) = fd {
+                ocirun_sys::ns::setns(fd.as_fd(), ns_type(*kind)).at_index(InitStep::Setns, i as u32)?;
+            }
         }
-        // The namespace files are the host's: closed as soon as they are joined (the plan is
-        // never dropped in the child, which execs or exits).
-        for (_, fd, _) in &self.join {
-            sys::close(fd.as_raw_fd());
+        // The namespace files are the host's: closed as soon as they are joined.
+        for (_, fd, _) in &mut self.join {
+            drop(fd.take());
         }
-        if self.joined_user().is_some() {
+        if joined_user {
             // Joining a user namespace may have set dumpable to fs.suid_dumpable.
-            sys::prctl(libc::PR_SET_DUMPABLE, 0).at(InitStep::Prctl)?;
+            process::prctl(libc::PR_SET_DUMPABLE, 0).at(InitStep::Prctl)?;
         }
         Ok(())
     }
@@ -265,7 +270,9 @@ impl NamespacePlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn join_pid_namespace_for_children(&self) -> Result<(), Failed> {
         match self.pid_namespace_to_join() {
-            Some(pid_ns) => namespaces::sys::setns(pid_ns.as_fd(), NamespaceKind::Pid).at(InitStep::JoinPidNamespace),
+            Some(pid_ns) => {
+                ocirun_sys::ns::setns(pid_ns.as_fd(), ns_type(NamespaceKind::Pid)).at(InitStep::JoinPidNamespace)
+            }
             None => Ok(()),
         }
     }
@@ -276,7 +283,7 @@ impl NamespacePlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn join_session_keyring(&self) -> Result<(), Failed> {
         match &self.session_keyring {
-            Some(name) => match sys::join_session_keyring(name) {
+            Some(name) => match process::join_session_keyring(name).map(drop) {
                 // A kernel without keyrings has nothing to share.
                 Ok(()) | Err(libc::ENOSYS) => Ok(()),
                 Err(e) => Err(e).at(InitStep::SessionKeyring),
@@ -290,7 +297,7 @@ impl NamespacePlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn unshare_cgroup(&self) -> Result<(), Failed> {
         if self.new_cgroup {
-            namespaces::sys::unshare(NamespaceKind::Cgroup.clone_flag()).at(InitStep::CgroupNamespace)?;
+            ocirun_sys::ns::unshare(NamespaceKind::Cgroup.clone_flag()).at(InitStep::CgroupNamespace)?;
         }
         Ok(())
     }
@@ -302,14 +309,21 @@ impl NamespacePlan {
         if self.new.contains(NamespaceKind::Network) {
             // As runc (its "loopback" network) and crun: a network namespace the runtime made
             // has its loopback up; one joined by path is left as its owner set it.
-            namespaces::sys::loopback_up().at(InitStep::Loopback)?;
+            ocirun_sys::net::loopback_up().at(InitStep::Loopback)?;
         }
         if let Some(h) = &self.hostname {
-            namespaces::sys::sethostname(h).at(InitStep::Hostname)?;
+            ocirun_sys::ns::sethostname(h).at(InitStep::Hostname)?;
         }
         if let Some(d) = &self.domainname {
-            namespaces::sys::setdomainname(d).at(InitStep::Domainname)?;
+            ocirun_sys::ns::setdomainname(d).at(InitStep::Domainname)?;
         }
         Ok(())
     }
+}
+
+/// The `nstype` setns(2) checks a namespace fd of `kind` against: its `CLONE_NEW*` flag (each
+/// is a single bit below bit 31, as the namespaces crate checks a namespace file's kind). Runs
+/// in the child: no allocation.
+fn ns_type(kind: NamespaceKind) -> libc::c_int {
+    kind.clone_flag() as libc::c_int
 }

@@ -1,13 +1,15 @@
 //! The program the init execs and how it runs: argv, env and the executable's lookup, cwd,
 //! rlimits, I/O priority, scheduler, CPU affinity, personality and memory policy.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CString, c_char};
 
 use oci_spec::runtime::{Linux, PosixRlimitType, Process};
 
 use super::cstring;
 use super::step::{At, Failed, InitStep};
-use crate::sys::{self, SchedAttr};
+use ocirun_sys::process::{self, SchedAttr};
+use ocirun_sys::{fd, fs};
+
 use crate::{Error, Result, mempolicy, sched};
 
 /// The PATH used to find process.args[0] when process.env has none (runc's default).
@@ -202,7 +204,7 @@ impl ProcessPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_io_priority(&self) -> Result<(), Failed> {
         match self.io_priority {
-            Some(prio) => sys::ioprio_set(prio).at(InitStep::IoPriority),
+            Some(prio) => process::ioprio_set(prio).at(InitStep::IoPriority),
             None => Ok(()),
         }
     }
@@ -212,7 +214,7 @@ impl ProcessPlan {
     ///
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_final_affinity(&self) -> Result<(), Failed> {
-        sys::sched_setaffinity(0, &self.affinity_final).at(InitStep::CpuAffinity)
+        crate::sys::sched_setaffinity(0, &self.affinity_final).at(InitStep::CpuAffinity)
     }
 
     /// Sets the rlimits.
@@ -220,7 +222,7 @@ impl ProcessPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_rlimits(&self) -> Result<(), Failed> {
         for (i, (res, soft, hard, _)) in self.rlimits.iter().enumerate() {
-            sys::setrlimit(*res, *soft, *hard).at_index(InitStep::Rlimit, i as u32)?;
+            process::setrlimit(*res, *soft, *hard).at_index(InitStep::Rlimit, i as u32)?;
         }
         Ok(())
     }
@@ -229,8 +231,8 @@ impl ProcessPlan {
     ///
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn enter_cwd(&self) -> Result<(), Failed> {
-        sys::chdir(&self.cwd).at(InitStep::Chdir)?;
-        sys::verify_cwd().at_index(InitStep::Chdir, CWD_OUTSIDE_ROOT)
+        fs::chdir(&self.cwd).at(InitStep::Chdir)?;
+        verify_cwd().at_index(InitStep::Chdir, CWD_OUTSIDE_ROOT)
     }
 
     /// Sets the scheduler while the init still has every capability (an RT policy and a
@@ -241,23 +243,23 @@ impl ProcessPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_scheduling(&self) -> Result<(), Failed> {
         if let Some(attr) = &self.scheduler {
-            sys::sched_setattr(attr).at(InitStep::Scheduler)?;
+            process::sched_setattr(attr).at(InitStep::Scheduler)?;
         }
         if let Some((policy, _)) = &self.memory_policy {
-            sys::set_mempolicy(policy.mode, &policy.nodes, mempolicy::MemPolicy::MAX_NODE)
+            process::set_mempolicy(policy.mode, &policy.nodes, mempolicy::MemPolicy::MAX_NODE)
                 .at(InitStep::MemoryPolicy)?;
         }
         Ok(())
     }
 
-    /// The first candidate for `args[0]` that is an executable file.
+    /// The first candidate for `args[0]` that is an executable file, as its index for
+    /// [`ProcessPlan::exec`].
     ///
     /// Runs in the child: no allocation, no locks.
-    pub(crate) fn find_executable(&self) -> Result<&CStr, Failed> {
+    pub(crate) fn find_executable(&self) -> Result<usize, Failed> {
         self.exe_candidates
             .iter()
-            .find(|c| sys::is_executable(c).is_ok())
-            .map(CString::as_c_str)
+            .position(|c| fs::is_executable(c).is_ok())
             .ok_or(libc::ENOENT)
             .at(InitStep::Lookup)
     }
@@ -267,17 +269,54 @@ impl ProcessPlan {
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_personality(&self) -> Result<(), Failed> {
         match self.personality {
-            Some(persona) => sys::personality(persona).at(InitStep::Personality),
+            Some(persona) => process::personality(persona).map(drop).at(InitStep::Personality),
             None => Ok(()),
         }
     }
 
-    /// Executes `exe`; returns only the exit code of a failure.
+    /// Executes the candidate `exe` ([`ProcessPlan::find_executable`]); returns only the exit
+    /// code of a failure.
     ///
     /// Runs in the child: no allocation, no locks.
-    pub(crate) fn exec(&self, exe: &CStr) -> i32 {
-        let errno = sys::execve(exe, &self.argv_ptrs, &self.envp_ptrs);
-        let _ = sys::write(2, b"ocirun: exec of the container process failed\n");
+    pub(crate) fn exec(&self, exe: usize) -> i32 {
+        let errno = match self.exe_candidates.get(exe) {
+            Some(path) => process::execve(path, &self.argv_ptrs, &self.envp_ptrs),
+            None => libc::ENOENT,
+        };
+        let _ = fs::write_whole(fd::Stdio::Err.fd(), b"ocirun: exec of the container process failed\n");
         if errno == libc::ENOENT { 127 } else { 126 }
+    }
+}
+
+/// Checks that the working directory is inside this process's root, as runc's verifyCwd: the
+/// kernel's getcwd reports one outside it as "(unreachable)/..." and one that is gone as
+/// ENOENT. Either is ENOENT here.
+///
+/// Runs in the child: no allocation, no locks.
+fn verify_cwd() -> Result<(), i32> {
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    let len = fs::getcwd(&mut buf)?;
+    match buf.get(..len) {
+        Some([b'/', ..]) => Ok(()),
+        _ => Err(libc::ENOENT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::tests::in_forked_child;
+
+    #[test]
+    fn a_cwd_outside_the_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+        in_forked_child(|| {
+            let inside = verify_cwd().is_ok();
+            // A chroot to a directory of this test while the cwd stays where it was, in this
+            // forked child only.
+            let chrooted = fs::chroot(&root).is_ok();
+            inside && chrooted && verify_cwd() == Err(libc::ENOENT)
+        });
     }
 }

@@ -1,14 +1,106 @@
-//! What the init writes to procfs, through the runtime's own verified /proc: sysctls,
-//! `oom_score_adj` and the LSM exec labels.
+//! What the init writes to procfs, through the runtime's own verified /proc ([`ProcFs`]):
+//! sysctls, `oom_score_adj` and the LSM exec labels.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, OwnedFd};
+
+use ocirun_sys::fs;
 
 use oci_spec::runtime::{Linux, Process};
 
 use super::cstring;
 use super::step::{At, Failed, InitStep};
-use crate::sys;
 use crate::{Error, Result, lsm, sysctl};
+
+/// The procfs the init writes through: the runtime's own `/proc`, opened and verified (the
+/// root of a procfs) before any container mount exists, so that no mount of the container's
+/// can redirect a write (CVE-2025-52881). Every file is opened beneath it with `openat2`,
+/// following no symlink, magic link or mount; `self` is read once, as the number it stands
+/// for. It is the only way the init writes to procfs, and it is closed before the container's
+/// filesystem is in place (CVE-2024-21626).
+///
+/// Runs in the child: no allocation, no locks.
+pub(crate) struct ProcFs {
+    fd: OwnedFd,
+    /// This process's pid in this procfs's pid namespace, as `self` reads.
+    pid: [u8; 12],
+    pid_len: usize,
+}
+
+/// Why [`ProcFs::open`] failed: the part that did, and the errno.
+pub(crate) type ProcFsError = (ProcFsStep, i32);
+
+/// The parts of [`ProcFs::open`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum ProcFsStep {
+    /// Opening `/proc`.
+    Open,
+    /// Checking that it is a procfs (fstatfs), and its root (inode 1).
+    Verify,
+    /// Reading its `self` link.
+    ReadSelf,
+}
+
+impl ProcFs {
+    /// Where `/proc` is: the runtime's own mount namespace's, before any container mount.
+    const PATH: &CStr = c"/proc";
+    /// The inode number of a procfs's root directory.
+    const ROOT_INO: u64 = 1;
+    /// What every lookup beneath it refuses: leaving it, crossing a mount, any symlink.
+    const RESOLVE: u64 =
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+
+    /// Opens `/proc` and checks that it is the root of a procfs.
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub(crate) fn open() -> Result<ProcFs, ProcFsError> {
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let fd = fs::openat(fs::CWD, Self::PATH, flags, 0).map_err(|e| (ProcFsStep::Open, e))?;
+        let is_proc = fs::fstatfs(fd.as_fd()).map_err(|e| (ProcFsStep::Verify, e))?.magic == fs::PROC_SUPER_MAGIC;
+        let is_root = fs::fstat(fd.as_fd()).map_err(|e| (ProcFsStep::Verify, e))?.st_ino == Self::ROOT_INO;
+        if !is_proc || !is_root {
+            return Err((ProcFsStep::Verify, libc::EXDEV));
+        }
+        let mut pid = [0u8; 12];
+        let pid_len = fs::readlinkat(fd.as_fd(), c"self", &mut pid).map_err(|e| (ProcFsStep::ReadSelf, e))?;
+        // A pid is digits: anything else would make its paths lead elsewhere.
+        match pid.get(..pid_len) {
+            Some(digits) if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {}
+            _ => return Err((ProcFsStep::ReadSelf, libc::EINVAL)),
+        }
+        Ok(ProcFs { fd, pid, pid_len })
+    }
+
+    /// Writes `content` in one write(2) to `path`, relative to the procfs root
+    /// (`sys/kernel/shmmax`).
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub(crate) fn write(&self, path: &CStr, content: &[u8]) -> Result<(), i32> {
+        let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let fd = fs::openat2(self.fd.as_fd(), path, flags, Self::RESOLVE)?;
+        fs::write_whole(fd.as_fd(), content)
+    }
+
+    /// Writes `content` in one write(2) to `name` in this process's own directory, what
+    /// `/proc/self/<name>` is (`oom_score_adj`, `attr/exec`).
+    ///
+    /// Runs in the child: no allocation, no locks.
+    pub(crate) fn write_self(&self, name: &CStr, content: &[u8]) -> Result<(), i32> {
+        let mut buf = [0u8; 128];
+        let pid = self.pid.get(..self.pid_len).unwrap_or_default();
+        let name = name.to_bytes_with_nul();
+        let path = buf.get_mut(..pid.len() + 1 + name.len()).ok_or(libc::ENAMETOOLONG)?;
+        let (head, tail) = path.split_at_mut(pid.len());
+        head.copy_from_slice(pid);
+        let Some((slash, rest)) = tail.split_first_mut() else {
+            return Err(libc::EINVAL);
+        };
+        *slash = b'/';
+        rest.copy_from_slice(name);
+        self.write(CStr::from_bytes_with_nul(path).map_err(|_| libc::EINVAL)?, content)
+    }
+}
 
 /// The procfs writes of the init, compiled in the parent.
 pub(crate) struct ProcfsWrites {
@@ -54,10 +146,10 @@ impl ProcfsWrites {
     pub(crate) fn describe(&self, step: InitStep, index: u32) -> Option<String> {
         Some(match step {
             InitStep::ProcFs => match index {
-                i if i == sys::ProcFsStep::Verify as u32 => {
+                i if i == ProcFsStep::Verify as u32 => {
                     "check that the runtime's /proc is the root of a procfs (it is written through)".into()
                 }
-                i if i == sys::ProcFsStep::ReadSelf as u32 => "read the runtime's /proc/self".into(),
+                i if i == ProcFsStep::ReadSelf as u32 => "read the runtime's /proc/self".into(),
                 _ => "open the runtime's /proc (it is written through)".into(),
             },
             InitStep::Sysctl => match self.sysctl.get(index as usize) {
@@ -93,7 +185,7 @@ impl ProcfsWrites {
     /// before no_new_privs, as runc applies AppArmor's.
     ///
     /// Runs in the child: no allocation, no locks.
-    pub(crate) fn write(&self, procfs: &sys::ProcFs) -> Result<(), Failed> {
+    pub(crate) fn write(&self, procfs: &ProcFs) -> Result<(), Failed> {
         for (i, (path, value, _)) in self.sysctl.iter().enumerate() {
             procfs.write(path, value).at_index(InitStep::Sysctl, i as u32)?;
         }
@@ -106,5 +198,61 @@ impl ProcfsWrites {
                 .at_index(InitStep::ExecLabel, i as u32)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::tests::{in_forked_child, in_private_mounts};
+
+    #[test]
+    fn procfs_writes_this_process_s_own_files() {
+        in_forked_child(|| {
+            let Ok(procfs) = ProcFs::open() else { return false };
+            let written = procfs.write_self(c"oom_score_adj", b"17").is_ok();
+            let now = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+            written && now.trim() == "17"
+        });
+    }
+
+    #[test]
+    fn procfs_follows_no_symlink() {
+        in_forked_child(|| {
+            let Ok(procfs) = ProcFs::open() else { return false };
+            // `self` and `mounts` are symlinks in every procfs.
+            procfs.write(c"self/oom_score_adj", b"17") == Err(libc::ELOOP)
+                && procfs.write(c"mounts", b"x") == Err(libc::ELOOP)
+                && procfs.write(c"../etc/passwd", b"x") == Err(libc::EXDEV)
+        });
+    }
+
+    #[test]
+    fn procfs_writes_are_not_redirected_by_a_mount_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let decoy = dir.path().join("decoy");
+        std::fs::write(&decoy, "unchanged").unwrap();
+        let decoy = std::ffi::CString::new(decoy.as_os_str().as_encoded_bytes()).unwrap();
+        in_private_mounts(|| {
+            // A bind mount in this child's own mount namespace.
+            let bound =
+                ocirun_sys::mount::mount(Some(&decoy), c"/proc/self/oom_score_adj", None, libc::MS_BIND, None).is_ok();
+            let Ok(procfs) = ProcFs::open() else { return false };
+            bound && procfs.write_self(c"oom_score_adj", b"17") == Err(libc::EXDEV)
+        });
+        assert_eq!(std::fs::read_to_string(dir.path().join("decoy")).unwrap(), "unchanged");
+    }
+
+    #[test]
+    fn procfs_is_refused_where_proc_is_not_a_procfs_root() {
+        in_private_mounts(|| {
+            // Mounts in this child's own mount namespace.
+            let tmpfs = ocirun_sys::mount::mount(Some(c"tmpfs"), c"/proc", Some(c"tmpfs"), 0, None).is_ok();
+            let refused = matches!(ProcFs::open(), Err((ProcFsStep::Verify, libc::EXDEV)));
+            // A procfs directory bound on /proc is a procfs, but not its root.
+            let sys = ocirun_sys::mount::umount2(c"/proc", libc::MNT_DETACH).is_ok()
+                && ocirun_sys::mount::mount(Some(c"/proc/sys"), c"/proc", None, libc::MS_BIND, None).is_ok();
+            tmpfs && refused && sys && matches!(ProcFs::open(), Err((ProcFsStep::Verify, libc::EXDEV)))
+        });
     }
 }

@@ -2,14 +2,15 @@
 //! the user switch when only CAP_SYS_ADMIN could load it), its notify listener sent to the
 //! runtime.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use ocirun_sys::socket;
 
 use oci_spec::runtime::Linux;
 
 use super::identity::IdentityPlan;
 use super::step::{At, Failed, InitStep};
 use crate::sync::{FdKind, Msg, Tag};
-use crate::sys;
 use crate::{Error, Result};
 
 /// The seccomp filter of the init, compiled in the parent.
@@ -61,11 +62,14 @@ impl SeccompPlan {
         let Some(program) = &self.program else {
             return Ok(());
         };
-        if let Some(listener) = program.load()? {
+        if let Some(raw) = program.load()? {
+            // SAFETY: `raw` is the notify listener the kernel just returned for the filter
+            // loaded above (the seccomp crate hands it out by number): a new fd nobody owns.
+            let listener = unsafe { OwnedFd::from_raw_fd(raw) };
             let msg = Msg::new(Tag::Fd, FdKind::SeccompListener as u32, 0, 0).encode();
-            let sent = sys::send_with_fds(sync, &msg, &[listener]);
+            let sent = socket::send_whole_with_fds(sync, &msg, &[listener.as_fd()]);
             // The container process must never hold the listener.
-            sys::close(listener);
+            drop(listener);
             sent?;
         }
         Ok(())

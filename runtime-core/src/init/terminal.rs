@@ -4,10 +4,10 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use oci_spec::runtime::Process;
+use ocirun_sys::{fs, process, socket, term};
 
 use super::step::{Failed, InitStep};
 use crate::sync::{FdKind, Msg, Tag};
-use crate::sys;
 use crate::{Error, Result};
 
 /// The parts of [`InitStep::Console`], sent as its index.
@@ -109,10 +109,10 @@ impl Terminal {
         }
         // The container's /dev, reached through no symlink the image could have planted: the pty
         // is looked up beneath it.
-        let dev = sys::openat2(
-            sys::CWD,
+        let dev = fs::openat2(
+            fs::CWD,
             c"/dev",
-            libc::O_PATH | libc::O_DIRECTORY,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
             libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
         )
         .map_err(ConsoleStep::OpenDev.failed())?;
@@ -129,37 +129,37 @@ impl Terminal {
         dev: BorrowedFd<'_>,
         console: Option<&rootfs::Console>,
     ) -> Result<OwnedFd, Failed> {
-        let pts = sys::openat2(
+        let pts = fs::openat2(
             dev,
             c"pts",
-            libc::O_PATH | libc::O_DIRECTORY,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
             libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
         )
         .map_err(ConsoleStep::OpenPts.failed())?;
         // Only a devpts mount's own ptmx is opened: not a device node an image planted there.
-        match sys::is_devpts(pts.as_fd()) {
+        match fs::fstatfs(pts.as_fd()).map(|st| st.magic == fs::DEVPTS_SUPER_MAGIC) {
             Ok(true) => {}
             Ok(false) => return Err(ConsoleStep::CheckDevpts.failed()(libc::ENOTTY)),
             Err(e) => return Err(ConsoleStep::CheckDevpts.failed()(e)),
         }
-        let master = sys::openat2(
+        let master = fs::openat2(
             pts.as_fd(),
             c"ptmx",
-            libc::O_RDWR | libc::O_NOCTTY,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
             libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS,
         );
         drop(pts);
         let master = master.map_err(ConsoleStep::OpenPtmx.failed())?;
         let slave = self.pty_pair(master.as_fd(), console)?;
-        sys::send_with_fds(
+        socket::send_whole_with_fds(
             sync,
             &Msg::new(Tag::Fd, FdKind::PtyMaster as u32, 0, 0).encode(),
-            &[std::os::fd::AsRawFd::as_raw_fd(&master)],
+            &[master.as_fd()],
         )
         .map_err(ConsoleStep::SendMaster.failed())?;
         drop(master);
-        sys::setsid().map_err(ConsoleStep::Setsid.failed())?;
-        sys::set_controlling_tty(slave.as_fd()).map_err(ConsoleStep::ControllingTty.failed())?;
+        process::setsid().map(drop).map_err(ConsoleStep::Setsid.failed())?;
+        term::set_controlling_tty(slave.as_fd()).map_err(ConsoleStep::ControllingTty.failed())?;
         Ok(slave)
     }
 
@@ -168,11 +168,11 @@ impl Terminal {
     ///
     /// Runs in the child: no allocation, no locks.
     fn pty_pair(&self, master: BorrowedFd<'_>, console: Option<&rootfs::Console>) -> Result<OwnedFd, Failed> {
-        sys::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
+        term::unlock_pty(master).map_err(ConsoleStep::Unlock.failed())?;
         if let Some((rows, cols)) = self.size {
-            sys::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
+            term::set_winsize(master, rows, cols).map_err(ConsoleStep::Size.failed())?;
         }
-        let slave = sys::pty_peer(master, libc::O_RDWR).map_err(ConsoleStep::Peer.failed())?;
+        let slave = term::pty_peer(master, libc::O_RDWR).map_err(ConsoleStep::Peer.failed())?;
         // runc's mountConsole, by rootfs: onto the console its mount plan found by fd.
         if let Some(console) = console {
             console
@@ -189,7 +189,7 @@ impl Terminal {
 ///
 /// Runs in the child: no allocation, no locks.
 pub(crate) fn new_session() -> Result<(), Failed> {
-    sys::setsid().map_err(ConsoleStep::Setsid.failed())
+    process::setsid().map(drop).map_err(ConsoleStep::Setsid.failed())
 }
 
 /// process.consoleSize as (rows, columns) when both are non-zero, as runc applies it.
