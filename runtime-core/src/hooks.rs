@@ -339,8 +339,8 @@ fn container_namespaces(init: i32) -> std::result::Result<Joins, String> {
 
 /// A memfd holding `content`, read from the start.
 fn memfd(name: &std::ffi::CStr, content: &[u8]) -> std::result::Result<std::fs::File, String> {
-    let fd = fs::memfd_create(name, 0)
-        .map_err(|e| format!("memfd_create: {}", std::io::Error::from_raw_os_error(e)))?;
+    let fd =
+        fs::memfd_create(name, 0).map_err(|e| format!("memfd_create: {}", std::io::Error::from_raw_os_error(e)))?;
     let mut file = std::fs::File::from(fd);
     std::io::Write::write_all(&mut file, content).map_err(|e| format!("write the state: {e}"))?;
     file.rewind().map_err(|e| format!("rewind the state: {e}"))?;

@@ -86,7 +86,8 @@ impl Container {
     pub(crate) fn root_dir(&self, op: &'static str) -> Result<OwnedFd> {
         let init = self.init_pidfd(op)?;
         let path = format!("/proc/{}/root", self.pid());
-        let root = fs::open_dir_path(std::path::Path::new(&path)).map_err(|e| Error::io("open the container's root", &path, e))?;
+        let root = fs::open_dir_path(std::path::Path::new(&path))
+            .map_err(|e| Error::io("open the container's root", &path, e))?;
         // Opened after the pidfd: if the init still runs now, the directory is its root.
         if pidfd::wait_exited(init.as_fd(), Some(Duration::ZERO)).unwrap_or(true) {
             return Err(Error::BadStatus {
