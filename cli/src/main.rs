@@ -475,7 +475,7 @@ fn parse_bool_or_auto(s: &str) -> Option<Option<bool>> {
 fn default_root() -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
     if let Some(dir) = xdg {
-        let (euid, _) = runtime_core::effective_ids();
+        let euid = ocirun_sys::process::geteuid();
         // runc's shouldHonorXDGRuntimeDir: root in a user namespace unless $USER says root
         // ($USER first: /proc/self/uid_map costs a read).
         let honor = euid != 0
@@ -575,7 +575,7 @@ fn builder(cli: &Cli, a: &CreateArgs, detach: bool) -> Result<(runtime_core::Con
     // is rootless without --systemd-cgroup only.
     b = match cli.rootless {
         Some(yes) => b.rootless(yes),
-        None if cli.systemd_cgroup && runtime_core::effective_ids().0 == 0 => b.rootless(false),
+        None if cli.systemd_cgroup && ocirun_sys::process::geteuid() == 0 => b.rootless(false),
         None => b.rootless_auto(),
     };
     if let Some(p) = &a.console_socket {
@@ -716,7 +716,7 @@ fn run(cli: &Cli) -> Result<i32> {
                 bail!("file {} exists; remove it first", path.display());
             }
             let text = if *rootless {
-                let (euid, egid) = runtime_core::effective_ids();
+                let (euid, egid) = (ocirun_sys::process::geteuid(), ocirun_sys::process::getegid());
                 specgen::rootless_spec(euid, egid)
             } else {
                 specgen::default_spec().to_string()
@@ -731,12 +731,16 @@ fn run(cli: &Cli) -> Result<i32> {
 /// The entry point, called by the C runtime (`#![no_main]`). Rust's own start-up would, on
 /// every run, read `/proc/self/maps` to find the main thread's stack guard and map an
 /// alternate signal stack for its stack-overflow report: about 50 µs of a 3.5 ms `run`.
-/// What of it ocirun needs, SIGPIPE ignored and fds 0 to 2 open, is
-/// [`runtime_core::process_start`]; a stack overflow still ends the process (SIGSEGV on the
-/// kernel's guard gap), without the report.
+/// What of it ocirun needs is done here, through the syscall layer every crate sits on
+/// (ocirun-sys), since it is the C entry's job and no library's: fds 0 to 2 open, on
+/// /dev/null where one is not, so that no file opened later takes their number; and SIGPIPE
+/// ignored, so that a closed pipe is an EPIPE error rather than a silent death. A stack
+/// overflow still ends the process (SIGSEGV on the kernel's guard gap), without the report.
 #[cfg_attr(not(test), unsafe(no_mangle))]
 extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    runtime_core::process_start();
+    ocirun_sys::fd::ensure_stdio();
+    // SIGPIPE is a valid signal: ignoring it cannot fail.
+    let _ = ocirun_sys::signal::ignore(libc::SIGPIPE);
     // Exits through std, which flushes stdout as a Rust main's return would.
     std::process::exit(ocirun().into())
 }

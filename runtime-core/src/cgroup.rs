@@ -218,8 +218,8 @@ impl ContainerCgroup {
         systemd: bool,
         undo: &mut Option<Cgroup>,
     ) -> Result<ContainerCgroup> {
-        let mut rootless = rootless_setting.unwrap_or_else(crate::sys::unprivileged);
-        let in_user_namespace_or_unprivileged = crate::sys::unprivileged() || rootless_setting.is_none();
+        let mut rootless = rootless_setting.unwrap_or_else(ocirun_sys::process::unprivileged);
+        let in_user_namespace_or_unprivileged = ocirun_sys::process::unprivileged() || rootless_setting.is_none();
         let cgroup = if rootless && !systemd {
             let made = rootless_cgroup(cgroup, linux)?;
             undo.clone_from(&made);

@@ -2,9 +2,12 @@
 //! `process.terminal` is true (runc's `--console-socket` protocol, or the embedding
 //! program), and the host-terminal helpers a program needs to relay a pty to its own terminal.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+
+use ocirun_sys::signal::{self, SigSet};
+use ocirun_sys::{socket, term};
 
 use crate::{Error, Result};
 
@@ -91,62 +94,38 @@ impl Destination {
 
 /// A terminal put in raw mode; dropping it restores the settings it had.
 #[derive(Debug)]
-pub struct RawMode {
-    fd: libc::c_int,
+pub struct RawMode<'fd> {
+    fd: BorrowedFd<'fd>,
     saved: libc::termios,
 }
 
-impl RawMode {
+impl<'fd> RawMode<'fd> {
     /// Puts the terminal behind `fd` in raw mode (as `cfmakeraw`); `Ok(None)` when `fd` is not a terminal.
-    ///
-    /// `fd` must stay open while the returned guard lives.
-    pub fn enable(fd: BorrowedFd<'_>) -> std::io::Result<Option<RawMode>> {
-        // SAFETY: termios is plain data; zeroed is a valid out-parameter.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: fd is open and saved is writable.
-        if unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut saved) } < 0 {
-            let e = std::io::Error::last_os_error();
-            return if e.raw_os_error() == Some(libc::ENOTTY) {
-                Ok(None)
-            } else {
-                Err(e)
-            };
-        }
-        let mut raw = saved;
-        // SAFETY: raw is a valid termios.
-        unsafe { libc::cfmakeraw(&mut raw) };
-        // SAFETY: fd is open and raw is a valid termios.
-        if unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &raw) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Some(RawMode {
-            fd: fd.as_raw_fd(),
-            saved,
-        }))
+    pub fn enable(fd: BorrowedFd<'fd>) -> std::io::Result<Option<RawMode<'fd>>> {
+        let saved = match term::tcgetattr(fd) {
+            Ok(saved) => saved,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        term::tcsetattr(fd, &term::make_raw(&saved))?;
+        Ok(Some(RawMode { fd, saved }))
     }
 }
 
-impl Drop for RawMode {
+impl Drop for RawMode<'_> {
     fn drop(&mut self) {
-        // SAFETY: saved is the termios read from this fd, which the caller keeps open.
-        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+        let _ = term::tcsetattr(self.fd, &self.saved);
     }
 }
 
 /// Gives `to` (a pty master) the window size of the terminal `from`; `Ok(false)` when `from` is not a terminal.
 pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> std::io::Result<bool> {
-    // SAFETY: winsize is plain data; zeroed is a valid out-parameter.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes one winsize into the pointer, which lives across the call.
-    if unsafe { libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } < 0 {
-        let e = std::io::Error::last_os_error();
-        return if e.raw_os_error() == Some(libc::ENOTTY) {
-            Ok(false)
-        } else {
-            Err(e)
-        };
-    }
-    crate::sys::set_winsize(to.as_fd(), size.ws_row, size.ws_col).map_err(std::io::Error::from_raw_os_error)?;
+    let (rows, cols) = match term::winsize(from) {
+        Ok(size) => size,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    term::set_winsize(to, rows, cols).map_err(std::io::Error::from_raw_os_error)?;
     Ok(true)
 }
 
@@ -196,24 +175,13 @@ pub fn relay_stdio(master: &OwnedFd) -> std::io::Result<()> {
 /// Blocks SIGWINCH in the calling thread and starts a thread that, at each one, gives
 /// `master` the window size of the terminal on stdin.
 fn forward_window_changes(master: OwnedFd) -> std::io::Result<()> {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it below.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: set is a valid sigset_t and SIGWINCH a valid signal.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGWINCH);
-    }
-    // SAFETY: set is initialised; a null old-set pointer is allowed.
-    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if r != 0 {
-        return Err(std::io::Error::from_raw_os_error(r));
-    }
+    let set = SigSet::of(&[libc::SIGWINCH]).map_err(std::io::Error::from_raw_os_error)?;
+    signal::sigmask(libc::SIG_BLOCK, &set).map_err(std::io::Error::from_raw_os_error)?;
     std::thread::spawn(move || {
         use std::os::fd::AsFd;
         loop {
-            let mut sig = 0;
-            // SAFETY: set is initialised and sig is writable; the thread inherited SIGWINCH blocked.
-            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+            // The thread inherited SIGWINCH blocked.
+            if signal::sigwait(&set).is_ok() {
                 let _ = copy_window_size(std::io::stdin().as_fd(), master.as_fd());
             }
         }
@@ -270,7 +238,7 @@ impl FdSocket {
     /// Sends `fd` as runc's utils.SendFd does: one message whose data is `name`, the fd as
     /// SCM_RIGHTS. `what` says what was being sent, for the error.
     pub(crate) fn send(self, fd: BorrowedFd<'_>, name: &[u8], what: &'static str) -> Result<()> {
-        crate::sys::send_with_fds(self.stream.as_fd(), name, &[fd.as_raw_fd()]).map_err(|e| {
+        socket::send_whole_with_fds(self.stream.as_fd(), name, &[fd]).map_err(|e| {
             self.kind
                 .error(&self.path, what, Some(std::io::Error::from_raw_os_error(e)))
         })

@@ -50,10 +50,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use oci_spec::runtime::{Hooks, LinuxIdMapping, LinuxNamespaceType, Spec};
+use ocirun_sys::{fs, mount, process};
 
 use crate::{Error, Result};
-
-mod sys;
 
 /// The environment variable a sealed re-execution carries: the unique id of the overlay
 /// mount its binary lies on, or "memfd". It only ever confirms what the file system says.
@@ -126,15 +125,15 @@ pub fn start_spawns(hooks: Option<&Hooks>) -> bool {
 
 /// How the binary behind `exe` is protected already, if it is.
 fn protection_of(exe: BorrowedFd<'_>, marker: Option<&OsStr>) -> Option<Protection> {
-    if sys::get_seals(exe).is_ok_and(|s| s & SEALS == SEALS) {
+    if fs::get_seals(exe).is_ok_and(|s| s & SEALS == SEALS) {
         return Some(Protection::SealedMemfd);
     }
-    let (fs, flags) = sys::fstatfs(exe).ok()?;
-    if READ_ONLY_FILE_SYSTEMS.contains(&fs) {
+    let st = fs::fstatfs(exe).ok()?;
+    if READ_ONLY_FILE_SYSTEMS.contains(&st.magic) {
         return Some(Protection::ReadOnlyFileSystem);
     }
     let ours = |m: &OsStr| mount_id(exe).is_some_and(|id| m == OsStr::new(&id));
-    if fs == OVERLAYFS && flags & libc::ST_RDONLY != 0 && marker.is_some_and(ours) {
+    if st.magic == OVERLAYFS && st.flags & libc::ST_RDONLY != 0 && marker.is_some_and(ours) {
         return Some(Protection::ReadOnlyOverlay);
     }
     None
@@ -143,7 +142,7 @@ fn protection_of(exe: BorrowedFd<'_>, marker: Option<&OsStr>) -> Option<Protecti
 /// The id of the mount `fd` lies on: the unique one (Linux 6.8), else the reusable one (5.8),
 /// which cannot be reused while the mount is alive (it is: the caller's binary lies on it).
 fn mount_id(fd: BorrowedFd<'_>) -> Option<String> {
-    let st = sys::fstatx(fd, libc::STATX_MNT_ID_UNIQUE | libc::STATX_MNT_ID).ok()?;
+    let st = fs::statx_fd(fd, libc::STATX_MNT_ID_UNIQUE | libc::STATX_MNT_ID).ok()?;
     if st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0 {
         Some(format!("u{}", st.stx_mnt_id))
     } else if st.stx_mask & libc::STATX_MNT_ID != 0 {
@@ -171,7 +170,7 @@ fn user_namespace_cannot_write(exe: BorrowedFd<'_>, spec: &Spec) -> Result<bool>
     }
     let uids = linux.uid_mappings().as_deref().unwrap_or_default();
     let gids = linux.gid_mappings().as_deref().unwrap_or_default();
-    let st = sys::fstatx(exe, libc::STATX_UID | libc::STATX_GID | libc::STATX_MODE).map_err(|e| Error::Sys {
+    let st = fs::statx_fd(exe, libc::STATX_UID | libc::STATX_GID | libc::STATX_MODE).map_err(|e| Error::Sys {
         op: "stat the runtime's binary",
         source: std::io::Error::from_raw_os_error(e),
     })?;
@@ -184,7 +183,7 @@ fn user_namespace_cannot_write(exe: BorrowedFd<'_>, spec: &Spec) -> Result<bool>
     if writable {
         return Ok(false);
     }
-    let acl = sys::has_access_acl(exe).map_err(|e| Error::Sys {
+    let acl = fs::has_access_acl(exe).map_err(|e| Error::Sys {
         op: "read the ACL of the runtime's binary",
         source: std::io::Error::from_raw_os_error(e),
     })?;
@@ -212,7 +211,7 @@ fn reexec_sealed(exe: &File) -> Result<Protection> {
             .map(|e| e.as_ptr())
             .chain([std::ptr::null()])
             .collect();
-        sys::execveat(dir, name, &argv, &envp)
+        process::execveat(dir, name, &argv, &envp)
     };
     // Each exec returns only when it failed; then the next way is tried.
     // The overlay's file is executed by its name in the mount, so the process keeps its name
@@ -246,15 +245,16 @@ fn overlay_view() -> Result<(OwnedFd, CString, String), i32> {
     lower.extend_from_slice(b":/dev");
     let lower = CString::new(lower).map_err(|_| libc::EINVAL)?;
     let name = CString::new(name.as_bytes()).map_err(|_| libc::EINVAL)?;
-    let fs = sys::fsopen(c"overlay")?;
-    sys::fsconfig_string(fs.as_fd(), c"lowerdir", &lower)?;
+    let ctx = mount::fsopen(c"overlay")?;
+    mount::fsconfig_set(ctx.as_fd(), c"lowerdir", Some(&lower))?;
     // Inode numbers need no remapping here; on hosts where xino would turn itself on, this
     // keeps overlayfs from logging about it.
-    let _ = sys::fsconfig_string(fs.as_fd(), c"xino", c"off");
-    sys::fsconfig_create(fs.as_fd())?;
-    let mnt = sys::fsmount_read_only(fs.as_fd())?;
-    let file = sys::open_path(mnt.as_fd(), &name)?;
-    let st = sys::fstatx(file.as_fd(), libc::STATX_TYPE)?;
+    let _ = mount::fsconfig_set(ctx.as_fd(), c"xino", Some(c"off"));
+    mount::fsconfig_create(ctx.as_fd())?;
+    let attr = mount::MOUNT_ATTR_RDONLY | mount::MOUNT_ATTR_NOSUID | mount::MOUNT_ATTR_NODEV;
+    let mnt = mount::fsmount(ctx.as_fd(), attr)?;
+    let file = fs::openat(mnt.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+    let st = fs::statx_fd(file.as_fd(), libc::STATX_TYPE)?;
     if u32::from(st.stx_mode) & libc::S_IFMT != libc::S_IFREG {
         return Err(libc::ENOEXEC);
     }
@@ -276,9 +276,9 @@ fn escape_layer(dir: &Path) -> Vec<u8> {
 
 /// A sealed memfd copy of the binary behind `exe`.
 fn memfd_copy(exe: &File) -> Result<OwnedFd, i32> {
-    let fd = match sys::memfd_create(c"ocirun", libc::MFD_ALLOW_SEALING | libc::MFD_EXEC) {
+    let fd = match fs::memfd_create(c"ocirun", libc::MFD_ALLOW_SEALING | libc::MFD_EXEC) {
         // Before Linux 6.3 there is no MFD_EXEC (and every memfd may be executed).
-        Err(libc::EINVAL) => sys::memfd_create(c"ocirun", libc::MFD_ALLOW_SEALING)?,
+        Err(libc::EINVAL) => fs::memfd_create(c"ocirun", libc::MFD_ALLOW_SEALING)?,
         other => other?,
     };
     let mut copy = File::from(fd);
@@ -288,8 +288,8 @@ fn memfd_copy(exe: &File) -> Result<OwnedFd, i32> {
         return Err(libc::EIO);
     }
     // F_SEAL_EXEC (Linux 6.3) keeps the mode as it is; older kernels refuse it.
-    let _ = sys::add_seals(copy.as_fd(), libc::F_SEAL_EXEC);
-    sys::add_seals(copy.as_fd(), SEALS)?;
+    let _ = fs::add_seals(copy.as_fd(), libc::F_SEAL_EXEC);
+    fs::add_seals(copy.as_fd(), SEALS)?;
     Ok(copy.into())
 }
 
@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn only_a_user_namespace_without_the_owner_protects_the_binary() {
         let exe = File::open("/proc/self/exe").expect("open /proc/self/exe");
-        let st = sys::fstatx(exe.as_fd(), libc::STATX_UID | libc::STATX_MODE).expect("statx");
+        let st = fs::statx_fd(exe.as_fd(), libc::STATX_UID | libc::STATX_MODE).expect("statx");
         let owner = st.stx_uid;
         let no_userns: Spec =
             serde_json::from_value(serde_json::json!({"ociVersion": "1.2.0", "root": {"path": "rootfs"}}))
@@ -340,7 +340,7 @@ mod tests {
         let writable_by_others = u32::from(st.stx_mode) & 0o022 != 0;
         assert_eq!(
             user_namespace_cannot_write(exe.as_fd(), &spec_with_user_namespace(far, None)).expect("checked"),
-            !writable_by_others && !sys::has_access_acl(exe.as_fd()).expect("acl")
+            !writable_by_others && !fs::has_access_acl(exe.as_fd()).expect("acl")
         );
     }
 

@@ -5,17 +5,18 @@
 
 use std::ffi::{CString, c_char};
 use std::io::{Read, Seek};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use namespaces::pidfd::{self, ExitStatus};
 use namespaces::{CloneArgs, NamespaceKind};
 use oci_spec::runtime::{Hook, Hooks, Process, State};
+use ocirun_sys::{fd, fs, process, signal};
 
 use crate::container::Container;
 use crate::state::ContainerDir;
-use crate::{Error, Result, sys};
+use crate::{Error, Result};
 
 /// The six points of the lifecycle where hooks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,13 +339,9 @@ fn container_namespaces(init: i32) -> std::result::Result<Joins, String> {
 
 /// A memfd holding `content`, read from the start.
 fn memfd(name: &std::ffi::CStr, content: &[u8]) -> std::result::Result<std::fs::File, String> {
-    // SAFETY: name is a valid C string; memfd_create returns a new fd or -1.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: fd is new and owned by nobody else.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let fd =
+        fs::memfd_create(name, 0).map_err(|e| format!("memfd_create: {}", std::io::Error::from_raw_os_error(e)))?;
+    let mut file = std::fs::File::from(fd);
     std::io::Write::write_all(&mut file, content).map_err(|e| format!("write the state: {e}"))?;
     file.rewind().map_err(|e| format!("rewind the state: {e}"))?;
     Ok(file)
@@ -396,21 +393,21 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
     let (err_read, err_write) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
     let err_write = OwnedFd::from(err_write);
 
-    let io = [stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    let report = err_write.as_raw_fd();
+    let io = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    let report = err_write.as_fd();
     let child = || -> i32 {
         let fail = |stage: u8, errno: i32| -> i32 {
             let mut msg = [0u8; 5];
             msg[0] = stage;
             msg[1..].copy_from_slice(&errno.to_ne_bytes());
-            let _ = sys::write(report, &msg);
+            let _ = fs::write_whole(report, &msg);
             127
         };
-        if let Err(e) = sys::reset_signals() {
+        if let Err(e) = signal::reset_to_default() {
             return fail(0, e);
         }
-        for (target, fd) in io.iter().enumerate() {
-            if let Err(e) = sys::dup2(*fd, target as libc::c_int) {
+        for (target, src) in io.iter().enumerate() {
+            if let Err(e) = fd::dup2(*src, target as libc::c_int) {
                 return fail(0, e);
             }
         }
@@ -419,7 +416,7 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
                 return fail(1, e);
             }
             // Become the namespace's root, as the container's own init is.
-            if let Err(e) = sys::setresgid(0).and_then(|()| sys::setresuid(0)) {
+            if let Err(e) = process::setresgid(0).and_then(|()| process::setresuid(0)) {
                 return fail(2, e);
             }
         }
@@ -429,10 +426,10 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
             }
         }
         // Only stdio reaches the hook, whatever the embedding program has open.
-        if let Err(e) = sys::cloexec_from(3) {
+        if let Err(e) = fd::cloexec_from(3) {
             return fail(0, e);
         }
-        fail(3, sys::execve(&path, &argv, &envp))
+        fail(3, process::execve(&path, &argv, &envp))
     };
     let args = CloneArgs {
         pid_namespace: joins.pid.as_ref().map(|fd| fd.as_raw_fd()),

@@ -1,10 +1,12 @@
 //! Passing the signals a runtime process receives on to the container process it
 //! waits for, as `runc run` and `runc exec` do in the foreground.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::thread::JoinHandle;
 
 use namespaces::pidfd;
+use ocirun_sys::io::{self, PollFd};
+use ocirun_sys::signal::{self, SigSet};
 
 /// The signals passed on: the ones a terminal or a supervisor sends. Not SIGWINCH: with a
 /// terminal, a new window size reaches the container through its pty (as in runc).
@@ -18,16 +20,13 @@ const FORWARDED: [libc::c_int; 7] = [
     libc::SIGALRM,
 ];
 
-fn forwarded_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset and sigaddset initialise and fill a sigset_t we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in FORWARDED {
-            libc::sigaddset(&mut set, sig);
-        }
-        set
+fn forwarded_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in FORWARDED {
+        // Every one is a signal.
+        let _ = set.add(sig);
     }
+    set
 }
 
 /// Blocks the forwarded signals in the calling thread and the threads it starts later,
@@ -35,9 +34,8 @@ fn forwarded_set() -> libc::sigset_t {
 ///
 /// Container processes do not inherit the mask: their init and hooks unblock every signal.
 pub fn block_forwarded() {
-    let set = forwarded_set();
-    // SAFETY: set is initialised; the old mask is not needed.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    // SIG_BLOCK of a valid set cannot fail.
+    let _ = signal::sigmask(libc::SIG_BLOCK, &forwarded_set());
 }
 
 /// A thread passing the blocked signals to one process until it exits or this is dropped.
@@ -51,13 +49,7 @@ impl Forwarder {
     /// Starts forwarding to the process behind `target` (a pidfd). Needs [`block_forwarded`] first.
     pub fn start(target: BorrowedFd<'_>) -> std::io::Result<Forwarder> {
         let sfd = signalfd()?;
-        // SAFETY: eventfd returns a new fd or -1.
-        let stop = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if stop < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: stop is new and ours alone.
-        let stop = unsafe { OwnedFd::from_raw_fd(stop) };
+        let stop = io::eventfd()?;
         let stop_rx = stop.try_clone()?;
         let target = target.try_clone_to_owned()?;
         let thread = std::thread::Builder::new()
@@ -72,9 +64,7 @@ impl Forwarder {
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes from a u64 to an eventfd we own.
-        unsafe { libc::write(self.stop.as_raw_fd(), (&raw const one).cast(), 8) };
+        let _ = io::eventfd_write(self.stop.as_fd(), 1);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -91,44 +81,24 @@ pub fn forward_until_exit(target: BorrowedFd<'_>) -> std::io::Result<()> {
 
 /// A signalfd of the forwarded signals.
 fn signalfd() -> std::io::Result<OwnedFd> {
-    let set = forwarded_set();
-    // SAFETY: signalfd with a new fd (-1) and an initialised set.
-    let sfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
-    if sfd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: sfd is new and ours alone.
-    Ok(unsafe { OwnedFd::from_raw_fd(sfd) })
+    signal::signalfd(&forwarded_set())
 }
 
 /// The forwarding loop: signals in, pidfd_send_signal out, until the target exits or `stop`.
 fn forward(sfd: &OwnedFd, stop: Option<&OwnedFd>, target: BorrowedFd<'_>) {
-    // Without a stop fd, -1: poll ignores it.
-    let stop = stop.map_or(-1, |fd| fd.as_raw_fd());
     loop {
-        let mut fds = [sfd.as_raw_fd(), stop, target.as_raw_fd()].map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        // SAFETY: fds is an array of three valid pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
+        // Without a stop fd, an entry poll skips.
+        let mut fds = [
+            PollFd::new(sfd.as_fd(), libc::POLLIN),
+            PollFd::maybe(stop.map(AsFd::as_fd), libc::POLLIN),
+            PollFd::new(target, libc::POLLIN),
+        ];
+        // poll retries EINTR itself; any other failure ends the loop.
+        if io::poll(&mut fds, -1).is_err() || fds[1].revents() != 0 || fds[2].revents() != 0 {
             return;
         }
-        if fds[1].revents != 0 || fds[2].revents != 0 {
-            return;
-        }
-        // SAFETY: signalfd_siginfo is plain data; a zeroed one is valid.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        // SAFETY: reading one signalfd_siginfo into a buffer of its size.
-        let r = unsafe { libc::read(sfd.as_raw_fd(), (&raw mut info).cast(), size) };
-        if r as usize == size {
-            let _ = pidfd::send_signal(target, info.ssi_signo as i32);
+        if let Ok(sig) = signal::read_signal(sfd.as_fd()) {
+            let _ = pidfd::send_signal(target, sig);
         }
     }
 }

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use namespaces::pidfd;
 use oci_spec::runtime::User;
+use ocirun_sys::fs;
 
 use crate::state::Status;
-use crate::{Container, Error, Result, sys};
+use crate::{Container, Error, Result};
 
 /// The most bytes of /etc/passwd or /etc/group read; a larger file is an error.
 const MAX_FILE: u64 = 16 << 20;
@@ -85,10 +86,7 @@ impl Container {
     pub(crate) fn root_dir(&self, op: &'static str) -> Result<OwnedFd> {
         let init = self.init_pidfd(op)?;
         let path = format!("/proc/{}/root", self.pid());
-        let root = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-            .open(&path)
+        let root = fs::open_dir_path(std::path::Path::new(&path))
             .map_err(|e| Error::io("open the container's root", &path, e))?;
         // Opened after the pidfd: if the init still runs now, the directory is its root.
         if pidfd::wait_exited(init.as_fd(), Some(Duration::ZERO)).unwrap_or(true) {
@@ -98,7 +96,7 @@ impl Container {
                 status: Status::Stopped,
             });
         }
-        Ok(root.into())
+        Ok(root)
     }
 }
 
@@ -106,7 +104,7 @@ impl Container {
 /// it in errors.
 fn read_etc(root: &OwnedFd, name: &CStr, shown: &str) -> Result<String> {
     let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let fd = match sys::openat2(root.as_fd(), name, libc::O_PATH, resolve) {
+    let fd = match fs::openat2(root.as_fd(), name, libc::O_PATH | libc::O_CLOEXEC, resolve) {
         Ok(fd) => fd,
         Err(libc::ENOENT) => return Ok(String::new()),
         Err(errno) => {

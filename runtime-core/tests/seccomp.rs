@@ -3,14 +3,13 @@
 
 mod common;
 
-use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::run_capture;
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use serde_json::{Value, json};
 use test_support::{Bundle, require_prerequisites};
 
@@ -156,18 +155,12 @@ const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 fn agent(listener: UnixListener) -> (Value, i32) {
     let (conn, _) = listener.accept().expect("accept the runtime");
     let mut buf = vec![0u8; 64 * 1024];
-    let mut cmsg = nix::cmsg_space!(RawFd);
-    let (n, fd) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).expect("recvmsg");
-        let fd = msg.cmsgs().expect("cmsgs").find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        });
-        (msg.bytes, fd.expect("the runtime sent an fd"))
-    };
-    // SAFETY: the fd arrived with SCM_RIGHTS and is ours alone.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut fds = [None];
+    let (n, count) = ocirun_sys::socket::recv_with_fds(conn.as_fd(), &mut buf, &mut fds)
+        .map_err(std::io::Error::from_raw_os_error)
+        .expect("recvmsg");
+    assert_eq!(count, 1, "the runtime sent an fd");
+    let fd = fds[0].take().expect("the runtime sent an fd");
     let mut rest = Vec::new();
     let mut conn = conn;
     conn.read_to_end(&mut rest).expect("read the rest of the state");

@@ -214,6 +214,22 @@ mod tests {
     }
 
     #[test]
+    fn an_ignored_signal_has_sig_ign() {
+        in_forked_child(|| {
+            // SAFETY: restores SIGPIPE's default in this single-threaded child.
+            let reset = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } != libc::SIG_ERR;
+            let ignored = ignore(libc::SIGPIPE).is_ok();
+            // SAFETY: sigaction is plain data; with a null new action it only fills `old`.
+            let old = unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
+                old
+            };
+            reset && ignored && old.sa_sigaction == libc::SIG_IGN && ignore(0) == Err(libc::EINVAL)
+        });
+    }
+
+    #[test]
     fn a_blocked_signal_arrives_by_signalfd_and_by_sigwait() {
         in_forked_child(|| {
             let set = SigSet::of(&[libc::SIGUSR1, libc::SIGUSR2]).unwrap();

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Write as _;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -159,16 +159,8 @@ fn lock(path: &Path) -> Result<File> {
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| Error::io("open state directory", path, e))?;
-    loop {
-        // SAFETY: flock on an fd we own; it only takes an advisory lock.
-        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(dir);
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::io("lock state directory", path, err));
-        }
-    }
+    ocirun_sys::fs::flock(dir.as_fd(), libc::LOCK_EX).map_err(|e| Error::io("lock state directory", path, e))?;
+    Ok(dir)
 }
 
 impl ContainerDir {
@@ -385,7 +377,7 @@ mod tests {
         assert!(!is_alive(pid, start + 1));
         assert!(!is_alive(i32::MAX, start));
         // The clock of the intent's creator time is that of start times.
-        assert!(is_alive_since(pid, crate::sys::boot_ticks_now()));
+        assert!(is_alive_since(pid, ocirun_sys::process::boot_ticks_now()));
         assert!(!is_alive_since(pid, start - 1));
     }
 
