@@ -7,7 +7,8 @@ use oci_spec::runtime::{
     LinuxSchedulerPolicy, Scheduler,
 };
 
-use crate::sys::SchedAttr;
+use ocirun_sys::process::{CpuSet, SchedAttr};
+
 use crate::{Error, Result};
 
 /// `ioprio_set`'s value for `process.ioPriority`: the class shifted by 13, or'ed with the level.
@@ -144,51 +145,35 @@ pub(crate) fn parse_list(list: &str, what: &str) -> std::result::Result<Vec<usiz
     Ok(cpus)
 }
 
-/// A cpu list of `process.execCPUAffinity` as a `cpu_set_t`; an empty list is `None`.
-fn cpu_set(field: &str, list: Option<&str>) -> Result<Option<libc::cpu_set_t>> {
+/// A cpu list of `process.execCPUAffinity` as a CPU set; an empty list is `None`.
+fn cpu_set(field: &str, list: Option<&str>) -> Result<Option<CpuSet>> {
     let Some(list) = list.filter(|l| !l.is_empty()) else {
         return Ok(None);
     };
     let cpus = parse_list(list, "CPU").map_err(|e| Error::spec(field, e))?;
     let possible = possible_cpus();
-    // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    let mut set = CpuSet::empty();
     for cpu in cpus {
-        let exists = match &possible {
-            Some(p) => p.contains(&cpu),
-            None => cpu < max,
-        };
-        if !exists || cpu >= max {
+        let exists = possible.as_ref().is_none_or(|p| p.contains(&cpu));
+        // A CPU beyond the set's capacity is EINVAL.
+        if !exists || set.add(cpu).is_err() {
             return Err(Error::spec(field, format!("CPU {cpu} does not exist on this host")));
         }
-        // SAFETY: cpu is below the number of bits of the set, checked above.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
     }
     Ok(Some(set))
 }
 
-/// Every CPU: the kernel narrows it to the CPUs of the task's cpuset.
-pub(crate) fn all_cpus() -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for cpu in 0..8 * std::mem::size_of::<libc::cpu_set_t>() {
-        // SAFETY: cpu is below the number of bits of the set.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    set
-}
-
 /// The `initial` CPU set of `process.execCPUAffinity`, and the set the process runs on
 /// once in its cgroup: `final`, else every CPU of its cpuset (runc resets it too, since
-/// the kernel keeps an affinity across a cgroup move).
-pub(crate) fn cpu_affinity(a: Option<&ExecCPUAffinity>) -> Result<(Option<libc::cpu_set_t>, libc::cpu_set_t)> {
+/// the kernel keeps an affinity across a cgroup move; [`CpuSet::all`], which the kernel
+/// narrows to the CPUs of the task's cpuset).
+pub(crate) fn cpu_affinity(a: Option<&ExecCPUAffinity>) -> Result<(Option<CpuSet>, CpuSet)> {
     let Some(a) = a else {
-        return Ok((None, all_cpus()));
+        return Ok((None, CpuSet::all()));
     };
     Ok((
         cpu_set("process.execCPUAffinity.initial", a.initial().as_deref())?,
-        cpu_set("process.execCPUAffinity.final", a.cpu_affinity_final().as_deref())?.unwrap_or_else(all_cpus),
+        cpu_set("process.execCPUAffinity.final", a.cpu_affinity_final().as_deref())?.unwrap_or_else(CpuSet::all),
     ))
 }
 
@@ -225,8 +210,7 @@ mod tests {
         assert!(err.to_string().contains("process.execCPUAffinity.final"), "{err}");
         assert!(cpu_set("x", Some("")).unwrap().is_none());
         let set = cpu_set("x", Some("0")).unwrap().unwrap();
-        // SAFETY: 0 is within the set.
-        assert!(unsafe { libc::CPU_ISSET(0, &set) });
+        assert!(set.contains(0) && !set.contains(1));
     }
 
     #[test]
