@@ -21,8 +21,8 @@
 //! runs between clone and exec, one sub-plan per domain (namespaces, filesystem, terminal,
 //! procfs writes, cgroup join, process, identity, seccomp, fds) and its steps in security
 //! order; `container` is the [`Container`] handle (start, kill, wait, delete); [`state`] the
-//! store and the OCI state; `cgroup` the container's cgroup as create makes it; `sys` the
-//! raw syscall wrappers.
+//! store and the OCI state; `cgroup` the container's cgroup as create makes it. Every system
+//! call goes through `ocirun_sys`, the workspace's one syscall layer.
 
 mod builder;
 mod caps;
@@ -46,7 +46,6 @@ pub mod signals;
 pub mod spec;
 pub mod state;
 mod sync;
-mod sys;
 mod sysctl;
 mod user;
 
@@ -65,7 +64,6 @@ pub use namespaces::running_in_user_namespace;
 pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;
 pub use state::{State, list, stored_state};
-pub use sys::process_start;
 
 /// This process's effective uid and gid: what decides, as with runc, whether it runs rootless.
 pub fn effective_ids() -> (libc::uid_t, libc::gid_t) {

@@ -205,9 +205,8 @@ impl InitPlan {
     /// `process.execCPUAffinity.initial`. Runs in the parent, right after the clone.
     pub(crate) fn apply_initial_affinity(&self, pid: i32) -> Result<()> {
         match &self.process.affinity_initial {
-            Some(set) => {
-                crate::sys::sched_setaffinity(pid, set).map_err(|e| self.error(InitStep::InitialCpuAffinity, 0, e))
-            }
+            Some(set) => ocirun_sys::process::sched_setaffinity(pid, set)
+                .map_err(|e| self.error(InitStep::InitialCpuAffinity, 0, e)),
             None => Ok(()),
         }
     }

@@ -7,7 +7,7 @@ use oci_spec::runtime::{Linux, PosixRlimitType, Process};
 
 use super::cstring;
 use super::step::{At, Failed, InitStep};
-use ocirun_sys::process::{self, SchedAttr};
+use ocirun_sys::process::{self, CpuSet, SchedAttr};
 use ocirun_sys::{fd, fs};
 
 use crate::{Error, Result, mempolicy, sched};
@@ -31,8 +31,8 @@ pub(crate) struct ProcessPlan {
     io_priority: Option<libc::c_int>,
     scheduler: Option<SchedAttr>,
     /// `process.execCPUAffinity.initial`, which the parent applies to the init before its cgroup join.
-    pub affinity_initial: Option<libc::cpu_set_t>,
-    affinity_final: libc::cpu_set_t,
+    pub affinity_initial: Option<CpuSet>,
+    affinity_final: CpuSet,
     personality: Option<libc::c_ulong>,
     /// `linux.memoryPolicy`, with the spec's mode and nodes for errors.
     memory_policy: Option<(mempolicy::MemPolicy, String)>,
@@ -214,7 +214,7 @@ impl ProcessPlan {
     ///
     /// Runs in the child: no allocation, no locks.
     pub(crate) fn set_final_affinity(&self) -> Result<(), Failed> {
-        crate::sys::sched_setaffinity(0, &self.affinity_final).at(InitStep::CpuAffinity)
+        process::sched_setaffinity(0, &self.affinity_final).at(InitStep::CpuAffinity)
     }
 
     /// Sets the rlimits.
