@@ -1,6 +1,6 @@
 //! Installing a compiled filter in the calling thread (the container's init, last).
 
-use std::os::fd::RawFd;
+use std::os::fd::OwnedFd;
 
 use crate::compile::{FLAG_NEW_LISTENER, FLAG_TSYNC, FLAG_TSYNC_ESRCH, SeccompProgram};
 
@@ -13,12 +13,12 @@ impl SeccompProgram {
     /// (or CAP_SYS_ADMIN kept). Returns the listener fd when
     /// [`needs_listener`](Self::needs_listener), `None` otherwise; on failure the
     /// errno. A TSYNC failure (another thread cannot take the filter) is `ESRCH`.
-    pub fn load(&self) -> Result<Option<RawFd>, i32> {
+    pub fn load(&self) -> Result<Option<OwnedFd>, i32> {
         let flags = libc::c_ulong::from(self.flags());
-        let rc = ocirun_sys::seccomp::set_mode_filter(flags, self.instructions())?;
         if flags & libc::c_ulong::from(FLAG_NEW_LISTENER) != 0 {
-            return RawFd::try_from(rc).map(Some).map_err(|_| libc::EBADF);
+            return ocirun_sys::seccomp::set_mode_filter_with_listener(flags, self.instructions()).map(Some);
         }
+        let rc = ocirun_sys::seccomp::set_mode_filter(flags, self.instructions())?;
         if rc != 0 && flags & libc::c_ulong::from(FLAG_TSYNC | FLAG_TSYNC_ESRCH) == libc::c_ulong::from(FLAG_TSYNC) {
             // Without TSYNC_ESRCH the kernel returns the id of the thread that failed.
             return Err(libc::ESRCH);

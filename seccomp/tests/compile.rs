@@ -299,7 +299,7 @@ fn notify_returns_a_listener_fd() {
         unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
         let code = match p.load() {
             // SAFETY: F_GETFD on an integer fd.
-            Ok(Some(fd)) if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 => 0,
+            Ok(Some(fd)) if unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFD) } >= 0 => 0,
             _ => 1,
         };
         // SAFETY: ends the child.

@@ -2,7 +2,9 @@
 //!
 //! Runs in the child: no allocation, no locks.
 
-use crate::{SysResult, check_long};
+use std::os::fd::OwnedFd;
+
+use crate::{SysResult, check_long, owned_long};
 
 /// `SECCOMP_SET_MODE_FILTER`.
 const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
@@ -21,3 +23,15 @@ pub fn set_mode_filter(flags: libc::c_ulong, filter: &[libc::sock_filter]) -> Sy
     // live across the call; the kernel copies them, does not write them and keeps no pointer.
     check_long(unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &raw const prog) })
 }
+
+/// [`set_mode_filter`] with `SECCOMP_FILTER_FLAG_NEW_LISTENER` among `flags`: returns the
+/// notify listener the kernel made, owned. `flags` without that bit is EINVAL.
+pub fn set_mode_filter_with_listener(flags: libc::c_ulong, filter: &[libc::sock_filter]) -> SysResult<OwnedFd> {
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Err(libc::EINVAL);
+    }
+    owned_long(set_mode_filter(flags, filter)?)
+}
+
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;

@@ -2,7 +2,7 @@
 //! the user switch when only CAP_SYS_ADMIN could load it), its notify listener sent to the
 //! runtime.
 
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use ocirun_sys::socket;
 
@@ -62,10 +62,7 @@ impl SeccompPlan {
         let Some(program) = &self.program else {
             return Ok(());
         };
-        if let Some(raw) = program.load()? {
-            // SAFETY: `raw` is the notify listener the kernel just returned for the filter
-            // loaded above (the seccomp crate hands it out by number): a new fd nobody owns.
-            let listener = unsafe { OwnedFd::from_raw_fd(raw) };
+        if let Some(listener) = program.load()? {
             let msg = Msg::new(Tag::Fd, FdKind::SeccompListener as u32, 0, 0).encode();
             let sent = socket::send_whole_with_fds(sync, &msg, &[listener.as_fd()]);
             // The container process must never hold the listener.
