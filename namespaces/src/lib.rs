@@ -12,12 +12,11 @@ mod join;
 mod kind;
 pub mod netdev;
 pub mod pidfd;
-pub mod sys;
 mod userns;
 
 pub use clone::{CloneArgs, Spawned, spawn};
 pub use error::NamespaceError;
 pub use idmap::{IdMap, maps_need_tool, running_in_user_namespace, write_id_maps, write_id_maps_unprivileged};
-pub use join::open_namespace;
+pub use join::{open_namespace, setns};
 pub use kind::{NamespaceKind, NamespaceSet, differing_namespaces, differing_namespaces_for_children};
 pub use userns::user_namespace;

@@ -412,7 +412,7 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
             }
         }
         if let Some(user) = &joins.user {
-            if let Err(e) = namespaces::sys::setns(user.as_fd(), NamespaceKind::User) {
+            if let Err(e) = namespaces::setns(user.as_fd(), NamespaceKind::User) {
                 return fail(1, e);
             }
             // Become the namespace's root, as the container's own init is.
@@ -421,7 +421,7 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
             }
         }
         for (kind, fd) in &joins.others {
-            if let Err(e) = namespaces::sys::setns(fd.as_fd(), *kind) {
+            if let Err(e) = namespaces::setns(fd.as_fd(), *kind) {
                 return fail(1, e);
             }
         }
