@@ -369,3 +369,59 @@ fn checkpoint_of_an_id_mapped_mount_is_refused_not_restored_as_a_plain_bind() {
     );
     assert_eq!(common::state(&b.state_root(), &id)["status"], "running");
 }
+
+/// The destination-symlink attack of CVE-2023-27561's class through an id-mapped bind: the
+/// image's `myproc` is a symlink to /proc, so the spec's `/myproc` is not under /proc for a
+/// check on the path, but resolved inside the rootfs the mapped host directory would cover the
+/// container's procfs. The id-mapped tree is attached by fd onto the target the same
+/// `openat2(RESOLVE_IN_ROOT)` resolution found, so the procfs check must refuse it as it does
+/// a plain bind.
+#[test]
+fn an_idmapped_bind_onto_an_image_symlink_into_proc_is_refused() {
+    require_prerequisites();
+    let mut b = userns_bundle("cat /proc/fake");
+    let src = host_dir(&b, "vol");
+    std::fs::write(src.join("fake"), "host file\n").unwrap();
+    std::os::unix::fs::symlink("/proc", b.rootfs().join("myproc")).unwrap();
+    add_mount(
+        &mut b,
+        json!({"destination": "/myproc", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
+    );
+    let n = b.spec["mounts"].as_array().unwrap().len() - 1;
+    let err = run_stderr(&b);
+    assert!(
+        err.contains(&format!("mounts[{n}]")) && err.contains("/myproc") && err.contains("procfs"),
+        "{err}"
+    );
+}
+
+/// An image symlink that climbs out with `..` towards a host directory: the id-mapped bind
+/// is resolved inside the rootfs (clamped at its root), never onto the host directory the
+/// symlink names.
+#[test]
+fn an_idmapped_bind_onto_an_image_symlink_out_of_the_rootfs_is_refused_not_followed() {
+    require_prerequisites();
+    let mut b = userns_bundle("cat /escape/hostdir-marker");
+    let src = host_dir(&b, "vol");
+    std::fs::write(src.join("f"), "mapped source\n").unwrap();
+    // A host directory outside the rootfs, with a marker the container must not reach.
+    let host = host_dir(&b, "hosttarget");
+    std::fs::write(host.join("hostdir-marker"), "host\n").unwrap();
+    let climb = format!("../../../../../../../../..{}", host.display());
+    std::os::unix::fs::symlink(&climb, b.rootfs().join("escape")).unwrap();
+    add_mount(
+        &mut b,
+        json!({"destination": "/escape", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
+    );
+    // Resolved inside the rootfs, the climb is clamped at its root and ends on a path that does
+    // not exist there; the missing target is not made through the dangling symlink, so the run is
+    // refused, naming the mount, before any container process exists.
+    let err = run_stderr(&b);
+    assert!(err.contains("/escape") && err.contains("inside the rootfs"), "{err}");
+    // The host directory the symlink names is untouched.
+    assert_eq!(
+        std::fs::read_dir(&host).unwrap().count(),
+        1,
+        "the host directory changed"
+    );
+}
