@@ -10,6 +10,7 @@ use cgroups::Cgroup;
 use namespaces::NamespaceKind;
 use namespaces::pidfd;
 use oci_spec::runtime::{ContainerState, Spec};
+use ocirun_sys::process;
 
 use crate::builder::ContainerBuilder;
 use crate::cgroup::{ContainerCgroup, resolve_cgroup, resources_with_default_devices};
@@ -41,7 +42,7 @@ impl ContainerBuilder {
                 "restoring into a systemd scope is not supported: use the cgroupfs driver",
             ));
         }
-        if self.rootless.unwrap_or_else(ocirun_sys::process::unprivileged) {
+        if self.rootless.unwrap_or_else(process::unprivileged) {
             return Err(Error::spec(
                 "--rootless",
                 "restoring a rootless container is not supported",
@@ -291,6 +292,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     } else {
         spec
     };
+    let unprivileged = process::unprivileged();
     let plan = InitPlan::compile(
         plan_spec,
         PlanOptions {
@@ -311,8 +313,8 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             listen_fds: opts.listen_fds,
             cgroup_tasks,
             session_keyring: (!opts.no_new_keyring).then(|| session_keyring_name(&id)),
-            unprivileged: ocirun_sys::process::unprivileged(),
-            setgroups_denied: ocirun_sys::process::unprivileged() && setgroups_denied_by_maps(linux),
+            unprivileged,
+            setgroups_denied: unprivileged && setgroups_denied_by_maps(linux),
         },
     )?;
     let mut plan = plan;
@@ -442,7 +444,7 @@ fn make_exec_fifo(dir: &ContainerDir) -> Result<OwnedFd> {
 /// dumpable first, so that this user can open its /proc files.
 fn write_id_maps(plan: &InitPlan, pid: i32, sock: &OwnedFd, child: &OwnedFd) -> Result<bool> {
     let ns = &plan.namespaces;
-    if ocirun_sys::process::unprivileged() {
+    if process::unprivileged() {
         let mut buf = [0u8; crate::sync::Msg::SIZE];
         let (events, _) = poll_with_init(sock, child, "wait for the child to ask for its id maps")?;
         let m = (events != 0)
@@ -455,7 +457,7 @@ fn write_id_maps(plan: &InitPlan, pid: i32, sock: &OwnedFd, child: &OwnedFd) -> 
             Some(m) if m.tag == Tag::Error => return Err(init_error(plan, m)),
             _ => return Err(Error::InitDied("it did not ask for its id maps".into())),
         }
-        let (euid, egid) = crate::effective_ids();
+        let (euid, egid) = (process::geteuid(), process::getegid());
         namespaces::write_id_maps_unprivileged(pid, &ns.uid_maps, &ns.gid_maps, euid, egid)
             .map_err(Error::Namespace)?;
     } else {
@@ -527,7 +529,7 @@ fn setgroups_denied_by_maps(linux: &oci_spec::runtime::Linux) -> bool {
         .flatten()
         .map(namespaces::IdMap::from)
         .collect();
-    new_user && !gids.is_empty() && !namespaces::maps_need_tool(&gids, crate::effective_ids().1)
+    new_user && !gids.is_empty() && !namespaces::maps_need_tool(&gids, process::getegid())
 }
 
 /// The record of a new container whose init is `(pid, start time)`.
@@ -570,7 +572,7 @@ fn save_intent(
     systemd: bool,
 ) -> Result<()> {
     let record = Record {
-        creator: Some((std::process::id() as i32, ocirun_sys::process::boot_ticks_now())),
+        creator: Some((std::process::id() as i32, process::boot_ticks_now())),
         ..new_record(
             spec,
             dir.id(),

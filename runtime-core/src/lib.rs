@@ -64,8 +64,3 @@ pub use namespaces::running_in_user_namespace;
 pub use oci_spec::runtime::{LinuxResources, Spec};
 pub use state::Status;
 pub use state::{State, list, stored_state};
-
-/// This process's effective uid and gid: what decides, as with runc, whether it runs rootless.
-pub fn effective_ids() -> (libc::uid_t, libc::gid_t) {
-    (ocirun_sys::process::geteuid(), ocirun_sys::process::getegid())
-}
