@@ -144,7 +144,7 @@ pub fn detached_bind(source: &std::path::Path) -> Result<std::os::fd::OwnedFd, R
             reason: "contains a NUL byte",
         }
     })?;
-    sys::clone_tree(&path).map_err(|errno| RootfsError::DetachedBind {
+    sys::clone_mount(&path, true).map_err(|errno| RootfsError::DetachedBind {
         path: source.to_path_buf(),
         source: std::io::Error::from_raw_os_error(errno),
     })

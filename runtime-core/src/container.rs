@@ -169,11 +169,9 @@ impl Container {
 
     /// Runs the poststart hooks, once started and without the directory's lock.
     pub(crate) fn run_poststart(&self) {
-        hooks::run_warn(
-            HookKind::Poststart,
-            self.record.hooks.as_ref(),
-            &record_state(&self.record, ContainerState::Running),
-        );
+        hooks::run_warn(HookKind::Poststart, self.record.hooks.as_ref(), || {
+            record_state(&self.record, ContainerState::Running)
+        });
     }
 
     /// Starts the init of a container known to be created, its directory locked as `dir`;
@@ -182,15 +180,11 @@ impl Container {
     pub(crate) fn start_in(&mut self, dir: &ContainerDir, exec_fifo: bool) -> Result<()> {
         let init = match self.pidfd.take() {
             Some(fd) => fd,
-            None => open_init(&self.record).ok_or(Error::BadStatus {
-                op: "start",
-                id: self.id().to_string(),
-                status: Status::Stopped,
-            })?,
+            None => self.init_pidfd("start")?,
         };
         let hooks = self.record.hooks.as_ref();
         if let Err(e) =
-            hooks::run_start_container(self, dir, hooks, &record_state(&self.record, ContainerState::Created))
+            hooks::run_start_container(self, dir, hooks, || record_state(&self.record, ContainerState::Created))
         {
             // The spec: a failed startContainer hook stops the container.
             let _ = pidfd::send_signal(init.as_fd(), libc::SIGKILL);
@@ -396,11 +390,9 @@ impl Container {
     /// Removes the state directory, lets its lock go, then runs the poststop hooks.
     fn remove_dir(&self, dir: ContainerDir) -> Result<()> {
         dir.remove()?;
-        hooks::run_warn(
-            HookKind::Poststop,
-            self.record.hooks.as_ref(),
-            &record_state(&self.record, ContainerState::Stopped),
-        );
+        hooks::run_warn(HookKind::Poststop, self.record.hooks.as_ref(), || {
+            record_state(&self.record, ContainerState::Stopped)
+        });
         Ok(())
     }
 }

@@ -217,7 +217,7 @@ impl Drop for Undo {
         }
         if let Some((hooks, mut state)) = self.poststop.take() {
             state.set_status(ContainerState::Stopped);
-            hooks::run_warn(HookKind::Poststop, Some(&hooks), &state);
+            hooks::run_warn(HookKind::Poststop, Some(&hooks), || state);
         }
     }
 }

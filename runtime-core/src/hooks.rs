@@ -179,7 +179,7 @@ pub(crate) fn run_start_container(
     c: &Container,
     dir: &ContainerDir,
     hooks: Option<&Hooks>,
-    state: &State,
+    state: impl FnOnce() -> State,
 ) -> Result<()> {
     let kind = HookKind::StartContainer;
     let Some(hooks) = hooks else { return Ok(()) };
@@ -192,7 +192,7 @@ pub(crate) fn run_start_container(
         .process()
         .as_ref()
         .ok_or_else(|| Error::spec("process", "missing"))?;
-    let json = serde_json::to_vec(state).expect("a State serialises");
+    let json = serde_json::to_vec(&state()).expect("a State serialises");
     for (i, hook) in list.iter().enumerate() {
         run_in_container(c, dir, process, hook, &json).map_err(|reason| hook_error(kind, i, hook, reason))?;
     }
@@ -285,11 +285,16 @@ fn outcome(
     }
 }
 
-/// Runs every hook of `kind`, turning failures into warnings (poststart, poststop).
-pub(crate) fn run_warn(kind: HookKind, hooks: Option<&Hooks>, state: &State) {
+/// Runs every hook of `kind`, turning failures into warnings (poststart, poststop); `state` is
+/// made only when there is a hook to give it to.
+pub(crate) fn run_warn(kind: HookKind, hooks: Option<&Hooks>, state: impl FnOnce() -> State) {
     let Some(hooks) = hooks else { return };
-    let json = serde_json::to_vec(state).expect("a State serialises");
-    for (i, hook) in kind.of(hooks).iter().enumerate() {
+    let list = kind.of(hooks);
+    if list.is_empty() {
+        return;
+    }
+    let json = serde_json::to_vec(&state()).expect("a State serialises");
+    for (i, hook) in list.iter().enumerate() {
         if let Err(reason) = run_one(hook, &json, &Joins::default()) {
             warn(&hook_error(kind, i, hook, reason).to_string());
         }

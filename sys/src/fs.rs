@@ -66,15 +66,9 @@ pub fn openat2(dirfd: BorrowedFd<'_>, path: &CStr, flags: c_int, resolve: u64) -
     owned_long(fd)
 }
 
-/// open(2) of an absolute or cwd-relative path; retried on EINTR, as [`openat`].
+/// open(2) of an absolute or cwd-relative path: [`openat`] from the cwd, retried on EINTR.
 pub fn open(path: &CStr, flags: c_int) -> SysResult<OwnedFd> {
-    loop {
-        // SAFETY: `path` is NUL-terminated and outlives the call.
-        match check(unsafe { libc::open(path.as_ptr(), flags) }) {
-            Err(libc::EINTR) => continue,
-            other => return other.map(owned),
-        }
-    }
+    openat(CWD, path, flags, 0)
 }
 
 /// openat(2) of a single name below `dirfd`, with a creation mode; retried on EINTR, which a

@@ -35,19 +35,9 @@ pub fn eventfd_read(fd: BorrowedFd<'_>) -> std::io::Result<u64> {
 /// Waits up to `timeout_ms` (-1: no limit) for `events` on `fd`, retrying on EINTR; returns
 /// the revents (0 on timeout). Runs in the child: no allocation, no locks.
 pub fn poll_one(fd: BorrowedFd<'_>, events: i16, timeout_ms: i32) -> SysResult<i16> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: pfd is one valid pollfd on our stack.
-        match check(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }) {
-            Err(libc::EINTR) => continue,
-            Err(e) => return Err(e),
-            Ok(_) => return Ok(pfd.revents),
-        }
-    }
+    let mut fds = [PollFd::new(fd, events)];
+    poll(&mut fds, timeout_ms)?;
+    Ok(fds[0].revents())
 }
 
 /// Adds `value` to an eventfd's counter (an 8-byte write), waking its reader. Runs in the

@@ -140,12 +140,6 @@ pub fn has_mount_setattr() -> bool {
     })
 }
 
-/// open_tree(2) with `OPEN_TREE_CLONE | AT_RECURSIVE`: a detached copy of the mount tree at
-/// `path`, an rbind not attached anywhere yet.
-pub fn clone_tree(path: &CStr) -> SysResult<OwnedFd> {
-    clone_mount(path, true)
-}
-
 /// open_tree(2) with `OPEN_TREE_CLONE` (and `AT_RECURSIVE` with `recursive`) of the host path
 /// `path`: a detached bind (rbind), not attached anywhere yet.
 pub fn clone_mount(path: &CStr, recursive: bool) -> SysResult<OwnedFd> {
@@ -182,23 +176,6 @@ pub fn move_mount_onto(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> SysResul
             target.as_raw_fd(),
             c"".as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    })
-    .map(drop)
-}
-
-/// move_mount(2) of the mount whose root `tree` is onto the process's root `/` (what
-/// `mount(path, "/", NULL, MS_MOVE)` does, with the mount named by fd instead of a path).
-pub fn move_mount_to_root(tree: BorrowedFd<'_>) -> SysResult<()> {
-    // SAFETY: both paths are NUL-terminated constants, `tree` is open; the kernel only moves a mount.
-    check_long(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            c"/".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
         )
     })
     .map(drop)

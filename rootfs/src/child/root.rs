@@ -108,7 +108,7 @@ pub(super) fn run_move_root(ctx: &Ctx, detach: &[DetachOp], steps: &[u32; 4]) ->
     sys::fchdir(root).map_err(at(chdir_new))?;
     // The mount the rootfs fd is on, by fd: a lookup of the rootfs path would find the top of
     // whatever is stacked there.
-    sys::move_mount_to_root(root).map_err(at(mv))?;
+    sys::attach_tree(root, sys::CWD, c"/").map_err(at(mv))?;
     sys::chroot(c".").map_err(at(chroot))?;
     sys::chdir(c"/").map_err(at(chdir_root))
 }
