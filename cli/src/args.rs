@@ -428,6 +428,31 @@ fn help_command(spec: &CommandSpec) -> String {
 mod tests {
     use super::*;
 
+    /// The binary's entry (ocirun-exeseal) finds the command after the global flags before
+    /// this parser runs: it must know each global flag, and which take a value.
+    #[test]
+    fn the_entry_knows_every_global_flag() {
+        for flag in GLOBAL {
+            for name in std::iter::once(flag.long).chain(flag.aliases.iter().copied()) {
+                let long = format!("--{name}");
+                let args: Vec<&[u8]> = match flag.value {
+                    Some(_) => vec![long.as_bytes(), b"run", b"run"],
+                    None => vec![long.as_bytes(), b"run"],
+                };
+                assert!(
+                    ocirun_exeseal::runs_container_process(&args),
+                    "{long} unknown to the entry"
+                );
+                if flag.value.is_some() {
+                    assert!(
+                        !ocirun_exeseal::runs_container_process(&args[..2]),
+                        "{long} takes a value"
+                    );
+                }
+            }
+        }
+    }
+
     const RUN: CommandSpec = CommandSpec {
         name: "run",
         usage: "<id>",

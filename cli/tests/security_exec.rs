@@ -457,6 +457,58 @@ fn assert_binary_survived(pid: i64, copy: &Path, before: &[u8]) -> String {
     held
 }
 
+/// The `ocirun` binary's ELF entry (ocirun-exeseal's `ocirun_entry`, x86_64) re-executes a
+/// `run` from the sealed view before the C library and ocirun's `main` start, so that they
+/// start once: between the first process's exec and its execveat, `main` has not ignored
+/// SIGPIPE and nothing has read the bundle's config. The container still runs.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn cve_2019_5736_run_re_executes_from_the_sealed_view_before_main() {
+    require_prerequisites();
+    let strace_runs = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(strace_runs, "strace is needed (apt-get install strace)");
+    let b = Bundle::new(&["true"]);
+    b.write();
+    let root = b.state_root();
+    let id = unique_id("secexec-entry");
+    let trace = b.path().join("trace");
+    let status = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=execve,execveat,rt_sigaction,openat", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_ocirun"))
+        .arg("--root")
+        .arg(&root)
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    let _g = Guard(root.clone(), id.clone());
+    assert!(status.success(), "ocirun run under strace failed: {status}");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let first = trace.lines().next().and_then(|l| l.split_whitespace().next()).unwrap();
+    let calls: Vec<&str> = trace.lines().filter(|l| l.starts_with(&format!("{first} "))).collect();
+    let reexec = calls
+        .iter()
+        .position(|l| l.contains("execveat("))
+        .unwrap_or_else(|| panic!("no re-execution: {calls:#?}"));
+    let before = &calls[..reexec];
+    assert!(
+        !before
+            .iter()
+            .any(|l| l.contains("SIGPIPE") || l.contains("config.json")),
+        "the first process ran main before re-executing: {before:#?}"
+    );
+    assert!(
+        calls[reexec..].iter().any(|l| l.contains("config.json")),
+        "the re-executed process did not run the command: {calls:#?}"
+    );
+}
+
 /// CVE-2019-5736 through `exec`: a process exec'd into a running container runs
 /// `/proc/self/exe`, which at that execve is the runtime's binary; the container's init holds
 /// it through `/proc/<pid>/exe` and, once the runtime has exited, opens it for writing.

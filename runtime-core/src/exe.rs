@@ -28,6 +28,14 @@
 //! not enough (crun accepts it): an attacker holding the binary through `/proc/<pid>/exe`
 //! would write it as soon as an administrator remounts that file system read-write.
 //!
+//! The checks and the overlay re-execution are ocirun-exeseal's, written to run before the C
+//! library starts: the `ocirun` binary's ELF entry (x86_64) makes them for `create`, `run` and
+//! `exec` before anything else, so the C library and `main` start once per command, not twice;
+//! [`protect`] then confirms the seal (or does all of it, for an embedder, another
+//! architecture, or a command line or environment the entry left alone). The entry cannot
+//! read the spec, so it re-executes even when the container's own user namespace would
+//! protect the binary; [`protect`], called by an embedder, still spares that case.
+//!
 //! Cost, measured (AMD EPYC, 2 vCPUs, kernel 6.18, 2026-12-07): `ocirun run` of
 //! scripts/true-bundle.sh, the static release build, 400 to 600 interleaved rounds in random
 //! order against the build before this defence: median +0.8 to +1.2 ms, 13% to 18% (6.00 ms
@@ -38,40 +46,27 @@
 //! noise. That is well over the 3% budget, and paid on every `create`, `run` and `exec` whose
 //! binary is on a writable file system (the benchmark's case). An administrator avoids it by
 //! installing ocirun on squashfs or erofs, or by binding a sealed memfd copy over its path
-//! (runc's contrib/memfd-bind does that): either is detected, and nothing is re-executed. A detached read-only *bind* of the binary (open_tree +
+//! (runc's contrib/memfd-bind does that): either is detected, and nothing is re-executed.
+//! Most of the re-execution's cost was the C library starting a second time: on that machine
+//! a `cpuid` instruction traps to the hypervisor (5-6 us) and glibc's start-up runs 41 of
+//! them, 0.47 ms from the kernel's exec to `main`. Since the re-execution moved into the
+//! binary's entry, the first process makes 12 system calls and no more: interleaved, 400
+//! rounds, `run` went from 8.97 to 8.22 ms (floor+chroot 5.97 ms in that sitting).
+//! A detached read-only *bind* of the binary (open_tree +
 //! mount_setattr, ~0.14 ms) would be cheaper but is not sound: a container process without
 //! capabilities can make a user and mount namespace, clear the read-only flag of that
 //! detached mount with mount_setattr and write the binary as its owner (tried on this kernel).
 
 use std::ffi::{CStr, CString, OsStr, c_char};
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use oci_spec::runtime::{Hooks, LinuxIdMapping, LinuxNamespaceType, Spec};
-use ocirun_sys::{fs, mount, process};
+use ocirun_exeseal::{MARKER, SEALS, Seal};
+use ocirun_sys::{fs, process};
 
 use crate::{Error, Result};
-
-/// The environment variable a sealed re-execution carries: the unique id of the overlay
-/// mount its binary lies on, or "memfd". It only ever confirms what the file system says.
-const MARKER: &str = "_OCIRUN_SEALED_EXE";
-
-/// The seals that make a memfd unwritable for good.
-const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-
-/// File systems with no write support at all: nothing can open a file of theirs for writing.
-const READ_ONLY_FILE_SYSTEMS: [i64; 5] = [
-    0x7371_7368, // squashfs
-    0xE0F5_E1E2, // erofs
-    0x28cd_3d45, // cramfs
-    0x7275,      // romfs
-    0x0000_9660, // iso9660
-];
-
-/// `OVERLAYFS_SUPER_MAGIC`.
-const OVERLAYFS: i64 = 0x794c_7630;
 
 /// Why the running binary is out of a container's reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,33 +118,16 @@ pub fn start_spawns(hooks: Option<&Hooks>) -> bool {
     hooks.is_some_and(|h| h.start_container().as_ref().is_some_and(|l| !l.is_empty()))
 }
 
-/// How the binary behind `exe` is protected already, if it is.
+/// How the binary behind `exe` is protected already, if it is (the check the `ocirun` binary's
+/// entry makes too: one implementation, in ocirun-exeseal).
 fn protection_of(exe: BorrowedFd<'_>, marker: Option<&OsStr>) -> Option<Protection> {
-    if fs::get_seals(exe).is_ok_and(|s| s & SEALS == SEALS) {
-        return Some(Protection::SealedMemfd);
-    }
-    let st = fs::fstatfs(exe).ok()?;
-    if READ_ONLY_FILE_SYSTEMS.contains(&st.magic) {
-        return Some(Protection::ReadOnlyFileSystem);
-    }
-    let ours = |m: &OsStr| mount_id(exe).is_some_and(|id| m == OsStr::new(&id));
-    if st.magic == OVERLAYFS && st.flags & libc::ST_RDONLY != 0 && marker.is_some_and(ours) {
-        return Some(Protection::ReadOnlyOverlay);
-    }
-    None
-}
-
-/// The id of the mount `fd` lies on: the unique one (Linux 6.8), else the reusable one (5.8),
-/// which cannot be reused while the mount is alive (it is: the caller's binary lies on it).
-fn mount_id(fd: BorrowedFd<'_>) -> Option<String> {
-    let st = fs::statx_fd(fd, libc::STATX_MNT_ID_UNIQUE | libc::STATX_MNT_ID).ok()?;
-    if st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0 {
-        Some(format!("u{}", st.stx_mnt_id))
-    } else if st.stx_mask & libc::STATX_MNT_ID != 0 {
-        Some(st.stx_mnt_id.to_string())
-    } else {
-        None
-    }
+    Some(
+        match ocirun_exeseal::seal_of(exe.as_raw_fd(), marker.map(OsStrExt::as_bytes))? {
+            Seal::SealedMemfd => Protection::SealedMemfd,
+            Seal::ReadOnlyFileSystem => Protection::ReadOnlyFileSystem,
+            Seal::ReadOnlyOverlay => Protection::ReadOnlyOverlay,
+        },
+    )
 }
 
 /// Whether `spec` gives the container a user namespace of its own in which no process can
@@ -190,8 +168,9 @@ fn user_namespace_cannot_write(exe: BorrowedFd<'_>, spec: &Spec) -> Result<bool>
     Ok(!acl)
 }
 
-/// Re-executes the running program from its lower-only overlay view, else from a sealed memfd
-/// copy; returns only the error when neither works.
+/// Re-executes the running program from its lower-only overlay view
+/// ([`ocirun_exeseal::reexec_from_overlay`]), else from a sealed memfd copy; returns only the
+/// error when neither works.
 fn reexec_sealed(exe: &File) -> Result<Protection> {
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
@@ -200,78 +179,30 @@ fn reexec_sealed(exe: &File) -> Result<Protection> {
         .filter(|(k, _)| k != MARKER)
         .filter_map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()).ok())
         .collect();
-    let exec = |dir: BorrowedFd<'_>, name: &CStr, marker: &str| -> i32 {
-        let Ok(marker) = CString::new(format!("{MARKER}={marker}")) else {
-            return libc::EINVAL;
-        };
-        let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
-        let envp: Vec<*const c_char> = env
-            .iter()
-            .chain([&marker])
-            .map(|e| e.as_ptr())
-            .chain([std::ptr::null()])
-            .collect();
-        process::execveat(dir, name, &argv, &envp)
-    };
     // Each exec returns only when it failed; then the next way is tried.
-    // The overlay's file is executed by its name in the mount, so the process keeps its name
-    // (executing an fd names it after the fd number).
-    if let Ok((mnt, name, id)) = overlay_view() {
-        exec(mnt.as_fd(), &name, &id);
+    if let Ok(path) = std::fs::read_link("/proc/self/exe") {
+        let args: Vec<&CStr> = args.iter().map(CString::as_c_str).collect();
+        let env: Vec<&CStr> = env.iter().map(CString::as_c_str).collect();
+        ocirun_exeseal::reexec_from_overlay(path.as_os_str().as_bytes(), &args, &env);
     }
     let memfd = match memfd_copy(exe) {
-        Ok(fd) => exec(fd.as_fd(), c"", "memfd"),
+        Ok(fd) => {
+            let marker = CString::new(format!("{MARKER}=memfd")).unwrap_or_default();
+            let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+            let envp: Vec<*const c_char> = env
+                .iter()
+                .chain([&marker])
+                .map(|e| e.as_ptr())
+                .chain([std::ptr::null()])
+                .collect();
+            process::execveat(fd.as_fd(), c"", &argv, &envp)
+        }
         Err(errno) => errno,
     };
     Err(Error::Sys {
         op: "re-execute the runtime from a read-only overlay or a sealed memfd copy of its binary (CVE-2019-5736)",
         source: std::io::Error::from_raw_os_error(memfd),
     })
-}
-
-/// A new detached overlayfs mount with no upper layer whose top layer is the running binary's
-/// directory, the binary's name in it, and the mount's id.
-fn overlay_view() -> Result<(OwnedFd, CString, String), i32> {
-    let path = std::fs::read_link("/proc/self/exe").map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(libc::EINVAL);
-    };
-    if path.as_os_str().as_bytes().ends_with(b" (deleted)") {
-        return Err(libc::ENOENT);
-    }
-    // overlayfs needs two lower layers to mount with none on top; /dev exists everywhere and
-    // holds no binary directory (when it overlaps the binary's, the mount fails: memfd then).
-    let mut lower = escape_layer(dir);
-    lower.extend_from_slice(b":/dev");
-    let lower = CString::new(lower).map_err(|_| libc::EINVAL)?;
-    let name = CString::new(name.as_bytes()).map_err(|_| libc::EINVAL)?;
-    let ctx = mount::fsopen(c"overlay")?;
-    mount::fsconfig_set(ctx.as_fd(), c"lowerdir", Some(&lower))?;
-    // Inode numbers need no remapping here; on hosts where xino would turn itself on, this
-    // keeps overlayfs from logging about it.
-    let _ = mount::fsconfig_set(ctx.as_fd(), c"xino", Some(c"off"));
-    mount::fsconfig_create(ctx.as_fd())?;
-    let attr = mount::MOUNT_ATTR_RDONLY | mount::MOUNT_ATTR_NOSUID | mount::MOUNT_ATTR_NODEV;
-    let mnt = mount::fsmount(ctx.as_fd(), attr)?;
-    let file = fs::openat(mnt.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
-    let st = fs::statx_fd(file.as_fd(), libc::STATX_TYPE)?;
-    if u32::from(st.stx_mode) & libc::S_IFMT != libc::S_IFREG {
-        return Err(libc::ENOEXEC);
-    }
-    let id = mount_id(file.as_fd()).ok_or(libc::ENOSYS)?;
-    Ok((mnt, name, id))
-}
-
-/// overlayfs's escaping of a layer path: `\` and `:` get a backslash.
-fn escape_layer(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::with_capacity(dir.as_os_str().len() + 8);
-    for &b in dir.as_os_str().as_bytes() {
-        if b == b'\\' || b == b':' {
-            out.push(b'\\');
-        }
-        out.push(b);
-    }
-    out
 }
 
 /// A sealed memfd copy of the binary behind `exe`.
@@ -296,12 +227,6 @@ fn memfd_copy(exe: &File) -> Result<OwnedFd, i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn layer_paths_are_escaped() {
-        assert_eq!(escape_layer(Path::new("/usr/bin")), b"/usr/bin");
-        assert_eq!(escape_layer(Path::new("/a:b\\c")), b"/a\\:b\\\\c");
-    }
 
     fn spec_with_user_namespace(host_uid: u32, path: Option<&str>) -> Spec {
         let mut userns = serde_json::json!({"type": "user"});
