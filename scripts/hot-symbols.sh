@@ -59,19 +59,25 @@ record() {
         sh "$n" "$bin" "$work/state" "$bundle" >/dev/null
 }
 
-# The functions of ocirun in the last recording, most samples first.
+# The functions of ocirun in the last recording of binary $1, most samples first. A run
+# re-executes ocirun from a detached overlayfs view of its binary (CVE-2019-5736), which perf
+# records as /ocirun: the symbol directory has the binary under that name and its own.
 functions() {
-    perf report -i "$work/perf.data" --no-demangle --comm ocirun --dso ocirun --sort sym --stdio -g none 2>/dev/null |
-        awk '/%/ && $3 !~ /^0x/ { print $3 }'
+    rm -rf "$work/symfs"
+    mkdir -p "$work/symfs$(dirname "$1")"
+    cp "$1" "$work/symfs$1"
+    cp "$1" "$work/symfs/ocirun"
+    perf report -i "$work/perf.data" --symfs "$work/symfs" --no-demangle --comm ocirun --dso ocirun \
+        --sort sym --stdio -g none 2>/dev/null | awk '/%/ && $3 !~ /^0x/ { print $3 }'
 }
 
 record "$bin" "$runs" -F 50000
-functions >"$list"
+functions "$bin" >"$list"
 echo "sampled: $(wc -l <"$list") functions"
 for round in 1 2 3 4 5; do
     bin=$(build)
     record "$bin" $((runs / 8 + 1)) -e minor-faults -c 1
-    new=$(functions | grep -vxF -f "$list" || true)
+    new=$(functions "$bin" | grep -vxF -f "$list" || true)
     if [ -z "$new" ]; then
         break
     fi
