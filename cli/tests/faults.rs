@@ -7,17 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::{ocirun, serial};
-use test_support::{Bundle, footprint, require_prerequisites, unique_id};
-
-/// Whether strace is installed (`.ci/run` installs it).
-/// Fails the test unless strace runs: fault injection needs it (`.ci/run` installs it).
-fn require_strace() {
-    let runs = Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(runs, "strace is needed for fault injection (apt-get install strace)");
-}
+use test_support::{Bundle, footprint, require_prerequisites, require_strace, unique_id};
 
 /// A failed send of a message the init waits for (the uid maps written, Go with the cgroup's
 /// fds) used to leave `create` and `run` waiting for ever on an init that waited too (issue 17:

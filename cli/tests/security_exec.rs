@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use common::{Guard, ocirun, run_detached, state};
 use serde_json::json;
-use test_support::{Bundle, require_prerequisites, unique_id};
+use test_support::{Bundle, require_prerequisites, require_strace, unique_id};
 
 /// Starts `b` detached as a new container; returns its id.
 fn start(b: &Bundle, prefix: &str) -> String {
@@ -465,11 +465,7 @@ fn assert_binary_survived(pid: i64, copy: &Path, before: &[u8]) -> String {
 #[test]
 fn cve_2019_5736_run_re_executes_from_the_sealed_view_before_main() {
     require_prerequisites();
-    let strace_runs = std::process::Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(strace_runs, "strace is needed (apt-get install strace)");
+    require_strace();
     let b = Bundle::new(&["true"]);
     b.write();
     let root = b.state_root();

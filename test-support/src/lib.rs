@@ -33,6 +33,16 @@ pub fn require_prerequisites() {
     }
 }
 
+/// Fails the test unless strace runs: the tests that inject faults or trace ocirun's system
+/// calls need it (`.ci/run` installs it).
+pub fn require_strace() {
+    let runs = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(runs, "strace is needed (apt-get install strace)");
+}
+
 /// A unique container id for this test process: `<prefix>-<pid>-<n>`.
 pub fn unique_id(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
