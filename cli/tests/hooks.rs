@@ -10,8 +10,9 @@ use common::{Guard, ocirun, run_detached, run_ok, state};
 use serde_json::{Value, json};
 use test_support::{Bundle, require_prerequisites, unique_id};
 
-/// Writes what a hook sees into `$2/$1.*` and appends `$1` to `$2/order`.
-const RECORD: &str = "kind=$1; dir=$2; cat > $dir/$kind.json; echo $kind >> $dir/order; \
+/// Writes what a hook sees (state, namespaces, environment) into `$2/$1.*` and appends `$1`
+/// to `$2/order`.
+const RECORD: &str = "kind=$1; dir=$2; cat > $dir/$kind.json; echo $kind >> $dir/order; env > $dir/$kind.env; \
                       for ns in mnt net pid uts; do readlink /proc/self/ns/$ns > $dir/$kind.$ns; done";
 
 const KINDS: [&str; 6] = [
@@ -100,6 +101,13 @@ fn check(b: &Bundle, log: &Path, id: &str) {
         assert_eq!(s["ociVersion"], "1.2.0", "{kind}: {s}");
         assert_eq!(s["bundle"], json!(bundle), "{kind}: {s}");
         assert_eq!(s["annotations"]["org.ocirun.test"], "hooks", "{kind}: {s}");
+        // A hook without env inherits the runtime's, but not the marker of its sealed
+        // re-execution, with which an ocirun the hook ran would refuse to start.
+        let env = read(log, &format!("{kind}.env"));
+        assert!(
+            !env.contains(ocirun_exeseal::MARKER),
+            "{kind} inherited the seal marker: {env}"
+        );
         pids.push(s["pid"].as_i64().unwrap_or_else(|| panic!("{kind}: no pid in {s}")));
     }
     // Every hook saw the same init, by its pid on the host.

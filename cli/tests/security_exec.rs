@@ -505,6 +505,60 @@ fn cve_2019_5736_run_re_executes_from_the_sealed_view_before_main() {
     );
 }
 
+/// The re-execution finds the binary's directory by the path `/proc/self/exe` reads, which is
+/// looked up again in the process's root: a caller that chroots and runs the real binary by fd
+/// (or a directory mounted over the binary's) had the file at that path in its root executed,
+/// as root, with a valid seal marker (found by review; this test failed before: the fake ran).
+/// Now the file in that directory must be the running binary, else the overlay is refused and
+/// the sealed memfd copy of the running binary is executed.
+#[test]
+fn cve_2019_5736_reexecution_runs_the_running_binary_not_the_file_at_its_path() {
+    require_prerequisites();
+    let dir = tempfile::Builder::new().prefix("ocirun-chroot-").tempdir().unwrap();
+    let root = dir.path();
+    let binary = Path::new(env!("CARGO_BIN_EXE_ocirun"));
+    // The fake: busybox under the binary's path inside the new root; run as `ocirun` it
+    // prints "applet not found".
+    let fake = root.join(binary.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(fake.parent().unwrap()).unwrap();
+    std::fs::copy("/bin/busybox", &fake).unwrap();
+    for d in ["proc", "dev", "usr", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    for lib in ["lib", "lib64"] {
+        std::os::unix::fs::symlink(format!("usr/{lib}"), root.join(lib)).unwrap();
+    }
+    let script = r#"
+import os, sys
+root, binary = sys.argv[1], sys.argv[2]
+fd = os.open(binary, os.O_RDONLY)
+os.chroot(root)
+os.chdir("/")
+os.execve(fd, ["ocirun", "--root", "/tmp/state", "run", "--bundle", "/nowhere", "chroot-id"], {"PATH": "/usr/bin"})
+"#;
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --rbind /proc "$1/proc" && mount --rbind /dev "$1/dev" && mount --rbind /usr "$1/usr" && exec python3 -c "$3" "$1" "$2""#)
+        .arg("sh")
+        .arg(root)
+        .arg(binary)
+        .arg(script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("applet not found"),
+        "the file at the binary's path ran instead of the binary: {text}"
+    );
+    // The real ocirun ran: it looked for the bundle, which is not there.
+    assert!(text.contains("nowhere"), "ocirun did not run: {text}");
+}
+
 /// CVE-2019-5736 through `exec`: a process exec'd into a running container runs
 /// `/proc/self/exe`, which at that execve is the runtime's binary; the container's init holds
 /// it through `/proc/<pid>/exe` and, once the runtime has exited, opens it for writing.

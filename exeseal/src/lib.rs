@@ -15,7 +15,7 @@
 //! (2026-12-07) a `cpuid` instruction traps to the hypervisor and costs 5 to 6 µs, glibc's
 //! start-up runs 41 of them (its CPU feature and cache probing), and from the kernel's exec to
 //! `main` the static ocirun took 0.47 ms, before anything of ocirun ran. That was paid twice per
-//! `run` (once before the re-execution, once after); now the first process makes 10 system
+//! `run` (once before the re-execution, once after); now the first process makes 22 system
 //! calls and re-executes (see the README's spawn latency section for the measured gain).
 //!
 //! The rules for code here, since the entry runs before the static-pie binary has relocated
@@ -133,19 +133,7 @@ impl MountId {
     /// Appends the id as the marker writes it, `u<decimal>` for a unique id, else
     /// `<decimal>`; false when it did not fit.
     fn write<const N: usize>(self, out: &mut Buf<u8, N>) -> bool {
-        if self.unique && !out.push(b'u') {
-            return false;
-        }
-        let mut digits = Buf::<u8, 20>::new();
-        let mut n = self.id;
-        loop {
-            digits.push(b'0' + (n % 10) as u8);
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        digits.as_slice().iter().rev().all(|&d| out.push(d))
+        (!self.unique || out.push(b'u')) && write_decimal(self.id, out)
     }
 
     /// Whether `m` is this id as the marker writes it.
@@ -160,10 +148,13 @@ impl MountId {
 /// overlayfs mounts with none on top only when it has two), read-only, nosuid and nodev: its
 /// superblock is read-only and can never be made writable (runc 1.2's `exeseal` does the
 /// same), no copy is made, and the page cache is shared. `exe` is the binary's absolute path
-/// as `/proc/self/exe` reads (no NUL); `argv` is passed on as it is, `envp` without any
+/// as `/proc/self/exe` reads (no NUL); its directory is opened once, the file in it must be the
+/// running binary (device and inode), overlayfs takes that directory by fd, and the file in
+/// the mount must have the binary's inode number. `argv` is passed on as it is, `envp` without any
 /// [`MARKER`] entry and with `MARKER=<the mount's id>` added. The file is executed by its name
 /// in the mount, so the process keeps its name. Returns only when it failed, with the errno
-/// (E2BIG for more than 1,022 environment entries or an overlong path).
+/// (E2BIG for more than 1,022 environment entries, ESTALE when `exe` no longer names the
+/// running binary).
 ///
 /// # Safety
 /// `argv` and `envp` are null-terminated arrays of pointers to NUL-terminated strings that
@@ -178,15 +169,6 @@ pub unsafe fn reexec_from_overlay_raw(exe: &[u8], argv: *const *const c_char, en
 /// # Safety
 /// As [`reexec_from_overlay_raw`].
 unsafe fn reexec(exe: &[u8], argv: *const *const c_char, envp: *const *const c_char) -> i32 {
-    let mut name = Buf::<u8, 256>::new();
-    let (mount, id) = match mount_overlay(exe, &mut name) {
-        Ok(view) => view,
-        Err(errno) => return errno,
-    };
-    let mut marker = Buf::<u8, 64>::new();
-    if !(marker.extend(MARKER.as_bytes()) && marker.push(b'=') && id.write(&mut marker) && marker.push(0)) {
-        return libc::E2BIG;
-    }
     let mut env = Buf::<*const c_char, 1024>::new();
     let mut entry = envp;
     loop {
@@ -203,6 +185,15 @@ unsafe fn reexec(exe: &[u8], argv: *const *const c_char, envp: *const *const c_c
         // SAFETY: the array goes on until its null, which `entry` has not reached.
         entry = unsafe { entry.add(1) };
     }
+    let mut name = Buf::<u8, 256>::new();
+    let (mount, id) = match mount_overlay(exe, &mut name) {
+        Ok(view) => view,
+        Err(errno) => return errno,
+    };
+    let mut marker = Buf::<u8, 64>::new();
+    if !(marker.extend(MARKER.as_bytes()) && marker.push(b'=') && id.write(&mut marker) && marker.push(0)) {
+        return libc::E2BIG;
+    }
     if !(env.push(marker.as_ptr().cast()) && env.push(core::ptr::null())) {
         return libc::E2BIG;
     }
@@ -215,7 +206,7 @@ unsafe fn reexec(exe: &[u8], argv: *const *const c_char, envp: *const *const c_c
 }
 
 /// [`reexec_from_overlay_raw`] for a program that runs: `args` and `env` as slices (at most
-/// 4,095 of each, else E2BIG).
+/// 4,095 arguments and 1,022 environment entries, else E2BIG).
 pub fn reexec_from_overlay(exe: &[u8], args: &[&CStr], env: &[&CStr]) -> i32 {
     let mut argv = Buf::<*const c_char, 4096>::new();
     let mut envp = Buf::<*const c_char, 4096>::new();
@@ -317,46 +308,89 @@ fn mount_overlay(exe: &[u8], name: &mut Buf<u8, 256>) -> Result<(Fd, MountId), i
     let (dir, file) = exe.split_at(slash);
     let file = file.get(1..).unwrap_or_default();
     let dir: &[u8] = if dir.is_empty() { b"/" } else { dir };
-    if file.is_empty() || !name.extend(file) || !name.push(0) {
+    let mut dir_path = Buf::<u8, 4097>::new();
+    if file.is_empty() || !name.extend(file) || !name.push(0) || !dir_path.extend(dir) || !dir_path.push(0) {
         return Err(libc::EINVAL);
     }
-    let mut lower = Buf::<u8, 8200>::new();
+    // The path is looked up again here, in this process's root, and could name another file
+    // (a process that chroots and runs the binary by fd, a directory mounted over, a rename):
+    // its directory is opened once, the file in it must be the running binary, and overlayfs
+    // gets that directory by fd, not by path.
+    let running = FileId::of(raw::openat(libc::AT_FDCWD, c"/proc/self/exe", libc::O_PATH | libc::O_CLOEXEC)?.raw())?;
+    let flags = libc::O_PATH | libc::O_CLOEXEC;
+    let dir = raw::openat(
+        libc::AT_FDCWD,
+        dir_path.as_cstr().ok_or(libc::EINVAL)?,
+        flags | libc::O_DIRECTORY,
+    )?;
+    let file_name = name.as_cstr().ok_or(libc::EINVAL)?;
+    if FileId::of(raw::openat(dir.raw(), file_name, flags | libc::O_NOFOLLOW)?.raw())? != running {
+        return Err(libc::ESTALE);
+    }
     // /dev exists everywhere and holds no binary directory (when it overlaps the binary's, the
     // mount fails and the caller falls back to its memfd copy).
-    if !escape_layer(dir, &mut lower) || !lower.extend(b":/dev\0") {
+    let mut lower = Buf::<u8, 64>::new();
+    if !(lower.extend(b"/proc/self/fd/") && write_decimal(dir.raw() as u64, &mut lower) && lower.extend(b":/dev\0")) {
         return Err(libc::E2BIG);
     }
     let ctx = raw::fsopen(c"overlay")?;
     raw::fsconfig_set(&ctx, c"lowerdir", lower.as_slice())?;
-    // Inode numbers need no remapping here; on hosts where xino would turn itself on, this
-    // keeps overlayfs from logging about it.
+    // Inode numbers need no remapping here (so the binary keeps its own); on hosts where xino
+    // would turn itself on, this also keeps overlayfs from logging about it.
     let _ = raw::fsconfig_set(&ctx, c"xino", b"off\0");
     raw::fsconfig_create(&ctx)?;
+    drop(dir);
     let attr = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
     let mount = raw::fsmount(&ctx, attr as u32)?;
     let file = raw::openat(
         mount.raw(),
-        name.as_cstr().ok_or(libc::EINVAL)?,
+        file_name,
         libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
     )?;
     let mut st = MaybeUninit::uninit();
-    let st = raw::statx(
-        file.raw(),
-        libc::STATX_TYPE | libc::STATX_MNT_ID_UNIQUE | libc::STATX_MNT_ID,
-        &mut st,
-    )?;
+    let mask = libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID_UNIQUE | libc::STATX_MNT_ID;
+    let st = raw::statx(file.raw(), mask, &mut st)?;
     if u32::from(st.stx_mode) & libc::S_IFMT != libc::S_IFREG {
         return Err(libc::ENOEXEC);
+    }
+    // overlayfs shows a lower file with its own inode number (xino off) on a device of its own.
+    if st.stx_ino != running.ino {
+        return Err(libc::ESTALE);
     }
     let id = MountId::from_statx(st).ok_or(libc::ENOSYS)?;
     Ok((mount, id))
 }
 
-/// Appends `dir` as an overlayfs layer path, `\\` and `:` escaped with a backslash; false when
-/// it did not fit.
-fn escape_layer<const N: usize>(dir: &[u8], out: &mut Buf<u8, N>) -> bool {
-    dir.iter()
-        .all(|&b| (!(b == b'\\' || b == b':') || out.push(b'\\')) && out.push(b))
+/// Which file an fd is open on: its device and inode numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: (u32, u32),
+    ino: u64,
+}
+
+impl FileId {
+    /// The file `fd` is open on.
+    fn of(fd: i32) -> Result<FileId, i32> {
+        let mut st = MaybeUninit::uninit();
+        let st = raw::statx(fd, libc::STATX_INO, &mut st)?;
+        Ok(FileId {
+            dev: (st.stx_dev_major, st.stx_dev_minor),
+            ino: st.stx_ino,
+        })
+    }
+}
+
+/// Appends `n` in decimal; false when it did not fit.
+fn write_decimal<const N: usize>(mut n: u64, out: &mut Buf<u8, N>) -> bool {
+    let mut digits = Buf::<u8, 20>::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.as_slice().iter().rev().all(|&d| out.push(d))
 }
 
 /// The bytes of the NUL-terminated string at `s`, without the NUL (counted by hand: `strlen`
@@ -487,15 +521,6 @@ mod tests {
         for args in no {
             assert!(!runs_container_process(args), "{args:?}");
         }
-    }
-
-    #[test]
-    fn layer_paths_are_escaped() {
-        let mut out = Buf::<u8, 64>::new();
-        assert!(escape_layer(b"/a:b\\c", &mut out));
-        assert_eq!(out.as_slice(), b"/a\\:b\\\\c");
-        let mut small = Buf::<u8, 4>::new();
-        assert!(!escape_layer(b"/a:b", &mut small), "an overlong path must not fit");
     }
 
     #[test]

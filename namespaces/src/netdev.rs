@@ -140,13 +140,16 @@ impl Netlink {
     /// A socket in the network namespace behind `netns`: made by a thread that joins it and
     /// ends (a socket keeps the namespace it was made in), so this thread never changes its own.
     fn open_in(netns: BorrowedFd<'_>) -> io::Result<Netlink> {
+        // Spawned through the Builder: a thread the kernel refuses (EAGAIN under a pids limit)
+        // is an error, not a panic.
         let fd = std::thread::scope(|s| {
-            s.spawn(|| {
-                join::setns(netns, NamespaceKind::Network).map_err(io::Error::from_raw_os_error)?;
-                net::netlink_route_socket()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the thread joining the namespace panicked")))
+            std::thread::Builder::new()
+                .spawn_scoped(s, || {
+                    join::setns(netns, NamespaceKind::Network).map_err(io::Error::from_raw_os_error)?;
+                    net::netlink_route_socket()
+                })?
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the thread joining the namespace panicked")))
         })?;
         Ok(Netlink { fd, seq: 0 })
     }

@@ -50,7 +50,7 @@
 //! Most of the re-execution's cost was the C library starting a second time: on that machine
 //! a `cpuid` instruction traps to the hypervisor (5-6 us) and glibc's start-up runs 41 of
 //! them, 0.47 ms from the kernel's exec to `main`. Since the re-execution moved into the
-//! binary's entry, the first process makes 12 system calls and no more: interleaved, 400
+//! binary's entry, the first process makes 22 system calls and no more: interleaved, 400
 //! rounds, `run` went from 8.97 to 8.22 ms (floor+chroot 5.97 ms in that sitting).
 //! A detached read-only *bind* of the binary (open_tree +
 //! mount_setattr, ~0.14 ms) would be cheaper but is not sound: a container process without

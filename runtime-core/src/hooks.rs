@@ -374,13 +374,16 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
             .collect::<Result<_, _>>()?,
         _ => vec![path.clone()],
     };
-    // Without env the hook inherits the runtime's environment, as runc's do.
+    // Without env the hook inherits the runtime's environment, as runc's do, but for the
+    // marker of ocirun's own sealed re-execution: an ocirun the hook runs must check its own
+    // binary (with the marker it would refuse to run: "does not check as sealed").
     let env: Vec<CString> = match hook.env() {
         Some(env) => env
             .iter()
             .map(|e| cstring("env", e.as_str()))
             .collect::<Result<_, _>>()?,
         None => std::env::vars_os()
+            .filter(|(k, _)| k != ocirun_exeseal::MARKER)
             .map(|(k, v)| {
                 let mut kv = k.into_encoded_bytes();
                 kv.push(b'=');
