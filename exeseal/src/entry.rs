@@ -60,7 +60,6 @@ unsafe extern "C" fn preflight(sp: *const usize) {
     if crate::check_seal(exe.raw(), None).is_some() {
         return;
     }
-    drop(exe);
     let mut path = [MaybeUninit::<u8>::uninit(); 4096];
     let Ok(len) = crate::raw::readlink(c"/proc/self/exe", &mut path) else {
         return;
@@ -69,9 +68,9 @@ unsafe extern "C" fn preflight(sp: *const usize) {
         return;
     }
     // SAFETY: readlink wrote the first `len` bytes.
-    let exe = unsafe { core::slice::from_raw_parts(path.as_ptr().cast::<u8>(), len) };
+    let exe_path = unsafe { core::slice::from_raw_parts(path.as_ptr().cast::<u8>(), len) };
     // SAFETY: argv and envp are the kernel's null-terminated arrays, alive for the program.
     // It returns only when the re-execution failed: start-up goes on, and the check after it
     // tries again.
-    let _ = unsafe { crate::reexec(exe, argv, envp) };
+    let _ = unsafe { crate::reexec(exe.raw(), exe_path, argv, envp) };
 }

@@ -15,7 +15,7 @@
 //! (2026-12-07) a `cpuid` instruction traps to the hypervisor and costs 5 to 6 µs, glibc's
 //! start-up runs 41 of them (its CPU feature and cache probing), and from the kernel's exec to
 //! `main` the static ocirun took 0.47 ms, before anything of ocirun ran. That was paid twice per
-//! `run` (once before the re-execution, once after); now the first process makes 22 system
+//! `run` (once before the re-execution, once after); now the first process makes 19 system
 //! calls and re-executes (see the README's spawn latency section for the measured gain).
 //!
 //! The rules for code here, since the entry runs before the static-pie binary has relocated
@@ -84,13 +84,12 @@ fn check_seal(exe: i32, marker: Option<&[u8]>) -> Option<Seal> {
     }
     let mut st = MaybeUninit::uninit();
     let st = raw::fstatfs(exe, &mut st).ok()?;
-    #[allow(clippy::useless_conversion)]
-    if read_only_file_system(i64::from(st.f_type)) {
-        return Some(Seal::ReadOnlyFileSystem);
-    }
     // `__fsword_t` is a signed word: i64 here, i32 on 32-bit targets.
     #[allow(clippy::useless_conversion)]
     let (magic, flags) = (i64::from(st.f_type), i64::from(st.f_flags));
+    if read_only_file_system(magic) {
+        return Some(Seal::ReadOnlyFileSystem);
+    }
     let overlay = magic == OVERLAYFS && flags & libc::ST_RDONLY as i64 != 0;
     if overlay && marker.is_some_and(|m| MountId::of(exe).is_some_and(|id| id.is_written(m))) {
         return Some(Seal::ReadOnlyOverlay);
@@ -147,10 +146,10 @@ impl MountId {
 /// anywhere, with no upper layer and two lower ones (the binary's directory, then /dev:
 /// overlayfs mounts with none on top only when it has two), read-only, nosuid and nodev: its
 /// superblock is read-only and can never be made writable (runc 1.2's `exeseal` does the
-/// same), no copy is made, and the page cache is shared. `exe` is the binary's absolute path
-/// as `/proc/self/exe` reads (no NUL); its directory is opened once, the file in it must be the
-/// running binary (device and inode), overlayfs takes that directory by fd, and the file in
-/// the mount must have the binary's inode number. `argv` is passed on as it is, `envp` without any
+/// same), no copy is made, and the page cache is shared. `exe_fd` is open on the running binary
+/// and `exe` is its absolute path as `/proc/self/exe` reads (no NUL); the path's directory is
+/// opened once, the file in it must be the file `exe_fd` is open on (device and inode), overlayfs takes that directory by fd, and the file in
+/// the mount must have its inode number. `argv` is passed on as it is, `envp` without any
 /// [`MARKER`] entry and with `MARKER=<the mount's id>` added. The file is executed by its name
 /// in the mount, so the process keeps its name. Returns only when it failed, with the errno
 /// (E2BIG for more than 1,022 environment entries, ESTALE when `exe` no longer names the
@@ -158,17 +157,10 @@ impl MountId {
 ///
 /// # Safety
 /// `argv` and `envp` are null-terminated arrays of pointers to NUL-terminated strings that
-/// stay alive for the call.
-pub unsafe fn reexec_from_overlay_raw(exe: &[u8], argv: *const *const c_char, envp: *const *const c_char) -> i32 {
-    // SAFETY: this function's contract.
-    unsafe { reexec(exe, argv, envp) }
-}
-
-/// [`reexec_from_overlay_raw`], not public (see [`check_seal`]).
-///
-/// # Safety
-/// As [`reexec_from_overlay_raw`].
-unsafe fn reexec(exe: &[u8], argv: *const *const c_char, envp: *const *const c_char) -> i32 {
+/// stay alive for the call. Not public: the entry calls it, and public functions are called
+/// through the global offset table, whose addresses are not relocated yet when the entry runs
+/// (see [`check_seal`]).
+unsafe fn reexec(exe_fd: i32, exe: &[u8], argv: *const *const c_char, envp: *const *const c_char) -> i32 {
     let mut env = Buf::<*const c_char, 1024>::new();
     let mut entry = envp;
     loop {
@@ -186,7 +178,7 @@ unsafe fn reexec(exe: &[u8], argv: *const *const c_char, envp: *const *const c_c
         entry = unsafe { entry.add(1) };
     }
     let mut name = Buf::<u8, 256>::new();
-    let (mount, id) = match mount_overlay(exe, &mut name) {
+    let (mount, id) = match mount_overlay(exe_fd, exe, &mut name) {
         Ok(view) => view,
         Err(errno) => return errno,
     };
@@ -205,9 +197,13 @@ unsafe fn reexec(exe: &[u8], argv: *const *const c_char, envp: *const *const c_c
     }
 }
 
-/// [`reexec_from_overlay_raw`] for a program that runs: `args` and `env` as slices (at most
-/// 4,095 arguments and 1,022 environment entries, else E2BIG).
-pub fn reexec_from_overlay(exe: &[u8], args: &[&CStr], env: &[&CStr]) -> i32 {
+/// Re-executes the running program from a detached, lower-only overlayfs view of its binary,
+/// as the `ocirun` binary's entry does (see `reexec` for the view and its checks): `exe_fd`
+/// is open on the running binary, `exe` is its path as `/proc/self/exe` reads, `args` and
+/// `env` as slices (at most 4,095 arguments and 1,022 environment entries, else E2BIG); `env`
+/// gets `MARKER=<the mount's id>` instead of any [`MARKER`] entry. Returns only when it failed,
+/// with the errno.
+pub fn reexec_from_overlay(exe_fd: i32, exe: &[u8], args: &[&CStr], env: &[&CStr]) -> i32 {
     let mut argv = Buf::<*const c_char, 4096>::new();
     let mut envp = Buf::<*const c_char, 4096>::new();
     let filled = |to: &mut Buf<*const c_char, 4096>, from: &[&CStr]| {
@@ -217,7 +213,7 @@ pub fn reexec_from_overlay(exe: &[u8], args: &[&CStr], env: &[&CStr]) -> i32 {
         return libc::E2BIG;
     }
     // SAFETY: both arrays end in a null and point at the callers' C strings, alive for the call.
-    unsafe { reexec(exe, argv.as_ptr(), envp.as_ptr()) }
+    unsafe { reexec(exe_fd, exe, argv.as_ptr(), envp.as_ptr()) }
 }
 
 /// Whether the environment entry `text` sets [`MARKER`].
@@ -297,9 +293,10 @@ fn strip_dashes(arg: &[u8]) -> Option<&[u8]> {
     Some(body)
 }
 
-/// Mounts the overlay view of the binary at `exe` (see [`reexec_from_overlay`]); writes the
-/// binary's name in it (NUL-terminated) into `name` and returns the mount and its id.
-fn mount_overlay(exe: &[u8], name: &mut Buf<u8, 256>) -> Result<(Fd, MountId), i32> {
+/// Mounts the overlay view of the binary `exe_fd` is open on, whose path is `exe` (see
+/// `reexec`); writes the binary's name in it (NUL-terminated) into `name` and returns the
+/// mount and its id.
+fn mount_overlay(exe_fd: i32, exe: &[u8], name: &mut Buf<u8, 256>) -> Result<(Fd, MountId), i32> {
     let deleted = b" (deleted)";
     if exe.len() >= deleted.len() && bytes_eq(exe.get(exe.len() - deleted.len()..).unwrap_or_default(), deleted) {
         return Err(libc::ENOENT);
@@ -316,7 +313,7 @@ fn mount_overlay(exe: &[u8], name: &mut Buf<u8, 256>) -> Result<(Fd, MountId), i
     // (a process that chroots and runs the binary by fd, a directory mounted over, a rename):
     // its directory is opened once, the file in it must be the running binary, and overlayfs
     // gets that directory by fd, not by path.
-    let running = FileId::of(raw::openat(libc::AT_FDCWD, c"/proc/self/exe", libc::O_PATH | libc::O_CLOEXEC)?.raw())?;
+    let running = FileId::of(exe_fd)?;
     let flags = libc::O_PATH | libc::O_CLOEXEC;
     let dir = raw::openat(
         libc::AT_FDCWD,
@@ -568,12 +565,12 @@ mod tests {
     fn a_deleted_or_relative_binary_gets_no_overlay() {
         let mut name = Buf::<u8, 256>::new();
         assert_eq!(
-            mount_overlay(b"/usr/bin/ocirun (deleted)", &mut name).err(),
+            mount_overlay(-1, b"/usr/bin/ocirun (deleted)", &mut name).err(),
             Some(libc::ENOENT)
         );
         let mut name = Buf::<u8, 256>::new();
-        assert_eq!(mount_overlay(b"ocirun", &mut name).err(), Some(libc::EINVAL));
+        assert_eq!(mount_overlay(-1, b"ocirun", &mut name).err(), Some(libc::EINVAL));
         let mut name = Buf::<u8, 256>::new();
-        assert_eq!(mount_overlay(b"/usr/bin/", &mut name).err(), Some(libc::EINVAL));
+        assert_eq!(mount_overlay(-1, b"/usr/bin/", &mut name).err(), Some(libc::EINVAL));
     }
 }

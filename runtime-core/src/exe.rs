@@ -50,7 +50,7 @@
 //! Most of the re-execution's cost was the C library starting a second time: on that machine
 //! a `cpuid` instruction traps to the hypervisor (5-6 us) and glibc's start-up runs 41 of
 //! them, 0.47 ms from the kernel's exec to `main`. Since the re-execution moved into the
-//! binary's entry, the first process makes 22 system calls and no more: interleaved, 400
+//! binary's entry, the first process makes 19 system calls and no more: interleaved, 400
 //! rounds, `run` went from 8.97 to 8.22 ms (floor+chroot 5.97 ms in that sitting).
 //! A detached read-only *bind* of the binary (open_tree +
 //! mount_setattr, ~0.14 ms) would be cheaper but is not sound: a container process without
@@ -175,15 +175,12 @@ fn reexec_sealed(exe: &File) -> Result<Protection> {
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
-    let env: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != MARKER)
-        .filter_map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()).ok())
-        .collect();
+    let env = environment_without_marker();
     // Each exec returns only when it failed; then the next way is tried.
     if let Ok(path) = std::fs::read_link("/proc/self/exe") {
         let args: Vec<&CStr> = args.iter().map(CString::as_c_str).collect();
         let env: Vec<&CStr> = env.iter().map(CString::as_c_str).collect();
-        ocirun_exeseal::reexec_from_overlay(path.as_os_str().as_bytes(), &args, &env);
+        ocirun_exeseal::reexec_from_overlay(exe.as_raw_fd(), path.as_os_str().as_bytes(), &args, &env);
     }
     let memfd = match memfd_copy(exe) {
         Ok(fd) => {
@@ -203,6 +200,16 @@ fn reexec_sealed(exe: &File) -> Result<Protection> {
         op: "re-execute the runtime from a read-only overlay or a sealed memfd copy of its binary (CVE-2019-5736)",
         source: std::io::Error::from_raw_os_error(memfd),
     })
+}
+
+/// The runtime's environment as `KEY=value` strings, without the marker of its own sealed
+/// re-execution: what a program it runs inherits (a hook without `env`, its re-execution),
+/// since an ocirun started with a marker that does not name its binary refuses to run.
+pub(crate) fn environment_without_marker() -> Vec<CString> {
+    std::env::vars_os()
+        .filter(|(k, _)| k != MARKER)
+        .filter_map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()).ok())
+        .collect()
 }
 
 /// A sealed memfd copy of the binary behind `exe`.

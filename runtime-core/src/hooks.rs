@@ -375,22 +375,13 @@ fn run_one(hook: &Hook, state: &[u8], joins: &Joins) -> std::result::Result<(), 
         _ => vec![path.clone()],
     };
     // Without env the hook inherits the runtime's environment, as runc's do, but for the
-    // marker of ocirun's own sealed re-execution: an ocirun the hook runs must check its own
-    // binary (with the marker it would refuse to run: "does not check as sealed").
+    // marker of ocirun's own sealed re-execution.
     let env: Vec<CString> = match hook.env() {
         Some(env) => env
             .iter()
             .map(|e| cstring("env", e.as_str()))
             .collect::<Result<_, _>>()?,
-        None => std::env::vars_os()
-            .filter(|(k, _)| k != ocirun_exeseal::MARKER)
-            .map(|(k, v)| {
-                let mut kv = k.into_encoded_bytes();
-                kv.push(b'=');
-                kv.extend(v.into_encoded_bytes());
-                cstring("env", kv)
-            })
-            .collect::<Result<_, _>>()?,
+        None => crate::exe::environment_without_marker(),
     };
     let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
     let envp: Vec<*const c_char> = env.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
