@@ -732,22 +732,9 @@ impl Cgroup {
 /// thread is the whole process. Runs in the child: no allocation, no locks.
 pub fn join_self<'a>(tasks: impl IntoIterator<Item = BorrowedFd<'a>>) -> std::result::Result<(), (usize, i32)> {
     for (i, fd) in tasks.into_iter().enumerate() {
-        write_zero(fd).map_err(|errno| (i, errno))?;
+        ocirun_sys::fs::write_whole(fd, b"0").map_err(|errno| (i, errno))?;
     }
     Ok(())
-}
-
-/// Writes "0" to `fd` with one write(2), retried on EINTR; returns the errno on failure (EIO
-/// for a short write). Runs in the child: no allocation, no locks.
-fn write_zero(fd: BorrowedFd<'_>) -> std::result::Result<(), i32> {
-    loop {
-        match ocirun_sys::fs::write(fd, b"0") {
-            Ok(1) => return Ok(()),
-            Ok(_) => return Err(libc::EIO),
-            Err(libc::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// Enables in `dir`'s cgroup.subtree_control every controller it has, as runc does for each

@@ -15,7 +15,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use ocirun_sys::net;
+use ocirun_sys::{net, socket};
 
 use crate::{NamespaceError, NamespaceKind, join};
 
@@ -172,11 +172,11 @@ impl Netlink {
     fn exchange(&mut self, mut m: Vec<u8>) -> io::Result<Vec<(u16, Vec<u8>)>> {
         let len = m.len() as u32;
         m[..4].copy_from_slice(&len.to_ne_bytes());
-        net::netlink_send(self.fd.as_fd(), &m)?;
+        socket::send_whole(self.fd.as_fd(), &m).map_err(io::Error::from_raw_os_error)?;
         let mut replies = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = net::netlink_recv(self.fd.as_fd(), &mut buf)?;
+            let n = socket::recv(self.fd.as_fd(), &mut buf).map_err(io::Error::from_raw_os_error)?;
             let mut rest = &buf[..n];
             while rest.len() >= NLMSG_HDR {
                 let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;

@@ -37,12 +37,8 @@ pub fn user_namespace(uid_maps: &[IdMap], gid_maps: &[IdMap]) -> Result<OwnedFd,
         spawn(&args, || {
             drop(hold_end.take());
             let mut byte = [0u8; 1];
-            loop {
-                match ocirun_sys::fs::read(wait_end.as_fd(), &mut byte) {
-                    Err(libc::EINTR) => {}
-                    _ => return 0,
-                }
-            }
+            let _ = ocirun_sys::fs::read(wait_end.as_fd(), &mut byte);
+            0
         })
     }?;
     drop(wait_end);

@@ -132,7 +132,6 @@ fn copy_file(entry: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> SysResu
         let n = match sys::read(input.as_fd(), &mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(libc::EINTR) => continue,
             Err(e) => return Err(e),
         };
         let mut chunk = buf.get(..n).ok_or(libc::EIO)?;
@@ -140,7 +139,6 @@ fn copy_file(entry: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> SysResu
             match sys::write(output.as_fd(), chunk) {
                 Ok(0) => return Err(libc::EIO),
                 Ok(w) => chunk = chunk.get(w..).ok_or(libc::EIO)?,
-                Err(libc::EINTR) => {}
                 Err(e) => return Err(e),
             }
         }

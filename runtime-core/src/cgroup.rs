@@ -206,6 +206,8 @@ pub(crate) struct ContainerCgroup {
     /// Device cgroup rules are left out: they cannot be written in a user namespace (runc
     /// skips them there); root on the host with --rootless=true keeps them.
     no_devices: bool,
+    /// The systemd driver: systemd makes the cgroup (a scope) and puts the init in it.
+    systemd: bool,
 }
 
 impl ContainerCgroup {
@@ -264,16 +266,17 @@ impl ContainerCgroup {
             path,
             rootless,
             no_devices: rootless && in_user_namespace_or_unprivileged,
+            systemd,
         })
     }
 
     /// The cgroup mounts the init's mount plan makes.
-    pub(crate) fn mounts(&self, systemd: bool) -> Vec<rootfs::CgroupMount> {
+    pub(crate) fn mounts(&self) -> Vec<rootfs::CgroupMount> {
         self.shown
             .mounts()
             .into_iter()
             .map(|m| rootfs::CgroupMount {
-                ready_at_start: (m.unified && !systemd) || self.cgroup.is_none(),
+                ready_at_start: (m.unified && !self.systemd) || self.cgroup.is_none(),
                 name: m.name,
                 controllers: m.mount_data,
                 unified: m.unified,
@@ -284,8 +287,8 @@ impl ContainerCgroup {
 
     /// The v2 directory the clone puts the init in, and each v1 hierarchy's `tasks` file the
     /// init joins (cgroupfs driver; systemd puts the init in its scope itself).
-    pub(crate) fn clone_target(&self, systemd: bool) -> Result<(Option<OwnedFd>, Vec<String>)> {
-        match self.cgroup.as_ref().filter(|_| !systemd) {
+    pub(crate) fn clone_target(&self) -> Result<(Option<OwnedFd>, Vec<String>)> {
+        match self.cgroup.as_ref().filter(|_| !self.systemd) {
             Some(cgroup) => {
                 let tasks = cgroup
                     .v1_tasks_paths()
@@ -308,12 +311,11 @@ impl ContainerCgroup {
         linux: &oci_spec::runtime::Linux,
         id: &str,
         pid: i32,
-        systemd: bool,
         join_v2: bool,
         late_binds: bool,
     ) -> Result<Vec<OwnedFd>> {
         let mut go_fds = Vec::new();
-        if let Some(cgroup) = self.cgroup.as_ref().filter(|_| systemd) {
+        if let Some(cgroup) = self.cgroup.as_ref().filter(|_| self.systemd) {
             finish_systemd_cgroup(cgroup, linux, id, pid, self.no_devices)?;
         } else if let Some(cgroup) = &self.cgroup {
             cgroup

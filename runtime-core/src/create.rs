@@ -128,8 +128,9 @@ impl ContainerBuilder {
             child: None,
             poststop: None,
         };
+        let exec_fifo = !starting || hooks::any(spec.hooks().as_ref(), &[HookKind::StartContainer]);
         let opts = CreateOptions {
-            exec_fifo: !starting || hooks::any(spec.hooks().as_ref(), &[HookKind::StartContainer]),
+            exec_fifo,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             systemd_cgroup: self.systemd_cgroup,
@@ -147,7 +148,6 @@ impl ContainerBuilder {
             pidfd,
             pty_master,
             plan,
-            exec_fifo,
         } = create_in(&spec, &bundle, &rootfs, &mut undo, opts)?;
         let cgroup = undo.cgroup.take();
         let dir = undo.dir.take().expect("create_in keeps the state directory");
@@ -205,10 +205,7 @@ impl Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(fd) = self.child.take() {
-            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
-            let _ = pidfd::reap(&fd, true);
-        }
+        launch::kill_and_reap(self.child.take());
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.remove();
         }
@@ -263,8 +260,8 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     // container that ends up without a cgroup of its own names one that is never made.
     save_intent(dir, spec, bundle, rootfs, &cgroup, opts.systemd_cgroup)?;
     let cg = ContainerCgroup::make(cgroup, linux, opts.rootless, opts.systemd_cgroup, &mut undo.cgroup)?;
-    let cgroup_mounts = cg.mounts(opts.systemd_cgroup);
-    let (cgroup_fd, cgroup_tasks) = cg.clone_target(opts.systemd_cgroup)?;
+    let cgroup_mounts = cg.mounts();
+    let (cgroup_fd, cgroup_tasks) = cg.clone_target()?;
 
     let fifo = if opts.exec_fifo {
         Some(make_exec_fifo(dir)?)
@@ -314,7 +311,8 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
             cgroup_tasks,
             session_keyring: (!opts.no_new_keyring).then(|| session_keyring_name(&id)),
             unprivileged,
-            setgroups_denied: unprivileged && setgroups_denied_by_maps(linux),
+            // Known from the maps (NamespacePlan::denies_setgroups).
+            setgroups_denied: false,
         },
     )?;
     let mut plan = plan;
@@ -330,14 +328,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         sent = write_id_maps(&plan, pid, &parent_sock, child)?;
     }
     // The rest of the cgroup, while the init sets up its rootfs.
-    let go_fds = cg.finish(
-        linux,
-        &id,
-        pid,
-        opts.systemd_cgroup,
-        !spawned.in_cgroup,
-        plan.late_cgroup_binds(),
-    )?;
+    let go_fds = cg.finish(linux, &id, pid, !spawned.in_cgroup, plan.late_cgroup_binds())?;
     // The devices are in the container's network namespace before Go: the init waits for Go
     // before it execs, and the hooks run after it.
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
@@ -418,7 +409,6 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         pidfd,
         pty_master: launched.pty_master,
         plan,
-        exec_fifo: opts.exec_fifo,
     })
 }
 
@@ -490,8 +480,6 @@ struct Created {
     pidfd: OwnedFd,
     pty_master: Option<OwnedFd>,
     plan: InitPlan,
-    /// Whether the init waits on the exec fifo ([`CreateOptions::exec_fifo`]).
-    exec_fifo: bool,
 }
 
 /// `spec` with "ro" added to each of its mounts of type cgroup.
@@ -513,23 +501,6 @@ fn with_readonly_cgroup_mounts(spec: &Spec) -> Spec {
         spec.set_mounts(Some(mounts));
     }
     spec
-}
-
-/// Whether the user namespace's gid map is the caller's own gid alone, which an unprivileged
-/// runtime writes itself after setting `setgroups` to `deny`.
-fn setgroups_denied_by_maps(linux: &oci_spec::runtime::Linux) -> bool {
-    let new_user = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::User && ns.path().is_none());
-    let gids: Vec<namespaces::IdMap> = linux
-        .gid_mappings()
-        .iter()
-        .flatten()
-        .map(namespaces::IdMap::from)
-        .collect();
-    new_user && !gids.is_empty() && !namespaces::maps_need_tool(&gids, process::getegid())
 }
 
 /// The record of a new container whose init is `(pid, start time)`.

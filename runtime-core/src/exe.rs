@@ -62,7 +62,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use oci_spec::runtime::{Hooks, LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hooks, LinuxIdMapping, Spec};
 use ocirun_exeseal::{MARKER, SEALS, Seal};
 use ocirun_sys::{fs, process};
 
@@ -138,12 +138,7 @@ fn user_namespace_cannot_write(exe: BorrowedFd<'_>, spec: &Spec) -> Result<bool>
         return Ok(false);
     };
     // A namespace joined by path has mappings this spec does not show.
-    let own_userns = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
-    if !own_userns {
+    if !crate::creates_namespace(spec, namespaces::NamespaceKind::User) {
         return Ok(false);
     }
     let uids = linux.uid_mappings().as_deref().unwrap_or_default();

@@ -301,10 +301,7 @@ impl KillOnDrop {
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let Some(fd) = self.0.take() {
-            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
-            let _ = pidfd::reap(&fd, true);
-        }
+        launch::kill_and_reap(self.0.take());
     }
 }
 

@@ -186,6 +186,15 @@ pub(crate) fn reserve_passed_fds(n: u32) -> Result<Vec<OwnedFd>> {
     Ok(placeholders)
 }
 
+/// Kills (SIGKILL) and reaps the process of `pidfd`, if there is one: the undo of a half-made
+/// init or exec process.
+pub(crate) fn kill_and_reap(pidfd: Option<OwnedFd>) {
+    if let Some(fd) = pidfd {
+        let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+        let _ = pidfd::reap(&fd, true);
+    }
+}
+
 /// Moves `fd` to a number above the fds 3 .. 3+`passed` a container is given (listen and
 /// preserved fds), for a file a caller opens before it creates or execs (a log file): in a
 /// free number among them it would reach the container.

@@ -7,7 +7,7 @@ use namespaces::NamespaceKind;
 use oci_spec::OciSpecError;
 use oci_spec::runtime::{LinuxResources, Spec};
 
-use crate::{Error, Result};
+use crate::{Error, Result, creates_namespace};
 
 /// Reads `config.json` from a bundle directory; a parse error names the JSON path of the bad field.
 pub fn load_bundle(bundle: &Path) -> Result<Spec> {
@@ -175,11 +175,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
-    let new_user = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::User && ns.path().is_none());
+    let new_user = creates_namespace(spec, NamespaceKind::User);
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if has_maps && !new_user {
@@ -203,13 +199,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts {
         return Err(Error::spec("domainname", "setting a domain name needs a uts namespace"));
     }
-    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
-        && !linux
-            .namespaces()
-            .iter()
-            .flatten()
-            .any(|ns| NamespaceKind::from(ns.typ()) == NamespaceKind::Time && ns.path().is_none())
-    {
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) && !creates_namespace(spec, NamespaceKind::Time) {
         return Err(Error::spec(
             "linux.timeOffsets",
             "time offsets need a new time namespace",

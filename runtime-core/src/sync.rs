@@ -2,7 +2,7 @@
 //! socketpair (encoding and decoding never allocate), the fds the init sends along, and the
 //! wait for its Ready.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use namespaces::pidfd::{self, ExitStatus};
 use ocirun_sys::io::{self, PollFd};
@@ -133,11 +133,6 @@ pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     })
 }
 
-pub(crate) fn send_msg(sock: &OwnedFd, tag: Tag) -> Result<()> {
-    socket::send_whole(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode())
-        .map_err(|e| Error::sys("send to the container init", e))
-}
-
 /// Sends `tag` to the init; whether it reached it, as [`delivered`] says.
 pub(crate) fn send_tag(sock: &OwnedFd, tag: Tag) -> Result<bool> {
     delivered(socket::send_whole(sock.as_fd(), &Msg::new(tag, 0, 0, 0).encode()))
@@ -154,6 +149,21 @@ pub(crate) fn delivered(sent: std::result::Result<(), i32>) -> Result<bool> {
             op: "send to the container init",
             source: std::io::Error::from_raw_os_error(e),
         }),
+    }
+}
+
+/// The init's wait for the runtime's `tag`, with up to `fds.len()` fds riding along; returns
+/// how many came. A closed socket or a short message is EPIPE, another message EPROTO.
+///
+/// Runs in the child: no allocation, no locks.
+pub(crate) fn wait_for(sync: BorrowedFd<'_>, tag: Tag, fds: &mut [Option<OwnedFd>]) -> std::result::Result<usize, i32> {
+    let mut buf = [0u8; Msg::SIZE];
+    match socket::recv_with_fds(sync, &mut buf, fds)? {
+        (n, count) if n == Msg::SIZE => match Msg::decode(&buf) {
+            Some(m) if m.tag == tag => Ok(count),
+            _ => Err(libc::EPROTO),
+        },
+        _ => Err(libc::EPIPE),
     }
 }
 
@@ -230,7 +240,8 @@ pub(crate) fn wait_ready(
                 }
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Hooks => {
                     on_hooks()?;
-                    send_msg(sock, Tag::HooksDone)?;
+                    // An init gone meanwhile is reported by the next poll.
+                    send_tag(sock, Tag::HooksDone)?;
                     continue;
                 }
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Warning => {

@@ -91,11 +91,7 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
             std::mem::size_of::<T>(),
         )
     };
-    if ret < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    crate::check_long(ret).map_err(crate::io_err)
 }
 
 /// Takes ownership of the fd bpf(2) returned.

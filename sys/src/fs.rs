@@ -101,8 +101,8 @@ pub fn fchownat(dirfd: BorrowedFd<'_>, name: &CStr, uid: libc::uid_t, gid: libc:
     check(unsafe { libc::fchownat(dirfd.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }).map(drop)
 }
 
-/// fchownat(2) of what `fd` itself is (`AT_EMPTY_PATH`; an `O_PATH` fd will do).
-pub fn fchown_fd(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
+/// fchown(2) of what `fd` itself is, as fchownat(2) with `AT_EMPTY_PATH`: an `O_PATH` fd will do.
+pub fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
     // SAFETY: the path is the empty C string; `fd` is open.
     check(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
 }
@@ -151,6 +151,16 @@ pub fn chroot(path: &CStr) -> SysResult<()> {
 
 /// `PROC_SUPER_MAGIC` from `linux/magic.h`: the `f_type` of procfs.
 pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+/// `PROC_ROOT_INO` in the kernel: the inode number of the root of every procfs.
+pub const PROC_ROOT_INO: u64 = 1;
+
+/// Whether `fd` is the root directory of a procfs (fstatfs, then fstat).
+///
+/// Allocation-free.
+pub fn is_procfs_root(fd: BorrowedFd<'_>) -> SysResult<bool> {
+    Ok(fstatfs(fd)?.magic == PROC_SUPER_MAGIC && fstat(fd)?.st_ino == PROC_ROOT_INO)
+}
+
 /// `SYSFS_MAGIC` from `linux/magic.h`: the `f_type` of sysfs.
 pub const SYSFS_MAGIC: i64 = 0x6265_6572;
 /// `DEVPTS_SUPER_MAGIC` from `linux/magic.h`: the `f_type` of devpts.
@@ -264,18 +274,28 @@ pub fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> SysResult<usize> {
     usize::try_from(n).map_err(|_| libc::EIO)
 }
 
-/// read(2).
+/// read(2), retried on EINTR.
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> SysResult<usize> {
-    // SAFETY: `buf` is writable for its length; `fd` is open.
-    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    check_size(n)
+    loop {
+        // SAFETY: `buf` is writable for its length; `fd` is open.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match check_size(n) {
+            Err(libc::EINTR) => continue,
+            other => return other,
+        }
+    }
 }
 
-/// write(2).
+/// write(2), retried on EINTR.
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> SysResult<usize> {
-    // SAFETY: `buf` is readable for its length; `fd` is open.
-    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-    check_size(n)
+    loop {
+        // SAFETY: `buf` is readable for its length; `fd` is open.
+        let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        match check_size(n) {
+            Err(libc::EINTR) => continue,
+            other => return other,
+        }
+    }
 }
 
 /// All of `buf` in one write(2), as procfs, cgroup files and fifos take a value; a short write
@@ -296,12 +316,6 @@ pub fn readlinkat(dirfd: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> SysResu
     let n = unsafe { libc::readlinkat(dirfd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     let n = check_size(n)?;
     if n >= buf.len() { Err(libc::ENAMETOOLONG) } else { Ok(n) }
-}
-
-/// fchown(2).
-pub fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> SysResult<()> {
-    // SAFETY: `fd` is open.
-    check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
 }
 
 /// fchmod(2).

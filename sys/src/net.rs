@@ -1,6 +1,6 @@
 //! Network: the loopback interface and NETLINK_ROUTE sockets.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::{SysResult, check, owned};
 
@@ -27,7 +27,8 @@ pub fn loopback_up() -> SysResult<()> {
     ret.map(drop)
 }
 
-/// A NETLINK_ROUTE socket in the calling thread's network namespace. Runs in the parent.
+/// A NETLINK_ROUTE socket in the calling thread's network namespace; [`crate::socket::send`]
+/// and [`crate::socket::recv`] talk on it. Runs in the parent.
 pub fn netlink_route_socket() -> std::io::Result<OwnedFd> {
     // SAFETY: socket takes integers only.
     let fd = unsafe {
@@ -37,39 +38,5 @@ pub fn netlink_route_socket() -> std::io::Result<OwnedFd> {
             libc::NETLINK_ROUTE,
         )
     };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(owned(fd))
-}
-
-/// Sends one netlink message to the kernel. Runs in the parent.
-pub fn netlink_send(fd: BorrowedFd<'_>, msg: &[u8]) -> std::io::Result<()> {
-    loop {
-        // SAFETY: the pointer and length describe `msg`, which outlives the call; an
-        // unconnected netlink socket sends to the kernel.
-        let n = unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
-        if n >= 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Receives one datagram of netlink replies into `buf`; returns its length. Runs in the parent.
-pub fn netlink_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        // SAFETY: the pointer and length describe `buf`, writable for the call.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    check(fd).map(owned).map_err(crate::io_err)
 }

@@ -277,7 +277,8 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> SysResult<()>
 
 /// The calling thread's effective, permitted and inheritable capability sets (capget(2)
 /// version 3).
-pub fn capget() -> SysResult<(u64, u64, u64)> {
+#[cfg(test)]
+fn capget() -> SysResult<(u64, u64, u64)> {
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
@@ -306,7 +307,8 @@ pub fn setgroups(groups: &[libc::gid_t]) -> SysResult<()> {
 }
 
 /// The calling thread's supplementary groups into `buf`; returns how many (getgroups(2)).
-pub fn getgroups(buf: &mut [libc::gid_t]) -> SysResult<usize> {
+#[cfg(test)]
+fn getgroups(buf: &mut [libc::gid_t]) -> SysResult<usize> {
     let len = libc::c_int::try_from(buf.len()).map_err(|_| libc::EINVAL)?;
     // SAFETY: the kernel writes at most `len` gids into `buf`.
     let n = check(unsafe { libc::getgroups(len, buf.as_mut_ptr()) })?;
@@ -391,7 +393,8 @@ pub fn ioprio_set(value: libc::c_int) -> SysResult<()> {
 }
 
 /// The I/O priority of this process (`ioprio_get(IOPRIO_WHO_PROCESS, 0)`).
-pub fn ioprio_get() -> SysResult<libc::c_int> {
+#[cfg(test)]
+fn ioprio_get() -> SysResult<libc::c_int> {
     // SAFETY: integer arguments only; who 0 is the calling process.
     let v = check_long(unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) })?;
     libc::c_int::try_from(v).map_err(|_| libc::EIO)
@@ -504,7 +507,8 @@ pub fn sched_setaffinity(pid: libc::pid_t, set: &CpuSet) -> SysResult<()> {
 }
 
 /// The CPU affinity of `pid` (0: the calling thread), sched_getaffinity(2).
-pub fn sched_getaffinity(pid: libc::pid_t) -> SysResult<CpuSet> {
+#[cfg(test)]
+fn sched_getaffinity(pid: libc::pid_t) -> SysResult<CpuSet> {
     let mut set = CpuSet::empty();
     // SAFETY: set.0 is a writable cpu_set_t of the size passed.
     check(unsafe { libc::sched_getaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &mut set.0) })?;

@@ -96,7 +96,7 @@ fn settle_node(parent: BorrowedFd<'_>, name: &CStr, m: &Mknod) -> Result<(), Ste
         return Err(at(m.chown_step)(libc::EEXIST));
     }
     if (st.st_uid, st.st_gid) != (m.uid, m.gid) {
-        sys::fchown_fd(node.as_fd(), m.uid, m.gid).map_err(at(m.chown_step))?;
+        sys::fchown(node.as_fd(), m.uid, m.gid).map_err(at(m.chown_step))?;
     }
     // After a chown (which may clear setuid/setgid bits) the mode goes on again; through the
     // host's /proc/self/fd (before the root switch), which leads to exactly that inode.

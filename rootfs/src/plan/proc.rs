@@ -24,9 +24,6 @@ const PROC_FILES_MOUNTABLE: [&str; 10] = [
     "/proc/sys/crypto/fips_enabled",
 ];
 
-/// The inode number of the root of every procfs (`PROC_ROOT_INO` in the kernel).
-const PROC_ROOT_INO: u64 = 1;
-
 /// Refuses, naming the mount, anything on /proc that is not procfs and anything under /proc
 /// but runc's lxcfs files (CVE-2019-16884): the masks, the read-only paths and every procfs
 /// path the container's processes trust live there. On /proc itself only a proc mount, or a
@@ -76,7 +73,7 @@ pub(super) fn check_proc_mount(
     ))
 }
 
-/// Whether the host path `source` is the root of a procfs (fstatfs and fstat on one fd).
+/// Whether the host path `source` is the root of a procfs.
 fn is_procfs_root(source: &Path) -> bool {
     let Ok(path) = CString::new(source.as_os_str().as_bytes()) else {
         return false;
@@ -84,9 +81,7 @@ fn is_procfs_root(source: &Path) -> bool {
     let Ok(fd) = crate::sys::open(&path, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) else {
         return false;
     };
-    let fd = std::os::fd::AsFd::as_fd(&fd);
-    let on_proc = crate::sys::fstatfs(fd).is_ok_and(|st| st.magic == crate::sys::PROC_SUPER_MAGIC);
-    on_proc && crate::sys::fstat(fd).is_ok_and(|st| st.st_ino == PROC_ROOT_INO)
+    crate::sys::is_procfs_root(std::os::fd::AsFd::as_fd(&fd)).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use ocirun_sys::{fd, socket};
 
 use super::step::{Failed, InitStep};
-use crate::sync::{Msg, Tag};
+use crate::sync::{Tag, wait_for};
 use crate::{Error, Result};
 
 /// The cgroup join of the init, compiled in the parent.
@@ -93,16 +93,10 @@ impl CgroupJoin {
 
     /// Runs in the child: no allocation, no locks.
     fn wait_go(&self, sync: BorrowedFd<'_>, fds: &mut [Option<OwnedFd>]) -> Result<(), i32> {
-        let mut buf = [0u8; Msg::SIZE];
-        match socket::recv_with_fds(sync, &mut buf, fds)? {
-            (n, count) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::Go) => {
-                if count == self.tasks.len() + self.late_binds {
-                    Ok(())
-                } else {
-                    Err(libc::EPROTO)
-                }
-            }
-            _ => Err(libc::EPIPE),
+        if wait_for(sync, Tag::Go, fds)? == self.tasks.len() + self.late_binds {
+            Ok(())
+        } else {
+            Err(libc::EPROTO)
         }
     }
 }

@@ -29,27 +29,27 @@ pub(crate) struct FdPlan {
 }
 
 impl FdPlan {
-    /// The fds of `opts`, each moved above the passed fds 3 .. `min_fd`.
+    /// The fds of `opts`, each moved above the `passed` fds 3, 4, ….
     pub(crate) fn compile(
         preserve_fds: u32,
         fifo: Option<OwnedFd>,
         stdio: [Option<OwnedFd>; 3],
         closed_fds: Vec<OwnedFd>,
         sync: OwnedFd,
-        min_fd: i32,
+        passed: u32,
     ) -> Result<FdPlan> {
         let [i, o, e] = stdio;
         Ok(FdPlan {
             preserve_fds,
-            fifo: fifo.map(|fd| raise_fd(fd, min_fd)).transpose()?,
+            fifo: fifo.map(|fd| raise_fd(fd, passed)).transpose()?,
             stdio: [
-                i.map(|fd| raise_fd(fd, min_fd)).transpose()?,
-                o.map(|fd| raise_fd(fd, min_fd)).transpose()?,
-                e.map(|fd| raise_fd(fd, min_fd)).transpose()?,
+                i.map(|fd| raise_fd(fd, passed)).transpose()?,
+                o.map(|fd| raise_fd(fd, passed)).transpose()?,
+                e.map(|fd| raise_fd(fd, passed)).transpose()?,
             ],
             closed: closed_fds.iter().map(|fd| fd.as_raw_fd().unsigned_abs()).collect(),
             closed_fds,
-            sync: Some(raise_fd(sync, min_fd)?),
+            sync: Some(raise_fd(sync, passed)?),
             keep: Vec::new(),
         })
     }
@@ -153,7 +153,7 @@ fn wait_start(fifo: BorrowedFd<'_>) -> Result<(), i32> {
             Ok(1) => return Ok(()),
             // Only a writer that closed with nothing written makes the fifo readable and empty.
             Ok(_) => return Err(libc::EPIPE),
-            Err(libc::EAGAIN | libc::EINTR) => continue,
+            Err(libc::EAGAIN) => continue,
             Err(e) => return Err(e),
         }
     }

@@ -14,7 +14,7 @@ use super::namespace::NamespacePlan;
 use super::raise_fd;
 use super::step::{At, Failed, InitStep};
 use crate::hooks::HookKind;
-use crate::sync::{Msg, Tag};
+use crate::sync::{Msg, Tag, wait_for};
 use crate::{Error, Result, lsm};
 
 /// The filesystem of the init, compiled in the parent.
@@ -51,7 +51,7 @@ impl FsPlan {
         linux: &Linux,
         ns: &NamespacePlan,
         opts: FsOptions<'_>,
-        min_fd: i32,
+        passed: u32,
     ) -> Result<FsPlan> {
         let mount_label = lsm::mount_label(linux)?;
         let create_hooks = crate::hooks::any(
@@ -63,7 +63,7 @@ impl FsPlan {
             // The init waits for its cgroup before anything else: every directory is there.
             cgroup_mounts.iter_mut().for_each(|m| m.ready_at_start = true);
         }
-        let host_root = opts.host_root.map(|fd| raise_fd(fd, min_fd)).transpose()?;
+        let host_root = opts.host_root.map(|fd| raise_fd(fd, passed)).transpose()?;
         let spec_mounts = spec.mounts().as_deref().unwrap_or_default();
         // Needed only while the plan compiles: the id-mapped binds keep their mapping.
         let mount_user_namespaces = if opts.exec {
@@ -234,14 +234,7 @@ impl FsPlan {
 /// Runs in the child: no allocation, no locks.
 fn hooks_pause(sync: BorrowedFd<'_>) -> Result<(), i32> {
     socket::send_whole(sync, &Msg::new(Tag::Hooks, 0, 0, 0).encode())?;
-    let mut buf = [0u8; Msg::SIZE];
-    match socket::recv(sync, &mut buf)? {
-        n if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
-            Some(Tag::HooksDone) => Ok(()),
-            _ => Err(libc::EPROTO),
-        },
-        _ => Err(libc::EPIPE),
-    }
+    wait_for(sync, Tag::HooksDone, &mut []).map(drop)
 }
 
 /// The user namespace of each id-mapped mount of `mounts`, by mount index, as

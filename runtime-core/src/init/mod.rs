@@ -14,7 +14,7 @@ mod syscall_filter;
 mod terminal;
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
@@ -32,7 +32,7 @@ use self::procfs::{ProcFs, ProcfsWrites};
 use self::step::{At, Failed, Stop};
 use self::syscall_filter::SeccompPlan;
 use self::terminal::{ConsoleStep, Terminal};
-use crate::sync::{FdKind, Msg, Tag};
+use crate::sync::{FdKind, Msg, Tag, wait_for};
 use crate::{Error, Result};
 
 /// Everything the child needs, compiled in the parent: no parsing or allocation is left for
@@ -77,7 +77,8 @@ pub(crate) struct PlanOptions<'a> {
     pub session_keyring: Option<String>,
     /// The runtime is not root (euid != 0): it writes the id maps as an unprivileged user.
     pub unprivileged: bool,
-    /// `setgroups` is (or will be) `deny` in the container's user namespace.
+    /// `setgroups` is `deny` in the user namespace an exec joins; the user namespace a create
+    /// makes has it when its maps say so ([`NamespacePlan::denies_setgroups`]).
     pub setgroups_denied: bool,
 }
 
@@ -85,14 +86,11 @@ fn cstring(field: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
     CString::new(s).map_err(|_| Error::spec(field, "contains a NUL byte"))
 }
 
-/// Moves `fd` to a number at or above `min`, so it cannot collide with preserved fds.
-fn raise_fd(fd: OwnedFd, min: i32) -> Result<OwnedFd> {
-    if fd.as_raw_fd() >= min {
-        return Ok(fd);
-    }
-    fd::dup_cloexec(fd.as_fd(), min).map_err(|e| Error::Sys {
+/// Moves `fd` above the `passed` preserved fds, so it cannot collide with them.
+fn raise_fd(fd: OwnedFd, passed: u32) -> Result<OwnedFd> {
+    crate::launch::keep_clear_of_passed_fds(fd, passed).map_err(|source| Error::Sys {
         op: "duplicate a runtime fd above the preserved fds",
-        source: std::io::Error::from_raw_os_error(e),
+        source,
     })
 }
 
@@ -123,8 +121,8 @@ impl InitPlan {
             .as_ref()
             .ok_or_else(|| Error::spec("process", "missing"))?;
         let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
-        let min_fd = 3 + opts.preserve_fds as i32;
-        let namespaces = NamespacePlan::compile(spec, linux, &opts, min_fd)?;
+        let passed = opts.preserve_fds;
+        let namespaces = NamespacePlan::compile(spec, linux, &opts, passed)?;
         let terminal = Terminal::compile(process, opts.exec)?;
         let hierarchies = opts.cgroup_mounts.len();
         let fs = FsPlan::compile(
@@ -140,11 +138,12 @@ impl InitPlan {
                 cgroup_mounts: opts.cgroup_mounts,
                 console: terminal.is_some(),
             },
-            min_fd,
+            passed,
         )?;
         let procfs = ProcfsWrites::compile(linux, process)?;
         let process_plan = ProcessPlan::compile(process, linux, opts.listen_fds)?;
-        let identity = IdentityPlan::compile(process, opts.setgroups_denied)?;
+        let setgroups_denied = opts.setgroups_denied || namespaces.denies_setgroups(opts.unprivileged);
+        let identity = IdentityPlan::compile(process, setgroups_denied)?;
         let seccomp = SeccompPlan::compile(linux, &identity)?;
         let late_binds = if fs.has_late_cgroup_binds() { hierarchies } else { 0 };
         let cgroup_first = namespaces.new_cgroup || fs.create_hooks || fs.needs_cgroup_dirs();
@@ -155,7 +154,7 @@ impl InitPlan {
             opts.stdio,
             opts.closed_fds,
             opts.sync,
-            min_fd,
+            passed,
         )?;
         fds.keep(namespaces.fds().chain(fs.fds()));
         Ok(InitPlan {
@@ -417,12 +416,7 @@ impl InitPlan {
             Ok((0, _)) => {
                 drop(gate_write);
                 let mut byte = [0u8; 1];
-                let opened = loop {
-                    match fs::read(gate_read.as_fd(), &mut byte) {
-                        Err(libc::EINTR) => continue,
-                        r => break r,
-                    }
-                };
+                let opened = fs::read(gate_read.as_fd(), &mut byte);
                 drop(gate_read);
                 if opened != Ok(1) {
                     return Err(Stop::Exit(1));
@@ -476,16 +470,7 @@ impl InitPlan {
         if !self.namespaces.awaits_recorded {
             return Ok(());
         }
-        let mut buf = [0u8; Msg::SIZE];
-        let recorded = match socket::recv(sync, &mut buf) {
-            Ok(n) if n == Msg::SIZE => match Msg::decode(&buf).map(|m| m.tag) {
-                Some(Tag::Recorded) => Ok(()),
-                _ => Err(libc::EPROTO),
-            },
-            Ok(_) => Err(libc::EPIPE),
-            Err(e) => Err(e),
-        };
-        recorded.at(InitStep::WaitStart)
+        wait_for(sync, Tag::Recorded, &mut []).map(drop).at(InitStep::WaitStart)
     }
 }
 

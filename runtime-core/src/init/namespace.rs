@@ -7,12 +7,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use namespaces::{IdMap, NamespaceKind, NamespaceSet};
 use oci_spec::runtime::{Linux, Spec};
-use ocirun_sys::{process, socket};
+use ocirun_sys::process;
 
 use super::procfs::ProcFs;
 use super::step::{At, Failed, InitStep};
 use super::{PlanOptions, cstring, raise_fd};
-use crate::sync::{Msg, Tag};
+use crate::sync::{Tag, wait_for};
 use crate::{Error, Result};
 
 /// The namespaces of the init, compiled in the parent.
@@ -54,7 +54,7 @@ pub(crate) struct NamespacePlan {
 
 impl NamespacePlan {
     /// The namespaces of `linux`, and the names and keyring of `spec` and `opts`.
-    pub(crate) fn compile(spec: &Spec, linux: &Linux, opts: &PlanOptions<'_>, min_fd: i32) -> Result<NamespacePlan> {
+    pub(crate) fn compile(spec: &Spec, linux: &Linux, opts: &PlanOptions<'_>, passed: u32) -> Result<NamespacePlan> {
         let mut new = NamespaceSet::empty();
         let mut join = Vec::new();
         let mut new_time = false;
@@ -64,7 +64,7 @@ impl NamespacePlan {
             match ns.path() {
                 Some(path) => {
                     let fd = namespaces::open_namespace(kind, path).map_err(Error::Namespace)?;
-                    join.push((kind, Some(raise_fd(fd, min_fd)?), path.display().to_string()));
+                    join.push((kind, Some(raise_fd(fd, passed)?), path.display().to_string()));
                 }
                 // A new time namespace is made by unshare in the child, so the
                 // offsets can be written before exec enters it.
@@ -156,6 +156,15 @@ impl NamespacePlan {
         })
     }
 
+    /// Whether `setgroups` is `deny` in the user namespace the init makes: an unprivileged
+    /// runtime sets that before it writes a gid map of its own gid alone.
+    pub(crate) fn denies_setgroups(&self, unprivileged: bool) -> bool {
+        unprivileged
+            && self.new_user
+            && !self.gid_maps.is_empty()
+            && !namespaces::maps_need_tool(&self.gid_maps, process::getegid())
+    }
+
     /// The user namespace joined by path, if any.
     pub(crate) fn joined_user(&self) -> Option<BorrowedFd<'_>> {
         self.join
@@ -229,12 +238,7 @@ impl NamespacePlan {
         if !self.new_user {
             return Ok(());
         }
-        let mut buf = [0u8; Msg::SIZE];
-        match socket::recv(sync, &mut buf) {
-            Ok(n) if n == Msg::SIZE && Msg::decode(&buf).is_some_and(|m| m.tag == Tag::MapsWritten) => {}
-            Ok(_) => return Err(libc::EPIPE).at(InitStep::WaitMaps),
-            Err(e) => return Err(e).at(InitStep::WaitMaps),
-        }
+        wait_for(sync, Tag::MapsWritten, &mut []).at(InitStep::WaitMaps)?;
         process::setresgid(0).at(InitStep::BecomeRoot)?;
         process::setresuid(0).at(InitStep::BecomeRoot)?;
         // The change of user set dumpable to fs.suid_dumpable.

@@ -45,8 +45,6 @@ pub(crate) enum ProcFsStep {
 impl ProcFs {
     /// Where `/proc` is: the runtime's own mount namespace's, before any container mount.
     const PATH: &CStr = c"/proc";
-    /// The inode number of a procfs's root directory.
-    const ROOT_INO: u64 = 1;
     /// What every lookup beneath it refuses: leaving it, crossing a mount, any symlink.
     const RESOLVE: u64 =
         libc::RESOLVE_BENEATH | libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
@@ -57,9 +55,7 @@ impl ProcFs {
     pub(crate) fn open() -> Result<ProcFs, ProcFsError> {
         let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         let fd = fs::openat(fs::CWD, Self::PATH, flags, 0).map_err(|e| (ProcFsStep::Open, e))?;
-        let is_proc = fs::fstatfs(fd.as_fd()).map_err(|e| (ProcFsStep::Verify, e))?.magic == fs::PROC_SUPER_MAGIC;
-        let is_root = fs::fstat(fd.as_fd()).map_err(|e| (ProcFsStep::Verify, e))?.st_ino == Self::ROOT_INO;
-        if !is_proc || !is_root {
+        if !fs::is_procfs_root(fd.as_fd()).map_err(|e| (ProcFsStep::Verify, e))? {
             return Err((ProcFsStep::Verify, libc::EXDEV));
         }
         let mut pid = [0u8; 12];
