@@ -253,6 +253,39 @@ fn early_seccomp_profile_without_close_range() {
 }
 
 #[test]
+fn early_seccomp_profile_without_recvmsg_in_a_pid_namespace_joined_by_path() {
+    require_prerequisites();
+    // An init made in a pid namespace it joins waits, after an early-loaded filter, for the
+    // runtime's word that the state names it. It reads that word with recv(2) (recvfrom), the
+    // call it has always made there, so a profile that refuses recvmsg still runs.
+    let holder = NsHolder(
+        std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "sleep", "1000"])
+            .spawn()
+            .expect("run unshare"),
+    );
+    let children = format!("/proc/{0}/task/{0}/children", holder.0.id());
+    let mut sleeper = String::new();
+    while sleeper.is_empty() {
+        std::thread::yield_now();
+        sleeper = std::fs::read_to_string(&children).unwrap().trim().to_string();
+    }
+    let allowed: Vec<String> = common::syscall_names().into_iter().filter(|n| n != "recvmsg").collect();
+    let mut b = Bundle::new(&["sh", "-c", "echo ran"]);
+    b.spec["process"]["noNewPrivileges"] = json!(false);
+    b.spec["linux"]["namespaces"] = json!([{"type": "pid", "path": format!("/proc/{sleeper}/ns/pid")},
+        {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+    });
+    let (code, out, err) = run(&b, "earlyrecv", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "ran\n");
+}
+
+#[test]
 fn memory_policy_is_applied_and_a_missing_node_refused() {
     require_prerequisites();
     let probe = common::static_probe("mempolicy");

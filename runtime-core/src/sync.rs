@@ -155,10 +155,18 @@ pub(crate) fn delivered(sent: std::result::Result<(), i32>) -> Result<bool> {
 /// The init's wait for the runtime's `tag`, with up to `fds.len()` fds riding along; returns
 /// how many came. A closed socket or a short message is EPIPE, another message EPROTO.
 ///
+/// Without room for fds it reads with recv(2) (recvfrom), not recvmsg: a wait may come after
+/// the container's seccomp filter is loaded, and so makes the call it always made.
+///
 /// Runs in the child: no allocation, no locks.
 pub(crate) fn wait_for(sync: BorrowedFd<'_>, tag: Tag, fds: &mut [Option<OwnedFd>]) -> std::result::Result<usize, i32> {
     let mut buf = [0u8; Msg::SIZE];
-    match socket::recv_with_fds(sync, &mut buf, fds)? {
+    let received = if fds.is_empty() {
+        (socket::recv(sync, &mut buf)?, 0)
+    } else {
+        socket::recv_with_fds(sync, &mut buf, fds)?
+    };
+    match received {
         (n, count) if n == Msg::SIZE => match Msg::decode(&buf) {
             Some(m) if m.tag == tag => Ok(count),
             _ => Err(libc::EPROTO),
