@@ -235,18 +235,9 @@ fn early_seccomp_profile_without_close_range() {
     // Without noNewPrivileges and without CAP_SYS_ADMIN the filter is loaded before the user
     // switch, while the init still has work to do; this one refuses close_range (as
     // runtime-tools' default profile does) and every syscall it does not name.
-    let allowed: Vec<String> = common::syscall_names()
-        .into_iter()
-        .filter(|n| n != "close_range")
-        .collect();
-    assert!(allowed.len() > 300, "{allowed:?}");
     let mut b = Bundle::new(&["sh", "-c", "echo ran; grep Seccomp: /proc/self/status"]);
     b.spec["process"]["noNewPrivileges"] = json!(false);
-    b.spec["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
-    });
+    b.spec["linux"]["seccomp"] = profile_refusing("close_range");
     let (code, out, err) = run(&b, "earlyseccomp", &[]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "ran\nSeccomp:\t2\n");
@@ -270,19 +261,25 @@ fn early_seccomp_profile_without_recvmsg_in_a_pid_namespace_joined_by_path() {
         std::thread::yield_now();
         sleeper = std::fs::read_to_string(&children).unwrap().trim().to_string();
     }
-    let allowed: Vec<String> = common::syscall_names().into_iter().filter(|n| n != "recvmsg").collect();
     let mut b = Bundle::new(&["sh", "-c", "echo ran"]);
     b.spec["process"]["noNewPrivileges"] = json!(false);
     b.spec["linux"]["namespaces"] = json!([{"type": "pid", "path": format!("/proc/{sleeper}/ns/pid")},
         {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
-    b.spec["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
-    });
+    b.spec["linux"]["seccomp"] = profile_refusing("recvmsg");
     let (code, out, err) = run(&b, "earlyrecv", &[]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "ran\n");
+}
+
+/// A seccomp profile that allows every syscall of this machine but `refused` (EPERM).
+fn profile_refusing(refused: &str) -> serde_json::Value {
+    let allowed: Vec<String> = common::syscall_names().into_iter().filter(|n| n != refused).collect();
+    assert!(allowed.len() > 300, "{allowed:?}");
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+    })
 }
 
 #[test]
