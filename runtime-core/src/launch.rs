@@ -71,8 +71,8 @@ pub(crate) struct Launched {
 /// hooks); when its first child hands over the process it made in the container's pid
 /// namespace, reaps that child, puts the new process in `child`, calls `on_process` with its
 /// pid (create records it: an init awaiting [`Tag::Recorded`] gets it then) and waits for its
-/// Ready; then hands the seccomp listener to the agent, the pty master to its destination,
-/// and writes the pid file and sends the pidfd. `child` holds the pidfd of the process that
+/// Ready. The seccomp listener goes to the agent as it comes ([`deliver_listener`]); after
+/// Ready the pty master goes to its destination, and the pid file and the pidfd are written. `child` holds the pidfd of the process that
 /// runs, for the caller to kill should this fail.
 pub(crate) fn finish(
     tail: Tail<'_>,
@@ -90,7 +90,9 @@ pub(crate) fn finish(
         pidfd_socket,
     } = tail;
     let first = child.as_ref().expect("the launched process is held");
-    let mut fds = wait_ready(sock, first, plan, &mut || on_hooks(first.as_fd()))?;
+    let mut fds = wait_ready(sock, first, plan, &mut || on_hooks(first.as_fd()), &mut |fd| {
+        deliver_listener(plan, state, pid, fd)
+    })?;
     let mut pid = pid;
     match fds.process.take() {
         Some((process_pid, process)) => {
@@ -109,7 +111,9 @@ pub(crate) fn finish(
                     "it asked for the create hooks after its root switch".into(),
                 ))
             };
-            let later = wait_ready(sock, process, plan, &mut no_hooks)?;
+            let later = wait_ready(sock, process, plan, &mut no_hooks, &mut |fd| {
+                deliver_listener(plan, state, pid, fd)
+            })?;
             if later.process.is_some() {
                 return Err(Error::InitDied("it handed over a second process".into()));
             }
@@ -117,10 +121,6 @@ pub(crate) fn finish(
         }
         None if plan.namespaces.clone_in_pid_namespace => return Err(Error::InitDied("it sent no process".into())),
         None => {}
-    }
-    if let (Some(fd), Some((path, metadata))) = (&fds.seccomp_listener, &plan.seccomp.listener) {
-        let json = seccomp::container_process_state(state, pid, metadata.as_deref());
-        seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)?;
     }
     let pty_master = console.deliver(fds.pty_master)?;
     if let Some(path) = pid_file {
@@ -130,6 +130,18 @@ pub(crate) fn finish(
         socket.send_pidfd(child.as_ref().expect("held above").as_fd())?;
     }
     Ok(Launched { pid, pty_master })
+}
+
+/// Hands the seccomp notify listener the process `pid` sent to the agent at the profile's
+/// listenerPath, with `state`, as runc does as soon as its init has loaded the filter.
+fn deliver_listener(plan: &InitPlan, state: &oci_spec::runtime::State, pid: i32, fd: &OwnedFd) -> Result<()> {
+    match &plan.seccomp.listener {
+        Some((path, metadata)) => {
+            let json = seccomp::container_process_state(state, pid, metadata.as_deref());
+            seccomp::send_to_listener(path, fd.as_fd(), &json).map_err(Error::Seccomp)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Checks that fds 3 .. 3+n (listen and preserved fds) fit under this process's fd limit, and

@@ -188,11 +188,10 @@ pub(crate) fn poll_with_init(fd: &impl AsFd, init: &OwnedFd, op: &'static str) -
     Ok((fds[0].revents(), fds[1].revents()))
 }
 
-/// The fds the init sent the runtime before Ready.
+/// The fds the init sent the runtime before Ready (but the seccomp listener, which
+/// [`wait_ready`] hands on as it comes).
 #[derive(Debug, Default)]
 pub(crate) struct InitFds {
-    /// The seccomp notify listener, when the profile has SCMP_ACT_NOTIFY.
-    pub seccomp_listener: Option<OwnedFd>,
     /// The master side of the container's pty, when process.terminal is set.
     pub pty_master: Option<OwnedFd>,
     /// The process a child made outside the container's pid namespace made there, its pid and
@@ -204,7 +203,6 @@ pub(crate) struct InitFds {
 impl InitFds {
     /// Takes in the fds of a later [`wait_ready`] (after the hand-over of the process).
     pub(crate) fn absorb(&mut self, later: InitFds) {
-        self.seccomp_listener = self.seccomp_listener.take().or(later.seccomp_listener);
         self.pty_master = self.pty_master.take().or(later.pty_master);
         self.process = later.process;
     }
@@ -213,12 +211,15 @@ impl InitFds {
 /// Waits for the init's Ready or Error, or its death, keeping the fds it sends on the way;
 /// returns early with [`InitFds::process`] when the child hands over the process it made in
 /// the container's pid namespace, which `child` no longer is then.
-/// `on_hooks` runs when the init stops before its root switch for the create hooks.
+/// `on_hooks` runs when the init stops before its root switch for the create hooks;
+/// `on_listener` gets the seccomp notify listener as soon as it comes, since the init may
+/// make a notified call of its own before its Ready, which only the agent can answer.
 pub(crate) fn wait_ready(
     sock: &OwnedFd,
     child: &OwnedFd,
     plan: &InitPlan,
     on_hooks: &mut dyn FnMut() -> Result<()>,
+    on_listener: &mut dyn FnMut(&OwnedFd) -> Result<()>,
 ) -> Result<InitFds> {
     let mut fds = InitFds::default();
     loop {
@@ -231,7 +232,11 @@ pub(crate) fn wait_ready(
             match Msg::decode(&buf) {
                 Some(m) if n == Msg::SIZE && m.tag == Tag::Fd => {
                     let slot = match FdKind::from_u32(m.step) {
-                        Some(FdKind::SeccompListener) => &mut fds.seccomp_listener,
+                        Some(FdKind::SeccompListener) => {
+                            let fd = fd.ok_or_else(|| Error::InitDied("its listener message carried no fd".into()))?;
+                            on_listener(&fd)?;
+                            continue;
+                        }
                         Some(FdKind::PtyMaster) => &mut fds.pty_master,
                         Some(FdKind::Process) if plan.namespaces.clone_in_pid_namespace => {
                             let fd =

@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -150,9 +150,11 @@ struct NotifResp {
 const SECCOMP_IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
 const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 
-/// The agent's side: takes the listener fd and the state, answers one notification
-/// with EOPNOTSUPP, and returns the state and the syscall number it saw.
-fn agent(listener: UnixListener) -> (Value, i32) {
+/// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the kernel runs the notified call as if allowed.
+const NOTIF_FLAG_CONTINUE: u32 = 1;
+
+/// The agent's side of the hand-over: the state and the listener fd the runtime sends.
+fn receive_listener(listener: UnixListener) -> (Value, OwnedFd) {
     let (conn, _) = listener.accept().expect("accept the runtime");
     let mut buf = vec![0u8; 64 * 1024];
     let mut fds = [None];
@@ -166,8 +168,12 @@ fn agent(listener: UnixListener) -> (Value, i32) {
     conn.read_to_end(&mut rest).expect("read the rest of the state");
     let mut json = buf[..n].to_vec();
     json.extend(rest);
-    let state: Value = serde_json::from_slice(&json).expect("the state is JSON");
+    (serde_json::from_slice(&json).expect("the state is JSON"), fd)
+}
 
+/// Receives one notification on `fd` and answers it with `error` (a negative errno) and
+/// `flags`; returns the syscall number it was for.
+fn answer(fd: &OwnedFd, error: i32, flags: u32) -> i32 {
     let mut notif = Notif::default();
     // SAFETY: notif is a writable seccomp_notif the kernel fills.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_RECV, &mut notif) };
@@ -175,13 +181,20 @@ fn agent(listener: UnixListener) -> (Value, i32) {
     let resp = NotifResp {
         id: notif.id,
         val: 0,
-        error: -libc::EOPNOTSUPP,
-        flags: 0,
+        error,
+        flags,
     };
     // SAFETY: resp is a valid seccomp_notif_resp for the notification just received.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_SEND, &resp) };
     assert_eq!(r, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
-    (state, notif.nr)
+    notif.nr
+}
+
+/// An agent that answers one notification with EOPNOTSUPP; returns the state and the
+/// syscall number it saw.
+fn agent(listener: UnixListener) -> (Value, i32) {
+    let (state, fd) = receive_listener(listener);
+    (state, answer(&fd, -libc::EOPNOTSUPP, 0))
 }
 
 #[test]
@@ -215,6 +228,72 @@ fn a_notify_rule_reaches_the_agent_which_answers_it() {
         !b.rootfs().join("tmp/x").exists(),
         "the agent's answer, not the kernel, decided"
     );
+}
+
+#[test]
+fn the_agent_has_the_listener_when_the_init_makes_a_notified_call_of_its_own() {
+    require_prerequisites();
+    // Without noNewPrivileges the filter is loaded before the switch to the process's user,
+    // so the init's own setresuid is notified before its Ready. Only the agent can answer
+    // it: the runtime hands the listener over as it comes, as runc does, or the init waits
+    // for ever.
+    let mut b = bundle("id -u", json!({}));
+    let sock = b.path().join("agent.sock");
+    let listener = UnixListener::bind(&sock).expect("bind the agent socket");
+    b.spec["process"]["noNewPrivileges"] = json!(false);
+    b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["setresuid"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.write();
+    let agent = std::thread::spawn(move || {
+        let (_, fd) = receive_listener(listener);
+        let mut seen = Vec::new();
+        // Every notification is let through, until the filter's last process is gone.
+        loop {
+            let mut fds = [ocirun_sys::io::PollFd::new(fd.as_fd(), libc::POLLIN)];
+            match ocirun_sys::io::poll(&mut fds, 30_000) {
+                Ok(n) if n > 0 && fds[0].revents() & libc::POLLIN != 0 => {
+                    seen.push(answer(&fd, 0, NOTIF_FLAG_CONTINUE))
+                }
+                _ => return seen,
+            }
+        }
+    });
+    let cgroup = b.cgroups_path().to_owned();
+    let (done, finished) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let _ = done.send(run_capture(&b));
+    });
+    let Ok((code, out)) = finished.recv_timeout(std::time::Duration::from_secs(60)) else {
+        // The init waits on a notification nobody has the listener to answer: end it.
+        for procs in [
+            format!("/sys/fs/cgroup/unified{cgroup}/cgroup.procs"),
+            format!("/sys/fs/cgroup{cgroup}/cgroup.procs"),
+        ] {
+            let text = std::fs::read_to_string(procs).unwrap_or_default();
+            for pid in text
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .filter(|&p| p > 1)
+            {
+                // SAFETY: kill takes integers only; each pid is a process of the container's cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        // The run then fails, and its thread removes the bundle as it unwinds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !runner.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the container did not start in 60 s: its init waits on its own notified setresuid");
+    };
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.trim(), "1000");
+    let seen = agent.join().expect("the agent ran");
+    assert!(seen.contains(&(libc::SYS_setresuid as i32)), "{seen:?}");
 }
 
 #[test]
