@@ -190,6 +190,20 @@ fn answer(fd: &OwnedFd, error: i32, flags: u32) -> i32 {
     notif.nr
 }
 
+/// A bundle running `script` whose profile allows everything but notifies `call`, and the
+/// agent's socket at its listenerPath.
+fn notify_bundle(script: &str, call: &str) -> (Bundle, UnixListener) {
+    let mut b = bundle(script, json!({}));
+    let sock = b.path().join("agent.sock");
+    let listener = UnixListener::bind(&sock).expect("bind the agent socket");
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": [call], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    (b, listener)
+}
+
 /// An agent that answers one notification with EOPNOTSUPP; returns the state and the
 /// syscall number it saw.
 fn agent(listener: UnixListener) -> (Value, i32) {
@@ -200,15 +214,8 @@ fn agent(listener: UnixListener) -> (Value, i32) {
 #[test]
 fn a_notify_rule_reaches_the_agent_which_answers_it() {
     require_prerequisites();
-    let mut b = bundle("probe mkdirat -100 s:/tmp/x 0755", json!({}));
-    let sock = b.path().join("agent.sock");
-    let listener = UnixListener::bind(&sock).expect("bind the agent socket");
-    b.spec["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": sock,
-        "listenerMetadata": "test-metadata",
-        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-    });
+    let (mut b, listener) = notify_bundle("probe mkdirat -100 s:/tmp/x 0755", "mkdirat");
+    b.spec["linux"]["seccomp"]["listenerMetadata"] = json!("test-metadata");
     b.spec["root"]["readonly"] = json!(false);
     let agent = std::thread::spawn(move || agent(listener));
     let (code, out) = run_capture(&b);
@@ -237,16 +244,9 @@ fn the_agent_has_the_listener_when_the_init_makes_a_notified_call_of_its_own() {
     // so the init's own setresuid is notified before its Ready. Only the agent can answer
     // it: the runtime hands the listener over as it comes, as runc does, or the init waits
     // for ever.
-    let mut b = bundle("id -u", json!({}));
-    let sock = b.path().join("agent.sock");
-    let listener = UnixListener::bind(&sock).expect("bind the agent socket");
+    let (mut b, listener) = notify_bundle("id -u", "setresuid");
     b.spec["process"]["noNewPrivileges"] = json!(false);
     b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-    b.spec["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": sock,
-        "syscalls": [{"names": ["setresuid"], "action": "SCMP_ACT_NOTIFY"}]
-    });
     b.write();
     let agent = std::thread::spawn(move || {
         let (_, fd) = receive_listener(listener);
