@@ -72,8 +72,8 @@ pub(crate) struct Launched {
 /// namespace, reaps that child, puts the new process in `child`, calls `on_process` with its
 /// pid (create records it: an init awaiting [`Tag::Recorded`] gets it then) and waits for its
 /// Ready. The seccomp listener goes to the agent as it comes ([`deliver_listener`]); after
-/// Ready the pty master goes to its destination, and the pid file and the pidfd are written. `child` holds the pidfd of the process that
-/// runs, for the caller to kill should this fail.
+/// Ready the pty master goes to its destination, and the pid file and the pidfd are written.
+/// `child` holds the pidfd of the process that runs, for the caller to kill should this fail.
 pub(crate) fn finish(
     tail: Tail<'_>,
     child: &mut Option<OwnedFd>,
@@ -208,8 +208,9 @@ pub(crate) fn kill_and_reap(pidfd: Option<OwnedFd>) {
 }
 
 /// Moves `fd` to a number above the fds 3 .. 3+`passed` a container is given (listen and
-/// preserved fds), for a file a caller opens before it creates or execs (a log file): in a
-/// free number among them it would reach the container.
+/// preserved fds), for a file a caller opens before it creates or execs (a log file) and for
+/// the runtime's own fds the init holds: in a free number among them it would reach the
+/// container.
 pub fn keep_clear_of_passed_fds(fd: OwnedFd, passed: u32) -> std::io::Result<OwnedFd> {
     let min = 3 + passed as i32;
     if fd.as_raw_fd() >= min {

@@ -152,7 +152,7 @@ pub fn chroot(path: &CStr) -> SysResult<()> {
 /// `PROC_SUPER_MAGIC` from `linux/magic.h`: the `f_type` of procfs.
 pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// `PROC_ROOT_INO` in the kernel: the inode number of the root of every procfs.
-pub const PROC_ROOT_INO: u64 = 1;
+const PROC_ROOT_INO: u64 = 1;
 
 /// Whether `fd` is the root directory of a procfs (fstatfs, then fstat).
 ///

@@ -27,8 +27,8 @@ pub fn loopback_up() -> SysResult<()> {
     ret.map(drop)
 }
 
-/// A NETLINK_ROUTE socket in the calling thread's network namespace; [`crate::socket::send`]
-/// and [`crate::socket::recv`] talk on it. Runs in the parent.
+/// A NETLINK_ROUTE socket in the calling thread's network namespace, to talk on with
+/// [`crate::socket::send_whole`] and [`crate::socket::recv`]. Runs in the parent.
 pub fn netlink_route_socket() -> std::io::Result<OwnedFd> {
     // SAFETY: socket takes integers only.
     let fd = unsafe {
