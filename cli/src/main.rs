@@ -766,14 +766,6 @@ fn protect_binary(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-/// How much stack `create`, `run` and `exec` map in before their work: their parent touched
-/// about 35 stack pages (140 KiB) in a `run` of the benchmark's bundle (perf, 2026-12-07).
-const STACK_AHEAD: usize = 128 * 1024;
-
-/// How much heap they map in: about 35 heap pages in that `run`, glibc's first growth of the
-/// heap being about 132 KiB.
-const HEAP_AHEAD: usize = 128 * 1024;
-
 /// The command line, run; returns the exit code.
 fn ocirun() -> u8 {
     let cli = match Cli::parse() {
@@ -792,11 +784,6 @@ fn ocirun() -> u8 {
         cli.debug,
         passed,
     ));
-    if matches!(cli.command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
-        // Hints, whose failure changes nothing but speed (see ocirun_sys::memory).
-        let _ = ocirun_sys::memory::populate_stack(STACK_AHEAD);
-        let _ = ocirun_sys::memory::populate_heap(HEAP_AHEAD);
-    }
     if let Err(e) = protect_binary(&cli) {
         return fail(&logger, &cli.command, &e);
     }

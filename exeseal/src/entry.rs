@@ -3,9 +3,7 @@
 //! library starts once per command instead of twice. Anything it cannot do here (an unusual
 //! command line, no /proc, a failed mount, an environment of over 1,022 entries) it leaves to
 //! runtime-core's `exe::protect`, which the program runs after start-up in every case and
-//! which alone decides: this entry only saves time, it never skips the check. For those
-//! commands it also maps in the binary's writable segments before the C library starts, which
-//! saves the page faults of its relocations (see `populate_writable_segments`).
+//! which alone decides: this entry only saves time, it never skips the check.
 
 use core::ffi::c_char;
 use core::mem::MaybeUninit;
@@ -30,8 +28,7 @@ core::arch::global_asm!(
 );
 
 /// Re-executes from the overlay view when the command line runs a container process and the
-/// binary is not sealed; returns otherwise (and when that failed), after mapping in the
-/// writable segments for such a command.
+/// binary is not sealed; returns otherwise (and when that failed).
 ///
 /// # Safety
 /// Called only by `ocirun_entry`, with the kernel's initial stack pointer.
@@ -53,22 +50,10 @@ unsafe extern "C" fn preflight(sp: *const usize) {
         return;
     }
     // SAFETY: envp is a null-terminated array of NUL-terminated strings.
-    if !unsafe { crate::has_marker(envp) } {
-        // SAFETY: argv and envp are the kernel's, alive for the program.
-        unsafe { reexec_unless_sealed(argv, envp) };
+    if unsafe { crate::has_marker(envp) } {
+        // A re-executed process: the check after start-up compares the marker with the mount.
+        return;
     }
-    // The C library starts next, for a command that makes a container process.
-    // SAFETY: envp is the kernel's: the auxiliary vector follows its null.
-    unsafe { crate::populate_writable_segments(envp) };
-}
-
-/// Re-executes from the overlay view unless the binary is sealed already; returns when it is,
-/// or when that failed (a re-executed process has the marker, which the check after start-up
-/// compares with the mount).
-///
-/// # Safety
-/// `argv` and `envp` are the kernel's null-terminated arrays, alive for the program.
-unsafe fn reexec_unless_sealed(argv: *const *const c_char, envp: *const *const c_char) {
     let Ok(exe) = crate::raw::openat(libc::AT_FDCWD, c"/proc/self/exe", libc::O_RDONLY | libc::O_CLOEXEC) else {
         return;
     };
@@ -84,7 +69,8 @@ unsafe fn reexec_unless_sealed(argv: *const *const c_char, envp: *const *const c
     }
     // SAFETY: readlink wrote the first `len` bytes.
     let exe_path = unsafe { core::slice::from_raw_parts(path.as_ptr().cast::<u8>(), len) };
-    // SAFETY: argv and envp as this function's contract says. It returns only when the
-    // re-execution failed: start-up goes on, and the check after it tries again.
+    // SAFETY: argv and envp are the kernel's null-terminated arrays, alive for the program.
+    // It returns only when the re-execution failed: start-up goes on, and the check after it
+    // tries again.
     let _ = unsafe { crate::reexec(exe.raw(), exe_path, argv, envp) };
 }

@@ -9,8 +9,7 @@
 //! calls them once the program runs; the `ocirun` binary also calls them as its very first
 //! instructions (its ELF entry point, `ocirun_entry`, on x86_64), so that a `create`, `run` or
 //! `exec` whose binary is on a writable file system re-executes before the C library has
-//! started at all. That entry also maps in the binary's writable segments for those commands
-//! before the C library relocates them: a start-up cost, not part of the defence.
+//! started at all.
 //!
 //! Why: starting the C library is most of what the re-execution cost. On a 2-vCPU AMD EPYC VM
 //! (2026-12-07) a `cpuid` instruction traps to the hypervisor and costs 5 to 6 µs, glibc's
@@ -244,77 +243,6 @@ unsafe fn has_marker(envp: *const *const c_char) -> bool {
         }
         // SAFETY: not at the null yet.
         entry = unsafe { entry.add(1) };
-    }
-}
-
-/// Maps in, writable, the binary's writable segments (the relocated data, `.data`, `.bss`),
-/// which the C library's start-up is about to write page by page: relocating a static-pie
-/// binary copies each page of its relocated data on its first write, one fault per page. The
-/// segments come from the program headers the auxiliary vector points at (`AT_PHDR`,
-/// `AT_PHNUM`), whose `PT_PHDR` gives the load address. A hint: whatever fails is left to the
-/// faults as before. On a 2-vCPU AMD EPYC VM (2026-12-07) it took the parent of `ocirun run`
-/// from about 115 page faults to 84 (two `madvise` calls, 100 KiB) and `run` from 5.14 to
-/// 4.99, 4.79 to 4.61 and 5.13 to 4.96 ms (interleaved, 1,000 rounds each).
-///
-/// # Safety
-/// `envp` is the kernel's initial environment array: the auxiliary vector follows its null.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-unsafe fn populate_writable_segments(envp: *const *const c_char) {
-    let mut entry = envp;
-    // SAFETY: the array goes on until its null, which `entry` has not passed.
-    while !unsafe { *entry }.is_null() {
-        // SAFETY: not at the null yet.
-        entry = unsafe { entry.add(1) };
-    }
-    // SAFETY: the auxiliary vector, (type, value) pairs up to AT_NULL, follows the null.
-    let mut aux = unsafe { entry.add(1) }.cast::<usize>();
-    let (mut phdr, mut phnum, mut page) = (0usize, 0usize, 4096usize);
-    loop {
-        // SAFETY: `aux` is at a pair of the vector, which has not ended (AT_NULL) yet.
-        let (kind, value) = unsafe { (*aux, *aux.add(1)) };
-        // Each test on its own opaque copy of `kind`: one `match` (or `else if` chain) becomes
-        // a jump table, an indirect jump through a table the entry must not use.
-        let is = |want: libc::c_ulong| core::hint::black_box(kind) == want as usize;
-        if is(libc::AT_NULL) {
-            break;
-        }
-        if is(libc::AT_PHDR) {
-            phdr = value;
-        }
-        if is(libc::AT_PHNUM) {
-            phnum = value;
-        }
-        if is(libc::AT_PAGESZ) {
-            page = value;
-        }
-        // SAFETY: the next pair; the vector ends with AT_NULL, not reached yet.
-        aux = unsafe { aux.add(2) };
-    }
-    if phdr == 0 || !page.is_power_of_two() {
-        return;
-    }
-    let headers = phdr as *const libc::Elf64_Phdr;
-    let mut bias = None;
-    for i in 0..phnum {
-        // SAFETY: AT_PHDR points at AT_PHNUM program headers, mapped with the binary.
-        let h = unsafe { &*headers.add(i) };
-        if h.p_type == libc::PT_PHDR {
-            bias = phdr.checked_sub(h.p_vaddr as usize);
-        }
-    }
-    let Some(bias) = bias else {
-        return;
-    };
-    for i in 0..phnum {
-        // SAFETY: as above.
-        let h = unsafe { &*headers.add(i) };
-        if h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_W != 0 {
-            // Wrapping: nothing here may panic, and the kernel refuses a range that is not mapped.
-            let first = bias.wrapping_add(h.p_vaddr as usize);
-            let start = first & !(page - 1);
-            let end = first.wrapping_add(h.p_memsz as usize).wrapping_add(page - 1) & !(page - 1);
-            let _ = raw::madvise(start, end.wrapping_sub(start), libc::MADV_POPULATE_WRITE);
-        }
     }
 }
 
@@ -644,83 +572,5 @@ mod tests {
         assert_eq!(mount_overlay(-1, b"ocirun", &mut name).err(), Some(libc::EINVAL));
         let mut name = Buf::<u8, 256>::new();
         assert_eq!(mount_overlay(-1, b"/usr/bin/", &mut name).err(), Some(libc::EINVAL));
-    }
-
-    /// The number of pages of `[start, start + len)` mapped in, by mincore(2).
-    fn resident(start: usize, len: usize) -> usize {
-        let mut vec = std::vec![0u8; len.div_ceil(4096)];
-        // SAFETY: `vec` has one byte per page of the range; mincore only writes those.
-        let ret = unsafe { libc::mincore(start as *mut libc::c_void, len, vec.as_mut_ptr()) };
-        assert_eq!(ret, 0);
-        vec.iter().filter(|b| **b & 1 != 0).count()
-    }
-
-    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    #[test]
-    fn the_writable_segments_the_auxiliary_vector_names_are_mapped_in() {
-        let page = 4096usize;
-        // SAFETY: a new anonymous mapping of 16 pages, none of them touched yet.
-        let region = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                16 * page,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        } as usize;
-        assert_ne!(region, libc::MAP_FAILED as usize);
-        let header = |p_type, p_flags, p_vaddr: usize, p_memsz: usize| libc::Elf64_Phdr {
-            p_type,
-            p_flags,
-            p_offset: 0,
-            p_vaddr: p_vaddr as u64,
-            p_paddr: 0,
-            p_filesz: 0,
-            p_memsz: p_memsz as u64,
-            p_align: 0,
-        };
-        let mut headers = [header(libc::PT_PHDR, libc::PF_R, 0x40, 0); 4];
-        let bias = headers.as_ptr() as usize - 0x40;
-        // Writable: from 100 bytes into page 2 for three pages (pages 2 to 5, rounded out).
-        headers[1] = header(
-            libc::PT_LOAD,
-            libc::PF_R | libc::PF_W,
-            (region + 2 * page + 100).wrapping_sub(bias),
-            3 * page,
-        );
-        // Not writable (text, read-only data): left alone.
-        headers[2] = header(
-            libc::PT_LOAD,
-            libc::PF_R | libc::PF_X,
-            (region + 8 * page).wrapping_sub(bias),
-            2 * page,
-        );
-        headers[3] = header(
-            libc::PT_LOAD,
-            libc::PF_R,
-            (region + 12 * page).wrapping_sub(bias),
-            2 * page,
-        );
-        // The end of the environment, then the auxiliary vector, as on the initial stack.
-        let stack: [usize; 9] = [
-            0,
-            libc::AT_PHDR as usize,
-            headers.as_ptr() as usize,
-            libc::AT_PHNUM as usize,
-            headers.len(),
-            libc::AT_PAGESZ as usize,
-            page,
-            libc::AT_NULL as usize,
-            0,
-        ];
-        // SAFETY: `stack` is an empty environment followed by an auxiliary vector whose program
-        // headers (alive in this frame) name pages of `region`.
-        unsafe { populate_writable_segments(stack.as_ptr().cast()) };
-        assert_eq!(resident(region + 2 * page, 4 * page), 4);
-        assert_eq!(resident(region, 16 * page), 4, "pages outside the writable segment");
-        // SAFETY: the mapping made above, used by nothing else.
-        unsafe { libc::munmap(region as *mut libc::c_void, 16 * page) };
     }
 }

@@ -158,14 +158,6 @@ pub(crate) fn statx(fd: c_int, mask: u32, out: &mut MaybeUninit<libc::statx>) ->
     Ok(unsafe { out.assume_init_ref() })
 }
 
-/// madvise(2) of `[start, start + len)` with `advice`, which must be one that touches no memory
-/// of the caller's beyond mapping pages in (MADV_POPULATE_WRITE).
-pub(crate) fn madvise(start: usize, len: usize, advice: c_int) -> Result<(), i32> {
-    // SAFETY: the advice given maps pages in and changes no byte; the range is only an address
-    // range to the kernel, which refuses what is not mapped.
-    check(unsafe { syscall(libc::SYS_madvise, [start, len, advice as usize, 0, 0]) }).map(drop)
-}
-
 /// fsopen(2) with FSOPEN_CLOEXEC.
 pub(crate) fn fsopen(fs: &CStr) -> Result<Fd, i32> {
     // SAFETY: the kernel reads the NUL-terminated name.

@@ -14,8 +14,7 @@
 //!
 //! Modules by domain: [`fs`] (open, openat2, stat, read/write, chown/chmod, directories,
 //! memfds, fifos, locks), [`fd`] (dup onto a number, close, close-on-exec, close_range, stdio),
-//! [`memory`] (mapping in ahead the stack and heap a short command touches), [`mount`]
-//! (mount(2), the new mount API, mount_setattr, pivot_root, statmount),
+//! [`mount`] (mount(2), the new mount API, mount_setattr, pivot_root, statmount),
 //! [`mountinfo`] (the parser of `/proc/self/mountinfo` lines), [`ns`] (setns, unshare,
 //! hostname), [`net`] (loopback, netlink sockets), [`socket`] (socketpairs, SCM_RIGHTS
 //! messages), [`process`] (clone3, pidfds, wait, kill, ids and credentials, capabilities,
@@ -55,7 +54,6 @@ pub mod bpf;
 pub mod fd;
 pub mod fs;
 pub mod io;
-pub mod memory;
 pub mod mount;
 pub mod mountinfo;
 pub mod net;
