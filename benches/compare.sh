@@ -17,7 +17,10 @@
 #             benches/benches/interleaved.rs, which times the library's run of the same bundle
 #             in alternation (random order each round, --runs rounds) with floor+chroot,
 #             `ocirun run` and `crun run`, so a load that comes and goes on a shared machine
-#             weighs on each alike
+#             weighs on each alike, plus an A/A control: `ocirun run` of a second copy of the
+#             same binary, whose difference from the first is that sitting's noise (two
+#             copies of one binary have differed by up to 0.1 ms a sitting, more than some
+#             changes measured)
 #   --out     also write the markdown tables to FILE
 # OCIRUN_BIN=path skips the cargo build and times that binary; otherwise the script builds the
 # binary to ship: RUSTFLAGS="$(scripts/release-flags.sh)" cargo build --release -p ocirun
@@ -29,7 +32,9 @@
 # Everything runs in one private mount namespace, in which
 # - an empty file is bind-mounted over /sys/fs/cgroup/unified/cgroup.controllers: on a hybrid
 #   host crun 1.8 otherwise refuses to start (it sees a v2 controller it cannot handle);
-# - a tmpfs holds every runtime's state root, as /run is on a usual host.
+# - a tmpfs holds every runtime's state root, as /run is on a usual host;
+# - the binary and its A/A copy are first dropped from the page cache, to come back in by their
+#   own execs as after a boot, not as the linker or cp wrote them (see the inner part).
 # Each runtime runs its own fixed container id: `run` without --detach deletes the container
 # when it exits (runc, crun and ocirun alike), so no shell is needed to make ids unique and
 # the measured command is the runtime alone (hyperfine -N). Cleanup (containers, cgroups,
@@ -58,7 +63,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-ids=(cmp-ocirun-$$ cmp-crun-$$ cmp-runc-$$ cmp-library)
+ids=(cmp-ocirun-$$ cmp-crun-$$ cmp-runc-$$ cmp-library cmp-ocirun-aa-$$)
 
 if [ "$inner" = 0 ]; then
     if [ "$(id -u)" != 0 ]; then
@@ -119,6 +124,7 @@ mount -t tmpfs -o mode=0700 tmpfs "$state"
 cleanup() {
     set +e
     "$OCIRUN_BIN" --root "$state/ocirun" delete --force "${ids[0]}" >/dev/null 2>&1
+    "$OCIRUN_BIN" --root "$state/ocirun-aa" delete --force "${ids[4]}" >/dev/null 2>&1
     command -v crun >/dev/null && crun --root "$state/crun" delete --force "${ids[1]}" >/dev/null 2>&1
     command -v runc >/dev/null && runc --root "$state/runc" delete --force "${ids[2]}" >/dev/null 2>&1
     for id in "${ids[@]}"; do
@@ -127,11 +133,25 @@ cleanup() {
         done
     done
     umount "$state" 2>/dev/null
+    [ -n "${aa_bin:-}" ] && rm -f "$aa_bin"
     for d in /sys/fs/cgroup/*/"ocirun-compare-$$"; do
         [ -d "$d" ] && rmdir "$d" 2>/dev/null
     done
 }
 trap cleanup EXIT
+
+# The A/A control of the interleaved run: a copy beside the binary (the same file system, so
+# the same seal).
+aa_bin=$OCIRUN_BIN.aa-$$
+cp "$OCIRUN_BIN" "$aa_bin"
+# Both binaries' pages come into the page cache the way a node's do after a boot: by their own
+# execs. Freshly linked, the binary's pages are what the linker's writes through a shared
+# mapping left, and a fresh copy's what cp wrote: measured on a 2-vCPU AMD EPYC VM (2026-12-07),
+# `ocirun run` of the linker's file was 0.2-0.3 ms slower than of two copies made by cp, and
+# as fast once all three had been dropped from the page cache (interleaved, 800 rounds, twice
+# each). So both are written back and dropped (posix_fadvise DONTNEED) first.
+sync "$OCIRUN_BIN" "$aa_bin"
+for f in "$OCIRUN_BIN" "$aa_bin"; do dd if="$f" iflag=nocache count=0 status=none; done
 
 if [ "$host_mounts" -gt 0 ]; then
     echo "== $host_mounts extra host mounts (tmpfs) in the private namespace" >&2
@@ -176,8 +196,9 @@ if [ "$library" = 1 ] && [ -n "${SPAWN_BENCH:-}" ]; then
 fi
 declare -A inter
 if [ "$library" = 1 ] && [ -n "${INTERLEAVED_BENCH:-}" ]; then
-    echo "== interleaved: library, floor+chroot, ocirun, crun; $runs rounds in random order" >&2
-    inter_cmds=$(printf 'floor+chroot\t%s\nocirun\t%s\n' "${cmds[1]}" "${cmds[2]}")
+    echo "== interleaved: library, floor+chroot, ocirun, ocirun-aa (a copy: the A/A control), crun; $runs rounds in random order" >&2
+    inter_cmds=$(printf 'floor+chroot\t%s\nocirun\t%s\nocirun-aa\t%s\n' "${cmds[1]}" "${cmds[2]}" \
+        "$aa_bin --root $state/ocirun-aa run --bundle $bundle ${ids[4]}")
     if command -v crun >/dev/null; then
         inter_cmds+=$(printf '\ncrun\t%s' "${cmds[3]}")
     fi
@@ -248,7 +269,7 @@ crun_med=$(median_of crun)
         echo
         echo "| command | median | × floor+chroot | × crun |"
         echo "|---|---|---|---|"
-        for name in library floor+chroot ocirun crun; do
+        for name in library floor+chroot ocirun ocirun-aa crun; do
             [ -n "${inter[$name]:-}" ] || continue
             echo "| \`$name\` | $(jq -n "${inter[$name]} * 1000 * 100 | round / 100") ms" \
                 "| $(jq -n "${inter[$name]} / ${inter[floor+chroot]} * 100 | round / 100")" \
@@ -259,6 +280,11 @@ crun_med=$(median_of crun)
             echo "interleaved: library / crun $(jq -n "${inter[library]} / ${inter[crun]} * 1000 | round / 1000") (target ≤ 0.5)," \
                 "ocirun / crun $(jq -n "${inter[ocirun]} / ${inter[crun]} * 1000 | round / 1000") (target ≤ 0.8)," \
                 "ocirun / floor+chroot $(jq -n "${inter[ocirun]} / ${inter[floor+chroot]} * 1000 | round / 1000") (target ≤ 1.3)"
+        fi
+        if [ -n "${inter[ocirun-aa]:-}" ]; then
+            echo "interleaved A/A: ocirun-aa (a copy of the same binary) / floor+chroot" \
+                "$(jq -n "${inter[ocirun-aa]} / ${inter[floor+chroot]} * 1000 | round / 1000"): its distance from ocirun's" \
+                "ratio is this sitting's noise"
         fi
     fi
     if [ -n "${crun_med:-}" ]; then
