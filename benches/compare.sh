@@ -140,18 +140,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The A/A control of the interleaved run: a copy beside the binary (the same file system, so
-# the same seal).
-aa_bin=$OCIRUN_BIN.aa-$$
-cp "$OCIRUN_BIN" "$aa_bin"
-# Both binaries' pages come into the page cache the way a node's do after a boot: by their own
+# The A/A control of the interleaved run (timed only there): a copy beside the binary (the
+# same file system, so the same seal).
+timed=("$OCIRUN_BIN")
+if [ "$library" = 1 ] && [ -n "${INTERLEAVED_BENCH:-}" ]; then
+    aa_bin=$OCIRUN_BIN.aa-$$
+    cp "$OCIRUN_BIN" "$aa_bin"
+    timed+=("$aa_bin")
+fi
+# The binaries' pages come into the page cache the way a node's do after a boot: by their own
 # execs. Freshly linked, the binary's pages are what the linker's writes through a shared
 # mapping left, and a fresh copy's what cp wrote: measured on a 2-vCPU AMD EPYC VM (2026-12-07),
 # `ocirun run` of the linker's file was 0.2-0.3 ms slower than of two copies made by cp, and
 # as fast once all three had been dropped from the page cache (interleaved, 800 rounds, twice
-# each). So both are written back and dropped (posix_fadvise DONTNEED) first.
-sync "$OCIRUN_BIN" "$aa_bin"
-for f in "$OCIRUN_BIN" "$aa_bin"; do dd if="$f" iflag=nocache count=0 status=none; done
+# each). So they are written back and dropped (posix_fadvise DONTNEED) first.
+sync "${timed[@]}"
+for f in "${timed[@]}"; do dd if="$f" iflag=nocache count=0 status=none; done
 
 if [ "$host_mounts" -gt 0 ]; then
     echo "== $host_mounts extra host mounts (tmpfs) in the private namespace" >&2

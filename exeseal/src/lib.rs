@@ -149,8 +149,9 @@ impl MountId {
 /// same), no copy is made, and the page cache is shared. `exe_fd` is open on the running binary
 /// and `exe` is its absolute path as `/proc/self/exe` reads (no NUL); the path's directory is
 /// opened once, the file in it must be the file `exe_fd` is open on (device and inode),
-/// overlayfs takes that directory by fd, and the file in the mount must have its inode number. `argv` is passed on as it is, `envp` without any
-/// [`MARKER`] entry and with `MARKER=<the mount's id>` added. The file is executed by its name
+/// overlayfs takes that directory by fd, and the file in the mount must have its inode number.
+/// `argv` is passed on as it is, `envp` without any [`MARKER`] entry and with
+/// `MARKER=<the mount's id>` added. The file is executed by its name
 /// in the mount, so the process keeps its name. Returns only when it failed, with the errno
 /// (E2BIG for more than 1,022 environment entries, ESTALE when `exe` no longer names the
 /// running binary).
