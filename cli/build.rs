@@ -1,8 +1,11 @@
 //! Link settings of the `ocirun` binary:
 //! - on x86_64 Linux its ELF entry point is ocirun-exeseal's `ocirun_entry`, which re-executes
-//!   a `create`, `run` or `exec` from a sealed view of the binary before the C library starts
-//!   (so that it starts once per command, not twice), then jumps to the C library's `_start`.
-//!   In a static-pie binary that code runs before the binary has relocated itself, so it must
+//!   a `create`, `run` or `exec` from a sealed view of the binary, then jumps to the C library's
+//!   `_start`. In a static build that is before the C library starts, so it starts once per
+//!   command, not twice. In a dynamic build the loader has mapped and started the C library
+//!   before any entry runs, so there the entry saves only `_start`'s work, and that binary
+//!   stays the slower one (README, "Spawn latency").
+//!   In a static-pie binary the entry runs before the binary has relocated itself, so it must
 //!   not need relocations, a thread pointer or the C library, which depends on the compiler:
 //!   the entry is set for dynamic builds (the loader relocates first) and for the static build
 //!   of the release profile as the workspace defines it (LTO, one codegen unit, opt-level "s"),

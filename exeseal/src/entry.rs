@@ -1,6 +1,7 @@
 //! The `ocirun` binary's ELF entry point (x86_64): before the C library starts, a `create`,
 //! `run` or `exec` whose binary is not sealed re-executes from the overlay view, so that the C
-//! library starts once per command instead of twice. Anything it cannot do here (an unusual
+//! library starts once per command instead of twice (in a static build: in a dynamic one the
+//! loader has started it before any entry runs). Anything it cannot do here (an unusual
 //! command line, no /proc, a failed mount, an environment of over 1,022 entries) it leaves to
 //! runtime-core's `exe::protect`, which the program runs after start-up in every case and
 //! which alone decides: this entry only saves time, it never skips the check.

@@ -30,11 +30,12 @@
 //!
 //! The checks and the overlay re-execution are ocirun-exeseal's, written to run before the C
 //! library starts: the `ocirun` binary's ELF entry (x86_64) makes them for `create`, `run` and
-//! `exec` before anything else, so the C library and `main` start once per command, not twice;
-//! [`protect`] then confirms the seal (or does all of it, for an embedder, another
-//! architecture, or a command line or environment the entry left alone). The entry cannot
-//! read the spec, so it re-executes even when the container's own user namespace would
-//! protect the binary; [`protect`], called by an embedder, still spares that case.
+//! `exec` before anything else, so that in the static binary to ship the C library and `main`
+//! start once per command, not twice; [`protect`] then confirms the seal (or does all of it,
+//! for an embedder, another architecture, or a command line or environment the entry left
+//! alone). The entry cannot read the spec, so it re-executes even when the container's own
+//! user namespace would protect the binary; [`protect`], called by an embedder, still spares
+//! that case.
 //!
 //! Cost, measured (AMD EPYC, 2 vCPUs, kernel 6.18, 2026-12-07): `ocirun run` of
 //! scripts/true-bundle.sh, the static release build, 400 to 600 interleaved rounds in random
