@@ -140,10 +140,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The interleaved run follows hyperfine unless --no-library (or no bench binary was built).
+interleaved=0
+[ "$library" = 1 ] && [ -n "${INTERLEAVED_BENCH:-}" ] && interleaved=1
 # The A/A control of the interleaved run (timed only there): a copy beside the binary (the
 # same file system, so the same seal).
 timed=("$OCIRUN_BIN")
-if [ "$library" = 1 ] && [ -n "${INTERLEAVED_BENCH:-}" ]; then
+if [ "$interleaved" = 1 ]; then
     aa_bin=$OCIRUN_BIN.aa-$$
     cp "$OCIRUN_BIN" "$aa_bin"
     timed+=("$aa_bin")
@@ -174,16 +177,18 @@ if [ -f "$controllers" ]; then
 fi
 
 ns="--pid --mount --uts --ipc --net"
+# A runtime's `run` of the bundle: run_cmd PROGRAM STATE-NAME ID (its state root is $state/NAME).
+run_cmd() { echo "$1 --root $state/$2 run --bundle $bundle $3"; }
 names=(floor floor+chroot ocirun)
 cmds=("unshare --fork $ns true" "unshare --fork $ns chroot $rootfs /bin/true"
-    "$OCIRUN_BIN --root $state/ocirun run --bundle $bundle ${ids[0]}")
+    "$(run_cmd "$OCIRUN_BIN" ocirun "${ids[0]}")")
 if command -v crun >/dev/null; then
     names+=(crun)
-    cmds+=("crun --root $state/crun run --bundle $bundle ${ids[1]}")
+    cmds+=("$(run_cmd crun crun "${ids[1]}")")
 fi
 if command -v runc >/dev/null; then
     names+=(runc)
-    cmds+=("runc --root $state/runc run --bundle $bundle ${ids[2]}")
+    cmds+=("$(run_cmd runc runc "${ids[2]}")")
 fi
 args=()
 for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
@@ -199,10 +204,10 @@ if [ "$library" = 1 ] && [ -n "${SPAWN_BENCH:-}" ]; then
     lib_med=$(jq '.median.point_estimate / 1e9' "$estimates")
 fi
 declare -A inter
-if [ "$library" = 1 ] && [ -n "${INTERLEAVED_BENCH:-}" ]; then
+if [ "$interleaved" = 1 ]; then
     echo "== interleaved: library, floor+chroot, ocirun, ocirun-aa (a copy: the A/A control), crun; $runs rounds in random order" >&2
     inter_cmds=$(printf 'floor+chroot\t%s\nocirun\t%s\nocirun-aa\t%s\n' "${cmds[1]}" "${cmds[2]}" \
-        "$aa_bin --root $state/ocirun-aa run --bundle $bundle ${ids[4]}")
+        "$(run_cmd "$aa_bin" ocirun-aa "${ids[4]}")")
     if command -v crun >/dev/null; then
         inter_cmds+=$(printf '\ncrun\t%s' "${cmds[3]}")
     fi
