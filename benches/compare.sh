@@ -24,7 +24,8 @@
 #   --out     also write the markdown tables to FILE
 # OCIRUN_BIN=path skips the cargo build and times that binary; otherwise the script builds the
 # binary to ship: RUSTFLAGS="$(scripts/release-flags.sh)" cargo build --release -p ocirun
-# --target <host> (static, packed relocations, the hot functions first in .text).
+# --target "$(scripts/release-flags.sh --target)" (static, on musl where Rust's musl target is
+# installed; packed relocations; the hot functions first in .text).
 #
 # The bundle: scripts/true-bundle.sh's busybox `true` with the pid, network, ipc, uts and mount
 # namespaces (the floor's `unshare --pid --net --ipc --uts --mount`).
@@ -83,10 +84,10 @@ if [ "$inner" = 0 ]; then
     if [ -z "${OCIRUN_BIN:-}" ]; then
         # The binary to ship: static, packed relocations, hot functions first (see
         # scripts/release-flags.sh).
-        host=$(rustc -vV | sed -n 's/^host: //p')
+        target=$("$repo/scripts/release-flags.sh" --target)
         flags=$("$repo/scripts/release-flags.sh")
-        (cd "$repo" && RUSTFLAGS="$flags" cargo build --release -q -p ocirun --target "$host")
-        OCIRUN_BIN=${CARGO_TARGET_DIR:-$repo/target}/$host/release/ocirun
+        (cd "$repo" && RUSTFLAGS="$flags" cargo build --release -q -p ocirun --target "$target")
+        OCIRUN_BIN=${CARGO_TARGET_DIR:-$repo/target}/$target/release/ocirun
         OCIRUN_FLAGS="RUSTFLAGS=\"$(sed "s#$repo/##g" <<<"$flags")\""
     fi
     export OCIRUN_FLAGS=${OCIRUN_FLAGS:-"OCIRUN_BIN as given"}

@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 if [ ! -x /bin/busybox ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static
 fi
-# The binary to ship: static, packed relocations, hot functions first (scripts/release-flags.sh).
-host=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="$(scripts/release-flags.sh)" cargo build --release -q -p ocirun --target "$host"
-bin=${CARGO_TARGET_DIR:-$PWD/target}/$host/release/ocirun
+# The binary to ship: static (musl where Rust's musl target is installed), packed relocations,
+# hot functions first (scripts/release-flags.sh).
+target=$(scripts/release-flags.sh --target)
+RUSTFLAGS="$(scripts/release-flags.sh)" cargo build --release -q -p ocirun --target "$target"
+bin=${CARGO_TARGET_DIR:-$PWD/target}/$target/release/ocirun
 bundle=${BUNDLE:-/tmp/ocirun-demo}
 rm -rf "$bundle"
 scripts/busybox-rootfs.sh "$bundle/rootfs"

@@ -28,7 +28,7 @@ for tool in perf jq; do
 done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-host=$(rustc -vV | sed -n 's/^host: //p')
+target=$("$repo/scripts/release-flags.sh" --target)
 work=$(mktemp -d /tmp/ocirun-hot.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 list="$work/list"
@@ -42,8 +42,8 @@ build() {
         flags="$flags -C link-arg=-Wl,--symbol-ordering-file=$list -C link-arg=-Wl,--no-warn-symbol-ordering"
     fi
     (cd "$repo" && CARGO_PROFILE_RELEASE_STRIP=false RUSTFLAGS="$flags" \
-        cargo build --release -q -p ocirun --target "$host" --target-dir "$work/target")
-    echo "$work/target/$host/release/ocirun"
+        cargo build --release -q -p ocirun --target "$target" --target-dir "$work/target")
+    echo "$work/target/$target/release/ocirun"
 }
 
 bin=$(build)

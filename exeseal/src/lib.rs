@@ -84,9 +84,10 @@ fn check_seal(exe: i32, marker: Option<&[u8]>) -> Option<Seal> {
     }
     let mut st = MaybeUninit::uninit();
     let st = raw::fstatfs(exe, &mut st).ok()?;
-    // `__fsword_t` is a signed word: i64 here, i32 on 32-bit targets.
-    #[allow(clippy::useless_conversion)]
-    let (magic, flags) = (i64::from(st.f_type), i64::from(st.f_flags));
+    // Signed words on glibc (`__fsword_t`), unsigned ones on musl; every file system magic
+    // and mount flag fits in 32 bits, so the casts keep their values.
+    #[allow(clippy::unnecessary_cast)]
+    let (magic, flags) = (st.f_type as i64, st.f_flags as i64);
     if read_only_file_system(magic) {
         return Some(Seal::ReadOnlyFileSystem);
     }

@@ -164,13 +164,23 @@ fn user_namespace_cannot_write(exe: BorrowedFd<'_>, spec: &Spec) -> Result<bool>
     Ok(!acl)
 }
 
+/// This process's own argv, whatever started it (`/proc/self/cmdline`): std's argument list is
+/// empty in a `#![no_main]` program on musl, such as the ocirun binary.
+fn own_args() -> Result<Vec<CString>> {
+    let cmdline = std::fs::read("/proc/self/cmdline").map_err(|source| Error::Sys {
+        op: "read the runtime's arguments (/proc/self/cmdline) to re-execute it",
+        source,
+    })?;
+    // Each argument ends with a NUL; an empty argument is an empty string between two.
+    let args = cmdline.strip_suffix(&[0]).unwrap_or(&cmdline);
+    Ok(args.split(|&b| b == 0).filter_map(|a| CString::new(a).ok()).collect())
+}
+
 /// Re-executes the running program from its lower-only overlay view
 /// ([`ocirun_exeseal::reexec_from_overlay`]), else from a sealed memfd copy; returns only the
 /// error when neither works.
 fn reexec_sealed(exe: &File) -> Result<Protection> {
-    let args: Vec<CString> = std::env::args_os()
-        .filter_map(|a| CString::new(a.as_bytes()).ok())
-        .collect();
+    let args = own_args()?;
     let env = environment_without_marker();
     // Each exec returns only when it failed; then the next way is tried.
     if let Ok(path) = std::fs::read_link("/proc/self/exe") {
@@ -270,6 +280,16 @@ mod tests {
             user_namespace_cannot_write(exe.as_fd(), &spec_with_user_namespace(far, None)).expect("checked"),
             !writable_by_others && !fs::has_access_acl(exe.as_fd()).expect("acl")
         );
+    }
+
+    #[test]
+    fn own_args_are_this_process_s_argv() {
+        // The test harness is a Rust main, so std has the arguments to compare with.
+        let std_args: Vec<CString> = std::env::args_os()
+            .map(|a| CString::new(a.as_bytes()).expect("no NUL in an argument"))
+            .collect();
+        assert!(!std_args.is_empty());
+        assert_eq!(own_args().expect("read /proc/self/cmdline"), std_args);
     }
 
     #[test]

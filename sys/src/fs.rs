@@ -182,9 +182,10 @@ pub fn fstatfs(fd: BorrowedFd<'_>) -> SysResult<FsStat> {
     check(unsafe { libc::fstatfs64(fd.as_raw_fd(), buf.as_mut_ptr()) })?;
     // SAFETY: fstatfs succeeded, so it filled `buf` (which was zeroed before anyway).
     let st = unsafe { buf.assume_init() };
-    // `__fsword_t` is a signed word: i64 here, i32 on 32-bit targets.
-    #[allow(clippy::useless_conversion)]
-    let magic = i64::from(st.f_type);
+    // `f_type` is a signed word on glibc (`__fsword_t`) and an unsigned one on musl; every
+    // file system magic fits in 32 bits, so the cast keeps its value.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = st.f_type as i64;
     Ok(FsStat {
         magic,
         flags: c_ulong::try_from(st.f_flags).unwrap_or(0),

@@ -16,13 +16,14 @@ pub fn loopback_up() -> SysResult<()> {
     for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
         *d = *s as libc::c_char;
     }
+    // `as _`: ioctl's request is an unsigned long on glibc, an int on musl.
     // SAFETY: SIOCGIFFLAGS reads the name in req and writes its flags; req outlives the call.
-    let mut ret = check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut req) });
+    let mut ret = check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFFLAGS as _, &raw mut req) });
     if ret.is_ok() {
         // SAFETY: the flags are the union member SIOCGIFFLAGS filled.
         unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
         // SAFETY: SIOCSIFFLAGS reads the name and flags of req, which outlives the call.
-        ret = check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCSIFFLAGS, &raw const req) });
+        ret = check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCSIFFLAGS as _, &raw const req) });
     }
     ret.map(drop)
 }

@@ -2,8 +2,9 @@
 //! credentials (groups, uids, gids, capabilities, sessions), prctl, resource limits, I/O and
 //! CPU scheduling, the memory policy, the personality, the session keyring, exec and `_exit`.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 use crate::{SysResult, check, check_long, owned, owned_long};
 
@@ -101,6 +102,23 @@ pub unsafe fn clone_pidfd(flags: u64) -> SysResult<(libc::pid_t, Option<OwnedFd>
             Some(owned(pidfd)),
         )),
     }
+}
+
+/// The arguments a C `main` received, for a `#![no_main]` program: std's own list
+/// (`std::env::args`) is filled from glibc's start-up only, and is empty on musl.
+///
+/// # Safety
+/// `argv` must hold `argc` pointers to NUL-terminated strings that stay valid, as the C
+/// runtime passes them to `main`.
+pub unsafe fn main_args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    (0..count)
+        .map(|i| {
+            // SAFETY: the caller promises `argc` valid string pointers at `argv`.
+            let arg = unsafe { CStr::from_ptr(*argv.add(i)) };
+            std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned()
+        })
+        .collect()
 }
 
 /// Ends the calling process at once with `code` (`_exit`: no atexit handlers, no flushing of
@@ -607,6 +625,19 @@ pub fn boot_ticks_now() -> u64 {
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn main_args_copies_each_argument_as_given() {
+        let given = [c"ocirun", c"run", c"", c"--bundle=/b b"];
+        let argv: Vec<*const libc::c_char> = given.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+        // SAFETY: argv holds four pointers to the NUL-terminated strings above, which outlive the call.
+        let args = unsafe { main_args(4, argv.as_ptr()) };
+        assert_eq!(args, ["ocirun", "run", "", "--bundle=/b b"]);
+        // SAFETY: no argument is read when argc is 0 (or negative).
+        assert!(unsafe { main_args(0, argv.as_ptr()) }.is_empty());
+        // SAFETY: as above.
+        assert!(unsafe { main_args(-1, argv.as_ptr()) }.is_empty());
+    }
 
     #[test]
     fn a_signalled_child_is_reported_by_its_pidfd() {

@@ -82,16 +82,17 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, buf: &[u8], fds: &[BorrowedFd<'_>]) -
     if !fds.is_empty() {
         let data_len = (std::mem::size_of::<libc::c_int>() * fds.len()) as u32;
         msg.msg_control = control.bytes.as_mut_ptr().cast();
+        // `as _`: msg_controllen and cmsg_len are size_t on glibc, socklen_t on musl.
         // SAFETY: CMSG_SPACE only computes a size.
-        msg.msg_controllen = unsafe { libc::CMSG_SPACE(data_len) } as usize;
-        debug_assert!(msg.msg_controllen <= control.bytes.len());
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(data_len) } as _;
+        debug_assert!(msg.msg_controllen as usize <= control.bytes.len());
         // SAFETY: msg points at a control buffer large enough for one cmsghdr with
         // MAX_MSG_FDS ints, so CMSG_FIRSTHDR is non-null and the ints fit after CMSG_DATA.
         unsafe {
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(data_len) as usize;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(data_len) as _;
             let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
             for (i, fd) in fds.iter().enumerate() {
                 std::ptr::write_unaligned(data.add(i), fd.as_raw_fd());
@@ -145,7 +146,8 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut [Option<Own
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.bytes.as_mut_ptr().cast();
-    msg.msg_controllen = control.bytes.len();
+    // size_t on glibc, socklen_t on musl; the buffer is a few hundred bytes.
+    msg.msg_controllen = control.bytes.len() as _;
     let n = loop {
         // SAFETY: msg points at live buffers; MSG_CMSG_CLOEXEC marks received fds close-on-exec.
         let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
@@ -163,7 +165,7 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut [Option<Own
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                 let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
-                let len = ((*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
+                let len = ((*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
                 for i in 0..len {
                     let raw = std::ptr::read_unaligned(data.add(i));
                     // Each received fd is new in this process: owned here, closed if unwanted.
