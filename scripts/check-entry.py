@@ -4,11 +4,11 @@
 Usage: scripts/check-entry.py BINARY
 
 The binary's ELF entry (ocirun-exeseal's `ocirun_entry`, x86_64) runs before a static-pie
-binary has relocated itself and before the C library (glibc or musl) has set up a thread pointer. Everything it reaches
-must therefore make no indirect call or jump (through the GOT, a PLT or a table), read nothing
-from the sections that hold addresses to relocate (.got, .got.plt, .data.rel.ro, .init_array,
-.fini_array, .data), use no %fs/%gs (thread-local storage) and call nothing but its own code,
-until its one jump to the C library's `_start`. The compiler decides most of that, so the
+binary has relocated itself and before the C library (glibc or musl) has set up a thread
+pointer. Everything it reaches must therefore make no indirect call or jump (through the GOT, a
+PLT or a table), read nothing from the sections that hold addresses to relocate (.got, .got.plt,
+.data.rel.ro, .init_array, .fini_array, .data), use no %fs/%gs (thread-local storage) and call
+nothing but its own code, until its one jump to the C library's `_start`. The compiler decides most of that, so the
 shipped binary is checked, by recursive disassembly from the ELF entry (objdump), symbols or
 not. Exits 1 with the offending instructions.
 """
