@@ -46,8 +46,9 @@ target=$host
 case "$host" in
 *-linux-gnu*)
     musl=${host%%-*}-unknown-linux-musl
+    # Bounded: where the download cannot reach its server, the glibc build follows.
     if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
-        rustup target add "$musl" >/dev/null 2>&1 || true
+        timeout 300 rustup target add "$musl" >/dev/null 2>&1 || true
     fi
     if works "$musl" ""; then
         target=$musl
