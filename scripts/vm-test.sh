@@ -123,9 +123,40 @@ cp scripts/vm/ocirun-vmtest.target scripts/vm/ocirun-vmtest.service "$out/units/
     done
     echo "cd $repo"
     echo 'status=0'
+    # Each test binary has 240 s (all of them take about 170 s in all). One that hangs is
+    # killed, after its threads' kernel stacks and every process in D state are in the log.
+    cat <<'RUN'
+run_bounded() {
+    "$@" &
+    pid=$!
+    ticks=0
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$ticks" -ge 2400 ]; then
+            echo "vm: $1 still running after 240 s; killed. Its threads (state, wchan, kernel stack):"
+            for t in /proc/"$pid"/task/*; do
+                echo "== $(cat "$t"/comm) $(awk '/^State/ {print $2}' "$t"/status) $(cat "$t"/wchan)"
+                cat "$t"/stack
+            done
+            echo "vm: processes in D state:"
+            for p in /proc/[0-9]*; do
+                if [ "$(awk '/^State/ {print $2}' "$p"/status 2>/dev/null)" = D ]; then
+                    echo "== $(basename "$p") $(cat "$p"/comm)"
+                    cat "$p"/stack
+                fi
+            done
+            kill -9 "$pid"
+            wait "$pid"
+            return 1
+        fi
+        sleep 0.1
+        ticks=$((ticks + 1))
+    done
+    wait "$pid"
+}
+RUN
     for i in "${!bins[@]}"; do
         echo "echo \"vm: running ${bins[$i]} ${filters[$i]}\""
-        echo "${bins[$i]} --test-threads=2 ${filters[$i]} || status=1"
+        echo "run_bounded ${bins[$i]} --test-threads=2 ${filters[$i]} || status=1"
     done
     echo 'echo "vm: status $status"'
     echo 'sync'
