@@ -8,9 +8,9 @@ binary has relocated itself and before the C library (glibc or musl) has set up 
 pointer. Everything it reaches must therefore make no indirect call or jump (through the GOT, a
 PLT or a table), read nothing from the sections that hold addresses to relocate (.got, .got.plt,
 .data.rel.ro, .init_array, .fini_array, .data), use no %fs/%gs (thread-local storage) and call
-nothing but its own code, until its one jump to the C library's `_start`. The compiler decides most of that, so the
-shipped binary is checked, by recursive disassembly from the ELF entry (objdump), symbols or
-not. Exits 1 with the offending instructions.
+nothing but its own code, until its one jump to the C library's `_start`. The compiler decides
+most of that, so the shipped binary is checked, by recursive disassembly from the ELF entry
+(objdump), symbols or not. Exits 1 with the offending instructions.
 """
 import re
 import subprocess
