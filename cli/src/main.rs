@@ -609,6 +609,40 @@ pub(crate) fn absolute(p: &std::path::Path) -> Result<PathBuf> {
     })
 }
 
+/// `run`: creates and starts the container and, unless detached, waits for it, relaying its
+/// terminal or forwarding signals, then deletes it (unless `--keep`); returns its exit code.
+#[inline(never)]
+fn run_container(cli: &Cli, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
+    let (b, tty) = builder(cli, args, detach)?;
+    let mut c = b.run()?;
+    if detach {
+        return Ok(0);
+    }
+    let mut forward = None;
+    if tty == Tty::Relay {
+        // This thread relays the terminal; another forwards the signals.
+        forward = c.pidfd().map(runtime_core::signals::Forwarder::start);
+        let master = c.take_pty_master().context("the container's pty master is missing")?;
+        if let Err(e) = runtime_core::console::relay_stdio(&master) {
+            let _ = c.kill(libc::SIGKILL, false);
+            let _ = c.wait();
+            let _ = c.delete(true);
+            return Err(anyhow::Error::new(e).context("relay the container's terminal"));
+        }
+    } else if let Some(init) = c.pidfd() {
+        // Nothing else to do until the init exits: this thread forwards the signals.
+        let _ = runtime_core::signals::forward_until_exit(init);
+    }
+    let status = c.wait()?;
+    drop(forward);
+    if !keep {
+        c.delete(true)?;
+    }
+    Ok(status.code())
+}
+
+/// Runs every command but `run` ([`run_container`]); returns the exit code.
+#[inline(never)]
 fn run(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Create(a) => {
@@ -617,34 +651,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Start { id } => {
             Container::load(&cli.root, id)?.start()?;
         }
-        Command::Run { args, detach, keep, .. } => {
-            let (b, tty) = builder(cli, args, *detach)?;
-            let mut c = b.run()?;
-            if *detach {
-                return Ok(0);
-            }
-            let mut forward = None;
-            if tty == Tty::Relay {
-                // This thread relays the terminal; another forwards the signals.
-                forward = c.pidfd().map(runtime_core::signals::Forwarder::start);
-                let master = c.take_pty_master().context("the container's pty master is missing")?;
-                if let Err(e) = runtime_core::console::relay_stdio(&master) {
-                    let _ = c.kill(libc::SIGKILL, false);
-                    let _ = c.wait();
-                    let _ = c.delete(true);
-                    return Err(anyhow::Error::new(e).context("relay the container's terminal"));
-                }
-            } else if let Some(init) = c.pidfd() {
-                // Nothing else to do until the init exits: this thread forwards the signals.
-                let _ = runtime_core::signals::forward_until_exit(init);
-            }
-            let status = c.wait()?;
-            drop(forward);
-            if !keep {
-                c.delete(true)?;
-            }
-            return Ok(status.code());
-        }
+        Command::Run { args, detach, keep, .. } => return run_container(cli, args, *detach, *keep),
         Command::State { id } => {
             let state = runtime_core::stored_state(&cli.root, id)?;
             println!("{}", serde_json::to_string_pretty(&state)?);
@@ -808,7 +815,13 @@ fn ocirun(argv: Vec<OsString>) -> u8 {
     logger.debug(&format!("{:?}", cli.command));
     let warnings = logger.clone();
     runtime_core::set_warning_handler(move |msg| warnings.warn(msg));
-    match run(&cli) {
+    // `run` goes straight to its own function: the other commands' locals in [`run`]'s frame
+    // would widen the stack every container start touches (each new page a fault).
+    let result = match &cli.command {
+        Command::Run { args, detach, keep, .. } => run_container(&cli, args, *detach, *keep),
+        _ => run(&cli),
+    };
+    match result {
         Ok(code) => code.clamp(0, 255) as u8,
         Err(e) => fail(&logger, &cli.command, &e),
     }

@@ -15,7 +15,8 @@ pub struct ContainerBuilder {
     pub(crate) id: String,
     pub(crate) root: PathBuf,
     pub(crate) bundle: Option<PathBuf>,
-    pub(crate) spec: Option<Spec>,
+    /// Boxed: a [`Spec`] is about 3 KB, and the builder is moved by value at every call.
+    pub(crate) spec: Option<Box<Spec>>,
     pub(crate) no_pivot: bool,
     pub(crate) no_new_keyring: bool,
     pub(crate) listen_fds: u32,
@@ -150,7 +151,7 @@ impl ContainerBuilder {
 
     /// An in-memory spec, used instead of the bundle's config.json.
     pub fn spec(mut self, spec: Spec) -> Self {
-        self.spec = Some(spec);
+        self.spec = Some(Box::new(spec));
         self
     }
 
@@ -201,14 +202,14 @@ impl ContainerBuilder {
     }
 
     /// The bundle, the validated spec and the rootfs this builder names.
-    pub(crate) fn resolve(&mut self) -> Result<(PathBuf, Spec, PathBuf)> {
+    pub(crate) fn resolve(&mut self) -> Result<(PathBuf, Box<Spec>, PathBuf)> {
         let bundle = match &self.bundle {
             Some(b) => std::fs::canonicalize(b).map_err(|e| Error::io("open bundle", b, e))?,
             None => std::env::current_dir().map_err(|e| Error::io("find bundle", ".", e))?,
         };
         let spec = match self.spec.take() {
             Some(s) => s,
-            None => spec::load_bundle(&bundle)?,
+            None => Box::new(spec::load_bundle(&bundle)?),
         };
         spec::validate(&spec)?;
         spec::warn_ignored_resources(spec.linux().as_ref().and_then(|l| l.resources().as_ref()));

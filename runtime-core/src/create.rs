@@ -182,7 +182,7 @@ pub(crate) struct Leftovers {
     /// Whether the init waits on the exec fifo (see [`ContainerBuilder::create_keeping`]).
     pub(crate) exec_fifo: bool,
     _plan: InitPlan,
-    _spec: Spec,
+    _spec: Box<Spec>,
 }
 
 /// Undoes a half-made container when create fails: kills the init, removes the cgroup and state.
