@@ -446,3 +446,42 @@ fn no_pivot_detach_never_unmounts_the_hosts_own_shared_mounts() {
     );
     assert!(host_proc_and_sys_mounted(), "the host lost its /proc or /sys");
 }
+
+/// The detach of the old root after pivot_root happens in the container's mount namespace
+/// only, whatever `rootfsPropagation` says: a tree of shared host mounts (peers of the
+/// container's copies until they are made rslave) stays mounted on the host. With the default
+/// (rslave) and rprivate the old root is not walked a second time before its detach, the
+/// first walk having left none of its mounts shared; with rshared it is, and must be.
+#[test]
+fn pivot_detach_never_unmounts_the_hosts_own_shared_mounts() {
+    require_prerequisites();
+    let dir = tempfile::Builder::new()
+        .prefix("ocirun-test-pivot-shared-")
+        .tempdir()
+        .unwrap();
+    host_mount(&["-t", "tmpfs", "tmpfs"], dir.path());
+    let _top = Unmount(dir.path().to_path_buf());
+    host_mount(&["--make-shared"], dir.path());
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    host_mount(&["-t", "tmpfs", "tmpfs"], &sub);
+    for propagation in [
+        None,
+        Some("rslave"),
+        Some("rprivate"),
+        Some("rshared"),
+        Some("shared"),
+        Some("slave"),
+    ] {
+        let mut b = Bundle::new(&["true"]);
+        if let Some(p) = propagation {
+            b.spec["linux"]["rootfsPropagation"] = json!(p);
+        }
+        run_ok_stdout(&b, &unique_id("sec-pivot-shared"), &[]);
+        assert!(
+            is_mount_point(dir.path()) && is_mount_point(&sub),
+            "a host mount went away (rootfsPropagation {propagation:?})"
+        );
+        assert!(host_proc_and_sys_mounted(), "the host lost its /proc or /sys");
+    }
+}

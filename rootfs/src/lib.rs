@@ -106,6 +106,12 @@ pub struct RootfsConfig {
     /// parent makes the mount's detached bind and id-maps it then (the kernel id-maps a mount
     /// only for a caller privileged over the filesystem, and only before it is attached).
     pub mount_user_namespaces: Vec<(usize, std::os::fd::RawFd)>,
+    /// Prestart, createRuntime or createContainer hooks run before the root switch: any of
+    /// them can change the propagation of the container's mounts (the last runs in its mount
+    /// namespace, the others can enter it), so the old root is made rslave again before its
+    /// detach. Without them that second walk of the whole mount table is skipped when `/` was
+    /// made rslave or rprivate at the start.
+    pub create_hooks: bool,
 }
 
 /// Whether this kernel's procfs takes the pid namespace `ns` as `pidns=` (Linux 6.18), for

@@ -77,7 +77,7 @@ fn run_op<'p>(ctx: &mut Ctx<'p>, op: &'p Op, index: usize, leave: bool) -> Resul
         Op::Device(d) => device::run_device(ctx, d),
         Op::Symlink(s) => device::run_symlink(ctx, s),
         Op::Console(c) => device::run_console(ctx, c),
-        Op::Pivot { steps } => root::run_pivot(ctx, steps),
+        Op::Pivot { steps, slave_old } => root::run_pivot(ctx, steps, *slave_old),
         Op::Chroot { steps } => root::run_chroot(ctx, steps),
         Op::MoveRoot { detach, steps } => root::run_move_root(ctx, detach, steps),
         Op::ReadonlyPath(r) => listed::run_readonly_path(ctx, r),

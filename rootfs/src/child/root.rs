@@ -59,17 +59,20 @@ pub(super) fn open_root(ctx: &mut Ctx, rootfs: &CStr, step: u32) -> Result<(), S
     Ok(())
 }
 
-/// pivot_root(".", ".") in the rootfs, then detach the old root (runc's pivotRoot).
+/// pivot_root(".", ".") in the rootfs, then detach the old root (runc's pivotRoot), made
+/// rslave first when the plan says so.
 ///
 /// Runs in the child: no allocation, no locks.
-pub(super) fn run_pivot(ctx: &Ctx, steps: &[u32; 7]) -> Result<(), StepFailure> {
-    let [open_old, chdir_new, pivot, chdir_old, slave_old, detach, chdir_root] = *steps;
+pub(super) fn run_pivot(ctx: &Ctx, steps: &[u32; 6], slave_old: Option<u32>) -> Result<(), StepFailure> {
+    let [open_old, chdir_new, pivot, chdir_old, detach, chdir_root] = *steps;
     let oldroot = sys::open(c"/", libc::O_DIRECTORY | libc::O_PATH | libc::O_CLOEXEC).map_err(at(open_old))?;
     sys::fchdir(ctx.root(chdir_new)?).map_err(at(chdir_new))?;
     sys::pivot_root(c".", c".").map_err(at(pivot))?;
     sys::fchdir(oldroot.as_fd()).map_err(at(chdir_old))?;
-    // Make sure the unmount below cannot propagate anywhere.
-    sys::mount(None, c".", None, Propagation::RSLAVE.flags(), None).map_err(at(slave_old))?;
+    if let Some(step) = slave_old {
+        // Make sure the unmount below cannot propagate anywhere.
+        sys::mount(None, c".", None, Propagation::RSLAVE.flags(), None).map_err(at(step))?;
+    }
     sys::umount2(c".", libc::MNT_DETACH).map_err(at(detach))?;
     sys::chdir(c"/").map_err(at(chdir_root))
 }

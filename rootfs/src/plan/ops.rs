@@ -392,9 +392,13 @@ pub(crate) enum Op {
     Console(ConsoleOp),
     /// `pivot_root(".", ".")` and detach the old root.
     Pivot {
-        /// Steps: open old root, fchdir new root, pivot_root, fchdir old root, make old root
-        /// rslave, umount2 detach, chdir "/".
-        steps: [u32; 7],
+        /// Steps: open old root, fchdir new root, pivot_root, fchdir old root, umount2 detach,
+        /// chdir "/".
+        steps: [u32; 6],
+        /// Step of making the old root rslave before the detach, when anything may have made
+        /// one of its mounts shared since `/` was made rslave or rprivate (see
+        /// [`crate::RootfsConfig::create_hooks`]).
+        slave_old: Option<u32>,
     },
     /// A container in the runtime's mount namespace: chroot into the rootfs bind, whose
     /// mounts are the host's too (nothing is pivoted, moved or detached).

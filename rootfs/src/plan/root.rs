@@ -157,16 +157,25 @@ impl Builder<'_> {
             ];
             self.ops.push(Op::MoveRoot { detach, steps });
         } else {
-            let steps = [
-                step!(self, "open the old root /"),
-                step!(self, "change directory to the rootfs {rootfs_shown}"),
-                step!(self, "pivot_root into {rootfs_shown}"),
-                step!(self, "change directory to the old root"),
-                step!(self, "make the old root rslave"),
-                step!(self, "detach the old root"),
-                step!(self, "change directory to / after pivot_root"),
-            ];
-            self.ops.push(Op::Pivot { steps });
+            let open_old = step!(self, "open the old root /");
+            let chdir_new = step!(self, "change directory to the rootfs {rootfs_shown}");
+            let pivot = step!(self, "pivot_root into {rootfs_shown}");
+            let chdir_old = step!(self, "change directory to the old root");
+            // The detach must not propagate anywhere. When `/` was made rslave or rprivate
+            // before the rootfs was set up, no mount of the old root is shared (what the host
+            // mounts meanwhile arrives as a slave copy) and a second recursive walk of the
+            // host's whole table would change nothing; a hook may have changed that.
+            let walked = matches!(
+                root.configured.unwrap_or(Propagation::RSLAVE),
+                Propagation::RSLAVE | Propagation::RPRIVATE
+            );
+            let slave_old = (!walked || self.cfg.create_hooks).then(|| step!(self, "make the old root rslave"));
+            let detach = step!(self, "detach the old root");
+            let chdir_root = step!(self, "change directory to / after pivot_root");
+            self.ops.push(Op::Pivot {
+                steps: [open_old, chdir_new, pivot, chdir_old, detach, chdir_root],
+                slave_old,
+            });
         }
     }
 
@@ -211,6 +220,30 @@ mod tests {
         ] {
             c.propagation = Some(ok.into());
             MountPlan::compile(c.clone()).unwrap();
+        }
+    }
+
+    #[test]
+    fn old_root_is_walked_again_only_when_its_mounts_may_be_shared() {
+        let walks_old_root = |propagation: Option<&str>, create_hooks: bool| {
+            let mut c = cfg();
+            c.propagation = propagation.map(str::to_owned);
+            c.create_hooks = create_hooks;
+            let plan = MountPlan::compile(c).unwrap();
+            let slave_old = plan.ops.iter().find_map(|op| match op {
+                Op::Pivot { slave_old, .. } => Some(slave_old.is_some()),
+                _ => None,
+            });
+            let described = plan.describe().contains("make the old root rslave");
+            assert_eq!(slave_old, Some(described), "{}", plan.describe());
+            described
+        };
+        for p in [None, Some(""), Some("rslave"), Some("rprivate")] {
+            assert!(!walks_old_root(p, false), "{p:?}");
+            assert!(walks_old_root(p, true), "{p:?} with hooks");
+        }
+        for p in ["slave", "private", "shared", "rshared", "unbindable", "runbindable"] {
+            assert!(walks_old_root(Some(p), false), "{p}");
         }
     }
 

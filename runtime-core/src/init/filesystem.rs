@@ -106,6 +106,7 @@ impl FsPlan {
                         .iter()
                         .map(|(i, fd)| (*i, fd.as_raw_fd()))
                         .collect(),
+                    create_hooks,
                 })
             })
             .transpose()
