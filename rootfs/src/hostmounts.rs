@@ -50,7 +50,7 @@ pub(crate) fn read(rootfs: &Path) -> Result<HostMounts, RootfsError> {
         path: path.to_path_buf(),
         source: e,
     };
-    let rootfs = std::fs::canonicalize(rootfs).map_err(|e| inspect(rootfs, e))?;
+    let rootfs = ocirun_sys::fs::canonicalize(rootfs).map_err(|e| inspect(rootfs, e))?;
     let text = std::fs::read(MOUNTINFO).map_err(|e| inspect(Path::new(MOUNTINFO), e))?;
     Ok(sort(&text, std::os::unix::ffi::OsStrExt::as_bytes(rootfs.as_os_str())))
 }

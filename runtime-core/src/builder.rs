@@ -204,7 +204,7 @@ impl ContainerBuilder {
     /// The bundle, the validated spec and the rootfs this builder names.
     pub(crate) fn resolve(&mut self) -> Result<(PathBuf, Box<Spec>, PathBuf)> {
         let bundle = match &self.bundle {
-            Some(b) => std::fs::canonicalize(b).map_err(|e| Error::io("open bundle", b, e))?,
+            Some(b) => ocirun_sys::fs::canonicalize(b).map_err(|e| Error::io("open bundle", b, e))?,
             None => std::env::current_dir().map_err(|e| Error::io("find bundle", ".", e))?,
         };
         let spec = match self.spec.take() {

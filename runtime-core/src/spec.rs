@@ -100,8 +100,8 @@ fn located_error(bytes: &[u8], plain: serde_json::Error) -> OciSpecError {
 pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let root = spec.root().as_ref().ok_or_else(|| Error::spec("root", "missing"))?;
     let path = bundle.join(root.path());
-    let canonical =
-        std::fs::canonicalize(&path).map_err(|e| Error::spec("root.path", format!("{}: {e}", path.display())))?;
+    let canonical = ocirun_sys::fs::canonicalize(&path)
+        .map_err(|e| Error::spec("root.path", format!("{}: {e}", path.display())))?;
     if !canonical.is_dir() {
         return Err(Error::spec(
             "root.path",

@@ -353,6 +353,27 @@ pub fn getcwd(buf: &mut [u8]) -> SysResult<usize> {
     Ok(usize::try_from(n).map_err(|_| libc::EIO)?.saturating_sub(1))
 }
 
+/// `path` made absolute with every symlink, `.` and `..` resolved (realpath(3)), as
+/// `std::fs::canonicalize`, but into a buffer of Rust's allocator: asked for a new string,
+/// the C library's realpath allocates it itself, which in the musl build starts musl's own
+/// allocator beside Rust's (a brk, mmaps and their page faults) for that one string. Runs in
+/// the parent.
+pub fn canonicalize(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: `path` is NUL-terminated; realpath writes at most PATH_MAX bytes, its NUL
+    // included, and `buf` holds PATH_MAX.
+    let resolved = unsafe { libc::realpath(path.as_ptr(), buf.as_mut_ptr().cast()) };
+    if resolved.is_null() {
+        return Err(std::io::Error::last_os_error());
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    buf.truncate(len);
+    Ok(std::ffi::OsString::from_vec(buf).into())
+}
+
 /// mkfifo(3) of `path` with `mode` (the umask applies). Runs in the parent.
 pub fn mkfifo(path: &CStr, mode: libc::mode_t) -> std::io::Result<()> {
     // SAFETY: `path` is NUL-terminated and outlives the call; mkfifo only makes a node.
@@ -467,6 +488,22 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+
+    #[test]
+    fn canonicalize_resolves_as_std_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("inner")).unwrap();
+        std::os::unix::fs::symlink("real/inner", dir.path().join("link")).unwrap();
+        let tricky = dir.path().join("link/../inner/./");
+        let ours = canonicalize(&tricky).unwrap();
+        assert_eq!(ours, std::fs::canonicalize(&tricky).unwrap());
+        assert_eq!(ours, std::fs::canonicalize(real.join("inner")).unwrap());
+        let missing = canonicalize(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(missing.raw_os_error(), Some(libc::ENOENT));
+        let nul = canonicalize(Path::new("a\0b")).unwrap_err();
+        assert_eq!(nul.raw_os_error(), Some(libc::EINVAL));
+    }
 
     /// A rename anywhere on the system while openat2 walks a ".." in RESOLVE_IN_ROOT makes the
     /// kernel refuse the walk with EAGAIN; images have such paths (/var/run -> ../run).
