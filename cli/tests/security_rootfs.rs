@@ -421,30 +421,47 @@ fn is_mount_point(path: &Path) -> bool {
     info.lines().any(|l| l.split(' ').nth(4) == Some(path))
 }
 
+/// A shared tmpfs on the host with a tmpfs mounted below it, unmounted when dropped: the
+/// container's copies of both start as peers of the host's.
+struct SharedHostTree {
+    sub: std::path::PathBuf,
+    _top: Unmount,
+    dir: tempfile::TempDir,
+}
+
+impl SharedHostTree {
+    fn new(prefix: &str) -> SharedHostTree {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+        host_mount(&["-t", "tmpfs", "tmpfs"], dir.path());
+        let top = Unmount(dir.path().to_path_buf());
+        host_mount(&["--make-shared"], dir.path());
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        host_mount(&["-t", "tmpfs", "tmpfs"], &sub);
+        SharedHostTree { sub, _top: top, dir }
+    }
+
+    /// Asserts both mounts, and the host's /proc and /sys, are still there after `what`.
+    fn assert_intact(&self, what: &str) {
+        assert!(
+            is_mount_point(self.dir.path()) && is_mount_point(&self.sub),
+            "a host mount went away ({what})"
+        );
+        assert!(host_proc_and_sys_mounted(), "the host lost its /proc or /sys ({what})");
+    }
+}
+
 /// The detach of the host's mounts happens in the container's mount namespace only, even
 /// with `rootfsPropagation: shared`, where the container's copies of the host's mounts start
 /// as peers of the host's: a host mount below a shared mount stays mounted.
 #[test]
 fn no_pivot_detach_never_unmounts_the_hosts_own_shared_mounts() {
     require_prerequisites();
-    let dir = tempfile::Builder::new()
-        .prefix("ocirun-test-shared-")
-        .tempdir()
-        .unwrap();
-    host_mount(&["-t", "tmpfs", "tmpfs"], dir.path());
-    let _top = Unmount(dir.path().to_path_buf());
-    host_mount(&["--make-shared"], dir.path());
-    let sub = dir.path().join("sub");
-    std::fs::create_dir(&sub).unwrap();
-    host_mount(&["-t", "tmpfs", "tmpfs"], &sub);
+    let tree = SharedHostTree::new("ocirun-test-shared-");
     let mut b = Bundle::new(&["true"]);
     b.spec["linux"]["rootfsPropagation"] = json!("shared");
     run_ok_stdout(&b, &unique_id("sec-nopivot-shared"), &["--no-pivot"]);
-    assert!(
-        is_mount_point(dir.path()) && is_mount_point(&sub),
-        "a host mount went away"
-    );
-    assert!(host_proc_and_sys_mounted(), "the host lost its /proc or /sys");
+    tree.assert_intact("--no-pivot, rootfsPropagation shared");
 }
 
 /// The detach of the old root after pivot_root happens in the container's mount namespace
@@ -455,16 +472,7 @@ fn no_pivot_detach_never_unmounts_the_hosts_own_shared_mounts() {
 #[test]
 fn pivot_detach_never_unmounts_the_hosts_own_shared_mounts() {
     require_prerequisites();
-    let dir = tempfile::Builder::new()
-        .prefix("ocirun-test-pivot-shared-")
-        .tempdir()
-        .unwrap();
-    host_mount(&["-t", "tmpfs", "tmpfs"], dir.path());
-    let _top = Unmount(dir.path().to_path_buf());
-    host_mount(&["--make-shared"], dir.path());
-    let sub = dir.path().join("sub");
-    std::fs::create_dir(&sub).unwrap();
-    host_mount(&["-t", "tmpfs", "tmpfs"], &sub);
+    let tree = SharedHostTree::new("ocirun-test-pivot-shared-");
     for propagation in [
         None,
         Some("rslave"),
@@ -478,10 +486,6 @@ fn pivot_detach_never_unmounts_the_hosts_own_shared_mounts() {
             b.spec["linux"]["rootfsPropagation"] = json!(p);
         }
         run_ok_stdout(&b, &unique_id("sec-pivot-shared"), &[]);
-        assert!(
-            is_mount_point(dir.path()) && is_mount_point(&sub),
-            "a host mount went away (rootfsPropagation {propagation:?})"
-        );
-        assert!(host_proc_and_sys_mounted(), "the host lost its /proc or /sys");
+        tree.assert_intact(&format!("rootfsPropagation {propagation:?}"));
     }
 }
