@@ -421,6 +421,98 @@ fn is_mount_point(path: &Path) -> bool {
     info.lines().any(|l| l.split(' ').nth(4) == Some(path))
 }
 
+/// A container with CAP_SYS_ADMIN and no cgroup namespace of its own mounts over files of
+/// its cgroup binds (`/sys/fs/cgroup`, `/sys/fs/cgroup/<controller>`). On a host whose cgroup
+/// mounts are shared (systemd makes them so), those binds were clones the runtime made with
+/// open_tree in the host's mount namespace, peers of the host's cgroup mounts: the mounts
+/// propagated into the host's cgroupfs, over the container's own `cgroup.procs` there (found
+/// by review, 2026-12-08). The host here is a private mount namespace whose cgroup mounts are
+/// made shared; after the run none of its mounts may be on a `cgroup.procs`.
+#[test]
+fn cgroup_binds_never_carry_a_containers_mounts_into_the_hosts_cgroupfs() {
+    require_prerequisites();
+    let id = unique_id("sec-cgroup-peer");
+    let attack = "for d in /sys/fs/cgroup /sys/fs/cgroup/*; do \
+                  [ -f $d/cgroup.procs ] && mount --bind /evil $d/cgroup.procs && echo MOUNTED $d; done; true";
+    let mut b = Bundle::new(&["sh", "-c", attack]);
+    b.spec["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.spec["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+    }
+    std::fs::write(b.rootfs().join("evil"), "PWNED\n").unwrap();
+    b.write();
+    let _g = Guard(b.state_root(), id.clone());
+    // In the host's stand-in: its cgroup mounts shared, then the run, then its mount table.
+    let script = r#"
+        awk '$9 == "cgroup" || $9 == "cgroup2" { print $5 }' /proc/self/mountinfo |
+            while read -r m; do mount --make-shared "$m"; done
+        "$0" --root "$1" run --bundle "$2" "$3" </dev/null
+        echo "HOST-MOUNTS-ON-CGROUP-PROCS $(awk '$5 ~ /\/cgroup\.procs$/' /proc/self/mountinfo | wc -l)"
+    "#;
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "unchanged", "sh", "-c", script])
+        .arg(env!("CARGO_BIN_EXE_ocirun"))
+        .arg(b.state_root())
+        .arg(b.path())
+        .arg(&id)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("MOUNTED"),
+        "the container could not mount over its cgroup files, so this proves nothing:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("HOST-MOUNTS-ON-CGROUP-PROCS 0"),
+        "the container's mounts reached the host's cgroupfs:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A user-namespaced container's binds of host paths are clones the runtime makes with
+/// open_tree in its own mount namespace (the container's root could not open them): a plain
+/// rbind and an id-mapped one of a shared host tmpfs. Its root, privileged over its own mount
+/// namespace only, mounts a tmpfs in each: neither may appear on the host (a mount namespace the
+/// kernel copies for a new user namespace makes the host's shared mounts slaves; the clones must
+/// be no less).
+#[test]
+fn user_namespace_binds_never_carry_a_containers_mounts_to_the_host() {
+    require_prerequisites();
+    let tree = SharedHostTree::new("ocirun-test-userns-shared-");
+    let attack = "mkdir /mnt/x && mount -t tmpfs evil /mnt/x && echo MOUNTED-BIND; \
+                  mkdir /mnt-idmap/y && mount -t tmpfs evil /mnt-idmap/y && echo MOUNTED-IDMAP; true";
+    let mut b = Bundle::new(&["sh", "-c", attack]);
+    b.docker_caps(&["CAP_SYS_ADMIN"]);
+    b.spec["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+    b.spec["mounts"] = json!([
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+        {"destination": "/mnt", "type": "bind", "source": tree.path(), "options": ["rbind"]},
+        {"destination": "/mnt-idmap", "type": "bind", "source": tree.path(), "options": ["rbind", "idmap"]}
+    ]);
+    b.map_ids_to(100000);
+    let out = run_ok_stdout(&b, &unique_id("sec-userns-peer"), &[]);
+    assert!(
+        out.contains("MOUNTED-BIND") && out.contains("MOUNTED-IDMAP"),
+        "the container could not mount in its binds, so this proves nothing:\n{out}"
+    );
+    let leaked: Vec<_> = ["x", "y"]
+        .into_iter()
+        .filter(|d| is_mount_point(&tree.path().join(d)))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "the container's mounts reached the host at {leaked:?}"
+    );
+    tree.assert_intact("user namespace binds");
+}
+
 /// A shared tmpfs on the host with a tmpfs mounted below it, unmounted when dropped: the
 /// container's copies of both start as peers of the host's.
 struct SharedHostTree {
@@ -439,6 +531,11 @@ impl SharedHostTree {
         std::fs::create_dir(&sub).unwrap();
         host_mount(&["-t", "tmpfs", "tmpfs"], &sub);
         SharedHostTree { sub, _top: top, dir }
+    }
+
+    /// The shared tmpfs's mount point.
+    fn path(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Asserts both mounts, and the host's /proc and /sys, are still there after `what`.

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 use crate::RootfsError;
 use crate::child::ProcFdPath;
-use crate::sys::{self, MountAttr};
+use crate::propagation::setattr;
+use crate::sys;
 
 /// The recursive bind of a container's rootfs onto itself in the runtime's mount namespace,
 /// for a container that shares it ([`crate::RootfsConfig::host_root`]).
@@ -66,16 +67,6 @@ fn c_path(rootfs: &Path) -> Result<CString, RootfsError> {
     })
 }
 
-/// A propagation change for mount_setattr(2).
-fn propagation(flag: libc::c_ulong) -> MountAttr {
-    // `c_ulong` is u32 on 32-bit targets.
-    #[allow(clippy::useless_conversion)]
-    MountAttr {
-        propagation: u64::from(flag),
-        ..MountAttr::default()
-    }
-}
-
 impl HostRootBind {
     /// A detached recursive clone of the mounts at `rootfs`, private: nothing is attached
     /// yet, and nothing of the host's changes. Record [`HostRootBind::mount_id`] where a later
@@ -91,7 +82,7 @@ impl HostRootBind {
             sys::clone_mount_fd(target.as_fd(), true).map_err(|e| fail("clone the mounts of the rootfs", rootfs, e))?;
         // A clone of a shared mount is its peer: private before anything is attached or
         // mounted in it, so that none of it propagates to the host's mounts.
-        sys::mount_setattr(tree.as_fd(), true, &propagation(libc::MS_PRIVATE))
+        sys::mount_setattr(tree.as_fd(), true, &setattr(libc::MS_PRIVATE))
             .map_err(|e| fail("make the clone of the rootfs private", rootfs, e))?;
         let mount_id = sys::place(tree.as_fd())
             .map_err(|e| fail("read the mount id of the rootfs bind", rootfs, e))?
@@ -125,7 +116,7 @@ impl HostRootBind {
     pub fn attach(&self) -> Result<(), RootfsError> {
         sys::move_mount_onto(self.tree.as_fd(), self.target.as_fd())
             .map_err(|e| fail("bind mount the rootfs onto itself", &self.rootfs, e))?;
-        sys::mount_setattr(self.tree.as_fd(), true, &propagation(libc::MS_SLAVE))
+        sys::mount_setattr(self.tree.as_fd(), true, &setattr(libc::MS_SLAVE))
             .map_err(|e| fail("make the rootfs bind rslave", &self.rootfs, e))
     }
 }

@@ -139,9 +139,10 @@ pub struct CgroupMount {
     pub ready_at_start: bool,
 }
 
-/// A detached recursive bind of the host directory `source` (open_tree's clone): a mount not
-/// attached anywhere yet, which a process in another mount namespace can attach, as
-/// [`MountPlan::bind_late_cgroups`] does. Runs in the parent.
+/// A detached recursive bind of the host directory `source` (open_tree's clone), rslave: a
+/// mount not attached anywhere yet, which a process in another mount namespace can attach, as
+/// [`MountPlan::bind_late_cgroups`] does, and which propagates nothing back to the host's
+/// mounts. Runs in the parent.
 pub fn detached_bind(source: &std::path::Path) -> Result<std::os::fd::OwnedFd, RootfsError> {
     let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(source.as_os_str())).map_err(|_| {
         RootfsError::InvalidField {
@@ -150,7 +151,7 @@ pub fn detached_bind(source: &std::path::Path) -> Result<std::os::fd::OwnedFd, R
             reason: "contains a NUL byte",
         }
     })?;
-    sys::clone_mount(&path, true).map_err(|errno| RootfsError::DetachedBind {
+    propagation::clone_from_host(&path, true).map_err(|errno| RootfsError::DetachedBind {
         path: source.to_path_buf(),
         source: std::io::Error::from_raw_os_error(errno),
     })

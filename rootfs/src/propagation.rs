@@ -1,7 +1,37 @@
 //! Mount propagation: runc's propagation names and their mount(2) flags, in one table for
 //! the mount options, `linux.rootfsPropagation`, the plan's messages and the child.
 
+use std::ffi::CStr;
+use std::os::fd::{AsFd, OwnedFd};
+
 use libc::c_ulong;
+
+use crate::sys::{self, MountAttr, SysResult};
+
+/// A propagation change (`MS_PRIVATE`, `MS_SLAVE`, ...) for mount_setattr(2), which takes the
+/// recursion as a flag of its own.
+pub(crate) fn setattr(flag: c_ulong) -> MountAttr {
+    // `c_ulong` is u32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    MountAttr {
+        propagation: u64::from(flag),
+        ..MountAttr::default()
+    }
+}
+
+/// A detached clone (open_tree(2), every mount below it with `recursive`) of the host path
+/// `source`, made by the runtime in its own mount namespace for a container's mount namespace
+/// to attach, made a slave with every mount below it before anything can be mounted in it.
+/// A clone of a shared mount is a peer of the host's mount: what the container mounted in it
+/// would appear in the host's mount table (found by review, 2026-12-08: over the container's
+/// own `cgroup.procs` in the host's cgroupfs). As a slave it is what a bind made in the
+/// container's rslave mount namespace is, as runc makes them: it still receives what the host
+/// mounts below the source, and sends nothing back. Runs in the parent.
+pub(crate) fn clone_from_host(source: &CStr, recursive: bool) -> SysResult<OwnedFd> {
+    let tree = sys::clone_mount(source, recursive)?;
+    sys::mount_setattr(tree.as_fd(), true, &setattr(libc::MS_SLAVE))?;
+    Ok(tree)
+}
 
 /// A change of a mount's propagation (`rslave`, `private`, ...): one propagation type, for
 /// the mount alone or (`r...`, `MS_REC`) for every mount below it too.

@@ -74,7 +74,7 @@ fn id_mapped_tree(
     all: bool,
     userns: std::os::fd::RawFd,
 ) -> Result<std::os::fd::OwnedFd, RootfsError> {
-    let tree = crate::sys::clone_mount(source_c, recursive).map_err(|errno| RootfsError::BindSource {
+    let tree = crate::propagation::clone_from_host(source_c, recursive).map_err(|errno| RootfsError::BindSource {
         field: format!("{field}.source"),
         path: source.to_path_buf(),
         source: std::io::Error::from_raw_os_error(errno),
@@ -425,10 +425,11 @@ impl Builder<'_> {
                         field, &source, &source_c, recursive, all, userns,
                     )?))
                 } else if self.cfg.new_user_namespace {
-                    match crate::sys::clone_mount(&source_c, recursive) {
+                    match crate::propagation::clone_from_host(&source_c, recursive) {
                         Ok(fd) => Some(std::sync::Arc::new(fd)),
-                        // Kernels before 5.2, or a runtime without CAP_SYS_ADMIN (rootless):
-                        // the child binds the path, as its own user can.
+                        // Kernels before 5.2 (open_tree) or 5.12 (mount_setattr), or a runtime
+                        // without CAP_SYS_ADMIN (rootless): the child binds the path, as its own
+                        // user can.
                         Err(libc::ENOSYS | libc::EPERM) => None,
                         Err(errno) => {
                             return Err(RootfsError::BindSource {
