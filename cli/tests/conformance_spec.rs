@@ -229,6 +229,25 @@ fn fifo_devices_get_a_node_and_no_cgroup_rule() {
     assert!(err.contains("linux.resources.devices"), "{err}");
 }
 
+/// A user-namespaced container without a cgroup namespace of its own (Docker's userns-remap
+/// with cgroupns=host) gets its cgroup bound at /sys/fs/cgroup like any other container, read
+/// only: the runtime cannot clone the directories when the plan compiles (they are made
+/// after the clone), so they are bound late or by the init itself. It failed before with
+/// "open bind source ... with the runtime's privileges: No such file or directory".
+#[test]
+fn a_user_namespace_without_a_cgroup_namespace_sees_its_own_cgroup() {
+    require_prerequisites();
+    let script = "for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/pids/cgroup.procs; do \
+                  [ -f $f ] && grep -x 1 $f && (echo 1 > $f) 2>/dev/null && echo WRITABLE; done; echo done";
+    let mut b = Bundle::new(&["sh", "-c", script]);
+    b.spec["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+        {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+    b.map_ids_to(100000);
+    let (code, out, err) = run(&b, "usernocgns", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "1\ndone\n", "{err}");
+}
+
 #[test]
 fn early_seccomp_profile_without_close_range() {
     require_prerequisites();

@@ -157,6 +157,7 @@ impl Builder<'_> {
                 source: cm.host_path.clone(),
                 recursive: true,
                 idmap: None,
+                made_later: !cm.ready_at_start,
             };
             let op = self.mount_op(field, parts, Leaf::Dir, kind, opts, bind_remount)?;
             self.push_mount(field, parts, op)?;
@@ -191,6 +192,7 @@ impl Builder<'_> {
                     source: cm.host_path.clone(),
                     recursive: true,
                     idmap: None,
+                    made_later: !cm.ready_at_start,
                 },
             };
             let mkdir_step = step!(self, "create directory {place} in the new cgroup tmpfs");

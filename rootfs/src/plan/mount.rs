@@ -28,6 +28,9 @@ pub(super) enum MountKind {
         /// Id-mapped: every mount of the tree (`ridmap`) or its own only, and the fd of the
         /// user namespace the ids map through.
         idmap: Option<(bool, std::os::fd::RawFd)>,
+        /// The source is a directory the runtime makes only while the plan runs (a container's
+        /// cgroup): no clone of it can be made when the plan compiles, and the child binds it.
+        made_later: bool,
     },
     /// A new filesystem instance.
     Fs {
@@ -242,6 +245,7 @@ impl Builder<'_> {
                 source,
                 recursive,
                 idmap,
+                made_later: false,
             };
             let op = self.mount_op(&field, &parts, leaf, kind, &opts, remount)?;
             return self.push_mount(&field, &parts, op);
@@ -403,6 +407,7 @@ impl Builder<'_> {
                 source,
                 recursive,
                 idmap,
+                made_later,
             } => {
                 let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
                 let step = step!(
@@ -424,7 +429,7 @@ impl Builder<'_> {
                     Some(std::sync::Arc::new(id_mapped_tree(
                         field, &source, &source_c, recursive, all, userns,
                     )?))
-                } else if self.cfg.new_user_namespace {
+                } else if self.cfg.new_user_namespace && !made_later {
                     match crate::propagation::clone_from_host(&source_c, recursive) {
                         Ok(fd) => Some(std::sync::Arc::new(fd)),
                         // Kernels before 5.2 (open_tree) or 5.12 (mount_setattr), or a runtime
