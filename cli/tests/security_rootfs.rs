@@ -513,6 +513,41 @@ fn user_namespace_binds_never_carry_a_containers_mounts_to_the_host() {
     tree.assert_intact("user namespace binds");
 }
 
+/// `--no-pivot` moves the rootfs onto the mount namespace's root, the host's, which stays
+/// below it. A container in a user namespace of its own whose root keeps CAP_SYS_ADMIN made
+/// the rootfs mount itself, so nothing locks it: it unmounted it and setns(2)'d into its own
+/// mount namespace, which set its root to the host's, and wrote a host file (found by an
+/// escape review, 2026-12-08). The run is refused now, naming the flag; the host file must
+/// not appear.
+#[test]
+fn no_pivot_in_a_user_namespace_with_cap_sys_admin_cannot_reach_the_hosts_root() {
+    require_prerequisites();
+    let drop = tempfile::Builder::new()
+        .prefix("ocirun-test-nopivot-userns-")
+        .tempdir()
+        .unwrap();
+    let mut perms = std::fs::metadata(drop.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o1777);
+    std::fs::set_permissions(drop.path(), perms).unwrap();
+    let target = drop.path().join("from-the-container");
+    let mut b = Bundle::new(&["/rootswap", target.to_str().unwrap()]);
+    std::fs::copy(common::static_probe("rootswap"), b.rootfs().join("rootswap")).unwrap();
+    b.docker_caps(&["CAP_SYS_ADMIN"]);
+    b.spec["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+        {"type": "uts"}, {"type": "mount"}, {"type": "user"}, {"type": "cgroup"}]);
+    b.map_ids_to(100000);
+    let out = run(&b, &unique_id("sec-nopivot-userns"), &["--no-pivot"]);
+    assert!(
+        !target.exists(),
+        "the container wrote a host file through the host's root"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--no-pivot"),
+        "the run was not refused by name: {err}"
+    );
+}
+
 /// A shared tmpfs on the host with a tmpfs mounted below it, unmounted when dropped: the
 /// container's copies of both start as peers of the host's.
 struct SharedHostTree {

@@ -245,6 +245,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
+    refuse_unsafe_no_pivot(spec, linux, opts.no_pivot)?;
     // The cgroupfs driver makes the v2 directory now, for CLONE_INTO_CGROUP; the v1 ones and
     // every limit come after the clone, while the init sets up its rootfs (it waits for them
     // only when it needs them). systemd makes them all once it has the init's pid.
@@ -410,6 +411,38 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
         pty_master: launched.pty_master,
         plan,
     })
+}
+
+/// Refuses `--no-pivot` where the container's root is meant to be no one on the host but could
+/// get the host's root filesystem back: in a user namespace of its own, with CAP_SYS_ADMIN in
+/// its bounding set. Without pivot_root the host's root mount stays below the rootfs moved onto
+/// it; the rootfs mount was made in the container's mount namespace, owned by that user
+/// namespace, so nothing locks it: that root unmounts it and setns(2)s into its own mount
+/// namespace, which sets its root to the namespace's, the host's (found by an escape review,
+/// 2026-12-08). runc makes the same move and documents `--no-pivot` as unsafe; a container
+/// without a user namespace that holds CAP_SYS_ADMIN is the host's root already.
+fn refuse_unsafe_no_pivot(spec: &Spec, linux: &oci_spec::runtime::Linux, no_pivot: bool) -> Result<()> {
+    use oci_spec::runtime::{Capability, LinuxNamespaceType};
+    let in_user_namespace = linux
+        .namespaces()
+        .as_ref()
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+    let sys_admin = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().as_ref())
+        .is_some_and(|b| b.contains(&Capability::SysAdmin));
+    if no_pivot && in_user_namespace && sys_admin && !spec::shares_mount_namespace(spec) {
+        return Err(Error::spec(
+            "--no-pivot",
+            "refused for a container in a user namespace whose process keeps CAP_SYS_ADMIN: \
+             without pivot_root the host's root stays below the rootfs, and that process could \
+             unmount the rootfs and enter it (drop CAP_SYS_ADMIN from process.capabilities.bounding, \
+             or run without --no-pivot)",
+        ));
+    }
+    Ok(())
 }
 
 /// Makes the exec fifo in `dir` and opens its read end, which the init waits on until
