@@ -641,7 +641,8 @@ fn run_container(cli: &Cli, args: &CreateArgs, detach: bool, keep: bool) -> Resu
     Ok(status.code())
 }
 
-/// Runs every command but `run` ([`run_container`]); returns the exit code.
+/// Runs a command; returns the exit code. [`ocirun`] sends `run` to [`run_container`] itself,
+/// so that this function's frame is not on the stack of every container start.
 #[inline(never)]
 fn run(cli: &Cli) -> Result<i32> {
     match &cli.command {

@@ -245,7 +245,7 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
     let dir = undo.dir.as_ref().expect("create_in runs with the state directory made");
     let id = dir.id().to_string();
     let linux = spec.linux().as_ref().ok_or_else(|| Error::spec("linux", "missing"))?;
-    refuse_unsafe_no_pivot(spec, linux, opts.no_pivot)?;
+    refuse_unsafe_no_pivot(spec, opts.no_pivot)?;
     // The cgroupfs driver makes the v2 directory now, for CLONE_INTO_CGROUP; the v1 ones and
     // every limit come after the clone, while the init sets up its rootfs (it waits for them
     // only when it needs them). systemd makes them all once it has the init's pid.
@@ -421,18 +421,14 @@ fn create_in(spec: &Spec, bundle: &Path, rootfs: &Path, undo: &mut Undo, opts: C
 /// namespace, which sets its root to the namespace's, the host's (found by an escape review,
 /// 2026-12-08). runc makes the same move and documents `--no-pivot` as unsafe; a container
 /// without a user namespace that holds CAP_SYS_ADMIN is the host's root already.
-fn refuse_unsafe_no_pivot(spec: &Spec, linux: &oci_spec::runtime::Linux, no_pivot: bool) -> Result<()> {
-    use oci_spec::runtime::{Capability, LinuxNamespaceType};
-    let in_user_namespace = linux
-        .namespaces()
-        .as_ref()
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+fn refuse_unsafe_no_pivot(spec: &Spec, no_pivot: bool) -> Result<()> {
+    let in_user_namespace = spec::lists_namespace(spec, NamespaceKind::User);
     let sys_admin = spec
         .process()
         .as_ref()
         .and_then(|p| p.capabilities().as_ref())
         .and_then(|c| c.bounding().as_ref())
-        .is_some_and(|b| b.contains(&Capability::SysAdmin));
+        .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::SysAdmin));
     if no_pivot && in_user_namespace && sys_admin && !spec::shares_mount_namespace(spec) {
         return Err(Error::spec(
             "--no-pivot",

@@ -231,11 +231,15 @@ pub fn validate(spec: &Spec) -> Result<()> {
 /// Whether the container shares the runtime's mount namespace: `linux.namespaces` has no
 /// `mount` entry (neither a new namespace nor one joined by path).
 pub fn shares_mount_namespace(spec: &Spec) -> bool {
-    !spec
-        .linux()
+    !lists_namespace(spec, NamespaceKind::Mount)
+}
+
+/// Whether `linux.namespaces` has an entry of `kind`: a new namespace or one joined by path.
+pub(crate) fn lists_namespace(spec: &Spec, kind: NamespaceKind) -> bool {
+    spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| NamespaceKind::from(n.typ()) == NamespaceKind::Mount))
+        .is_some_and(|ns| ns.iter().any(|n| NamespaceKind::from(n.typ()) == kind))
 }
 
 /// Checks `linux.netDevices` as runc does: the devices move into a network namespace of the
